@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages stagecraft and its tests need, if missing. Needs root (or sudo).
+set -euo pipefail
+PACKAGES=(runc busybox-static docker-registry skopeo debootstrap apache2-utils zstd)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The package's own registry service is not needed (tests start their own on free ports).
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  systemctl stop docker-registry || true
+fi

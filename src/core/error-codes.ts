@@ -1,0 +1,31 @@
+/**
+ * Every user-reachable failure has a stable code, declared here once. The CLI maps a code to an exit
+ * status through `exitCode`; docs/errors.md documents each code (a unit test keeps the two in sync).
+ */
+export const ERROR_CODES = {
+  USAGE: { exit: 2, summary: 'A command-line flag or argument is missing or invalid.' },
+  DOCKERFILE_SYNTAX: { exit: 3, summary: 'The Dockerfile cannot be parsed.' },
+  DOCKERFILE_INSTRUCTION: { exit: 3, summary: 'An instruction has an invalid flag, argument or value.' },
+  DOCKERFILE_STAGE: { exit: 3, summary: 'A stage reference is unknown, duplicated or cyclic, or --target names no stage.' },
+  SHELL_EXPANSION: { exit: 3, summary: 'A variable substitution in the Dockerfile is malformed or a required variable is unset.' },
+  FILE_NOT_FOUND: { exit: 4, summary: 'A file or directory named on the command line or in the Dockerfile does not exist.' },
+  INVALID_REFERENCE: { exit: 2, summary: 'An image reference is not of the form [registry/]repository[:tag][@digest].' },
+  INVALID_DIGEST: { exit: 2, summary: 'A digest is not of the form sha256:<64 lower-case hex digits>.' },
+  DIGEST_MISMATCH: { exit: 5, summary: 'Content read from outside did not match its declared digest or size; nothing was stored.' },
+  INVALID_MANIFEST: { exit: 5, summary: 'A manifest, index or config from a registry or file failed validation.' },
+  UNSUPPORTED_MEDIA_TYPE: { exit: 5, summary: 'A manifest uses a media type stagecraft does not support (e.g. Docker schema 1).' },
+  NOT_FOUND: { exit: 6, summary: 'An image, tag or blob does not exist in the store or the registry.' },
+  PLATFORM_MISMATCH: { exit: 6, summary: 'No manifest in an index matches the requested platform.' },
+  REGISTRY_AUTH: { exit: 7, summary: 'The registry refused the credentials, or none were given where they are needed.' },
+  REGISTRY_ERROR: { exit: 7, summary: 'The registry answered with an error or could not be reached after retries.' },
+  STORE_CORRUPT: { exit: 8, summary: 'The state root holds data that fails verification.' },
+  CONFIG: { exit: 2, summary: 'A configuration file or environment variable is invalid.' },
+  EXTERNAL_TOOL: { exit: 9, summary: 'A required system program (e.g. runc) is missing or failed.' },
+  ABORTED: { exit: 130, summary: 'The operation was interrupted.' },
+} as const satisfies Record<string, { exit: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function exitCode(code: ErrorCode): number {
+  return ERROR_CODES[code].exit;
+}

@@ -1,0 +1,128 @@
+/**
+ * Base images for tests, made with no internet: a static busybox rootfs from Debian's busybox-static,
+ * and (for tests that need a real distribution) a Debian bookworm minbase made with debootstrap and
+ * cached between runs. Images are written as OCI layouts with the system tar/gzip (an oracle
+ * independent of stagecraft's own layer code) and pushed with skopeo.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, rm, stat, symlink, writeFile, copyFile, access } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const BUSYBOX = '/bin/busybox';
+export const TEST_CACHE_DIR = '/var/tmp/stagecraft-test';
+
+/** Writes a busybox rootfs into `dir` (which must not exist): /bin/busybox, its applets, /etc/passwd, /etc/group. */
+export async function makeBusyboxRootfs(dir: string): Promise<void> {
+  for (const sub of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'tmp', 'root', 'home', 'var']) {
+    await mkdir(join(dir, sub), { recursive: true });
+  }
+  await copyFile(BUSYBOX, join(dir, 'bin/busybox'));
+  await chmod(join(dir, 'bin/busybox'), 0o755);
+  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a !== '' && a !== 'busybox');
+  for (const applet of applets) await symlink('busybox', join(dir, 'bin', applet));
+  await chmod(join(dir, 'tmp'), 0o1777);
+  await writeFile(join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\napp:x:1000:1000:app:/home/app:/bin/sh\n');
+  await writeFile(join(dir, 'etc/group'), 'root:x:0:\napp:x:1000:\nnogroup:x:65534:\n');
+}
+
+export interface LayoutImage {
+  /** The OCI layout directory; the image is tagged `latest` in its index.json. */
+  readonly layout: string;
+  readonly manifestDigest: string;
+  readonly configDigest: string;
+  readonly layerDigest: string;
+  readonly diffId: string;
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function putBlob(layout: string, data: Buffer): Promise<{ digest: string; size: number }> {
+  const hex = sha256(data);
+  await writeFile(join(layout, 'blobs/sha256', hex), data);
+  return { digest: `sha256:${hex}`, size: data.length };
+}
+
+/** A one-layer image of `rootfs` as an OCI layout in `layout`. */
+export async function writeLayoutImage(rootfs: string, layout: string, cmd: readonly string[]): Promise<LayoutImage> {
+  await rm(layout, { recursive: true, force: true });
+  await mkdir(join(layout, 'blobs/sha256'), { recursive: true });
+  const tar = execFileSync('tar', ['--numeric-owner', '--sort=name', '--mtime=@0', '--exclude=./.complete', '-C', rootfs, '-cf', '-', '.'], {
+    maxBuffer: 1 << 30,
+  });
+  const diffId = `sha256:${sha256(tar)}`;
+  const gz = execFileSync('gzip', ['-n', '-1'], { input: tar, maxBuffer: 1 << 30 });
+  const layer = await putBlob(layout, gz);
+  const config = await putBlob(layout, Buffer.from(JSON.stringify({
+    architecture: 'amd64',
+    os: 'linux',
+    created: '1970-01-01T00:00:00Z',
+    config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: cmd },
+    rootfs: { type: 'layers', diff_ids: [diffId] },
+    history: [{ created: '1970-01-01T00:00:00Z', created_by: 'stagecraft test fixture' }],
+  })));
+  const manifest = await putBlob(layout, Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.digest, size: layer.size }],
+  })));
+  await writeFile(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  await writeFile(join(layout, 'index.json'), JSON.stringify({
+    schemaVersion: 2,
+    manifests: [{
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: manifest.digest,
+      size: manifest.size,
+      annotations: { 'org.opencontainers.image.ref.name': 'latest' },
+    }],
+  }));
+  return { layout, manifestDigest: manifest.digest, configDigest: config.digest, layerDigest: layer.digest, diffId };
+}
+
+/** The busybox image as an OCI layout under `dir`. */
+export async function makeBusyboxImage(dir: string): Promise<LayoutImage> {
+  const rootfs = join(dir, 'busybox-rootfs');
+  await rm(rootfs, { recursive: true, force: true });
+  await makeBusyboxRootfs(rootfs);
+  return writeLayoutImage(rootfs, join(dir, 'busybox-layout'), ['sh']);
+}
+
+export interface PushOptions {
+  readonly credentials?: { readonly username: string; readonly password: string };
+}
+
+/** Pushes the layout's `latest` image to `docker://HOST/REPO:TAG` with skopeo (plain HTTP). */
+export function pushLayout(image: LayoutImage, destination: string, options: PushOptions = {}): void {
+  const creds = options.credentials === undefined ? [] : ['--dest-creds', `${options.credentials.username}:${options.credentials.password}`];
+  execFileSync('skopeo', ['copy', '-q', '--dest-tls-verify=false', ...creds, `oci:${image.layout}:latest`, `docker://${destination}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+}
+
+/**
+ * A Debian bookworm minbase rootfs made with debootstrap (Debian's mirror), cached under
+ * /var/tmp/stagecraft-test between runs. Needs root. Returns the rootfs path.
+ */
+export async function debianRootfs(): Promise<string> {
+  const dir = join(TEST_CACHE_DIR, 'debian-bookworm-minbase');
+  try {
+    await access(join(dir, '.complete'));
+    return dir;
+  } catch {
+    // not cached yet
+  }
+  const partial = `${dir}.partial`;
+  await rm(partial, { recursive: true, force: true });
+  await mkdir(TEST_CACHE_DIR, { recursive: true });
+  execFileSync('debootstrap', ['--variant=minbase', 'bookworm', partial], { stdio: 'ignore' });
+  await rm(join(partial, 'var/cache/apt/archives'), { recursive: true, force: true });
+  await writeFile(join(partial, '.complete'), '');
+  await rm(dir, { recursive: true, force: true });
+  await rename(partial, dir);
+  await stat(join(dir, 'etc/debian_version'));
+  await readFile(join(dir, 'etc/os-release'));
+  return dir;
+}
