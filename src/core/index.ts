@@ -9,3 +9,4 @@ export {
 } from './errors.js';
 export { digestHex, isDigest, parseDigest, sha256Digest, type Digest } from './digest.js';
 export { canonicalJson } from './canonical-json.js';
+export { closest, editDistance } from './suggest.js';

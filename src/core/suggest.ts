@@ -1,0 +1,30 @@
+/** "Did you mean" support: the closest candidate by edit distance, if close enough. */
+export function closest(word: string, candidates: Iterable<string>, caseInsensitive = true): string | undefined {
+  const w = caseInsensitive ? word.toLowerCase() : word;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const c = caseInsensitive ? candidate.toLowerCase() : candidate;
+    const d = editDistance(w, c);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = candidate;
+    }
+  }
+  const limit = Math.max(1, Math.floor(w.length / 3));
+  return bestDistance <= limit ? best : undefined;
+}
+
+export function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 16) return Math.abs(a.length - b.length);
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
