@@ -1,0 +1,1 @@
+export { EVENT_SCHEMA_VERSION, RecordingSink, nullSink, tee, type BuildEvent, type BuildEventType, type EventSink, type VertexRef } from './types.js';

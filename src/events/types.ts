@@ -1,0 +1,47 @@
+/**
+ * The one progress model (DESIGN.md): libraries emit typed BuildEvents into an EventSink; renderers,
+ * history and metrics subscribe. Times are epoch milliseconds. Versioned for the rawjson stream
+ * (docs/progress-events.md).
+ */
+export const EVENT_SCHEMA_VERSION = 1;
+
+export interface VertexRef {
+  /** The vertex id (a digest). */
+  readonly vertex: string;
+}
+
+export type BuildEvent =
+  | { readonly type: 'build.started'; readonly time: number; readonly buildId: string; readonly target: string; readonly vertices: number }
+  | ({ readonly type: 'vertex.started'; readonly time: number; readonly name: string; readonly stage?: string | undefined; readonly inputs: readonly string[] } & VertexRef)
+  | ({ readonly type: 'vertex.cached'; readonly time: number; readonly name: string; readonly stage?: string | undefined } & VertexRef)
+  | ({ readonly type: 'vertex.log'; readonly time: number; readonly stream: 'stdout' | 'stderr'; readonly data: string } & VertexRef)
+  | ({ readonly type: 'vertex.progress'; readonly time: number; readonly id: string; readonly current: number; readonly total?: number | undefined } & VertexRef)
+  | ({ readonly type: 'vertex.completed'; readonly time: number; readonly durationMs: number } & VertexRef)
+  | ({ readonly type: 'vertex.failed'; readonly time: number; readonly error: string; readonly durationMs: number } & VertexRef)
+  | ({ readonly type: 'vertex.canceled'; readonly time: number } & VertexRef)
+  | ({ readonly type: 'cache.miss'; readonly time: number; readonly key: string; readonly reasons: readonly string[] } & VertexRef)
+  | { readonly type: 'build.warning'; readonly time: number; readonly message: string }
+  | { readonly type: 'build.completed'; readonly time: number; readonly durationMs: number; readonly executed: number; readonly cached: number }
+  | { readonly type: 'build.failed'; readonly time: number; readonly durationMs: number; readonly error: string };
+
+export type BuildEventType = BuildEvent['type'];
+
+/** Receives events. Implementations must not throw and must not block (buffer if needed). */
+export interface EventSink {
+  emit(event: BuildEvent): void;
+}
+
+export const nullSink: EventSink = { emit: () => undefined };
+
+/** Sends every event to each of `sinks`. */
+export function tee(...sinks: readonly EventSink[]): EventSink {
+  return { emit: (event) => { for (const sink of sinks) sink.emit(event); } };
+}
+
+/** Keeps every event (tests, replay, history). */
+export class RecordingSink implements EventSink {
+  readonly events: BuildEvent[] = [];
+  emit(event: BuildEvent): void {
+    this.events.push(event);
+  }
+}

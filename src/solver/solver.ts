@@ -1,0 +1,204 @@
+/**
+ * A generic DAG evaluator (DESIGN.md `solver/`): it knows vertices, inputs, cache keys and results,
+ * nothing of images or containers. Two phases, like BuildKit's: every needed vertex first gets a
+ * cache key from its op and its inputs' keys; then the roots are evaluated, and a vertex whose key
+ * is in the cache is not run — nor are its inputs materialised, unless another miss needs them.
+ * Independent vertices run in parallel (exec-class ops limited to `execConcurrency`), identical
+ * vertices once, and the first failure cancels the rest.
+ */
+import { StagecraftError, canonicalJson, sha256Digest, type Digest } from '../core/index.js';
+import type { EventSink } from '../events/index.js';
+import { Semaphore } from './semaphore.js';
+
+export interface SolveNode {
+  readonly id: string;
+  readonly inputs: readonly string[];
+  readonly name: string;
+  readonly stage?: string | undefined;
+  /** Run even when the key is cached. */
+  readonly ignoreCache?: boolean | undefined;
+}
+
+export interface CacheKey {
+  readonly key: Digest;
+  /** What the key was computed from, kept so a later miss can be explained (STYLE rule 7). */
+  readonly preimage: unknown;
+}
+
+export interface ExecuteContext {
+  readonly signal: AbortSignal;
+  log(stream: 'stdout' | 'stderr', data: string): void;
+  progress(id: string, current: number, total?: number): void;
+}
+
+/** How one vertex is keyed and run; implemented in ops/. */
+export interface Op<R> {
+  /** 'exec' ops share the exec slots; 'io' ops (sources, copies) are only bounded by their resource. */
+  readonly resource: 'exec' | 'io';
+  /**
+   * The op's own part of the cache key, given its inputs' keys. May do I/O (resolve an image
+   * digest, hash context files) but must not run the op.
+   */
+  cacheKey(inputKeys: readonly Digest[], signal: AbortSignal): Promise<unknown>;
+  /** Runs the op on its inputs' results. */
+  execute(inputs: readonly R[], context: ExecuteContext): Promise<R>;
+}
+
+/** Results by cache key. `load` returns undefined on a miss. */
+export interface ResultCache<R> {
+  load(key: Digest, node: SolveNode, signal: AbortSignal): Promise<R | undefined>;
+  save(key: Digest, node: SolveNode, result: R, preimage: unknown): Promise<void>;
+}
+
+export interface SolveOptions<R> {
+  readonly nodes: ReadonlyMap<string, SolveNode>;
+  readonly roots: readonly string[];
+  readonly opFor: (node: SolveNode) => Op<R>;
+  readonly cache: ResultCache<R>;
+  readonly events: EventSink;
+  readonly signal?: AbortSignal | undefined;
+  /** Exec-class vertices running at once; default 2. */
+  readonly execConcurrency?: number | undefined;
+  /** Why a key missed, for the progress stream (`cache.miss` events). */
+  readonly explainMiss?: ((node: SolveNode, key: CacheKey) => readonly string[]) | undefined;
+  readonly clock?: (() => number) | undefined;
+}
+
+export interface SolveResult<R> {
+  readonly results: ReadonlyMap<string, R>;
+  readonly keys: ReadonlyMap<string, CacheKey>;
+  readonly executed: number;
+  readonly cached: number;
+}
+
+/** Version of the key derivation; bump when it changes so old cache records never match. */
+export const CACHE_KEY_VERSION = 1;
+
+/** A failure of one vertex, naming it. */
+export class VertexError extends Error {
+  constructor(readonly node: SolveNode, readonly error: unknown) {
+    super(`${node.name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>> {
+  const { nodes, events } = options;
+  const now = options.clock ?? Date.now;
+  const controller = new AbortController();
+  const outer = options.signal;
+  const onOuterAbort = (): void => controller.abort(outer?.reason);
+  if (outer?.aborted === true) controller.abort(outer.reason);
+  outer?.addEventListener('abort', onOuterAbort, { once: true });
+  const signal = controller.signal;
+  const execSlots = new Semaphore(options.execConcurrency ?? 2);
+  const started = new Set<Promise<unknown>>();
+  const track = <T>(promise: Promise<T>): Promise<T> => {
+    started.add(promise);
+    promise.then(() => started.delete(promise), () => started.delete(promise));
+    return promise;
+  };
+  let firstError: unknown;
+  const fail = (error: unknown): void => {
+    if (firstError === undefined) {
+      firstError = error;
+      controller.abort(error);
+    }
+  };
+
+  const node = (id: string): SolveNode => {
+    const found = nodes.get(id);
+    if (found === undefined) throw new Error(`solver: unknown vertex ${id}`);
+    return found;
+  };
+
+  const keys = new Map<string, Promise<CacheKey>>();
+  const keyOf = (id: string): Promise<CacheKey> => {
+    let pending = keys.get(id);
+    if (pending === undefined) {
+      const n = node(id);
+      pending = track((async () => {
+        const inputKeys = await Promise.all(n.inputs.map((input) => keyOf(input)));
+        const own = await options.opFor(n).cacheKey(inputKeys.map((k) => k.key), signal);
+        const preimage = { v: CACHE_KEY_VERSION, op: own, inputs: inputKeys.map((k) => k.key) };
+        return { key: sha256Digest(canonicalJson(preimage)), preimage };
+      })());
+      keys.set(id, pending);
+    }
+    return pending;
+  };
+
+  let executed = 0;
+  let cached = 0;
+  const results = new Map<string, Promise<R>>();
+  const resultOf = (id: string): Promise<R> => {
+    let pending = results.get(id);
+    if (pending === undefined) {
+      const n = node(id);
+      pending = track((async () => {
+        const key = await keyOf(id);
+        signal.throwIfAborted();
+        if (n.ignoreCache !== true) {
+          const hit = await options.cache.load(key.key, n, signal);
+          if (hit !== undefined) {
+            cached++;
+            events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage });
+            return hit;
+          }
+          const reasons = options.explainMiss?.(n, key);
+          if (reasons !== undefined && reasons.length > 0) events.emit({ type: 'cache.miss', vertex: n.id, time: now(), key: key.key, reasons });
+        }
+        const inputs = await Promise.all(n.inputs.map((input) => resultOf(input)));
+        const op = options.opFor(n);
+        const release = op.resource === 'exec' ? await execSlots.acquire(signal) : () => undefined;
+        const start = now();
+        try {
+          signal.throwIfAborted();
+          events.emit({ type: 'vertex.started', vertex: n.id, time: start, name: n.name, stage: n.stage, inputs: n.inputs });
+          const result = await op.execute(inputs, {
+            signal,
+            log: (stream, data) => events.emit({ type: 'vertex.log', vertex: n.id, time: now(), stream, data }),
+            progress: (progressId, current, total) => events.emit({ type: 'vertex.progress', vertex: n.id, time: now(), id: progressId, current, total }),
+          });
+          await options.cache.save(key.key, n, result, key.preimage);
+          executed++;
+          events.emit({ type: 'vertex.completed', vertex: n.id, time: now(), durationMs: now() - start });
+          return result;
+        } catch (error) {
+          if (signal.aborted && error === signal.reason) {
+            events.emit({ type: 'vertex.canceled', vertex: n.id, time: now() });
+            throw error;
+          }
+          const wrapped = error instanceof VertexError ? error : new VertexError(n, error);
+          events.emit({ type: 'vertex.failed', vertex: n.id, time: now(), error: wrapped.message, durationMs: now() - start });
+          fail(wrapped);
+          throw wrapped;
+        } finally {
+          release();
+        }
+      })());
+      results.set(id, pending);
+    }
+    return pending;
+  };
+
+  try {
+    const rootResults = await Promise.allSettled(options.roots.map((root) => resultOf(root).catch((error: unknown) => { fail(error); throw error; })));
+    // Every started promise settles before we return (STYLE rule 5).
+    while (started.size > 0) await Promise.allSettled([...started]);
+    if (firstError !== undefined) throw firstError;
+    const failed = rootResults.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    const settled = new Map<string, R>();
+    for (const [id, promise] of results) settled.set(id, await promise);
+    const settledKeys = new Map<string, CacheKey>();
+    for (const [id, promise] of keys) settledKeys.set(id, await promise);
+    return { results: settled, keys: settledKeys, executed, cached };
+  } catch (error) {
+    if (outer?.aborted === true && !(error instanceof VertexError)) {
+      throw new StagecraftError('ABORTED', 'the build was interrupted', { cause: outer.reason });
+    }
+    throw error;
+  } finally {
+    outer?.removeEventListener('abort', onOuterAbort);
+  }
+}

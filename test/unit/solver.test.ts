@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Digest } from '../../src/core/index.js';
+import { RecordingSink } from '../../src/events/index.js';
+import { solve, VertexError, type Op, type ResultCache, type SolveNode } from '../../src/solver/index.js';
+
+type R = string;
+
+function graph(spec: Record<string, string[]>): Map<string, SolveNode> {
+  return new Map(Object.entries(spec).map(([id, inputs]) => [id, { id, inputs, name: `step ${id}` }]));
+}
+
+class MapCache implements ResultCache<R> {
+  readonly store = new Map<Digest, R>();
+  load(key: Digest): Promise<R | undefined> {
+    return Promise.resolve(this.store.get(key));
+  }
+  save(key: Digest, _node: SolveNode, result: R): Promise<void> {
+    this.store.set(key, result);
+    return Promise.resolve();
+  }
+}
+
+interface Trace {
+  running: number;
+  maxRunning: number;
+  runs: string[];
+}
+
+function ops(trace: Trace, opts: { delayMs?: number; fail?: string; salt?: Record<string, string> } = {}): (node: SolveNode) => Op<R> {
+  return (node) => ({
+    resource: 'exec',
+    cacheKey: () => Promise.resolve({ id: node.id, salt: opts.salt?.[node.id] ?? '' }),
+    async execute(inputs, context) {
+      trace.running++;
+      trace.maxRunning = Math.max(trace.maxRunning, trace.running);
+      trace.runs.push(node.id);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, opts.delayMs ?? 5);
+          context.signal.addEventListener('abort', () => { clearTimeout(timer); reject(context.signal.reason); }, { once: true });
+        });
+        if (node.id === opts.fail) throw new Error('exit code 1');
+        context.log('stdout', `ran ${node.id}`);
+        return `${node.id}(${inputs.join(',')})`;
+      } finally {
+        trace.running--;
+      }
+    },
+  });
+}
+
+describe('solver', () => {
+  const diamond = { base: [], a: ['base'], b: ['base'], c: ['base'], final: ['a', 'b', 'c'] };
+
+  it('runs independent vertices in parallel up to the exec limit and shared inputs once', async () => {
+    const trace: Trace = { running: 0, maxRunning: 0, runs: [] };
+    const events = new RecordingSink();
+    const result = await solve({ nodes: graph(diamond), roots: ['final'], opFor: ops(trace, { delayMs: 30 }), cache: new MapCache(), events, execConcurrency: 3 });
+    assert.equal(result.results.get('final'), 'final(a(base()),b(base()),c(base()))');
+    assert.equal(trace.runs.filter((r) => r === 'base').length, 1);
+    assert.equal(trace.maxRunning, 3);
+    assert.equal(result.executed, 5);
+    const logs = events.events.filter((e) => e.type === 'vertex.log');
+    assert.equal(logs.length, 5);
+  });
+
+  it('respects a smaller exec limit', async () => {
+    const trace: Trace = { running: 0, maxRunning: 0, runs: [] };
+    await solve({ nodes: graph(diamond), roots: ['final'], opFor: ops(trace, { delayMs: 20 }), cache: new MapCache(), events: new RecordingSink(), execConcurrency: 1 });
+    assert.equal(trace.maxRunning, 1);
+  });
+
+  it('reuses cached results by key without materialising their inputs', async () => {
+    const cache = new MapCache();
+    const first: Trace = { running: 0, maxRunning: 0, runs: [] };
+    await solve({ nodes: graph(diamond), roots: ['final'], opFor: ops(first), cache, events: new RecordingSink() });
+    const second: Trace = { running: 0, maxRunning: 0, runs: [] };
+    const events = new RecordingSink();
+    const result = await solve({ nodes: graph(diamond), roots: ['final'], opFor: ops(second), cache, events });
+    assert.deepEqual(second.runs, []);
+    assert.equal(result.cached, 1, 'only the root is loaded: its inputs are never needed');
+    assert.equal(result.results.get('final'), 'final(a(base()),b(base()),c(base()))');
+  });
+
+  it('re-runs exactly the vertices whose key changed and what depends on them', async () => {
+    const cache = new MapCache();
+    await solve({ nodes: graph(diamond), roots: ['final'], opFor: ops({ running: 0, maxRunning: 0, runs: [] }), cache, events: new RecordingSink() });
+    const trace: Trace = { running: 0, maxRunning: 0, runs: [] };
+    await solve({ nodes: graph(diamond), roots: ['final'], opFor: ops(trace, { salt: { b: 'changed' } }), cache, events: new RecordingSink() });
+    assert.deepEqual(trace.runs.sort(), ['b', 'final']);
+  });
+
+  it('honours ignoreCache', async () => {
+    const cache = new MapCache();
+    await solve({ nodes: graph({ x: [] }), roots: ['x'], opFor: ops({ running: 0, maxRunning: 0, runs: [] }), cache, events: new RecordingSink() });
+    const trace: Trace = { running: 0, maxRunning: 0, runs: [] };
+    const nodes = new Map([['x', { id: 'x', inputs: [], name: 'x', ignoreCache: true }]]);
+    await solve({ nodes, roots: ['x'], opFor: ops(trace), cache, events: new RecordingSink() });
+    assert.deepEqual(trace.runs, ['x']);
+  });
+
+  it('cancels running vertices on the first failure and names the failing one', async () => {
+    const trace: Trace = { running: 0, maxRunning: 0, runs: [] };
+    const events = new RecordingSink();
+    const spec = { slow1: [], slow2: [], bad: [], final: ['slow1', 'slow2', 'bad'] };
+    const failFast: (node: SolveNode) => Op<R> = (node) => {
+      const base = ops(trace, { delayMs: node.id === 'bad' ? 5 : 5000, fail: 'bad' })(node);
+      return base;
+    };
+    const started = Date.now();
+    await assert.rejects(
+      solve({ nodes: graph(spec), roots: ['final'], opFor: failFast, cache: new MapCache(), events, execConcurrency: 3 }),
+      (error: unknown) => error instanceof VertexError && error.node.id === 'bad' && /step bad: exit code 1/.test(error.message),
+    );
+    assert.ok(Date.now() - started < 4000, 'slow vertices were cancelled, not awaited');
+    assert.equal(trace.running, 0, 'nothing still running after solve returns');
+    assert.ok(events.events.some((e) => e.type === 'vertex.failed' && e.vertex === 'bad'));
+    assert.ok(events.events.some((e) => e.type === 'vertex.canceled'));
+    assert.ok(!trace.runs.includes('final'));
+  });
+
+  it('stops when the caller aborts', async () => {
+    const controller = new AbortController();
+    const trace: Trace = { running: 0, maxRunning: 0, runs: [] };
+    setTimeout(() => controller.abort(new Error('SIGINT')), 20);
+    await assert.rejects(solve({ nodes: graph({ x: [] }), roots: ['x'], opFor: ops(trace, { delayMs: 5000 }), cache: new MapCache(), events: new RecordingSink(), signal: controller.signal }));
+    assert.equal(trace.running, 0);
+  });
+});
