@@ -187,7 +187,10 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
     while (started.size > 0) await Promise.allSettled([...started]);
     if (firstError !== undefined) throw firstError;
     const failed = rootResults.find((r) => r.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
+    if (failed !== undefined) {
+      const reason: unknown = failed.reason;
+      throw reason;
+    }
     const settled = new Map<string, R>();
     for (const [id, promise] of results) settled.set(id, await promise);
     const settledKeys = new Map<string, CacheKey>();
