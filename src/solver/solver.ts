@@ -97,12 +97,10 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
     promise.then(() => started.delete(promise), () => started.delete(promise));
     return promise;
   };
-  let firstError: unknown;
+  const failures: unknown[] = [];
   const fail = (error: unknown): void => {
-    if (firstError === undefined) {
-      firstError = error;
-      controller.abort(error);
-    }
+    if (failures.length === 0) controller.abort(error);
+    failures.push(error);
   };
 
   const node = (id: string): SolveNode => {
@@ -185,7 +183,7 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
     const rootResults = await Promise.allSettled(options.roots.map((root) => resultOf(root).catch((error: unknown) => { fail(error); throw error; })));
     // Every started promise settles before we return (STYLE rule 5).
     while (started.size > 0) await Promise.allSettled([...started]);
-    if (firstError !== undefined) throw firstError;
+    if (failures.length > 0) throw failures[0];
     const failed = rootResults.find((r) => r.status === 'rejected');
     if (failed !== undefined) {
       const reason: unknown = failed.reason;
