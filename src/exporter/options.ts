@@ -1,0 +1,172 @@
+/**
+ * `--output` / `-o` specs with docker buildx's syntax and semantics, validated before any build
+ * step runs (a typo fails in milliseconds): `type=local,dest=DIR`, `type=tar,dest=FILE|-`,
+ * `type=oci|docker,dest=FILE,name=REF`, `type=image,name=REF[,push=true]`, `type=registry,name=REF`,
+ * the shorthands `-o DIR` (local) and `-o -` (tar to stdout), plus compression options.
+ */
+import { StagecraftError } from '../core/index.js';
+
+export type Compression = 'gzip' | 'zstd' | 'uncompressed';
+
+export interface LayerCompression {
+  readonly compression: Compression;
+  readonly level?: number | undefined;
+  /** Recompress layers that exist with another compression. */
+  readonly force: boolean;
+}
+
+interface OutputBase {
+  readonly raw: string;
+}
+
+export type OutputSpec =
+  | (OutputBase & { readonly type: 'local'; readonly dest: string })
+  | (OutputBase & { readonly type: 'tar'; readonly dest: string })
+  | (OutputBase & { readonly type: 'oci' | 'docker'; readonly dest: string; readonly names: readonly string[]; readonly compression: LayerCompression; readonly ociMediaTypes: boolean; readonly tar: boolean })
+  | (OutputBase & { readonly type: 'image'; readonly names: readonly string[]; readonly push: boolean; readonly compression: LayerCompression; readonly ociMediaTypes: boolean; readonly store: boolean });
+
+const TYPES = ['local', 'tar', 'oci', 'docker', 'image', 'registry'] as const;
+
+function usage(message: string, hint: string): StagecraftError {
+  return new StagecraftError('USAGE', message, { hint });
+}
+
+/** Splits `k=v,k2=v2` with CSV quoting ("a,b" keeps the comma). */
+export function splitKeyValues(spec: string): [string, string][] {
+  const out: [string, string][] = [];
+  let field = '';
+  let quoted = false;
+  const fields: string[] = [];
+  for (const ch of spec) {
+    if (ch === '"') quoted = !quoted;
+    else if (ch === ',' && !quoted) {
+      fields.push(field);
+      field = '';
+    } else field += ch;
+  }
+  fields.push(field);
+  for (const f of fields) {
+    if (f === '') continue;
+    const eq = f.indexOf('=');
+    out.push(eq === -1 ? [f.trim().toLowerCase(), ''] : [f.slice(0, eq).trim().toLowerCase(), f.slice(eq + 1)]);
+  }
+  return out;
+}
+
+function parseBool(key: string, value: string, raw: string): boolean {
+  if (value === '' || value === 'true') return true;
+  if (value === 'false') return false;
+  throw usage(`invalid value "${value}" for ${key} in --output "${raw}"`, `${key} takes true or false`);
+}
+
+function parseCompression(map: Map<string, string>, raw: string): LayerCompression {
+  const name = map.get('compression') ?? 'gzip';
+  if (name !== 'gzip' && name !== 'zstd' && name !== 'uncompressed') {
+    throw usage(`unsupported compression "${name}" in --output "${raw}"`, 'use compression=gzip, zstd or uncompressed');
+  }
+  const levelText = map.get('compression-level');
+  let level: number | undefined;
+  if (levelText !== undefined) {
+    level = Number(levelText);
+    const max = name === 'zstd' ? 22 : 9;
+    if (!Number.isInteger(level) || level < 0 || level > max) {
+      throw usage(`invalid compression-level "${levelText}" in --output "${raw}"`, `${name} levels are 0 to ${max}`);
+    }
+  }
+  return { compression: name, level, force: map.has('force-compression') ? parseBool('force-compression', map.get('force-compression') ?? '', raw) : false };
+}
+
+const KNOWN_KEYS: Record<(typeof TYPES)[number], readonly string[]> = {
+  local: ['type', 'dest'],
+  tar: ['type', 'dest'],
+  oci: ['type', 'dest', 'name', 'compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'tar'],
+  docker: ['type', 'dest', 'name', 'compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'tar'],
+  image: ['type', 'name', 'push', 'compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'store', 'unpack'],
+  registry: ['type', 'name', 'push', 'compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'store'],
+};
+
+export function parseOutputSpec(raw: string): OutputSpec {
+  if (raw === '-') return { raw, type: 'tar', dest: '-' };
+  if (!raw.includes('=')) return { raw, type: 'local', dest: raw };
+  const map = new Map(splitKeyValues(raw));
+  const type = map.get('type');
+  if (type === undefined) throw usage(`--output "${raw}" has no type`, `write type=local,dest=DIR (types: ${TYPES.join(', ')})`);
+  if (!(TYPES as readonly string[]).includes(type)) throw usage(`unknown output type "${type}" in --output "${raw}"`, `types are ${TYPES.join(', ')}`);
+  const t = type as (typeof TYPES)[number];
+  for (const key of map.keys()) {
+    if (!KNOWN_KEYS[t].includes(key)) throw usage(`unknown option "${key}" for output type ${t} in --output "${raw}"`, `type=${t} takes ${KNOWN_KEYS[t].filter((k) => k !== 'type').join(', ')}`);
+  }
+  const names = (map.get('name') ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+  switch (t) {
+    case 'local':
+    case 'tar': {
+      const dest = map.get('dest');
+      if (dest === undefined || dest === '') throw usage(`--output type=${t} needs dest=`, t === 'local' ? 'write type=local,dest=DIR' : 'write type=tar,dest=FILE (or dest=- for stdout)');
+      return { raw, type: t, dest };
+    }
+    case 'oci':
+    case 'docker': {
+      const dest = map.get('dest');
+      const tar = map.has('tar') ? parseBool('tar', map.get('tar') ?? '', raw) : true;
+      if (dest === undefined || dest === '') throw usage(`--output type=${t} needs dest=`, `write type=${t},dest=image.tar`);
+      return { raw, type: t, dest, names, compression: parseCompression(map, raw), ociMediaTypes: map.has('oci-mediatypes') ? parseBool('oci-mediatypes', map.get('oci-mediatypes') ?? '', raw) : t === 'oci', tar };
+    }
+    case 'image':
+    case 'registry': {
+      const push = t === 'registry' ? true : map.has('push') ? parseBool('push', map.get('push') ?? '', raw) : false;
+      if (push && names.length === 0) throw usage(`--output type=${t} with push needs name=`, `write type=${t},name=registry.example.com/app:tag`);
+      return {
+        raw, type: 'image', names, push, compression: parseCompression(map, raw),
+        ociMediaTypes: map.has('oci-mediatypes') ? parseBool('oci-mediatypes', map.get('oci-mediatypes') ?? '', raw) : true,
+        store: map.has('store') ? parseBool('store', map.get('store') ?? '', raw) : true,
+      };
+    }
+  }
+}
+
+export interface SecretSpec {
+  readonly id: string;
+  readonly source: { readonly kind: 'file'; readonly path: string } | { readonly kind: 'env'; readonly name: string };
+}
+
+/**
+ * `--secret id=ID[,src=PATH|source=PATH][,env=NAME][,type=file|env]` as buildx: without src/env the
+ * value comes from the environment variable ID if set, else from a file named ID.
+ */
+export function parseSecretSpec(raw: string, envHas: (name: string) => boolean): SecretSpec {
+  const map = new Map(splitKeyValues(raw));
+  for (const key of map.keys()) {
+    if (!['id', 'src', 'source', 'env', 'type'].includes(key)) throw usage(`unknown key "${key}" in --secret "${raw}"`, 'write --secret id=ID,src=FILE or --secret id=ID,env=VAR');
+  }
+  const id = map.get('id') ?? '';
+  const src = map.get('src') ?? map.get('source');
+  const env = map.get('env');
+  const type = map.get('type');
+  if (type !== undefined && type !== 'file' && type !== 'env') throw usage(`unsupported secret type "${type}" in --secret "${raw}"`, 'type is file or env');
+  if (id === '' && src === undefined && env === undefined) throw usage(`--secret "${raw}" has no id`, 'write --secret id=ID,src=FILE');
+  const secretId = id !== '' ? id : src !== undefined ? basename(src) : (env ?? '');
+  if (type === 'env' || (env !== undefined && src === undefined)) return { id: secretId, source: { kind: 'env', name: env ?? src ?? secretId } };
+  if (src !== undefined) return { id: secretId, source: { kind: 'file', path: src } };
+  if (type !== 'file' && envHas(secretId)) return { id: secretId, source: { kind: 'env', name: secretId } };
+  return { id: secretId, source: { kind: 'file', path: secretId } };
+}
+
+function basename(path: string): string {
+  const parts = path.split('/').filter((p) => p !== '');
+  return parts.at(-1) ?? path;
+}
+
+export interface SshSpec {
+  readonly id: string;
+  /** Agent socket or key files; empty = $SSH_AUTH_SOCK. */
+  readonly paths: readonly string[];
+}
+
+/** `--ssh default` / `--ssh default=$SSH_AUTH_SOCK` / `--ssh id=/path/key[,/path/key2]`. */
+export function parseSshSpec(raw: string): SshSpec {
+  const eq = raw.indexOf('=');
+  const id = eq === -1 ? raw : raw.slice(0, eq);
+  if (id === '' || /[,\s]/.test(id)) throw usage(`invalid --ssh "${raw}"`, 'write --ssh default or --ssh ID=/path/to/agent.sock');
+  const paths = eq === -1 ? [] : raw.slice(eq + 1).split(',').filter((p) => p !== '');
+  return { id, paths };
+}
