@@ -1,0 +1,38 @@
+/**
+ * The rawjson progress stream's schema: one JSON object per line, `{ "v": 1, "type": …, … }`.
+ * docs/progress-events.md documents each type and field; a unit test keeps the two in sync.
+ */
+import { z } from 'zod';
+import { EVENT_SCHEMA_VERSION, type BuildEvent } from './types.js';
+
+const time = z.number().nonnegative();
+const vertex = z.string().min(1);
+
+export const EVENT_SCHEMAS = {
+  'build.started': z.object({ type: z.literal('build.started'), time, buildId: z.string(), target: z.string(), vertices: z.number().int().nonnegative() }),
+  'vertex.started': z.object({ type: z.literal('vertex.started'), time, vertex, name: z.string(), stage: z.string().optional(), inputs: z.array(z.string()) }),
+  'vertex.cached': z.object({ type: z.literal('vertex.cached'), time, vertex, name: z.string(), stage: z.string().optional() }),
+  'vertex.log': z.object({ type: z.literal('vertex.log'), time, vertex, stream: z.enum(['stdout', 'stderr']), data: z.string() }),
+  'vertex.progress': z.object({ type: z.literal('vertex.progress'), time, vertex, id: z.string(), current: z.number(), total: z.number().optional() }),
+  'vertex.completed': z.object({ type: z.literal('vertex.completed'), time, vertex, durationMs: z.number().nonnegative() }),
+  'vertex.failed': z.object({ type: z.literal('vertex.failed'), time, vertex, error: z.string(), durationMs: z.number().nonnegative() }),
+  'vertex.canceled': z.object({ type: z.literal('vertex.canceled'), time, vertex }),
+  'cache.miss': z.object({ type: z.literal('cache.miss'), time, vertex, key: z.string(), reasons: z.array(z.string()) }),
+  'build.warning': z.object({ type: z.literal('build.warning'), time, message: z.string() }),
+  'build.completed': z.object({ type: z.literal('build.completed'), time, durationMs: z.number().nonnegative(), executed: z.number().int(), cached: z.number().int() }),
+  'build.failed': z.object({ type: z.literal('build.failed'), time, durationMs: z.number().nonnegative(), error: z.string() }),
+} as const satisfies Record<BuildEvent['type'], z.ZodType>;
+
+const v = { v: z.literal(EVENT_SCHEMA_VERSION) };
+const S = EVENT_SCHEMAS;
+/** A validated rawjson line. */
+export const RawJsonLine = z.discriminatedUnion('type', [
+  S['build.started'].extend(v), S['vertex.started'].extend(v), S['vertex.cached'].extend(v), S['vertex.log'].extend(v),
+  S['vertex.progress'].extend(v), S['vertex.completed'].extend(v), S['vertex.failed'].extend(v), S['vertex.canceled'].extend(v),
+  S['cache.miss'].extend(v), S['build.warning'].extend(v), S['build.completed'].extend(v), S['build.failed'].extend(v),
+]);
+
+/** One rawjson line (without the newline). */
+export function toRawJson(event: BuildEvent): string {
+  return JSON.stringify({ v: EVENT_SCHEMA_VERSION, ...event });
+}
