@@ -21,6 +21,9 @@ export const ERROR_CODES = {
   STORE_CORRUPT: { exit: 8, summary: 'The state root holds data that fails verification.' },
   CONFIG: { exit: 2, summary: 'A configuration file or environment variable is invalid.' },
   EXTERNAL_TOOL: { exit: 9, summary: 'A required system program (e.g. runc) is missing or failed.' },
+  LAYER_INVALID: { exit: 5, summary: 'A layer blob is not a valid plain, gzip or zstd tar archive.' },
+  LAYER_UNSAFE: { exit: 5, summary: 'A layer tries to write outside its root (.., absolute path, symlink or hardlink escape); nothing outside was touched.' },
+  SNAPSHOT: { exit: 8, summary: 'A snapshot could not be prepared, mounted, committed or removed (e.g. an overlayfs mount failed).' },
   ABORTED: { exit: 130, summary: 'The operation was interrupted.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 
