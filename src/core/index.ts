@@ -10,3 +10,26 @@ export {
 export { digestHex, isDigest, parseDigest, sha256Digest, type Digest } from './digest.js';
 export { canonicalJson } from './canonical-json.js';
 export { closest, editDistance } from './suggest.js';
+export {
+  DEFAULT_DOMAIN,
+  DEFAULT_TAG,
+  familiarImageRef,
+  familiarName,
+  formatImageRef,
+  imageRefName,
+  parseImageRef,
+  withDigest,
+  withTag,
+  withoutTagOrDigest,
+  type ImageRef,
+  type ParseImageRefOptions,
+} from './image-ref.js';
+export {
+  formatPlatform,
+  hostPlatform,
+  normalizePlatform,
+  parsePlatform,
+  platformEquals,
+  type Platform,
+  type PlatformFields,
+} from './platform.js';
