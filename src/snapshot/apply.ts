@@ -1,0 +1,281 @@
+/**
+ * Safe layer extraction. Every path is resolved inside `root` as if `root` were `/` (a chroot-like
+ * walk: `..` stops at the root, symlinks met on the way are followed only inside the root, the final
+ * component is never followed), so no entry — `../` names, absolute names, symlinks or hardlinks
+ * pointing out — can touch anything outside. Whiteouts delete (or become overlay whiteouts), opaque
+ * markers clear a directory of what lower layers had.
+ */
+import { constants } from 'node:fs';
+import { chmod, link, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { StagecraftError, type Digest } from '../core/index.js';
+import { runProcess } from '../util/process.js';
+import { DigestStream } from '../util/streams.js';
+import { decompressLayer, type DetectedCompression } from './compress.js';
+import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './pack.js';
+import { readTar } from './tar/reader.js';
+import type { TarHeader } from './tar/format.js';
+import { OVERLAY_OPAQUE, writeXattr } from './xattr.js';
+
+
+export interface ApplyOptions {
+  /**
+   * `delete`: the target is a full tree; whiteouts remove what they name. `overlay`: the target is one
+   * overlayfs layer directory; whiteouts become 0/0 character devices and opaque markers the
+   * `trusted.overlay.opaque=y` xattr (needs root).
+   */
+  readonly whiteouts?: 'delete' | 'overlay' | undefined;
+  /** Create character and block devices (needs root); otherwise they are skipped and counted. */
+  readonly devices?: boolean | undefined;
+  /** Apply the archive's numeric uid/gid (needs root). Default: when running as root. */
+  readonly chown?: boolean | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface ApplyResult {
+  /** sha256 of the uncompressed tar. */
+  readonly diffId: Digest;
+  readonly compression: DetectedCompression;
+  readonly entries: number;
+  /** Device nodes not created because `devices` was off. */
+  readonly skippedDevices: number;
+}
+
+const MAX_SYMLINK_HOPS = 40;
+
+function unsafe(name: string, why: string): StagecraftError {
+  return new StagecraftError('LAYER_UNSAFE', `layer entry "${name}" ${why}`, {
+    hint: 'the layer was crafted to write outside its root; use an image from a source you trust',
+  });
+}
+
+function invalid(name: string, why: string): StagecraftError {
+  return new StagecraftError('LAYER_INVALID', `layer entry "${name}" ${why}`, {
+    hint: 'the layer blob is damaged or was not made for this image; pull or build it again',
+  });
+}
+
+/** The clean components of an archive name; `..` that would leave the root is an error. */
+export function cleanComponents(name: string): string[] {
+  const parts: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (parts.length === 0) throw unsafe(name, 'climbs out of the layer root with ".."');
+      parts.pop();
+    } else {
+      parts.push(part);
+    }
+  }
+  return parts;
+}
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+async function lstatOrNull(path: string): Promise<Awaited<ReturnType<typeof lstat>> | null> {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/**
+ * The real directory inside `root` for `components`, following symlinks only within `root` (absolute
+ * targets start at `root`, `..` stops at `root`). Missing directories are created when `create`.
+ * Returns the components of the resolved directory relative to `root`.
+ */
+export async function resolveDir(root: string, components: readonly string[], entryName: string, create: boolean): Promise<string[]> {
+  const pending = [...components];
+  const resolved: string[] = [];
+  let hops = 0;
+  while (pending.length > 0) {
+    const part = pending.shift() as string;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      resolved.pop();
+      continue;
+    }
+    const path = join(root, ...resolved, part);
+    const stat = await lstatOrNull(path);
+    if (stat === null) {
+      if (!create) throw invalid(entryName, `refers to "${[...resolved, part].join('/')}", which does not exist`);
+      await mkdir(path, { mode: 0o755 });
+      resolved.push(part);
+    } else if (stat.isDirectory()) {
+      resolved.push(part);
+    } else if (stat.isSymbolicLink()) {
+      if (++hops > MAX_SYMLINK_HOPS) throw invalid(entryName, 'goes through too many symlinks');
+      const target = await readlink(path);
+      if (target.startsWith('/')) resolved.length = 0;
+      pending.unshift(...target.split('/'));
+    } else {
+      throw invalid(entryName, `needs "${[...resolved, part].join('/')}" to be a directory, but it is a file`);
+    }
+  }
+  return resolved;
+}
+
+async function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0, signal?: AbortSignal): Promise<void> {
+  const args = kind === 'p' ? [path, 'p'] : [path, kind, String(major), String(minor)];
+  const result = await runProcess('mknod', args, { signal });
+  if (result.code !== 0) {
+    throw new StagecraftError('SNAPSHOT', `mknod ${args.join(' ')} failed: ${result.stderr.trim()}`, {
+      hint: 'device nodes and overlay whiteouts need root (CAP_MKNOD)',
+    });
+  }
+}
+
+class Extractor {
+  private readonly written = new Set<string>();
+  private readonly dirTimes: Array<[string, number]> = [];
+  entries = 0;
+  skippedDevices = 0;
+
+  constructor(
+    private readonly root: string,
+    private readonly options: ApplyOptions,
+    private readonly chown: boolean,
+  ) {}
+
+  async entry(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+    this.entries++;
+    const components = cleanComponents(header.name);
+    if (components.length === 0) {
+      if (header.type === 'dir') await this.metadata(this.root, header);
+      return;
+    }
+    const base = components[components.length - 1] as string;
+    const parent = await resolveDir(this.root, components.slice(0, -1), header.name, true);
+    const parentPath = join(this.root, ...parent);
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      await this.whiteout(header.name, parentPath, base);
+      return;
+    }
+    const dest = join(parentPath, base);
+    const existing = await lstatOrNull(dest);
+    if (existing !== null && !(existing.isDirectory() && header.type === 'dir')) {
+      await rm(dest, { recursive: true, force: true });
+    }
+    switch (header.type) {
+      case 'dir':
+        if (existing === null || !existing.isDirectory()) await mkdir(dest, { mode: 0o700 });
+        break;
+      case 'file':
+      {
+        // O_EXCL|O_NOFOLLOW: never write through something that appeared at dest in the meantime.
+        const handle = await open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        await pipeline(body, handle.createWriteStream());
+        break;
+      }
+      case 'symlink':
+        await symlink(header.linkname, dest);
+        break;
+      case 'link': {
+        const target = cleanComponents(header.linkname);
+        if (target.length === 0) throw unsafe(header.name, 'is a hardlink to the layer root');
+        const targetParent = await resolveDir(this.root, target.slice(0, -1), header.name, false);
+        const targetPath = join(this.root, ...targetParent, target[target.length - 1] as string);
+        const stat = await lstatOrNull(targetPath);
+        if (stat === null) throw invalid(header.name, `is a hardlink to "${header.linkname}", which is not in the layer`);
+        if (stat.isDirectory()) throw invalid(header.name, `is a hardlink to the directory "${header.linkname}"`);
+        await link(targetPath, dest); // link(2) does not follow a symlink target
+        this.written.add(dest);
+        return; // a hardlink shares the target's metadata
+      }
+      case 'char':
+      case 'block':
+        if (this.options.devices !== true) {
+          this.skippedDevices++;
+          return;
+        }
+        await mknod(dest, header.type === 'char' ? 'c' : 'b', header.devmajor, header.devminor, this.options.signal);
+        break;
+      case 'fifo':
+        await mknod(dest, 'p', 0, 0, this.options.signal);
+        break;
+    }
+    this.written.add(dest);
+    await this.metadata(dest, header);
+  }
+
+  private async whiteout(name: string, parentPath: string, base: string): Promise<void> {
+    const overlay = this.options.whiteouts === 'overlay';
+    if (base === OPAQUE_WHITEOUT) {
+      if (overlay) {
+        await writeXattr(parentPath, OVERLAY_OPAQUE, Buffer.from('y'));
+        return;
+      }
+      // Opaque applies to lower layers only: keep what this layer already wrote in the directory.
+      for (const child of await readdir(parentPath)) {
+        const path = join(parentPath, child);
+        if (!this.written.has(path)) await rm(path, { recursive: true, force: true });
+      }
+      return;
+    }
+    if (base.startsWith(WHITEOUT_PREFIX + WHITEOUT_PREFIX)) return; // other AUFS metadata
+    const target = base.slice(WHITEOUT_PREFIX.length);
+    if (target === '' || target === '.' || target === '..') throw unsafe(name, 'is a whiteout of a path outside its directory');
+    const path = join(parentPath, target);
+    if (this.written.has(path)) return; // a whiteout applies to lower layers only
+    await rm(path, { recursive: true, force: true });
+    if (overlay) await mknod(path, 'c', 0, 0, this.options.signal);
+  }
+
+  private async metadata(path: string, header: TarHeader): Promise<void> {
+    const isLink = header.type === 'symlink';
+    if (this.chown) await lchown(path, header.uid, header.gid);
+    // chmod after chown: chown clears setuid/setgid.
+    if (!isLink) await chmod(path, header.mode & 0o7777);
+    for (const [name, value] of header.xattrs) {
+      if (name.startsWith('trusted.overlay.')) continue; // never let a layer steer overlayfs
+      try {
+        await writeXattr(path, name, value);
+      } catch (error) {
+        if (!isLink) throw error; // user.* xattrs are not allowed on symlinks; ignored as tar does
+      }
+    }
+    if (header.type === 'dir') this.dirTimes.push([path, header.mtime]);
+    else await lutimes(path, header.mtime, header.mtime);
+  }
+
+  /** Directory mtimes last: creating children changed them. */
+  async finish(): Promise<void> {
+    for (const [path, mtime] of this.dirTimes.reverse()) await lutimes(path, mtime, mtime);
+  }
+}
+
+/** Extracts an uncompressed tar stream onto `root` (which must exist). */
+export async function applyTar(root: string, tar: AsyncIterable<Uint8Array>, options: ApplyOptions = {}): Promise<{ entries: number; skippedDevices: number }> {
+  const extractor = new Extractor(root, options, options.chown ?? process.getuid?.() === 0);
+  for await (const { header, body } of readTar(tar)) {
+    options.signal?.throwIfAborted();
+    await extractor.entry(header, body);
+  }
+  await extractor.finish();
+  return { entries: extractor.entries, skippedDevices: extractor.skippedDevices };
+}
+
+/**
+ * Extracts a layer blob (plain, gzip or zstd tar, detected) onto `root` and returns its diffID.
+ * The caller compares the diffID with the expected one; on a mismatch or an error the caller discards
+ * `root` (the extraction is not rolled back here).
+ */
+export async function applyLayer(root: string, blob: AsyncIterable<Uint8Array>, options: ApplyOptions = {}): Promise<ApplyResult> {
+  const { compression, tar } = await decompressLayer(blob);
+  const digest = new DigestStream();
+  const hashed = tar.pipe(digest);
+  tar.on('error', (error) => digest.destroy(error));
+  let counts: { entries: number; skippedDevices: number };
+  try {
+    counts = await applyTar(root, hashed, options);
+  } catch (error) {
+    tar.destroy();
+    throw error;
+  }
+  return { diffId: digest.digest(), compression, ...counts };
+}

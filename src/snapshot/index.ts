@@ -1,0 +1,24 @@
+export { makeHeader, type TarEntryType, type TarHeader } from './tar/format.js';
+export { writeTar, type TarWriteEntry } from './tar/writer.js';
+export { readTar, type TarReadEntry } from './tar/reader.js';
+export {
+  OPAQUE_WHITEOUT,
+  WHITEOUT_PREFIX,
+  packDirectory,
+  packItems,
+  walkTree,
+  type LayerItem,
+  type PackOptions,
+  type TreeEntry,
+} from './pack.js';
+export { applyLayer, applyTar, type ApplyOptions, type ApplyResult } from './apply.js';
+export {
+  LAYER_MEDIA_TYPES,
+  compressLayer,
+  decompressLayer,
+  detectCompression,
+  type CompressOptions,
+  type CompressResult,
+  type CompressionAlgorithm,
+  type DetectedCompression,
+} from './compress.js';

@@ -1,0 +1,52 @@
+/**
+ * Extended attributes of a path itself (never through a final symlink): `@napi-rs/xattr` wraps
+ * l{get,set,list,remove}xattr(2), which Node's fs lacks.
+ */
+import { getAttribute, listAttributes, removeAttribute, setAttribute } from '@napi-rs/xattr';
+
+export const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
+export const CAPABILITY = 'security.capability';
+
+function isUnsupported(error: unknown): boolean {
+  const text = String((error as { message?: unknown } | undefined)?.message ?? error);
+  return /ENOTSUP|EOPNOTSUPP|not supported/iu.test(text);
+}
+
+/** All xattrs of `path` (sorted by name); none on filesystems without xattr support. */
+export async function readXattrs(path: string): Promise<Map<string, Buffer>> {
+  let names: string[];
+  try {
+    names = await listAttributes(path);
+  } catch (error) {
+    if (isUnsupported(error)) return new Map();
+    throw error;
+  }
+  const result = new Map<string, Buffer>();
+  for (const name of names.sort()) {
+    const value = await getAttribute(path, name);
+    if (value !== null) result.set(name, value);
+  }
+  return result;
+}
+
+export async function readXattr(path: string, name: string): Promise<Buffer | null> {
+  try {
+    return await getAttribute(path, name);
+  } catch (error) {
+    if (isUnsupported(error)) return null;
+    throw error;
+  }
+}
+
+export async function writeXattr(path: string, name: string, value: Buffer): Promise<void> {
+  await setAttribute(path, name, value);
+}
+
+export async function removeXattr(path: string, name: string): Promise<void> {
+  try {
+    await removeAttribute(path, name);
+  } catch (error) {
+    if (/ENODATA|No data available/iu.test(String((error as { message?: unknown }).message))) return;
+    throw error;
+  }
+}
