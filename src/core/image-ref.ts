@@ -94,6 +94,8 @@ export function parseImageRef(text: string, options: ParseImageRefOptions = {}):
   }
   const [, matchedDomain, path, tag, digest] = match;
   if (path === undefined) throw invalid(text, 'invalid reference format');
+  // The first component was taken as a registry host, so it must be one (not, e.g., `a_b.c`).
+  if (matchedDomain !== domain) throw invalid(text, `invalid registry host ${JSON.stringify(domain)}`);
   const name = matchedDomain === undefined ? path : `${matchedDomain}/${path}`;
   if (name.length > NAME_TOTAL_LENGTH_MAX) throw invalid(text, `repository name must not be longer than ${NAME_TOTAL_LENGTH_MAX} characters`);
   let parsedDigest: Digest | undefined;
