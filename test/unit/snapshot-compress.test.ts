@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { compressLayer, decompressLayer, type CompressionAlgorithm } from '../../src/snapshot/index.js';
+
+function sha256(data: Buffer): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** A pseudo-random but compressible "tar" of `size` bytes. */
+function payload(size: number): Buffer {
+  const data = Buffer.alloc(size);
+  let x = 12345;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    data[i] = (x >> 16) % 16 + 97;
+  }
+  return data;
+}
+
+async function compress(data: Buffer, algorithm: CompressionAlgorithm, level?: number): Promise<{ blob: Buffer; diffId: string; digest: string; size: number }> {
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk);
+      callback();
+    },
+  });
+  const chunked = Array.from({ length: Math.ceil(data.length / 65536) }, (_, i) => data.subarray(i * 65536, (i + 1) * 65536));
+  const result = await compressLayer(Readable.from(chunked), sink, { algorithm, level });
+  return { blob: Buffer.concat(chunks), diffId: result.diffId, digest: result.digest, size: result.size };
+}
+
+describe('compressLayer', () => {
+  for (const algorithm of ['gzip', 'zstd'] as const) {
+    it(`${algorithm}: digests in one pass, reproducible, readable by the system tool`, async () => {
+      const data = payload(3_000_000);
+      const one = await compress(data, algorithm);
+      const two = await compress(data, algorithm);
+      assert.equal(one.diffId, sha256(data));
+      assert.equal(one.digest, sha256(one.blob));
+      assert.equal(one.size, one.blob.length);
+      assert.ok(one.blob.equals(two.blob), 'same input → same blob');
+      assert.ok(one.size < data.length);
+      const tool = algorithm === 'gzip' ? 'gzip' : 'zstd';
+      const back = execFileSync(tool, ['-dc'], { input: one.blob, maxBuffer: 1 << 26 });
+      assert.ok(back.equals(data));
+      const { compression, tar } = await decompressLayer(Readable.from([one.blob.subarray(0, 7), one.blob.subarray(7)]));
+      assert.equal(compression, algorithm);
+      const chunks: Buffer[] = [];
+      for await (const chunk of tar) chunks.push(chunk as Buffer);
+      assert.ok(Buffer.concat(chunks).equals(data));
+    });
+  }
+
+  it('writes a fixed gzip header: no mtime, no name, OS byte 255', async () => {
+    const { blob } = await compress(payload(1000), 'gzip');
+    assert.deepEqual([...blob.subarray(0, 4)], [0x1f, 0x8b, 8, 0]);
+    assert.equal(blob.readUInt32LE(4), 0);
+    assert.equal(blob[9], 0xff);
+  });
+
+  it('rejects an invalid level before doing work', async () => {
+    await assert.rejects(compress(payload(10), 'gzip', 12), { code: 'USAGE' });
+    await assert.rejects(compress(payload(10), 'zstd', 0), { code: 'USAGE' });
+  });
+
+  it('passes plain tar through decompressLayer untouched', async () => {
+    const data = payload(5000);
+    const { compression, tar } = await decompressLayer(Readable.from([data]));
+    assert.equal(compression, 'none');
+    const chunks: Buffer[] = [];
+    for await (const chunk of tar) chunks.push(chunk as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(data));
+  });
+});
