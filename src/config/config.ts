@@ -1,0 +1,137 @@
+/**
+ * Configuration: flags, then environment, then the optional config file, then defaults, resolved once
+ * into a frozen `Config`. This is the only module besides cli/ that reads the environment, and even
+ * here the environment is passed in (`LoadConfigOptions.env`), so tests never touch process.env.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { StagecraftError } from '../core/index.js';
+
+/** A registry host, optionally with a port: `registry.example.com`, `localhost:5000`, `[::1]:5000`. */
+const HOST_RE = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?$/;
+
+const hostSchema = z.string().regex(HOST_RE, 'must be a registry host such as "registry.local:5000" (no scheme, no path)');
+const mirrorSchema = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as "https://mirror.example.com"' });
+
+/** The config file (`<stateRoot>/config.json` or `$STAGECRAFT_CONFIG`). Unknown keys are errors. */
+export const configFileSchema = z.strictObject({
+  /** Registries reached over plain HTTP (and HTTPS without certificate verification). */
+  insecureRegistries: z.array(hostSchema).optional(),
+  /** Mirrors tried, in order, before docker.io for images of Docker Hub. */
+  registryMirrors: z.array(mirrorSchema).optional(),
+});
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+export interface Config {
+  /** Absolute directory holding the content store, metadata database and snapshots. */
+  readonly stateRoot: string;
+  /** The docker CLI config with registry credentials (`auths`, `credHelpers`, `credsStore`). */
+  readonly dockerConfigPath: string;
+  /** The config file that was read, or undefined if there was none. */
+  readonly configFile: string | undefined;
+  /** Hosts spoken to over plain HTTP. Always includes localhost and 127.0.0.1 (any port), as docker does. */
+  readonly insecureRegistries: readonly string[];
+  /** Mirror base URLs for docker.io, in order. */
+  readonly registryMirrors: readonly string[];
+}
+
+/** Values from command-line flags; each wins over the environment. */
+export interface ConfigFlags {
+  readonly root?: string | undefined;
+  readonly config?: string | undefined;
+}
+
+export interface LoadConfigOptions {
+  /** The process environment (the CLI passes `process.env`). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly flags?: ConfigFlags;
+  /** Effective user id; defaults to `process.getuid()`. Root gets /var/lib/stagecraft. */
+  readonly uid?: number;
+  /** Home directory fallback when `$HOME` is unset; defaults to `os.homedir()`. */
+  readonly homedir?: string;
+}
+
+/** Hosts that are insecure without any configuration (any port). */
+export const DEFAULT_INSECURE_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '[::1]'];
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function defaultStateRoot(env: LoadConfigOptions['env'], uid: number, home: string): string {
+  if (uid === 0) return '/var/lib/stagecraft';
+  const xdg = nonEmpty(env.XDG_DATA_HOME);
+  if (xdg !== undefined && isAbsolute(xdg)) return join(xdg, 'stagecraft');
+  return join(home, '.local', 'share', 'stagecraft');
+}
+
+function readConfigFile(path: string, explicit: boolean): ConfigFile | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if (!explicit && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StagecraftError('CONFIG', `cannot read config file ${path}: ${(error as Error).message}`, {
+      hint: explicit ? 'check --config / $STAGECRAFT_CONFIG, or unset it to use <stateRoot>/config.json' : undefined,
+      cause: error,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new StagecraftError('CONFIG', `config file ${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  const parsed = configFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.length === 0 ? '(top level)' : issue.path.join('.')}: ${issue.message}`);
+    throw new StagecraftError('CONFIG', `config file ${path} is invalid: ${problems.join('; ')}`, {
+      hint: 'allowed keys: "insecureRegistries" (array of hosts) and "registryMirrors" (array of URLs for docker.io)',
+    });
+  }
+  return parsed.data;
+}
+
+/** Resolves the configuration. Throws StagecraftError CONFIG naming the file on a bad config file. */
+export function loadConfig(options: LoadConfigOptions): Config {
+  const { env } = options;
+  const flags = options.flags ?? {};
+  const uid = options.uid ?? (typeof process.getuid === 'function' ? process.getuid() : 1000);
+  const home = nonEmpty(env.HOME) ?? options.homedir ?? homedir();
+
+  const rootSetting = nonEmpty(flags.root) ?? nonEmpty(env.STAGECRAFT_ROOT);
+  // A relative state root would change meaning with the working directory: resolve it once, here.
+  const stateRoot = resolve(rootSetting ?? defaultStateRoot(env, uid, home));
+
+  const dockerConfigDir = nonEmpty(env.DOCKER_CONFIG);
+  const dockerConfigPath = dockerConfigDir !== undefined ? join(resolve(dockerConfigDir), 'config.json') : join(home, '.docker', 'config.json');
+
+  const explicitFile = nonEmpty(flags.config) ?? nonEmpty(env.STAGECRAFT_CONFIG);
+  const configPath = explicitFile !== undefined ? resolve(explicitFile) : join(stateRoot, 'config.json');
+  const file = readConfigFile(configPath, explicitFile !== undefined);
+
+  const insecure = [...new Set([...DEFAULT_INSECURE_HOSTS, ...(file?.insecureRegistries ?? [])])];
+  const mirrors = (file?.registryMirrors ?? []).map((url) => url.replace(/\/+$/, ''));
+  return Object.freeze({
+    stateRoot,
+    dockerConfigPath,
+    configFile: file === undefined ? undefined : configPath,
+    insecureRegistries: Object.freeze(insecure),
+    registryMirrors: Object.freeze(mirrors),
+  });
+}
+
+/**
+ * Whether `host` (`name[:port]`) is spoken to over plain HTTP: listed exactly, or listed without a
+ * port, or a default loopback host on any port.
+ */
+export function isInsecureRegistry(config: Pick<Config, 'insecureRegistries'>, host: string): boolean {
+  const lower = host.toLowerCase();
+  const name = lower.startsWith('[') ? lower.slice(0, lower.indexOf(']') + 1) : lower.replace(/:\d+$/, '');
+  return config.insecureRegistries.some((entry) => {
+    const e = entry.toLowerCase();
+    return e === lower || e === name;
+  });
+}

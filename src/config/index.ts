@@ -1,0 +1,10 @@
+export {
+  DEFAULT_INSECURE_HOSTS,
+  configFileSchema,
+  isInsecureRegistry,
+  loadConfig,
+  type Config,
+  type ConfigFile,
+  type ConfigFlags,
+  type LoadConfigOptions,
+} from './config.js';
