@@ -22,3 +22,16 @@ export {
   type CompressionAlgorithm,
   type DetectedCompression,
 } from './compress.js';
+export type {
+  ApplyLayerOptions,
+  DiffOptions,
+  ImmutableSnapshot,
+  MountedRootfs,
+  MutableSnapshot,
+  Snapshotter,
+} from './types.js';
+export { isMounted, mountPoints, type Mount } from './mount.js';
+export { chainId, type SnapshotterOptions } from './snapshotter.js';
+export { OverlaySnapshotter, overlaySupported } from './overlay.js';
+export { CopySnapshotter } from './copy.js';
+export { overlayChanges, treeChanges } from './diff.js';

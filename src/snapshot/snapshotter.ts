@@ -1,0 +1,420 @@
+/**
+ * What the overlayfs and copy snapshotters share: the state root layout, JSON metadata (zod, temp +
+ * rename), chain-ID keyed layer unpacking with single-flight, mutable snapshots that release their
+ * mounts on every path, and crash cleanup.
+ *
+ * Layout under the root:
+ *   snapshots/<id>/fs, meta.json   committed snapshots (id = chain ID hex for layers)
+ *   active/<id>/fs, work, mnt, owner.json   mutable snapshots
+ *   mounts/<random>.json           one journal entry per live mount (owner, target)
+ *   tmp/<owner>-<random>/          layers being unpacked
+ *   empty/                         an empty lower dir
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import { StagecraftError, digestHex, parseDigest, sha256Digest, type Digest } from '../core/index.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import type { ApplyResult } from './apply.js';
+import { isMounted, mountAt, unmount, type Mount, type MountCommand } from './mount.js';
+import { packItems, type LayerItem } from './pack.js';
+import { writeTar } from './tar/writer.js';
+import type { ApplyLayerOptions, DiffOptions, ImmutableSnapshot, MountedRootfs, MutableSnapshot, Snapshotter } from './types.js';
+
+const CommittedMeta = z.object({
+  version: z.literal(1),
+  id: z.string().regex(/^[a-f0-9]{16,64}$/u),
+  parent: z.string().nullable(),
+  chainId: z.string().nullable(),
+  diffId: z.string().nullable(),
+});
+
+const OwnerMeta = z.object({
+  version: z.literal(1),
+  owner: z.string(),
+  target: z.string().optional(),
+  key: z.string().optional(),
+});
+
+function startTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** This process, as `<pid>-<start time>` (pids are reused; the pair is not). */
+const OWNER = `${process.pid}-${startTime(process.pid) ?? '0'}`;
+
+function ownerAlive(owner: string): boolean {
+  const [pid, start] = owner.split('-');
+  return pid !== undefined && startTime(Number(pid)) === start;
+}
+
+/** OCI chain ID: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
+export function chainId(parent: Digest | null, diffId: Digest): Digest {
+  return parent === null ? diffId : sha256Digest(`${parent} ${diffId}`);
+}
+
+function destroyStream(layer: AsyncIterable<Uint8Array>): void {
+  const stream = layer as Partial<Readable>;
+  if (typeof stream.destroy === 'function') stream.destroy();
+}
+
+export interface SnapshotterOptions {
+  /** The snapshotter's state directory (created if missing). */
+  readonly root: string;
+}
+
+export interface ActiveDirs {
+  readonly id: string;
+  readonly dir: string;
+  readonly fs: string;
+  readonly work: string;
+}
+
+export abstract class BaseSnapshotter implements Snapshotter {
+  abstract readonly name: 'overlayfs' | 'copy';
+  protected readonly root: string;
+  protected readonly snapshotsDir: string;
+  private readonly inflight = new Map<string, Promise<ImmutableSnapshot>>();
+  private ready: Promise<void> | undefined;
+
+  constructor(options: SnapshotterOptions) {
+    this.root = options.root;
+    this.snapshotsDir = join(options.root, 'snapshots');
+  }
+
+  // ---- hooks of the implementations
+
+  /** Fills a new mutable snapshot's directories from its parent. */
+  protected abstract populate(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): Promise<void>;
+  /** How to mount a mutable snapshot; null: its `fs` dir is used as is. */
+  protected abstract activeMount(parent: ImmutableSnapshot | null, active: ActiveDirs): MountCommand | null;
+  /** How to mount a read-only view; null: the committed dir is used as is. */
+  protected abstract viewMount(parent: ImmutableSnapshot): MountCommand | null;
+  /** Unpacks `layer` into the new, empty directory `fs` for a snapshot on `parent`. */
+  protected abstract unpack(parent: ImmutableSnapshot | null, fs: string, layer: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ApplyResult>;
+  /** The changes of a mutable snapshot against its parent. */
+  protected abstract changes(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): AsyncIterable<LayerItem>;
+
+  // ---- shared
+
+  protected async init(): Promise<void> {
+    this.ready ??= (async () => {
+      for (const sub of ['snapshots', 'active', 'mounts', 'tmp', 'empty']) await mkdir(join(this.root, sub), { recursive: true });
+    })();
+    return this.ready;
+  }
+
+  /** The committed directory of a snapshot. */
+  fsDir(snapshot: ImmutableSnapshot): string {
+    return join(this.snapshotsDir, snapshot.id, 'fs');
+  }
+
+  /** Committed dirs of `snapshot` and its ancestors, topmost first. */
+  protected chain(snapshot: ImmutableSnapshot | null): ImmutableSnapshot[] {
+    const out: ImmutableSnapshot[] = [];
+    for (let s = snapshot; s !== null; s = s.parent) out.push(s);
+    return out;
+  }
+
+  /** A committed snapshot by id, with its ancestors; null when absent. */
+  async get(id: string): Promise<ImmutableSnapshot | null> {
+    let text: string;
+    try {
+      text = await readFile(join(this.snapshotsDir, id, 'meta.json'), 'utf8');
+    } catch {
+      return null;
+    }
+    const parsed = CommittedMeta.safeParse(JSON.parse(text));
+    if (!parsed.success || parsed.data.id !== id) {
+      throw new StagecraftError('STORE_CORRUPT', `snapshot metadata ${join(this.snapshotsDir, id, 'meta.json')} is invalid`, {
+        hint: `remove the directory ${join(this.snapshotsDir, id)}; it is rebuilt when needed`,
+      });
+    }
+    const meta = parsed.data;
+    const parent = meta.parent === null ? null : await this.get(meta.parent);
+    if (meta.parent !== null && parent === null) {
+      throw new StagecraftError('STORE_CORRUPT', `snapshot ${id} refers to the missing parent ${meta.parent}`, {
+        hint: `remove the directory ${join(this.snapshotsDir, id)}`,
+      });
+    }
+    return {
+      kind: 'immutable',
+      id,
+      parent,
+      chainId: meta.chainId === null ? null : parseDigest(meta.chainId),
+      diffId: meta.diffId === null ? null : parseDigest(meta.diffId),
+    };
+  }
+
+  async getByChainId(chain: Digest): Promise<ImmutableSnapshot | null> {
+    await this.init();
+    return this.get(digestHex(chain));
+  }
+
+  private async writeMeta(dir: string, snapshot: ImmutableSnapshot): Promise<void> {
+    await writeFileAtomic(join(dir, 'meta.json'), JSON.stringify({
+      version: 1,
+      id: snapshot.id,
+      parent: snapshot.parent?.id ?? null,
+      chainId: snapshot.chainId,
+      diffId: snapshot.diffId,
+    }));
+  }
+
+  async applyLayer(parent: ImmutableSnapshot | null, layer: AsyncIterable<Uint8Array>, diffId: Digest, options: ApplyLayerOptions = {}): Promise<ImmutableSnapshot> {
+    await this.init();
+    const chain = parent === null || parent.chainId !== null ? chainId(parent?.chainId ?? null, diffId) : null;
+    const key = chain ?? sha256Digest(`${parent?.id ?? ''} ${diffId}`);
+    const id = digestHex(key);
+    const running = this.inflight.get(id);
+    if (running !== undefined) {
+      destroyStream(layer);
+      return running;
+    }
+    const existing = await this.get(id);
+    if (existing !== null) {
+      destroyStream(layer);
+      return existing;
+    }
+    const snapshot: ImmutableSnapshot = { kind: 'immutable', id, parent, chainId: chain, diffId };
+    const work = (async () => {
+      const tmp = join(this.root, 'tmp', `${OWNER}-${randomBytes(6).toString('hex')}`);
+      try {
+        await mkdir(join(tmp, 'fs'), { recursive: true });
+        let result: ApplyResult;
+        try {
+          result = await this.unpack(parent, join(tmp, 'fs'), layer, options.signal);
+        } finally {
+          destroyStream(layer);
+        }
+        if (result.diffId !== diffId) {
+          throw new StagecraftError('DIGEST_MISMATCH', `layer content has diffID ${result.diffId}, expected ${diffId}`, {
+            hint: 'the layer blob does not belong to this image config (or is damaged); nothing was stored',
+          });
+        }
+        await this.writeMeta(tmp, snapshot);
+        try {
+          await rename(tmp, join(this.snapshotsDir, id));
+        } catch (error) {
+          // Another process unpacked the same chain first: theirs is as good as ours.
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+        }
+        return snapshot;
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    })();
+    this.inflight.set(id, work);
+    try {
+      return await work;
+    } finally {
+      this.inflight.delete(id);
+    }
+  }
+
+  async prepare(parent: ImmutableSnapshot | null, key: string, signal?: AbortSignal): Promise<MutableSnapshot> {
+    await this.init();
+    signal?.throwIfAborted();
+    const id = randomBytes(8).toString('hex');
+    const dir = join(this.root, 'active', id);
+    const active: ActiveDirs = { id, dir, fs: join(dir, 'fs'), work: join(dir, 'work') };
+    await mkdir(dir, { recursive: true });
+    try {
+      await writeFileAtomic(join(dir, 'owner.json'), JSON.stringify({ version: 1, owner: OWNER, key }));
+      await this.populate(parent, active, signal);
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      throw error;
+    }
+    return new ActiveSnapshot(this, parent, active);
+  }
+
+  async view(parent: ImmutableSnapshot, target?: string, signal?: AbortSignal): Promise<MountedRootfs> {
+    await this.init();
+    const command = this.viewMount(parent);
+    if (command === null) {
+      if (target === undefined) return { path: this.fsDir(parent), [Symbol.asyncDispose]: async () => {} };
+      return this.mountTracked({ type: 'none', source: this.fsDir(parent), options: ['bind', 'ro'] }, target, signal);
+    }
+    if (target === undefined) throw new Error(`${this.name} views need a mount target`);
+    return this.mountTracked(command, target, signal);
+  }
+
+  /** Mounts with a journal entry, so a crashed process's mounts can be found by `cleanup()`. */
+  async mountTracked(command: MountCommand, target: string, signal?: AbortSignal): Promise<MountedRootfs> {
+    await this.init();
+    const journal = join(this.root, 'mounts', `${randomBytes(8).toString('hex')}.json`);
+    await writeFileAtomic(journal, JSON.stringify({ version: 1, owner: OWNER, target }));
+    try {
+      await mountAt(command, target, signal);
+    } catch (error) {
+      // An abort can land after the kernel mounted: never leave that behind.
+      await unmount(target).catch(() => undefined);
+      await rm(journal, { force: true });
+      throw error;
+    }
+    let released: Promise<void> | undefined;
+    return {
+      path: target,
+      [Symbol.asyncDispose]: () => {
+        released ??= (async () => {
+          await unmount(target);
+          await rm(journal, { force: true });
+        })();
+        return released;
+      },
+    };
+  }
+
+  /** @internal used by ActiveSnapshot */
+  activeMountFor(parent: ImmutableSnapshot | null, active: ActiveDirs): MountCommand | null {
+    return this.activeMount(parent, active);
+  }
+
+  /** @internal used by ActiveSnapshot */
+  async commitActive(parent: ImmutableSnapshot | null, active: ActiveDirs): Promise<ImmutableSnapshot> {
+    const id = randomBytes(8).toString('hex');
+    const dir = join(this.snapshotsDir, id);
+    const snapshot: ImmutableSnapshot = { kind: 'immutable', id, parent, chainId: null, diffId: null };
+    await mkdir(dir);
+    await rename(active.fs, join(dir, 'fs'));
+    await this.writeMeta(dir, snapshot);
+    await rm(active.dir, { recursive: true, force: true });
+    return snapshot;
+  }
+
+  diff(snapshot: MutableSnapshot, options: DiffOptions = {}): Readable {
+    if (!(snapshot instanceof ActiveSnapshot) || snapshot.owner !== this) throw new Error('diff() of a snapshot from another snapshotter');
+    const items = this.changes(snapshot.parent, snapshot.active, options.signal);
+    return writeTar(packItems(items, { sourceDateEpoch: options.sourceDateEpoch, signal: options.signal }), options.signal);
+  }
+
+  async cleanup(): Promise<void> {
+    await this.init();
+    for (const name of await readdir(join(this.root, 'mounts'))) {
+      const path = join(this.root, 'mounts', name);
+      const meta = OwnerMeta.safeParse(JSON.parse(await readFile(path, 'utf8').catch(() => '{}')));
+      if (meta.success && ownerAlive(meta.data.owner)) continue;
+      if (meta.success && meta.data.target !== undefined && (await isMounted(meta.data.target))) await unmount(meta.data.target);
+      await rm(path, { force: true });
+    }
+    for (const id of await readdir(join(this.root, 'active'))) {
+      const dir = join(this.root, 'active', id);
+      const meta = OwnerMeta.safeParse(JSON.parse(await readFile(join(dir, 'owner.json'), 'utf8').catch(() => '{}')));
+      if (meta.success && ownerAlive(meta.data.owner)) continue;
+      await unmount(join(dir, 'mnt'));
+      await rm(dir, { recursive: true, force: true });
+    }
+    for (const name of await readdir(join(this.root, 'tmp'))) {
+      const owner = name.split('-').slice(0, 2).join('-');
+      if (!ownerAlive(owner)) await rm(join(this.root, 'tmp', name), { recursive: true, force: true });
+    }
+  }
+}
+
+/** Absolute-path form of a mount command (for `mounts()`). */
+export function absoluteMount(command: MountCommand): Mount {
+  const base = command.cwd;
+  if (base === undefined) return { type: command.type, source: command.source, options: command.options };
+  const abs = (p: string): string => (p.startsWith('/') ? p : join(base, p));
+  return {
+    type: command.type,
+    source: command.source,
+    options: command.options.map((option) => {
+      const eq = option.indexOf('=');
+      const key = option.slice(0, eq);
+      if (key === 'lowerdir') return `lowerdir=${option.slice(eq + 1).split(':').map(abs).join(':')}`;
+      if (key === 'upperdir' || key === 'workdir') return `${key}=${abs(option.slice(eq + 1))}`;
+      return option;
+    }),
+  };
+}
+
+class ActiveSnapshot implements MutableSnapshot {
+  readonly kind = 'mutable';
+  readonly id: string;
+  private readonly handles = new Set<MountedRootfs>();
+  private state: 'active' | 'committed' | 'removed' = 'active';
+
+  constructor(
+    readonly owner: BaseSnapshotter,
+    readonly parent: ImmutableSnapshot | null,
+    readonly active: ActiveDirs,
+  ) {
+    this.id = active.id;
+  }
+
+  private checkActive(what: string): void {
+    if (this.state !== 'active') throw new Error(`${what} on a ${this.state} snapshot ${this.id}`);
+  }
+
+  mounts(): readonly Mount[] {
+    const command = this.owner.activeMountFor(this.parent, this.active);
+    return command === null ? [{ type: 'bind', source: this.active.fs, options: ['rbind', 'rw'] }] : [absoluteMount(command)];
+  }
+
+  async mount(target?: string, signal?: AbortSignal): Promise<MountedRootfs> {
+    this.checkActive('mount()');
+    let command = this.owner.activeMountFor(this.parent, this.active);
+    if (command === null) {
+      if (target === undefined) return { path: this.active.fs, [Symbol.asyncDispose]: async () => {} };
+      command = { type: 'none', source: this.active.fs, options: ['bind'] };
+    }
+    let where = target;
+    if (where === undefined) {
+      where = join(this.active.dir, 'mnt');
+      await mkdir(where, { recursive: true });
+    }
+    const handle = await this.owner.mountTracked(command, where, signal);
+    const handles = this.handles;
+    handles.add(handle);
+    return {
+      path: handle.path,
+      [Symbol.asyncDispose]: async () => {
+        handles.delete(handle);
+        await handle[Symbol.asyncDispose]();
+      },
+    };
+  }
+
+  private async release(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const handle of [...this.handles]) {
+      try {
+        await handle[Symbol.asyncDispose]();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    this.handles.clear();
+    if (errors.length > 0) throw errors[0];
+  }
+
+  async commit(signal?: AbortSignal): Promise<ImmutableSnapshot> {
+    this.checkActive('commit()');
+    signal?.throwIfAborted();
+    await this.release();
+    const snapshot = await this.owner.commitActive(this.parent, this.active);
+    this.state = 'committed';
+    return snapshot;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.state !== 'active') return;
+    this.state = 'removed';
+    try {
+      await this.release();
+    } finally {
+      await rm(this.active.dir, { recursive: true, force: true });
+    }
+  }
+}
