@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
-import { parseDigest, sha256Digest, type Digest } from '../../src/core/index.js';
+import { parseDigest, sha256Digest } from '../../src/core/index.js';
 import {
   CopySnapshotter,
   OverlaySnapshotter,
@@ -131,7 +131,7 @@ for (const [label, make] of [
       const other = make(otherRoot);
       const base2 = await other.applyLayer(null, createReadStream(blob), parseDigest(image.diffId));
       const layer = diffs.get(label) as Buffer;
-      const applied = await other.applyLayer(base2, Readable.from([layer]), sha256Digest(layer) as Digest);
+      const applied = await other.applyLayer(base2, Readable.from([layer]), sha256Digest(layer));
       assert.equal(applied.chainId, sha256Digest(`${image.diffId} ${sha256Digest(layer)}`));
       const viewA = join(work, `view-a-${label}`);
       const viewB = join(work, `view-b-${label}`);
