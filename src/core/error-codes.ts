@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   LAYER_INVALID: { exit: 5, summary: 'A layer blob is not a valid plain, gzip or zstd tar archive.' },
   LAYER_UNSAFE: { exit: 5, summary: 'A layer tries to write outside its root (.., absolute path, symlink or hardlink escape); nothing outside was touched.' },
   SNAPSHOT: { exit: 8, summary: 'A snapshot could not be prepared, mounted, committed or removed (e.g. an overlayfs mount failed).' },
+  ARCHIVE_INVALID: { exit: 5, summary: 'An image archive (docker-archive or OCI archive) is malformed, incomplete or names content it does not contain.' },
   ABORTED: { exit: 130, summary: 'The operation was interrupted.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 
