@@ -200,6 +200,36 @@ for (const [label, make] of [
   });
 }
 
+describe('overlayfs opaque directories', () => {
+  it('diff a replaced directory as an opaque marker, and applying it hides the lower content', async () => {
+    const snapshotter = new OverlaySnapshotter({ root: join(work, 'state-opaque') });
+    const base = await snapshotter.applyLayer(null, createReadStream(blob), parseDigest(image.diffId));
+    const snapshot = await snapshotter.prepare(base, 'opaque');
+    let layer: Buffer;
+    try {
+      const rootfs = await snapshot.mount();
+      await rm(join(rootfs.path, 'etc'), { recursive: true });
+      await mkdir(join(rootfs.path, 'etc'));
+      await writeFile(join(rootfs.path, 'etc/only'), 'x');
+      layer = await collect(snapshotter.diff(snapshot, { sourceDateEpoch: EPOCH }));
+    } finally {
+      await snapshot[Symbol.asyncDispose]();
+    }
+    assert.deepEqual(await entryNames(layer), ['etc/', 'etc/.wh..wh..opq', 'etc/only']);
+    const applied = await snapshotter.applyLayer(base, Readable.from([layer]), sha256Digest(layer));
+    const target = join(work, 'view-opaque');
+    await mkdir(target, { recursive: true });
+    const view = await snapshotter.view(applied, target);
+    try {
+      assert.deepEqual(await readdir(join(view.path, 'etc')), ['only']);
+      assert.ok((await readdir(join(view.path, 'bin'))).includes('busybox'));
+    } finally {
+      await view[Symbol.asyncDispose]();
+    }
+    assert.deepEqual(await mountsUnder(work), []);
+  });
+});
+
 describe('overlayfs and copy', () => {
   it('give the same diff for the same edits', () => {
     const overlay = diffs.get('overlayfs');
