@@ -16,6 +16,8 @@ export interface Heredoc {
   readonly expand: boolean;
   /** True for `<<-EOF`. */
   readonly chomp: boolean;
+  /** The file descriptor written before `<<` (`3<<EOF`); 0 when none was written. */
+  readonly fileDescriptor: number;
 }
 
 /** One instruction, e.g. `COPY --from=build /a /b`. */
@@ -32,14 +34,28 @@ export interface InstructionNode {
   readonly args: readonly string[];
   /** True when the arguments were a JSON array (BuildKit's `json` attribute). */
   readonly json: boolean;
-  /** For ONBUILD: the inner instruction. */
+  /**
+   * For ONBUILD: the inner instruction (same range; its own comments are empty). `args` of the ONBUILD
+   * node itself is then empty; BuildKit's dump prints it as `(onbuild (run "…"))`.
+   */
   readonly child?: InstructionNode | undefined;
+  /**
+   * Heredoc bodies, in order, for RUN/COPY/ADD in shell form. For `ONBUILD RUN <<EOF` they are on the
+   * ONBUILD node (as in BuildKit) and on its `child`.
+   */
   readonly heredocs: readonly Heredoc[];
   /** The instruction's source text as written, continuation lines joined (BuildKit's `Original`). */
   readonly original: string;
-  /** Lines are 1-based; `end` is the last line of the instruction (including heredoc bodies). */
+  /**
+   * Lines are 1-based; `end` is the last line of the instruction (including heredoc bodies). Columns are
+   * 1-based UTF-16 offsets: `start` is the first non-blank character, `end` is one past the last
+   * character of the last line.
+   */
   readonly range: SourceRange;
-  /** Comment lines directly above the instruction, without `#`. */
+  /**
+   * Comment lines above the instruction since the previous one, without `#` and trimmed (BuildKit's
+   * `PrevComment`); a bare `#` line clears them, parser directives are not included.
+   */
   readonly comments: readonly string[];
 }
 
@@ -53,7 +69,7 @@ export interface Directive {
 export interface ParseWarning {
   readonly message: string;
   readonly range: SourceRange;
-  /** Short rule name in BuildKit's style, e.g. `EmptyContinuationLine`. */
+  /** Short rule name in BuildKit's style, e.g. `NoEmptyContinuation`. */
   readonly rule: string;
 }
 
