@@ -1,0 +1,165 @@
+/**
+ * Image archives for `save`: an OCI archive (a tar of an OCI image layout, as `skopeo copy
+ * oci-archive:` and `docker load` (25+) read) and a docker-archive (`manifest.json` + `repositories` +
+ * config + uncompressed layer tars, as `docker save` writes and `docker load` reads). Output is
+ * deterministic: same images, same bytes.
+ */
+import { Readable } from 'node:stream';
+import { StagecraftError, canonicalJson, digestHex, familiarName, parseImageRef, type Digest } from '../core/index.js';
+import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION, childrenOf, mayHaveChildren, type Content, type Lease } from '../content/index.js';
+import { MEDIA_TYPES, type Descriptor } from '../oci/index.js';
+import { decompressLayer } from '../snapshot/index.js';
+import { readStoredImage, type StoredImage } from './image.js';
+import { writeTar, type TarInput } from './tar.js';
+
+/** One image to save, under the names it is saved with. */
+export interface SaveImage {
+  /** Full normalised references (`docker.io/library/busybox:latest`); may be empty. */
+  readonly names: readonly string[];
+  readonly descriptor: Descriptor;
+}
+
+export interface SaveOptions {
+  readonly signal?: AbortSignal | undefined;
+}
+
+function blobEntry(content: Content, digest: Digest, size: number): TarInput {
+  return { type: 'file', name: `blobs/sha256/${digestHex(digest)}`, size, body: () => content.blobs.open(digest) };
+}
+
+function jsonEntry(name: string, value: unknown): TarInput {
+  const bytes = Buffer.from(typeof value === 'string' ? value : `${JSON.stringify(value)}\n`);
+  return { type: 'file', name, size: bytes.length, body: () => Readable.from([bytes]) };
+}
+
+/** Every blob reachable from `root` that is present (index children of other platforms may be absent). */
+async function reachable(content: Content, root: Descriptor, signal: AbortSignal | undefined): Promise<Map<Digest, number>> {
+  const out = new Map<Digest, number>();
+  const queue: { digest: Digest; mediaType: string | undefined; required: boolean }[] = [{ digest: root.digest, mediaType: root.mediaType, required: true }];
+  while (queue.length > 0) {
+    signal?.throwIfAborted();
+    const next = queue.shift();
+    if (next === undefined || out.has(next.digest)) continue;
+    const info = await content.blobs.info(next.digest);
+    if (info === undefined) {
+      if (next.required) {
+        throw new StagecraftError('STORE_CORRUPT', `blob ${next.digest} of ${root.digest} is missing from the content store`, {
+          hint: 'remove the image (stagecraft rmi) and pull or load it again',
+        });
+      }
+      continue;
+    }
+    out.set(next.digest, info.size);
+    if (!mayHaveChildren(next.mediaType)) continue;
+    const isIndex = next.mediaType === MEDIA_TYPES.ociIndex || next.mediaType === MEDIA_TYPES.dockerManifestList;
+    for (const child of childrenOf(await content.blobs.read(next.digest))) {
+      queue.push({ digest: child.digest, mediaType: child.mediaType, required: !isIndex });
+    }
+  }
+  return out;
+}
+
+/**
+ * The tar stream of an OCI archive holding `images`. Each image appears in index.json once per name
+ * (annotated with the full name as both `org.opencontainers.image.ref.name` and
+ * `io.containerd.image.name`), or once without annotations if it has no name.
+ */
+export async function* writeOciArchive(content: Content, images: readonly SaveImage[], options: SaveOptions = {}): AsyncGenerator<Buffer> {
+  const blobs = new Map<Digest, number>();
+  const manifests: Descriptor[] = [];
+  for (const image of images) {
+    for (const [digest, size] of await reachable(content, image.descriptor, options.signal)) blobs.set(digest, size);
+    const base = { mediaType: image.descriptor.mediaType, digest: image.descriptor.digest, size: image.descriptor.size, ...(image.descriptor.platform === undefined ? {} : { platform: image.descriptor.platform }) };
+    if (image.names.length === 0) manifests.push(base);
+    for (const name of image.names) manifests.push({ ...base, annotations: { [CONTAINERD_NAME_ANNOTATION]: name, [REF_NAME_ANNOTATION]: name } });
+  }
+  const entries: TarInput[] = [
+    jsonEntry('oci-layout', '{"imageLayoutVersion":"1.0.0"}'),
+    jsonEntry('index.json', { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests }),
+    { type: 'dir', name: 'blobs' },
+    { type: 'dir', name: 'blobs/sha256' },
+    ...[...blobs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([digest, size]) => blobEntry(content, digest, size)),
+  ];
+  yield* writeTar(entries, options.signal);
+}
+
+/** `busybox:latest` etc.; names pinned only by digest cannot be a RepoTag and are left out. */
+function repoTags(names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const name of names) {
+    const ref = parseImageRef(name, { defaultTag: false });
+    if (ref.tag !== undefined) out.push(`${familiarName(ref)}:${ref.tag}`);
+  }
+  return out;
+}
+
+interface DockerLayer {
+  readonly diffId: Digest;
+  readonly size: number;
+}
+
+/**
+ * Makes sure the uncompressed tar of each layer is in the store (keyed by its diff ID, verified on
+ * ingest), so the archive can declare exact sizes before streaming. The uncompressed copies are held
+ * by `lease` and are collected later like any unreferenced blob.
+ */
+async function uncompressedLayers(content: Content, image: StoredImage, lease: Lease, signal: AbortSignal | undefined): Promise<DockerLayer[]> {
+  const out: DockerLayer[] = [];
+  for (const [i, layer] of image.layers.entries()) {
+    const diffId = image.config.rootfs.diff_ids[i];
+    if (diffId === undefined) throw new Error('diff_ids checked by readStoredImage');
+    if (layer.digest === diffId) {
+      content.blobs.touch(diffId, lease);
+      out.push({ diffId, size: layer.size });
+      continue;
+    }
+    if (content.blobs.touch(diffId, lease)) {
+      out.push({ diffId, size: (await content.blobs.info(diffId))?.size ?? 0 });
+      continue;
+    }
+    const { tar } = await decompressLayer(await content.blobs.open(layer.digest));
+    const blob = await content.blobs.ingest(tar, { digest: diffId, lease, signal });
+    out.push({ diffId, size: blob.size });
+  }
+  return out;
+}
+
+/**
+ * The tar stream of a docker-archive holding `images` (single-platform images only). Layers are
+ * written uncompressed under `blobs/sha256/<diffID hex>`, the config under `blobs/sha256/<hex>`,
+ * which both `docker load` and skopeo's docker-archive transport accept.
+ */
+export async function* writeDockerArchive(content: Content, images: readonly SaveImage[], options: SaveOptions = {}): AsyncGenerator<Buffer> {
+  const lease = content.leases.create({ label: 'save docker-archive' });
+  try {
+    const manifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
+    const repositories: Record<string, Record<string, string>> = {};
+    const blobs = new Map<Digest, number>();
+    for (const image of images) {
+      const stored = await readStoredImage(content, { digest: image.descriptor.digest, mediaType: image.descriptor.mediaType, name: image.names[0] ?? image.descriptor.digest });
+      const configDigest = stored.manifest.config.digest;
+      lease.add(configDigest);
+      blobs.set(configDigest, stored.configBytes.length);
+      const layers = await uncompressedLayers(content, stored, lease, options.signal);
+      for (const layer of layers) blobs.set(layer.diffId, layer.size);
+      const tags = repoTags(image.names);
+      manifest.push({ Config: `blobs/sha256/${digestHex(configDigest)}`, RepoTags: tags, Layers: layers.map((l) => `blobs/sha256/${digestHex(l.diffId)}`) });
+      const top = layers.at(-1);
+      for (const tag of tags) {
+        const colon = tag.lastIndexOf(':');
+        const repo = tag.slice(0, colon);
+        repositories[repo] = { ...repositories[repo], [tag.slice(colon + 1)]: top === undefined ? digestHex(configDigest) : digestHex(top.diffId) };
+      }
+    }
+    const entries: TarInput[] = [
+      { type: 'dir', name: 'blobs' },
+      { type: 'dir', name: 'blobs/sha256' },
+      ...[...blobs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([digest, size]) => blobEntry(content, digest, size)),
+      jsonEntry('manifest.json', manifest),
+      jsonEntry('repositories', canonicalJson(repositories)),
+    ];
+    yield* writeTar(entries, options.signal);
+  } finally {
+    lease.release();
+  }
+}
