@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -85,7 +85,7 @@ function tokenFront(state: { proxyUrl: string; tokens: Map<string, TokenGrant>; 
   let counter = 0;
   const challenge = (repo: string | undefined, action: string): string =>
     `Bearer realm="${state.proxyUrl}/token",service="test-registry"${repo === undefined ? '' : `,scope="repository:${repo}:${action}"`}`;
-  return async (req: IncomingMessage, res: import('node:http').ServerResponse): Promise<boolean> => {
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? '/', state.proxyUrl);
     if (url.pathname === '/token') {
       state.tokenRequests.push(url);
@@ -151,8 +151,8 @@ describe('registry client: bearer token auth', { timeout: 180_000 }, () => {
     storageHost = `localhost:${(storage.address() as AddressInfo).port}`;
     const front = tokenFront(state);
     proxy = await startProxy(registry.host, {
-      intercept: async (req, res, body) => {
-        if (await front(req, res)) return true;
+      intercept: (req, res, body) => {
+        if (front(req, res)) return true;
         void body;
         if (req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '')) {
           res.writeHead(307, { location: `http://${storageHost}${req.url ?? ''}?X-Signature=secret` }).end();
