@@ -50,7 +50,9 @@ export function parseChallenges(header: string): Challenge[] {
     }
     const params: Record<string, string> = {};
     challenges.push({ scheme: scheme.toLowerCase(), params });
-    for (;;) {
+    for (let first = true; ; first = false) {
+      skipSpace();
+      const afterComma = header[i] === ',';
       while (i < n && (header[i] === ' ' || header[i] === '\t' || header[i] === ',')) i++;
       const mark = i;
       const name = readToken();
@@ -62,7 +64,7 @@ export function parseChallenges(header: string): Challenge[] {
         continue;
       }
       // `Scheme token68` (e.g. `Negotiate abc==`): skip the token68.
-      if (name !== '' && Object.keys(params).length === 0 && /^=*\s*(,|$)/.test(header.slice(i))) {
+      if (first && !afterComma && name !== '' && /^=*\s*(,|$)/.test(header.slice(i))) {
         while (header[i] === '=') i++;
         continue;
       }
