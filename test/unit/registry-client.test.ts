@@ -1,0 +1,139 @@
+/** The client's routing and auth decisions, against an in-memory fetch (no network). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isStagecraftError, parseImageRef, parsePlatform, sha256Digest } from '../../src/core/index.js';
+import { MEDIA_TYPES } from '../../src/oci/index.js';
+import { RegistryClient, isLoopbackHost } from '../../src/registry/index.js';
+
+interface Seen {
+  readonly url: string;
+  readonly authorization: string | undefined;
+}
+
+function fakeFetch(handler: (url: URL, init: RequestInit) => Response): { fetch: typeof fetch; seen: Seen[] } {
+  const seen: Seen[] = [];
+  const impl = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    const url = new URL(input instanceof Request ? input.url : input.toString());
+    const headers = new Headers(init.headers);
+    seen.push({ url: url.href, authorization: headers.get('authorization') ?? undefined });
+    return Promise.resolve(handler(url, init));
+  };
+  return { fetch: impl as typeof fetch, seen };
+}
+
+const manifestBytes = Buffer.from(JSON.stringify({
+  schemaVersion: 2,
+  mediaType: MEDIA_TYPES.ociManifest,
+  config: { mediaType: MEDIA_TYPES.ociConfig, digest: sha256Digest('c'), size: 1 },
+  layers: [],
+}));
+
+function manifestResponse(): Response {
+  return new Response(manifestBytes, { status: 200, headers: { 'content-type': MEDIA_TYPES.ociManifest } });
+}
+
+describe('endpoints', () => {
+  it('plain HTTP only for loopback and insecure hosts; Docker Hub goes to registry-1', () => {
+    const client = new RegistryClient({ insecureHosts: ['intranet:5000'] });
+    assert.equal(client.endpoints('localhost:5000', 'pull')[0]?.base, 'http://localhost:5000');
+    assert.equal(client.endpoints('127.0.0.1:5000', 'pull')[0]?.base, 'http://127.0.0.1:5000');
+    assert.equal(client.endpoints('[::1]:5000', 'pull')[0]?.base, 'http://[::1]:5000');
+    assert.equal(client.endpoints('intranet:5000', 'pull')[0]?.base, 'http://intranet:5000');
+    assert.equal(client.endpoints('ghcr.io', 'pull')[0]?.base, 'https://ghcr.io');
+    assert.deepEqual(client.endpoints('docker.io', 'pull').map((e) => e.base), ['https://registry-1.docker.io']);
+    assert.equal(isLoopbackHost('127.1.2.3:80'), true);
+    assert.equal(isLoopbackHost('localhost.example.com'), false);
+  });
+
+  it('Docker Hub pulls try mirrors first; pushes never use them', () => {
+    const client = new RegistryClient({ mirrors: ['mirror.example.com', 'http://10.0.0.1:5000'] });
+    assert.deepEqual(client.endpoints('docker.io', 'pull').map((e) => e.base), ['https://mirror.example.com', 'http://10.0.0.1:5000', 'https://registry-1.docker.io']);
+    assert.deepEqual(client.endpoints('docker.io', 'push').map((e) => e.base), ['https://registry-1.docker.io']);
+    assert.deepEqual(client.endpoints('ghcr.io', 'pull').map((e) => e.base), ['https://ghcr.io']);
+  });
+});
+
+describe('mirrors', () => {
+  it('falls back from a mirror that lacks the image to Docker Hub', async () => {
+    const { fetch, seen } = fakeFetch((url) => {
+      if (url.host === 'mirror.example.com') return new Response('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', { status: 404 });
+      return manifestResponse();
+    });
+    const client = new RegistryClient({ fetch, mirrors: ['mirror.example.com'] });
+    const resolved = await client.resolve(parseImageRef('busybox:1'), { platform: parsePlatform('linux/amd64') });
+    assert.equal(resolved.descriptor.digest, sha256Digest(manifestBytes));
+    assert.deepEqual(seen.map((s) => s.url), [
+      'https://mirror.example.com/v2/library/busybox/manifests/1',
+      'https://registry-1.docker.io/v2/library/busybox/manifests/1',
+    ]);
+  });
+
+  it('uses the mirror when it has the image', async () => {
+    const { fetch, seen } = fakeFetch(() => manifestResponse());
+    const client = new RegistryClient({ fetch, mirrors: ['mirror.example.com'] });
+    await client.fetchManifest(parseImageRef('busybox'), 'latest');
+    assert.equal(seen.length, 1);
+    assert.match(seen[0]?.url ?? '', /^https:\/\/mirror\.example\.com\//);
+  });
+});
+
+describe('manifests', () => {
+  it('a manifest fetched by digest must hash to it', async () => {
+    const { fetch } = fakeFetch(() => manifestResponse());
+    const client = new RegistryClient({ fetch });
+    const wrong = sha256Digest('other');
+    await assert.rejects(client.fetchManifest(parseImageRef('r.io/a/b'), wrong), (e: unknown) => isStagecraftError(e) && e.code === 'DIGEST_MISMATCH');
+  });
+
+  it('refuses manifests over the size limit', async () => {
+    const { fetch } = fakeFetch(() => new Response(Buffer.alloc(2048, 32), { status: 200, headers: { 'content-type': MEDIA_TYPES.ociManifest } }));
+    const client = new RegistryClient({ fetch, maxManifestBytes: 1024 });
+    await assert.rejects(client.fetchManifest(parseImageRef('r.io/a/b'), 'x'), (e: unknown) => isStagecraftError(e) && e.code === 'INVALID_MANIFEST' && /larger than 1024/.test(e.message));
+  });
+
+  it('a schema 1 manifest is UNSUPPORTED_MEDIA_TYPE', async () => {
+    const { fetch } = fakeFetch(() => new Response('{"schemaVersion":1,"fsLayers":[]}', { status: 200, headers: { 'content-type': MEDIA_TYPES.dockerSchema1SignedManifest } }));
+    const client = new RegistryClient({ fetch });
+    await assert.rejects(client.fetchManifest(parseImageRef('r.io/a/b'), 'old'), (e: unknown) => isStagecraftError(e) && e.code === 'UNSUPPORTED_MEDIA_TYPE');
+  });
+});
+
+describe('auth', () => {
+  it('basic credentials go only to the registry host, never across a redirect', async () => {
+    const { fetch, seen } = fakeFetch((url, init) => {
+      const auth = new Headers(init.headers).get('authorization');
+      if (url.host === 'r.io' && auth === null) return new Response('', { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
+      if (url.host === 'r.io') return new Response(null, { status: 307, headers: { location: 'https://storage.example.com/blob?sig=1' } });
+      return new Response('abc', { status: 200 });
+    });
+    const client = new RegistryClient({ fetch, credentials: { get: () => Promise.resolve({ username: 'u', password: 'p' }) } });
+    const stream = await client.fetchBlob(parseImageRef('r.io/a/b'), { mediaType: MEDIA_TYPES.ociLayer, digest: sha256Digest('abc'), size: 3 });
+    let text = '';
+    for await (const chunk of stream) text += (chunk as Buffer).toString();
+    assert.equal(text, 'abc');
+    assert.deepEqual(seen.map((s) => [new URL(s.url).host, s.authorization]), [
+      ['r.io', undefined],
+      ['r.io', `Basic ${Buffer.from('u:p').toString('base64')}`],
+      ['storage.example.com', undefined],
+    ]);
+  });
+
+  it('sends basic credentials to the token realm and the token to the registry', async () => {
+    const { fetch, seen } = fakeFetch((url, init) => {
+      const auth = new Headers(init.headers).get('authorization');
+      if (url.host === 'auth.example.com') return Response.json({ access_token: 'T', expires_in: 120 });
+      if (auth !== 'Bearer T') return new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer realm="https://auth.example.com/token",service="reg"' } });
+      return manifestResponse();
+    });
+    const client = new RegistryClient({ fetch, credentials: { get: () => Promise.resolve({ username: 'u', password: 'p' }) } });
+    await client.fetchManifest(parseImageRef('r.io/a/b'), 'latest');
+    await client.fetchManifest(parseImageRef('r.io/a/b'), 'v2');
+    const token = new URL(seen[1]?.url ?? '');
+    assert.equal(token.host, 'auth.example.com');
+    assert.deepEqual(token.searchParams.getAll('scope'), ['repository:a/b:pull']);
+    assert.equal(token.searchParams.get('service'), 'reg');
+    assert.equal(seen[1]?.authorization, `Basic ${Buffer.from('u:p').toString('base64')}`);
+    // The second manifest reuses the token: no second 401 or token request.
+    assert.deepEqual(seen.slice(2).map((s) => [new URL(s.url).host, s.authorization]), [['r.io', 'Bearer T'], ['r.io', 'Bearer T']]);
+  });
+});
