@@ -18,7 +18,7 @@ function fakeFetch(handler: (url: URL, init: RequestInit) => Response): { fetch:
     seen.push({ url: url.href, authorization: headers.get('authorization') ?? undefined });
     return Promise.resolve(handler(url, init));
   };
-  return { fetch: impl as typeof fetch, seen };
+  return { fetch: impl, seen };
 }
 
 const manifestBytes = Buffer.from(JSON.stringify({
