@@ -1,0 +1,167 @@
+/**
+ * The composition root: picks the implementations (SQLite database, content store in the state root,
+ * the distribution client with docker credentials) and binds the image operations to them. The
+ * database and store open on first use, so commands that need no state create none.
+ */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Config } from '../config/index.js';
+import { hostPlatform, type Digest, type Platform } from '../core/index.js';
+import { openContent, type Content, type GcOptions, type GcResult, type GcRootProvider, type ImageReference } from '../content/index.js';
+import { Database } from '../db/index.js';
+import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
+import { CredentialStore, RegistryClient, type CredentialProvider } from '../registry/index.js';
+import {
+  findImage,
+  images,
+  inspect,
+  pull,
+  push,
+  rmi,
+  tag,
+  type ImageDeps,
+  type ImageInspect,
+  type ImageSummary,
+  type PullOptions,
+  type PullResult,
+  type PushOptions,
+  type PushResult,
+  type RemoveResult,
+} from './images.js';
+
+export interface EngineOptions {
+  /** Registry credentials; default: the docker config at `config.dockerConfigPath`. */
+  readonly credentials?: CredentialProvider;
+  /** Extra GC roots (the build cache's records). */
+  readonly gcRootProviders?: readonly GcRootProvider[];
+  /** Milliseconds since the epoch, for the store's ages (default Date.now). */
+  readonly clock?: () => number;
+  /** Default platform for pull and load (default: this machine's). */
+  readonly platform?: Platform;
+}
+
+export type ArchiveFormat = 'oci' | 'docker';
+
+export interface SaveOptions {
+  readonly format: ArchiveFormat;
+  /** A file path (written to a temp file beside it, then renamed) or a stream (e.g. stdout). */
+  readonly output: string | Writable;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface SaveResult {
+  readonly format: ArchiveFormat;
+  readonly images: readonly { readonly names: readonly string[]; readonly digest: Digest }[];
+}
+
+export interface LoadInputOptions {
+  /** Names the input in messages (default "input"). */
+  readonly source?: string;
+  readonly platform?: Platform;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface Engine {
+  readonly config: Config;
+  pull(ref: string, options?: PullOptions): Promise<PullResult>;
+  push(localRef: string, remoteRef?: string, options?: PushOptions): Promise<PushResult>;
+  images(): Promise<ImageSummary[]>;
+  inspect(ref: string): Promise<ImageInspect>;
+  tag(source: string, target: string): Promise<ImageReference>;
+  rmi(refs: readonly string[]): Promise<RemoveResult>;
+  save(refs: readonly string[], options: SaveOptions): Promise<SaveResult>;
+  load(input: AsyncIterable<Uint8Array>, options?: LoadInputOptions): Promise<LoadResult>;
+  gc(options?: GcOptions): Promise<GcResult>;
+  /** Closes the database. The engine must not be used afterwards. */
+  close(): void;
+}
+
+/** Paths inside the state root. */
+export function statePaths(config: Config): { readonly database: string; readonly content: string } {
+  return { database: join(config.stateRoot, 'metadata.db'), content: join(config.stateRoot, 'content') };
+}
+
+async function writeOutput(data: AsyncIterable<Buffer>, output: string | Writable, signal: AbortSignal | undefined): Promise<void> {
+  if (typeof output !== 'string') {
+    // A stream given by the caller (stdout) stays open: the caller owns it.
+    await pipeline(Readable.from(data), output, { signal, end: false });
+    return;
+  }
+  await mkdir(dirname(output), { recursive: true });
+  const temp = join(dirname(output), `.${basename(output)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await pipeline(Readable.from(data), createWriteStream(temp, { flags: 'wx' }), { signal });
+    await rename(temp, output);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+export function createEngine(config: Config, options: EngineOptions = {}): Engine {
+  let database: Database | undefined;
+  let opening: Promise<Content> | undefined;
+  const content = (): Promise<Content> => {
+    opening ??= (async () => {
+      const paths = statePaths(config);
+      database = Database.open(paths.database);
+      return openContent({
+        root: paths.content,
+        db: database,
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
+        gcRootProviders: options.gcRootProviders ?? [],
+      });
+    })();
+    return opening;
+  };
+  const registry = new RegistryClient({
+    credentials: options.credentials ?? new CredentialStore({ dockerConfigPath: config.dockerConfigPath }),
+    insecureHosts: config.insecureRegistries,
+    mirrors: config.registryMirrors,
+  });
+  const defaultPlatform = options.platform ?? hostPlatform(process.arch);
+  const deps: ImageDeps = { content, registry, defaultPlatform };
+
+  return {
+    config,
+    pull: (ref, pullOptions) => pull(deps, ref, pullOptions),
+    push: (localRef, remoteRef, pushOptions) => push(deps, localRef, remoteRef, pushOptions),
+    images: () => images(deps),
+    inspect: (ref) => inspect(deps, ref),
+    tag: (source, target) => tag(deps, source, target),
+    rmi: (refs) => rmi(deps, refs),
+    async save(refs, saveOptions) {
+      const store = await content();
+      const byDigest = new Map<Digest, { names: string[]; image: SaveImage }>();
+      for (const text of refs) {
+        const ref = await findImage(store, text);
+        const entry = byDigest.get(ref.digest) ?? { names: [], image: { names: [], descriptor: { mediaType: ref.mediaType, digest: ref.digest, size: ref.size } } };
+        if (!entry.names.includes(ref.name)) entry.names.push(ref.name);
+        byDigest.set(ref.digest, entry);
+      }
+      const selected = [...byDigest.values()].map(({ names, image }) => ({ ...image, names }));
+      const data = saveOptions.format === 'oci'
+        ? writeOciArchive(store, selected, { signal: saveOptions.signal })
+        : writeDockerArchive(store, selected, { signal: saveOptions.signal });
+      await writeOutput(data, saveOptions.output, saveOptions.signal);
+      return { format: saveOptions.format, images: selected.map((image) => ({ names: image.names, digest: image.descriptor.digest })) };
+    },
+    async load(input, loadOptions = {}) {
+      return loadArchive(await content(), input, {
+        platform: loadOptions.platform ?? defaultPlatform,
+        source: loadOptions.source ?? 'input',
+        signal: loadOptions.signal,
+      });
+    },
+    async gc(gcOptions) {
+      return (await content()).gc(gcOptions);
+    },
+    close() {
+      database?.close();
+    },
+  };
+}

@@ -1,0 +1,328 @@
+/**
+ * Image operations on the local store and registries: pull, push, list, inspect, tag, remove, save,
+ * load. Each is a function of its dependencies; `createEngine` binds them.
+ */
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import {
+  StagecraftError,
+  familiarImageRef,
+  formatImageRef,
+  formatPlatform,
+  isDigest,
+  parseImageRef,
+  sha256Digest,
+  type Digest,
+  type ImageRef,
+  type Platform,
+} from '../core/index.js';
+import type { Content, ImageReference } from '../content/index.js';
+import { readStoredImage, type StoredImage } from '../image/index.js';
+import { parseImageConfig, platformFromOci, type Descriptor } from '../oci/index.js';
+import type { RegistryClient } from '../registry/index.js';
+
+export interface ImageDeps {
+  readonly content: () => Promise<Content>;
+  readonly registry: RegistryClient;
+  /** The platform pulled when none is asked for. */
+  readonly defaultPlatform: Platform;
+}
+
+/** Progress of one blob of a pull or push. */
+export interface TransferProgress {
+  readonly digest: Digest;
+  readonly kind: 'manifest' | 'config' | 'layer';
+  /** `exists`: already there, nothing transferred. */
+  readonly status: 'waiting' | 'transferring' | 'exists' | 'mounted' | 'done';
+  readonly current: number;
+  readonly total: number;
+}
+
+export interface PullOptions {
+  readonly platform?: Platform | undefined;
+  readonly signal?: AbortSignal | undefined;
+  readonly onProgress?: ((progress: TransferProgress) => void) | undefined;
+}
+
+export interface PullResult {
+  /** The full normalised name that now points at the image. */
+  readonly name: string;
+  readonly digest: Digest;
+  readonly indexDigest?: Digest | undefined;
+  readonly platform: string;
+  /** Bytes downloaded (blobs already present are not counted). */
+  readonly downloadedBytes: number;
+}
+
+export interface PushOptions {
+  readonly signal?: AbortSignal | undefined;
+  readonly onProgress?: ((progress: TransferProgress) => void) | undefined;
+}
+
+export interface PushResult {
+  readonly name: string;
+  readonly digest: Digest;
+  readonly size: number;
+}
+
+export interface ImageSummary {
+  readonly name: string;
+  /** Docker's short form: `busybox:latest`. */
+  readonly familiarName: string;
+  readonly digest: Digest;
+  readonly indexDigest?: Digest | undefined;
+  /** The config digest (Docker's image ID). */
+  readonly id: Digest;
+  readonly platform: string | undefined;
+  /** Manifest + config + layers as stored (compressed), in bytes. */
+  readonly size: number;
+  /** The image config's `created`, if any. */
+  readonly created: string | undefined;
+  /** When the name was set to this image (ISO 8601). */
+  readonly taggedAt: string;
+}
+
+export interface LayerInfo {
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly size: number;
+  readonly diffId: Digest;
+}
+
+export interface ImageInspect extends ImageSummary {
+  readonly mediaType: string;
+  readonly manifest: unknown;
+  readonly config: { readonly digest: Digest; readonly mediaType: string; readonly size: number; readonly value: unknown };
+  readonly layers: readonly LayerInfo[];
+}
+
+/** The name stored for a user's reference: `busybox` → `docker.io/library/busybox:latest`. */
+export function normaliseName(text: string): string {
+  return formatImageRef(parseImageRef(text));
+}
+
+/**
+ * Finds a local image by name (`busybox`, `localhost:5000/a:1`, `a@sha256:…`) or by the digest of
+ * its manifest or config (`sha256:…`, or a unique hex prefix of at least 12 digits). NOT_FOUND lists
+ * what exists when nothing matches.
+ */
+export async function findImage(content: Content, text: string): Promise<ImageReference> {
+  const all = content.references.list();
+  const hex = text.startsWith('sha256:') ? text.slice(7) : /^[a-f0-9]{12,64}$/.test(text) ? text : undefined;
+  if (hex !== undefined) {
+    for (const ref of all) {
+      if (ref.digest.slice(7).startsWith(hex)) return ref;
+    }
+    for (const ref of all) {
+      const stored = await readStoredImage(content, ref).catch(() => undefined);
+      if (stored?.manifest.config.digest.slice(7).startsWith(hex) === true) return ref;
+    }
+  } else {
+    const name = normaliseName(text);
+    const ref = content.references.get(name);
+    if (ref !== undefined) return ref;
+  }
+  throw new StagecraftError('NOT_FOUND', `no image ${JSON.stringify(text)} in the local store`, {
+    hint: all.length === 0 ? 'the store is empty: pull or load an image first' : 'run `stagecraft images` to see the local images, or pull it first',
+  });
+}
+
+function platformOf(descriptor: Descriptor, configBytes: Uint8Array): string {
+  if (descriptor.platform !== undefined) return formatPlatform(platformFromOci(descriptor.platform));
+  const config = parseImageConfig(configBytes);
+  return formatPlatform({ os: config.os, architecture: config.architecture, variant: config.variant });
+}
+
+/** Runs every task, aborting the rest at the first failure; returns after all have settled. */
+async function allOrAbort(signal: AbortSignal | undefined, tasks: readonly ((signal: AbortSignal) => Promise<void>)[]): Promise<void> {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const results = await Promise.allSettled(tasks.map(async (task) => {
+      try {
+        await task(controller.signal);
+      } catch (error) {
+        controller.abort(error);
+        throw error;
+      }
+    }));
+    signal?.throwIfAborted();
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+export async function pull(deps: ImageDeps, text: string, options: PullOptions = {}): Promise<PullResult> {
+  const ref = parseImageRef(text);
+  const name = formatImageRef(ref);
+  const content = await deps.content();
+  const platform = options.platform ?? deps.defaultPlatform;
+  const lease = content.leases.create({ label: `pull ${name}` });
+  try {
+    const resolved = await deps.registry.resolve(ref, { platform, signal: options.signal });
+    if (resolved.index !== undefined) await content.blobs.put(resolved.index.bytes, { digest: resolved.index.descriptor.digest, lease, signal: options.signal });
+    const manifest = resolved.manifest;
+    let downloaded = 0;
+    const blobs: { descriptor: Descriptor; kind: 'config' | 'layer' }[] = [
+      { descriptor: manifest.config, kind: 'config' },
+      ...manifest.layers.map((descriptor) => ({ descriptor, kind: 'layer' as const })),
+    ];
+    const report = options.onProgress ?? (() => undefined);
+    await allOrAbort(options.signal, blobs.map(({ descriptor, kind }) => async (signal) => {
+      const base = { digest: descriptor.digest, kind, total: descriptor.size };
+      if (content.blobs.touch(descriptor.digest, lease)) {
+        report({ ...base, status: 'exists', current: descriptor.size });
+        return;
+      }
+      report({ ...base, status: 'waiting', current: 0 });
+      const stream: Readable = await deps.registry.fetchBlob(ref, descriptor, { signal });
+      let last = 0;
+      await content.blobs.ingest(stream, {
+        digest: descriptor.digest,
+        size: descriptor.size,
+        lease,
+        signal,
+        onProgress: (bytes) => {
+          downloaded += bytes - last;
+          last = bytes;
+          report({ ...base, status: 'transferring', current: bytes });
+        },
+      });
+      report({ ...base, status: 'done', current: descriptor.size });
+    }));
+    const configBytes = await content.blobs.read(manifest.config.digest);
+    const config = parseImageConfig(configBytes, { source: name });
+    if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+      throw new StagecraftError('INVALID_MANIFEST', `${name}: the manifest has ${manifest.layers.length} layers but the config lists ${config.rootfs.diff_ids.length} diff_ids`);
+    }
+    const stored = await content.blobs.put(resolved.bytes, { digest: resolved.descriptor.digest, lease, signal: options.signal });
+    const indexDigest = resolved.index?.descriptor.digest;
+    const platformText = platformOf(resolved.descriptor, configBytes);
+    content.references.set(name, { digest: stored.digest, mediaType: resolved.descriptor.mediaType, size: stored.size, platform: platformText, indexDigest });
+    return { name, digest: stored.digest, ...(indexDigest === undefined ? {} : { indexDigest }), platform: platformText, downloadedBytes: downloaded };
+  } finally {
+    lease.release();
+  }
+}
+
+export async function push(deps: ImageDeps, localText: string, remoteText: string | undefined, options: PushOptions = {}): Promise<PushResult> {
+  const content = await deps.content();
+  const local = await findImage(content, localText);
+  const target: ImageRef = parseImageRef(remoteText ?? local.name);
+  const stored = await readStoredImage(content, local);
+  const report = options.onProgress ?? (() => undefined);
+  const source = parseImageRef(local.name);
+  const mountFrom = source.domain === target.domain && source.path !== target.path ? source : undefined;
+  const blobs: { descriptor: Descriptor; kind: 'config' | 'layer' }[] = [
+    ...stored.layers.map((descriptor) => ({ descriptor, kind: 'layer' as const })),
+    { descriptor: stored.manifest.config, kind: 'config' },
+  ];
+  // One request first: it checks the credentials before any upload, and lets the client learn the
+  // registry's auth challenge before the blob uploads run in parallel.
+  await deps.registry.ping(target.domain, { signal: options.signal });
+  await allOrAbort(options.signal, blobs.map(({ descriptor, kind }) => async (signal) => {
+    const base = { digest: descriptor.digest, kind, total: descriptor.size };
+    report({ ...base, status: 'waiting', current: 0 });
+    const outcome = await deps.registry.pushBlob(target, descriptor, () => createReadStream(content.blobs.blobPath(descriptor.digest)), { signal, mountFrom });
+    report({ ...base, status: outcome.outcome === 'uploaded' ? 'done' : outcome.outcome, current: descriptor.size });
+  }));
+  const reference = target.digest ?? target.tag ?? 'latest';
+  if (target.digest !== undefined && target.digest !== stored.manifestDescriptor.digest) {
+    throw new StagecraftError('USAGE', `cannot push ${local.name} (${stored.manifestDescriptor.digest}) as ${formatImageRef(target)}: the digest differs`, {
+      hint: 'push to a tag, or to the image\'s own digest',
+    });
+  }
+  const pushed = await deps.registry.putManifest(target, reference, stored.manifestDescriptor.mediaType, stored.manifestBytes, { signal: options.signal });
+  report({ digest: pushed.digest, kind: 'manifest', status: 'done', current: pushed.size, total: pushed.size });
+  return { name: formatImageRef(target), digest: pushed.digest, size: pushed.size };
+}
+
+function imageSize(stored: StoredImage): number {
+  return stored.manifestDescriptor.size + stored.manifest.config.size + stored.layers.reduce((sum, layer) => sum + layer.size, 0);
+}
+
+function summary(ref: ImageReference, stored: StoredImage): ImageSummary {
+  return {
+    name: ref.name,
+    familiarName: familiarImageRef(parseImageRef(ref.name, { defaultTag: false })),
+    digest: ref.digest,
+    ...(ref.indexDigest === undefined ? {} : { indexDigest: ref.indexDigest }),
+    id: stored.manifest.config.digest,
+    platform: ref.platform ?? formatPlatform({ os: stored.config.os, architecture: stored.config.architecture, variant: stored.config.variant }),
+    size: imageSize(stored),
+    created: stored.config.created,
+    taggedAt: new Date(ref.createdAt).toISOString(),
+  };
+}
+
+export async function images(deps: ImageDeps): Promise<ImageSummary[]> {
+  const content = await deps.content();
+  const out: ImageSummary[] = [];
+  for (const ref of content.references.list()) {
+    out.push(summary(ref, await readStoredImage(content, ref)));
+  }
+  return out;
+}
+
+export async function inspect(deps: ImageDeps, text: string): Promise<ImageInspect> {
+  const content = await deps.content();
+  const ref = await findImage(content, text);
+  const stored = await readStoredImage(content, ref);
+  return {
+    ...summary(ref, stored),
+    mediaType: ref.mediaType,
+    manifest: JSON.parse(Buffer.from(stored.manifestBytes).toString('utf8')) as unknown,
+    config: { digest: stored.manifest.config.digest, mediaType: stored.manifest.config.mediaType, size: stored.manifest.config.size, value: stored.config },
+    layers: stored.layers.map((layer, i) => ({
+      digest: layer.digest,
+      mediaType: layer.mediaType,
+      size: layer.size,
+      diffId: stored.config.rootfs.diff_ids[i] ?? sha256Digest(''),
+    })),
+  };
+}
+
+export async function tag(deps: ImageDeps, sourceText: string, targetText: string): Promise<ImageReference> {
+  const content = await deps.content();
+  const source = await findImage(content, sourceText);
+  const target = parseImageRef(targetText);
+  if (target.digest !== undefined && target.digest !== source.digest) {
+    throw new StagecraftError('USAGE', `cannot tag ${source.name} as ${targetText}: the target names a different digest`, { hint: 'tag with a name and tag, not a digest' });
+  }
+  return content.references.set(formatImageRef(target), {
+    digest: source.digest,
+    mediaType: source.mediaType,
+    size: source.size,
+    platform: source.platform,
+    indexDigest: source.indexDigest,
+  });
+}
+
+export interface RemoveResult {
+  /** Names removed. */
+  readonly untagged: readonly string[];
+}
+
+/**
+ * Removes names. A digest or image ID removes every name of that image. Content is freed by GC once
+ * unreferenced and past the grace period.
+ */
+export async function rmi(deps: ImageDeps, texts: readonly string[]): Promise<RemoveResult> {
+  const content = await deps.content();
+  const untagged: string[] = [];
+  const targets: ImageReference[][] = [];
+  for (const text of texts) {
+    const found = await findImage(content, text);
+    const byId = isDigest(text) || /^[a-f0-9]{12,64}$/.test(text);
+    targets.push(byId ? content.references.byDigest(found.digest).filter((r) => r.digest === found.digest) : [found]);
+  }
+  for (const refs of targets) {
+    for (const ref of refs) {
+      if (content.references.delete(ref.name)) untagged.push(ref.name);
+    }
+  }
+  return { untagged };
+}

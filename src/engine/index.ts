@@ -1,0 +1,23 @@
+export {
+  createEngine,
+  statePaths,
+  type ArchiveFormat,
+  type Engine,
+  type EngineOptions,
+  type LoadInputOptions,
+  type SaveOptions,
+  type SaveResult,
+} from './engine.js';
+export {
+  findImage,
+  normaliseName,
+  type ImageInspect,
+  type ImageSummary,
+  type LayerInfo,
+  type PullOptions,
+  type PullResult,
+  type PushOptions,
+  type PushResult,
+  type RemoveResult,
+  type TransferProgress,
+} from './images.js';
