@@ -140,7 +140,7 @@ describe('engine: pull and push with real registries', () => {
     assert.deepEqual([...all.untagged].sort(), [`${secured.host}/team/other:v2`, `${source.host}/library/busybox:1.36`].sort(), 'a digest removes every name of the image');
     assert.deepEqual((await engine.images()).map((i) => i.name), [`${source.host}/multi:latest`]);
     const gc = await engine.gc({ gracePeriodMs: 0 });
-    const collected = new Set(gc.removed.map((b) => b.digest));
+    const collected = new Set<string>(gc.removed.map((b) => b.digest));
     assert.ok(!collected.has(multi.arm64) && !collected.has(multi.index), 'the named image and its index stay');
     assert.ok(!collected.has(image.layerDigest), 'the shared layer stays');
     assert.ok(!collected.has(image.manifestDigest), 'the amd64 manifest stays: the kept index lists it');
