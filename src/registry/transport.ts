@@ -69,6 +69,8 @@ interface CachedToken {
 interface HostAuth {
   challenge: Challenge | undefined;
   readonly tokens: Map<string, CachedToken>;
+  /** Token requests in flight, so parallel requests for one scope share one token request. */
+  readonly pending: Map<string, Promise<CachedToken>>;
 }
 
 const MAX_REDIRECTS = 10;
@@ -268,7 +270,7 @@ export class Transport {
   private hostAuth(host: string): HostAuth {
     let state = this.auth.get(host);
     if (state === undefined) {
-      state = { challenge: undefined, tokens: new Map() };
+      state = { challenge: undefined, tokens: new Map(), pending: new Map() };
       this.auth.set(host, state);
     }
     return state;
@@ -311,7 +313,12 @@ export class Transport {
     const key = scopeKey(scopes);
     const cached = state.tokens.get(key);
     if (cached !== undefined && cached.expiresAt - TOKEN_EXPIRY_MARGIN_MS > this.clock.now()) return `Bearer ${cached.token}`;
-    const token = await this.fetchToken(endpoint, challenge, scopes, credentials, signal);
+    let pending = state.pending.get(key);
+    if (pending === undefined) {
+      pending = this.fetchToken(endpoint, challenge, scopes, credentials, signal).finally(() => state.pending.delete(key));
+      state.pending.set(key, pending);
+    }
+    const token = await pending;
     state.tokens.set(key, token);
     return `Bearer ${token.token}`;
   }

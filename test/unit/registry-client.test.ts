@@ -136,4 +136,20 @@ describe('auth', () => {
     // The second manifest reuses the token: no second 401 or token request.
     assert.deepEqual(seen.slice(2).map((s) => [new URL(s.url).host, s.authorization]), [['r.io', 'Bearer T'], ['r.io', 'Bearer T']]);
   });
+
+  it('parallel requests for one scope share one token request', async () => {
+    const { fetch, seen } = fakeFetch((url, init) => {
+      if (url.host === 'auth.example.com') return Response.json({ token: 'T' });
+      if (new Headers(init.headers).get('authorization') !== 'Bearer T') return new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer realm="https://auth.example.com/token"' } });
+      return manifestResponse();
+    });
+    const client = new RegistryClient({ fetch });
+    const ref = parseImageRef('r.io/a/b');
+    await client.fetchManifest(ref, 'first');
+    const before = seen.length;
+    // A new scope, five requests at once: one token request between them.
+    const other = parseImageRef('r.io/c/d');
+    await Promise.all([1, 2, 3, 4, 5].map((i) => client.fetchManifest(other, `t${i}`)));
+    assert.equal(seen.slice(before).filter((s) => s.url.startsWith('https://auth.example.com/')).length, 1);
+  });
 });
