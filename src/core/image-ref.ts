@@ -66,6 +66,15 @@ function splitDomain(name: string): { domain: string; remainder: string } {
   return { domain, remainder };
 }
 
+/** `Foo/Bar:Tag@sha256:…` → `foo/bar:Tag@sha256:…`: lower-cases the name, keeps tag and digest. */
+function lowercaseName(text: string): string {
+  const at = text.indexOf('@');
+  const beforeDigest = at === -1 ? text : text.slice(0, at);
+  const colon = beforeDigest.lastIndexOf(':');
+  const tagStart = colon > beforeDigest.lastIndexOf('/') ? colon : beforeDigest.length;
+  return beforeDigest.slice(0, tagStart).toLowerCase() + text.slice(tagStart);
+}
+
 export interface ParseImageRefOptions {
   /** Add tag `latest` when the reference has neither tag nor digest (Docker's TagNameOnly). Default true. */
   readonly defaultTag?: boolean | undefined;
@@ -84,7 +93,7 @@ export function parseImageRef(text: string, options: ParseImageRefOptions = {}):
   const colon = remainder.search(/[:@]/);
   const remoteName = colon === -1 ? remainder : remainder.slice(0, colon);
   if (remoteName.toLowerCase() !== remoteName) {
-    throw invalid(text, `repository name (${remoteName}) must be lowercase`, `write ${JSON.stringify(text.replace(remoteName, remoteName.toLowerCase()))}`);
+    throw invalid(text, `repository name (${remoteName}) must be lowercase`, `write ${JSON.stringify(lowercaseName(text))} (tags may keep upper case)`);
   }
   const full = `${domain}/${remainder}`;
   const match = REFERENCE_RE.exec(full);

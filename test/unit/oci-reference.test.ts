@@ -93,6 +93,7 @@ describe('parseImageRef rejects what Docker rejects', () => {
     assertInvalid('docker.io/Foo/bar', /must be lowercase/);
     assertInvalid('foo/Bar', /must be lowercase/);
     assertInvalid('localhost:5000/Upper', /must be lowercase/);
+    assert.throws(() => parseImageRef('Uppercase:Tag'), (e: unknown) => isStagecraftError(e) && /library\/Uppercase/.test(e.message) && (e.hint ?? '').includes('"uppercase:Tag"'));
   });
   it('a bare 64-hex identifier', () => assertInvalid(HEX, /64-byte hexadecimal/));
   it('empty and malformed names', () => {
