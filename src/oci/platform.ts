@@ -89,7 +89,7 @@ function isAttestation(descriptor: Descriptor): boolean {
  * compatible one; an entry without a platform only when no entry names one that matches. Attestation
  * manifests and nested indexes are skipped. Throws PLATFORM_MISMATCH listing what the index offers.
  */
-export function selectManifest(index: ImageIndex, platform: Platform, options: { readonly source?: string } = {}): Descriptor {
+export function selectManifest(index: ImageIndex, platform: Platform, options: { readonly source?: string | undefined } = {}): Descriptor {
   let best: { descriptor: Descriptor; rank: number } | undefined;
   const available: string[] = [];
   for (const descriptor of index.manifests) {
