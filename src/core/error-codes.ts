@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   LAYER_UNSAFE: { exit: 5, summary: 'A layer tries to write outside its root (.., absolute path, symlink or hardlink escape); nothing outside was touched.' },
   SNAPSHOT: { exit: 8, summary: 'A snapshot could not be prepared, mounted, committed or removed (e.g. an overlayfs mount failed).' },
   ARCHIVE_INVALID: { exit: 5, summary: 'An image archive (docker-archive or OCI archive) is malformed, incomplete or names content it does not contain.' },
+  INVALID_PATTERN: { exit: 3, summary: 'A .dockerignore, --exclude or COPY source pattern is malformed (e.g. an unclosed "[" or a lone "!").' },
+  FILE_OPERATION: { exit: 4, summary: 'A COPY, ADD, WORKDIR or file step cannot be carried out (e.g. a directory onto a file, an unknown --chown user, an archive entry escaping its destination).' },
   ABORTED: { exit: 130, summary: 'The operation was interrupted.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 
