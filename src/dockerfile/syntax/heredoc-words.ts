@@ -61,6 +61,41 @@ function drive<T>(root: Step<T>): T {
   }
 }
 
+/**
+ * Text built by nested `${…}` and quotes: concatenation is O(1) (a tree of parts), flattened once by the
+ * top-level word collector, so deeply nested input stays linear (BuildKit copies at every level).
+ */
+class Rope {
+  readonly parts: (string | Rope)[] = [];
+
+  add(part: string | Rope): void {
+    if (typeof part === 'string' && part.length === 0) return;
+    this.parts.push(part);
+  }
+
+  flatten(): string {
+    const out: string[] = [];
+    const stack: (string | Rope)[] = [this];
+    while (stack.length > 0) {
+      const item = stack.pop();
+      if (item === undefined) break;
+      if (typeof item === 'string') out.push(item);
+      else for (let i = item.parts.length - 1; i >= 0; i--) stack.push(item.parts[i] ?? '');
+    }
+    return out.join('');
+  }
+}
+
+function joined(...parts: (string | Rope)[]): Rope {
+  const rope = new Rope();
+  for (const part of parts) rope.add(part);
+  return rope;
+}
+
+function flat(text: string | Rope): string {
+  return typeof text === 'string' ? text : text.flatten();
+}
+
 class Words {
   readonly words: string[] = [];
   inWord = false;
@@ -103,11 +138,6 @@ class Words {
   }
 }
 
-interface StopResult {
-  readonly result: string;
-  readonly words: string[];
-}
-
 function isSpecialParam(ch: number): boolean {
   // @ * # ? - $ ! 0
   return ch === 0x40 || ch === 0x2a || ch === 0x23 || ch === 0x3f || ch === 0x2d || ch === 0x24 || ch === 0x21 || ch === 0x30;
@@ -124,7 +154,7 @@ function runeString(ch: number): string {
 class Lexer {
   private pos = 0;
   private rawEscapes: boolean;
-  /** Shared by every nested word collector, as in BuildKit. */
+  /** The words buffer every nested level shares, as in BuildKit. */
   private readonly wordsBuffer = new TextBuilder();
 
   constructor(
@@ -148,53 +178,79 @@ class Lexer {
     return ch;
   }
 
+  /** The top level: the whole input, split into words. */
   words(): string[] {
-    return drive(this.processStopOn(EOF, this.rawEscapes)).words;
+    return drive(this.processTop());
   }
 
-  private *processStopOn(stop: number, rawEscapes: boolean): Step<StopResult> {
-    const result = new TextBuilder();
+  private *processTop(): Step<string[]> {
     this.wordsBuffer.reset();
     const words = new Words(this.wordsBuffer);
+    while (this.peek() !== EOF) {
+      let ch = this.peek();
+      if (ch === DOLLAR) {
+        words.addString(flat(yield* call(this.processDollar())));
+        continue;
+      }
+      if (ch === LT || ch === SQUOTE || ch === DQUOTE) {
+        const tmp = ch === LT ? this.processPossibleHeredoc() : ch === SQUOTE ? this.processSingleQuote() : yield* call(this.processDoubleQuote());
+        words.addRawString(flat(tmp));
+        continue;
+      }
+      ch = this.next();
+      if (ch === ESCAPE) {
+        if (this.rawEscapes) words.addRawChar(ch);
+        ch = this.next();
+        if (ch === EOF) break;
+        words.addRawChar(ch);
+      } else {
+        words.addChar(ch);
+      }
+    }
+    return words.getWords();
+  }
+
+  /**
+   * A nested `processStopOn` (inside `${…}`): its words are thrown away, but it starts by clearing the
+   * shared words buffer and leaves it empty, which the enclosing word feels.
+   */
+  private *processStopOn(stop: number, rawEscapes: boolean): Step<Rope> {
+    const result = new Rope();
+    this.wordsBuffer.reset();
     const saved = this.rawEscapes;
     this.rawEscapes = rawEscapes;
     try {
       while (this.peek() !== EOF) {
         let ch = this.peek();
-        if (stop !== EOF && ch === stop) {
+        if (ch === stop) {
           this.next();
-          return { result: result.toString(), words: words.getWords() };
+          return result;
         }
-        if (ch === DOLLAR || ch === LT || ch === SQUOTE || ch === DQUOTE) {
-          const tmp =
-            ch === DOLLAR
-              ? yield* call(this.processDollar())
-              : ch === LT
-                ? this.processPossibleHeredoc()
-                : ch === SQUOTE
-                  ? this.processSingleQuote()
-                  : yield* call(this.processDoubleQuote());
-          result.add(tmp);
-          if (ch === DOLLAR) words.addString(tmp);
-          else words.addRawString(tmp);
+        if (ch === DOLLAR) {
+          result.add(yield* call(this.processDollar()));
+          continue;
+        }
+        if (ch === LT) {
+          result.add(this.processPossibleHeredoc());
+          continue;
+        }
+        if (ch === SQUOTE) {
+          result.add(this.processSingleQuote());
+          continue;
+        }
+        if (ch === DQUOTE) {
+          result.add(yield* call(this.processDoubleQuote()));
           continue;
         }
         ch = this.next();
         if (ch === ESCAPE) {
-          if (this.rawEscapes) {
-            words.addRawChar(ch);
-            result.add(runeString(ch));
-          }
+          if (this.rawEscapes) result.add(runeString(ch));
           ch = this.next();
           if (ch === EOF) break;
-          words.addRawChar(ch);
-        } else {
-          words.addChar(ch);
         }
         result.add(runeString(ch));
       }
-      if (stop !== EOF) throw new LexError(`unexpected end of statement while looking for matching ${runeString(stop)}`);
-      return { result: result.toString(), words: words.getWords() };
+      throw new LexError(`unexpected end of statement while looking for matching ${runeString(stop)}`);
     } finally {
       this.rawEscapes = saved;
     }
@@ -215,8 +271,8 @@ class Lexer {
     }
   }
 
-  private *processDoubleQuote(): Step<string> {
-    const result = new TextBuilder();
+  private *processDoubleQuote(): Step<Rope> {
+    const result = new Rope();
     let ch = this.next();
     if (this.rawQuotes) result.add(runeString(ch));
     for (;;) {
@@ -225,7 +281,7 @@ class Lexer {
       if (peeked === DQUOTE) {
         ch = this.next();
         if (this.rawQuotes) result.add(runeString(ch));
-        return result.toString();
+        return result;
       }
       if (peeked === DOLLAR) {
         result.add(yield* call(this.processDollar()));
@@ -242,7 +298,7 @@ class Lexer {
     }
   }
 
-  private *processDollar(): Step<string> {
+  private *processDollar(): Step<string | Rope> {
     this.next();
     if (this.peek() !== LBRACE) {
       const name = this.processName();
@@ -267,33 +323,33 @@ class Lexer {
       // + - ? # %
       const rawEscapes = ch === 0x23 || ch === 0x25;
       if (nullIsUnset && rawEscapes) throw new LexError(`unsupported modifier (${chs}) in substitution`);
-      let word: StopResult;
+      let word: Rope;
       try {
         word = yield* call(this.processStopOn(RBRACE, rawEscapes));
       } catch (error) {
         if (this.peek() === EOF) throw new LexError("syntax error: missing '}'");
         throw error;
       }
-      return `\${${name}${chs}${word.result}}`;
+      return joined(`\${${name}${chs}`, word, '}');
     }
     switch (ch) {
       case SLASH: {
         if (this.peek() === SLASH) this.next();
-        let pattern: StopResult;
+        let pattern: Rope;
         try {
           pattern = yield* call(this.processStopOn(SLASH, true));
         } catch (error) {
           if (this.peek() === EOF) throw new LexError("syntax error: missing '/' in ${}");
           throw error;
         }
-        let replacement: StopResult;
+        let replacement: Rope;
         try {
           replacement = yield* call(this.processStopOn(RBRACE, true));
         } catch (error) {
           if (this.peek() === EOF) throw new LexError("syntax error: missing '}'");
           throw error;
         }
-        return `\${${name}/${pattern.result}/${replacement.result}}`;
+        return joined(`\${${name}/`, pattern, '/', replacement, '}');
       }
       default:
         throw new LexError(`unsupported modifier (${chs}) in substitution`);
