@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerImageCommands } from './commands/image-commands.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
 
@@ -29,6 +30,7 @@ export function buildProgram(io: CliIo): Command {
       io.stdout(`stagecraft ${packageVersion()}\nnode ${process.version}\n`);
     });
 
+  registerImageCommands(program, io);
   return program;
 }
 

@@ -60,8 +60,8 @@ export interface SaveResult {
 
 export interface LoadInputOptions {
   /** Names the input in messages (default "input"). */
-  readonly source?: string;
-  readonly platform?: Platform;
+  readonly source?: string | undefined;
+  readonly platform?: Platform | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 

@@ -1,0 +1,29 @@
+import type { Command } from 'commander';
+import { familiarImageRef, parseImageRef } from '../../core/index.js';
+import type { CliIo } from '../main.js';
+import { formatBytes, platformOption, progressPrinter, withEngine } from './store-context.js';
+
+interface PullFlags {
+  platform?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function registerPull(program: Command, io: CliIo): void {
+  program
+    .command('pull')
+    .description('download an image from a registry into the local store')
+    .argument('<ref>', 'image reference, e.g. busybox:1.36 or localhost:5000/team/app@sha256:…')
+    .option('--platform <os/arch[/variant]>', 'platform to pull from a multi-platform image (default: this machine)')
+    .option('-q, --quiet', 'print only the digest')
+    .option('--json', 'print the result as JSON')
+    .action(async (ref: string, flags: PullFlags, command: Command) => {
+      const result = await withEngine(command, (engine, signal) =>
+        engine.pull(ref, { platform: platformOption(flags.platform), signal, onProgress: progressPrinter(io, flags.quiet !== true && flags.json !== true) }));
+      if (flags.json === true) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+      else if (flags.quiet === true) io.stdout(`${result.digest}\n`);
+      else {
+        io.stdout(`${familiarImageRef(parseImageRef(result.name, { defaultTag: false }))}: ${result.digest} (${result.platform}${result.indexDigest === undefined ? '' : `, index ${result.indexDigest}`}), downloaded ${formatBytes(result.downloadedBytes)}\n`);
+      }
+    });
+}

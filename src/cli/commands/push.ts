@@ -1,0 +1,25 @@
+import type { Command } from 'commander';
+import type { CliIo } from '../main.js';
+import { progressPrinter, withEngine } from './store-context.js';
+
+interface PushFlags {
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function registerPush(program: Command, io: CliIo): void {
+  program
+    .command('push')
+    .description('upload a local image to a registry (credentials from the docker config)')
+    .argument('<ref>', 'local image to push')
+    .argument('[destination]', 'push under this name instead (default: the image\'s own name)')
+    .option('-q, --quiet', 'print only the digest')
+    .option('--json', 'print the result as JSON')
+    .action(async (ref: string, destination: string | undefined, flags: PushFlags, command: Command) => {
+      const result = await withEngine(command, (engine, signal) =>
+        engine.push(ref, destination, { signal, onProgress: progressPrinter(io, flags.quiet !== true && flags.json !== true) }));
+      if (flags.json === true) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+      else if (flags.quiet === true) io.stdout(`${result.digest}\n`);
+      else io.stdout(`${result.name}: digest: ${result.digest} size: ${result.size}\n`);
+    });
+}
