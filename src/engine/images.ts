@@ -108,6 +108,17 @@ export function normaliseName(text: string): string {
  */
 export async function findImage(content: Content, text: string): Promise<ImageReference> {
   const all = content.references.list();
+  if (!text.startsWith('sha256:')) {
+    // A name wins over an ID prefix, as in docker: `abcdef123456` may be a repository.
+    let name: string | undefined;
+    try {
+      name = normaliseName(text);
+    } catch (error) {
+      if (!/^[a-f0-9]{12,64}$/.test(text)) throw error;
+    }
+    const ref = name === undefined ? undefined : content.references.get(name);
+    if (ref !== undefined) return ref;
+  }
   const hex = text.startsWith('sha256:') ? text.slice(7) : /^[a-f0-9]{12,64}$/.test(text) ? text : undefined;
   if (hex !== undefined) {
     for (const ref of all) {
@@ -117,14 +128,18 @@ export async function findImage(content: Content, text: string): Promise<ImageRe
       const stored = await readStoredImage(content, ref).catch(() => undefined);
       if (stored?.manifest.config.digest.slice(7).startsWith(hex) === true) return ref;
     }
-  } else {
-    const name = normaliseName(text);
-    const ref = content.references.get(name);
-    if (ref !== undefined) return ref;
   }
   throw new StagecraftError('NOT_FOUND', `no image ${JSON.stringify(text)} in the local store`, {
     hint: all.length === 0 ? 'the store is empty: pull or load an image first' : 'run `stagecraft images` to see the local images, or pull it first',
   });
+}
+
+function tryNormalise(text: string): string | undefined {
+  try {
+    return normaliseName(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function platformOf(descriptor: Descriptor, configBytes: Uint8Array): string {
@@ -316,7 +331,8 @@ export async function rmi(deps: ImageDeps, texts: readonly string[]): Promise<Re
   const targets: ImageReference[][] = [];
   for (const text of texts) {
     const found = await findImage(content, text);
-    const byId = isDigest(text) || /^[a-f0-9]{12,64}$/.test(text);
+    // Found by digest or ID (not by its own name): every name of that image goes.
+    const byId = isDigest(text) || (/^[a-f0-9]{12,64}$/.test(text) && content.references.get(found.name) !== undefined && found.name !== tryNormalise(text));
     targets.push(byId ? content.references.byDigest(found.digest).filter((r) => r.digest === found.digest) : [found]);
   }
   for (const refs of targets) {
