@@ -1,0 +1,162 @@
+/**
+ * Robustness of the parser: random and mutated Dockerfiles either parse or fail with a located
+ * StagecraftError (never another exception, never a hang), results satisfy structural invariants, and
+ * line endings / a byte order mark do not change the result. Large inputs parse with correct results.
+ * The `timeout` options are hang guards, not performance assertions (see bench/parser-bench.ts).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { StagecraftError } from '../../../src/core/index.js';
+import { dumpAst, parseDockerfile, type DockerfileAst } from '../../../src/dockerfile/syntax/index.js';
+
+const ROOT = new URL('../../fixtures/buildkit/parser-testfiles/', import.meta.url);
+const TESTFILES = readdirSync(ROOT, { withFileTypes: true })
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => readFileSync(new URL(`${entry.name}/Dockerfile`, ROOT), 'utf8'));
+
+type Outcome = { ok: true; ast: DockerfileAst; dump: string } | { ok: false; message: string };
+
+/** Parses; any exception other than a located DOCKERFILE_SYNTAX StagecraftError fails the test. */
+function outcome(text: string): Outcome {
+  try {
+    const ast = parseDockerfile(text, { file: 'fuzz/Dockerfile' });
+    return { ok: true, ast, dump: dumpAst(ast) };
+  } catch (error) {
+    assert.ok(error instanceof StagecraftError, `unexpected ${String(error)}`);
+    assert.equal(error.code, 'DOCKERFILE_SYNTAX');
+    assert.equal(error.location?.file, 'fuzz/Dockerfile');
+    const range = error.location.range;
+    assert.ok(range.start.line >= 1 && range.end.line >= range.start.line);
+    // The message of a located error names the line, without the file name (it differs per input).
+    return { ok: false, message: error.message.replace(/^fuzz\/Dockerfile:\d+: /, '') };
+  }
+}
+
+function lineCount(text: string): number {
+  let count = 1;
+  for (let i = text.indexOf('\n'); i !== -1 && i < text.length - 1; i = text.indexOf('\n', i + 1)) count++;
+  return count;
+}
+
+function checkInvariants(text: string, result: Outcome): void {
+  if (!result.ok) return;
+  const { ast, dump } = result;
+  const lines = lineCount(text);
+  let previousEnd = 0;
+  for (const node of ast.instructions) {
+    assert.ok(node.range.start.line > previousEnd, 'instructions do not overlap and are in order');
+    assert.ok(node.range.end.line >= node.range.start.line);
+    assert.ok(node.range.end.line <= lines, 'range within the file');
+    assert.ok(node.range.start.column >= 1 && node.range.end.column >= 1);
+    assert.ok(!/[A-Z]/.test(node.keyword), 'keywords are lower-cased');
+    if (node.keyword === 'onbuild') assert.ok(node.args.length === 0);
+    previousEnd = node.range.end.line;
+  }
+  assert.equal(dump.length === 0 ? 0 : dump.split('\n').length - 1, ast.instructions.length, 'one dump line per instruction');
+  assert.ok(ast.escapeToken === '\\' || ast.escapeToken === '`');
+}
+
+/** Same outcome for CRLF line endings and a leading byte order mark (heredoc bodies aside). */
+function checkLineEndingInvariance(text: string, result: Outcome): void {
+  const bom = text.startsWith('\ufeff') ? '' : '\ufeff';
+  const variant = outcome(`${bom}${text.replace(/\n/g, '\r\n')}`);
+  assert.equal(variant.ok, result.ok, 'same success for CRLF + BOM');
+  if (result.ok && variant.ok) assert.equal(variant.dump, result.dump);
+  if (!result.ok && !variant.ok) assert.equal(variant.message, result.message);
+}
+
+const FRAGMENTS = [
+  'FROM ', 'RUN ', 'COPY ', 'ADD ', 'ENV ', 'LABEL ', 'ARG ', 'CMD ', 'ENTRYPOINT ', 'ONBUILD ', 'HEALTHCHECK ', 'SHELL ',
+  'VOLUME ', 'EXPOSE ', 'USER ', 'WORKDIR ', 'MAINTAINER ', 'STOPSIGNAL ', 'NONE', 'CMD',
+  '--from=a ', '--mount=type=cache,target=/x ', '-- ', '--', '="', "='", '=',
+  '<<EOF', '<<-EOF', '<<"EOF"', "<<'EOF'", 'EOF', '\tEOF', '2<<X', 'X',
+  '["a", "b"]', '[', ']', '"', "'", ',', '\\', '`', '$', '${', '}', ':-', '#', '# escape=`', '# syntax=x', '# check=y',
+  '\n', '\n', '\n', '\r\n', ' ', ' ', '\t', '\u00a0', '\u0085', 'é', '😀', '\u0000', '\ufeff', 'a', 'b=c', 'x y',
+];
+
+const fragmentLine = fc.array(fc.constantFrom(...FRAGMENTS), { maxLength: 8 }).map((parts) => parts.join(''));
+const fragmentText = fc.array(fragmentLine, { maxLength: 16 }).map((lines) => lines.join('\n'));
+
+const mutatedTestfile = fc
+  .record({
+    source: fc.constantFrom(...TESTFILES),
+    edits: fc.array(
+      fc.record({ at: fc.nat(), length: fc.nat({ max: 8 }), insert: fc.oneof(fc.constantFrom(...FRAGMENTS), fc.string({ maxLength: 4 })) }),
+      { minLength: 1, maxLength: 6 },
+    ),
+  })
+  .map(({ source, edits }) => {
+    let text = source;
+    for (const edit of edits) {
+      const at = text.length === 0 ? 0 : edit.at % (text.length + 1);
+      text = text.slice(0, at) + edit.insert + text.slice(at + edit.length);
+    }
+    return text;
+  });
+
+describe('parser robustness (fast-check)', () => {
+  it('random Dockerfile-like text: parses or fails with a located syntax error', { timeout: 120_000 }, () => {
+    fc.assert(
+      fc.property(fragmentText, (text) => {
+        const result = outcome(text);
+        checkInvariants(text, result);
+        checkLineEndingInvariance(text, result);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('arbitrary unicode strings: parses or fails with a located syntax error', { timeout: 120_000 }, () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (text) => {
+        checkInvariants(text, outcome(text));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('mutated BuildKit test files: parses or fails with a located syntax error', { timeout: 120_000 }, () => {
+    fc.assert(
+      fc.property(mutatedTestfile, (text) => {
+        const result = outcome(text);
+        checkInvariants(text, result);
+        checkLineEndingInvariance(text, result);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('large inputs', () => {
+  it('parses a 10,000-stage Dockerfile', { timeout: 60_000 }, () => {
+    const stages = 10_000;
+    const parts: string[] = ['# syntax=docker/dockerfile:1\nARG BASE=alpine\n'];
+    for (let i = 0; i < stages; i++) {
+      parts.push(`FROM \${BASE} AS s${i}\n`, `COPY --from=s${Math.max(0, i - 1)} /out /in\n`, `RUN echo ${i} > /out \\\n  && true\n`);
+    }
+    const ast = parseDockerfile(parts.join(''));
+    assert.equal(ast.instructions.length, 1 + stages * 3);
+    assert.deepEqual(ast.directives.map((d) => d.name), ['syntax']);
+    const last = ast.instructions.at(-1);
+    assert.deepEqual(last?.args, [`echo ${stages - 1} > /out   && true`]);
+    assert.equal(last?.range.start.line, 5 + (stages - 1) * 4);
+    assert.equal(last?.range.end.line, 6 + (stages - 1) * 4);
+    assert.deepEqual(ast.instructions.at(-3)?.args, ['${BASE}', 'AS', `s${stages - 1}`]);
+    assert.deepEqual(ast.instructions.at(-2)?.flags, [`--from=s${stages - 2}`]);
+  });
+
+  it('parses a single 1 MB line', { timeout: 60_000 }, () => {
+    const payload = 'a'.repeat(1 << 20);
+    const run = parseDockerfile(`RUN echo ${payload} <<EOF\nbody\nEOF\n`).instructions[0];
+    assert.deepEqual(run?.args, [`echo ${payload} <<EOF`]);
+    assert.deepEqual(run?.heredocs.map((h) => h.content), ['body\n']);
+
+    const pairs = Array.from({ length: 1 << 16 }, (_, i) => `k${i}="v ${i}"`).join(' ');
+    assert.ok(pairs.length > 1 << 20);
+    const env = parseDockerfile(`ENV ${pairs}`).instructions[0];
+    assert.equal(env?.args.length, 3 * (1 << 16));
+    assert.deepEqual(env?.args.slice(-3), [`k${(1 << 16) - 1}`, `"v ${(1 << 16) - 1}"`, '=']);
+  });
+});
