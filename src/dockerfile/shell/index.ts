@@ -1,0 +1,1 @@
+export { ShellLex, envFromList, type EnvLookup, type ShellLexOptions, type WordResult } from './lex.js';
