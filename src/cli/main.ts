@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerDebugAst } from './commands/debug-ast.js';
 import { registerImageCommands } from './commands/image-commands.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
@@ -31,6 +32,7 @@ export function buildProgram(io: CliIo): Command {
     });
 
   registerImageCommands(program, io);
+  registerDebugAst(program, io);
   return program;
 }
 
