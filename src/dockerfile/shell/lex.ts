@@ -258,7 +258,7 @@ class WordProcessor {
     const name = this.#processName();
     let ch = s.next();
     if (ch === EOF) throw new LexError("syntax error: missing '}'");
-    let chs = ch === EOF ? '' : ch;
+    let chs: string = ch;
     let nullIsUnset = false;
     switch (ch) {
       case '}': {
