@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerDebugAst } from './commands/debug-ast.js';
+import { registerPlan } from './commands/plan.js';
 import { registerImageCommands } from './commands/image-commands.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
@@ -31,6 +32,7 @@ export function buildProgram(io: CliIo): Command {
       io.stdout(`stagecraft ${packageVersion()}\nnode ${process.version}\n`);
     });
 
+  registerPlan(program, io);
   registerImageCommands(program, io);
   registerDebugAst(program, io);
   return program;

@@ -1,0 +1,76 @@
+/** Flag parsing shared by commands: build args, platforms, Dockerfile location. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { StagecraftError } from '../core/index.js';
+import type { PlatformSpec } from '../dockerfile/index.js';
+
+/** Collects a repeatable option into an array (commander's `argParser`). */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/**
+ * `--build-arg KEY=VALUE` or `--build-arg KEY` (value from the environment, skipped when unset), as
+ * docker buildx does.
+ */
+export function parseBuildArgs(values: readonly string[], env: NodeJS.ProcessEnv): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    const key = eq === -1 ? value : value.slice(0, eq);
+    if (key === '') {
+      throw new StagecraftError('USAGE', `invalid --build-arg "${value}": the name is empty`, { hint: 'write --build-arg NAME=VALUE or --build-arg NAME' });
+    }
+    if (eq !== -1) out.set(key, value.slice(eq + 1));
+    else if (env[key] !== undefined) out.set(key, env[key]);
+  }
+  return out;
+}
+
+const ARCH: Record<string, { architecture: string; variant?: string }> = {
+  x64: { architecture: 'amd64' },
+  arm64: { architecture: 'arm64', variant: 'v8' },
+  arm: { architecture: 'arm', variant: 'v7' },
+  ia32: { architecture: '386' },
+  ppc64: { architecture: 'ppc64le' },
+  s390x: { architecture: 's390x' },
+  riscv64: { architecture: 'riscv64' },
+};
+
+export function hostPlatform(): PlatformSpec {
+  const arch = ARCH[process.arch] ?? { architecture: process.arch };
+  return { os: 'linux', ...arch };
+}
+
+export function parsePlatformFlag(value: string | undefined): PlatformSpec | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value.includes(',')) {
+    throw new StagecraftError('USAGE', `--platform ${value}: building for several platforms at once is not supported yet`, { hint: 'build one platform per run' });
+  }
+  const [os, architecture, variant] = value.split('/');
+  if (os === undefined || os === '' || architecture === undefined || architecture === '') {
+    throw new StagecraftError('USAGE', `invalid --platform "${value}"`, { hint: 'platforms look like linux/amd64 or linux/arm64/v8' });
+  }
+  const normalizedArch = architecture === 'x86_64' ? 'amd64' : architecture === 'aarch64' ? 'arm64' : architecture;
+  return { os, architecture: normalizedArch, ...(variant !== undefined ? { variant } : normalizedArch === 'arm64' ? { variant: 'v8' } : {}) };
+}
+
+export interface DockerfileSource {
+  readonly path: string;
+  readonly text: string;
+}
+
+/** Reads the Dockerfile: `-f -` is stdin, `-f PATH`, or `CONTEXT/Dockerfile`. */
+export function readDockerfile(file: string | undefined, context: string, stdin: () => string): DockerfileSource {
+  if (file === '-') return { path: '<stdin>', text: stdin() };
+  const path = file !== undefined ? resolve(file) : resolve(context, 'Dockerfile');
+  try {
+    return { path: file ?? path, text: readFileSync(path, 'utf8') };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new StagecraftError('FILE_NOT_FOUND', `cannot read Dockerfile ${path}: ${code === 'ENOENT' ? 'no such file' : String(code)}`, {
+      hint: file === undefined ? `create ${path} or name the Dockerfile with -f` : 'check the path given with -f',
+      cause: error,
+    });
+  }
+}

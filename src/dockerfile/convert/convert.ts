@@ -1,0 +1,712 @@
+/**
+ * Dockerfile → build plan: evaluates every stage the target needs, in dependency order, into plan
+ * vertices (sources, exec, file, merge) and the stage's image config and history, with BuildKit's
+ * variable-expansion and ARG/ENV scope rules. Pure given `resolveImage` (STYLE rule 10).
+ */
+import { posix } from 'node:path';
+import { StagecraftError, type SourceRange } from '../../core/index.js';
+import { PlanBuilder, type ExecMount, type FileAction, type Plan, type VertexId } from '../../plan/index.js';
+import {
+  FlagError,
+  parseMount,
+  type Command,
+  type CopyInstruction,
+  type AddInstruction,
+  type ParsedDockerfile,
+  type RunInstruction,
+} from '../instructions/index.js';
+import type { ShellLex } from '../shell/index.js';
+import { PROXY_ARGS, formatPlatform, type PlatformSpec } from './args.js';
+import {
+  DEFAULT_PATH,
+  DEFAULT_SHELL,
+  HISTORY_COMMENT,
+  addEnv,
+  cloneImage,
+  emptyImage,
+  envKey,
+  envValue,
+  goList,
+  goQuoteList,
+  healthcheckHistory,
+  type StageImage,
+} from './image-config.js';
+import { PortError, parsePorts } from './ports.js';
+import { buildStageGraph, type GraphStage, type StageGraph } from './stage-graph.js';
+
+export interface ResolvedImage {
+  /** The reference as resolved (normalised, with digest if known). */
+  readonly ref: string;
+  readonly image: StageImage;
+}
+
+export interface ConvertOptions {
+  readonly lex: ShellLex;
+  readonly buildArgs?: ReadonlyMap<string, string>;
+  readonly target?: string | undefined;
+  readonly buildPlatform: PlatformSpec;
+  readonly targetPlatform?: PlatformSpec | undefined;
+  /** Base image configs; called once per distinct image of a needed stage. */
+  readonly resolveImage: (ref: string, platform: PlatformSpec) => Promise<ResolvedImage>;
+  /** Parses ONBUILD trigger text (the Dockerfile parser), so convert stays independent of syntax/. */
+  readonly parseTriggers?: ((text: string) => readonly Command[]) | undefined;
+  /** Stages (by name) whose steps ignore the cache. */
+  readonly noCacheFilter?: ReadonlySet<string> | undefined;
+  readonly noCache?: boolean | undefined;
+  /** .dockerignore patterns for the context. */
+  readonly contextExcludes?: readonly string[] | undefined;
+  /** SOURCE_DATE_EPOCH in seconds: clamps file times and sets history times. */
+  readonly sourceDateEpoch?: number | undefined;
+}
+
+export interface ConvertedStage {
+  readonly index: number;
+  readonly name?: string | undefined;
+  readonly displayName: string;
+  /** The stage's final filesystem. */
+  readonly root: VertexId;
+  readonly image: StageImage;
+  /** The resolved base image reference, when the stage starts from an image. */
+  readonly baseRef?: string | undefined;
+  /** Secret ids the stage's RUN steps mount, with whether they are required. */
+  readonly secrets: ReadonlyMap<string, boolean>;
+  readonly sshIds: ReadonlySet<string>;
+}
+
+export interface ConvertResult {
+  readonly graph: StageGraph;
+  readonly plan: Plan;
+  readonly stages: ReadonlyMap<number, ConvertedStage>;
+  readonly target: ConvertedStage;
+  readonly warnings: readonly string[];
+}
+
+interface StageState {
+  root: VertexId;
+  image: StageImage;
+  /** The environment instructions expand with: image Env plus ARG values. */
+  env: string[];
+  /** ARGs declared in this stage (and inherited from a base stage), with their values. */
+  buildArgs: { key: string; value: string | undefined }[];
+  commandIndex: number;
+  commandTotal: number;
+  cmdSet: boolean;
+  secrets: Map<string, boolean>;
+  sshIds: Set<string>;
+}
+
+const CONTEXT_NAME = 'context';
+
+export async function convertDockerfile(parsed: ParsedDockerfile, options: ConvertOptions): Promise<ConvertResult> {
+  const graph = buildStageGraph(parsed, options);
+  const builder = new PlanBuilder();
+  const platform = options.targetPlatform ?? options.buildPlatform;
+  const buildArgs = options.buildArgs ?? new Map<string, string>();
+  const file = parsed.file;
+  const lex = options.lex;
+  const warnings = graph.unusedBuildArgs.length > 0 ? [`one or more build-args [${graph.unusedBuildArgs.join(' ')}] were not consumed`] : [];
+  const proxyEnv = [...buildArgs].filter(([key]) => PROXY_ARGS.has(key)).map(([key, value]) => `${key}=${value}`);
+
+  // Resolve every image the needed stages use, all at once.
+  const imageRefs = new Map<string, Promise<ResolvedImage>>();
+  const resolve = (ref: string, stagePlatform: PlatformSpec): Promise<ResolvedImage> => {
+    const key = `${ref}@${formatPlatform(stagePlatform)}`;
+    let pending = imageRefs.get(key);
+    if (pending === undefined) {
+      pending = options.resolveImage(ref, stagePlatform);
+      imageRefs.set(key, pending);
+    }
+    return pending;
+  };
+  const stagePlatform = (stage: GraphStage): PlatformSpec => (stage.platform !== undefined ? parsePlatformText(stage.platform, file, stage) : platform);
+  for (const index of graph.needed) {
+    const stage = graph.stages[index];
+    if (stage === undefined) continue;
+    if (stage.base.kind === 'image') void resolve(stage.base.ref, stagePlatform(stage)).catch(() => undefined);
+    for (const dependency of stage.dependencies) {
+      if (dependency.source.kind === 'image') void resolve(dependency.source.ref, platform).catch(() => undefined);
+    }
+  }
+
+  const scratch = (): VertexId => builder.add({ type: 'scratch' }, [], { name: 'scratch' });
+  const imageVertex = (ref: string, p: PlatformSpec): VertexId =>
+    builder.add({ type: 'image', ref, platform: { os: p.os, architecture: p.architecture, variant: p.variant } }, [], { name: `[internal] load metadata for ${ref}` });
+  const contextVertex = (include: readonly string[]): VertexId =>
+    builder.add({ type: 'context', name: CONTEXT_NAME, include: [...include].sort(), exclude: options.contextExcludes ?? [] }, [], { name: `[internal] load build context` });
+
+  const converted = new Map<number, ConvertedStage>();
+  const states = new Map<number, StageState>();
+
+  for (const index of graph.order) {
+    const stage = graph.stages[index];
+    if (stage === undefined) continue;
+    const sPlatform = stagePlatform(stage);
+    let state: StageState;
+    let baseRef: string | undefined;
+    if (stage.base.kind === 'stage') {
+      const parent = states.get(stage.base.index);
+      if (parent === undefined) throw new Error(`convert: stage ${stage.base.index} not converted before ${index}`);
+      const image = cloneImage(parent.image);
+      image.config.OnBuild = undefined;
+      state = { ...parent, image, env: [...parent.env], buildArgs: [...parent.buildArgs], commandIndex: 0, commandTotal: 0, cmdSet: false, secrets: new Map(), sshIds: new Set() };
+    } else {
+      let image: StageImage;
+      let root: VertexId;
+      if (stage.base.kind === 'scratch') {
+        image = emptyImage(sPlatform);
+        root = scratch();
+      } else {
+        const resolved = await resolve(stage.base.ref, sPlatform);
+        baseRef = resolved.ref;
+        image = cloneImage(resolved.image);
+        root = imageVertex(resolved.ref, sPlatform);
+      }
+      const env = image.config.Env ?? [];
+      if (!env.some((e) => envKey(e) === 'PATH')) image.config.Env = [...env, `PATH=${DEFAULT_PATH}`];
+      state = { root, image, env: [...(image.config.Env ?? [])], buildArgs: [], commandIndex: 0, commandTotal: 0, cmdSet: false, secrets: new Map(), sshIds: new Set() };
+    }
+
+    const triggers = stage.base.kind === 'image' ? (state.image.config.OnBuild ?? []) : [];
+    state.image.config.OnBuild = undefined;
+    const triggerCommands = triggers.length > 0 && options.parseTriggers !== undefined ? triggers.flatMap((t) => options.parseTriggers?.(t) ?? []) : [];
+    const commands = [...triggerCommands, ...stage.stage.commands];
+    state.commandTotal = (stage.base.kind === 'image' ? 1 : 0) + commands.filter((c) => c.kind === 'run' || c.kind === 'copy' || c.kind === 'add' || c.kind === 'workdir').length;
+    if (stage.base.kind === 'image') state.commandIndex = 1;
+    const ignoreCache = options.noCache === true || (stage.name !== undefined && (options.noCacheFilter?.has(stage.name) ?? false));
+
+    const ctx: DispatchContext = {
+      file, lex, builder, state, stage, graph, states, platform: sPlatform, buildArgs, globalArgs: graph.globalArgs.values,
+      proxyEnv, ignoreCache, contextVertex, scratch, imageVertex: (ref) => imageVertex(ref, platform), epoch: options.sourceDateEpoch,
+    };
+    for (const command of commands) {
+      try {
+        dispatch(ctx, command);
+      } catch (error) {
+        throw withLocation(error, file, command.range);
+      }
+    }
+    states.set(index, state);
+    converted.set(index, {
+      index,
+      name: stage.name,
+      displayName: stage.displayName,
+      root: state.root,
+      image: state.image,
+      baseRef,
+      secrets: state.secrets,
+      sshIds: state.sshIds,
+    });
+  }
+
+  const target = converted.get(graph.target);
+  if (target === undefined) throw new Error('convert: target stage was not converted');
+  const roots = graph.order.map((i) => converted.get(i)?.root).filter((r): r is VertexId => r !== undefined);
+  return { graph, plan: builder.build([...new Set(roots)]), stages: converted, target, warnings };
+}
+
+function parsePlatformText(text: string, file: string, stage: GraphStage): PlatformSpec {
+  const [os, architecture, variant] = text.split('/');
+  if (os === undefined || os === '' || architecture === undefined || architecture === '') {
+    throw new StagecraftError('DOCKERFILE_INSTRUCTION', `${file}:${stage.stage.from.range.start.line}: invalid platform "${text}"`, {
+      hint: 'platforms look like linux/amd64 or linux/arm64/v8',
+      location: { file, range: stage.stage.from.range },
+    });
+  }
+  return { os, architecture, variant };
+}
+
+function withLocation(error: unknown, file: string, range: SourceRange): unknown {
+  if (error instanceof StagecraftError) return error.withLocation({ file, range });
+  if (error instanceof FlagError || error instanceof PortError || error instanceof DispatchError) {
+    return new StagecraftError('DOCKERFILE_INSTRUCTION', `${file}:${range.start.line}: ${error.message}`, {
+      hint: error instanceof FlagError || error instanceof DispatchError ? error.hint : undefined,
+      location: { file, range },
+    });
+  }
+  return error;
+}
+
+class DispatchError extends Error {
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+  }
+}
+
+interface DispatchContext {
+  readonly file: string;
+  readonly lex: ShellLex;
+  readonly builder: PlanBuilder;
+  readonly state: StageState;
+  readonly stage: GraphStage;
+  readonly graph: StageGraph;
+  readonly states: ReadonlyMap<number, StageState>;
+  readonly platform: PlatformSpec;
+  readonly buildArgs: ReadonlyMap<string, string>;
+  readonly globalArgs: ReadonlyMap<string, string>;
+  readonly proxyEnv: readonly string[];
+  readonly ignoreCache: boolean;
+  readonly contextVertex: (include: readonly string[]) => VertexId;
+  readonly scratch: () => VertexId;
+  readonly imageVertex: (ref: string) => VertexId;
+  readonly epoch: number | undefined;
+}
+
+function lookup(state: StageState): (name: string) => string | undefined {
+  return (name) => {
+    for (let i = state.env.length - 1; i >= 0; i--) {
+      const entry = state.env[i] ?? '';
+      if (envKey(entry) === name) return envValue(entry);
+    }
+    return undefined;
+  };
+}
+
+function expand(ctx: DispatchContext, word: string): string {
+  return ctx.lex.processWord(word, lookup(ctx.state));
+}
+
+function history(ctx: DispatchContext, createdBy: string, withLayer: boolean, buildkitSuffix = false): void {
+  ctx.state.image.history.push({
+    created_by: buildkitSuffix ? `${createdBy} # buildkit` : createdBy,
+    comment: HISTORY_COMMENT,
+    ...(withLayer ? {} : { empty_layer: true }),
+    ...(ctx.epoch !== undefined ? { created: new Date(ctx.epoch * 1000).toISOString().replace('.000Z', 'Z') } : {}),
+  });
+}
+
+function stepName(ctx: DispatchContext, text: string): string {
+  const state = ctx.state;
+  let display = text;
+  try {
+    display = ctx.lex.processWord(text, lookup(state));
+  } catch {
+    // show the text as written
+  }
+  const space = display.indexOf(' ');
+  display = space === -1 ? display.toUpperCase() : display.slice(0, space).toUpperCase() + display.slice(space);
+  if (state.commandTotal === 0) return display;
+  state.commandIndex++;
+  const width = String(state.commandTotal).length;
+  const prefix = ctx.graph.stages.length > 1 || ctx.stage.name !== undefined ? `${ctx.stage.displayName} ` : '';
+  return `[${prefix}${String(state.commandIndex).padStart(width)}/${state.commandTotal}] ${display}`;
+}
+
+function workdir(state: StageState): string {
+  return state.image.config.WorkingDir === undefined || state.image.config.WorkingDir === '' ? '/' : state.image.config.WorkingDir;
+}
+
+/** BuildKit's pathRelativeToWorkingDir: absolute as is; relative joined to WORKDIR; trailing slash kept. */
+function destPath(state: StageState, p: string): string {
+  const keepSlash = p.endsWith('/') || p === '.' || p === '' || p.endsWith('/.');
+  const joined = posix.isAbsolute(p) ? posix.normalize(p) : posix.join(workdir(state), p === '' ? '.' : p);
+  const clean = joined.length > 1 && joined.endsWith('/') ? joined.slice(0, -1) : joined;
+  return keepSlash && clean !== '/' ? `${clean}/` : clean;
+}
+
+function dispatch(ctx: DispatchContext, command: Command): void {
+  const { state } = ctx;
+  switch (command.kind) {
+    case 'arg': {
+      const texts: string[] = [];
+      for (const arg of command.args) {
+        const key = expand(ctx, arg.key);
+        const override = ctx.buildArgs.get(key);
+        let value: string | undefined;
+        if (override !== undefined) value = override;
+        else if (arg.value !== undefined) value = expand(ctx, arg.value);
+        else value = ctx.globalArgs.get(key);
+        if (value !== undefined) state.env = addEnv(state.env, key, value);
+        state.buildArgs = [...state.buildArgs.filter((a) => a.key !== key), { key, value }];
+        texts.push(value === undefined ? key : `${key}=${value}`);
+      }
+      history(ctx, `ARG ${texts.join(' ')}`, false);
+      return;
+    }
+    case 'env': {
+      const parts: string[] = [];
+      for (const pair of command.pairs) {
+        const key = expand(ctx, pair.key);
+        const value = expand(ctx, pair.value);
+        state.env = addEnv(state.env, key, value);
+        state.image.config.Env = addEnv(state.image.config.Env ?? [], key, value);
+        parts.push(`${key}=${value}`);
+      }
+      history(ctx, `ENV ${parts.join(' ')}`, false);
+      return;
+    }
+    case 'label': {
+      const labels = { ...(state.image.config.Labels ?? {}) };
+      const parts: string[] = [];
+      for (const pair of command.pairs) {
+        const key = expand(ctx, pair.key);
+        const value = expand(ctx, pair.value);
+        labels[key] = value;
+        parts.push(`${key}=${value}`);
+      }
+      state.image.config.Labels = labels;
+      history(ctx, `LABEL ${parts.join(' ')}`, false);
+      return;
+    }
+    case 'maintainer':
+      state.image.author = command.maintainer;
+      history(ctx, `MAINTAINER ${command.maintainer}`, false);
+      return;
+    case 'workdir': {
+      const requested = expand(ctx, command.path);
+      if (requested === '') throw new DispatchError('cannot normalize nothing', 'WORKDIR needs a path');
+      const wd = posix.isAbsolute(requested) ? posix.normalize(requested) : posix.join(workdir(state), requested);
+      const clean = wd.length > 1 && wd.endsWith('/') ? wd.slice(0, -1) : wd;
+      state.image.config.WorkingDir = clean;
+      const withLayer = clean !== '/';
+      if (withLayer) {
+        const user = state.image.config.User;
+        const action: FileAction = {
+          action: 'mkdir', path: clean, mode: 0o755, parents: true,
+          ...(user !== undefined && user !== '' ? { chown: chownSpec(user) } : {}),
+          ...(ctx.epoch !== undefined ? { mtime: ctx.epoch } : {}),
+        };
+        state.root = ctx.builder.add({ type: 'file', actions: [action] }, [state.root], meta(ctx, command.original, command.range));
+      }
+      history(ctx, `WORKDIR ${clean}`, withLayer);
+      return;
+    }
+    case 'user': {
+      const user = expand(ctx, command.user);
+      state.image.config.User = user;
+      history(ctx, `USER ${user}`, false);
+      return;
+    }
+    case 'volume': {
+      const volumes = command.volumes.map((v) => expand(ctx, v));
+      if (volumes.some((v) => v === '')) throw new DispatchError('VOLUME specified can not be an empty string');
+      const map = { ...(state.image.config.Volumes ?? {}) };
+      for (const v of volumes) map[v] = {};
+      state.image.config.Volumes = map;
+      history(ctx, `VOLUME ${goList(volumes)}`, false);
+      return;
+    }
+    case 'expose': {
+      const words = command.ports.flatMap((p) => ctx.lex.processWords(p, lookup(state)));
+      const ports = parsePorts(words);
+      const map = { ...(state.image.config.ExposedPorts ?? {}) };
+      for (const p of ports) map[p] = {};
+      state.image.config.ExposedPorts = map;
+      history(ctx, `EXPOSE ${goList(ports)}`, false);
+      return;
+    }
+    case 'stopsignal': {
+      const signal = expand(ctx, command.signal);
+      validateSignal(signal);
+      state.image.config.StopSignal = signal;
+      history(ctx, `STOPSIGNAL ${signal}`, false);
+      return;
+    }
+    case 'shell':
+      state.image.config.Shell = [...command.shell];
+      history(ctx, `SHELL ${goList(command.shell)}`, false);
+      return;
+    case 'onbuild':
+      state.image.config.OnBuild = [...(state.image.config.OnBuild ?? []), command.expression];
+      return;
+    case 'cmd': {
+      const args = command.prependShell ? withShell(state, command.cmdLine) : [...command.cmdLine];
+      state.image.config.Cmd = args;
+      state.image.config.ArgsEscaped = true;
+      state.cmdSet = true;
+      history(ctx, `CMD ${goQuoteList(args)}`, false);
+      return;
+    }
+    case 'entrypoint': {
+      const args = command.prependShell ? withShell(state, command.cmdLine) : [...command.cmdLine];
+      state.image.config.Entrypoint = args;
+      if (!state.cmdSet) state.image.config.Cmd = undefined;
+      history(ctx, `ENTRYPOINT ${goQuoteList(args)}`, false);
+      return;
+    }
+    case 'healthcheck': {
+      const h = command.health;
+      state.image.config.Healthcheck = {
+        Test: [...h.test],
+        ...(h.interval !== undefined ? { Interval: h.interval } : {}),
+        ...(h.timeout !== undefined ? { Timeout: h.timeout } : {}),
+        ...(h.startPeriod !== undefined ? { StartPeriod: h.startPeriod } : {}),
+        ...(h.startInterval !== undefined ? { StartInterval: h.startInterval } : {}),
+        ...(h.retries !== undefined ? { Retries: h.retries } : {}),
+      };
+      history(ctx, healthcheckHistory(state.image.config.Healthcheck), false);
+      return;
+    }
+    case 'run':
+      dispatchRun(ctx, command);
+      return;
+    case 'copy':
+    case 'add':
+      dispatchCopy(ctx, command);
+      return;
+  }
+}
+
+const SIGNALS = new Set(['HUP', 'INT', 'QUIT', 'ILL', 'TRAP', 'ABRT', 'IOT', 'BUS', 'FPE', 'KILL', 'USR1', 'SEGV', 'USR2', 'PIPE', 'ALRM', 'TERM', 'STKFLT', 'CHLD', 'CLD', 'CONT', 'STOP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'XCPU', 'XFSZ', 'VTALRM', 'PROF', 'WINCH', 'IO', 'POLL', 'PWR', 'SYS', 'RTMIN', 'RTMAX']);
+
+function validateSignal(signal: string): void {
+  if (/^\d+$/.test(signal)) {
+    if (Number.parseInt(signal, 10) === 0) throw new DispatchError(`Invalid signal: ${signal}`);
+    return;
+  }
+  const name = signal.toUpperCase().replace(/^SIG/, '');
+  if (SIGNALS.has(name) || /^RTM(IN|AX)[+-]\d+$/.test(name)) return;
+  throw new DispatchError(`Invalid signal: ${signal}`, 'use a signal name such as SIGTERM or a number');
+}
+
+function withShell(state: StageState, args: readonly string[]): string[] {
+  const shell = state.image.config.Shell !== undefined && state.image.config.Shell.length > 0 ? state.image.config.Shell : DEFAULT_SHELL;
+  return [...shell, args.join(' ')];
+}
+
+function chownSpec(value: string): { user: string; group?: string } {
+  const colon = value.indexOf(':');
+  return colon === -1 ? { user: value } : { user: value.slice(0, colon), group: value.slice(colon + 1) };
+}
+
+function meta(ctx: DispatchContext, original: string, range: SourceRange): { name: string; stage: string; location: { file: string; range: SourceRange }; ignoreCache?: boolean } {
+  return {
+    name: stepName(ctx, original.trim()),
+    stage: ctx.stage.displayName,
+    location: { file: ctx.file, range },
+    ...(ctx.ignoreCache ? { ignoreCache: true } : {}),
+  };
+}
+
+/** The vertex a `--from` / `from=` reference reads: a converted stage or an image. */
+function sourceVertex(ctx: DispatchContext, ref: string, what: string): VertexId {
+  const source = /^\d+$/.test(ref)
+    ? { kind: 'stage' as const, index: Number.parseInt(ref, 10) }
+    : (() => {
+        const named = ctx.graph.stages.find((s) => s.name === ref.toLowerCase());
+        return named !== undefined ? { kind: 'stage' as const, index: named.index } : { kind: 'image' as const };
+      })();
+  if (source.kind === 'stage') {
+    const state = ctx.states.get(source.index);
+    if (state === undefined) {
+      throw new DispatchError(`cannot ${what} from stage "${ref}", it needs to be defined before current stage "${ctx.stage.displayName}"`,
+        'a stage can only use stages that come before it in the Dockerfile');
+    }
+    return state.root;
+  }
+  return ctx.imageVertex(ref);
+}
+
+function dispatchRun(ctx: DispatchContext, command: RunInstruction): void {
+  const { state } = ctx;
+  let args = [...command.cmdLine];
+  const inlineFiles: { path: string; data: string; mode: number }[] = [];
+  if (command.files.length > 0) {
+    if (args.length !== 1 || !command.prependShell) throw new DispatchError(`parsing produced an invalid run command: ${goList(args)}`);
+    const first = command.files[0];
+    const marker = /^\d*<<-?(["']?)([^"'<]+)\1$/.exec(args[0] ?? '');
+    if (first !== undefined && marker !== null && command.files.length === 1) {
+      if (first.data.startsWith('#!')) {
+        inlineFiles.push({ path: `/dev/pipes/${first.name}`, data: first.data, mode: 0o755 });
+        args = [`/dev/pipes/${first.name}`];
+      } else {
+        args = [first.data];
+      }
+    } else {
+      args = [command.files.reduce((text, f) => `${text}\n${f.data}${f.name}`, args[0] ?? '')];
+    }
+  }
+  if (command.prependShell) args = withShell(state, args);
+
+  const mounts: ExecMount[] = [];
+  const inputs: VertexId[] = [state.root];
+  const inputIndex = (id: VertexId): number => {
+    const existing = inputs.indexOf(id);
+    if (existing !== -1) return existing;
+    inputs.push(id);
+    return inputs.length - 1;
+  };
+  let sshCount = 0;
+  for (const spec of command.mountSpecs) {
+    const mount = parseMount(spec, (word) => expand(ctx, word));
+    const resolveTarget = (t: string | undefined): string => {
+      const target = posix.isAbsolute(posix.normalize(t ?? '.')) ? posix.normalize(t ?? '') : posix.join('/', workdir(state), t ?? '');
+      if (target === '/') throw new DispatchError(`invalid mount target "${target}"`, 'mount targets must be a directory other than /');
+      return target.length > 1 && target.endsWith('/') ? target.slice(0, -1) : target;
+    };
+    switch (mount.type) {
+      case 'bind': {
+        const source = posix.join('/', mount.source ?? '');
+        const input = mount.from !== undefined && mount.from !== '' ? sourceVertex(ctx, mount.from, 'mount') : ctx.contextVertex([source]);
+        mounts.push({ type: 'bind', target: resolveTarget(mount.target), input: inputIndex(input), source, readonly: mount.readonly });
+        break;
+      }
+      case 'cache': {
+        const source = posix.join('/', mount.source ?? '');
+        const from = mount.from !== undefined && mount.from !== '' ? inputIndex(sourceVertex(ctx, mount.from, 'mount')) : undefined;
+        mounts.push({
+          type: 'cache', target: resolveTarget(mount.target), id: mount.id ?? posix.normalize(mount.target ?? ''), sharing: mount.sharing ?? 'shared',
+          input: from, source, readonly: mount.readonly, uid: mount.uid ?? 0, gid: mount.gid ?? 0, mode: mount.mode ?? 0o755,
+        });
+        break;
+      }
+      case 'tmpfs':
+        mounts.push({ type: 'tmpfs', target: resolveTarget(mount.target), ...(mount.size !== undefined ? { size: mount.size } : {}) });
+        break;
+      case 'secret': {
+        let id = mount.source ?? mount.id;
+        if (id === undefined || id === '') {
+          if (mount.target === undefined || mount.target === '') throw new DispatchError('one of source, target required', 'write --mount=type=secret,id=<id>');
+          id = posix.basename(mount.target);
+        }
+        const target = mount.target !== undefined && mount.target !== '' ? mount.target : mount.env === undefined ? `/run/secrets/${posix.basename(id)}` : undefined;
+        mounts.push({
+          type: 'secret', id, ...(target !== undefined ? { target } : {}), ...(mount.env !== undefined ? { env: mount.env } : {}),
+          required: mount.required, uid: mount.uid ?? 0, gid: mount.gid ?? 0, mode: mount.mode ?? 0o400,
+        });
+        if (!state.secrets.has(id) || mount.required) state.secrets.set(id, mount.required);
+        break;
+      }
+      case 'ssh': {
+        const id = mount.id ?? 'default';
+        const target = mount.target ?? `/run/buildkit/ssh_agent.${sshCount}`;
+        sshCount++;
+        mounts.push({ type: 'ssh', id, target, required: mount.required, uid: mount.uid ?? 0, gid: mount.gid ?? 0, mode: mount.mode ?? 0o600 });
+        state.sshIds.add(id);
+        break;
+      }
+    }
+  }
+
+  const user = state.image.config.User;
+  state.root = ctx.builder.add(
+    {
+      type: 'exec',
+      args,
+      env: [...state.env],
+      cwd: workdir(state),
+      user: user === undefined || user === '' ? '0' : user,
+      network: command.network,
+      security: command.security,
+      mounts,
+      ...(ctx.proxyEnv.length > 0 ? { proxyEnv: [...ctx.proxyEnv] } : {}),
+      ...(inlineFiles.length > 0 ? { inlineFiles } : {}),
+    },
+    inputs,
+    meta(ctx, command.original, command.range),
+  );
+  history(ctx, `RUN ${runCommandString(args, state)}`, true, true);
+}
+
+/** BuildKit's history text for RUN: `|N K=V … ` before the command when the stage has ARGs. */
+function runCommandString(args: readonly string[], state: StageState): string {
+  const get = lookup(state);
+  const pairs = state.buildArgs.map((a) => `${a.key}=${get(a.key) ?? a.value ?? ''}`);
+  const prefix = pairs.length > 0 ? [`|${pairs.length}`, ...pairs] : [];
+  return [...prefix, ...args].join(' ');
+}
+
+function isUrl(src: string): boolean {
+  return src.startsWith('http://') || src.startsWith('https://');
+}
+
+function isGit(src: string): boolean {
+  return src.startsWith('git@') || src.startsWith('git://') || /^https?:\/\/.*\.git(#.*)?$/.test(src) || /^github\.com\//.test(src);
+}
+
+function validateChmod(value: string): void {
+  if (/^\d+$/.test(value)) {
+    const n = Number.parseInt(value, 8);
+    if (!/^[0-7]+$/.test(value) || n > 0o7777) {
+      throw new DispatchError(`invalid chmod parameter: '${value}'. it should be octal string and between 0 and 07777`, 'use an octal mode such as 0755');
+    }
+    return;
+  }
+  if (!/^([ugoa]*[-+=][rwxXst]*)(,[ugoa]*[-+=][rwxXst]*)*$/.test(value)) {
+    throw new DispatchError(`invalid chmod parameter: '${value}'`, 'use an octal mode such as 0755 or a symbolic one such as u+x');
+  }
+}
+
+function dispatchCopy(ctx: DispatchContext, command: CopyInstruction | AddInstruction): void {
+  const { state } = ctx;
+  const isAdd = command.kind === 'add';
+  const name = isAdd ? 'ADD' : 'COPY';
+  const sources = command.sources.map((s) => expand(ctx, s));
+  const rawDest = expand(ctx, command.dest);
+  const dest = destPath(state, rawDest);
+  const chown = command.chown !== undefined ? expand(ctx, command.chown) : '';
+  const chmod = command.chmod !== undefined ? expand(ctx, command.chmod) : '';
+  const excludes = command.excludes.map((e) => expand(ctx, e));
+  if (chmod !== '') validateChmod(chmod);
+  const checksum = isAdd && command.checksum !== undefined ? expand(ctx, command.checksum) : '';
+  if (checksum !== '') {
+    if (sources.length !== 1) throw new DispatchError("checksum can't be specified for multiple sources");
+    if (!isUrl(sources[0] ?? '')) throw new DispatchError('checksum requires HTTP(S) or Git sources');
+  }
+  const parents = command.kind === 'copy' && command.parents;
+  const fromRef = command.kind === 'copy' ? command.from : undefined;
+  const link = command.link && chmod === '';
+
+  let message = name;
+  if (parents) message += ' --parents';
+  if (chown !== '') message += ` --chown=${chown}`;
+  if (chmod !== '') message += ` --chmod=${chmod}`;
+
+  const inputs: VertexId[] = [];
+  const inputIndex = (id: VertexId): number => {
+    const existing = inputs.indexOf(id);
+    if (existing !== -1) return existing + 1;
+    inputs.push(id);
+    return inputs.length;
+  };
+  const common = {
+    dest,
+    ...(chown !== '' ? { chown: chownSpec(chown) } : {}),
+    ...(chmod !== '' ? { chmod } : {}),
+    excludes,
+    destIsDir: rawDest.endsWith('/') || rawDest === '.' || rawDest === '' || sources.length + command.contents.length > 1,
+    link,
+    ...(ctx.epoch !== undefined ? { mtime: ctx.epoch } : {}),
+  };
+  const actions: FileAction[] = [];
+  const fromVertex = fromRef !== undefined ? sourceVertex(ctx, fromRef, 'copy') : undefined;
+  for (const src of sources) {
+    message += ` ${src}`;
+    if (isGit(src) && isAdd) {
+      throw new DispatchError(`ADD of a git repository (${src}) is not supported by stagecraft yet`, 'clone the repository in a RUN step, or COPY it from the build context');
+    }
+    if (isUrl(src)) {
+      if (!isAdd) throw new DispatchError("source can't be a URL for COPY", 'use ADD for URLs');
+      let filename = '__unnamed__';
+      try {
+        const base = posix.basename(new URL(src).pathname);
+        if (base !== '' && base !== '.' && base !== '/') filename = base;
+      } catch {
+        // keep the default name, as BuildKit does for unparsable URLs
+      }
+      const http = ctx.builder.add({ type: 'http', url: src, ...(checksum !== '' ? { checksum } : {}), filename }, [], { name: `[internal] download ${src}` });
+      actions.push({ action: 'copy', input: inputIndex(http), sources: [`/${filename}`], ...common, parents: false, unpack: command.kind === 'add' && command.unpack === true });
+      continue;
+    }
+    const input = fromVertex ?? ctx.contextVertex(sources.filter((s) => !isUrl(s)));
+    actions.push({
+      action: 'copy', input: inputIndex(input), sources: [src], ...common, parents,
+      unpack: command.kind === 'add' ? (command.unpack ?? true) : false,
+    });
+  }
+  for (const content of command.contents) {
+    message += ` <<${content.name}`;
+    const data = content.expand ? expand(ctx, content.data) : content.data;
+    const file = ctx.builder.add({ type: 'file', actions: [{ action: 'mkfile', path: `/${content.name}`, data, mode: 0o644 }] }, [ctx.scratch()], { name: '[internal] preparing inline document' });
+    actions.push({ action: 'copy', input: inputIndex(file), sources: [`/${content.name}`], ...common, parents: false, unpack: false });
+  }
+  message += ` ${rawDest}`;
+
+  const stepMeta = meta(ctx, command.original, command.range);
+  if (link) {
+    const layer = ctx.builder.add({ type: 'file', actions }, [ctx.scratch(), ...inputs], stepMeta);
+    state.root = ctx.builder.add({ type: 'merge' }, [state.root, layer], { ...stepMeta, name: stepMeta.name.replace(/\] /, '] LINK ') });
+  } else {
+    state.root = ctx.builder.add({ type: 'file', actions }, [state.root, ...inputs], stepMeta);
+  }
+  history(ctx, message, true, true);
+}

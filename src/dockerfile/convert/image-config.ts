@@ -1,0 +1,146 @@
+/**
+ * The image config a stage accumulates (field names as in the OCI/Docker image config JSON), and
+ * the small formatting rules BuildKit uses for history entries.
+ */
+import type { PlatformSpec } from './args.js';
+
+export interface HealthcheckConfig {
+  readonly Test: readonly string[];
+  readonly Interval?: number | undefined;
+  readonly Timeout?: number | undefined;
+  readonly StartPeriod?: number | undefined;
+  readonly StartInterval?: number | undefined;
+  readonly Retries?: number | undefined;
+}
+
+export interface ContainerConfig {
+  User?: string | undefined;
+  ExposedPorts?: Record<string, Record<string, never>> | undefined;
+  Env?: string[] | undefined;
+  Entrypoint?: string[] | undefined;
+  Cmd?: string[] | undefined;
+  Volumes?: Record<string, Record<string, never>> | undefined;
+  WorkingDir?: string | undefined;
+  Labels?: Record<string, string> | undefined;
+  StopSignal?: string | undefined;
+  ArgsEscaped?: boolean | undefined;
+  Healthcheck?: HealthcheckConfig | undefined;
+  OnBuild?: string[] | undefined;
+  Shell?: string[] | undefined;
+}
+
+export interface HistoryEntry {
+  readonly created?: string | undefined;
+  readonly created_by?: string | undefined;
+  readonly author?: string | undefined;
+  readonly comment?: string | undefined;
+  readonly empty_layer?: boolean | undefined;
+}
+
+/** An image config without its rootfs (the solver adds diff ids when layers exist). */
+export interface StageImage {
+  architecture: string;
+  os: string;
+  variant?: string | undefined;
+  author?: string | undefined;
+  config: ContainerConfig;
+  history: HistoryEntry[];
+}
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
+export const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
+
+export function emptyImage(platform: PlatformSpec): StageImage {
+  return {
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant !== undefined && platform.variant !== '' ? { variant: platform.variant } : {}),
+    config: { Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: '/' },
+    history: [],
+  };
+}
+
+export function cloneImage(image: StageImage): StageImage {
+  return structuredClone(image);
+}
+
+/** Sets KEY in a `KEY=VALUE` list, replacing an existing entry in place (BuildKit's addEnv). */
+export function addEnv(env: readonly string[], key: string, value: string): string[] {
+  const out = [...env];
+  const index = out.findIndex((entry) => envKey(entry) === key);
+  if (index === -1) out.push(`${key}=${value}`);
+  else out[index] = `${key}=${value}`;
+  return out;
+}
+
+export function envKey(entry: string): string {
+  const eq = entry.indexOf('=');
+  return eq === -1 ? entry : entry.slice(0, eq);
+}
+
+export function envValue(entry: string): string {
+  const eq = entry.indexOf('=');
+  return eq === -1 ? '' : entry.slice(eq + 1);
+}
+
+/** Go's `%q` of a []string: `["a" "b"]`. */
+export function goQuoteList(list: readonly string[]): string {
+  return `[${list.map((s) => goQuote(s)).join(' ')}]`;
+}
+
+/** Go's `%v` of a []string: `[a b]`. */
+export function goList(list: readonly string[]): string {
+  return `[${list.join(' ')}]`;
+}
+
+/** Go's strconv.Quote for the printable subset plus the usual escapes. */
+export function goQuote(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const code = ch.codePointAt(0) ?? 0;
+    switch (ch) {
+      case '"': out += '\\"'; break;
+      case '\\': out += '\\\\'; break;
+      case '\n': out += '\\n'; break;
+      case '\r': out += '\\r'; break;
+      case '\t': out += '\\t'; break;
+      case '\x07': out += '\\a'; break;
+      case '\b': out += '\\b'; break;
+      case '\f': out += '\\f'; break;
+      case '\v': out += '\\v'; break;
+      default:
+        if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, '0')}`;
+        else out += ch;
+    }
+  }
+  return `${out}"`;
+}
+
+/** Go's time.Duration.String() for a nanosecond count: `1m30s`, `500ms`, `0s`. */
+export function goDuration(ns: number): string {
+  if (ns === 0) return '0s';
+  const sign = ns < 0 ? '-' : '';
+  let n = Math.abs(ns);
+  if (n < 1e3) return `${sign}${n}ns`;
+  if (n < 1e6) return `${sign}${trimFloat(n / 1e3)}µs`;
+  if (n < 1e9) return `${sign}${trimFloat(n / 1e6)}ms`;
+  let out = '';
+  const hours = Math.floor(n / 3600e9);
+  n -= hours * 3600e9;
+  const minutes = Math.floor(n / 60e9);
+  n -= minutes * 60e9;
+  if (hours > 0) out += `${hours}h`;
+  if (hours > 0 || minutes > 0) out += `${minutes}m`;
+  out += `${trimFloat(n / 1e9)}s`;
+  return sign + out;
+}
+
+function trimFloat(x: number): string {
+  return Number.parseFloat(x.toFixed(9)).toString();
+}
+
+/** BuildKit's history text for HEALTHCHECK: Go's `%+v` of the HealthcheckConfig struct. */
+export function healthcheckHistory(h: HealthcheckConfig): string {
+  return `HEALTHCHECK {Test:${goList(h.Test)} Interval:${goDuration(h.Interval ?? 0)} Timeout:${goDuration(h.Timeout ?? 0)} StartPeriod:${goDuration(h.StartPeriod ?? 0)} StartInterval:${goDuration(h.StartInterval ?? 0)} Retries:${h.Retries ?? 0}}`;
+}
