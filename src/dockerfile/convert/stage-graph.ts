@@ -160,15 +160,17 @@ export function buildStageGraph(parsed: ParsedDockerfile, options: StageGraphOpt
     target = found;
   }
 
-  const neededSet = new Set<number>();
-  const visit = (index: number): void => {
-    if (neededSet.has(index)) return;
-    neededSet.add(index);
+  const neededSet = new Set<number>([target]);
+  const pending = [target];
+  while (pending.length > 0) {
+    const index = pending.pop() ?? target;
     for (const dependency of stages[index]?.dependencies ?? []) {
-      if (dependency.source.kind === 'stage') visit(dependency.source.index);
+      if (dependency.source.kind === 'stage' && !neededSet.has(dependency.source.index)) {
+        neededSet.add(dependency.source.index);
+        pending.push(dependency.source.index);
+      }
     }
-  };
-  visit(target);
+  }
   const needed = [...neededSet].sort((a, b) => a - b);
 
   const declared = new Set(globalArgs.declared);
