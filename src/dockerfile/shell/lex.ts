@@ -1,470 +1,518 @@
-/**
- * Dockerfile variable substitution on one word, with the behaviour of BuildKit's shell lexer
- * (frontend/dockerfile/shell): `$VAR`, `${VAR}`, the `:-` `-` `:+` `+` `:?` `?` `#` `##` `%` `%%` `/`
- * `//` modifiers, single and double quotes, the escape token (backslash or backtick), and splitting
- * into words. It also reports which variable names were used and found (`matched`) or not found
- * (`unmatched`), for build-arg accounting.
- */
 import { StagecraftError } from '../../core/index.js';
+import { CodePointScanner, EOF } from './scanner.js';
+import { PatternError, replaceAll, replaceFirst, runeString, trimPrefix, trimSuffix } from './pattern.js';
 
+/** Looks a variable up; `undefined` means unset (an empty string is set). */
 export type EnvLookup = (name: string) => string | undefined;
 
 export interface ShellLexOptions {
+  /** The Dockerfile escape character (`# escape=` directive); default backslash. */
   readonly escapeToken?: '\\' | '`';
-  /** Keep quote characters in the result. */
+  /** Keep quote characters in the result (they still group and protect their content). */
   readonly rawQuotes?: boolean;
-  /** Keep escape characters in the result. */
+  /** Keep escape characters in the result (the escaped character is still taken literally). */
   readonly rawEscapes?: boolean;
-  /** Leave references to unset variables as written. */
+  /** Leave references to unset variables as written (`$X`, `${X}`, `${X:-d}`…) instead of expanding. */
   readonly skipUnsetEnv?: boolean;
-  /** Treat quotes as ordinary characters. */
+  /** Treat quote characters as ordinary characters. */
   readonly skipProcessQuotes?: boolean;
 }
 
 export interface WordResult {
+  /** The word with quotes removed and variables expanded. */
   readonly result: string;
+  /** The word split like BuildKit's `ProcessWords` (splitting happens after expansion). */
   readonly words: readonly string[];
+  /** Names referenced in the word that were set. */
   readonly matched: ReadonlySet<string>;
+  /** Names referenced in the word that were unset. */
   readonly unmatched: ReadonlySet<string>;
 }
 
-/** An expansion error; the lexer wraps it with the word being processed. */
-class LexError extends Error {}
+const DOLLAR = 0x24;
+const LESS = 0x3c;
+const SINGLE_QUOTE = 0x27;
+const DOUBLE_QUOTE = 0x22;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const COLON = 0x3a;
+const PLUS = 0x2b;
+const MINUS = 0x2d;
+const QUESTION = 0x3f;
+const HASH = 0x23;
+const PERCENT = 0x25;
+const SLASH = 0x2f;
+const UNDERSCORE = 0x5f;
 
-const EOF = -1;
+/** Deep enough for any real Dockerfile; bounds recursion so absurd input fails cleanly. */
+const MAX_NESTING = 1000;
 
-// Go's unicode.IsSpace: Latin-1 spaces plus the White_Space property.
-const SPACE_RE = /^[\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]$/u;
-const LETTER_RE = /^\p{L}$/u;
-const DIGIT_RE = /^\p{Nd}$/u;
+const SUPPORTED_FORMS = 'Supported forms: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:+alt}, ${VAR+alt}, ' +
+  '${VAR:?message}, ${VAR?message}, ${VAR#pattern}, ${VAR##pattern}, ${VAR%pattern}, ${VAR%%pattern}, ' +
+  '${VAR/pattern/replacement}, ${VAR//pattern/replacement}.';
+const MISSING_BRACE = "syntax error: missing '}'";
+const MISSING_BRACE_HINT = 'Close the substitution with "}", e.g. ${NAME} or ${NAME:-default}.';
 
-function isSpace(ch: string): boolean {
-  return SPACE_RE.test(ch);
-}
-
-class Scanner {
-  readonly #chars: string[];
-  #pos = 0;
-
-  constructor(text: string) {
-    this.#chars = Array.from(text);
-  }
-
-  peek(): string | typeof EOF {
-    return this.#pos < this.#chars.length ? (this.#chars[this.#pos] ?? EOF) : EOF;
-  }
-
-  next(): string | typeof EOF {
-    const ch = this.peek();
-    if (ch !== EOF) this.#pos++;
-    return ch;
+/** A lexing failure before it is wrapped with the word it came from. */
+class ExpansionError extends Error {
+  constructor(message: string, readonly hint: string, readonly atEndIsMissingBrace = true) {
+    super(message);
   }
 }
 
-class Words {
+/** Go's `unicode.IsSpace`. */
+const WHITE_SPACE = /^\p{White_Space}$/u;
+function isSpace(cp: number): boolean {
+  if (cp < 0x80) return cp === 0x20 || (cp >= 0x09 && cp <= 0x0d);
+  return WHITE_SPACE.test(runeString(cp));
+}
+
+/** Go's `unicode.IsDigit` (decimal digits of any script). */
+const DIGIT = /^\p{Nd}$/u;
+function isDigit(cp: number): boolean {
+  if (cp < 0x80) return cp >= 0x30 && cp <= 0x39;
+  return DIGIT.test(runeString(cp));
+}
+
+/** Go's `unicode.IsLetter`. */
+const LETTER = /^\p{L}$/u;
+function isLetter(cp: number): boolean {
+  if (cp < 0x80) return (cp >= 0x41 && cp <= 0x5a) || (cp >= 0x61 && cp <= 0x7a);
+  return cp >= 0 && LETTER.test(runeString(cp));
+}
+
+/** POSIX special parameters ($@, $*, $#, $?, $-, $$, $!, $0); never set in a Dockerfile. */
+function isSpecialParam(cp: number): boolean {
+  return cp === 0x40 || cp === 0x2a || cp === HASH || cp === QUESTION || cp === MINUS || cp === DOLLAR || cp === 0x21 || cp === 0x30;
+}
+
+/** The whitespace BuildKit allows between `<<` and a heredoc word. */
+function isHeredocSpace(cp: number): boolean {
+  return cp === 0x09 || cp === 0x0d || cp === 0x20;
+}
+
+/**
+ * The partial word being built while splitting. BuildKit's lexer keeps one such buffer per run and
+ * clears it whenever a nested `${VAR<op>word}` starts, so text collected before such a substitution
+ * in the same word is dropped (`x${A:-y}` splits to `["y"]`). We reproduce that so `processWords`
+ * (EXPOSE, heredoc detection) gives the same words as BuildKit.
+ */
+interface SharedBuffer {
+  text: string;
+}
+
+class WordSplitter {
   readonly words: string[] = [];
-  #buf = '';
-  #inWord = false;
+  private inWord = false;
 
-  addChar(ch: string): void {
-    if (isSpace(ch)) {
-      if (this.#inWord && this.#buf !== '') {
-        this.words.push(this.#buf);
-        this.#buf = '';
-        this.#inWord = false;
+  constructor(private readonly buf: SharedBuffer) {}
+
+  addChar(cp: number): void {
+    if (isSpace(cp)) {
+      if (this.inWord && this.buf.text.length !== 0) {
+        this.words.push(this.buf.text);
+        this.buf.text = '';
+        this.inWord = false;
       }
     } else {
-      this.addRawChar(ch);
+      this.addRawChar(cp);
     }
   }
 
-  addRawChar(ch: string): void {
-    this.#buf += ch;
-    this.#inWord = true;
+  addRawChar(cp: number): void {
+    this.buf.text += runeString(cp);
+    this.inWord = true;
   }
 
   addString(text: string): void {
-    for (const ch of text) this.addChar(ch);
+    for (const ch of text) this.addChar(ch.codePointAt(0) ?? 0);
   }
 
   addRawString(text: string): void {
-    this.#buf += text;
-    this.#inWord = true;
+    this.buf.text += text;
+    this.inWord = true;
   }
 
   finish(): string[] {
-    if (this.#buf !== '') {
-      this.words.push(this.#buf);
-      this.#buf = '';
-      this.#inWord = false;
+    if (this.buf.text.length > 0) {
+      this.words.push(this.buf.text);
+      this.buf.text = '';
+      this.inWord = false;
     }
     return this.words;
   }
 }
 
-class WordProcessor {
-  readonly #scanner: Scanner;
+interface Segment {
+  readonly result: string;
+  readonly words: string[];
+}
+
+/** One expansion of one word: the scanner position, the flags in effect and what was looked up. */
+class WordRun {
+  private readonly scanner: CodePointScanner;
+  private readonly wordsBuffer: SharedBuffer = { text: '' };
+  private rawEscapes: boolean;
+  private depth = 0;
   readonly matched = new Set<string>();
   readonly unmatched = new Set<string>();
-  #rawEscapes: boolean;
 
-  constructor(text: string, private readonly options: Required<ShellLexOptions>, private readonly env: EnvLookup) {
-    this.#scanner = new Scanner(text);
-    this.#rawEscapes = options.rawEscapes;
+  constructor(
+    private readonly options: Required<ShellLexOptions>,
+    private readonly escapeToken: number,
+    word: string,
+    private readonly env: EnvLookup,
+    private readonly capture: boolean,
+  ) {
+    this.scanner = new CodePointScanner(word);
+    this.rawEscapes = options.rawEscapes;
   }
 
-  processStopOn(stop: string | typeof EOF, rawEscapes: boolean): [string, string[]] {
-    const saved = this.#rawEscapes;
-    this.#rawEscapes = rawEscapes;
+  run(): Segment {
+    return this.processStopOn(EOF, this.rawEscapes);
+  }
+
+  /** Reads up to `stopChar` (consumed) or the end of input, expanding as it goes. */
+  private processStopOn(stopChar: number, rawEscapes: boolean): Segment {
+    if (++this.depth > MAX_NESTING) {
+      throw new ExpansionError(`substitutions are nested more than ${MAX_NESTING} levels deep`, 'Simplify the nested ${...} substitutions.', false);
+    }
+    const saved = this.rawEscapes;
+    this.rawEscapes = rawEscapes;
     try {
-      return this.#processStopOn(stop);
+      return this.readUntil(stopChar);
     } finally {
-      this.#rawEscapes = saved;
+      this.rawEscapes = saved;
+      this.depth--;
     }
   }
 
-  #processStopOn(stop: string | typeof EOF): [string, string[]] {
-    const s = this.#scanner;
+  private readUntil(stopChar: number): Segment {
+    const sc = this.scanner;
     let result = '';
-    const words = new Words();
-    while (s.peek() !== EOF) {
-      const ch = s.peek();
-      if (stop !== EOF && ch === stop) {
-        s.next();
-        return [result, words.finish()];
+    this.wordsBuffer.text = '';
+    const words = new WordSplitter(this.wordsBuffer);
+    while (sc.peek() !== EOF) {
+      let ch = sc.peek();
+      if (stopChar !== EOF && ch === stopChar) {
+        sc.next();
+        return { result, words: words.finish() };
       }
-      if (ch === '$') {
-        const value = this.#processDollar();
-        result += value;
-        words.addString(value);
-      } else if (ch === '<') {
-        const value = this.#processPossibleHeredoc();
-        result += value;
-        words.addRawString(value);
-      } else if (!this.options.skipProcessQuotes && (ch === "'" || ch === '"')) {
-        const value = ch === "'" ? this.#processSingleQuote() : this.#processDoubleQuote();
-        result += value;
-        words.addRawString(value);
-      } else {
-        let c = s.next();
-        if (c === EOF) break;
-        if (c === this.options.escapeToken) {
-          if (this.#rawEscapes) {
-            words.addRawChar(c);
-            result += c;
-          }
-          c = s.next();
-          if (c === EOF) break;
-          words.addRawChar(c);
-        } else {
-          words.addChar(c);
-        }
-        result += c;
-      }
-    }
-    if (stop !== EOF) throw new LexError(`unexpected end of statement while looking for matching ${stop}`);
-    return [result, words.finish()];
-  }
-
-  #processSingleQuote(): string {
-    const s = this.#scanner;
-    let result = '';
-    const open = s.next();
-    if (this.options.rawQuotes && open !== EOF) result += open;
-    for (;;) {
-      const ch = s.next();
-      if (ch === EOF) throw new LexError('unexpected end of statement while looking for matching single-quote');
-      if (ch === "'") {
-        if (this.options.rawQuotes) result += ch;
-        return result;
-      }
-      result += ch;
-    }
-  }
-
-  #processDoubleQuote(): string {
-    const s = this.#scanner;
-    let result = '';
-    const open = s.next();
-    if (this.options.rawQuotes && open !== EOF) result += open;
-    for (;;) {
-      const peek = s.peek();
-      if (peek === EOF) throw new LexError('unexpected end of statement while looking for matching double-quote');
-      if (peek === '"') {
-        s.next();
-        if (this.options.rawQuotes) result += '"';
-        return result;
-      }
-      if (peek === '$') {
-        result += this.#processDollar();
+      const special = this.specialValue(ch);
+      if (special !== undefined) {
+        result += special;
+        if (ch === DOLLAR) words.addString(special);
+        else words.addRawString(special);
         continue;
       }
-      let ch = s.next();
-      if (ch === EOF) continue;
-      if (ch === this.options.escapeToken) {
-        if (this.#rawEscapes) result += ch;
-        const after = s.peek();
-        if (after === EOF) continue;
-        if (after === '"' || after === '$' || after === this.options.escapeToken) {
-          const escaped = s.next();
-          if (escaped !== EOF) ch = escaped;
+      ch = sc.next();
+      if (ch === this.escapeToken) {
+        if (this.rawEscapes) {
+          words.addRawChar(ch);
+          result += runeString(ch);
         }
+        // The escape token escapes the next character; at the end of input it is dropped.
+        ch = sc.next();
+        if (ch === EOF) break;
+        words.addRawChar(ch);
+      } else {
+        words.addChar(ch);
       }
-      result += ch;
+      result += runeString(ch);
+    }
+    if (stopChar !== EOF) {
+      throw new ExpansionError(`unexpected end of statement while looking for matching ${runeString(stopChar)}`, `Add the missing "${runeString(stopChar)}".`);
+    }
+    return { result, words: words.finish() };
+  }
+
+  /** Handles a character with its own syntax (`$`, `<`, quotes); undefined for ordinary ones. */
+  private specialValue(ch: number): string | undefined {
+    switch (ch) {
+      case DOLLAR:
+        return this.processDollar();
+      case LESS:
+        return this.processPossibleHeredoc();
+      case SINGLE_QUOTE:
+        return this.options.skipProcessQuotes ? undefined : this.processSingleQuote();
+      case DOUBLE_QUOTE:
+        return this.options.skipProcessQuotes ? undefined : this.processDoubleQuote();
+      default:
+        return undefined;
     }
   }
 
-  #getEnv(name: string): string | undefined {
-    const value = this.env(name);
-    if (value === undefined) this.unmatched.add(name);
-    else this.matched.add(name);
-    return value;
+  /** Everything up to the next `'` is literal; a single quote cannot be escaped inside. */
+  private processSingleQuote(): string {
+    const sc = this.scanner;
+    let result = '';
+    const open = sc.next();
+    if (this.options.rawQuotes) result += runeString(open);
+    for (;;) {
+      const ch = sc.next();
+      if (ch === EOF) {
+        throw new ExpansionError('unexpected end of statement while looking for matching single-quote', this.quoteHint("'"));
+      }
+      if (ch === SINGLE_QUOTE) {
+        if (this.options.rawQuotes) result += runeString(ch);
+        return result;
+      }
+      result += runeString(ch);
+    }
   }
 
-  #processName(): string {
-    const s = this.#scanner;
-    let name = '';
+  /** Up to the next unescaped `"`: `$` expands; the escape token escapes only `"`, `$` and itself. */
+  private processDoubleQuote(): string {
+    const sc = this.scanner;
+    let result = '';
+    const open = sc.next();
+    if (this.options.rawQuotes) result += runeString(open);
     for (;;) {
-      const ch = s.peek();
-      if (ch === EOF) break;
-      if (name === '' && DIGIT_RE.test(ch)) {
-        for (let d = s.peek(); d !== EOF && DIGIT_RE.test(d); d = s.peek()) name += s.next() as string;
+      const peeked = sc.peek();
+      if (peeked === EOF) {
+        throw new ExpansionError('unexpected end of statement while looking for matching double-quote', this.quoteHint('"'));
+      }
+      if (peeked === DOUBLE_QUOTE) {
+        const close = sc.next();
+        if (this.options.rawQuotes) result += runeString(close);
+        return result;
+      }
+      if (peeked === DOLLAR) {
+        result += this.processDollar();
+        continue;
+      }
+      let ch = sc.next();
+      if (ch === this.escapeToken) {
+        if (this.rawEscapes) result += runeString(ch);
+        const after = sc.peek();
+        // An escape token right before the end: the loop reports the unclosed quote.
+        if (after === EOF) continue;
+        if (after === DOUBLE_QUOTE || after === DOLLAR || after === this.escapeToken) ch = sc.next();
+      }
+      result += runeString(ch);
+    }
+  }
+
+  private quoteHint(quote: string): string {
+    const escape = runeString(this.escapeToken);
+    return `Close the ${quote} quote, or escape a literal quote as ${escape}${quote}.`;
+  }
+
+  /** `$NAME`, `${NAME}` or `${NAME<modifier>…}`; the scanner is at the `$`. */
+  private processDollar(): string {
+    const sc = this.scanner;
+    sc.next();
+    if (sc.peek() !== OPEN_BRACE) {
+      const name = this.processName();
+      if (name === '') return '$';
+      const [value, set] = this.getEnv(name);
+      if (!set && this.options.skipUnsetEnv) return `$${name}`;
+      return value;
+    }
+    sc.next();
+    const first = sc.peek();
+    if (first === EOF) throw new ExpansionError(MISSING_BRACE, MISSING_BRACE_HINT);
+    if (first === OPEN_BRACE || first === CLOSE_BRACE || first === COLON) {
+      throw new ExpansionError('syntax error: bad substitution', 'A substitution needs a variable name, e.g. ${NAME}; escape a literal dollar sign as \\$ (or `$ with the backtick escape).');
+    }
+    const name = this.processName();
+    let ch = sc.next();
+    let chs = runeString(ch);
+
+    if (ch === CLOSE_BRACE) {
+      const [value, set] = this.getEnv(name);
+      if (!set && this.options.skipUnsetEnv) return `\${${name}}`;
+      return value;
+    }
+    if (ch === COLON || ch === PLUS || ch === MINUS || ch === QUESTION || ch === HASH || ch === PERCENT) {
+      const nullIsUnset = ch === COLON;
+      if (nullIsUnset) {
+        ch = sc.next();
+        chs += runeString(ch);
+      }
+      return this.processModifier(name, ch, chs, nullIsUnset);
+    }
+    if (ch === SLASH) return this.processReplace(name);
+    if (ch === EOF) throw new ExpansionError(MISSING_BRACE, MISSING_BRACE_HINT);
+    throw unsupportedModifier(chs);
+  }
+
+  /** `${NAME[:]op word}` for op in `- + ? # %` (after `:` any character reaches here, as in BuildKit). */
+  private processModifier(name: string, op: number, chs: string, nullIsUnset: boolean): string {
+    // Patterns keep their escapes: `\*` must reach the pattern compiler.
+    const isPattern = op === HASH || op === PERCENT;
+    if (nullIsUnset && isPattern) throw unsupportedModifier(chs);
+    let word = this.nested(CLOSE_BRACE, isPattern, MISSING_BRACE, MISSING_BRACE_HINT);
+
+    const [value, set] = this.getEnv(name);
+    if (!set && this.options.skipUnsetEnv) return `\${${name}${chs}${word}}`;
+
+    const unsetOrNull = !set || (nullIsUnset && value === '');
+    switch (op) {
+      case MINUS:
+        return unsetOrNull ? word : value;
+      case PLUS:
+        return unsetOrNull ? '' : word;
+      case QUESTION: {
+        if (!set || (nullIsUnset && value === '')) {
+          const message = word !== '' ? word : !set ? 'is not allowed to be unset' : 'is not allowed to be empty';
+          throw new ExpansionError(`${name}: ${message}`, `Set ${name} with ARG or ENV, or pass --build-arg ${name}=<value>.`);
+        }
+        return value;
+      }
+      case HASH:
+      case PERCENT: {
+        // One operator character is the shortest match, two the longest.
+        const greedy = word.length > 0 && word.codePointAt(0) === op;
+        if (greedy) word = word.slice(1);
+        try {
+          return op === PERCENT ? trimSuffix(word, value, greedy) : trimPrefix(word, value, greedy);
+        } catch (error) {
+          throw patternFailure(word, error);
+        }
+      }
+      default:
+        throw unsupportedModifier(chs);
+    }
+  }
+
+  /** `${NAME/pattern/replacement}` (first match) and `${NAME//pattern/replacement}` (all). */
+  private processReplace(name: string): string {
+    const sc = this.scanner;
+    const all = sc.peek() === SLASH;
+    if (all) sc.next();
+    const pattern = this.nested(SLASH, true, "syntax error: missing '/' in ${}", 'Write ${NAME/pattern/replacement} or ${NAME//pattern/replacement}.');
+    const replacement = this.nested(CLOSE_BRACE, true, MISSING_BRACE, MISSING_BRACE_HINT);
+
+    const [value, set] = this.getEnv(name);
+    if (!set && this.options.skipUnsetEnv) return `\${${name}/${pattern}/${replacement}}`;
+    try {
+      return all ? replaceAll(pattern, value, replacement) : replaceFirst(pattern, value, replacement);
+    } catch (error) {
+      throw patternFailure(pattern, error);
+    }
+  }
+
+  /** A nested word up to `stopChar`; running out of input reports `missing` instead. */
+  private nested(stopChar: number, rawEscapes: boolean, missing: string, hint: string): string {
+    try {
+      return this.processStopOn(stopChar, rawEscapes).result;
+    } catch (error) {
+      if (error instanceof ExpansionError && error.atEndIsMissingBrace && this.scanner.peek() === EOF) {
+        throw new ExpansionError(missing, hint);
+      }
+      throw error;
+    }
+  }
+
+  /** A name: letters, digits and `_`; or all leading digits (positional); or one special parameter. */
+  private processName(): string {
+    const sc = this.scanner;
+    let name = '';
+    while (sc.peek() !== EOF) {
+      const ch = sc.peek();
+      if (name === '' && isDigit(ch)) {
+        while (sc.peek() !== EOF && isDigit(sc.peek())) name += runeString(sc.next());
         return name;
       }
-      if (name === '' && '@*#?-$!0'.includes(ch)) {
-        s.next();
-        return ch;
-      }
-      if (!LETTER_RE.test(ch) && !DIGIT_RE.test(ch) && ch !== '_') break;
-      name += s.next() as string;
+      if (name === '' && isSpecialParam(ch)) return runeString(sc.next());
+      if (!isLetter(ch) && !isDigit(ch) && ch !== UNDERSCORE) break;
+      name += runeString(sc.next());
     }
     return name;
   }
 
-  #processDollar(): string {
-    const s = this.#scanner;
-    s.next();
-    if (s.peek() !== '{') {
-      const name = this.#processName();
-      if (name === '') return '$';
-      const value = this.#getEnv(name);
-      if (value === undefined && this.options.skipUnsetEnv) return `$${name}`;
-      return value ?? '';
-    }
-    s.next();
-    const first = s.peek();
-    if (first === EOF) throw new LexError("syntax error: missing '}'");
-    if (first === '{' || first === '}' || first === ':') throw new LexError('syntax error: bad substitution');
-    const name = this.#processName();
-    let ch = s.next();
-    if (ch === EOF) throw new LexError("syntax error: missing '}'");
-    let chs: string = ch;
-    let nullIsUnset = false;
-    switch (ch) {
-      case '}': {
-        const value = this.#getEnv(name);
-        if (value === undefined && this.options.skipUnsetEnv) return `\${${name}}`;
-        return value ?? '';
-      }
-      case ':':
-      case '+':
-      case '-':
-      case '?':
-      case '#':
-      case '%': {
-        if (ch === ':') {
-          nullIsUnset = true;
-          ch = s.next();
-          chs += ch === EOF ? '' : ch;
-        }
-        const rawEscapes = ch === '#' || ch === '%';
-        if (nullIsUnset && rawEscapes) throw new LexError(`unsupported modifier (${chs}) in substitution`);
-        let word: string;
-        try {
-          [word] = this.processStopOn('}', rawEscapes);
-        } catch (error) {
-          if (s.peek() === EOF) throw new LexError("syntax error: missing '}'");
-          throw error;
-        }
-        const value = this.#getEnv(name);
-        if (value === undefined && this.options.skipUnsetEnv) return `\${${name}${chs}${word}}`;
-        const set = value !== undefined;
-        const empty = value === undefined || value === '';
-        if (ch === EOF) throw new LexError("syntax error: missing '}'");
-        switch (ch) {
-          case '-':
-            return !set || (nullIsUnset && empty) ? word : (value ?? '');
-          case '+':
-            return !set || (nullIsUnset && empty) ? '' : word;
-          case '?':
-            if (!set) throw new LexError(`${name}: ${word !== '' ? word : 'is not allowed to be unset'}`);
-            if (nullIsUnset && empty) throw new LexError(`${name}: ${word !== '' ? word : 'is not allowed to be empty'}`);
-            return value ?? '';
-          case '%':
-          case '#': {
-            let pattern = word;
-            let greedy = false;
-            if (pattern.startsWith(ch)) {
-              greedy = true;
-              pattern = pattern.slice(1);
-            }
-            return ch === '%' ? trimSuffix(pattern, value ?? '', greedy) : trimPrefix(pattern, value ?? '', greedy);
-          }
-          default:
-            throw new LexError(`unsupported modifier (${chs}) in substitution`);
-        }
-      }
-      case '/': {
-        const replaceAll = s.peek() === '/';
-        if (replaceAll) s.next();
-        let pattern: string;
-        let replacement: string;
-        try {
-          [pattern] = this.processStopOn('/', true);
-        } catch (error) {
-          if (s.peek() === EOF) throw new LexError("syntax error: missing '/' in ${}");
-          throw error;
-        }
-        try {
-          [replacement] = this.processStopOn('}', true);
-        } catch (error) {
-          if (s.peek() === EOF) throw new LexError("syntax error: missing '}'");
-          throw error;
-        }
-        const value = this.#getEnv(name);
-        if (value === undefined && this.options.skipUnsetEnv) return `\${${name}/${pattern}/${replacement}}`;
-        const re = patternToRegex(pattern, true, false, replaceAll);
-        const subject = value ?? '';
-        return subject.replace(re, () => replacement);
-      }
-      default:
-        throw new LexError(`unsupported modifier (${chs}) in substitution`);
-    }
-  }
-
-  #processPossibleHeredoc(): string {
-    const s = this.#scanner;
-    s.next();
-    if (s.peek() !== '<') return '<';
-    s.next();
+  /** `<<` and the whitespace after it stay together (a heredoc marker); a lone `<` is literal. */
+  private processPossibleHeredoc(): string {
+    const sc = this.scanner;
+    sc.next();
+    if (sc.peek() !== LESS) return '<';
+    sc.next();
     let space = '';
-    for (let ch = s.peek(); ch === '\t' || ch === '\r' || ch === ' '; ch = s.peek()) space += s.next() as string;
+    while (isHeredocSpace(sc.peek())) space += runeString(sc.next());
     return `<<${space}`;
   }
-}
 
-/** A shell glob (`*`, `?`, `\` escapes) as a regular expression, like BuildKit's converter. */
-function patternToRegex(pattern: string, greedy: boolean, anchored: boolean, global = false): RegExp {
-  const chars = Array.from(pattern);
-  let out = anchored ? '^' : '';
-  const star = greedy ? '[^\\n]*' : '[^\\n]*?';
-  for (let i = 0; i < chars.length; i++) {
-    const tok = chars[i] ?? '';
-    switch (tok) {
-      case '*':
-        out += star;
-        continue;
-      case '?':
-        out += '[^\\n]';
-        continue;
-      case '\\': {
-        const next = chars[i + 1];
-        if (next === '}' || next === '/') continue;
-        if (next !== '*' && next !== '?' && next !== '\\') {
-          throw new LexError(`invalid pattern (${pattern}) in substitution: invalid escape '\\${next ?? ''}'`);
-        }
-        out += `\\${next}`;
-        i++;
-        continue;
-      }
-      case '[': case ']': case '{': case '}': case '.': case '+': case '(': case ')': case '|': case '^': case '$':
-        out += `\\${tok}`;
-        continue;
-      default:
-        out += tok;
+  private getEnv(name: string): [string, boolean] {
+    const value = this.env(name);
+    if (value !== undefined) {
+      if (this.capture) this.matched.add(name);
+      return [value, true];
     }
+    if (this.capture) this.unmatched.add(name);
+    return ['', false];
   }
-  return new RegExp(out, global ? 'gu' : 'u');
 }
 
-function trimPrefix(pattern: string, value: string, greedy: boolean): string {
-  const match = patternToRegex(pattern, greedy, true).exec(value);
-  return match === null ? value : value.slice(match.index + match[0].length);
+function unsupportedModifier(chs: string): ExpansionError {
+  return new ExpansionError(`unsupported modifier (${chs}) in substitution`, SUPPORTED_FORMS);
 }
 
-/** Pattern characters reversed, keeping each `\x` escape pair in order. */
-function reversePattern(pattern: string): string {
-  const chars = Array.from(pattern);
-  const out = new Array<string>(chars.length);
-  const last = chars.length - 1;
-  for (let i = 0; i <= last; ) {
-    const tok = chars[i] ?? '';
-    const at = last - i;
-    if (tok === '\\' && i !== last) {
-      out[at - 1] = tok;
-      out[at] = chars[i + 1] ?? '';
-      i += 2;
-    } else {
-      out[at] = tok;
-      i++;
-    }
-  }
-  return out.join('');
+function patternFailure(pattern: string, error: unknown): unknown {
+  if (!(error instanceof PatternError)) return error;
+  return new ExpansionError(
+    `invalid pattern (${pattern}) in substitution: ${error.message}`,
+    'In a pattern only \\*, \\? and \\\\ may be escaped (and \\} or \\/ inside ${...}).',
+  );
 }
 
-function reverseString(text: string): string {
-  return Array.from(text).reverse().join('');
-}
-
-function trimSuffix(pattern: string, value: string, greedy: boolean): string {
-  return reverseString(trimPrefix(reversePattern(pattern), reverseString(value), greedy));
-}
-
+/**
+ * Dockerfile word expansion with the behaviour of BuildKit's `shell.Lex`: quotes, the escape token,
+ * `$VAR`/`${VAR}` and the modifiers listed in SUPPORTED_FORMS. Positional and special parameters
+ * (`$1`, `$@`, `$#`…) are names like any other and are normally unset. Variable names are
+ * case-sensitive (Unix semantics). Failures are StagecraftError('SHELL_EXPANSION').
+ */
 export class ShellLex {
-  readonly #options: Required<ShellLexOptions>;
+  private readonly options: Required<ShellLexOptions>;
+  private readonly escapeCodePoint: number;
 
   constructor(options: ShellLexOptions = {}) {
-    this.#options = {
+    this.options = {
       escapeToken: options.escapeToken ?? '\\',
       rawQuotes: options.rawQuotes ?? false,
       rawEscapes: options.rawEscapes ?? false,
       skipUnsetEnv: options.skipUnsetEnv ?? false,
       skipProcessQuotes: options.skipProcessQuotes ?? false,
     };
+    this.escapeCodePoint = this.options.escapeToken.codePointAt(0) ?? 0x5c;
   }
 
-  /** One word: quotes removed, variables expanded. */
+  /** One word: quotes removed, escapes resolved, variables expanded. */
   processWord(word: string, env: EnvLookup): string {
-    return this.processWordWithMatches(word, env).result;
+    return this.process(word, env, false).result;
   }
 
-  /** The word split into words as a shell would, after expansion. */
+  /** The word split on unquoted whitespace after expansion, like BuildKit's `ProcessWords`. */
   processWords(word: string, env: EnvLookup): string[] {
-    return [...this.processWordWithMatches(word, env).words];
+    return [...this.process(word, env, false).words];
   }
 
+  /** Like `processWord`, also reporting which referenced names were set and which were unset. */
   processWordWithMatches(word: string, env: EnvLookup): WordResult {
-    const processor = new WordProcessor(word, this.#options, env);
+    return this.process(word, env, true);
+  }
+
+  private process(word: string, env: EnvLookup, capture: boolean): WordResult {
+    const run = new WordRun(this.options, this.escapeCodePoint, word, env, capture);
     try {
-      const [result, words] = processor.processStopOn(EOF, this.#options.rawEscapes);
-      return { result, words, matched: processor.matched, unmatched: processor.unmatched };
+      const { result, words } = run.run();
+      return { result, words, matched: run.matched, unmatched: run.unmatched };
     } catch (error) {
-      if (error instanceof LexError) {
-        throw new StagecraftError('SHELL_EXPANSION', `failed to process "${word}": ${error.message}`, {
-          hint: 'check the quoting and the ${...} syntax; quote a literal $ as \\$',
-        });
+      if (error instanceof ExpansionError) {
+        throw new StagecraftError('SHELL_EXPANSION', `failed to process ${JSON.stringify(word)}: ${error.message}`, { hint: error.hint });
       }
       throw error;
     }
   }
 }
 
-/** An EnvLookup over `KEY=VALUE` strings (the last one of a key wins). */
+/** An EnvLookup over `KEY=VALUE` strings; the last entry for a key wins; `KEY` alone means empty. */
 export function envFromList(list: readonly string[]): EnvLookup {
   const map = new Map<string, string>();
   for (const entry of list) {
     const eq = entry.indexOf('=');
-    map.set(eq === -1 ? entry : entry.slice(0, eq), eq === -1 ? '' : entry.slice(eq + 1));
+    if (eq < 0) map.set(entry, '');
+    else map.set(entry.slice(0, eq), entry.slice(eq + 1));
   }
   return (name) => map.get(name);
 }
