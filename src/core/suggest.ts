@@ -11,8 +11,15 @@ export function closest(word: string, candidates: Iterable<string>, caseInsensit
       best = candidate;
     }
   }
-  const limit = Math.max(1, Math.floor(w.length / 3));
-  return bestDistance <= limit ? best : undefined;
+  const limit = Math.max(2, Math.floor(w.length / 3));
+  if (bestDistance <= limit) return best;
+  // a prefix of a longer name (`--plat` → `--platform`)
+  if (w.length >= 3) {
+    for (const candidate of candidates) {
+      if ((caseInsensitive ? candidate.toLowerCase() : candidate).startsWith(w)) return candidate;
+    }
+  }
+  return undefined;
 }
 
 /** Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent swaps. */
