@@ -1,0 +1,192 @@
+/**
+ * ADD of a local tar archive: detection by content (plain, gzip, bzip2, xz or zstd tar; the name does
+ * not matter) and extraction with the rules of BuildKit's `unpack` → go-archive `chrootarchive.Untar`:
+ *
+ * - the archive is extracted as if chrooted into the destination directory: entry names, symlinks on
+ *   the way and hardlink targets all resolve inside it; `../` names that climb out are an error;
+ * - an existing entry is replaced, except a directory by a directory (merged, metadata applied); the
+ *   archive's root entry (`./`) is skipped;
+ * - owners come from the archive (when running as root) or from `--chown` for every entry; modes and
+ *   times from the archive (directories' times last); xattrs best effort;
+ * - missing parent directories are created 0755 and root-owned.
+ */
+import { constants } from 'node:fs';
+import { chmod, link, lstat, lutimes, mkdir, open, rm, symlink } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { Readable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import unbzip2Stream from 'unbzip2-stream';
+import xzDecompress from 'xz-decompress';
+import zstd from 'zstd-napi';
+import { StagecraftError, isStagecraftError } from '../../core/index.js';
+import { readTar } from '../../snapshot/index.js';
+import { cleanPath } from '../../util/patterns.js';
+import { isRoot, makeSpecial, setOwner, writeXattrs } from './entry.js';
+import { ensureDir, lstatOrNull, resolveInRoot, type Owner } from './root.js';
+
+export type ArchiveCompression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
+
+/** Compression from the magic bytes, as go-archive's `DetectCompression`. */
+export function detectArchiveCompression(head: Uint8Array): ArchiveCompression {
+  const starts = (bytes: readonly number[]): boolean => bytes.every((b, i) => head[i] === b);
+  if (starts([0x42, 0x5a, 0x68])) return 'bzip2';
+  if (starts([0x1f, 0x8b, 0x08])) return 'gzip';
+  if (starts([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'xz';
+  if (starts([0x28, 0xb5, 0x2f, 0xfd])) return 'zstd';
+  return 'none';
+}
+
+interface OpenedArchive {
+  readonly compression: ArchiveCompression;
+  /** The uncompressed tar stream. */
+  readonly tar: Readable;
+  /** Releases the file and decoder (idempotent). */
+  readonly close: () => void;
+}
+
+async function openArchive(path: string): Promise<OpenedArchive> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const head = Buffer.alloc(6);
+  let compression: ArchiveCompression;
+  try {
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    compression = detectArchiveCompression(head.subarray(0, bytesRead));
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  const file = handle.createReadStream({ start: 0, autoClose: true });
+  let tar: Readable;
+  switch (compression) {
+    case 'none':
+      tar = file;
+      break;
+    case 'gzip':
+    case 'zstd': {
+      const decoder: Transform = compression === 'gzip' ? createGunzip() : new zstd.DecompressStream();
+      pipeline(file, decoder).catch((error: unknown) => decoder.destroy(error instanceof Error ? error : new Error(String(error))));
+      tar = decoder;
+      break;
+    }
+    case 'bzip2': {
+      const decoder = unbzip2Stream();
+      file.on('error', (error) => tar.destroy(error));
+      tar = new Readable().wrap(file.pipe(decoder));
+      break;
+    }
+    case 'xz':
+      tar = Readable.fromWeb(new xzDecompress.XzReadableStream(Readable.toWeb(file)));
+      break;
+  }
+  const close = (): void => {
+    tar.destroy();
+    file.destroy();
+  };
+  return { compression, tar, close };
+}
+
+/**
+ * Whether `path` is a regular file holding a tar archive (its first header parses after
+ * decompression), as BuildKit's `isArchivePath`. Never throws: anything unreadable is "not an archive".
+ */
+export async function isArchive(path: string): Promise<boolean> {
+  const stat = await lstatOrNull(path);
+  if (stat === null || !stat.isFile()) return false;
+  let opened: OpenedArchive | undefined;
+  try {
+    opened = await openArchive(path);
+    const entries = readTar(opened.tar);
+    const first = await entries.next();
+    return first.done !== true;
+  } catch {
+    return false;
+  } finally {
+    opened?.close();
+  }
+}
+
+export interface ExtractOptions {
+  /** `--chown` for every entry; otherwise the archive's owners (applied when running as root). */
+  readonly owner?: Owner | undefined;
+  /** The archive as the user named it, for messages. */
+  readonly name: string;
+  readonly signal: AbortSignal;
+}
+
+function escapeError(name: string, entry: string): StagecraftError {
+  return new StagecraftError('FILE_OPERATION', `ADD ${name}: archive entry "${entry}" is outside of the destination`, {
+    hint: 'the archive names paths above its root ("../"); repack it or extract it in a RUN step',
+  });
+}
+
+/** Extracts the archive at `path` (detected as one by `isArchive`) into the directory `destDir`. */
+export async function extractArchive(path: string, destDir: string, options: ExtractOptions): Promise<void> {
+  const opened = await openArchive(path);
+  const root = isRoot();
+  const dirTimes: Array<readonly [string, number]> = [];
+  try {
+    for await (const { header, body } of readTar(opened.tar)) {
+      options.signal.throwIfAborted();
+      const clean = cleanPath(header.name);
+      if (clean === '..' || clean.startsWith('../')) throw escapeError(options.name, header.name);
+      const rel = cleanPath(`/${clean}`);
+      if (rel === '/') continue; // the root entry: the destination directory exists
+      const parent = await ensureDir(destDir, posix.dirname(rel), { mode: 0o755 });
+      const target = join(parent.path, posix.basename(rel));
+      const existing = await lstatOrNull(target);
+      if (existing !== null && !(existing.isDirectory() && header.type === 'dir')) await rm(target, { recursive: true, force: true });
+      switch (header.type) {
+        case 'dir':
+          if (existing === null || !existing.isDirectory()) await mkdir(target, { mode: 0o700 });
+          break;
+        case 'file': {
+          const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+          await pipeline(body, handle.createWriteStream());
+          break;
+        }
+        case 'symlink':
+          await symlink(header.linkname, target);
+          break;
+        case 'link': {
+          const linkRel = cleanPath(`/${header.linkname}`);
+          const source = join(await resolveInRoot(destDir, posix.dirname(linkRel), { followFinal: true }), posix.basename(linkRel));
+          const stat = await lstatOrNull(source);
+          if (linkRel === '/' || stat === null || stat.isDirectory()) {
+            throw new StagecraftError('FILE_OPERATION', `ADD ${options.name}: hardlink "${header.name}" points to "${header.linkname}", which is not a file extracted before it`, {
+              hint: 'the archive is damaged or was not made by tar; repack it',
+            });
+          }
+          await link(source, target);
+          continue; // a hardlink shares its target's metadata
+        }
+        case 'char':
+        case 'block':
+        case 'fifo':
+          if (!root) continue; // device nodes need CAP_MKNOD, as in a user namespace go-archive skips them
+          await makeSpecial(target, header.type, header.devmajor, header.devminor, options.signal);
+          break;
+      }
+      const owner = options.owner ?? (root ? { uid: header.uid, gid: header.gid } : undefined);
+      if (owner !== undefined) await setOwner(target, owner, options.owner !== undefined);
+      await writeXattrs(target, header.xattrs);
+      if (header.type !== 'symlink') await chmod(target, header.mode & 0o7777);
+      if (header.type === 'dir') dirTimes.push([target, header.mtime]);
+      else await lutimes(target, header.mtime, header.mtime);
+    }
+    // Directory times last: creating their children changed them.
+    for (const [dir, mtime] of dirTimes) {
+      if ((await lstat(dir)).isDirectory()) await lutimes(dir, mtime, mtime);
+    }
+  } catch (error) {
+    if (isStagecraftError(error) && error.code === 'LAYER_INVALID') {
+      throw new StagecraftError('FILE_OPERATION', `ADD ${options.name}: ${error.message.replace(/^invalid layer tar: /u, 'invalid tar archive: ')}`, {
+        hint: 'the archive is damaged; recreate it, or use COPY to add it without extracting',
+        cause: error,
+      });
+    }
+    throw error;
+  } finally {
+    opened.close();
+  }
+}
