@@ -1,0 +1,27 @@
+export type { BindMount, ExecIo, ExecMount, ExecResult, ExecSpec, Executor, SecretMount, SshMount, TmpfsMount } from './types.js';
+export { createRuncExecutor, runcExecutorOptionsSchema, type RuncExecutorOptions } from './runc.js';
+export { parseGroup, parsePasswd, resolveUser, type GroupEntry, type PasswdEntry, type ResolvedUser, type UserFiles } from './user.js';
+export { mkdirInRoot, MountStubs, readFileInRoot, resolveInRoot } from './root-path.js';
+export {
+  ALL_CAPABILITIES,
+  DEFAULT_CAPABILITIES,
+  DEFAULT_HOSTNAME,
+  DEFAULT_NAMESERVERS,
+  DEFAULT_PATH,
+  MASKED_PATHS,
+  NOFILE_LIMIT,
+  READONLY_PATHS,
+  SYSTEM_MOUNT_POINTS,
+  nofileLimit,
+  generateRuntimeSpec,
+  hostsFileContent,
+  ociBind,
+  ociSecret,
+  ociSocket,
+  ociTmpfs,
+  processEnv,
+  resolvConfContent,
+  type OciMount,
+  type RuntimeSpec,
+  type RuntimeSpecInput,
+} from './spec.js';

@@ -1,0 +1,394 @@
+/**
+ * The runc executor: one `runc run` per RUN step, in the foreground, with a bundle in a per-run
+ * directory. Everything created for a run — the bundle, generated /etc files, the tmpfs holding
+ * secrets, ssh socket proxies, mount stubs in the rootfs, the runc container — is released before
+ * `run` settles, on success, failure and abort alike.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { StagecraftError } from '../core/index.js';
+import { Disposer } from '../util/disposer.js';
+import { runProcess } from '../util/process.js';
+import { MountStubs, mkdirInRoot, readFileInRoot } from './root-path.js';
+import {
+  DEFAULT_HOSTNAME,
+  generateRuntimeSpec,
+  hostsFileContent,
+  ociBind,
+  ociSecret,
+  ociSocket,
+  ociTmpfs,
+  nofileLimit,
+  SYSTEM_MOUNT_POINTS,
+  processEnv,
+  resolvConfContent,
+  type OciMount,
+} from './spec.js';
+import { startSocketProxy } from './ssh-proxy.js';
+import type { ExecIo, ExecResult, ExecSpec, Executor } from './types.js';
+import { resolveUser } from './user.js';
+
+export const runcExecutorOptionsSchema = z.strictObject({
+  /** runc's state directory (`runc --root`); best on a tmpfs such as /run, as runc's default is. */
+  stateDir: z.string().min(1),
+  /** Parent of the per-run directories (bundles, generated /etc files). */
+  runDir: z.string().min(1),
+  /** The runc binary (a name looked up on PATH, or a path). */
+  runcPath: z.string().min(1).default('runc'),
+  /** The host resolv.conf the container's is derived from. */
+  hostResolvConf: z.string().min(1).default('/etc/resolv.conf'),
+  /** After an abort: how long to wait for the container to die before giving up on runc. */
+  killGraceMs: z.number().int().positive().default(10_000),
+  /** After the runc process exits: how long its output pipes may stay open (held by a leaked process). */
+  drainMs: z.number().int().positive().default(2_000),
+});
+
+export type RuncExecutorOptions = z.input<typeof runcExecutorOptionsSchema> & {
+  /** Monotonic milliseconds, for `durationMs` and the kill deadline. */
+  readonly now?: (() => number) | undefined;
+};
+
+type Settings = z.output<typeof runcExecutorOptionsSchema>;
+
+const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, number]) => [number, name]));
+
+const runcLogLine = z.object({ level: z.string(), msg: z.string() });
+
+function runcMissing(runcPath: string, cause: unknown): StagecraftError {
+  return new StagecraftError('EXTERNAL_TOOL', `cannot run ${runcPath}: program not found`, {
+    hint: 'RUN steps need runc: install it (Debian/Ubuntu: apt-get install runc) or point the runc path at the binary',
+    cause,
+  });
+}
+
+export function createRuncExecutor(options: RuncExecutorOptions): Executor {
+  const { now, ...rest } = options;
+  const parsed = runcExecutorOptionsSchema.safeParse(rest);
+  if (!parsed.success) {
+    throw new StagecraftError('CONFIG', `invalid runc executor options: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  }
+  return new RuncExecutor(parsed.data, now ?? (() => performance.now()));
+}
+
+class RuncExecutor implements Executor {
+  #nofile: Promise<number> | undefined;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly now: () => number,
+  ) {}
+
+  async run(spec: ExecSpec, io: ExecIo, signal: AbortSignal): Promise<ExecResult> {
+    signal.throwIfAborted();
+    const started = this.now();
+    const resources = new Disposer();
+    let exitCode = 0;
+    let failed = false;
+    let failure: unknown;
+    try {
+      exitCode = await this.#runIn(resources, spec, io, signal);
+    } catch (error) {
+      failed = true;
+      failure = error;
+    }
+    try {
+      await resources.dispose();
+    } catch (error) {
+      if (!failed) {
+        failed = true;
+        failure = error;
+      }
+    }
+    if (failed) throw failure;
+    signal.throwIfAborted();
+    const signalName = exitCode > 128 ? SIGNAL_NAMES.get(exitCode - 128) : undefined;
+    return { exitCode, ...(signalName !== undefined ? { signal: signalName } : {}), durationMs: this.now() - started };
+  }
+
+  async #runIn(resources: Disposer, spec: ExecSpec, io: ExecIo, signal: AbortSignal): Promise<number> {
+    const { stateDir, runDir } = this.settings;
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await mkdir(runDir, { recursive: true, mode: 0o700 });
+    const id = `stagecraft-${randomBytes(8).toString('hex')}`;
+    // Short names: unix socket paths (ssh proxies live here) are limited to 108 bytes.
+    const dir = await mkdtemp(join(runDir, 'r-'));
+    resources.defer(() => rm(dir, { recursive: true, force: true }));
+
+    const rootfs = resolve(spec.rootfs);
+    const user = resolveUser(spec.user, {
+      passwd: await readFileInRoot(rootfs, '/etc/passwd'),
+      group: await readFileInRoot(rootfs, '/etc/group'),
+    });
+    const cwd = spec.cwd.startsWith('/') ? spec.cwd : `/${spec.cwd}`;
+    // As BuildKit: a missing working directory is created, owned by the process's user.
+    await mkdirInRoot(rootfs, cwd, user.uid, user.gid);
+
+    const secretEnv = spec.secretEnv ?? {};
+    const sensitive = Object.keys(secretEnv).length > 0 || spec.mounts.some((mount) => mount.type === 'secret' || mount.type === 'ssh');
+    // config.json holds the env; secret files and env values go to a tmpfs, never to disk.
+    let privateDir = dir;
+    if (sensitive) {
+      privateDir = join(dir, 'p');
+      await mkdir(privateDir, { mode: 0o700 });
+      await mountTmpfs(privateDir, tmpfsSize(spec));
+      resources.defer(() => unmountTmpfs(privateDir));
+    }
+
+    const stubs = new MountStubs(rootfs);
+    for (const target of [...SYSTEM_MOUNT_POINTS, ...spec.mounts.map((mount) => mount.target)]) await stubs.record(target);
+    resources.defer(() => stubs.remove());
+
+    const hostname = spec.hostname !== undefined && spec.hostname !== '' ? spec.hostname : DEFAULT_HOSTNAME;
+    const hostsFile = join(dir, 'hosts');
+    await writeFile(hostsFile, hostsFileContent(hostname, spec.extraHosts), { mode: 0o644 });
+    const resolvConfFile = join(dir, 'resolv.conf');
+    await writeFile(resolvConfFile, resolvConfContent(await readOptional(this.settings.hostResolvConf), spec.network), { mode: 0o644 });
+
+    const mounts: OciMount[] = [];
+    let serial = 0;
+    for (const mount of spec.mounts) {
+      switch (mount.type) {
+        case 'bind':
+          mounts.push(ociBind(mount.source, mount.target, mount.readonly));
+          break;
+        case 'tmpfs':
+          mounts.push(ociTmpfs(mount.target, mount.size));
+          break;
+        case 'secret': {
+          const file = join(privateDir, `s${serial++}`);
+          await writeFile(file, mount.data, { mode: 0o600 });
+          await chown(file, mount.uid, mount.gid);
+          await chmod(file, mount.mode);
+          mounts.push(ociSecret(file, mount.target));
+          break;
+        }
+        case 'ssh': {
+          const proxy = resources.use(await startSocketProxy({ path: join(privateDir, `a${serial++}`), upstream: mount.source, uid: mount.uid, gid: mount.gid, mode: mount.mode }));
+          mounts.push(ociSocket(proxy.path, mount.target));
+          break;
+        }
+      }
+    }
+
+    const runtimeSpec = generateRuntimeSpec({
+      rootfs,
+      readonlyRootfs: spec.readonlyRootfs ?? false,
+      args: spec.args,
+      env: processEnv(spec.env, secretEnv, user.home),
+      cwd,
+      uid: user.uid,
+      gid: user.gid,
+      additionalGids: user.additionalGids,
+      hostname,
+      network: spec.network,
+      securityInsecure: spec.securityInsecure ?? false,
+      hostsFile,
+      resolvConfFile,
+      mounts,
+      nofile: await (this.#nofile ??= readNofileLimit()),
+    });
+    const bundle = join(privateDir, 'b');
+    await mkdir(bundle, { mode: 0o700 });
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(runtimeSpec), { mode: 0o600 });
+
+    const logFile = join(dir, 'runc.log');
+    resources.defer(() => this.#deleteContainer(id));
+    signal.throwIfAborted();
+    const exitCode = await this.#runRunc(id, bundle, logFile, io, signal);
+    if (exitCode !== 0 && !signal.aborted) {
+      const problem = await readRuncError(logFile);
+      if (problem !== undefined) throw startError(spec.args, problem);
+    }
+    return exitCode;
+  }
+
+  /** `runc run` in the foreground; resolves with its exit status (the process's). */
+  async #runRunc(id: string, bundle: string, logFile: string, io: ExecIo, signal: AbortSignal): Promise<number> {
+    const { runcPath, stateDir } = this.settings;
+    const child = spawn(runcPath, ['--root', stateDir, '--log', logFile, '--log-format', 'json', 'run', '--bundle', bundle, id], {
+      stdio: [io.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      // Its own process group: a terminal's Ctrl-C reaches stagecraft, which kills the container itself.
+      detached: true,
+    });
+    child.stdout?.on('data', (chunk: Buffer) => io.stdout(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => io.stderr(chunk));
+    if (io.stdin !== undefined && child.stdin !== null) {
+      child.stdin.on('error', () => {
+        // the process may exit without reading all of its input (EPIPE); its exit status tells
+      });
+      io.stdin.pipe(child.stdin);
+    }
+    let done = false;
+    const closed = this.#waitForExit(child).finally(() => {
+      done = true;
+    });
+    let killing: Promise<void> | undefined;
+    const onAbort = (): void => {
+      killing ??= this.#kill(id, child, closed, () => done);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    try {
+      return await closed;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      if (io.stdin !== undefined && child.stdin !== null) io.stdin.unpipe(child.stdin);
+      if (killing !== undefined) await killing;
+    }
+  }
+
+  /**
+   * Resolves with the exit status once the process has exited and its output is drained. A process
+   * the container leaked could hold the pipes open: after `drainMs` they are closed regardless.
+   */
+  #waitForExit(child: ChildProcess): Promise<number> {
+    return new Promise<number>((resolvePromise, reject) => {
+      let status: number | undefined;
+      let drainTimer: NodeJS.Timeout | undefined;
+      const finish = (): void => {
+        if (drainTimer !== undefined) clearTimeout(drainTimer);
+        if (status !== undefined) resolvePromise(status);
+      };
+      child.once('error', (error: NodeJS.ErrnoException) => {
+        if (drainTimer !== undefined) clearTimeout(drainTimer);
+        reject(error.code === 'ENOENT' ? runcMissing(this.settings.runcPath, error) : error);
+      });
+      child.once('exit', (code, signalName) => {
+        status = code ?? 128 + (signalName === null ? 0 : constants.signals[signalName]);
+        drainTimer = setTimeout(() => {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          finish();
+        }, this.settings.drainMs);
+      });
+      child.once('close', finish);
+    });
+  }
+
+  /**
+   * Kills the container: `runc kill KILL`, retried while runc is still creating it. If the runc
+   * process has not exited by the deadline (a process stuck in the kernel), runc itself is killed
+   * and the container force-deleted, so `run` never hangs.
+   */
+  async #kill(id: string, child: ChildProcess, closed: Promise<number>, isDone: () => boolean): Promise<void> {
+    const { runcPath, stateDir, killGraceMs } = this.settings;
+    const deadline = this.now() + killGraceMs;
+    while (!isDone()) {
+      const result = await runProcess(runcPath, ['--root', stateDir, 'kill', id, 'KILL']).catch(() => undefined);
+      if (result?.code === 0 || this.now() >= deadline) break;
+      await sleep(25);
+    }
+    const timer = new AbortController();
+    await Promise.race([
+      closed.catch(() => undefined),
+      sleep(Math.max(0, deadline - this.now()), undefined, { signal: timer.signal }).catch(() => undefined),
+    ]);
+    timer.abort();
+    if (isDone()) return;
+    if (child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await runProcess(runcPath, ['--root', stateDir, 'delete', '--force', id], { signal: AbortSignal.timeout(killGraceMs) }).catch(() => undefined);
+  }
+
+  /** Removes the container's runc state if `runc run` did not (it does on a normal exit). */
+  async #deleteContainer(id: string): Promise<void> {
+    const { runcPath, stateDir } = this.settings;
+    try {
+      await access(join(stateDir, id));
+    } catch {
+      return;
+    }
+    const result = await runProcess(runcPath, ['--root', stateDir, 'delete', '--force', id]);
+    if (result.code !== 0) {
+      try {
+        await access(join(stateDir, id));
+      } catch {
+        return;
+      }
+      throw new StagecraftError('EXTERNAL_TOOL', `cannot remove runc container ${id}: ${result.stderr.trim()}`, {
+        hint: `remove it by hand: runc --root ${stateDir} delete --force ${id}`,
+      });
+    }
+  }
+}
+
+async function readNofileLimit(): Promise<number> {
+  const [status, limits] = await Promise.all([readOptional('/proc/self/status'), readOptional('/proc/self/limits')]);
+  return nofileLimit(status ?? '', limits ?? '');
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The error runc logged (`--log-format json`), if any: a failure to start, not the process's exit. */
+async function readRuncError(logFile: string): Promise<string | undefined> {
+  const text = await readOptional(logFile);
+  if (text === undefined) return undefined;
+  const messages: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const parsed = runcLogLine.safeParse(json);
+    if (parsed.success && (parsed.data.level === 'error' || parsed.data.level === 'fatal')) messages.push(parsed.data.msg);
+  }
+  return messages.length > 0 ? messages.join('; ') : undefined;
+}
+
+function startError(args: readonly string[], message: string): StagecraftError {
+  const detail = message.replace(/^runc (?:run|create) failed: /u, '').replace(/^unable to start container process: /u, '');
+  const notFound = /executable file not found|no such file or directory/u.test(detail);
+  return new StagecraftError('EXEC_START', `cannot start "${args.join(' ')}": ${detail}`, {
+    hint: notFound
+      ? 'the program is not in the image: install it in an earlier step, check PATH, or give its absolute path (shell form runs through the stage SHELL)'
+      : 'runc refused the container; check the mounts, user and working directory of the step',
+  });
+}
+
+/** Room for the secrets (page-rounded), config.json with the env, and slack. */
+function tmpfsSize(spec: ExecSpec): number {
+  const page = 4096;
+  let size = 4 * 1024 * 1024;
+  for (const mount of spec.mounts) if (mount.type === 'secret') size += Math.ceil(mount.data.length / page) * page + page;
+  for (const entry of [...spec.env, ...Object.entries(spec.secretEnv ?? {}).flat()]) size += Buffer.byteLength(entry) * 2;
+  return Math.ceil(size / page) * page;
+}
+
+async function mountTmpfs(target: string, size: number): Promise<void> {
+  const result = await runProcess('mount', ['-t', 'tmpfs', '-o', `mode=0700,size=${size},nosuid,nodev,noexec`, 'tmpfs', target]);
+  if (result.code !== 0) {
+    throw new StagecraftError('EXEC_START', `cannot mount a tmpfs for secrets at ${target}: ${result.stderr.trim() || `mount exited with ${result.code}`}`, {
+      hint: 'RUN steps need root (mount and runc)',
+    });
+  }
+}
+
+async function unmountTmpfs(target: string): Promise<void> {
+  let result = await runProcess('umount', [target]);
+  if (result.code !== 0) result = await runProcess('umount', ['-l', target]);
+  if (result.code !== 0) {
+    throw new StagecraftError('EXEC_START', `cannot unmount the secrets tmpfs at ${target}: ${result.stderr.trim()}`, {
+      hint: `unmount it by hand: umount -l ${target}`,
+    });
+  }
+}
