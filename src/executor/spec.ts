@@ -117,8 +117,9 @@ function normalizeDestination(path: string): string {
 }
 
 export function generateRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
-  const own = new Set(input.mounts.map((mount) => normalizeDestination(mount.destination)));
-  const mounts = [...systemMounts(input).filter((mount) => !own.has(mount.destination)), ...input.mounts];
+  const stepMounts = input.mounts.map((mount) => ({ ...mount, destination: normalizeDestination(mount.destination) }));
+  const own = new Set(stepMounts.map((mount) => mount.destination));
+  const mounts = [...systemMounts(input).filter((mount) => !own.has(mount.destination)), ...stepMounts];
   const capabilities = input.securityInsecure ? ALL_CAPABILITIES : DEFAULT_CAPABILITIES;
   const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   // Host networking shares the host's network namespace: no entry means "join the runtime's".
