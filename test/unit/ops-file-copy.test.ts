@@ -299,6 +299,15 @@ describe('no escape from the destination root', () => {
     assert.equal(await read(roots.dest, join(outside.slice(1), 'passwd')), 'evil');
   });
 
+  it('never copies a directory through a symlink inside the destination tree', async () => {
+    const outside = join(roots.base, 'host-dir');
+    await mkdir(outside);
+    await link(roots.dest, 'app/sub', outside);
+    await put(roots.src, 'dir/sub/x', 'X');
+    await assert.rejects(run(roots, [copy('dir', '/app')]), rejectsWith('FILE_OPERATION', /non-directory: \/app\/sub/));
+    assert.deepEqual(await readdir(outside), []);
+  });
+
   it('clamps relative .. symlinks at the destination root', async () => {
     await link(roots.dest, 'up', '../../../..');
     await put(roots.src, 'f', 'F');

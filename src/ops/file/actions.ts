@@ -119,7 +119,9 @@ async function applyMkdir(action: MkdirAction, destRoot: string): Promise<void> 
   const owner = action.chown !== undefined ? await resolveOwner(destRoot, action.chown) : undefined;
   const mode = action.mode & 0o777;
   if (action.parents) {
-    await ensureDir(destRoot, action.path, { mode, owner, mtime: action.mtime });
+    const { created } = await ensureDir(destRoot, action.path, { mode, owner, mtime: action.mtime });
+    // Creating a child bumped its parent's mtime: set created directories' times again.
+    await restoreTimes(created, action.mtime);
     return;
   }
   const host = await resolveInRoot(destRoot, action.path, { followFinal: true });

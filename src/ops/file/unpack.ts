@@ -13,7 +13,7 @@
 import { constants } from 'node:fs';
 import { chmod, link, lstat, lutimes, mkdir, open, rm, symlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Readable, type Transform } from 'node:stream';
+import { PassThrough, Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import unbzip2Stream from 'unbzip2-stream';
@@ -70,9 +70,16 @@ async function openArchive(path: string): Promise<OpenedArchive> {
       break;
     }
     case 'bzip2': {
+      // unbzip2-stream is a classic (pre-streams2) stream: pipe it into a real one.
       const decoder = unbzip2Stream();
-      file.on('error', (error) => tar.destroy(error));
-      tar = new Readable().wrap(file.pipe(decoder));
+      const out = new PassThrough();
+      const fail = (error: unknown): void => {
+        out.destroy(error instanceof Error ? error : new Error(String(error)));
+      };
+      file.on('error', fail);
+      decoder.on('error', fail);
+      file.pipe(decoder).pipe(out);
+      tar = out;
       break;
     }
     case 'xz':
