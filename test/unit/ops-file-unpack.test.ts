@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { lstat, mkdir, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -17,7 +18,7 @@ async function tarOf(specs: readonly Spec[]): Promise<Buffer> {
   const entries: TarWriteEntry[] = specs.map(({ data, ...fields }) => {
     const body = Buffer.from(data ?? '');
     const header = makeHeader({ mtime: 1_500_000_000, ...fields, size: fields.type === 'file' ? body.length : 0 });
-    return { header, body: async function* () { yield body; } };
+    return { header, body: () => Readable.from([body]) };
   });
   return buffer(writeTar(entries));
 }
