@@ -182,6 +182,23 @@ describe('COPY metadata', () => {
     assert.equal(Math.floor(dir.mtimeMs / 1000), 2_000_000);
   });
 
+  it('sets a directory time after writing its contents, in a tree larger than the copy pool', async () => {
+    for (let d = 0; d < 12; d++) {
+      for (let f = 0; f < 25; f++) await put(roots.src, `tree/d${d}/f${f}`, `${d}-${f}`, 0o640, 1_000_000 + f);
+      await utimes(join(roots.src, `tree/d${d}`), 2_500_000 + d, 2_500_000 + d);
+    }
+    await hardlink(join(roots.src, 'tree/d0/f0'), join(roots.src, 'tree/d11/zz-link'));
+    await utimes(join(roots.src, 'tree/d11'), 2_500_011, 2_500_011);
+    await run(roots, [copy('tree', '/t')]);
+    for (let d = 0; d < 12; d++) {
+      const dir = await stat(join(roots.dest, `t/d${d}`));
+      assert.equal(Math.floor(dir.mtimeMs / 1000), 2_500_000 + d);
+      assert.equal((await readdir(join(roots.dest, `t/d${d}`))).length, d === 11 ? 26 : 25);
+      assert.equal(await read(roots.dest, `t/d${d}/f24`), `${d}-24`);
+    }
+    assert.equal((await stat(join(roots.dest, 't/d11/zz-link'))).ino, (await stat(join(roots.dest, 't/d0/f0'))).ino);
+  });
+
   it('applies the mtime override to copied entries and created parents', async () => {
     await put(roots.src, 'dir/a.txt', 'A', 0o644, 1_000_000);
     await link(roots.src, 'dir/ln', 'a.txt');
