@@ -44,8 +44,11 @@ const PERCENT = 0x25;
 const SLASH = 0x2f;
 const UNDERSCORE = 0x5f;
 
-/** Deep enough for any real Dockerfile; bounds recursion so absurd input fails cleanly. */
-const MAX_NESTING = 1000;
+/**
+ * Nesting bound for `${…${…}}`: real Dockerfiles nest a few levels; the bound keeps absurd input
+ * from overflowing the stack (BuildKit has none, Go stacks grow) and fails it with SHELL_EXPANSION.
+ */
+const MAX_NESTING = 64;
 
 const SUPPORTED_FORMS = 'Supported forms: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:+alt}, ${VAR+alt}, ' +
   '${VAR:?message}, ${VAR?message}, ${VAR#pattern}, ${VAR##pattern}, ${VAR%pattern}, ${VAR%%pattern}, ' +
