@@ -96,12 +96,12 @@ describe('--chown resolution in the destination rootfs', () => {
   it('fails with a hint for unknown users and groups', async () => {
     await assert.rejects(resolveOwner(roots.dest, { user: 'ghost' }), (error: unknown) => {
       assert.ok(isStagecraftError(error));
-      assert.equal(error.code, 'FILE_OPERATION');
+      assert.equal(error.code, 'USER_NOT_FOUND');
       assert.match(error.message, /unable to find user ghost/);
       assert.match(error.hint ?? '', /useradd ghost/);
       return true;
     });
-    await assert.rejects(resolveOwner(roots.dest, { user: 'app', group: 'nogroup' }), fileOperation(/unable to find group nogroup/));
+    await assert.rejects(resolveOwner(roots.dest, { user: 'app', group: 'nogroup' }), (error: unknown) => isStagecraftError(error) && error.code === 'USER_NOT_FOUND' && /unable to find group nogroup/.test(error.message));
     await assert.rejects(resolveOwner(roots.dest, { user: 'bad' }), fileOperation(/invalid id/));
   });
 
@@ -117,7 +117,7 @@ describe('--chown resolution in the destination rootfs', () => {
   it('treats a rootfs without /etc/passwd as having no users', async () => {
     const empty = await makeRoots();
     try {
-      await assert.rejects(resolveOwner(empty.dest, { user: 'app' }), fileOperation(/unable to find user app/));
+      await assert.rejects(resolveOwner(empty.dest, { user: 'app' }), (error: unknown) => isStagecraftError(error) && error.code === 'USER_NOT_FOUND');
       assert.deepEqual(await resolveOwner(empty.dest, { user: '5', group: '6' }), { uid: 5, gid: 6 });
     } finally {
       await empty.cleanup();

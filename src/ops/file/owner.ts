@@ -79,7 +79,7 @@ export async function resolveOwner(root: string, spec: ChownSpec): Promise<Owner
   } else if (user !== '') {
     const entry = findEntry(await readUserFile(root, '/etc/passwd'), user);
     if (entry === undefined) {
-      throw new StagecraftError('FILE_OPERATION', `unable to find user ${user}: no matching entries in passwd file`, {
+      throw new StagecraftError('USER_NOT_FOUND', `unable to find user ${user}: no matching entries in passwd file`, {
         hint: `create the user in an earlier step (e.g. RUN useradd ${user}) or use a numeric uid:gid`,
       });
     }
@@ -93,7 +93,7 @@ export async function resolveOwner(root: string, spec: ChownSpec): Promise<Owner
     } else {
       const entry = findEntry(await readUserFile(root, '/etc/group'), spec.group);
       if (entry === undefined) {
-        throw new StagecraftError('FILE_OPERATION', `unable to find group ${spec.group}: no matching entries in group file`, {
+        throw new StagecraftError('USER_NOT_FOUND', `unable to find group ${spec.group}: no matching entries in group file`, {
           hint: `create the group in an earlier step (e.g. RUN groupadd ${spec.group}) or use a numeric gid`,
         });
       }
