@@ -1,6 +1,7 @@
 import { StagecraftError } from '../../core/index.js';
 import { CodePointScanner, EOF } from './scanner.js';
 import { PatternError, replaceAll, replaceFirst, runeString, trimPrefix, trimSuffix } from './pattern.js';
+import { WordSplitter, isDigit, isHeredocSpace, isLetter, isSpecialParam, type SharedBuffer } from './words.js';
 
 /** Looks a variable up; `undefined` means unset (an empty string is set). */
 export type EnvLookup = (name: string) => string | undefined;
@@ -60,89 +61,6 @@ const MISSING_BRACE_HINT = 'Close the substitution with "}", e.g. ${NAME} or ${N
 class ExpansionError extends Error {
   constructor(message: string, readonly hint: string, readonly atEndIsMissingBrace = true) {
     super(message);
-  }
-}
-
-/** Go's `unicode.IsSpace`. */
-const WHITE_SPACE = /^\p{White_Space}$/u;
-function isSpace(cp: number): boolean {
-  if (cp < 0x80) return cp === 0x20 || (cp >= 0x09 && cp <= 0x0d);
-  return WHITE_SPACE.test(runeString(cp));
-}
-
-/** Go's `unicode.IsDigit` (decimal digits of any script). */
-const DIGIT = /^\p{Nd}$/u;
-function isDigit(cp: number): boolean {
-  if (cp < 0x80) return cp >= 0x30 && cp <= 0x39;
-  return DIGIT.test(runeString(cp));
-}
-
-/** Go's `unicode.IsLetter`. */
-const LETTER = /^\p{L}$/u;
-function isLetter(cp: number): boolean {
-  if (cp < 0x80) return (cp >= 0x41 && cp <= 0x5a) || (cp >= 0x61 && cp <= 0x7a);
-  return cp >= 0 && LETTER.test(runeString(cp));
-}
-
-/** POSIX special parameters ($@, $*, $#, $?, $-, $$, $!, $0); never set in a Dockerfile. */
-function isSpecialParam(cp: number): boolean {
-  return cp === 0x40 || cp === 0x2a || cp === HASH || cp === QUESTION || cp === MINUS || cp === DOLLAR || cp === 0x21 || cp === 0x30;
-}
-
-/** The whitespace BuildKit allows between `<<` and a heredoc word. */
-function isHeredocSpace(cp: number): boolean {
-  return cp === 0x09 || cp === 0x0d || cp === 0x20;
-}
-
-/**
- * The partial word being built while splitting. BuildKit's lexer keeps one such buffer per run and
- * clears it whenever a nested `${VAR<op>word}` starts, so text collected before such a substitution
- * in the same word is dropped (`x${A:-y}` splits to `["y"]`). We reproduce that so `processWords`
- * (EXPOSE, heredoc detection) gives the same words as BuildKit.
- */
-interface SharedBuffer {
-  text: string;
-}
-
-class WordSplitter {
-  readonly words: string[] = [];
-  private inWord = false;
-
-  constructor(private readonly buf: SharedBuffer) {}
-
-  addChar(cp: number): void {
-    if (isSpace(cp)) {
-      if (this.inWord && this.buf.text.length !== 0) {
-        this.words.push(this.buf.text);
-        this.buf.text = '';
-        this.inWord = false;
-      }
-    } else {
-      this.addRawChar(cp);
-    }
-  }
-
-  addRawChar(cp: number): void {
-    this.buf.text += runeString(cp);
-    this.inWord = true;
-  }
-
-  addString(text: string): void {
-    for (const ch of text) this.addChar(ch.codePointAt(0) ?? 0);
-  }
-
-  addRawString(text: string): void {
-    this.buf.text += text;
-    this.inWord = true;
-  }
-
-  finish(): string[] {
-    if (this.buf.text.length > 0) {
-      this.words.push(this.buf.text);
-      this.buf.text = '';
-      this.inWord = false;
-    }
-    return this.words;
   }
 }
 
