@@ -13,7 +13,9 @@ const LAYERS = [
   ['cli', 'server'],
 ];
 /** Same-layer imports DESIGN.md names as allowed (importer → imported). */
-const SIBLINGS = {};
+// ops/ keys and stores results through cache/ (the build cache is the ops' result store).
+// engine/ is the composition root: it composes the other L4 modules.
+const SIBLINGS = { ops: ['cache'], engine: ['exporter', 'history', 'metrics'] };
 
 const layerOf = new Map(LAYERS.flatMap((mods, layer) => mods.map((m) => [m, layer])));
 const zones = [];

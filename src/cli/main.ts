@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerBuild } from './commands/build.js';
 import { registerDebugAst } from './commands/debug-ast.js';
 import { registerPlan } from './commands/plan.js';
 import { registerImageCommands } from './commands/image-commands.js';
@@ -32,6 +33,7 @@ export function buildProgram(io: CliIo): Command {
       io.stdout(`stagecraft ${packageVersion()}\nnode ${process.version}\n`);
     });
 
+  registerBuild(program, io);
   registerPlan(program, io);
   registerImageCommands(program, io);
   registerDebugAst(program, io);

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   FILE_OPERATION: { exit: 4, summary: 'A COPY, ADD, WORKDIR or file step cannot be carried out (e.g. a directory onto a file, an archive entry escaping its destination, an invalid --chmod).' },
   USER_NOT_FOUND: { exit: 3, summary: "A USER names a user or group that the image's /etc/passwd or /etc/group does not define." },
   EXEC_START: { exit: 10, summary: 'A RUN step could not start: the command is not an executable of the image, or runc rejected the container.' },
+  BUILD_STEP_FAILED: { exit: 1, summary: 'A RUN step exited with a non-zero status; the message shows the step, its exit code and its last output.' },
   ABORTED: { exit: 130, summary: 'The operation was interrupted.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 

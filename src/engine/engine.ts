@@ -13,6 +13,8 @@ import type { Config } from '../config/index.js';
 import { hostPlatform, type Digest, type Platform } from '../core/index.js';
 import { openContent, type Content, type GcOptions, type GcResult, type GcRootProvider, type ImageReference } from '../content/index.js';
 import { Database } from '../db/index.js';
+import { CacheRecords } from '../cache/index.js';
+import { build, type BuildOptions, type BuildResult } from './build.js';
 import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
 import { CredentialStore, RegistryClient, type CredentialProvider } from '../registry/index.js';
 import {
@@ -76,6 +78,8 @@ export interface Engine {
   save(refs: readonly string[], options: SaveOptions): Promise<SaveResult>;
   load(input: AsyncIterable<Uint8Array>, options?: LoadInputOptions): Promise<LoadResult>;
   gc(options?: GcOptions): Promise<GcResult>;
+  /** Builds a Dockerfile (see build.ts). */
+  build(options: BuildOptions): Promise<BuildResult>;
   /** Closes the database. The engine must not be used afterwards. */
   close(): void;
 }
@@ -109,11 +113,13 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     opening ??= (async () => {
       const paths = statePaths(config);
       database = Database.open(paths.database);
+      const records = new CacheRecords(database);
+      const cacheRoots: GcRootProvider = { name: 'build cache', roots: () => records.referencedBlobs().map((digest) => ({ digest })) };
       return openContent({
         root: paths.content,
         db: database,
         ...(options.clock === undefined ? {} : { clock: options.clock }),
-        gcRootProviders: options.gcRootProviders ?? [],
+        gcRootProviders: [...(options.gcRootProviders ?? []), cacheRoots],
       });
     })();
     return opening;
@@ -159,6 +165,21 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     },
     async gc(gcOptions) {
       return (await content()).gc(gcOptions);
+    },
+    async build(buildOptions) {
+      const store = await content();
+      const db = database;
+      if (db === undefined) throw new Error('engine: the database did not open');
+      return build(
+        {
+          stateRoot: config.stateRoot,
+          content: () => Promise.resolve(store),
+          database: () => db,
+          registry,
+          push: (localRef, remoteRef, signal) => push(deps, localRef, remoteRef, { signal }),
+        },
+        buildOptions,
+      );
     },
     close() {
       database?.close();

@@ -21,3 +21,4 @@ export {
   type RemoveResult,
   type TransferProgress,
 } from './images.js';
+export { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';

@@ -1,0 +1,241 @@
+/**
+ * The build context: walked once per build (honouring .dockerignore), file contents hashed with a
+ * persistent stat cache (a file whose device, inode, size, mtime and ctime are unchanged is not
+ * read again), and per-step selections: a COPY's cache key covers exactly the files it selects
+ * (content, mode, uid/gid, link target — not mtime), and the step copies from a view holding
+ * exactly those files, so what is copied is what was hashed.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, link, lstat, mkdir, mkdtemp, readdir, readlink, rm, symlink, utimes, chmod, lchown } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import { canonicalJson, sha256Digest, type Digest } from '../core/index.js';
+import type { Database, TypedStatement } from '../db/index.js';
+import { PatternMatcher, cleanPath, hasWildcards, pathMatch } from '../util/patterns.js';
+import { Limiter } from '../util/limiter.js';
+
+export interface ContextEntry {
+  /** Relative to the context root, `/`-separated, no leading `./`. */
+  readonly path: string;
+  readonly type: 'file' | 'dir' | 'symlink' | 'other';
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly dev: number;
+  readonly ino: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly linkTarget?: string | undefined;
+}
+
+const StatRow = z.object({ path: z.string(), dev: z.number(), ino: z.number(), size: z.number(), mtime_ns: z.string(), ctime_ns: z.string(), digest: z.string() });
+
+/** Persistent path → content digest, valid while the file's stat is unchanged. */
+export class StatCache {
+  readonly #get: TypedStatement<{ path: string }, z.infer<typeof StatRow>>;
+  readonly #put: TypedStatement<{ path: string; dev: number; ino: number; size: number; mtime_ns: string; ctime_ns: string; digest: string }, never>;
+
+  constructor(db: Database) {
+    this.#get = db.statement('SELECT * FROM cache_file_digests WHERE path = :path', StatRow);
+    this.#put = db.statement(`INSERT INTO cache_file_digests (path, dev, ino, size, mtime_ns, ctime_ns, digest)
+      VALUES (:path, :dev, :ino, :size, :mtime_ns, :ctime_ns, :digest)
+      ON CONFLICT(path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, size = excluded.size,
+        mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, digest = excluded.digest`, z.never());
+  }
+
+  lookup(absolute: string, entry: ContextEntry): string | undefined {
+    const row = this.#get.get({ path: absolute });
+    if (row === undefined) return undefined;
+    const same = row.dev === entry.dev && row.ino === entry.ino && row.size === entry.size && row.mtime_ns === entry.mtimeNs.toString() && row.ctime_ns === entry.ctimeNs.toString();
+    return same ? row.digest : undefined;
+  }
+
+  store(absolute: string, entry: ContextEntry, digest: string): void {
+    this.#put.run({ path: absolute, dev: entry.dev, ino: entry.ino, size: entry.size, mtime_ns: entry.mtimeNs.toString(), ctime_ns: entry.ctimeNs.toString(), digest });
+  }
+}
+
+export interface BuildContextOptions {
+  readonly dir: string;
+  /** .dockerignore patterns. */
+  readonly ignore: readonly string[];
+  readonly statCache?: StatCache | undefined;
+  /** Where selection views are made (same filesystem as the context lets them be hardlinks). */
+  readonly viewRoot: string;
+}
+
+/** A selection source from a COPY/ADD, cleaned: `''` selects the whole context. */
+export function cleanSource(source: string): string {
+  // `--parents` sources: `a/./b` selects `a/b`.
+  const cleaned = cleanPath(`/${source.replace(/\/\.\//g, '/')}`).replace(/^\/+/, '');
+  return cleaned === '.' ? '' : cleaned;
+}
+
+export class BuildContext {
+  #entries: Promise<readonly ContextEntry[]> | undefined;
+  readonly #digests = new Map<string, Promise<string>>();
+  readonly #hashLimit = new Limiter(8);
+  readonly #ignore: PatternMatcher;
+
+  constructor(private readonly options: BuildContextOptions) {
+    this.#ignore = PatternMatcher.create(options.ignore, { source: '.dockerignore' });
+  }
+
+  get dir(): string {
+    return this.options.dir;
+  }
+
+  /** Every entry not excluded by .dockerignore, sorted by path. */
+  entries(): Promise<readonly ContextEntry[]> {
+    this.#entries ??= this.#walk();
+    return this.#entries;
+  }
+
+  async #walk(): Promise<ContextEntry[]> {
+    const out: ContextEntry[] = [];
+    const visit = async (rel: string, parent: { parentMatched: readonly boolean[] } | undefined): Promise<void> => {
+      const names = (await readdir(join(this.options.dir, rel))).sort();
+      for (const name of names) {
+        const path = rel === '' ? name : `${rel}/${name}`;
+        const { matched, info } = this.#ignore.matchesUsingParent(path, parent);
+        const st = await lstat(join(this.options.dir, path), { bigint: true });
+        const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+        if (matched && !(type === 'dir' && this.#ignore.hasExclusions)) continue;
+        if (!matched) {
+          out.push({
+            path, type, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), dev: Number(st.dev), ino: Number(st.ino),
+            mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ...(type === 'symlink' ? { linkTarget: await readlink(join(this.options.dir, path)) } : {}),
+          });
+        }
+        if (type === 'dir') await visit(path, info);
+      }
+    };
+    await visit('', undefined);
+    return out;
+  }
+
+  /** The entries a COPY of `sources` reads (all when a source is the root). */
+  async select(sources: readonly string[], excludes: readonly string[] = []): Promise<ContextEntry[]> {
+    const entries = await this.entries();
+    const cleaned = sources.map(cleanSource);
+    const exclude = excludes.length > 0 ? PatternMatcher.create(excludes, { source: '--exclude' }) : undefined;
+    const extra = new Set<string>();
+    const selected = (path: string): boolean => cleaned.some((source) => {
+      if (source === '') return true;
+      const parts = path.split('/');
+      const sourceParts = source.split('/');
+      if (parts.length < sourceParts.length) return false;
+      const prefix = parts.slice(0, sourceParts.length).join('/');
+      return hasWildcards(source) ? safeMatch(source, prefix) : prefix === source;
+    });
+    const out = entries.filter((e) => selected(e.path) && (exclude === undefined || !exclude.matches(e.path)));
+    // A symlink named as a source is followed: select what it points at too.
+    for (const e of out) {
+      if (e.type === 'symlink' && e.linkTarget !== undefined && cleaned.includes(e.path)) {
+        extra.add(cleanSource(posix.isAbsolute(e.linkTarget) ? e.linkTarget : posix.join(posix.dirname(e.path), e.linkTarget)));
+      }
+    }
+    if (extra.size > 0) {
+      for (const e of await this.select([...extra])) if (!out.includes(e)) out.push(e);
+      out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    }
+    return out;
+  }
+
+  /** A digest over what the selection's files are, not when they were touched. */
+  async hash(sources: readonly string[], excludes: readonly string[], signal?: AbortSignal): Promise<Digest> {
+    const selection = await this.select(sources, excludes);
+    const lines = await Promise.all(selection.map(async (e) => {
+      signal?.throwIfAborted();
+      const content = e.type === 'file' ? await this.#fileDigest(e) : e.type === 'symlink' ? `link:${e.linkTarget ?? ''}` : '';
+      return [e.path, e.type, e.mode, e.uid, e.gid, content];
+    }));
+    return sha256Digest(canonicalJson({ v: 1, sources: sources.map(cleanSource), excludes, entries: lines }));
+  }
+
+  #fileDigest(entry: ContextEntry): Promise<string> {
+    let pending = this.#digests.get(entry.path);
+    if (pending === undefined) {
+      pending = this.#hashLimit.run(async () => {
+        const absolute = join(this.options.dir, entry.path);
+        const cached = this.options.statCache?.lookup(absolute, entry);
+        if (cached !== undefined) return cached;
+        const hash = createHash('sha256');
+        await pipeline(createReadStream(absolute), hash);
+        const digest = `sha256:${hash.digest('hex')}`;
+        this.options.statCache?.store(absolute, entry, digest);
+        return digest;
+      });
+      this.#digests.set(entry.path, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * A directory holding exactly the selected entries (hardlinks where possible), for the COPY to read.
+   * Disposing removes it.
+   */
+  async view(sources: readonly string[], excludes: readonly string[]): Promise<AsyncDisposable & { readonly path: string }> {
+    await mkdir(this.options.viewRoot, { recursive: true });
+    const root = await mkdtemp(join(this.options.viewRoot, 'ctx-'));
+    const remove = async (): Promise<void> => {
+      await rm(root, { recursive: true, force: true });
+    };
+    try {
+      const selection = await this.select(sources, excludes);
+      const dirs: ContextEntry[] = [];
+      const made = new Set<string>();
+      const ensureParent = async (path: string): Promise<void> => {
+        const parent = posix.dirname(path);
+        if (parent === '.' || made.has(parent)) return;
+        made.add(parent);
+        await mkdir(join(root, parent), { recursive: true });
+      };
+      for (const e of selection) {
+        await ensureParent(e.path);
+        const source = join(this.options.dir, e.path);
+        const target = join(root, e.path);
+        if (e.type === 'dir') {
+          await mkdir(target, { recursive: true });
+          made.add(e.path);
+          dirs.push(e);
+        } else if (e.type === 'symlink') {
+          await symlink(e.linkTarget ?? '', target);
+          await lchown(target, e.uid, e.gid);
+        } else if (e.type === 'file') {
+          try {
+            await link(source, target);
+          } catch {
+            await copyFile(source, target);
+            await chmod(target, e.mode);
+            await lchown(target, e.uid, e.gid);
+            await utimes(target, new Date(Number(e.mtimeNs / 1_000_000n)), new Date(Number(e.mtimeNs / 1_000_000n)));
+          }
+        }
+      }
+      // Directory metadata last (creating children changes a directory's mtime).
+      for (const d of dirs.reverse()) {
+        const target = join(root, d.path);
+        await chmod(target, d.mode);
+        await lchown(target, d.uid, d.gid);
+        const time = new Date(Number(d.mtimeNs / 1_000_000n));
+        await utimes(target, time, time);
+      }
+      return { path: root, [Symbol.asyncDispose]: remove };
+    } catch (error) {
+      await remove();
+      throw error;
+    }
+  }
+}
+
+function safeMatch(pattern: string, name: string): boolean {
+  try {
+    return pathMatch(pattern, name);
+  } catch {
+    return false;
+  }
+}

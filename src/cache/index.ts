@@ -1,0 +1,2 @@
+export { CacheRecords, CachedResult, LayerRecord, CACHE_MIGRATIONS, CACHE_SCHEMA_OWNER, type CacheRecordRow } from './records.js';
+export { BuildContext, StatCache, cleanSource, type BuildContextOptions, type ContextEntry } from './context.js';

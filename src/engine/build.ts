@@ -1,0 +1,331 @@
+/**
+ * `build`: Dockerfile + context → plan → solve (cache, runc, overlay snapshots) → image in the store
+ * → outputs. The composition of the build modules; every piece is chosen here (DESIGN.md engine/).
+ */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BuildContext, CacheRecords, StatCache } from '../cache/index.js';
+import type { Content } from '../content/index.js';
+import { StagecraftError, formatImageRef, parseImageRef, type Digest, type SourceLocation } from '../core/index.js';
+import type { Database } from '../db/index.js';
+import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type PlatformSpec, type StageImage } from '../dockerfile/index.js';
+import type { EventSink } from '../events/index.js';
+import { createRuncExecutor } from '../executor/index.js';
+import type { OutputSpec } from '../exporter/index.js';
+import { assembleImage, rfc3339, writeDockerArchive, writeOciArchive } from '../image/index.js';
+import { BaseImages, CacheMountPool, ExecFailure, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
+import type { Vertex } from '../plan/index.js';
+import type { RegistryClient } from '../registry/index.js';
+import { CopySnapshotter, OverlaySnapshotter, applyLayer, overlaySupported, packDirectory, type Snapshotter } from '../snapshot/index.js';
+import { VertexError, solve, type SolveNode } from '../solver/index.js';
+import { parseDockerignore } from '../util/dockerignore.js';
+import { Disposer } from '../util/disposer.js';
+
+export interface BuildOptions {
+  readonly contextDir: string;
+  readonly dockerfile: { readonly path: string; readonly text: string };
+  readonly buildArgs: ReadonlyMap<string, string>;
+  readonly target?: string | undefined;
+  readonly platform: PlatformSpec;
+  readonly buildPlatform: PlatformSpec;
+  /** Secret id → value (read by the CLI from files or the environment). */
+  readonly secrets: ReadonlyMap<string, Buffer>;
+  /** ssh id → agent socket path. */
+  readonly ssh: ReadonlyMap<string, string>;
+  readonly tags: readonly string[];
+  readonly outputs: readonly OutputSpec[];
+  readonly push: boolean;
+  readonly noCache: boolean;
+  readonly noCacheFilter: readonly string[];
+  readonly pull: boolean;
+  readonly network: 'default' | 'none' | 'host';
+  readonly labels: ReadonlyMap<string, string>;
+  readonly sourceDateEpoch?: number | undefined;
+  readonly compression?: 'gzip' | 'zstd' | undefined;
+  readonly compressionLevel?: number | undefined;
+  readonly execConcurrency?: number | undefined;
+  readonly events: EventSink;
+  readonly signal?: AbortSignal | undefined;
+  /** Writes a `-` output (tar to stdout). */
+  readonly stdout?: NodeJS.WritableStream | undefined;
+}
+
+export interface BuildResult {
+  readonly manifestDigest: Digest;
+  readonly configDigest: Digest;
+  /** Sum of the layer blob sizes, config and manifest. */
+  readonly size: number;
+  readonly names: readonly string[];
+  readonly executed: number;
+  readonly cached: number;
+  readonly durationMs: number;
+  readonly warnings: readonly string[];
+  readonly exported: readonly string[];
+}
+
+export interface BuildDeps {
+  readonly stateRoot: string;
+  readonly content: () => Promise<Content>;
+  readonly database: () => Database;
+  readonly registry: RegistryClient;
+  readonly push: (localRef: string, remoteRef: string | undefined, signal: AbortSignal | undefined) => Promise<unknown>;
+}
+
+function toStageImage(config: Awaited<ReturnType<BaseImages['resolve']>>['config']): StageImage {
+  const c = config.config ?? {};
+  return {
+    architecture: config.architecture,
+    os: config.os,
+    ...(config.variant !== undefined ? { variant: config.variant } : {}),
+    ...(config.author !== undefined ? { author: config.author } : {}),
+    config: {
+      ...(c.User !== undefined ? { User: c.User } : {}),
+      ...(c.ExposedPorts != null ? { ExposedPorts: Object.fromEntries(Object.keys(c.ExposedPorts).map((k) => [k, {}])) } : {}),
+      ...(c.Env != null ? { Env: [...c.Env] } : {}),
+      ...(c.Entrypoint != null ? { Entrypoint: [...c.Entrypoint] } : {}),
+      ...(c.Cmd != null ? { Cmd: [...c.Cmd] } : {}),
+      ...(c.Volumes != null ? { Volumes: Object.fromEntries(Object.keys(c.Volumes).map((k) => [k, {}])) } : {}),
+      ...(c.WorkingDir !== undefined ? { WorkingDir: c.WorkingDir } : {}),
+      ...(c.Labels != null ? { Labels: { ...c.Labels } } : {}),
+      ...(c.StopSignal !== undefined ? { StopSignal: c.StopSignal } : {}),
+      ...(c.ArgsEscaped !== undefined ? { ArgsEscaped: c.ArgsEscaped } : {}),
+      ...(c.Healthcheck != null ? { Healthcheck: { ...c.Healthcheck, Test: [...(c.Healthcheck.Test ?? [])] } } : {}),
+      ...(c.OnBuild != null ? { OnBuild: [...c.OnBuild] } : {}),
+      ...(c.Shell != null ? { Shell: [...c.Shell] } : {}),
+    },
+    history: (config.history ?? []).map((h) => ({ ...h })),
+  };
+}
+
+function platformText(p: PlatformSpec): string {
+  return [p.os, p.architecture, p.variant].filter((s) => s !== undefined && s !== '').join('/');
+}
+
+async function readDockerignore(contextDir: string, dockerfilePath: string): Promise<string[]> {
+  // BuildKit: <Dockerfile>.dockerignore next to the Dockerfile wins over <context>/.dockerignore.
+  for (const candidate of [`${dockerfilePath}.dockerignore`, join(contextDir, '.dockerignore')]) {
+    try {
+      return parseDockerignore(await readFile(candidate));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  return [];
+}
+
+export async function build(deps: BuildDeps, options: BuildOptions): Promise<BuildResult> {
+  const started = Date.now();
+  const buildId = randomBytes(8).toString('hex');
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const signal = controller.signal;
+  const disposer = new Disposer();
+  const runDir = join(deps.stateRoot, 'run', buildId);
+  options.events.emit({ type: 'build.started', time: Date.now(), buildId, target: options.target ?? '', vertices: 0 });
+  try {
+    const parsed = loadDockerfile(options.dockerfile.text, options.dockerfile.path);
+    const content = await deps.content();
+    const db = deps.database();
+    const records = new CacheRecords(db);
+    const snapshotRoot = join(deps.stateRoot, 'snapshots');
+    await mkdir(snapshotRoot, { recursive: true });
+    const snapshotter: Snapshotter = (await overlaySupported(snapshotRoot)) ? new OverlaySnapshotter({ root: snapshotRoot }) : new CopySnapshotter({ root: snapshotRoot });
+    await snapshotter.cleanup();
+    disposer.defer(() => rm(runDir, { recursive: true, force: true }));
+    const baseImages = new BaseImages({ content, registry: deps.registry, pull: options.pull });
+    const layers = new LayerStore({
+      snapshotter,
+      blobs: content.blobs,
+      compression: options.compression ?? 'gzip',
+      compressionLevel: options.compressionLevel,
+      sourceDateEpoch: options.sourceDateEpoch,
+      runDir: join(runDir, 'mnt'),
+      fetchBlob: async (layer, fetchSignal) => {
+        if (layer.source === undefined) throw new StagecraftError('STORE_CORRUPT', `layer ${layer.digest} is missing from the store and has no source to fetch it from`, { hint: 'run the build with --no-cache' });
+        const ref = parseImageRef(layer.source);
+        await content.blobs.ingest(await deps.registry.fetchBlob(ref, { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, { signal: fetchSignal }), { digest: layer.digest, size: layer.size, signal: fetchSignal });
+      },
+    });
+    const context = new BuildContext({
+      dir: options.contextDir,
+      ignore: await readDockerignore(options.contextDir, options.dockerfile.path),
+      statCache: new StatCache(db),
+      viewRoot: join(runDir, 'context'),
+    });
+
+    const converted = await convertDockerfile(parsed, {
+      lex: new ShellLex({ escapeToken: parsed.escapeToken }),
+      buildArgs: options.buildArgs,
+      target: options.target,
+      buildPlatform: options.buildPlatform,
+      targetPlatform: options.platform,
+      resolveImage: async (ref, platform) => {
+        const base = await baseImages.resolve(ref, platformText(platform), signal);
+        return { ref: base.pinned, image: toStageImage(base.config) };
+      },
+      parseTriggers: (text) => parseTriggerCommands(text, 'ONBUILD trigger'),
+      noCache: options.noCache,
+      noCacheFilter: new Set(options.noCacheFilter.map((s) => s.toLowerCase())),
+      sourceDateEpoch: options.sourceDateEpoch,
+    });
+    for (const warning of converted.warnings) options.events.emit({ type: 'build.warning', time: Date.now(), message: warning });
+
+    const executor = createRuncExecutor({ stateDir: join('/run/stagecraft', buildId), runDir: join(runDir, 'runc') });
+    const vertices = new Map<string, Vertex>(converted.plan.vertices.map((v) => [v.id, v]));
+    const nodes = new Map<string, SolveNode>(converted.plan.vertices.map((v) => [v.id, { id: v.id, inputs: v.inputs, name: v.meta.name, stage: v.meta.stage, ignoreCache: v.meta.ignoreCache }]));
+    const views: string[] = [];
+    const opDeps = {
+      executor,
+      snapshotter,
+      layers,
+      secrets: { get: (id: string) => Promise.resolve(options.secrets.get(id)) },
+      ssh: options.ssh,
+      cacheMounts: new CacheMountPool(join(deps.stateRoot, 'cache-mounts')),
+      hostname: 'buildkitsandbox',
+      defaultNetwork: options.network === 'none' ? ('none' as const) : ('host' as const),
+      baseImages,
+      downloadDir: join(runDir, 'http'),
+      context: {
+        hash: (include: readonly string[], hashSignal: AbortSignal) => context.hash(include, [], hashSignal),
+        view: async (include: readonly string[]) => {
+          const view = disposer.use(await context.view(include, []));
+          views.push(view.path);
+          return view.path;
+        },
+      },
+    };
+    let result;
+    try {
+      result = await solve<FsResult>({
+        nodes,
+        roots: [converted.target.root],
+        opFor: (node) => {
+          const vertex = vertices.get(node.id);
+          if (vertex === undefined) throw new Error(`no vertex ${node.id}`);
+          return opFor(vertex, opDeps);
+        },
+        cache: new LayerResultCache(records, content.blobs),
+        events: options.events,
+        signal,
+        execConcurrency: options.execConcurrency,
+      });
+    } catch (error) {
+      throw failure(error, vertices);
+    }
+    const root = result.results.get(converted.target.root);
+    if (root === undefined || root.kind !== 'layers') throw new Error('build: the target produced no filesystem');
+
+    // Assemble and store the image.
+    const image = converted.target.image;
+    const labels = { ...(image.config.Labels ?? {}), ...Object.fromEntries(options.labels) };
+    const created = rfc3339(options.sourceDateEpoch ?? Math.floor(Date.now() / 1000));
+    const assembled = assembleImage({
+      architecture: image.architecture,
+      os: image.os,
+      variant: image.variant,
+      author: image.author,
+      config: { ...image.config, ...(Object.keys(labels).length > 0 ? { Labels: labels } : {}) },
+      history: image.history,
+      layers: root.layers,
+      created,
+    });
+    // Base-image layers may still be only in the registry: the image in the store needs them.
+    await Promise.all(root.layers.map((layer) => layers.ensureBlob(layer, signal)));
+    await content.blobs.put(assembled.config, { digest: assembled.configDigest, signal });
+    await content.blobs.put(assembled.manifest, { digest: assembled.manifestDigest, signal });
+    const descriptor = { mediaType: assembled.manifestMediaType, digest: assembled.manifestDigest, size: assembled.manifest.length };
+    const names: string[] = [];
+    const imageOutputs = options.outputs.filter((o): o is Extract<OutputSpec, { type: 'image' }> => o.type === 'image');
+    for (const name of [...options.tags, ...imageOutputs.flatMap((o) => o.names)]) {
+      const full = formatImageRef(parseImageRef(name));
+      if (!names.includes(full)) names.push(full);
+    }
+    const platform = platformText(options.platform);
+    for (const name of names) content.references.set(name, { ...descriptor, platform });
+
+    const exported: string[] = [];
+    const pushNames = new Set<string>();
+    if (options.push) for (const n of names) pushNames.add(n);
+    for (const output of imageOutputs) if (output.push) for (const n of output.names) pushNames.add(formatImageRef(parseImageRef(n)));
+    for (const name of pushNames) {
+      await deps.push(name, undefined, signal);
+      exported.push(`pushed ${name}`);
+    }
+    for (const output of options.outputs) {
+      switch (output.type) {
+        case 'image':
+          break;
+        case 'oci':
+        case 'docker': {
+          const outNames = output.names.length > 0 ? output.names.map((n) => formatImageRef(parseImageRef(n))) : names;
+          const saved = { names: outNames, descriptor };
+          const data = output.type === 'oci' ? writeOciArchive(content, [saved], { signal }) : writeDockerArchive(content, [saved], { signal });
+          await writeStream(Readable.from(data), output.dest, options.stdout);
+          exported.push(`${output.type} archive ${output.dest}`);
+          break;
+        }
+        case 'local':
+        case 'tar': {
+          const dir = output.type === 'local' ? output.dest : join(runDir, 'tar-export');
+          await mkdir(dir, { recursive: true });
+          for (const layer of root.layers) {
+            await layers.ensureBlob(layer, signal);
+            await applyLayer(dir, await content.blobs.open(layer.digest), { whiteouts: 'delete', signal });
+          }
+          if (output.type === 'tar') await writeStream(packDirectory(dir, { sourceDateEpoch: options.sourceDateEpoch, signal }), output.dest, options.stdout);
+          exported.push(`${output.type} ${output.dest}`);
+          break;
+        }
+      }
+    }
+    const size = root.layers.reduce((sum, l) => sum + l.size, 0) + assembled.config.length + assembled.manifest.length;
+    const durationMs = Date.now() - started;
+    options.events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: result.executed, cached: result.cached });
+    return { manifestDigest: assembled.manifestDigest, configDigest: assembled.configDigest, size, names, executed: result.executed, cached: result.cached, durationMs, warnings: converted.warnings, exported };
+  } catch (error) {
+    options.events.emit({ type: 'build.failed', time: Date.now(), durationMs: Date.now() - started, error: error instanceof Error ? error.message : String(error) });
+    throw error;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    await disposer.dispose();
+  }
+}
+
+/** A solver failure as the user's error: the failing step's Dockerfile location and what happened. */
+function failure(error: unknown, vertices: ReadonlyMap<string, Vertex>): unknown {
+  if (!(error instanceof VertexError)) return error;
+  const vertex = vertices.get(error.node.id);
+  const location: SourceLocation | undefined = vertex?.meta.location;
+  const inner = error.error;
+  if (inner instanceof StagecraftError) return location !== undefined ? inner.withLocation(location) : inner;
+  if (inner instanceof ExecFailure) {
+    return new StagecraftError('BUILD_STEP_FAILED', `${error.node.name}: ${inner.message}`, {
+      hint: 'the command failed inside the build container; see its output above',
+      location,
+      cause: inner,
+    });
+  }
+  return error;
+}
+
+async function writeStream(source: Readable | AsyncIterable<Uint8Array>, dest: string, stdout: NodeJS.WritableStream | undefined): Promise<void> {
+  if (dest === '-') {
+    if (stdout === undefined) throw new StagecraftError('USAGE', 'an output to stdout (dest=-) needs a stdout', { hint: 'write to a file with dest=FILE' });
+    await pipeline(source, stdout, { end: false });
+    return;
+  }
+  await mkdir(dirname(dest), { recursive: true });
+  const temp = `${dest}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await pipeline(source, createWriteStream(temp));
+    await rename(temp, dest);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}

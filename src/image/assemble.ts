@@ -1,0 +1,149 @@
+/**
+ * Image assembly: the built stage's config and history plus its layers → an image config and an OCI
+ * (or Docker) manifest, serialised with the field order of Go's encoding/json on BuildKit's structs,
+ * so equal inputs give the same bytes as BuildKit where the content is the same.
+ */
+import { sha256Digest, type Digest } from '../core/index.js';
+import { MEDIA_TYPES } from '../oci/index.js';
+
+export interface AssembleLayer {
+  readonly diffId: Digest;
+  readonly digest: Digest;
+  readonly size: number;
+  readonly mediaType: string;
+}
+
+export interface AssembleHistory {
+  readonly created?: string | undefined;
+  readonly created_by?: string | undefined;
+  readonly author?: string | undefined;
+  readonly comment?: string | undefined;
+  readonly empty_layer?: boolean | undefined;
+}
+
+export interface AssembleConfig {
+  readonly User?: string | undefined;
+  readonly ExposedPorts?: Readonly<Record<string, object>> | undefined;
+  readonly Env?: readonly string[] | undefined;
+  readonly Entrypoint?: readonly string[] | undefined;
+  readonly Cmd?: readonly string[] | undefined;
+  readonly Volumes?: Readonly<Record<string, object>> | undefined;
+  readonly WorkingDir?: string | undefined;
+  readonly Labels?: Readonly<Record<string, string>> | undefined;
+  readonly StopSignal?: string | undefined;
+  readonly ArgsEscaped?: boolean | undefined;
+  readonly Healthcheck?: object | undefined;
+  readonly OnBuild?: readonly string[] | undefined;
+  readonly Shell?: readonly string[] | undefined;
+}
+
+export interface AssembleInput {
+  readonly architecture: string;
+  readonly os: string;
+  readonly variant?: string | undefined;
+  readonly author?: string | undefined;
+  readonly config: AssembleConfig;
+  readonly history: readonly AssembleHistory[];
+  readonly layers: readonly AssembleLayer[];
+  /** RFC 3339 time for `created` and history entries without one (SOURCE_DATE_EPOCH or now). */
+  readonly created: string;
+  /** Docker media types instead of OCI ones. */
+  readonly docker?: boolean | undefined;
+}
+
+export interface AssembledImage {
+  readonly config: Buffer;
+  readonly configDigest: Digest;
+  readonly manifest: Buffer;
+  readonly manifestDigest: Digest;
+  readonly manifestMediaType: string;
+}
+
+/** Go's omitempty: drop undefined, empty strings, empty arrays/maps and false. */
+function omitEmpty(entries: [string, unknown][]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of entries) {
+    if (value === undefined || value === '' || value === false) continue;
+    if (Array.isArray(value) && value.length === 0) continue;
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+function sortedMap<T>(map: Readonly<Record<string, T>> | undefined): Record<string, T> | undefined {
+  if (map === undefined) return undefined;
+  return Object.fromEntries(Object.keys(map).sort().map((k) => [k, map[k] as T]));
+}
+
+/** BuildKit's history fix-up: history and layers stay one-to-one; missing times get `created`. */
+function normalizeHistory(history: readonly AssembleHistory[], layerCount: number, created: string): AssembleHistory[] {
+  let withLayer = history.filter((h) => h.empty_layer !== true).length;
+  let out = [...history];
+  if (withLayer > layerCount) {
+    let seen = 0;
+    out = out.map((h) => {
+      if (h.empty_layer === true) return h;
+      seen++;
+      return seen > layerCount ? { ...h, empty_layer: true } : h;
+    });
+    withLayer = layerCount;
+  }
+  for (; withLayer < layerCount; withLayer++) out.push({ created, created_by: '', comment: 'buildkit.exporter.image.v0' });
+  return out.map((h) => (h.created === undefined ? { ...h, created } : h));
+}
+
+export function assembleImage(input: AssembleInput): AssembledImage {
+  const c = input.config;
+  const config = omitEmpty([
+    ['User', c.User],
+    ['ExposedPorts', sortedMap(c.ExposedPorts)],
+    ['Env', c.Env],
+    ['Entrypoint', c.Entrypoint],
+    ['Cmd', c.Cmd],
+    ['Volumes', sortedMap(c.Volumes)],
+    ['WorkingDir', c.WorkingDir],
+    ['Labels', sortedMap(c.Labels)],
+    ['StopSignal', c.StopSignal],
+    ['ArgsEscaped', c.ArgsEscaped],
+    ['Healthcheck', c.Healthcheck],
+    ['OnBuild', c.OnBuild],
+    ['Shell', c.Shell],
+  ]);
+  const history = normalizeHistory(input.history, input.layers.length, input.created).map((h) =>
+    omitEmpty([['created', h.created], ['created_by', h.created_by], ['author', h.author], ['comment', h.comment], ['empty_layer', h.empty_layer]]),
+  );
+  const image = {
+    created: input.created,
+    ...(input.author !== undefined && input.author !== '' ? { author: input.author } : {}),
+    architecture: input.architecture,
+    os: input.os,
+    ...(input.variant !== undefined && input.variant !== '' ? { variant: input.variant } : {}),
+    config,
+    rootfs: { type: 'layers', diff_ids: input.layers.map((l) => l.diffId) },
+    history,
+  };
+  const configBytes = Buffer.from(JSON.stringify(image));
+  const configDigest = sha256Digest(configBytes);
+  const docker = input.docker === true;
+  const manifestMediaType = docker ? MEDIA_TYPES.dockerManifest : MEDIA_TYPES.ociManifest;
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: manifestMediaType,
+    config: { mediaType: docker ? MEDIA_TYPES.dockerConfig : MEDIA_TYPES.ociConfig, digest: configDigest, size: configBytes.length },
+    layers: input.layers.map((l) => ({ mediaType: docker ? dockerLayerType(l.mediaType) : l.mediaType, digest: l.digest, size: l.size })),
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return { config: configBytes, configDigest, manifest: manifestBytes, manifestDigest: sha256Digest(manifestBytes), manifestMediaType };
+}
+
+function dockerLayerType(mediaType: string): string {
+  if (mediaType === MEDIA_TYPES.ociLayerGzip) return MEDIA_TYPES.dockerLayerGzip;
+  if (mediaType === MEDIA_TYPES.ociLayer) return MEDIA_TYPES.dockerLayer;
+  return mediaType;
+}
+
+/** RFC 3339 with second precision and `Z`, as Go formats a UTC time with whole seconds. */
+export function rfc3339(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

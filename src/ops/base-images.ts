@@ -1,0 +1,86 @@
+/**
+ * Base images for a build: a reference resolved once per build (local store first unless `pull`,
+ * then the registry) to its manifest digest, config and layer records. Layer blobs are not fetched
+ * here: LayerStore pulls a blob only when a step really needs its files.
+ */
+import type { Content } from '../content/index.js';
+import { StagecraftError, formatImageRef, parseImageRef, parsePlatform, formatPlatform, type Digest, type ImageRef } from '../core/index.js';
+import { parseImageConfig, parseManifest, selectManifest, type ImageConfig } from '../oci/index.js';
+import type { RegistryClient } from '../registry/index.js';
+import type { LayerRecord } from '../cache/index.js';
+
+export interface BaseImage {
+  /** Normalised name pinned to the manifest digest (`docker.io/library/busybox:latest@sha256:…`). */
+  readonly pinned: string;
+  readonly manifestDigest: Digest;
+  readonly config: ImageConfig;
+  readonly layers: readonly LayerRecord[];
+}
+
+export interface BaseImageOptions {
+  readonly content: Content;
+  readonly registry: RegistryClient;
+  /** Always ask the registry (`--pull`); otherwise a local image of that name is used first. */
+  readonly pull: boolean;
+}
+
+export class BaseImages {
+  readonly #cache = new Map<string, Promise<BaseImage>>();
+
+  constructor(private readonly options: BaseImageOptions) {}
+
+  resolve(text: string, platformText: string, signal: AbortSignal): Promise<BaseImage> {
+    const key = `${text}|${platformText}`;
+    let pending = this.#cache.get(key);
+    if (pending === undefined) {
+      pending = this.#resolve(text, platformText, signal);
+      this.#cache.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #resolve(text: string, platformText: string, signal: AbortSignal): Promise<BaseImage> {
+    const ref = parseImageRef(text);
+    const platform = parsePlatform(platformText);
+    const { content, registry } = this.options;
+    if (!this.options.pull) {
+      const local = await this.#local(ref, platformText);
+      if (local !== undefined) return local;
+    }
+    const resolved = await registry.resolve(ref, { platform, signal });
+    const manifest = resolved.manifest;
+    const configBlob = await content.blobs.info(manifest.config.digest);
+    if (configBlob === undefined) {
+      await content.blobs.ingest(await registry.fetchBlob(ref, manifest.config, { signal }), { digest: manifest.config.digest, size: manifest.config.size, signal });
+    }
+    await content.blobs.put(resolved.bytes, { digest: resolved.descriptor.digest, signal });
+    const config = parseImageConfig(await content.blobs.read(manifest.config.digest), { source: formatImageRef(ref) });
+    return { pinned: formatImageRef(resolved.ref), manifestDigest: resolved.descriptor.digest, config, layers: layerRecords(manifest.layers, config, formatImageRef(ref)) };
+  }
+
+  async #local(ref: ImageRef, platformText: string): Promise<BaseImage | undefined> {
+    const { content } = this.options;
+    const entry = content.references.get(formatImageRef(ref));
+    if (entry === undefined) return undefined;
+    let parsed = parseManifest(await content.blobs.read(entry.digest), entry.mediaType);
+    if (parsed.kind === 'index') {
+      const chosen = selectManifest(parsed.index, parsePlatform(platformText), { source: entry.name });
+      if (!(await content.blobs.has(chosen.digest))) return undefined;
+      parsed = parseManifest(await content.blobs.read(chosen.digest), chosen.mediaType);
+      if (parsed.kind !== 'manifest') return undefined;
+    }
+    const manifest = parsed.manifest;
+    if (!(await content.blobs.has(manifest.config.digest))) return undefined;
+    const config = parseImageConfig(await content.blobs.read(manifest.config.digest), { source: entry.name });
+    if (formatPlatform(parsePlatform(`${config.os}/${config.architecture}${config.variant !== undefined ? `/${config.variant}` : ''}`)) !== formatPlatform(parsePlatform(platformText))) return undefined;
+    return { pinned: `${formatImageRef(ref)}@${parsed.digest}`, manifestDigest: parsed.digest, config, layers: layerRecords(manifest.layers, config, formatImageRef(ref)) };
+  }
+}
+
+function layerRecords(layers: readonly { digest: Digest; size: number; mediaType: string }[], config: ImageConfig, source: string): LayerRecord[] {
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== layers.length) {
+    throw new StagecraftError('INVALID_MANIFEST', `${source}: the manifest has ${layers.length} layers but the config lists ${diffIds.length} diff ids`, { hint: 'the image is malformed; rebuild or re-push it' });
+  }
+  return layers.map((layer, i) => ({ diffId: diffIds[i] as Digest, digest: layer.digest, size: layer.size, mediaType: layer.mediaType, source }));
+}

@@ -1,0 +1,154 @@
+/**
+ * The exec op: runs a RUN step in runc on a writable snapshot of its rootfs input, with its
+ * `--mount`s, and turns the changes into a layer. Secrets are read from the build's secret provider
+ * at run time only: they are in no key, layer or event.
+ */
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StagecraftError } from '../core/index.js';
+import type { ExecMount as RuntimeMount, Executor } from '../executor/index.js';
+import type { ExecOp } from '../plan/index.js';
+import type { ExecuteContext } from '../solver/index.js';
+import { Disposer } from '../util/disposer.js';
+import type { ImmutableSnapshot, Snapshotter } from '../snapshot/index.js';
+import type { LayerRecord } from '../cache/index.js';
+import type { LayerStore } from './layers.js';
+import type { FsResult } from './result.js';
+import type { CacheMountPool } from './cache-mounts.js';
+
+export interface SecretProvider {
+  /** The secret's bytes, or undefined when the build was given no such secret. */
+  get(id: string): Promise<Buffer | undefined>;
+}
+
+export interface ExecDeps {
+  readonly executor: Executor;
+  readonly snapshotter: Snapshotter;
+  readonly layers: LayerStore;
+  readonly secrets: SecretProvider;
+  /** ssh id → agent socket on the host. */
+  readonly ssh: ReadonlyMap<string, string>;
+  readonly cacheMounts: CacheMountPool;
+  readonly hostname: string;
+  /** `--network` of the build: the default for `RUN --network=default`. */
+  readonly defaultNetwork: 'host' | 'none';
+}
+
+/** A RUN step exited non-zero. */
+export class ExecFailure extends Error {
+  constructor(readonly args: readonly string[], readonly exitCode: number, readonly signalName?: string) {
+    super(`process "${args.join(' ')}" did not complete successfully: ${signalName !== undefined ? `killed by signal ${signalName}` : `exit code: ${exitCode}`}`);
+  }
+}
+
+export async function runExec(op: ExecOp, inputs: readonly FsResult[], deps: ExecDeps, context: ExecuteContext): Promise<FsResult> {
+  const { signal } = context;
+  const rootInput = inputs[0];
+  if (rootInput === undefined || rootInput.kind !== 'layers') throw new Error('exec: input 0 must be a layer stack');
+  const parent = await deps.layers.materialize(rootInput.layers, signal);
+  const stack = new Disposer();
+  try {
+    return await runIn(stack, op, inputs, deps, context, rootInput.layers, parent);
+  } finally {
+    await stack.dispose();
+  }
+}
+
+async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], deps: ExecDeps, context: ExecuteContext, rootLayers: readonly LayerRecord[], parent: ImmutableSnapshot | null): Promise<FsResult> {
+  const { signal } = context;
+  const mutable = stack.use(await deps.snapshotter.prepare(parent, `exec-${Date.now()}`, signal));
+  const rootfs = stack.use(await mutable.mount(undefined, signal));
+
+  const mounts: RuntimeMount[] = [];
+  const secretEnv: Record<string, string> = {};
+  for (const mount of op.mounts) {
+    switch (mount.type) {
+      case 'bind': {
+        const input = inputs[mount.input];
+        if (input === undefined) throw new Error(`exec: bind input ${mount.input} missing`);
+        let base: string;
+        if (input.kind === 'dir') {
+          base = input.path;
+        } else if (mount.readonly) {
+          base = stack.use(await deps.layers.view(input.layers, signal)).path;
+        } else {
+          // Writes to a read-write bind are discarded: give it its own throwaway snapshot.
+          const snapshot = await deps.layers.materialize(input.layers, signal);
+          const scratch = stack.use(await deps.snapshotter.prepare(snapshot, 'bind-rw', signal));
+          base = stack.use(await scratch.mount(undefined, signal)).path;
+        }
+        const source = join(base, mount.source);
+        await assertExists(source, mount.source);
+        mounts.push({ type: 'bind', source, target: mount.target, readonly: mount.readonly });
+        break;
+      }
+      case 'cache': {
+        const lease = stack.use(await deps.cacheMounts.acquire({ id: mount.id, sharing: mount.sharing, uid: mount.uid, gid: mount.gid, mode: mount.mode }, signal));
+        mounts.push({ type: 'bind', source: lease.path, target: mount.target, readonly: mount.readonly });
+        break;
+      }
+      case 'tmpfs':
+        mounts.push({ type: 'tmpfs', target: mount.target, ...(mount.size !== undefined ? { size: mount.size } : {}) });
+        break;
+      case 'secret': {
+        const data = await deps.secrets.get(mount.id);
+        if (data === undefined) {
+          if (mount.required) {
+            throw new StagecraftError('USAGE', `secret ${mount.id} is required but was not given`, { hint: `pass it with --secret id=${mount.id},src=FILE or --secret id=${mount.id},env=VAR` });
+          }
+          break;
+        }
+        if (mount.env !== undefined) secretEnv[mount.env] = data.toString('utf8');
+        if (mount.target !== undefined) mounts.push({ type: 'secret', target: mount.target, data, uid: mount.uid, gid: mount.gid, mode: mount.mode });
+        break;
+      }
+      case 'ssh': {
+        const socket = deps.ssh.get(mount.id);
+        if (socket === undefined) {
+          if (mount.required) throw new StagecraftError('USAGE', `ssh agent ${mount.id} is required but was not given`, { hint: `pass it with --ssh ${mount.id}=/path/to/agent.sock (or --ssh default with SSH_AUTH_SOCK set)` });
+          break;
+        }
+        mounts.push({ type: 'ssh', source: socket, target: mount.target, uid: mount.uid, gid: mount.gid, mode: mount.mode });
+        break;
+      }
+    }
+  }
+  for (const file of op.inlineFiles ?? []) {
+    mounts.push({ type: 'secret', target: file.path, data: Buffer.from(file.data), uid: 0, gid: 0, mode: file.mode });
+  }
+
+  const network = op.network === 'default' ? deps.defaultNetwork : op.network;
+  const result = await deps.executor.run(
+    {
+      rootfs: rootfs.path,
+      args: [...op.args],
+      env: [...op.env, ...(op.proxyEnv ?? [])],
+      secretEnv,
+      cwd: op.cwd,
+      user: op.user,
+      hostname: deps.hostname,
+      network,
+      mounts,
+      securityInsecure: op.security === 'insecure',
+    },
+    { stdout: (chunk: Buffer) => context.log('stdout', chunk.toString('utf8')), stderr: (chunk: Buffer) => context.log('stderr', chunk.toString('utf8')) },
+    signal,
+  );
+  if (result.exitCode !== 0) throw new ExecFailure(op.args, result.exitCode, result.signal);
+  await rootfs[Symbol.asyncDispose]();
+  const layer = await deps.layers.commit(mutable, signal);
+  return { kind: 'layers', layers: [...rootLayers, layer] };
+}
+
+async function assertExists(path: string, shown: string): Promise<void> {
+  try {
+    await stat(path);
+  } catch {
+    throw new StagecraftError('FILE_NOT_FOUND', `mount source "${shown}" not found`, { hint: 'check source= of the --mount; it is relative to the root of from= (or of the build context)' });
+  }
+}
+
+export function cacheMountDirName(id: string): string {
+  return createHash('sha256').update(id).digest('hex').slice(0, 32);
+}

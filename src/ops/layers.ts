@@ -1,0 +1,108 @@
+/**
+ * Layers ↔ snapshots: a stack of layer records becomes a committed snapshot (each layer unpacked once,
+ * keyed by chain ID; missing base-image blobs fetched from their registry first), and a mutable
+ * snapshot's changes become a new layer blob in the content store.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { ContentStore } from '../content/index.js';
+import type { Digest } from '../core/index.js';
+import type { LayerRecord } from '../cache/index.js';
+import { chainId, compressLayer, type CompressionAlgorithm, type ImmutableSnapshot, type MountedRootfs, type MutableSnapshot, type Snapshotter } from '../snapshot/index.js';
+
+export interface LayerStoreOptions {
+  readonly snapshotter: Snapshotter;
+  readonly blobs: ContentStore;
+  /** Fetches a base-image layer blob into the content store (from `layer.source`). */
+  readonly fetchBlob: (layer: LayerRecord, signal: AbortSignal) => Promise<void>;
+  readonly compression: CompressionAlgorithm;
+  readonly compressionLevel?: number | undefined;
+  readonly sourceDateEpoch?: number | undefined;
+  /** A directory for temporary mount points. */
+  readonly runDir: string;
+}
+
+export class LayerStore {
+  constructor(private readonly options: LayerStoreOptions) {}
+
+  /** The committed snapshot of a layer stack (null for no layers). */
+  async materialize(layers: readonly LayerRecord[], signal: AbortSignal): Promise<ImmutableSnapshot | null> {
+    const { snapshotter, blobs } = this.options;
+    // Find the deepest prefix that is already unpacked.
+    const chains: Digest[] = [];
+    let chain: Digest | null = null;
+    for (const layer of layers) {
+      chain = chainId(chain, layer.diffId);
+      chains.push(chain);
+    }
+    let start = layers.length;
+    let parent: ImmutableSnapshot | null = null;
+    for (; start > 0; start--) {
+      const id = chains[start - 1];
+      if (id === undefined) break;
+      const found = await snapshotter.getByChainId(id);
+      if (found !== null) {
+        parent = found;
+        break;
+      }
+    }
+    for (let i = start; i < layers.length; i++) {
+      const layer = layers[i];
+      if (layer === undefined) continue;
+      await this.ensureBlob(layer, signal);
+      parent = await snapshotter.applyLayer(parent, await blobs.open(layer.digest), layer.diffId, { signal });
+    }
+    return parent;
+  }
+
+  /** Makes sure the layer's blob is in the store (fetching a base-image layer from its registry). */
+  async ensureBlob(layer: LayerRecord, signal: AbortSignal): Promise<void> {
+    if (!(await this.options.blobs.has(layer.digest))) await this.options.fetchBlob(layer, signal);
+  }
+
+  /** A read-only view of a layer stack at a fresh mount point (an empty directory for no layers). */
+  async view(layers: readonly LayerRecord[], signal: AbortSignal): Promise<MountedRootfs> {
+    await mkdir(this.options.runDir, { recursive: true });
+    const dir = await mkdtemp(join(this.options.runDir, 'view-'));
+    const removeDir = async (): Promise<void> => {
+      await rm(dir, { recursive: true, force: true });
+    };
+    try {
+      const snapshot = await this.materialize(layers, signal);
+      if (snapshot === null) return { path: dir, [Symbol.asyncDispose]: removeDir };
+      const mounted = await this.options.snapshotter.view(snapshot, dir, signal);
+      let released: Promise<void> | undefined;
+      return {
+        path: mounted.path,
+        [Symbol.asyncDispose]: () => {
+          released ??= (async () => {
+            await mounted[Symbol.asyncDispose]();
+            await removeDir();
+          })();
+          return released;
+        },
+      };
+    } catch (error) {
+      await removeDir();
+      throw error;
+    }
+  }
+
+  /**
+   * Turns the changes of `mutable` into a layer blob (one streaming pass: tar, diffID, compression,
+   * digest, ingest), then commits the snapshot. A step that changed nothing still gets its (empty)
+   * layer, as in BuildKit, so history and layers stay one-to-one.
+   */
+  async commit(mutable: MutableSnapshot, signal: AbortSignal): Promise<LayerRecord> {
+    const { snapshotter, blobs } = this.options;
+    const pass = new PassThrough();
+    const tar = snapshotter.diff(mutable, { sourceDateEpoch: this.options.sourceDateEpoch, signal });
+    const [result, info] = await Promise.all([
+      compressLayer(tar, pass, { algorithm: this.options.compression, level: this.options.compressionLevel, signal }),
+      blobs.ingest(pass, { signal }),
+    ]);
+    await mutable.commit(signal);
+    return { diffId: result.diffId, digest: info.digest, size: info.size, mediaType: result.mediaType };
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Binds plan vertices to real work (DESIGN.md `ops/`): each op kind gets its cache-key function and
+ * its execution. Cache keys cover exactly what determines the result: an image by its manifest
+ * digest, the build context by the content of the files a step selects, exec and file ops by their
+ * definition (the solver adds the inputs' keys). Proxy variables and secret values are never part
+ * of a key.
+ */
+import { StagecraftError, type Digest } from '../core/index.js';
+import type { Op as PlanOp, Vertex } from '../plan/index.js';
+import type { Op, ResultCache, SolveNode } from '../solver/index.js';
+import type { CacheRecords } from '../cache/index.js';
+import type { ContentStore } from '../content/index.js';
+import type { BaseImages } from './base-images.js';
+import { runExec, type ExecDeps } from './exec.js';
+import { runFile, type FileDeps } from './file.js';
+import { fetchHttp, httpCacheKey } from './http.js';
+import { EMPTY_FS, type FsResult } from './result.js';
+
+export interface ContextSource {
+  /** A content digest of the files `include` selects (all when it holds the root) minus .dockerignore. */
+  hash(include: readonly string[], signal: AbortSignal): Promise<Digest>;
+  /** A directory holding exactly those files, valid until the build ends. */
+  view(include: readonly string[], signal: AbortSignal): Promise<string>;
+}
+
+export interface OpDeps extends ExecDeps, FileDeps {
+  readonly baseImages: BaseImages;
+  readonly context: ContextSource;
+  /** Where ADD <url> downloads go. */
+  readonly downloadDir: string;
+}
+
+export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
+  const op: PlanOp = vertex.op;
+  switch (op.type) {
+    case 'scratch':
+      return { resource: 'io', cacheKey: () => Promise.resolve({ type: 'scratch' }), execute: () => Promise.resolve(EMPTY_FS) };
+    case 'image': {
+      const platform = [op.platform.os, op.platform.architecture, op.platform.variant].filter((p) => p !== undefined && p !== '').join('/');
+      return {
+        resource: 'io',
+        cacheKey: async (_inputs, signal) => ({ type: 'image', digest: (await deps.baseImages.resolve(op.ref, platform, signal)).manifestDigest }),
+        execute: async (_inputs, context) => ({ kind: 'layers', layers: (await deps.baseImages.resolve(op.ref, platform, context.signal)).layers }),
+      };
+    }
+    case 'context':
+      return {
+        resource: 'io',
+        cacheKey: async (_inputs, signal) => ({ type: 'context', digest: await deps.context.hash(op.include ?? [''], signal) }),
+        execute: async (_inputs, context) => ({ kind: 'dir', path: await deps.context.view(op.include ?? [''], context.signal) }),
+      };
+    case 'http':
+      return {
+        resource: 'io',
+        cacheKey: (_inputs, signal) => httpCacheKey(op, deps.downloadDir, signal),
+        execute: async (_inputs, context) => ({ kind: 'dir', path: await fetchHttp(op, deps.downloadDir, context.signal) }),
+      };
+    case 'exec': {
+      const { proxyEnv: _proxy, ...keyed } = op;
+      return { resource: 'exec', cacheKey: () => Promise.resolve(keyed), execute: (inputs, context) => runExec(op, inputs, deps, context) };
+    }
+    case 'file':
+      return { resource: 'io', cacheKey: () => Promise.resolve(op), execute: (inputs, context) => runFile(op, inputs, deps, context) };
+    case 'merge':
+      return {
+        resource: 'io',
+        cacheKey: () => Promise.resolve({ type: 'merge' }),
+        execute: (inputs) => Promise.resolve({ kind: 'layers', layers: inputs.flatMap((i) => (i.kind === 'layers' ? i.layers : [])) }),
+      };
+  }
+}
+
+/**
+ * The solver's result cache over the SQLite cache records. Only layer stacks are stored (directories
+ * are cheap to recompute); a record whose blobs are gone and cannot be fetched counts as a miss.
+ */
+export class LayerResultCache implements ResultCache<FsResult> {
+  constructor(private readonly records: CacheRecords, private readonly blobs: ContentStore) {}
+
+  async load(key: Digest): Promise<FsResult | undefined> {
+    const row = this.records.get(key);
+    if (row === undefined) return undefined;
+    for (const layer of row.result.layers) {
+      if (layer.source === undefined && !(await this.blobs.has(layer.digest))) return undefined;
+    }
+    return { kind: 'layers', layers: row.result.layers };
+  }
+
+  save(key: Digest, node: SolveNode, result: FsResult, preimage: unknown): Promise<void> {
+    if (result.kind === 'layers') this.records.put(key, node.name, { layers: [...result.layers] }, preimage);
+    return Promise.resolve();
+  }
+}
+
+export function requireLayers(result: FsResult | undefined, what: string): FsResult & { kind: 'layers' } {
+  if (result === undefined || result.kind !== 'layers') throw new StagecraftError('DOCKERFILE_STAGE', `${what} has no filesystem to export`);
+  return result;
+}
