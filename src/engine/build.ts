@@ -3,6 +3,7 @@
  * → outputs. The composition of the build modules; every piece is chosen here (DESIGN.md engine/).
  */
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
@@ -125,8 +126,16 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const signal = controller.signal;
   const disposer = new Disposer();
+  // The last lines of each step's output, for the error message of a failing step.
+  const tails = new Map<string, string>();
+  const events: EventSink = {
+    emit: (event) => {
+      if (event.type === 'vertex.log') tails.set(event.vertex, ((tails.get(event.vertex) ?? '') + event.data).slice(-4096));
+      options.events.emit(event);
+    },
+  };
   const runDir = join(deps.stateRoot, 'run', buildId);
-  options.events.emit({ type: 'build.started', time: Date.now(), buildId, target: options.target ?? '', vertices: 0 });
+  events.emit({ type: 'build.started', time: Date.now(), buildId, target: options.target ?? '', vertices: 0 });
   try {
     const parsed = loadDockerfile(options.dockerfile.text, options.dockerfile.path);
     const content = await deps.content();
@@ -173,7 +182,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       noCacheFilter: new Set(options.noCacheFilter.map((s) => s.toLowerCase())),
       sourceDateEpoch: options.sourceDateEpoch,
     });
-    for (const warning of converted.warnings) options.events.emit({ type: 'build.warning', time: Date.now(), message: warning });
+    for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
 
     const executor = createRuncExecutor({ stateDir: join('/run/stagecraft', buildId), runDir: join(runDir, 'runc') });
     const vertices = new Map<string, Vertex>(converted.plan.vertices.map((v) => [v.id, v]));
@@ -210,12 +219,13 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
           return opFor(vertex, opDeps);
         },
         cache: new LayerResultCache(records, content.blobs),
-        events: options.events,
+        events,
         signal,
-        execConcurrency: options.execConcurrency,
+        // RUN steps mostly wait (I/O, sleeps, network): more slots than cores, as BuildKit runs them unbounded.
+        execConcurrency: options.execConcurrency ?? Math.max(4, availableParallelism()),
       });
     } catch (error) {
-      throw failure(error, vertices);
+      throw failure(error, vertices, tails);
     }
     const root = result.results.get(converted.target.root);
     if (root === undefined || root.kind !== 'layers') throw new Error('build: the target produced no filesystem');
@@ -285,10 +295,10 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     }
     const size = root.layers.reduce((sum, l) => sum + l.size, 0) + assembled.config.length + assembled.manifest.length;
     const durationMs = Date.now() - started;
-    options.events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: result.executed, cached: result.cached });
+    events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: result.executed, cached: result.cached });
     return { manifestDigest: assembled.manifestDigest, configDigest: assembled.configDigest, size, names, executed: result.executed, cached: result.cached, durationMs, warnings: converted.warnings, exported };
   } catch (error) {
-    options.events.emit({ type: 'build.failed', time: Date.now(), durationMs: Date.now() - started, error: error instanceof Error ? error.message : String(error) });
+    events.emit({ type: 'build.failed', time: Date.now(), durationMs: Date.now() - started, error: error instanceof Error ? error.message : String(error) });
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
@@ -297,14 +307,16 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
 }
 
 /** A solver failure as the user's error: the failing step's Dockerfile location and what happened. */
-function failure(error: unknown, vertices: ReadonlyMap<string, Vertex>): unknown {
+function failure(error: unknown, vertices: ReadonlyMap<string, Vertex>, tails: ReadonlyMap<string, string>): unknown {
   if (!(error instanceof VertexError)) return error;
   const vertex = vertices.get(error.node.id);
   const location: SourceLocation | undefined = vertex?.meta.location;
   const inner = error.error;
   if (inner instanceof StagecraftError) return location !== undefined ? inner.withLocation(location) : inner;
   if (inner instanceof ExecFailure) {
-    return new StagecraftError('BUILD_STEP_FAILED', `${error.node.name}: ${inner.message}`, {
+    const tail = (tails.get(error.node.id) ?? '').split('\n').filter((l) => l !== '').slice(-10);
+    const output = tail.length > 0 ? `\nlast output:\n${tail.map((l) => `  ${l}`).join('\n')}` : '';
+    return new StagecraftError('BUILD_STEP_FAILED', `${error.node.name}: ${inner.message}${output}`, {
       hint: 'the command failed inside the build container; see its output above',
       location,
       cause: inner,

@@ -15,7 +15,7 @@ import {
   type ParsedDockerfile,
   type RunInstruction,
 } from '../instructions/index.js';
-import type { ShellLex } from '../shell/index.js';
+import { ShellLex } from '../shell/index.js';
 import { PROXY_ARGS, formatPlatform, type PlatformSpec } from './args.js';
 import {
   DEFAULT_PATH,
@@ -104,6 +104,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
   const buildArgs = options.buildArgs ?? new Map<string, string>();
   const file = parsed.file;
   const lex = options.lex;
+  const displayLex = new ShellLex({ escapeToken: parsed.escapeToken, rawQuotes: true, skipUnsetEnv: true });
   const warnings = graph.unusedBuildArgs.length > 0 ? [`one or more build-args [${graph.unusedBuildArgs.join(' ')}] were not consumed`] : [];
   const proxyEnv = [...buildArgs].filter(([key]) => PROXY_ARGS.has(key)).map(([key, value]) => `${key}=${value}`);
 
@@ -175,7 +176,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
     const ignoreCache = options.noCache === true || (stage.name !== undefined && (options.noCacheFilter?.has(stage.name) ?? false));
 
     const ctx: DispatchContext = {
-      file, lex, builder, state, stage, graph, states, platform: sPlatform, buildArgs, globalArgs: graph.globalArgs.values,
+      file, lex, displayLex, builder, state, stage, graph, states, platform: sPlatform, buildArgs, globalArgs: graph.globalArgs.values,
       proxyEnv, ignoreCache, contextVertex, scratch, imageVertex: (ref) => imageVertex(ref, platform), epoch: options.sourceDateEpoch,
     };
     for (const command of commands) {
@@ -235,6 +236,8 @@ class DispatchError extends Error {
 interface DispatchContext {
   readonly file: string;
   readonly lex: ShellLex;
+  /** For progress names: quotes kept, unset variables left as written (BuildKit's display rule). */
+  readonly displayLex: ShellLex;
   readonly builder: PlanBuilder;
   readonly state: StageState;
   readonly stage: GraphStage;
@@ -278,7 +281,7 @@ function stepName(ctx: DispatchContext, text: string): string {
   const state = ctx.state;
   let display = text;
   try {
-    display = ctx.lex.processWord(text, lookup(state));
+    display = ctx.displayLex.processWord(text, lookup(state));
   } catch {
     // show the text as written
   }
