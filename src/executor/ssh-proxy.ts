@@ -12,8 +12,9 @@ export interface SocketProxy extends AsyncDisposable {
 
 export async function startSocketProxy(options: { path: string; upstream: string; uid: number; gid: number; mode: number }): Promise<SocketProxy> {
   const connections = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = createConnection(options.upstream);
+  // Half-open sockets: a client that shuts down its write side still gets the whole answer.
+  const server: Server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = createConnection({ path: options.upstream, allowHalfOpen: true });
     connections.add(client);
     connections.add(upstream);
     const close = (): void => {
