@@ -108,7 +108,8 @@ function progressSink(mode: string, io: CliIo): { sink: EventSink; finish: () =>
   }
   let state = initialTtyState;
   const painter = new TtyPainter(io.stderr);
-  const width = (): number => Math.max(40, process.stderr.columns ?? 100);
+  // A pty may report 0 columns (e.g. under script(1)): fall back to $COLUMNS, then 100.
+  const width = (): number => Math.max(40, process.stderr.columns || Number(process.env.COLUMNS) || 100);
   const timer = setInterval(() => painter.paint(ttyFrame(state, Date.now(), width())), 100);
   timer.unref();
   return {
