@@ -8,6 +8,7 @@
  * re-checks leases and ages, and starts over if references changed meanwhile. Since ingest and
  * touch also take that lock, a blob a writer has just seen as present cannot be deleted under it.
  */
+import { ownerAlive } from '../util/owner.js';
 import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -55,7 +56,7 @@ export interface GcResult {
 }
 
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
-/** An ingest temp file untouched for this long belongs to a dead process. */
+/** An ingest temp file untouched for this long is abandoned even if its owner cannot be told. */
 const STALE_INGEST_MS = 24 * 60 * 60 * 1000;
 /** JSON larger than this is not walked when its media type is unknown. */
 const SNIFF_LIMIT = 4 << 20;
@@ -194,7 +195,9 @@ async function removeStaleIngests(store: ContentStore): Promise<number> {
   for (const name of await readdir(store.ingestDir).catch(() => [] as string[])) {
     const path = join(store.ingestDir, name);
     const s = await stat(path).catch(() => undefined);
-    if (s !== undefined && now - s.mtimeMs > STALE_INGEST_MS) {
+    const owner = /^(\d+-\d+)-[a-f0-9]+\.partial$/.exec(name)?.[1];
+    const dead = owner !== undefined && !ownerAlive(owner);
+    if (s !== undefined && (dead || now - s.mtimeMs > STALE_INGEST_MS)) {
       await rm(path, { force: true });
       removed++;
     }

@@ -9,6 +9,7 @@
  * re-hashes for fsck.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { PROCESS_OWNER } from '../util/owner.js';
 import { existsSync, mkdirSync, renameSync, statSync, unlinkSync, } from 'node:fs';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -196,7 +197,8 @@ export class ContentStore {
    */
   async ingest(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | NodeJS.ReadableStream, options: IngestOptions = {}): Promise<BlobInfo> {
     options.signal?.throwIfAborted();
-    const temp = join(this.#ingestDir, `${randomBytes(12).toString('hex')}.partial`);
+    // The owner in the name lets GC remove what a killed process left at once.
+    const temp = join(this.#ingestDir, `${PROCESS_OWNER}-${randomBytes(12).toString('hex')}.partial`);
     const counter = new HashingCounter(options.digest ?? 'content', options.size, options.onProgress);
     let digest: Digest;
     try {

@@ -11,13 +11,13 @@
  *   empty/                         an empty lower dir
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { StagecraftError, digestHex, parseDigest, sha256Digest, type Digest } from '../core/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { PROCESS_OWNER, ownerAlive } from '../util/owner.js';
 import type { ApplyResult } from './apply.js';
 import { isMounted, mountAt, unmount, type Mount, type MountCommand } from './mount.js';
 import { packItems, type LayerItem } from './pack.js';
@@ -39,22 +39,7 @@ const OwnerMeta = z.object({
   key: z.string().optional(),
 });
 
-function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/** This process, as `<pid>-<start time>` (pids are reused; the pair is not). */
-const OWNER = `${process.pid}-${startTime(process.pid) ?? '0'}`;
-
-function ownerAlive(owner: string): boolean {
-  const [pid, start] = owner.split('-');
-  return pid !== undefined && startTime(Number(pid)) === start;
-}
+const OWNER = PROCESS_OWNER;
 
 /** OCI chain ID: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
 export function chainId(parent: Digest | null, diffId: Digest): Digest {
