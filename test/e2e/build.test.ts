@@ -104,6 +104,22 @@ describe('stagecraft build (runc, overlayfs, real registry)', () => {
     assert.doesNotMatch(run.stderr, /\[4\/4\] RUN echo never/, "the step after the failure did not run");
   });
 
+  it('pushes with --push, and skopeo inspects and copies what it pushed', () => {
+    const name = `${env.registry.host}/hello:pushed`;
+    const meta = join(env.work, 'push-meta.json');
+    const run = env.build(['--build-arg', `REGISTRY=${env.registry.host}`, '-t', name, '--push', '--metadata-file', meta, context]);
+    assert.equal(run.status, 0, run.stderr);
+    const digest = String((JSON.parse(readFileSync(meta, 'utf8')) as Record<string, unknown>)['containerimage.digest']);
+    const inspected = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' })) as { Digest: string; Layers: string[] };
+    assert.equal(inspected.Digest, digest);
+    const layout = join(env.work, 'pushed-layout');
+    execFileSync('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${name}`, `oci:${layout}:copied`]);
+    const unpacked = join(env.work, 'pushed-rootfs');
+    mkdirSync(unpacked, { recursive: true });
+    for (const layer of inspected.Layers) execFileSync('tar', ['-xzf', join(layout, 'blobs/sha256', layer.slice(7)), '-C', unpacked]);
+    assert.match(readFileSync(join(unpacked, 'app/GREETING.txt'), 'utf8'), /^HELLO FROM STAGECRAFT/);
+  });
+
   it('writes --iidfile and --metadata-file like buildx', () => {
     const iid = join(env.work, 'iid');
     const meta = join(env.work, 'meta.json');
