@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# npm run bench [-- RUN.SH FLAGS]: runs the shared benchmark harness (../shared/bench/run.sh) for
+# stagecraft and, when they are installed and working, for BuildKit (dockerd) and buildah, on the same
+# workloads. Base images come from a local registry made by ../shared/tools/make-base-images.sh.
+# Results (raw.tsv, summary.tsv, logs) go to bench/results/<time>-<builder>/.
+#   npm run bench                              # all workloads, cold/warm/incr, 3 runs each
+#   npm run bench -- -w w5-many-steps -m warm -n 5
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED="${STAGECRAFT_SHARED:-$(cd .. && pwd)/shared}"
+[ -f "$SHARED/bench/run.sh" ] || { echo "bench: $SHARED/bench/run.sh not found; set STAGECRAFT_SHARED to the shared folder" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (runc, overlayfs, debootstrap)" >&2; exit 2; }
+command -v hyperfine >/dev/null 2>&1 || true
+npm run build >/dev/null
+bash "$SHARED/tools/make-base-images.sh" 127.0.0.1:5000
+
+ROOT="${STAGECRAFT_BENCH_ROOT:-/var/tmp/stagecraft-bench-root}"
+export STAGECRAFT="node $PWD/dist/cli.js --root $ROOT"
+# Drops stagecraft's caches. keep-bases: base images stay in the local registry, which is where
+# stagecraft resolves them from; the store itself is emptied either way.
+export STAGECRAFT_RESET="rm -rf '$ROOT' && mkdir -p '$ROOT' && true"
+# The image's size: the sum of its blobs as `inspect --json` reports them.
+export STAGECRAFT_SIZE="node $PWD/dist/cli.js --root $ROOT inspect --json \"\$1\" | node -e 'let s=\"\";process.stdin.on(\"data\",d=>s+=d).on(\"end\",()=>{const j=JSON.parse(s);console.log(j.size ?? \"n/a\")})'"
+
+ARGS=("$@")
+[ "${#ARGS[@]}" -gt 0 ] || ARGS=(-w all -m cold,warm,incr -n 3)
+STAMP=$(date +%Y%m%d-%H%M%S)
+mkdir -p bench/results
+run() { bash "$SHARED/bench/run.sh" -b "$1" "${ARGS[@]}" -o "bench/results/$STAMP-$1"; }
+run stagecraft
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then run docker; else echo "bench: BuildKit (dockerd) not running: skipped" >&2; fi
+if command -v buildah >/dev/null 2>&1; then run buildah; else echo "bench: buildah not installed: skipped" >&2; fi
+for f in bench/results/$STAMP-*/summary.tsv; do echo "== $f"; cat "$f"; done
