@@ -3,6 +3,7 @@ import { registerBuild } from './commands/build.js';
 import { registerDebugAst } from './commands/debug-ast.js';
 import { registerPlan } from './commands/plan.js';
 import { registerImageCommands } from './commands/image-commands.js';
+import { registerUpkeep } from './commands/upkeep.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
 
@@ -37,6 +38,7 @@ export function buildProgram(io: CliIo): Command {
   registerPlan(program, io);
   registerImageCommands(program, io);
   registerDebugAst(program, io);
+  registerUpkeep(program, io);
   return program;
 }
 

@@ -15,6 +15,7 @@ import { openContent, type Content, type GcOptions, type GcResult, type GcRootPr
 import { Database } from '../db/index.js';
 import { CacheRecords } from '../cache/index.js';
 import { build, type BuildOptions, type BuildResult } from './build.js';
+import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
 import { CredentialStore, RegistryClient, type CredentialProvider } from '../registry/index.js';
 import {
@@ -78,6 +79,10 @@ export interface Engine {
   save(refs: readonly string[], options: SaveOptions): Promise<SaveResult>;
   load(input: AsyncIterable<Uint8Array>, options?: LoadInputOptions): Promise<LoadResult>;
   gc(options?: GcOptions): Promise<GcResult>;
+  /** Space used by kind. */
+  du(): Promise<DiskUsage>;
+  /** Drops build cache (and with `all`, snapshots and cache mounts), then collects unneeded blobs. */
+  prune(options?: PruneOptions): Promise<PruneResult>;
   /** Builds a Dockerfile (see build.ts). */
   build(options: BuildOptions): Promise<BuildResult>;
   /** Closes the database. The engine must not be used afterwards. */
@@ -165,6 +170,16 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     },
     async gc(gcOptions) {
       return (await content()).gc(gcOptions);
+    },
+    async du() {
+      const store = await content();
+      if (database === undefined) throw new Error('engine: the database did not open');
+      return diskUsage({ stateRoot: config.stateRoot, content: store, db: database, clock: options.clock ?? Date.now });
+    },
+    async prune(pruneOptions) {
+      const store = await content();
+      if (database === undefined) throw new Error('engine: the database did not open');
+      return prune({ stateRoot: config.stateRoot, content: store, db: database, clock: options.clock ?? Date.now }, pruneOptions);
     },
     async build(buildOptions) {
       const store = await content();

@@ -22,3 +22,4 @@ export {
   type TransferProgress,
 } from './images.js';
 export { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
+export { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';

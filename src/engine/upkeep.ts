@@ -1,0 +1,162 @@
+/**
+ * Store upkeep: `du` (space by kind) and `prune` (drop build cache by age or to a size, then collect
+ * blobs nothing needs any more). Unpacked snapshots and cache mounts are only removed by `--all`.
+ */
+import { lstat, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CacheRecords } from '../cache/index.js';
+import type { Content, GcResult } from '../content/index.js';
+import type { Database } from '../db/index.js';
+import { readStoredImage } from '../image/index.js';
+import { CopySnapshotter, OverlaySnapshotter, overlaySupported } from '../snapshot/index.js';
+import { StagecraftError, isDigest, type Digest } from '../core/index.js';
+
+export interface DiskUsage {
+  /** Blobs of tagged images. */
+  readonly images: number;
+  /** Blobs only the build cache needs. */
+  readonly cache: number;
+  /** Other blobs (unreferenced, waiting for GC). */
+  readonly unreferenced: number;
+  /** Unpacked layers and step results. */
+  readonly snapshots: number;
+  /** RUN --mount=type=cache directories. */
+  readonly cacheMounts: number;
+  readonly cacheRecords: number;
+  readonly total: number;
+}
+
+export interface PruneOptions {
+  /** Drop every cache record, unpacked snapshot and cache mount. */
+  readonly all?: boolean | undefined;
+  /** Drop cache records unused for longer than this (default 48 h, BuildKit's default keep duration). */
+  readonly olderThanMs?: number | undefined;
+  /** Then drop least-recently-used records until the store is at most this many bytes. */
+  readonly keepStorage?: number | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface PruneResult {
+  readonly recordsRemoved: number;
+  readonly reclaimedBytes: number;
+  readonly gc: GcResult;
+}
+
+export interface UpkeepDeps {
+  readonly stateRoot: string;
+  readonly content: Content;
+  readonly db: Database;
+  readonly clock: () => number;
+}
+
+const DEFAULT_KEEP_MS = 48 * 60 * 60 * 1000;
+
+async function treeSize(path: string): Promise<number> {
+  let total = 0;
+  const stack = [path];
+  while (stack.length > 0) {
+    const current = stack.pop() ?? path;
+    let st;
+    try {
+      st = await lstat(current);
+    } catch {
+      continue;
+    }
+    total += st.isDirectory() ? 0 : st.blocks * 512;
+    if (st.isDirectory()) {
+      let names: string[] = [];
+      try {
+        names = await readdir(current);
+      } catch {
+        names = [];
+      }
+      for (const name of names) stack.push(join(current, name));
+    }
+  }
+  return total;
+}
+
+async function blobSizes(content: Content): Promise<Map<Digest, number>> {
+  const sizes = new Map<Digest, number>();
+  const dir = join(content.blobs.root, 'blobs', 'sha256');
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const digest = `sha256:${name}`;
+    if (!isDigest(digest)) continue;
+    const info = await content.blobs.info(digest);
+    if (info !== undefined) sizes.set(digest, info.size);
+  }
+  return sizes;
+}
+
+export async function diskUsage(deps: UpkeepDeps): Promise<DiskUsage> {
+  const { content } = deps;
+  const sizes = await blobSizes(content);
+  const imageBlobs = new Set<Digest>();
+  for (const ref of content.references.list()) {
+    try {
+      const stored = await readStoredImage(content, ref);
+      imageBlobs.add(ref.digest);
+      imageBlobs.add(stored.manifestDescriptor.digest);
+      imageBlobs.add(stored.manifest.config.digest);
+      for (const layer of stored.layers) imageBlobs.add(layer.digest);
+    } catch {
+      imageBlobs.add(ref.digest);
+    }
+  }
+  const records = new CacheRecords(deps.db, deps.clock);
+  const cacheBlobs = new Set(records.referencedBlobs().filter((d) => !imageBlobs.has(d)));
+  let images = 0;
+  let cache = 0;
+  let unreferenced = 0;
+  for (const [digest, size] of sizes) {
+    if (imageBlobs.has(digest)) images += size;
+    else if (cacheBlobs.has(digest)) cache += size;
+    else unreferenced += size;
+  }
+  const snapshots = await treeSize(join(deps.stateRoot, 'snapshots'));
+  const cacheMounts = await treeSize(join(deps.stateRoot, 'cache-mounts'));
+  return { images, cache, unreferenced, snapshots, cacheMounts, cacheRecords: records.all().length, total: images + cache + unreferenced + snapshots + cacheMounts };
+}
+
+export async function prune(deps: UpkeepDeps, options: PruneOptions = {}): Promise<PruneResult> {
+  const before = await diskUsage(deps);
+  const records = new CacheRecords(deps.db, deps.clock);
+  const now = deps.clock();
+  let removed = 0;
+  const rows = records.all();
+  const keepMs = options.olderThanMs ?? DEFAULT_KEEP_MS;
+  const kept = [];
+  for (const row of rows) {
+    if (options.all === true || now - row.usedAt > keepMs) {
+      records.delete(row.key);
+      removed++;
+    } else {
+      kept.push(row);
+    }
+  }
+  if (options.keepStorage !== undefined) {
+    // Least recently used first, until the blobs the remaining records need fit.
+    let size = before.total;
+    for (const row of kept) {
+      if (size <= options.keepStorage) break;
+      records.delete(row.key);
+      removed++;
+      size -= row.result.layers.reduce((sum, l) => sum + l.size, 0);
+    }
+  }
+  if (options.all === true) {
+    const snapshots = join(deps.stateRoot, 'snapshots');
+    // Leftovers of crashed builds go first; what remains active belongs to a running build.
+    const snapshotter = (await overlaySupported(snapshots)) ? new OverlaySnapshotter({ root: snapshots }) : new CopySnapshotter({ root: snapshots });
+    await snapshotter.cleanup();
+    const active = await readdir(join(snapshots, 'active')).catch(() => [] as string[]);
+    if (active.length > 0) {
+      throw new StagecraftError('STORE_CORRUPT', 'a build is using the snapshots right now; prune --all would break it', { hint: 'wait for running builds to finish, then prune again' });
+    }
+    await rm(snapshots, { recursive: true, force: true });
+    await rm(join(deps.stateRoot, 'cache-mounts'), { recursive: true, force: true });
+  }
+  const gc = await deps.content.gc({ ...(options.all === true ? { gracePeriodMs: 0 } : {}), ...(options.signal !== undefined ? { signal: options.signal } : {}) });
+  const after = await diskUsage(deps);
+  return { recordsRemoved: removed, reclaimedBytes: Math.max(0, before.total - after.total), gc };
+}
