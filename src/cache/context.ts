@@ -145,15 +145,20 @@ export class BuildContext {
     return out;
   }
 
-  /** A digest over what the selection's files are, not when they were touched. */
-  async hash(sources: readonly string[], excludes: readonly string[], signal?: AbortSignal): Promise<Digest> {
+  /**
+   * A digest over what the selection's files are, not when they were touched, and each file's own
+   * digest (for explaining a miss).
+   */
+  async hash(sources: readonly string[], excludes: readonly string[], signal?: AbortSignal): Promise<{ digest: Digest; files: [string, string][] }> {
     const selection = await this.select(sources, excludes);
     const lines = await Promise.all(selection.map(async (e) => {
       signal?.throwIfAborted();
       const content = e.type === 'file' ? await this.#fileDigest(e) : e.type === 'symlink' ? `link:${e.linkTarget ?? ''}` : '';
       return [e.path, e.type, e.mode, e.uid, e.gid, content];
     }));
-    return sha256Digest(canonicalJson({ v: 1, sources: sources.map(cleanSource), excludes, entries: lines }));
+    const digest = sha256Digest(canonicalJson({ v: 1, sources: sources.map(cleanSource), excludes, entries: lines }));
+    const files = lines.map((l): [string, string] => [String(l[0]), sha256Digest(canonicalJson(l.slice(1)))]);
+    return { digest, files };
   }
 
   #fileDigest(entry: ContextEntry): Promise<string> {

@@ -40,6 +40,18 @@ export const CACHE_MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    description: 'the last key and preimage of each build step, to explain cache misses',
+    up: `
+      CREATE TABLE cache_steps (
+        step TEXT PRIMARY KEY,
+        key TEXT NOT NULL,
+        preimage TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 const digest = z.string().transform((s, ctx) => {

@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BuildContext, CacheRecords, StatCache } from '../cache/index.js';
+import { BuildContext, CacheRecords, StatCache, StepHistory, describeOpChange, explainMiss } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, parseImageRef, type Digest, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
@@ -208,6 +208,15 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
         },
       },
     };
+    // Steps are identified across builds by where they are in the Dockerfile; sources by definition.
+    const stepId = (id: string): string => {
+      const vertex = vertices.get(id);
+      const location = vertex?.meta.location;
+      if (vertex === undefined || location === undefined) return id;
+      return `${location.file}:${location.range.start.line}:${vertex.meta.stage ?? ''}:${vertex.op.type}`;
+    };
+    const history = new StepHistory(db);
+    const ownOp = (preimage: unknown): unknown => (typeof preimage === 'object' && preimage !== null && 'op' in preimage ? preimage.op : undefined);
     let result;
     try {
       result = await solve<FsResult>({
@@ -219,6 +228,17 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
           return opFor(vertex, opDeps);
         },
         cache: new LayerResultCache(records, content.blobs),
+        // Directory results (context, downloads) are never stored, so they always "miss": not worth a word.
+        explainMiss: (node, key, inputs) => (vertices.get(node.id)?.op.type === 'context' || vertices.get(node.id)?.op.type === 'http') ? [] : explainMiss(key.preimage, history.previous(stepId(node.id)), inputs.map((input) => {
+          const vertex = vertices.get(input.node.id);
+          const previous = history.previous(stepId(input.node.id));
+          const source = vertex?.op.type === 'context' || vertex?.op.type === 'image';
+          return {
+            name: input.node.name,
+            key: input.key.key,
+            ownChange: source && previous !== undefined && previous.key !== input.key.key ? describeOpChange(ownOp(input.key.preimage), ownOp(previous.preimage)) : undefined,
+          };
+        })),
         events,
         signal,
         // RUN steps mostly wait (I/O, sleeps, network): more slots than cores, as BuildKit runs them unbounded.
@@ -227,6 +247,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     } catch (error) {
       throw failure(error, vertices, tails);
     }
+    for (const [id, key] of result.keys) history.record(stepId(id), key.key, key.preimage);
     const root = result.results.get(converted.target.root);
     if (root === undefined || root.kind !== 'layers') throw new Error('build: the target produced no filesystem');
 

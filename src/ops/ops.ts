@@ -17,8 +17,11 @@ import { fetchHttp, httpCacheKey } from './http.js';
 import { EMPTY_FS, type FsResult } from './result.js';
 
 export interface ContextSource {
-  /** A content digest of the files `include` selects (all when it holds the root) minus .dockerignore. */
-  hash(include: readonly string[], signal: AbortSignal): Promise<Digest>;
+  /**
+   * A content digest of the files `include` selects (all when it holds the root) minus .dockerignore,
+   * and each selected file's digest.
+   */
+  hash(include: readonly string[], signal: AbortSignal): Promise<{ digest: Digest; files: readonly (readonly [string, string])[] }>;
   /** A directory holding exactly those files, valid until the build ends. */
   view(include: readonly string[], signal: AbortSignal): Promise<string>;
 }
@@ -39,14 +42,14 @@ export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
       const platform = [op.platform.os, op.platform.architecture, op.platform.variant].filter((p) => p !== undefined && p !== '').join('/');
       return {
         resource: 'io',
-        cacheKey: async (_inputs, signal) => ({ type: 'image', digest: (await deps.baseImages.resolve(op.ref, platform, signal)).manifestDigest }),
+        cacheKey: async (_inputs, signal) => ({ type: 'image', ref: op.ref, digest: (await deps.baseImages.resolve(op.ref, platform, signal)).manifestDigest }),
         execute: async (_inputs, context) => ({ kind: 'layers', layers: (await deps.baseImages.resolve(op.ref, platform, context.signal)).layers }),
       };
     }
     case 'context':
       return {
         resource: 'io',
-        cacheKey: async (_inputs, signal) => ({ type: 'context', digest: await deps.context.hash(op.include ?? [''], signal) }),
+        cacheKey: async (_inputs, signal) => ({ type: 'context', ...(await deps.context.hash(op.include ?? [''], signal)) }),
         execute: async (_inputs, context) => ({ kind: 'dir', path: await deps.context.view(op.include ?? [''], context.signal) }),
       };
     case 'http':

@@ -60,7 +60,7 @@ export interface SolveOptions<R> {
   /** Exec-class vertices running at once; default 2. */
   readonly execConcurrency?: number | undefined;
   /** Why a key missed, for the progress stream (`cache.miss` events). */
-  readonly explainMiss?: ((node: SolveNode, key: CacheKey) => readonly string[]) | undefined;
+  readonly explainMiss?: ((node: SolveNode, key: CacheKey, inputs: readonly { readonly node: SolveNode; readonly key: CacheKey }[]) => readonly string[]) | undefined;
   readonly clock?: (() => number) | undefined;
 }
 
@@ -135,6 +135,7 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
       pending = track((async () => {
         const key = await keyOf(id);
         signal.throwIfAborted();
+        let reasons: readonly string[] | undefined;
         if (n.ignoreCache !== true) {
           const hit = await options.cache.load(key.key, n, signal);
           if (hit !== undefined) {
@@ -142,8 +143,9 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
             events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage });
             return hit;
           }
-          const reasons = options.explainMiss?.(n, key);
-          if (reasons !== undefined && reasons.length > 0) events.emit({ type: 'cache.miss', vertex: n.id, time: now(), key: key.key, reasons });
+          reasons = options.explainMiss === undefined
+            ? undefined
+            : options.explainMiss(n, key, await Promise.all(n.inputs.map(async (input) => ({ node: node(input), key: await keyOf(input) }))));
         }
         const inputs = await Promise.all(n.inputs.map((input) => resultOf(input)));
         const op = options.opFor(n);
@@ -152,6 +154,7 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
         try {
           signal.throwIfAborted();
           events.emit({ type: 'vertex.started', vertex: n.id, time: start, name: n.name, stage: n.stage, inputs: n.inputs });
+          if (reasons !== undefined && reasons.length > 0) events.emit({ type: 'cache.miss', vertex: n.id, time: now(), key: key.key, reasons });
           const result = await op.execute(inputs, {
             signal,
             log: (stream, data) => events.emit({ type: 'vertex.log', vertex: n.id, time: now(), stream, data }),

@@ -47,6 +47,7 @@ describe('stagecraft build (runc, overlayfs, real registry)', () => {
     const run = env.build(['--build-arg', `REGISTRY=${env.registry.host}`, context]);
     assert.equal(run.status, 0, run.stderr);
     assert.ok(!run.events.some((e) => e.type === 'vertex.started' && /RUN|COPY/.test(e.name)), 'nothing ran');
+    assert.ok(!run.events.some((e) => e.type === 'cache.miss'), 'and nothing is reported as a miss');
   });
 
   it('re-runs the COPY of a changed file and what follows it, only', () => {
@@ -60,6 +61,8 @@ describe('stagecraft build (runc, overlayfs, real registry)', () => {
     assert.ok(!ran.some((n) => /\[app /.test(n)), 'the app stage does not read greeting.txt');
     assert.ok(!ran.some((n) => /WORKDIR/.test(n)));
     assert.equal(readFileSync(join(out, 'app/GREETING.txt'), 'utf8'), 'HELLO FROM STAGECRAFT, AGAIN\n');
+    const reasons = run.events.flatMap((e) => (e.type === 'cache.miss' ? e.reasons : []));
+    assert.ok(reasons.includes('file greeting.txt changed'), `the explanation names the file: ${reasons.join('; ')}`);
   });
 
   it('re-runs exactly the steps that see a changed build arg', () => {
@@ -71,6 +74,8 @@ describe('stagecraft build (runc, overlayfs, real registry)', () => {
     assert.equal(run.status, 0, run.stderr);
     const ran = run.events.filter((e) => e.type === 'vertex.started').map((e) => (e.type === 'vertex.started' ? e.name : ''));
     assert.deepEqual(ran.filter((n) => /RUN/.test(n)), ['[3/4] RUN echo 2 > /level', '[4/4] RUN echo after > /after']);
+    const reasons = run.events.flatMap((e) => (e.type === 'cache.miss' ? e.reasons : []));
+    assert.ok(reasons.includes('build arg or ENV LEVEL changed from "1" to "2"'), `the explanation names the arg: ${reasons.join('; ')}`);
   });
 
   it('runs independent stages in parallel', () => {

@@ -38,6 +38,7 @@ interface BuildFlags {
   metadataFile?: string;
   progress: string;
   quiet?: boolean;
+  explainCache?: boolean;
 }
 
 const PROGRESS_MODES = ['auto', 'tty', 'plain', 'rawjson', 'quiet'];
@@ -121,6 +122,13 @@ function progressSink(mode: string, io: CliIo): { sink: EventSink; finish: () =>
   };
 }
 
+function explainText(misses: readonly { vertex: string; reasons: readonly string[] }[], names: ReadonlyMap<string, string>): string {
+  if (misses.length === 0) return 'cache: every step that ran had no earlier build to compare with, or nothing missed\n';
+  const lines = ['cache misses:'];
+  for (const miss of misses) lines.push(`  ${names.get(miss.vertex) ?? miss.vertex}`, ...miss.reasons.map((r) => `    - ${r}`));
+  return `${lines.join('\n')}\n`;
+}
+
 function summary(result: BuildResult): string {
   const lines = [
     `built ${result.manifestDigest} in ${(result.durationMs / 1000).toFixed(1)}s: ${result.executed} steps run, ${result.cached} cached, ${formatBytes(result.size)}`,
@@ -157,6 +165,7 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--metadata-file <file>', 'write the build result metadata (JSON) to the file')
     .option('--progress <mode>', 'auto, tty, plain, rawjson or quiet', 'auto')
     .option('-q, --quiet', 'print only the image ID')
+    .option('--explain-cache', 'after the build, list every step that missed the cache and why')
     .addHelpText('after', `
 Examples:
   stagecraft build -t app:latest .
@@ -186,7 +195,20 @@ Examples:
       const secrets = await readSecrets(flags.secret ?? []);
       const ssh = sshSockets(flags.ssh ?? []);
       const progressMode = flags.quiet === true ? 'quiet' : flags.progress;
-      const { sink, finish } = progressSink(progressMode, io);
+      const progress = progressSink(progressMode, io);
+      const names = new Map<string, string>();
+      const misses: { vertex: string; reasons: readonly string[] }[] = [];
+      const sink: EventSink = {
+        emit: (event) => {
+          if (event.type === 'vertex.started') names.set(event.vertex, event.name);
+          if (event.type === 'cache.miss') misses.push({ vertex: event.vertex, reasons: event.reasons });
+          progress.sink.emit(event);
+        },
+      };
+      const finish = (): void => {
+        progress.finish();
+        if (flags.explainCache === true) io.stderr(explainText(misses, names));
+      };
       const result = await withEngine(command, async (engine, signal) => {
         try {
           return await engine.build({
