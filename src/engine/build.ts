@@ -15,7 +15,7 @@ import { StagecraftError, formatImageRef, parseImageRef, type Digest, type Sourc
 import type { Database } from '../db/index.js';
 import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type PlatformSpec, type StageImage } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
-import { createRuncExecutor } from '../executor/index.js';
+import { createRuncExecutor, sweepRuncState } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
 import { assembleImage, rfc3339, writeDockerArchive, writeOciArchive } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
@@ -25,6 +25,9 @@ import { CopySnapshotter, OverlaySnapshotter, applyLayer, overlaySupported, pack
 import { VertexError, solve, type SolveNode } from '../solver/index.js';
 import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
+import { PROCESS_OWNER } from '../util/owner.js';
+
+const RUNC_STATE_PARENT = '/run/stagecraft';
 
 export interface BuildOptions {
   readonly contextDir: string;
@@ -184,7 +187,12 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     });
     for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
 
-    const executor = createRuncExecutor({ stateDir: join('/run/stagecraft', buildId), runDir: join(runDir, 'runc') });
+    // runc state on a tmpfs, one directory per build named by its owner, so a killed build's
+    // containers and state can be swept by the next one.
+    await sweepRuncState(RUNC_STATE_PARENT);
+    const stateDir = join(RUNC_STATE_PARENT, `${PROCESS_OWNER}-${buildId}`);
+    disposer.defer(() => rm(stateDir, { recursive: true, force: true }));
+    const executor = createRuncExecutor({ stateDir, runDir: join(runDir, 'runc') });
     const vertices = new Map<string, Vertex>(converted.plan.vertices.map((v) => [v.id, v]));
     const nodes = new Map<string, SolveNode>(converted.plan.vertices.map((v) => [v.id, { id: v.id, inputs: v.inputs, name: v.meta.name, stage: v.meta.stage, ignoreCache: v.meta.ignoreCache }]));
     const views: string[] = [];

@@ -25,3 +25,4 @@ export {
   type RuntimeSpec,
   type RuntimeSpecInput,
 } from './spec.js';
+export { sweepRuncState } from './sweep.js';
