@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BuildContext, CacheRecords, StatCache, StepHistory, describeOpChange, explainMiss } from '../cache/index.js';
+import { BuildContext, CacheRecords, StatCache, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, parseImageRef, type Digest, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
@@ -44,6 +44,10 @@ export interface BuildOptions {
   readonly outputs: readonly OutputSpec[];
   readonly push: boolean;
   readonly noCache: boolean;
+  /** Caches to import before the build (`--cache-from`). */
+  readonly cacheFrom?: readonly CacheLocation[] | undefined;
+  /** Caches to export after it (`--cache-to`). */
+  readonly cacheTo?: readonly CacheExportSpec[] | undefined;
   readonly noCacheFilter: readonly string[];
   readonly pull: boolean;
   readonly network: 'default' | 'none' | 'host';
@@ -144,6 +148,9 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const content = await deps.content();
     const db = deps.database();
     const records = new CacheRecords(db);
+    for (const location of options.cacheFrom ?? []) {
+      await importCache({ content, registry: deps.registry, records }, location, signal);
+    }
     const snapshotRoot = join(deps.stateRoot, 'snapshots');
     await mkdir(snapshotRoot, { recursive: true });
     const snapshotter: Snapshotter = (await overlaySupported(snapshotRoot)) ? new OverlaySnapshotter({ root: snapshotRoot }) : new CopySnapshotter({ root: snapshotRoot });
@@ -321,6 +328,12 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
           break;
         }
       }
+    }
+    for (const spec of options.cacheTo ?? []) {
+      const targetKey = result.keys.get(converted.target.root)?.key;
+      const keys = spec.mode === 'max' ? [...result.keys.values()].map((k) => k.key) : targetKey === undefined ? [] : [targetKey];
+      const count = await exportCache({ content, registry: deps.registry, records }, spec, keys, signal);
+      exported.push(`cache (${spec.mode}, ${count} records) to ${spec.location.type === 'registry' ? spec.location.ref : spec.location.dir}`);
     }
     const size = root.layers.reduce((sum, l) => sum + l.size, 0) + assembled.config.length + assembled.manifest.length;
     const durationMs = Date.now() - started;

@@ -11,6 +11,7 @@ import type { BuildEvent, EventSink } from '../../events/index.js';
 import { toRawJson } from '../../events/index.js';
 import { parseOutputSpec, parseSecretSpec, parseSshSpec, type OutputSpec } from '../../exporter/index.js';
 import type { BuildResult } from '../../engine/index.js';
+import { parseCacheSpec } from '../../cache/index.js';
 import type { CliIo } from '../main.js';
 import { collect, hostPlatform, parseBuildArgs, parsePlatformFlag, readDockerfile } from '../options.js';
 import { initialPlainState, initialTtyState, reduceTty, renderPlain, ttyFrame, TtyPainter } from '../progress/index.js';
@@ -154,8 +155,8 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('-o, --output <spec>', 'output: type=local|tar|oci|docker|image|registry,dest=…,name=… (repeatable)', collect)
     .option('--push', 'push the image (shorthand for --output=type=registry)')
     .option('--load', 'keep the image in stagecraft\'s store (always done; accepted for compatibility)')
-    .option('--cache-from <spec>', 'import build cache (not supported yet)', collect)
-    .option('--cache-to <spec>', 'export build cache (not supported yet)', collect)
+    .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF | type=local,src=DIR | REF (repeatable)', collect)
+    .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF | type=local,dest=DIR, with mode=min|max (repeatable)', collect)
     .option('--no-cache', 'run every step, ignoring the cache')
     .option('--no-cache-filter <stage>', 'run the steps of these stages without the cache (repeatable)', collect)
     .option('--pull', 'always resolve base images from their registry')
@@ -177,9 +178,8 @@ Examples:
       // Everything the user typed is checked before any work starts.
       if (!PROGRESS_MODES.includes(flags.progress)) throw usage(`unknown --progress "${flags.progress}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
       if (flags.network !== undefined && !['default', 'host', 'none'].includes(flags.network)) throw usage(`unsupported --network "${flags.network}"`, 'use default, host or none');
-      if ((flags.cacheFrom ?? []).length > 0 || (flags.cacheTo ?? []).length > 0) {
-        throw usage('--cache-from and --cache-to are not supported yet', 'the local cache in the state root is used automatically; remove these flags');
-      }
+      const cacheFrom = (flags.cacheFrom ?? []).map((raw) => parseCacheSpec(raw, 'from').location);
+      const cacheTo = (flags.cacheTo ?? []).map((raw) => parseCacheSpec(raw, 'to'));
       if (context === '-') throw usage('a build context from stdin is not supported yet', 'pass a context directory');
       const outputs: OutputSpec[] = (flags.output ?? []).map(parseOutputSpec);
       if (outputs.filter((o) => o.type === 'local' || o.type === 'tar').length > 1) throw usage('only one local or tar output is supported', 'give one -o type=local or type=tar');
@@ -224,6 +224,8 @@ Examples:
             outputs,
             push: flags.push === true,
             noCache: flags.cache === false,
+            cacheFrom,
+            cacheTo,
             noCacheFilter: flags.noCacheFilter ?? [],
             pull: flags.pull === true,
             network: (flags.network ?? 'default') as 'default' | 'host' | 'none',
