@@ -21,6 +21,10 @@ export const configFileSchema = z.strictObject({
   insecureRegistries: z.array(hostSchema).optional(),
   /** Mirrors tried, in order, before docker.io for images of Docker Hub. */
   registryMirrors: z.array(mirrorSchema).optional(),
+  /** RUN steps running at once (default: max(4, cores)). */
+  maxParallelism: z.number().int().min(1).max(256).optional(),
+  /** After every build, prune least recently used build cache until the store fits (bytes). */
+  keepStorage: z.number().int().min(0).optional(),
 });
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
@@ -35,6 +39,10 @@ export interface Config {
   readonly insecureRegistries: readonly string[];
   /** Mirror base URLs for docker.io, in order. */
   readonly registryMirrors: readonly string[];
+  /** RUN steps running at once; undefined: the builder's default. */
+  readonly maxParallelism: number | undefined;
+  /** The automatic keep-storage policy (bytes), applied after each build; undefined: none. */
+  readonly keepStorage: number | undefined;
 }
 
 /** Values from command-line flags; each wins over the environment. */
@@ -120,6 +128,8 @@ export function loadConfig(options: LoadConfigOptions): Config {
     configFile: file === undefined ? undefined : configPath,
     insecureRegistries: Object.freeze(insecure),
     registryMirrors: Object.freeze(mirrors),
+    maxParallelism: file?.maxParallelism,
+    keepStorage: file?.keepStorage,
   });
 }
 

@@ -185,7 +185,7 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
       const store = await content();
       const db = database;
       if (db === undefined) throw new Error('engine: the database did not open');
-      return build(
+      const result = await build(
         {
           stateRoot: config.stateRoot,
           content: () => Promise.resolve(store),
@@ -193,8 +193,13 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
           registry,
           push: (localRef, remoteRef, signal) => push(deps, localRef, remoteRef, { signal }),
         },
-        buildOptions,
+        { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism },
       );
+      // The automatic keep-storage policy of the config file.
+      if (config.keepStorage !== undefined) {
+        await prune({ stateRoot: config.stateRoot, content: store, db, clock: options.clock ?? Date.now }, { keepStorage: config.keepStorage, olderThanMs: Number.POSITIVE_INFINITY, signal: buildOptions.signal });
+      }
+      return result;
     },
     close() {
       database?.close();

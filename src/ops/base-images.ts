@@ -43,7 +43,7 @@ export class BaseImages {
     const ref = parseImageRef(text);
     const platform = parsePlatform(platformText);
     const { content, registry } = this.options;
-    if (!this.options.pull) {
+    if (!this.options.pull || ref.digest !== undefined) {
       const local = await this.#local(ref, platformText);
       if (local !== undefined) return local;
     }
@@ -60,7 +60,9 @@ export class BaseImages {
 
   async #local(ref: ImageRef, platformText: string): Promise<BaseImage | undefined> {
     const { content } = this.options;
-    const entry = content.references.get(formatImageRef(ref));
+    // A reference pinned to a digest we hold (a base resolved earlier in this build) is read locally.
+    const pinned = ref.digest !== undefined && (await content.blobs.has(ref.digest)) ? { name: formatImageRef(ref), digest: ref.digest, mediaType: undefined } : undefined;
+    const entry = pinned ?? content.references.get(formatImageRef(ref));
     if (entry === undefined) return undefined;
     let parsed = parseManifest(await content.blobs.read(entry.digest), entry.mediaType);
     if (parsed.kind === 'index') {
@@ -73,7 +75,7 @@ export class BaseImages {
     if (!(await content.blobs.has(manifest.config.digest))) return undefined;
     const config = parseImageConfig(await content.blobs.read(manifest.config.digest), { source: entry.name });
     if (formatPlatform(parsePlatform(`${config.os}/${config.architecture}${config.variant !== undefined ? `/${config.variant}` : ''}`)) !== formatPlatform(parsePlatform(platformText))) return undefined;
-    return { pinned: `${formatImageRef(ref)}@${parsed.digest}`, manifestDigest: parsed.digest, config, layers: layerRecords(manifest.layers, config, formatImageRef(ref)) };
+    return { pinned: ref.digest !== undefined ? formatImageRef(ref) : `${formatImageRef(ref)}@${parsed.digest}`, manifestDigest: parsed.digest, config, layers: layerRecords(manifest.layers, config, formatImageRef(ref)) };
   }
 }
 

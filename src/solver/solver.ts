@@ -125,6 +125,26 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
     return pending;
   };
 
+  // A vertex that ignores the cache forces everything built on it to run too (else a cached
+  // descendant would hide it: results are loaded without materialising inputs).
+  const forcedMemo = new Map<string, boolean>();
+  const forced = (id: string): boolean => {
+    // Iterative post-order: a vertex is decided after all its inputs.
+    const stack: { id: string; expanded: boolean }[] = [{ id, expanded: false }];
+    while (stack.length > 0) {
+      const frame = stack.pop();
+      if (frame === undefined || forcedMemo.has(frame.id)) continue;
+      const n = node(frame.id);
+      if (frame.expanded) {
+        forcedMemo.set(frame.id, n.ignoreCache === true || n.inputs.some((input) => forcedMemo.get(input) === true));
+        continue;
+      }
+      stack.push({ id: frame.id, expanded: true });
+      for (const input of n.inputs) if (!forcedMemo.has(input)) stack.push({ id: input, expanded: false });
+    }
+    return forcedMemo.get(id) ?? false;
+  };
+
   let executed = 0;
   let cached = 0;
   const results = new Map<string, Promise<R>>();
@@ -136,7 +156,7 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
         const key = await keyOf(id);
         signal.throwIfAborted();
         let reasons: readonly string[] | undefined;
-        if (n.ignoreCache !== true) {
+        if (!forced(id)) {
           const hit = await options.cache.load(key.key, n, signal);
           if (hit !== undefined) {
             cached++;

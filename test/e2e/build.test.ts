@@ -78,6 +78,32 @@ describe('stagecraft build (runc, overlayfs, real registry)', () => {
     assert.ok(reasons.includes('build arg or ENV LEVEL changed from "1" to "2"'), `the explanation names the arg: ${reasons.join('; ')}`);
   });
 
+  it('--no-cache runs every step; --no-cache-filter only the named stage\'s', () => {
+    const all = env.build(['--build-arg', `REGISTRY=${env.registry.host}`, '--no-cache', context]);
+    assert.equal(all.status, 0, all.stderr);
+    const ranAll = all.events.filter((e) => e.type === 'vertex.started' && /RUN/.test(e.name)).length;
+    assert.equal(ranAll, 3, 'every RUN of the needed stages');
+    const filtered = env.build(['--build-arg', `REGISTRY=${env.registry.host}`, '--no-cache-filter', 'greeting', context]);
+    assert.equal(filtered.status, 0, filtered.stderr);
+    const names = filtered.events.filter((e) => e.type === 'vertex.started').map((e) => (e.type === 'vertex.started' ? e.name : ''));
+    assert.ok(names.some((n) => n.startsWith('[greeting ')), names.join('\n'));
+    assert.ok(!names.some((n) => n.startsWith('[app ')), 'other stages stay cached');
+  });
+
+  it('--pull resolves the base image from the registry even when the store has it', () => {
+    const dir = join(env.work, 'pull');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'Dockerfile'), `FROM ${env.busybox}\nRUN true\n`);
+    const root = join(env.work, 'pull-root');
+    assert.equal(env.build(['-t', env.busybox, dir], { root }).status, 0, 'the store now has an image named like the base');
+    const local = env.build(['--metadata-file', join(env.work, 'p1.json'), dir], { root });
+    assert.equal(local.status, 0, local.stderr);
+    const pulled = env.build(['--pull', '--metadata-file', join(env.work, 'p2.json'), dir], { root });
+    assert.equal(pulled.status, 0, pulled.stderr);
+    const base = (run: ReturnType<BuildEnv['build']>): string => run.events.flatMap((e) => (e.type === 'vertex.started' || e.type === 'vertex.cached') && /load metadata/.test(e.name) ? [e.name] : []).join();
+    assert.notEqual(base(local), base(pulled), 'without --pull the local image of that name is used; with it, the registry\'s');
+  });
+
   it('runs independent stages in parallel', () => {
     const dir = join(env.work, 'parallel');
     mkdirSync(dir, { recursive: true });

@@ -128,3 +128,16 @@ describe('solver', () => {
     assert.equal(trace.running, 0);
   });
 });
+
+describe('solver: ignoreCache propagates', () => {
+  it('re-runs an ignore-cache vertex and everything built on it, even when the root is cached', async () => {
+    const cache = new MapCache();
+    const spec = { y: [], x: ['y'], root: ['x', 'y'], other: [] , top: ['root', 'other'] };
+    await solve({ nodes: graph(spec), roots: ['top'], opFor: ops({ running: 0, maxRunning: 0, runs: [] }), cache, events: new RecordingSink() });
+    const trace: Trace = { running: 0, maxRunning: 0, runs: [] };
+    const nodes = graph(spec);
+    nodes.set('y', { id: 'y', inputs: [], name: 'y', ignoreCache: true });
+    await solve({ nodes, roots: ['top'], opFor: ops(trace), cache, events: new RecordingSink() });
+    assert.deepEqual(trace.runs.sort(), ['root', 'top', 'x', 'y']);
+  });
+});

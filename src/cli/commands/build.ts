@@ -31,7 +31,8 @@ interface BuildFlags {
   cacheFrom?: string[];
   cacheTo?: string[];
   cache: boolean;
-  noCacheFilter?: string[];
+  /** commander reads `--no-cache-filter` as the negation of `--cache-filter`: values land here. */
+  cacheFilter?: string[] | boolean;
   pull?: boolean;
   network?: string;
   label?: string[];
@@ -158,7 +159,7 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF | type=local,src=DIR | REF (repeatable)', collect)
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF | type=local,dest=DIR, with mode=min|max (repeatable)', collect)
     .option('--no-cache', 'run every step, ignoring the cache')
-    .option('--no-cache-filter <stage>', 'run the steps of these stages without the cache (repeatable)', collect)
+    .option('--no-cache-filter <stage>', 'run the steps of these stages without the cache (repeatable)', (value: string, previous: unknown) => [...(Array.isArray(previous) ? (previous as string[]) : []), value])
     .option('--pull', 'always resolve base images from their registry')
     .option('--network <mode>', 'network for RUN steps: default, host or none', 'default')
     .option('--label <KEY=VALUE>', 'add a label to the image (repeatable)', collect)
@@ -226,7 +227,7 @@ Examples:
             noCache: flags.cache === false,
             cacheFrom,
             cacheTo,
-            noCacheFilter: flags.noCacheFilter ?? [],
+            noCacheFilter: Array.isArray(flags.cacheFilter) ? flags.cacheFilter : [],
             pull: flags.pull === true,
             network: (flags.network ?? 'default') as 'default' | 'host' | 'none',
             labels,
