@@ -66,3 +66,20 @@ describe('config: state root, docker config and config file', () => {
     assert.throws(() => loadConfig({ env: { HOME: dir, STAGECRAFT_ROOT: dir, STAGECRAFT_CONFIG: join(dir, 'absent.json') } }), (error) => isStagecraftError(error) && error.code === 'CONFIG' && /absent\.json/.test(error.message));
   });
 });
+
+describe('config: build settings from the config file', () => {
+  it('reads maxParallelism and keepStorage, and rejects bad values naming the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stagecraft-config-build-'));
+    try {
+      const file = join(dir, 'config.json');
+      await writeFile(file, JSON.stringify({ maxParallelism: 6, keepStorage: 1_000_000 }));
+      const config = loadConfig({ env: { STAGECRAFT_ROOT: dir, STAGECRAFT_CONFIG: file }, uid: 1000, homedir: dir });
+      assert.equal(config.maxParallelism, 6);
+      assert.equal(config.keepStorage, 1_000_000);
+      await writeFile(file, JSON.stringify({ maxParallelism: 0 }));
+      assert.throws(() => loadConfig({ env: { STAGECRAFT_ROOT: dir, STAGECRAFT_CONFIG: file }, uid: 1000, homedir: dir }), (e: unknown) => isStagecraftError(e) && e.code === 'CONFIG' && e.message.includes(file));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
