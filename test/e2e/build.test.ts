@@ -1,20 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
-
-const example = new URL('../../examples/hello', import.meta.url).pathname;
 
 describe('stagecraft build (runc, overlayfs, real registry)', () => {
   let env: BuildEnv;
   let context: string;
   before(async () => {
     env = await startBuildEnv();
-    context = join(env.work, 'hello');
-    cpSync(example, context, { recursive: true });
+    context = env.exampleContext('hello');
   });
   after(async () => {
     await env.close();

@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
-
-const example = new URL('../../examples/hello', import.meta.url).pathname;
 
 describe('--cache-to / --cache-from between empty state roots', () => {
   let env: BuildEnv;
   let context: string;
   before(async () => {
     env = await startBuildEnv();
-    context = join(env.work, 'hello');
-    cpSync(example, context, { recursive: true });
+    context = env.exampleContext('hello');
   });
   after(async () => {
     await env.close();

@@ -2,9 +2,11 @@
  * A build environment for end-to-end tests: a real docker-registry serving the busybox base image,
  * a temporary state root, and a runner for `stagecraft build` with rawjson progress.
  */
+import { cpSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { RawJsonLine } from '../../src/events/index.js';
 import { makeBusyboxImage, pushLayout } from './base-image.js';
 import { runCli, type CliRun } from './cli.js';
@@ -16,6 +18,8 @@ export interface BuildEnv {
   /** `HOST:PORT/busybox:latest` */
   readonly busybox: string;
   newRoot(): Promise<string>;
+  /** A fresh copy of examples/hello (its build args: REGISTRY=<this registry>). */
+  exampleContext(name: string): string;
   build(args: readonly string[], options?: { root?: string; env?: NodeJS.ProcessEnv }): BuildRun;
   close(): Promise<void>;
 }
@@ -38,6 +42,11 @@ export async function startBuildEnv(): Promise<BuildEnv> {
     work,
     busybox,
     newRoot: () => Promise.resolve(join(work, `root-${++roots}`)),
+    exampleContext(name) {
+      const dir = join(work, name);
+      cpSync(fileURLToPath(new URL('../../examples/hello', import.meta.url)), dir, { recursive: true });
+      return dir;
+    },
     build(args, options = {}) {
       const run = runCli(['--root', options.root ?? defaultRoot, 'build', '--progress=rawjson', ...args], { env: options.env ?? process.env });
       const events = run.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => RawJsonLine.parse(JSON.parse(l)));
