@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
@@ -99,6 +99,24 @@ describe('stagecraft build (runc, overlayfs, real registry)', () => {
     assert.equal(pulled.status, 0, pulled.stderr);
     const base = (run: ReturnType<BuildEnv['build']>): string => run.events.flatMap((e) => (e.type === 'vertex.started' || e.type === 'vertex.cached') && /load metadata/.test(e.name) ? [e.name] : []).join();
     assert.notEqual(base(local), base(pulled), 'without --pull the local image of that name is used; with it, the registry\'s');
+  });
+
+  it('leaves .dockerignore\'d files out of the context, and out of the cache key', () => {
+    const dir = join(env.work, 'ignore');
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    writeFileSync(join(dir, 'Dockerfile'), `FROM ${env.busybox}\nCOPY . /ctx/\n`);
+    writeFileSync(join(dir, '.dockerignore'), 'logs\n*.secret\n!keep.secret\n');
+    writeFileSync(join(dir, 'app.txt'), 'app\n');
+    writeFileSync(join(dir, 'logs/debug.log'), 'noise\n');
+    writeFileSync(join(dir, 'token.secret'), 'hidden\n');
+    writeFileSync(join(dir, 'keep.secret'), 'kept\n');
+    const out = join(env.work, 'ignore-out');
+    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(readdirSync(join(out, 'ctx')).sort(), ['.dockerignore', 'Dockerfile', 'app.txt', 'keep.secret']);
+    writeFileSync(join(dir, 'logs/debug.log'), 'more noise\n');
+    const again = env.build([dir]);
+    assert.ok(!again.events.some((e) => e.type === 'vertex.started' && /COPY/.test(e.name)), 'an ignored file does not invalidate the COPY');
   });
 
   it('runs independent stages in parallel', () => {

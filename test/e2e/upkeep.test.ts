@@ -58,6 +58,16 @@ describe('stagecraft du and prune', () => {
     assert.equal(env.build([dir], { root }).status, 0);
   });
 
+  it('applies the keepStorage policy of the config file after every build', async () => {
+    const limited = await env.newRoot();
+    mkdirSync(limited, { recursive: true });
+    writeFileSync(join(limited, 'config.json'), JSON.stringify({ keepStorage: 1 }));
+    const run = env.build([dir], { root: limited });
+    assert.equal(run.status, 0, run.stderr);
+    const usage = JSON.parse(runCli(['--root', limited, 'du', '--json']).stdout) as Usage;
+    assert.equal(usage.cacheRecords, 0, 'the build cache was pruned to fit');
+  });
+
   it('rejects bad sizes and filters', () => {
     assert.equal(runCli(['--root', root, 'prune', '--keep-storage', 'lots']).status, 2);
     assert.equal(runCli(['--root', root, 'prune', '--filter', 'label=x']).status, 2);
