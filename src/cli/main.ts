@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerBuild } from './commands/build.js';
+import { registerCompletion } from './commands/completion.js';
 import { registerDebugAst } from './commands/debug-ast.js';
 import { registerPlan } from './commands/plan.js';
 import { registerImageCommands } from './commands/image-commands.js';
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIo): Command {
   registerImageCommands(program, io);
   registerDebugAst(program, io);
   registerUpkeep(program, io);
+  registerCompletion(program, io);
   return program;
 }
 

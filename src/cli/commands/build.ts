@@ -3,14 +3,18 @@
  * build starts; the build's events go to the chosen progress renderer.
  */
 import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { StagecraftError } from '../../core/index.js';
 import type { BuildEvent, EventSink } from '../../events/index.js';
 import { toRawJson } from '../../events/index.js';
 import { parseOutputSpec, parseSecretSpec, parseSshSpec, type OutputSpec } from '../../exporter/index.js';
-import type { BuildResult } from '../../engine/index.js';
+import type { BuildResult, Engine } from '../../engine/index.js';
+import { applyLayer } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
 import type { CliIo } from '../main.js';
 import { collect, hostPlatform, parseBuildArgs, parsePlatformFlag, readDockerfile } from '../options.js';
@@ -131,6 +135,27 @@ function explainText(misses: readonly { vertex: string; reasons: readonly string
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * `stagecraft build -`: stdin is a tar of the context (plain or compressed), or, as with docker, a
+ * Dockerfile alone (then the context is empty).
+ */
+async function contextFromStdin(): Promise<{ dir: string; dockerfileText?: string }> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const data = Buffer.concat(chunks);
+  const dir = await mkdtemp(join(tmpdir(), 'stagecraft-stdin-context-'));
+  const isTar = data.length >= 512 && data.subarray(257, 262).toString('latin1') === 'ustar';
+  const compressed = (data[0] === 0x1f && data[1] === 0x8b) || (data.length >= 4 && data.readUInt32LE(0) === 0xfd2fb528);
+  if (!isTar && !compressed) return { dir, dockerfileText: data.toString('utf8') };
+  try {
+    await applyLayer(dir, Readable.from([data]), { whiteouts: 'delete' });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw new StagecraftError('USAGE', 'stdin is not a readable tar archive of a build context', { hint: 'pipe a tar (e.g. tar -C dir -c .), or a Dockerfile', cause: error });
+  }
+  return { dir };
+}
+
 function summary(result: BuildResult): string {
   const lines = [
     `built ${result.manifestDigest} in ${(result.durationMs / 1000).toFixed(1)}s: ${result.executed} steps run, ${result.cached} cached, ${formatBytes(result.size)}`,
@@ -181,7 +206,12 @@ Examples:
       if (flags.network !== undefined && !['default', 'host', 'none'].includes(flags.network)) throw usage(`unsupported --network "${flags.network}"`, 'use default, host or none');
       const cacheFrom = (flags.cacheFrom ?? []).map((raw) => parseCacheSpec(raw, 'from').location);
       const cacheTo = (flags.cacheTo ?? []).map((raw) => parseCacheSpec(raw, 'to'));
-      if (context === '-') throw usage('a build context from stdin is not supported yet', 'pass a context directory');
+      let stdinContext: { dir: string; dockerfileText?: string } | undefined;
+      if (context === '-') {
+        if (flags.file === '-') throw usage('the context and the Dockerfile cannot both come from stdin', 'give the Dockerfile with -f PATH');
+        stdinContext = await contextFromStdin();
+        context = stdinContext.dir;
+      }
       const outputs: OutputSpec[] = (flags.output ?? []).map(parseOutputSpec);
       if (outputs.filter((o) => o.type === 'local' || o.type === 'tar').length > 1) throw usage('only one local or tar output is supported', 'give one -o type=local or type=tar');
       const buildArgs = parseBuildArgs(flags.buildArg ?? [], process.env);
@@ -192,7 +222,7 @@ Examples:
       if (platform.architecture !== buildPlatform.architecture) {
         throw usage(`--platform ${flags.platform ?? ''}: building for another architecture needs emulation, which stagecraft does not support yet`, `build for ${buildPlatform.os}/${buildPlatform.architecture}`);
       }
-      const dockerfile = readDockerfile(flags.file, context, () => readFileSync(0, 'utf8'));
+      const dockerfile = stdinContext?.dockerfileText !== undefined ? { path: 'Dockerfile', text: stdinContext.dockerfileText } : readDockerfile(flags.file, context, () => readFileSync(0, 'utf8'));
       const secrets = await readSecrets(flags.secret ?? []);
       const ssh = sshSockets(flags.ssh ?? []);
       const progressMode = flags.quiet === true ? 'quiet' : flags.progress;
@@ -211,6 +241,13 @@ Examples:
         if (flags.explainCache === true) io.stderr(explainText(misses, names));
       };
       const result = await withEngine(command, async (engine, signal) => {
+        try {
+          return await runBuild(engine, signal);
+        } finally {
+          if (stdinContext !== undefined) await rm(stdinContext.dir, { recursive: true, force: true });
+        }
+      });
+      async function runBuild(engine: Engine, signal: AbortSignal): Promise<BuildResult> {
         try {
           return await engine.build({
             contextDir: resolve(context),
@@ -239,7 +276,7 @@ Examples:
         } finally {
           finish();
         }
-      });
+      }
       if (flags.iidfile !== undefined) await writeFile(flags.iidfile, result.configDigest);
       if (flags.metadataFile !== undefined) {
         const metadata = {

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
+import { CLI_PATH, runCli } from '../helpers/cli.js';
+
+describe('build flags with their buildx meaning', () => {
+  let env: BuildEnv;
+  let dir: string;
+  before(async () => {
+    env = await startBuildEnv();
+    dir = join(env.work, 'flags');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'Dockerfile'), `FROM ${env.busybox}\nARG FROM_ENV=unset\nRUN echo "$FROM_ENV" > /from-env && ls /sys/class/net > /net\nCOPY hello.txt /\n`);
+    writeFileSync(join(dir, 'hello.txt'), 'hello\n');
+  });
+  after(async () => {
+    await env.close();
+  });
+  const root = (): string => join(env.work, 'flags-root');
+  const inspectConfig = (name: string): { config: { Labels?: Record<string, string> } } => {
+    const out = JSON.parse(runCli(['--root', root(), 'inspect', '--json', name]).stdout) as { config: { value: { config: { Labels?: Record<string, string> } } } };
+    return out.config.value;
+  };
+
+  it('--build-arg NAME takes the value from the environment; --network none leaves only lo; -o type=local', () => {
+    const out = join(env.work, 'flags-out');
+    const run = env.build(['--build-arg', 'FROM_ENV', '--network', 'none', '-o', `type=local,dest=${out}`, dir], { root: root(), env: { ...process.env, FROM_ENV: 'from the environment' } });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(readFileSync(join(out, 'from-env'), 'utf8'), 'from the environment\n');
+    assert.equal(readFileSync(join(out, 'net'), 'utf8'), 'lo\n');
+  });
+
+  it('--label adds image labels; -q prints only the image ID; --load is accepted', () => {
+    const run = runCli(['--root', root(), 'build', '-q', '--load', '--label', 'org.example.team=build', '-t', 'flags:label', dir]);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^sha256:[a-f0-9]{64}\n$/);
+    assert.equal(inspectConfig('flags:label').config.Labels?.['org.example.team'], 'build');
+  });
+
+  it('-f - reads the Dockerfile from stdin; - as the context reads a tar of it from stdin', () => {
+    const viaStdin = runCli(['--root', root(), 'build', '-q', '-f', '-', dir], { input: `FROM ${env.busybox}\nCOPY hello.txt /stdin-dockerfile\n` });
+    assert.equal(viaStdin.status, 0, viaStdin.stderr);
+    const tar = execFileSync('tar', ['-C', dir, '-cf', '-', '.']);
+    const out = join(env.work, 'stdin-out');
+    const fromTar = spawnSync(process.execPath, [CLI_PATH, '--root', root(), 'build', '-q', '-o', `type=local,dest=${out}`, '-'], { input: tar });
+    assert.equal(fromTar.status, 0, fromTar.stderr.toString());
+    assert.equal(readFileSync(join(out, 'hello.txt'), 'utf8'), 'hello\n');
+  });
+
+  it('-o type=docker and type=tar write archives the usual tools read', () => {
+    const docker = join(env.work, 'image-docker.tar');
+    const tarOut = join(env.work, 'rootfs.tar');
+    const run = env.build(['-o', `type=docker,dest=${docker},name=flags:docker`, '-o', `type=tar,dest=${tarOut}`, dir], { root: root() });
+    assert.equal(run.status, 0, run.stderr);
+    const inspected = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${docker}`], { encoding: 'utf8' })) as { Layers: string[] };
+    assert.ok(inspected.Layers.length >= 2);
+    const listing = execFileSync('tar', ['-tf', tarOut], { encoding: 'utf8' });
+    assert.match(listing, /(^|\n)(\.\/)?hello\.txt\n/);
+    assert.match(listing, /(^|\n)(\.\/)?bin\/busybox\n/);
+  });
+
+  it('-o type=registry pushes the named image', () => {
+    const name = `${env.registry.host}/flags:registry`;
+    const run = env.build(['-o', `type=registry,name=${name}`, dir], { root: root() });
+    assert.equal(run.status, 0, run.stderr);
+    execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${name}`]);
+  });
+
+  it('--platform accepts this machine\'s platform and refuses another architecture with a hint', () => {
+    const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+    assert.equal(runCli(['--root', root(), 'build', '-q', '--platform', `linux/${arch}`, dir]).status, 0);
+    const other = runCli(['--root', root(), 'build', '-q', '--platform', arch === 'amd64' ? 'linux/arm64' : 'linux/amd64', dir]);
+    assert.equal(other.status, 2);
+    assert.match(other.stderr, /needs emulation/);
+  });
+
+  it('--ssh requires an agent socket and mounts it for RUN --mount=type=ssh', () => {
+    const sshDir = join(env.work, 'ssh');
+    mkdirSync(sshDir, { recursive: true });
+    writeFileSync(join(sshDir, 'Dockerfile'), `FROM ${env.busybox}\nRUN --mount=type=ssh,required test -S /run/buildkit/ssh_agent.0 && echo ok\n`);
+    const missing = runCli(['--root', root(), 'build', '-q', sshDir], { env: { ...process.env, SSH_AUTH_SOCK: '' } });
+    assert.notEqual(missing.status, 0);
+    assert.match(missing.stderr, /ssh agent default is required/);
+    const started = execFileSync('ssh-agent', ['-s'], { encoding: 'utf8' });
+    const sock = /SSH_AUTH_SOCK=([^;]+);/.exec(started)?.[1] ?? '';
+    const pid = /SSH_AGENT_PID=(\d+);/.exec(started)?.[1] ?? '';
+    try {
+      const run = runCli(['--root', root(), 'build', '-q', '--ssh', `default=${sock}`, sshDir]);
+      assert.equal(run.status, 0, run.stderr);
+    } finally {
+      if (pid !== '') process.kill(Number(pid));
+    }
+  });
+});
