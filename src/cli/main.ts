@@ -18,6 +18,21 @@ const processIo: CliIo = {
   stderr: (text) => process.stderr.write(text),
 };
 
+/** Help examples of the commands that do not define their own. */
+const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
+  version: ['stagecraft version'],
+  pull: ['stagecraft pull busybox', 'stagecraft pull --platform linux/arm64 registry.example.com/app:1.0'],
+  push: ['stagecraft push registry.example.com/app:1.0', 'stagecraft push app:1.0 localhost:5000/app:1.0'],
+  images: ['stagecraft images', 'stagecraft images --json'],
+  inspect: ['stagecraft inspect app:1.0', 'stagecraft inspect --json app:1.0'],
+  tag: ['stagecraft tag app:1.0 registry.example.com/app:1.0'],
+  rmi: ['stagecraft rmi app:1.0 app:0.9'],
+  save: ['stagecraft save -o app.tar app:1.0', 'stagecraft save --format oci -o app-oci.tar app:1.0'],
+  load: ['stagecraft load -i app.tar', 'docker save app:1.0 | stagecraft load'],
+  du: ['stagecraft du', 'stagecraft du --json'],
+  debug: ['stagecraft debug ast Dockerfile', 'stagecraft debug ast --json - < Dockerfile'],
+};
+
 /** Builds the command tree. Each command parses its flags, calls the library and prints the result. */
 export function buildProgram(io: CliIo): Command {
   const program = new Command('stagecraft')
@@ -41,6 +56,10 @@ export function buildProgram(io: CliIo): Command {
   registerDebugAst(program, io);
   registerUpkeep(program, io);
   registerCompletion(program, io);
+  for (const command of program.commands) {
+    const examples = EXAMPLES[command.name()];
+    if (examples !== undefined) command.addHelpText('after', `\nExamples:\n${examples.map((e) => `  ${e}`).join('\n')}`);
+  }
   return program;
 }
 

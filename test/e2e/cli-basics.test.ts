@@ -30,3 +30,16 @@ describe('stagecraft binary', () => {
     assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
   });
 });
+
+describe('help', () => {
+  it('every command\'s --help has examples', () => {
+    const top = runCli(['--help']).stdout;
+    const commands = [...top.matchAll(/^  ([a-z]+)[ |[<]/gm)].map((m) => m[1] ?? '').filter((c) => c !== 'help');
+    assert.ok(commands.length >= 15, commands.join(' '));
+    for (const command of commands) {
+      const help = runCli([command, '--help']);
+      assert.equal(help.status, 0, command);
+      assert.match(help.stdout, /Examples:\n {2}\S.*stagecraft /, `${command} --help`);
+    }
+  });
+});
