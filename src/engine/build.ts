@@ -157,11 +157,15 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     await snapshotter.cleanup();
     disposer.defer(() => rm(runDir, { recursive: true, force: true }));
     const baseImages = new BaseImages({ content, registry: deps.registry, pull: options.pull });
+    // Layers are compressed once, when a step makes them: the outputs' compression= decides how.
+    const imageOutputsWithCompression = options.outputs.flatMap((o) => (o.type === 'image' || o.type === 'oci' || o.type === 'docker' ? [o.compression] : []));
+    const requested = imageOutputsWithCompression.find((c) => c.compression !== 'gzip' || c.level !== undefined);
+    const compression = options.compression ?? (requested?.compression === 'zstd' ? 'zstd' : 'gzip');
     const layers = new LayerStore({
       snapshotter,
       blobs: content.blobs,
-      compression: options.compression ?? 'gzip',
-      compressionLevel: options.compressionLevel,
+      compression,
+      compressionLevel: options.compressionLevel ?? requested?.level,
       sourceDateEpoch: options.sourceDateEpoch,
       runDir: join(runDir, 'mnt'),
       fetchBlob: async (layer, fetchSignal) => {
@@ -279,6 +283,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       history: image.history,
       layers: root.layers,
       created,
+      // oci-mediatypes=false on an image output: Docker's media types (BuildKit's docker exporter default).
+      docker: options.outputs.some((o) => o.type === 'image' && !o.ociMediaTypes),
     });
     // Base-image layers may still be only in the registry: the image in the store needs them.
     await Promise.all(root.layers.map((layer) => layers.ensureBlob(layer, signal)));

@@ -62,6 +62,18 @@ describe('build flags with their buildx meaning', () => {
     assert.match(listing, /(^|\n)(\.\/)?bin\/busybox\n/);
   });
 
+  it('compression=zstd makes the new layers zstd; uncompressed is refused before building', async () => {
+    const archive = join(env.work, 'zstd.tar');
+    const run = env.build(['--no-cache', '-o', `type=oci,dest=${archive},compression=zstd,compression-level=5`, dir], { root: await env.newRoot() });
+    assert.equal(run.status, 0, run.stderr);
+    const manifest = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${archive}`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] };
+    const types = manifest.layers.map((l) => l.mediaType);
+    assert.equal(types[0], 'application/vnd.oci.image.layer.v1.tar+gzip', 'the base layer stays as pulled');
+    assert.ok(types.slice(1).every((t) => t === 'application/vnd.oci.image.layer.v1.tar+zstd'), types.join());
+    const refused = runCli(['--root', root(), 'build', '-o', `type=oci,dest=${archive},compression=uncompressed`, dir]);
+    assert.equal(refused.status, 2);
+  });
+
   it('-o type=registry pushes the named image', () => {
     const name = `${env.registry.host}/flags:registry`;
     const run = env.build(['-o', `type=registry,name=${name}`, dir], { root: root() });
