@@ -74,6 +74,17 @@ describe('build flags with their buildx meaning', () => {
     assert.equal(refused.status, 2);
   });
 
+  it('-f PATH, --target and -o type=image,name= (stored under that name)', () => {
+    const other = join(env.work, 'Other.Dockerfile');
+    writeFileSync(other, `FROM ${env.busybox} AS first\nRUN echo first > /stage\nFROM first AS second\nRUN echo second > /stage\n`);
+    const out = join(env.work, 'target-out');
+    const run = env.build(['-f', other, '--target', 'first', '-o', 'type=image,name=flags:target', '-o', `type=local,dest=${out}`, dir], { root: root() });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(readFileSync(join(out, 'stage'), 'utf8'), 'first\n', 'only the target stage was built');
+    assert.ok(!run.events.some((e) => e.type === 'vertex.started' && /second/.test(e.name)));
+    assert.match(runCli(['--root', root(), 'images']).stdout, /flags +target/);
+  });
+
   it('-o type=registry pushes the named image', () => {
     const name = `${env.registry.host}/flags:registry`;
     const run = env.build(['-o', `type=registry,name=${name}`, dir], { root: root() });
