@@ -67,11 +67,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/executor/**', 'src/util/process.ts', 'test/**'],
+    files: ['src/executor/**', 'src/util/process.ts', 'test/**', 'scripts/**'],
     rules: { 'no-restricted-imports': 'off' },
   },
   {
-    files: ['src/config/**', 'src/cli/**', 'test/**'],
+    files: ['src/config/**', 'src/cli/**', 'test/**', 'scripts/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
 );

@@ -140,7 +140,10 @@ class RuncExecutor implements Executor {
     }
 
     const stubs = new MountStubs(rootfs);
-    for (const target of [...SYSTEM_MOUNT_POINTS, ...spec.mounts.map((mount) => mount.target)]) await stubs.record(target);
+    // Like BuildKit, the /proc, /dev and /sys directories runc creates stay in the rootfs; the stubs of
+    // the files bound over (/etc/hosts, /etc/resolv.conf) and of the step's own mounts are removed.
+    const keptInRootfs = new Set(['/proc', '/dev', '/sys', '/sys/fs/cgroup']);
+    for (const target of [...SYSTEM_MOUNT_POINTS.filter((p) => !keptInRootfs.has(p)), ...spec.mounts.map((mount) => mount.target)]) await stubs.record(target);
     resources.defer(() => stubs.remove());
 
     const hostname = spec.hostname !== undefined && spec.hostname !== '' ? spec.hostname : DEFAULT_HOSTNAME;

@@ -315,12 +315,18 @@ function dispatch(ctx: DispatchContext, command: Command): void {
         const key = expand(ctx, arg.key);
         const override = ctx.buildArgs.get(key);
         let value: string | undefined;
+        let inherited = false;
         if (override !== undefined) value = override;
         else if (arg.value !== undefined) value = expand(ctx, arg.value);
-        else value = ctx.globalArgs.get(key);
+        else {
+          value = ctx.globalArgs.get(key);
+          inherited = true;
+        }
         if (value !== undefined) state.env = addEnv(state.env, key, value);
         state.buildArgs = [...state.buildArgs.filter((a) => a.key !== key), { key, value }];
-        texts.push(value === undefined ? key : `${key}=${value}`);
+        // A value inherited from the global scope is not written into the ARG's history line
+        // (as dockerd 20.10's BuildKit records it).
+        texts.push(value === undefined || inherited ? key : `${key}=${value}`);
       }
       history(ctx, `ARG ${texts.join(' ')}`, false);
       return;
@@ -430,11 +436,12 @@ function dispatch(ctx: DispatchContext, command: Command): void {
       const h = command.health;
       state.image.config.Healthcheck = {
         Test: [...h.test],
-        ...(h.interval !== undefined ? { Interval: h.interval } : {}),
-        ...(h.timeout !== undefined ? { Timeout: h.timeout } : {}),
-        ...(h.startPeriod !== undefined ? { StartPeriod: h.startPeriod } : {}),
-        ...(h.startInterval !== undefined ? { StartInterval: h.startInterval } : {}),
-        ...(h.retries !== undefined ? { Retries: h.retries } : {}),
+        // Zero values are omitted, as Go's omitempty does in the image config.
+        ...(h.interval !== undefined && h.interval !== 0 ? { Interval: h.interval } : {}),
+        ...(h.timeout !== undefined && h.timeout !== 0 ? { Timeout: h.timeout } : {}),
+        ...(h.startPeriod !== undefined && h.startPeriod !== 0 ? { StartPeriod: h.startPeriod } : {}),
+        ...(h.startInterval !== undefined && h.startInterval !== 0 ? { StartInterval: h.startInterval } : {}),
+        ...(h.retries !== undefined && h.retries !== 0 ? { Retries: h.retries } : {}),
       };
       history(ctx, healthcheckHistory(state.image.config.Healthcheck), false);
       return;

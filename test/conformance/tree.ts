@@ -1,0 +1,104 @@
+/**
+ * The comparable summary of an image used by the conformance suite: the file tree a build adds on
+ * top of its base (path, type, mode, uid, gid, size, content digest, link target; not times), the
+ * base paths it removes, and the image config and history lines the Dockerfile produced.
+ */
+import { createHash } from 'node:crypto';
+import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface TreeEntry {
+  readonly type: 'file' | 'dir' | 'symlink' | 'other';
+  readonly mode: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size?: number;
+  readonly sha256?: string;
+  readonly link?: string;
+}
+
+export async function walkTree(root: string): Promise<Map<string, TreeEntry>> {
+  const out = new Map<string, TreeEntry>();
+  const visit = async (rel: string): Promise<void> => {
+    for (const name of (await readdir(join(root, rel))).sort()) {
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const st = await lstat(join(root, path));
+      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+      if (st.isDirectory()) {
+        out.set(path, { type: 'dir', mode, uid: st.uid, gid: st.gid });
+        await visit(path);
+      } else if (st.isSymbolicLink()) {
+        out.set(path, { type: 'symlink', mode, uid: st.uid, gid: st.gid, link: await readlink(join(root, path)) });
+      } else if (st.isFile()) {
+        out.set(path, { type: 'file', mode, uid: st.uid, gid: st.gid, size: st.size, sha256: createHash('sha256').update(await readFile(join(root, path))).digest('hex') });
+      } else {
+        out.set(path, { type: 'other', mode, uid: st.uid, gid: st.gid });
+      }
+    }
+  };
+  await visit('');
+  return out;
+}
+
+export interface TreeDelta {
+  readonly added: Record<string, TreeEntry>;
+  readonly removed: string[];
+}
+
+/**
+ * Paths a container runtime makes (`docker export` always has them; runc leaves the mount-point
+ * directories): not part of what a Dockerfile builds, so not compared.
+ */
+const RUNTIME_PATHS = ['.dockerenv', 'dev', 'proc', 'sys', 'etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'etc/mtab'];
+
+function runtimePath(path: string): boolean {
+  return RUNTIME_PATHS.some((p) => path === p || path.startsWith(`${p}/`));
+}
+
+/** What `final` adds or changes relative to `base`, and which base paths it removes. */
+export function treeDelta(base: ReadonlyMap<string, TreeEntry>, final: ReadonlyMap<string, TreeEntry>): TreeDelta {
+  const added: Record<string, TreeEntry> = {};
+  for (const [path, entry] of [...final].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (runtimePath(path)) continue;
+    const before = base.get(path);
+    // Directory metadata of base directories that merely gained children is not compared.
+    if (before !== undefined && JSON.stringify(before) === JSON.stringify(entry)) continue;
+    if (before !== undefined && before.type === 'dir' && entry.type === 'dir') continue;
+    added[path] = entry;
+  }
+  const removed = [...base.keys()].filter((p) => !final.has(p) && !runtimePath(p)).sort();
+  return { added, removed };
+}
+
+export interface ConfigSummary {
+  readonly config: Record<string, unknown>;
+  /** History lines the Dockerfile added (created_by, with " (empty)" for empty layers). */
+  readonly history: string[];
+}
+
+const CONFIG_KEYS = ['User', 'Env', 'Entrypoint', 'Cmd', 'WorkingDir', 'Labels', 'ExposedPorts', 'Volumes', 'StopSignal', 'ArgsEscaped', 'Healthcheck', 'OnBuild', 'Shell'];
+
+export function summarizeConfig(image: { config?: Record<string, unknown> | null; history?: { created_by?: string; empty_layer?: boolean }[] | null }, baseHistoryLength: number): ConfigSummary {
+  const config: Record<string, unknown> = {};
+  for (const key of CONFIG_KEYS) {
+    const value = image.config?.[key];
+    if (value === undefined || value === null || value === '' || value === false) continue;
+    if (Array.isArray(value) && value.length === 0) continue;
+    if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) continue;
+    config[key] = value;
+  }
+  const history = (image.history ?? []).slice(baseHistoryLength).map((h) => `${h.created_by ?? ''}${h.empty_layer === true ? ' (empty)' : ''}`);
+  return { config, history };
+}
+
+export interface Expectation extends ConfigSummary, TreeDelta {}
+
+export interface ImageJson {
+  readonly config?: Record<string, unknown> | null;
+  readonly history?: { created_by?: string; empty_layer?: boolean; comment?: string }[] | null;
+}
+
+/** The image with only the history entries the Dockerfile made (BuildKit marks them with a comment). */
+export function dockerfileOnly(image: ImageJson): ImageJson {
+  return { ...image, history: (image.history ?? []).filter((h) => h.comment === 'buildkit.dockerfile.v0') };
+}
