@@ -28,7 +28,7 @@ for (const [mod, layer] of layerOf) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'test/conformance/cases/**', 'eslint.config.js'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface TreeEntry {
@@ -101,4 +102,66 @@ export interface ImageJson {
 /** The image with only the history entries the Dockerfile made (BuildKit marks them with a comment). */
 export function dockerfileOnly(image: ImageJson): ImageJson {
   return { ...image, history: (image.history ?? []).filter((h) => h.comment === 'buildkit.dockerfile.v0') };
+}
+
+/**
+ * Where the recording (dockerd 20.10's BuildKit v0.8) and current BuildKit, which stagecraft follows,
+ * differ: a history line (by index) or a tree entry (by path). `buildkit` must be what the recording
+ * holds (so a re-recording that changes it is noticed); `stagecraft` replaces it for the comparison;
+ * `why` names the BuildKit change.
+ */
+export interface Divergence {
+  readonly history?: number;
+  readonly path?: string;
+  readonly buildkit: unknown;
+  readonly stagecraft: unknown;
+  readonly why: string;
+}
+
+/** A case's optional `case.json`: build arguments, a target stage, secrets (files in the case folder), divergences. */
+export interface CaseOptions {
+  readonly buildArgs?: Record<string, string>;
+  readonly target?: string;
+  readonly secrets?: Record<string, string>;
+  readonly divergences?: readonly Divergence[];
+}
+
+export function readCaseOptions(caseDir: string): CaseOptions {
+  try {
+    return JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8')) as CaseOptions;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw err;
+  }
+}
+
+/**
+ * The expectation with the case's divergences applied. Throws if a divergence's `buildkit` value is
+ * not what the recording holds.
+ */
+export function applyDivergences(expected: Expectation, divergences: readonly Divergence[]): Expectation {
+  const history = [...expected.history];
+  const added: Record<string, TreeEntry> = { ...expected.added };
+  for (const d of divergences) {
+    if (d.history !== undefined) {
+      if (history[d.history] !== d.buildkit) throw new Error(`divergence: history[${d.history}] is ${JSON.stringify(history[d.history])}, not ${JSON.stringify(d.buildkit)}`);
+      history[d.history] = d.stagecraft as string;
+    } else if (d.path !== undefined) {
+      if (JSON.stringify(added[d.path]) !== JSON.stringify(d.buildkit)) throw new Error(`divergence: ${d.path} is ${JSON.stringify(added[d.path])}, not ${JSON.stringify(d.buildkit)}`);
+      added[d.path] = d.stagecraft as TreeEntry;
+    } else {
+      throw new Error('divergence: names neither a history index nor a path');
+    }
+  }
+  return { ...expected, history, added };
+}
+
+/** The build flags (the same for `docker build` and `stagecraft build`) a case's case.json asks for. */
+export function caseFlags(caseDir: string): string[] {
+  const options = readCaseOptions(caseDir);
+  const flags: string[] = [];
+  for (const [k, v] of Object.entries(options.buildArgs ?? {})) flags.push('--build-arg', `${k}=${v}`);
+  if (options.target !== undefined) flags.push('--target', options.target);
+  for (const [id, file] of Object.entries(options.secrets ?? {})) flags.push('--secret', `id=${id},src=${join(caseDir, file)}`);
+  return flags;
 }

@@ -147,8 +147,8 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
     if (stage.base.kind === 'stage') {
       const parent = states.get(stage.base.index);
       if (parent === undefined) throw new Error(`convert: stage ${stage.base.index} not converted before ${index}`);
+      // The parent's ONBUILD triggers stay on the clone: they run below, as for an image base.
       const image = cloneImage(parent.image);
-      image.config.OnBuild = undefined;
       state = { ...parent, image, env: [...parent.env], buildArgs: [...parent.buildArgs], commandIndex: 0, commandTotal: 0, cmdSet: false, secrets: new Map(), sshIds: new Set() };
     } else {
       let image: StageImage;
@@ -167,7 +167,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
       state = { root, image, env: [...(image.config.Env ?? [])], buildArgs: [], commandIndex: 0, commandTotal: 0, cmdSet: false, secrets: new Map(), sshIds: new Set() };
     }
 
-    const triggers = stage.base.kind === 'image' ? (state.image.config.OnBuild ?? []) : [];
+    const triggers = state.image.config.OnBuild ?? [];
     state.image.config.OnBuild = undefined;
     const triggerCommands = triggers.length > 0 && options.parseTriggers !== undefined ? triggers.flatMap((t) => options.parseTriggers?.(t) ?? []) : [];
     const commands = [...triggerCommands, ...stage.stage.commands];
@@ -333,9 +333,10 @@ function dispatch(ctx: DispatchContext, command: Command): void {
     }
     case 'env': {
       const parts: string[] = [];
-      for (const pair of command.pairs) {
-        const key = expand(ctx, pair.key);
-        const value = expand(ctx, pair.value);
+      // Every pair is expanded against the environment from before the instruction (as BuildKit
+      // does): `ENV A=x B=$A` gives B the earlier A.
+      const pairs = command.pairs.map((pair) => ({ key: expand(ctx, pair.key), value: expand(ctx, pair.value) }));
+      for (const { key, value } of pairs) {
         state.env = addEnv(state.env, key, value);
         state.image.config.Env = addEnv(state.image.config.Env ?? [], key, value);
         parts.push(`${key}=${value}`);

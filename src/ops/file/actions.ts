@@ -110,7 +110,7 @@ async function unpackIfArchive(srcRoot: string, src: string, destRoot: string, d
   const host = await resolveInRoot(srcRoot, src, { followFinal: true });
   if (!(await isArchive(host))) return false;
   const target = await ensureDir(destRoot, dest, { mode: 0o755, owner, mtime });
-  await extractArchive(host, target.path, { owner, name: cleanPath(`/${src}`), signal });
+  await extractArchive(host, target.path, { name: cleanPath(`/${src}`), signal });
   await restoreTimes(target.created, mtime);
   return true;
 }

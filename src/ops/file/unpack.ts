@@ -6,8 +6,9 @@
  *   the way and hardlink targets all resolve inside it; `../` names that climb out are an error;
  * - an existing entry is replaced, except a directory by a directory (merged, metadata applied); the
  *   archive's root entry (`./`) is skipped;
- * - owners come from the archive (when running as root) or from `--chown` for every entry; modes and
- *   times from the archive (directories' times last); xattrs best effort;
+ * - owners come from the archive (when running as root; `--chown` only owns the destination directory
+ *   it creates, as in BuildKit); modes and times from the archive (directories' times last); xattrs
+ *   best effort;
  * - missing parent directories are created 0755 and root-owned.
  */
 import { constants } from 'node:fs';
@@ -23,7 +24,7 @@ import { StagecraftError, isStagecraftError } from '../../core/index.js';
 import { readTar } from '../../snapshot/index.js';
 import { cleanPath } from '../../util/patterns.js';
 import { isRoot, makeSpecial, setOwner, writeXattrs } from './entry.js';
-import { ensureDir, lstatOrNull, resolveInRoot, type Owner } from './root.js';
+import { ensureDir, lstatOrNull, resolveInRoot } from './root.js';
 
 export type ArchiveCompression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
 
@@ -114,8 +115,6 @@ export async function isArchive(path: string): Promise<boolean> {
 }
 
 export interface ExtractOptions {
-  /** `--chown` for every entry; otherwise the archive's owners (applied when running as root). */
-  readonly owner?: Owner | undefined;
   /** The archive as the user named it, for messages. */
   readonly name: string;
   readonly signal: AbortSignal;
@@ -174,8 +173,7 @@ export async function extractArchive(path: string, destDir: string, options: Ext
           await makeSpecial(target, header.type, header.devmajor, header.devminor, options.signal);
           break;
       }
-      const owner = options.owner ?? (root ? { uid: header.uid, gid: header.gid } : undefined);
-      if (owner !== undefined) await setOwner(target, owner, options.owner !== undefined);
+      if (root) await setOwner(target, { uid: header.uid, gid: header.gid }, false);
       await writeXattrs(target, header.xattrs);
       if (header.type !== 'symlink') await chmod(target, header.mode & 0o7777);
       if (header.type === 'dir') dirTimes.push([target, header.mtime]);

@@ -83,6 +83,14 @@ describe('image config and history, per instruction', () => {
     const child = await convert('FROM parent\nRUN echo mine', { images: { parent: baseImage({}, ['RUN echo trigger']) } });
     assert.deepEqual(execs(child, 0).map((e) => e.args.at(-1)), ['echo trigger', 'echo mine']);
     assert.equal(child.target.image.config.OnBuild, undefined, 'triggers are consumed, not inherited');
+    const fromStage = await convert('FROM busybox AS parent\nONBUILD RUN echo trigger\nFROM parent\nRUN echo mine');
+    assert.deepEqual(execs(fromStage, 1).map((e) => e.args.at(-1)), ['echo trigger', 'echo mine'], 'a stage base triggers too');
+    assert.equal(fromStage.target.image.config.OnBuild, undefined);
+  });
+
+  it('ENV expands every pair against the environment from before the instruction', async () => {
+    const result = await convert('FROM busybox\nENV A=x B=${A}y\nENV A=z C=$A');
+    assert.deepEqual(result.target.image.config.Env?.slice(2), ['A=z', 'B=y', 'C=x']);
   });
 
   it('validates values only known after expansion', async () => {
