@@ -16,9 +16,12 @@ bash "$SHARED/tools/make-base-images.sh" 127.0.0.1:5000
 
 ROOT="${STAGECRAFT_BENCH_ROOT:-/var/tmp/stagecraft-bench-root}"
 export STAGECRAFT="node $PWD/dist/cli.js --root $ROOT"
-# Drops stagecraft's caches. keep-bases: base images stay in the local registry, which is where
-# stagecraft resolves them from; the store itself is emptied either way.
-export STAGECRAFT_RESET="rm -rf '$ROOT' && mkdir -p '$ROOT' && true"
+# Drops stagecraft's caches ($1: keep-bases|all). keep-bases, as the harness does for BuildKit
+# (`docker builder prune -af` keeps pulled images): `prune --all` drops every cache record, step
+# result and cache mount but keeps tagged images with their unpacked layers, and the workloads' bases
+# are pulled (untimed; `pull` unpacks, as `docker pull` does). all: the state root is emptied.
+BASES="$(sed -n 's/^FROM \(127\.0\.0\.1:5000\/[^ ]*\).*/\1/p' "$SHARED"/bench/*/Dockerfile | sort -u | tr '\n' ' ')"
+export STAGECRAFT_RESET="if [ \"\$1\" = all ]; then rm -rf '$ROOT' && mkdir -p '$ROOT'; else $STAGECRAFT prune --all --force && for b in $BASES; do $STAGECRAFT pull -q \$b || exit 1; done; fi"
 # The image's size: the sum of its blobs as `inspect --json` reports them.
 export STAGECRAFT_SIZE="node $PWD/dist/cli.js --root $ROOT inspect --json \"\$1\" | node -e 'let s=\"\";process.stdin.on(\"data\",d=>s+=d).on(\"end\",()=>{const j=JSON.parse(s);console.log(j.size ?? \"n/a\")})'"
 

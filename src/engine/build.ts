@@ -21,7 +21,7 @@ import { assembleImage, rfc3339, writeDockerArchive, writeOciArchive } from '../
 import { BaseImages, CacheMountPool, ExecFailure, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
-import { CopySnapshotter, OverlaySnapshotter, applyLayer, overlaySupported, packDirectory, type Snapshotter } from '../snapshot/index.js';
+import { applyLayer, openSnapshotter, packDirectory, type Snapshotter } from '../snapshot/index.js';
 import { VertexError, solve, type SolveNode } from '../solver/index.js';
 import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
@@ -152,8 +152,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       await importCache({ content, registry: deps.registry, records }, location, signal);
     }
     const snapshotRoot = join(deps.stateRoot, 'snapshots');
-    await mkdir(snapshotRoot, { recursive: true });
-    const snapshotter: Snapshotter = (await overlaySupported(snapshotRoot)) ? new OverlaySnapshotter({ root: snapshotRoot }) : new CopySnapshotter({ root: snapshotRoot });
+    const snapshotter: Snapshotter = await openSnapshotter(snapshotRoot);
     await snapshotter.cleanup();
     disposer.defer(() => rm(runDir, { recursive: true, force: true }));
     const baseImages = new BaseImages({ content, registry: deps.registry, pull: options.pull });

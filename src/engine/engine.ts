@@ -135,7 +135,7 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     mirrors: config.registryMirrors,
   });
   const defaultPlatform = options.platform ?? hostPlatform(process.arch);
-  const deps: ImageDeps = { content, registry, defaultPlatform };
+  const deps: ImageDeps = { content, registry, defaultPlatform, snapshotRoot: join(config.stateRoot, 'snapshots') };
 
   return {
     config,

@@ -20,10 +20,13 @@ import type { Content, ImageReference } from '../content/index.js';
 import { readStoredImage, type StoredImage } from '../image/index.js';
 import { parseImageConfig, platformFromOci, type Descriptor } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
+import { chainId, openSnapshotter, type ImmutableSnapshot } from '../snapshot/index.js';
 
 export interface ImageDeps {
   readonly content: () => Promise<Content>;
   readonly registry: RegistryClient;
+  /** Where pulled images' layers are unpacked (the state root's snapshots). */
+  readonly snapshotRoot: string;
   /** The platform pulled when none is asked for. */
   readonly defaultPlatform: Platform;
 }
@@ -216,10 +219,25 @@ export async function pull(deps: ImageDeps, text: string, options: PullOptions =
     const stored = await content.blobs.put(resolved.bytes, { digest: resolved.descriptor.digest, lease, signal: options.signal });
     const indexDigest = resolved.index?.descriptor.digest;
     const platformText = platformOf(resolved.descriptor, configBytes);
+    // Unpacked now, as `docker pull` does, so that builds from it start at once (and `prune --all`
+    // keeps these layers while the image is tagged).
+    await unpackLayers(deps.snapshotRoot, manifest.layers, config.rootfs.diff_ids, content, options.signal);
     content.references.set(name, { digest: stored.digest, mediaType: resolved.descriptor.mediaType, size: stored.size, platform: platformText, indexDigest });
     return { name, digest: stored.digest, ...(indexDigest === undefined ? {} : { indexDigest }), platform: platformText, downloadedBytes: downloaded };
   } finally {
     lease.release();
+  }
+}
+
+async function unpackLayers(root: string, layers: readonly Descriptor[], diffIds: readonly Digest[], content: Content, signal: AbortSignal | undefined): Promise<void> {
+  const snapshotter = await openSnapshotter(root);
+  let parent: ImmutableSnapshot | null = null;
+  let chain: Digest | null = null;
+  for (const [i, layer] of layers.entries()) {
+    const diffId = diffIds[i];
+    if (diffId === undefined) break;
+    chain = chainId(chain, diffId);
+    parent = (await snapshotter.getByChainId(chain)) ?? (await snapshotter.applyLayer(parent, await content.blobs.open(layer.digest), diffId, signal === undefined ? {} : { signal }));
   }
 }
 

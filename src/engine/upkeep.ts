@@ -1,6 +1,7 @@
 /**
  * Store upkeep: `du` (space by kind) and `prune` (drop build cache by age or to a size, then collect
- * blobs nothing needs any more). Unpacked snapshots and cache mounts are only removed by `--all`.
+ * blobs nothing needs any more). Unpacked snapshots and cache mounts are only removed by `--all`,
+ * which keeps the unpacked layers of tagged images.
  */
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { CacheRecords } from '../cache/index.js';
 import type { Content, GcResult } from '../content/index.js';
 import type { Database } from '../db/index.js';
 import { readStoredImage } from '../image/index.js';
-import { CopySnapshotter, OverlaySnapshotter, overlaySupported } from '../snapshot/index.js';
+import { chainId, openSnapshotter } from '../snapshot/index.js';
 import { StagecraftError, isDigest, type Digest } from '../core/index.js';
 
 export interface DiskUsage {
@@ -118,6 +119,25 @@ export async function diskUsage(deps: UpkeepDeps): Promise<DiskUsage> {
   return { images, cache, unreferenced, snapshots, cacheMounts, cacheRecords: records.all().length, total: images + cache + unreferenced + snapshots + cacheMounts };
 }
 
+/** Chain IDs (hex) of every layer prefix of the tagged images: their unpacked snapshots' ids. */
+async function imageChainIds(content: Content): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const ref of content.references.list()) {
+    let diffIds: readonly Digest[];
+    try {
+      diffIds = (await readStoredImage(content, ref)).config.rootfs.diff_ids;
+    } catch {
+      continue;
+    }
+    let chain: Digest | null = null;
+    for (const diffId of diffIds) {
+      chain = chainId(chain, diffId);
+      ids.add(chain.slice('sha256:'.length));
+    }
+  }
+  return ids;
+}
+
 export async function prune(deps: UpkeepDeps, options: PruneOptions = {}): Promise<PruneResult> {
   const before = await diskUsage(deps);
   const records = new CacheRecords(deps.db, deps.clock);
@@ -147,13 +167,19 @@ export async function prune(deps: UpkeepDeps, options: PruneOptions = {}): Promi
   if (options.all === true) {
     const snapshots = join(deps.stateRoot, 'snapshots');
     // Leftovers of crashed builds go first; what remains active belongs to a running build.
-    const snapshotter = (await overlaySupported(snapshots)) ? new OverlaySnapshotter({ root: snapshots }) : new CopySnapshotter({ root: snapshots });
+    const snapshotter = await openSnapshotter(snapshots);
     await snapshotter.cleanup();
     const active = await readdir(join(snapshots, 'active')).catch(() => [] as string[]);
     if (active.length > 0) {
       throw new StagecraftError('STORE_CORRUPT', 'a build is using the snapshots right now; prune --all would break it', { hint: 'wait for running builds to finish, then prune again' });
     }
-    await rm(snapshots, { recursive: true, force: true });
+    // Like `docker builder prune --all`, which leaves images alone: the unpacked layers of tagged
+    // images stay (a kept snapshot's parents are its own prefixes, so they stay too).
+    const keep = await imageChainIds(deps.content);
+    const committed = join(snapshots, 'snapshots');
+    for (const id of await readdir(committed).catch(() => [] as string[])) {
+      if (!keep.has(id)) await rm(join(committed, id), { recursive: true, force: true });
+    }
     await rm(join(deps.stateRoot, 'cache-mounts'), { recursive: true, force: true });
   }
   const gc = await deps.content.gc({ ...(options.all === true ? { gracePeriodMs: 0 } : {}), ...(options.signal !== undefined ? { signal: options.signal } : {}) });

@@ -35,3 +35,4 @@ export { chainId, type SnapshotterOptions } from './snapshotter.js';
 export { OverlaySnapshotter, overlaySupported } from './overlay.js';
 export { CopySnapshotter } from './copy.js';
 export { overlayChanges, treeChanges } from './diff.js';
+export { openSnapshotter } from './open.js';

@@ -47,15 +47,30 @@ describe('stagecraft du and prune', () => {
     assert.ok(ran(env.build([dir], { root })) >= 2, 'the steps ran again');
   });
 
-  it('--all removes snapshots and cache but keeps tagged images; the next build works', () => {
+  it('--all removes step snapshots and cache but keeps tagged images and their unpacked layers; the next build works', () => {
+    const before = du();
     const run = runCli(['--root', root, 'prune', '--all', '--force']);
     assert.equal(run.status, 0, run.stderr);
     const usage = du();
-    assert.equal(usage.snapshots, 0);
+    assert.ok(usage.snapshots < before.snapshots - 100_000, 'step results are gone');
+    assert.ok(usage.snapshots > 0, 'the tagged image\'s unpacked base layer stays');
     assert.equal(usage.cache, 0);
     assert.ok(usage.images > 100_000, 'the tagged image stays');
     assert.match(runCli(['--root', root, 'images']).stdout, /upkeep/);
     assert.equal(env.build([dir], { root }).status, 0);
+  });
+
+  it('pull unpacks the layers; with no tagged image left, prune --all leaves no snapshot', async () => {
+    const fresh = await env.newRoot();
+    const pulled = runCli(['--root', fresh, 'pull', '-q', env.busybox]);
+    assert.equal(pulled.status, 0, pulled.stderr);
+    const usage = (): Usage => JSON.parse(runCli(['--root', fresh, 'du', '--json']).stdout) as Usage;
+    assert.ok(usage().snapshots > 100_000, 'unpacked on pull');
+    assert.equal(runCli(['--root', fresh, 'prune', '--all', '--force']).status, 0);
+    assert.ok(usage().snapshots > 100_000, 'a tagged image keeps its layers');
+    assert.equal(runCli(['--root', fresh, 'rmi', env.busybox]).status, 0);
+    assert.equal(runCli(['--root', fresh, 'prune', '--all', '--force']).status, 0);
+    assert.equal(usage().snapshots, 0);
   });
 
   it('applies the keepStorage policy of the config file after every build', async () => {
