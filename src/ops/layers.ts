@@ -102,7 +102,8 @@ export class LayerStore {
       compressLayer(tar, pass, { algorithm: this.options.compression, level: this.options.compressionLevel, signal }),
       blobs.ingest(pass, { signal }),
     ]);
-    await mutable.commit(signal);
+    // Stored under the new layer's chain ID: the next step finds it unpacked.
+    await mutable.commit(signal, result.diffId);
     return { diffId: result.diffId, digest: info.digest, size: info.size, mediaType: result.mediaType };
   }
 }

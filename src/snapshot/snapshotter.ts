@@ -266,15 +266,39 @@ export abstract class BaseSnapshotter implements Snapshotter {
   }
 
   /** @internal used by ActiveSnapshot */
-  async commitActive(parent: ImmutableSnapshot | null, active: ActiveDirs): Promise<ImmutableSnapshot> {
-    const id = randomBytes(8).toString('hex');
-    const dir = join(this.snapshotsDir, id);
-    const snapshot: ImmutableSnapshot = { kind: 'immutable', id, parent, chainId: null, diffId: null };
-    await mkdir(dir);
-    await rename(active.fs, join(dir, 'fs'));
-    await this.writeMeta(dir, snapshot);
-    await rm(active.dir, { recursive: true, force: true });
-    return snapshot;
+  async commitActive(parent: ImmutableSnapshot | null, active: ActiveDirs, diffId?: Digest): Promise<ImmutableSnapshot> {
+    const chain = diffId !== undefined && (parent === null || parent.chainId !== null) ? chainId(parent?.chainId ?? null, diffId) : null;
+    if (chain === null) {
+      const id = randomBytes(8).toString('hex');
+      const dir = join(this.snapshotsDir, id);
+      const snapshot: ImmutableSnapshot = { kind: 'immutable', id, parent, chainId: null, diffId: null };
+      await mkdir(dir);
+      await rename(active.fs, join(dir, 'fs'));
+      await this.writeMeta(dir, snapshot);
+      await rm(active.dir, { recursive: true, force: true });
+      return snapshot;
+    }
+    // Keyed by chain ID, as applyLayer keys what it unpacks: staged next to the active dir with its
+    // metadata, then renamed into place in one step (another build may have stored it first).
+    const id = digestHex(chain);
+    const snapshot: ImmutableSnapshot = { kind: 'immutable', id, parent, chainId: chain, diffId: diffId ?? null };
+    try {
+      const existing = await this.get(id);
+      if (existing !== null) return existing;
+      const staged = join(active.dir, 'commit');
+      await mkdir(staged);
+      await rename(active.fs, join(staged, 'fs'));
+      await this.writeMeta(staged, snapshot);
+      try {
+        await rename(staged, join(this.snapshotsDir, id));
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+      }
+      return snapshot;
+    } finally {
+      await rm(active.dir, { recursive: true, force: true });
+    }
   }
 
   diff(snapshot: MutableSnapshot, options: DiffOptions = {}): Readable {
@@ -384,11 +408,11 @@ class ActiveSnapshot implements MutableSnapshot {
     if (errors.length > 0) throw errors[0];
   }
 
-  async commit(signal?: AbortSignal): Promise<ImmutableSnapshot> {
+  async commit(signal?: AbortSignal, diffId?: Digest): Promise<ImmutableSnapshot> {
     this.checkActive('commit()');
     signal?.throwIfAborted();
     await this.release();
-    const snapshot = await this.owner.commitActive(this.parent, this.active);
+    const snapshot = await this.owner.commitActive(this.parent, this.active, diffId);
     this.state = 'committed';
     return snapshot;
   }

@@ -37,8 +37,13 @@ export interface MutableSnapshot extends AsyncDisposable {
    * when `target` is omitted. The handle must be disposed; the snapshot's dispose also releases it.
    */
   mount(target?: string, signal?: AbortSignal): Promise<MountedRootfs>;
-  /** Freezes the snapshot. Releases its mounts first. The mutable snapshot is finished afterwards. */
-  commit(signal?: AbortSignal): Promise<ImmutableSnapshot>;
+  /**
+   * Freezes the snapshot. Releases its mounts first. The mutable snapshot is finished afterwards.
+   * With `diffId` (the diffID of the layer made from this snapshot's changes) and a parent that is a
+   * layer chain (or none), it is stored under its chain ID, so `getByChainId` finds it and the layer
+   * is never unpacked again; if that chain is already unpacked, the existing snapshot is returned.
+   */
+  commit(signal?: AbortSignal, diffId?: Digest): Promise<ImmutableSnapshot>;
 }
 
 export interface DiffOptions {

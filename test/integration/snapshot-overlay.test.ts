@@ -153,6 +153,30 @@ for (const [label, make] of [
       assert.deepEqual(await readdir(join(root, 'mounts')), []);
     });
 
+    it('a commit given its layer\'s diffID is stored under the chain ID; the same chain committed again returns the first', async () => {
+      const commitEdit = async (): Promise<ImmutableSnapshot> => {
+        const snapshot = await snapshotter.prepare(base, 'edit-chain');
+        try {
+          const rootfs = await snapshot.mount();
+          await edit(rootfs.path);
+          const layer = await collect(snapshotter.diff(snapshot, { sourceDateEpoch: EPOCH }));
+          await rootfs[Symbol.asyncDispose]();
+          return await snapshot.commit(undefined, sha256Digest(layer));
+        } finally {
+          await snapshot[Symbol.asyncDispose]();
+        }
+      };
+      const first = await commitEdit();
+      const layer = diffs.get(label) as Buffer;
+      const chain = sha256Digest(`${image.diffId} ${sha256Digest(layer)}`);
+      assert.equal(first.chainId, chain);
+      assert.equal((await snapshotter.getByChainId(chain))?.id, first.id);
+      const second = await commitEdit();
+      assert.equal(second.id, first.id);
+      assert.deepEqual(await readdir(join(root, 'active')), []);
+      assert.deepEqual(await mountsUnder(work), []);
+    });
+
     it('leaves nothing mounted when the work fails', async () => {
       const target = join(work, `target-${label}`);
       await mkdir(target, { recursive: true });
