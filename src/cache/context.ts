@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, link, lstat, mkdir, mkdtemp, readdir, readlink, rm, symlink, utimes, chmod, lchown } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, utimes, chmod, lchown } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
@@ -33,28 +33,55 @@ export interface ContextEntry {
 
 const StatRow = z.object({ path: z.string(), dev: z.number(), ino: z.number(), size: z.number(), mtime_ns: z.string(), ctime_ns: z.string(), digest: z.string() });
 
-/** Persistent path → content digest, valid while the file's stat is unchanged. */
+/**
+ * Persistent path → content digest, valid while the file's device, inode, size and mtime are
+ * unchanged. Not ctime: like BuildKit's stat-based content hash, which ignores it; and making a
+ * context view hardlinks every file, which changes every ctime.
+ */
 export class StatCache {
   readonly #get: TypedStatement<{ path: string }, z.infer<typeof StatRow>>;
   readonly #put: TypedStatement<{ path: string; dev: number; ino: number; size: number; mtime_ns: string; ctime_ns: string; digest: string }, never>;
 
-  constructor(db: Database) {
+  readonly #range: TypedStatement<{ lo: string; hi: string }, z.infer<typeof StatRow>>;
+  readonly #loaded = new Map<string, z.infer<typeof StatRow>>();
+  readonly #loadedDirs: string[] = [];
+  readonly #pending: { path: string; dev: number; ino: number; size: number; mtime_ns: string; ctime_ns: string; digest: string }[] = [];
+
+  constructor(private readonly db: Database) {
     this.#get = db.statement('SELECT * FROM cache_file_digests WHERE path = :path', StatRow);
+    this.#range = db.statement('SELECT * FROM cache_file_digests WHERE path >= :lo AND path < :hi', StatRow);
     this.#put = db.statement(`INSERT INTO cache_file_digests (path, dev, ino, size, mtime_ns, ctime_ns, digest)
       VALUES (:path, :dev, :ino, :size, :mtime_ns, :ctime_ns, :digest)
       ON CONFLICT(path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, size = excluded.size,
         mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, digest = excluded.digest`, z.never());
   }
 
+  /**
+   * Loads every row under `dir` at once (one query instead of one per file); `lookup` of a path under
+   * it then answers from memory.
+   */
+  preload(dir: string): void {
+    const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+    // Paths under the prefix sort between "prefix" and "prefix" with its last '/' bumped to '0'.
+    for (const row of this.#range.all({ lo: prefix, hi: `${prefix.slice(0, -1)}0` })) this.#loaded.set(row.path, row);
+    this.#loadedDirs.push(prefix);
+  }
+
   lookup(absolute: string, entry: ContextEntry): string | undefined {
-    const row = this.#get.get({ path: absolute });
+    const row = this.#loadedDirs.some((d) => absolute.startsWith(d)) ? this.#loaded.get(absolute) : this.#get.get({ path: absolute });
     if (row === undefined) return undefined;
-    const same = row.dev === entry.dev && row.ino === entry.ino && row.size === entry.size && row.mtime_ns === entry.mtimeNs.toString() && row.ctime_ns === entry.ctimeNs.toString();
+    const same = row.dev === entry.dev && row.ino === entry.ino && row.size === entry.size && row.mtime_ns === entry.mtimeNs.toString();
     return same ? row.digest : undefined;
   }
 
+  /** Queues a digest; `flush` writes the queue in one transaction. */
   store(absolute: string, entry: ContextEntry, digest: string): void {
-    this.#put.run({ path: absolute, dev: entry.dev, ino: entry.ino, size: entry.size, mtime_ns: entry.mtimeNs.toString(), ctime_ns: entry.ctimeNs.toString(), digest });
+    this.#pending.push({ path: absolute, dev: entry.dev, ino: entry.ino, size: entry.size, mtime_ns: entry.mtimeNs.toString(), ctime_ns: entry.ctimeNs.toString(), digest });
+  }
+
+  flush(): void {
+    const rows = this.#pending.splice(0);
+    if (rows.length > 0) this.db.writeTransaction(() => rows.forEach((row) => this.#put.run(row)));
   }
 }
 
@@ -74,14 +101,18 @@ export function cleanSource(source: string): string {
   return cleaned === '.' ? '' : cleaned;
 }
 
+const SMALL_FILE = 1 << 20;
+
 export class BuildContext {
   #entries: Promise<readonly ContextEntry[]> | undefined;
   readonly #digests = new Map<string, Promise<string>>();
   readonly #hashLimit = new Limiter(8);
+  readonly #statLimit = new Limiter(64);
   readonly #ignore: PatternMatcher;
 
   constructor(private readonly options: BuildContextOptions) {
     this.#ignore = PatternMatcher.create(options.ignore, { source: '.dockerignore' });
+    options.statCache?.preload(options.dir);
   }
 
   get dir(): string {
@@ -98,10 +129,13 @@ export class BuildContext {
     const out: ContextEntry[] = [];
     const visit = async (rel: string, parent: { parentMatched: readonly boolean[] } | undefined): Promise<void> => {
       const names = (await readdir(join(this.options.dir, rel))).sort();
-      for (const name of names) {
+      // One directory's entries are stat'ed at once; the walk stays in path order.
+      const stats = await Promise.all(names.map((name) => this.#statLimit.run(() => lstat(join(this.options.dir, rel === '' ? name : `${rel}/${name}`), { bigint: true }))));
+      for (const [i, name] of names.entries()) {
         const path = rel === '' ? name : `${rel}/${name}`;
         const { matched, info } = this.#ignore.matchesUsingParent(path, parent);
-        const st = await lstat(join(this.options.dir, path), { bigint: true });
+        const st = stats[i];
+        if (st === undefined) continue;
         const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
         if (matched && !(type === 'dir' && this.#ignore.hasExclusions)) continue;
         if (!matched) {
@@ -156,6 +190,7 @@ export class BuildContext {
       const content = e.type === 'file' ? await this.#fileDigest(e) : e.type === 'symlink' ? `link:${e.linkTarget ?? ''}` : '';
       return [e.path, e.type, e.mode, e.uid, e.gid, content];
     }));
+    this.options.statCache?.flush();
     const digest = sha256Digest(canonicalJson({ v: 1, sources: sources.map(cleanSource), excludes, entries: lines }));
     const files = lines.map((l): [string, string] => [String(l[0]), sha256Digest(canonicalJson(l.slice(1)))]);
     return { digest, files };
@@ -164,12 +199,18 @@ export class BuildContext {
   #fileDigest(entry: ContextEntry): Promise<string> {
     let pending = this.#digests.get(entry.path);
     if (pending === undefined) {
+      const absolute = join(this.options.dir, entry.path);
+      const cached = this.options.statCache?.lookup(absolute, entry);
+      if (cached !== undefined) {
+        pending = Promise.resolve(cached);
+        this.#digests.set(entry.path, pending);
+        return pending;
+      }
       pending = this.#hashLimit.run(async () => {
-        const absolute = join(this.options.dir, entry.path);
-        const cached = this.options.statCache?.lookup(absolute, entry);
-        if (cached !== undefined) return cached;
         const hash = createHash('sha256');
-        await pipeline(createReadStream(absolute), hash);
+        // Small files in one read; big ones streamed (memory stays flat).
+        if (entry.size <= SMALL_FILE) hash.update(await readFile(absolute));
+        else await pipeline(createReadStream(absolute), hash);
         const digest = `sha256:${hash.digest('hex')}`;
         this.options.statCache?.store(absolute, entry, digest);
         return digest;

@@ -10,7 +10,9 @@ interface Waiter {
 
 export class Limiter {
   private running = 0;
-  private readonly queue: Waiter[] = [];
+  /** FIFO: waiters from `head` on (an array shift per grant would make long queues quadratic). */
+  private queue: Waiter[] = [];
+  private head = 0;
 
   constructor(readonly limit: number) {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${limit}`);
@@ -23,7 +25,7 @@ export class Limiter {
 
   /** Tasks waiting for a slot. */
   get pending(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 
   /**
@@ -32,13 +34,13 @@ export class Limiter {
    */
   async acquire(signal?: AbortSignal): Promise<() => void> {
     signal?.throwIfAborted();
-    if (this.running < this.limit && this.queue.length === 0) {
+    if (this.running < this.limit && this.pending === 0) {
       this.running++;
       return this.releaser();
     }
     return new Promise<() => void>((resolve, reject) => {
       const onAbort = (): void => {
-        const index = this.queue.indexOf(waiter);
+        const index = this.queue.indexOf(waiter, this.head);
         if (index !== -1) this.queue.splice(index, 1);
         reject(signal?.reason);
       };
@@ -70,8 +72,14 @@ export class Limiter {
       if (released) return;
       released = true;
       this.running--;
-      const next = this.queue.shift();
-      next?.grant();
+      const next = this.queue[this.head];
+      if (next === undefined) return;
+      this.head++;
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
+      }
+      next.grant();
     };
   }
 }
