@@ -62,6 +62,21 @@ describe('compressLayer', () => {
     assert.equal(blob[9], 0xff);
   });
 
+  it('gzip of a big layer is several members (one per 4 MiB piece), each with the fixed header, read whole by gzip and by decompressLayer; empty input is one member', async () => {
+    const data = payload(9 * 1024 * 1024 + 123);
+    const { blob } = await compress(data, 'gzip');
+    const members: number[] = [];
+    for (let i = 0; i + 10 < blob.length; i++) if (blob[i] === 0x1f && blob[i + 1] === 0x8b && blob[i + 2] === 8 && blob[i + 9] === 0xff && blob.readUInt32LE(i + 4) === 0) members.push(i);
+    assert.ok(members.length >= 3, `${members.length} members`);
+    assert.ok(execFileSync('gzip', ['-dc'], { input: blob, maxBuffer: 1 << 26 }).equals(data));
+    const { tar } = await decompressLayer(Readable.from([blob]));
+    const chunks: Buffer[] = [];
+    for await (const chunk of tar) chunks.push(chunk as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(data));
+    const empty = await compress(Buffer.alloc(0), 'gzip');
+    assert.equal(execFileSync('gzip', ['-dc'], { input: empty.blob }).length, 0);
+  });
+
   it('rejects an invalid level before doing work', async () => {
     await assert.rejects(compress(payload(10), 'gzip', 12), { code: 'USAGE' });
     await assert.rejects(compress(payload(10), 'zstd', 0), { code: 'USAGE' });
