@@ -15,22 +15,30 @@ npm run build >/dev/null
 bash "$SHARED/tools/make-base-images.sh" 127.0.0.1:5000
 
 ROOT="${STAGECRAFT_BENCH_ROOT:-/var/tmp/stagecraft-bench-root}"
-export STAGECRAFT="node $PWD/dist/cli.js --root $ROOT"
+STAMP=$(date +%Y%m%d-%H%M%S)
+mkdir -p bench/results "bench/results/$STAMP-stagecraft"
+# GNU time records stagecraft's peak RSS; python3 and cc make the workloads' contexts.
+[ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null 2>&1 || echo "bench: /usr/bin/time missing and not installable (apt-get install time): peak RSS will not be recorded" >&2
+for tool in python3 cc; do command -v "$tool" >/dev/null 2>&1 || { echo "bench: $tool is needed to generate the workloads' contexts (apt-get install python3 gcc)" >&2; exit 2; }; done
+# Every stagecraft command runs under GNU time, which appends "peak-RSS-KB:command..." to rss.log.
+if [ -x /usr/bin/time ]; then
+  export STAGECRAFT="/usr/bin/time -a -o $PWD/bench/results/$STAMP-stagecraft/rss.log -f %M:%C node $PWD/dist/cli.js --root $ROOT"
+else
+  export STAGECRAFT="node $PWD/dist/cli.js --root $ROOT"
+fi
 # Drops stagecraft's caches ($1: keep-bases|all). keep-bases, as the harness does for BuildKit
 # (`docker builder prune -af` keeps pulled images): `prune --all` drops every cache record, step
 # result and cache mount but keeps tagged images with their unpacked layers, and the workloads' bases
 # are pulled (untimed; `pull` unpacks, as `docker pull` does). all: the state root is emptied.
 BASES="$(sed -n 's/^FROM \(127\.0\.0\.1:5000\/[^ ]*\).*/\1/p' "$SHARED"/bench/*/Dockerfile | sort -u | tr '\n' ' ')"
 export STAGECRAFT_RESET="if [ \"\$1\" = all ]; then rm -rf '$ROOT' && mkdir -p '$ROOT'; else $STAGECRAFT prune --all --force && for b in $BASES; do $STAGECRAFT pull -q \$b || exit 1; done; fi"
-# The image's size: the sum of its blobs as `inspect --json` reports them.
-export STAGECRAFT_SIZE="node $PWD/dist/cli.js --root $ROOT inspect --json \"\$1\" | node -e 'let s=\"\";process.stdin.on(\"data\",d=>s+=d).on(\"end\",()=>{const j=JSON.parse(s);console.log(j.size ?? \"n/a\")})'"
+# The image's uncompressed size (as docker's image Size): its layer blobs decompressed and counted.
+export STAGECRAFT_SIZE="for d in \$(node $PWD/dist/cli.js --root $ROOT inspect --json \"\$1\" | node -e 'let s=\"\";process.stdin.on(\"data\",d=>s+=d).on(\"end\",()=>{for(const l of JSON.parse(s).layers)console.log(l.digest.slice(7))})'); do gzip -dc $ROOT/content/blobs/sha256/\$d 2>/dev/null || zstd -dc $ROOT/content/blobs/sha256/\$d; done | wc -c"
 
 ARGS=("$@")
 [ "${#ARGS[@]}" -gt 0 ] || ARGS=(-w all -m cold,warm,incr -n 3)
-STAMP=$(date +%Y%m%d-%H%M%S)
-mkdir -p bench/results
 run() { bash "$SHARED/bench/run.sh" -b "$1" "${ARGS[@]}" -o "bench/results/$STAMP-$1"; }
 run stagecraft
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then run docker; else echo "bench: BuildKit (dockerd) not running: skipped" >&2; fi
 if command -v buildah >/dev/null 2>&1; then run buildah; else echo "bench: buildah not installed: skipped" >&2; fi
-for f in bench/results/$STAMP-*/summary.tsv; do echo "== $f"; cat "$f"; done
+node --import tsx bench/combine.ts "bench/results/$STAMP"
