@@ -22,18 +22,18 @@ mkdir -p bench/results "bench/results/$STAMP-stagecraft"
 for tool in python3 cc; do command -v "$tool" >/dev/null 2>&1 || { echo "bench: $tool is needed to generate the workloads' contexts (apt-get install python3 gcc)" >&2; exit 2; }; done
 # Every stagecraft command runs under GNU time, which appends "peak-RSS-KB:command..." to rss.log.
 if [ -x /usr/bin/time ]; then
-  export STAGECRAFT="/usr/bin/time -a -o $PWD/bench/results/$STAMP-stagecraft/rss.log -f %M:%C node $PWD/dist/cli.js --root $ROOT"
+  export STAGECRAFT_CLI="/usr/bin/time -a -o $PWD/bench/results/$STAMP-stagecraft/rss.log -f %M:%C node $PWD/dist/cli.js --root $ROOT"
 else
-  export STAGECRAFT="node $PWD/dist/cli.js --root $ROOT"
+  export STAGECRAFT_CLI="node $PWD/dist/cli.js --root $ROOT"
 fi
-# Drops stagecraft's caches ($1: keep-bases|all). keep-bases, as the harness does for BuildKit
-# (`docker builder prune -af` keeps pulled images): `prune --all` drops every cache record, step
-# result and cache mount but keeps tagged images with their unpacked layers, and the workloads' bases
-# are pulled (untimed; `pull` unpacks, as `docker pull` does). all: the state root is emptied.
-BASES="$(sed -n 's/^FROM \(127\.0\.0\.1:5000\/[^ ]*\).*/\1/p' "$SHARED"/bench/*/Dockerfile | sort -u | tr '\n' ' ')"
-export STAGECRAFT_RESET="if [ \"\$1\" = all ]; then rm -rf '$ROOT' && mkdir -p '$ROOT'; else $STAGECRAFT prune --all --force && for b in $BASES; do $STAGECRAFT pull -q \$b || exit 1; done; fi"
-# The image's uncompressed size (as docker's image Size): its layer blobs decompressed and counted.
-export STAGECRAFT_SIZE="for d in \$(node $PWD/dist/cli.js --root $ROOT inspect --json \"\$1\" | node -e 'let s=\"\";process.stdin.on(\"data\",d=>s+=d).on(\"end\",()=>{for(const l of JSON.parse(s).layers)console.log(l.digest.slice(7))})'); do gzip -dc $ROOT/content/blobs/sha256/\$d 2>/dev/null || zstd -dc $ROOT/content/blobs/sha256/\$d; done | wc -c"
+export STAGECRAFT="bash $PWD/bench/push-wrapper.sh"
+# Drops stagecraft's caches, keeping the bases as the harness does for BuildKit (bench/reset.sh).
+export BENCH_ROOT="$ROOT"
+BENCH_BASES="$(sed -n 's/^FROM \(127\.0\.0\.1:5000\/[^ ]*\).*/\1/p' "$SHARED"/bench/*/Dockerfile | sort -u | tr '\n' ' ')"
+export BENCH_BASES
+export STAGECRAFT_RESET="bash $PWD/bench/reset.sh"
+# The image's uncompressed size, as docker reports it (bench/size.sh).
+export STAGECRAFT_SIZE="bash $PWD/bench/size.sh"
 
 ARGS=("$@")
 [ "${#ARGS[@]}" -gt 0 ] || ARGS=(-w all -m cold,warm,incr -n 3)
