@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBusyboxImage, pushLayout } from '../test/helpers/base-image.js';
-import { caseFlags, dockerfileOnly, summarizeConfig, treeDelta, walkTree, type Expectation, type ImageJson } from '../test/conformance/tree.js';
+import { caseFlags, serveCases, dockerfileOnly, summarizeConfig, treeDelta, walkTree, type Expectation, type ImageJson } from '../test/conformance/tree.js';
 
 const [registryArg, ...only] = process.argv.slice(2);
 const registry = registryArg ?? '127.0.0.1:5000';
@@ -18,6 +18,7 @@ const docker = (args: string[]): string => execFileSync('/usr/bin/docker', args,
 
 const failed: string[] = [];
 const work = mkdtempSync(join(tmpdir(), 'record-conformance-'));
+const http = await serveCases(casesDir);
 try {
   pushLayout(await makeBusyboxImage(join(work, 'fixture')), base);
   docker(['pull', '-q', base]);
@@ -56,6 +57,7 @@ try {
     process.stdout.write(`recorded ${name}\n`);
   }
 } finally {
+  await http.close();
   rmSync(work, { recursive: true, force: true });
 }
 if (failed.length > 0) {

@@ -31,7 +31,8 @@ async function download(op: HttpSourceOp, root: string, signal: AbortSignal): Pr
       }
       await mkdir(root, { recursive: true });
       const dir = await mkdtemp(join(root, 'http-'));
-      await writeFile(join(dir, `.${op.filename}.partial`), data);
+      // 0600, as BuildKit's HTTP source writes a downloaded file (and the Dockerfile reference documents).
+      await writeFile(join(dir, `.${op.filename}.partial`), data, { mode: 0o600 });
       await rename(join(dir, `.${op.filename}.partial`), join(dir, op.filename));
       return { dir, digest };
     })();

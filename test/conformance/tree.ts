@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 export interface TreeEntry {
@@ -164,4 +165,39 @@ export function caseFlags(caseDir: string): string[] {
   if (options.target !== undefined) flags.push('--target', options.target);
   for (const [id, file] of Object.entries(options.secrets ?? {})) flags.push('--secret', `id=${id},src=${join(caseDir, file)}`);
   return flags;
+}
+
+/** The fixed address cases' `ADD http://…` sources use (the URL is part of the history line). */
+export const CASES_HTTP_PORT = 5080;
+
+/**
+ * Serves the cases folder over HTTP on 127.0.0.1:CASES_HTTP_PORT for `ADD <url>` cases, from a child
+ * process: the builds run synchronously (spawnSync), which would block a server in this process.
+ */
+export async function serveCases(casesDir: string): Promise<{ close(): Promise<void> }> {
+  const code = `
+    const { createServer } = require('node:http');
+    const { readFileSync } = require('node:fs');
+    const { join, normalize } = require('node:path');
+    const root = process.argv[1];
+    createServer((request, response) => {
+      const path = normalize(join(root, decodeURIComponent(new URL(request.url, 'http://x').pathname)));
+      if (!path.startsWith(root)) { response.writeHead(403).end(); return; }
+      try {
+        const body = readFileSync(path);
+        response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length }).end(body);
+      } catch { response.writeHead(404).end(); }
+    }).listen(${CASES_HTTP_PORT}, '127.0.0.1', () => process.stdout.write('listening\\n'));`;
+  const child = spawn(process.execPath, ['-e', code, casesDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (status) => reject(new Error(`the cases' HTTP server exited (${status ?? 'signal'}); is port ${CASES_HTTP_PORT} free?`)));
+    child.stdout.once('data', () => resolve());
+  });
+  child.removeAllListeners('exit');
+  return {
+    close: () => new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill();
+    }),
+  };
 }

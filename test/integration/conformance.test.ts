@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { applyDivergences, caseFlags, dockerfileOnly, readCaseOptions, summarizeConfig, treeDelta, walkTree, type Expectation, type ImageJson, type TreeEntry } from '../conformance/tree.js';
+import { applyDivergences, caseFlags, dockerfileOnly, readCaseOptions, serveCases, summarizeConfig, treeDelta, walkTree, type Expectation, type ImageJson, type TreeEntry } from '../conformance/tree.js';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -19,7 +19,9 @@ describe('conformance with BuildKit', () => {
   let env: BuildEnv;
   let root: string;
   let baseTree: Map<string, TreeEntry>;
+  let http: { close(): Promise<void> };
   before(async () => {
+    http = await serveCases(casesDir);
     env = await startBuildEnv();
     root = await env.newRoot();
     const dir = join(env.work, 'base-only');
@@ -31,6 +33,7 @@ describe('conformance with BuildKit', () => {
     baseTree = await walkTree(out);
   });
   after(async () => {
+    await http.close();
     await env.close();
   });
 
