@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBusyboxImage, pushLayout } from '../test/helpers/base-image.js';
-import { caseFlags, serveCases, dockerfileOnly, summarizeConfig, treeDelta, walkTree, type Expectation, type ImageJson } from '../test/conformance/tree.js';
+import { caseFlags, serveCases, startSshAgent, dockerfileOnly, summarizeConfig, treeDelta, walkTree, type Expectation, type ImageJson } from '../test/conformance/tree.js';
 
 const [registryArg, ...only] = process.argv.slice(2);
 const registry = registryArg ?? '127.0.0.1:5000';
@@ -19,6 +19,7 @@ const docker = (args: string[]): string => execFileSync('/usr/bin/docker', args,
 const failed: string[] = [];
 const work = mkdtempSync(join(tmpdir(), 'record-conformance-'));
 const http = await serveCases(casesDir);
+const agent = startSshAgent(work);
 try {
   pushLayout(await makeBusyboxImage(join(work, 'fixture')), base);
   docker(['pull', '-q', base]);
@@ -39,7 +40,7 @@ try {
     if (only.length > 0 && !only.includes(name)) continue;
     const context = join(casesDir, name);
     try {
-      docker(['build', '-q', '--build-arg', `BASE=${base}`, ...caseFlags(context), '-t', `conformance:${name}`, context]);
+      docker(['build', '-q', '--build-arg', `BASE=${base}`, ...caseFlags(context, agent.socket), '-t', `conformance:${name}`, context]);
     } catch (err) {
       failed.push(name);
       process.stderr.write(`BuildKit could not build ${name}: ${(err as { stderr?: string }).stderr ?? String(err)}\n`);
@@ -58,6 +59,7 @@ try {
   }
 } finally {
   await http.close();
+  agent.stop();
   rmSync(work, { recursive: true, force: true });
 }
 if (failed.length > 0) {

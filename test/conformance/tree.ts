@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 export interface TreeEntry {
@@ -124,6 +124,8 @@ export interface CaseOptions {
   readonly buildArgs?: Record<string, string>;
   readonly target?: string;
   readonly secrets?: Record<string, string>;
+  /** Forward an ssh agent (`--ssh default=SOCKET`): the socket of `startSshAgent`. */
+  readonly ssh?: boolean;
   readonly divergences?: readonly Divergence[];
 }
 
@@ -158,12 +160,16 @@ export function applyDivergences(expected: Expectation, divergences: readonly Di
 }
 
 /** The build flags (the same for `docker build` and `stagecraft build`) a case's case.json asks for. */
-export function caseFlags(caseDir: string): string[] {
+export function caseFlags(caseDir: string, sshSocket?: string): string[] {
   const options = readCaseOptions(caseDir);
   const flags: string[] = [];
   for (const [k, v] of Object.entries(options.buildArgs ?? {})) flags.push('--build-arg', `${k}=${v}`);
   if (options.target !== undefined) flags.push('--target', options.target);
   for (const [id, file] of Object.entries(options.secrets ?? {})) flags.push('--secret', `id=${id},src=${join(caseDir, file)}`);
+  if (options.ssh === true) {
+    if (sshSocket === undefined) throw new Error(`${caseDir} needs an ssh agent`);
+    flags.push('--ssh', `default=${sshSocket}`);
+  }
   return flags;
 }
 
@@ -199,5 +205,18 @@ export async function serveCases(casesDir: string): Promise<{ close(): Promise<v
       child.once('exit', () => resolve());
       child.kill();
     }),
+  };
+}
+
+/** An ssh-agent for `ssh` cases, listening on a socket in `dir`. */
+export function startSshAgent(dir: string): { readonly socket: string; stop(): void } {
+  const socket = join(dir, 'agent.sock');
+  const out = execFileSync('ssh-agent', ['-a', socket, '-s'], { encoding: 'utf8' });
+  const pid = /SSH_AGENT_PID=(\d+)/.exec(out)?.[1];
+  return {
+    socket,
+    stop: () => {
+      if (pid !== undefined) process.kill(Number(pid));
+    },
   };
 }

@@ -589,11 +589,14 @@ function dispatchRun(ctx: DispatchContext, command: RunInstruction): void {
   }
 
   const user = state.image.config.User;
+  // As BuildKit's LLB does: with an ssh mount, SSH_AUTH_SOCK (unless set) names the first one's socket.
+  const firstSsh = mounts.find((m) => m.type === 'ssh');
+  const execEnv = firstSsh !== undefined && firstSsh.type === 'ssh' && !state.env.some((e) => envKey(e) === 'SSH_AUTH_SOCK') ? [...state.env, `SSH_AUTH_SOCK=${firstSsh.target}`] : [...state.env];
   state.root = ctx.builder.add(
     {
       type: 'exec',
       args,
-      env: [...state.env],
+      env: execEnv,
       cwd: workdir(state),
       user: user === undefined || user === '' ? '0' : user,
       network: command.network,

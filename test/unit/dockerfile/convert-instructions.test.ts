@@ -88,6 +88,15 @@ describe('image config and history, per instruction', () => {
     assert.equal(fromStage.target.image.config.OnBuild, undefined);
   });
 
+  it('an ssh mount sets SSH_AUTH_SOCK to the first ssh socket unless the environment has it', async () => {
+    const result = await convert('FROM busybox\nRUN --mount=type=ssh --mount=type=ssh,id=b,target=/b.sock true');
+    assert.ok(execs(result, 0)[0]?.env.includes('SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0'));
+    const preset = await convert('FROM busybox\nENV SSH_AUTH_SOCK=/mine\nRUN --mount=type=ssh true');
+    assert.deepEqual(execs(preset, 0)[0]?.env.filter((e) => e.startsWith('SSH_AUTH_SOCK=')), ['SSH_AUTH_SOCK=/mine']);
+    const none = await convert('FROM busybox\nRUN true');
+    assert.ok(!(execs(none, 0)[0]?.env.some((e) => e.startsWith('SSH_AUTH_SOCK=')) ?? true));
+  });
+
   it('ENV expands every pair against the environment from before the instruction', async () => {
     const result = await convert('FROM busybox\nENV A=x B=${A}y\nENV A=z C=$A');
     assert.deepEqual(result.target.image.config.Env?.slice(2), ['A=z', 'B=y', 'C=x']);
