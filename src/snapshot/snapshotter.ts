@@ -144,6 +144,20 @@ export abstract class BaseSnapshotter implements Snapshotter {
     return this.get(digestHex(chain));
   }
 
+  /**
+   * Writes the metadata into `staged` (holding `fs/`) and renames it into place as the committed
+   * snapshot. If another process stored the same chain first, theirs is as good as ours.
+   */
+  private async publish(staged: string, snapshot: ImmutableSnapshot): Promise<void> {
+    await this.writeMeta(staged, snapshot);
+    try {
+      await rename(staged, join(this.snapshotsDir, snapshot.id));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+    }
+  }
+
   private async writeMeta(dir: string, snapshot: ImmutableSnapshot): Promise<void> {
     await writeFileAtomic(join(dir, 'meta.json'), JSON.stringify({
       version: 1,
@@ -185,14 +199,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
             hint: 'the layer blob does not belong to this image config (or is damaged); nothing was stored',
           });
         }
-        await this.writeMeta(tmp, snapshot);
-        try {
-          await rename(tmp, join(this.snapshotsDir, id));
-        } catch (error) {
-          // Another process unpacked the same chain first: theirs is as good as ours.
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
-        }
+        await this.publish(tmp, snapshot);
         return snapshot;
       } finally {
         await rm(tmp, { recursive: true, force: true });
@@ -288,13 +295,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       const staged = join(active.dir, 'commit');
       await mkdir(staged);
       await rename(active.fs, join(staged, 'fs'));
-      await this.writeMeta(staged, snapshot);
-      try {
-        await rename(staged, join(this.snapshotsDir, id));
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
-      }
+      await this.publish(staged, snapshot);
       return snapshot;
     } finally {
       await rm(active.dir, { recursive: true, force: true });
