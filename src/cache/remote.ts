@@ -5,7 +5,7 @@
  * registry as the layers' source, so a later build fetches only the layers it really uses.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -37,7 +37,11 @@ export interface RemoteCacheDeps {
   readonly content: Content;
   readonly registry: RegistryClient;
   readonly records: CacheRecords;
+  /** The layers as they should leave the machine (plain tar layers compressed); identity if absent. */
+  readonly exportLayers?: ((layers: readonly ExportedLayer[], signal: AbortSignal | undefined) => Promise<readonly ExportedLayer[]>) | undefined;
 }
+
+type ExportedLayer = Omit<LayerRecord, 'source'>;
 
 /** Parses `type=registry,ref=R[,mode=…]`, `type=local,dest=D|src=D`, or a bare reference. */
 export function parseCacheSpec(raw: string, direction: 'to' | 'from'): CacheExportSpec {
@@ -69,7 +73,8 @@ export async function exportCache(deps: RemoteCacheDeps, spec: CacheExportSpec, 
   for (const key of keys) {
     const row = deps.records.get(key);
     if (row === undefined) continue;
-    const recordLayers = row.result.layers.map(({ source: _source, ...layer }) => layer);
+    const plain = row.result.layers.map(({ source: _source, ...layer }) => layer);
+    const recordLayers = deps.exportLayers === undefined ? plain : [...(await deps.exportLayers(plain, signal))];
     config.records.push({ key, name: row.name, layers: recordLayers });
     for (const layer of recordLayers) layers.set(layer.digest, { digest: layer.digest, size: layer.size, mediaType: layer.mediaType });
   }
@@ -96,7 +101,11 @@ export async function exportCache(deps: RemoteCacheDeps, spec: CacheExportSpec, 
       await writeFile(`${path}.tmp`, data);
       await rename(`${path}.tmp`, path);
     };
-    for (const layer of layers.values()) await write(layer.digest, await deps.content.blobs.read(layer.digest));
+    for (const layer of layers.values()) {
+      const path = join(dir, 'blobs', 'sha256', digestHex(layer.digest));
+      await copyFile(deps.content.blobs.blobPath(layer.digest), `${path}.tmp`);
+      await rename(`${path}.tmp`, path);
+    }
     await write(sha256Digest(configBytes), configBytes);
     await write(sha256Digest(manifest), manifest);
     await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');

@@ -1,5 +1,5 @@
 export { openContent, type Content, type OpenContentOptions } from './content.js';
-export { ContentStore, type BlobInfo, type BlobRow, type ContentStoreOptions, type IngestOptions, type Lease } from './store.js';
+export { ContentStore, type BlobInfo, type BlobRow, type Conversion, type ContentStoreOptions, type IngestOptions, type Lease } from './store.js';
 export {
   CONTAINERD_NAME_ANNOTATION,
   REF_NAME_ANNOTATION,

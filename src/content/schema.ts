@@ -43,4 +43,18 @@ export const CONTENT_MIGRATIONS: readonly Migration[] = [
       INSERT INTO content_meta (key, value) VALUES ('generation', 0);
     `,
   },
+  {
+    version: 2,
+    description: 'layer conversions: a blob recompressed (or decompressed) once, found again by source and kind',
+    up: `
+      CREATE TABLE content_conversions (
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        media_type TEXT NOT NULL,
+        PRIMARY KEY (source, kind)
+      ) STRICT;
+    `,
+  },
 ];

@@ -26,6 +26,13 @@ export interface BlobInfo {
   readonly size: number;
 }
 
+/** A blob made from another by a deterministic conversion (e.g. a tar layer gzipped). */
+export interface Conversion {
+  readonly digest: Digest;
+  readonly size: number;
+  readonly mediaType: string;
+}
+
 /** A lease keeps blobs (and what they reference) from garbage collection until released or expired. */
 export interface Lease extends AsyncDisposable {
   readonly id: string;
@@ -58,6 +65,7 @@ export interface ContentStoreOptions {
 const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
 const EMPTY_INDEX = '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}\n';
 
+const conversionRowSchema = z.object({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/), size: z.number().int().nonnegative(), media_type: z.string() });
 const blobRowSchema = z.object({ digest: z.string(), size: z.number().int(), created_at: z.number().int(), touched_at: z.number().int() });
 export type BlobRow = z.infer<typeof blobRowSchema>;
 
@@ -276,6 +284,29 @@ export class ContentStore {
   /** The metadata row of a blob, if any (blobs placed by other tools have none). */
   blobRow(digest: Digest): BlobRow | undefined {
     return this.db.statement<{ digest: string }, BlobRow>('SELECT digest, size, created_at, touched_at FROM content_blobs WHERE digest = @digest', blobRowSchema).get({ digest });
+  }
+
+  /**
+   * The stored result of converting blob `source` by `kind` (e.g. "gzip-6"), if it was recorded and
+   * its blob is still present (GC may have removed it; the row is then forgotten).
+   */
+  async conversion(source: Digest, kind: string): Promise<Conversion | undefined> {
+    const row = this.db.statement<{ source: string; kind: string }, z.infer<typeof conversionRowSchema>>(
+      'SELECT digest, size, media_type FROM content_conversions WHERE source = @source AND kind = @kind',
+      conversionRowSchema,
+    ).get({ source, kind });
+    if (row === undefined) return undefined;
+    const digest = row.digest as Digest;
+    if ((await this.info(digest))?.size === row.size) return { digest, size: row.size, mediaType: row.media_type };
+    this.db.command<{ source: string; kind: string }>('DELETE FROM content_conversions WHERE source = @source AND kind = @kind')({ source, kind });
+    return undefined;
+  }
+
+  /** Records that converting `source` by `kind` gave the (stored) blob `result`. */
+  recordConversion(source: Digest, kind: string, result: Conversion): void {
+    this.db.command<{ source: string; kind: string; digest: string; size: number; media_type: string }>(
+      'INSERT OR REPLACE INTO content_conversions (source, kind, digest, size, media_type) VALUES (@source, @kind, @digest, @size, @media_type)',
+    )({ source, kind, digest: result.digest, size: result.size, media_type: result.mediaType });
   }
 
   /** Creates the ingest directory again if something removed it (e.g. a manual cleanup). */

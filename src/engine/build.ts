@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BuildContext, CacheRecords, StatCache, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation } from '../cache/index.js';
+import { BuildContext, CacheRecords, StatCache, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, parseImageRef, type Digest, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
@@ -17,7 +17,7 @@ import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type
 import type { EventSink } from '../events/index.js';
 import { createRuncExecutor, sweepRuncState } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
-import { assembleImage, rfc3339, writeDockerArchive, writeOciArchive } from '../image/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, type ExportCompressionSpec, type ExportLayer } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -53,8 +53,6 @@ export interface BuildOptions {
   readonly network: 'default' | 'none' | 'host';
   readonly labels: ReadonlyMap<string, string>;
   readonly sourceDateEpoch?: number | undefined;
-  readonly compression?: 'gzip' | 'zstd' | undefined;
-  readonly compressionLevel?: number | undefined;
   readonly execConcurrency?: number | undefined;
   readonly events: EventSink;
   readonly signal?: AbortSignal | undefined;
@@ -156,15 +154,9 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     await snapshotter.cleanup();
     disposer.defer(() => rm(runDir, { recursive: true, force: true }));
     const baseImages = new BaseImages({ content, registry: deps.registry, pull: options.pull });
-    // Layers are compressed once, when a step makes them: the outputs' compression= decides how.
-    const imageOutputsWithCompression = options.outputs.flatMap((o) => (o.type === 'image' || o.type === 'oci' || o.type === 'docker' ? [o.compression] : []));
-    const requested = imageOutputsWithCompression.find((c) => c.compression !== 'gzip' || c.level !== undefined);
-    const compression = options.compression ?? (requested?.compression === 'zstd' ? 'zstd' : 'gzip');
     const layers = new LayerStore({
       snapshotter,
       blobs: content.blobs,
-      compression,
-      compressionLevel: options.compressionLevel ?? requested?.level,
       sourceDateEpoch: options.sourceDateEpoch,
       runDir: join(runDir, 'mnt'),
       fetchBlob: async (layer, fetchSignal) => {
@@ -269,6 +261,15 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const root = result.results.get(converted.target.root);
     if (root === undefined || root.kind !== 'layers') throw new Error('build: the target produced no filesystem');
 
+    // Steps store plain tar layers. The image's layers are compressed when it leaves the machine (a
+    // push, an OCI/Docker archive) or when an output names a compression; a local-only image keeps
+    // them plain, as BuildKit does in Docker's image store. Each layer is compressed once.
+    const ensured = async <L extends LayerRecord>(list: readonly L[]): Promise<readonly L[]> => {
+      await Promise.all(list.map((layer) => layers.ensureBlob(layer, signal)));
+      return list;
+    };
+    const exportSpec = imageExportCompression(options);
+    const imageLayers = exportSpec === undefined ? root.layers : await compressLayers(content.blobs, await ensured(root.layers), exportSpec, signal);
     // Assemble and store the image.
     const image = converted.target.image;
     const labels = { ...(image.config.Labels ?? {}), ...Object.fromEntries(options.labels) };
@@ -280,13 +281,13 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       author: image.author,
       config: { ...image.config, ...(Object.keys(labels).length > 0 ? { Labels: labels } : {}) },
       history: image.history,
-      layers: root.layers,
+      layers: imageLayers,
       created,
       // oci-mediatypes=false on an image output: Docker's media types (BuildKit's docker exporter default).
       docker: options.outputs.some((o) => o.type === 'image' && !o.ociMediaTypes),
     });
     // Base-image layers may still be only in the registry: the image in the store needs them.
-    await Promise.all(root.layers.map((layer) => layers.ensureBlob(layer, signal)));
+    await ensured(root.layers);
     await content.blobs.put(assembled.config, { digest: assembled.configDigest, signal });
     await content.blobs.put(assembled.manifest, { digest: assembled.manifestDigest, signal });
     const descriptor = { mediaType: assembled.manifestMediaType, digest: assembled.manifestDigest, size: assembled.manifest.length };
@@ -337,10 +338,11 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     for (const spec of options.cacheTo ?? []) {
       const targetKey = result.keys.get(converted.target.root)?.key;
       const keys = spec.mode === 'max' ? [...result.keys.values()].map((k) => k.key) : targetKey === undefined ? [] : [targetKey];
-      const count = await exportCache({ content, registry: deps.registry, records }, spec, keys, signal);
+      const exportLayers = (plain: readonly ExportLayer[], exportSignal: AbortSignal | undefined): Promise<ExportLayer[]> => compressLayers(content.blobs, plain, DEFAULT_EXPORT_COMPRESSION, exportSignal);
+      const count = await exportCache({ content, registry: deps.registry, records, exportLayers }, spec, keys, signal);
       exported.push(`cache (${spec.mode}, ${count} records) to ${spec.location.type === 'registry' ? spec.location.ref : spec.location.dir}`);
     }
-    const size = root.layers.reduce((sum, l) => sum + l.size, 0) + assembled.config.length + assembled.manifest.length;
+    const size = imageLayers.reduce((sum, l) => sum + l.size, 0) + assembled.config.length + assembled.manifest.length;
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: result.executed, cached: result.cached });
     return { manifestDigest: assembled.manifestDigest, configDigest: assembled.configDigest, size, names, executed: result.executed, cached: result.cached, durationMs, warnings: converted.warnings, exported };
@@ -351,6 +353,15 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     options.signal?.removeEventListener('abort', onAbort);
     await disposer.dispose();
   }
+}
+
+/** The compression the image's layers get, or undefined to keep a local-only image's layers plain. */
+function imageExportCompression(options: BuildOptions): ExportCompressionSpec | undefined {
+  const specs = options.outputs.flatMap((o) => (o.type === 'image' || o.type === 'oci' || o.type === 'docker' ? [o.compression] : []));
+  const explicit = specs.find((c) => c.explicit);
+  if (explicit !== undefined) return explicit;
+  const leaves = options.push || options.outputs.some((o) => (o.type === 'image' && o.push) || o.type === 'oci' || o.type === 'docker');
+  return leaves ? DEFAULT_EXPORT_COMPRESSION : undefined;
 }
 
 /** A solver failure as the user's error: the failing step's Dockerfile location and what happened. */

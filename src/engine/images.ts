@@ -17,7 +17,7 @@ import {
   type Platform,
 } from '../core/index.js';
 import type { Content, ImageReference } from '../content/index.js';
-import { readStoredImage, type StoredImage } from '../image/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, compressLayers, readStoredImage, replaceManifestLayers, type StoredImage } from '../image/index.js';
 import { parseImageConfig, platformFromOci, type Descriptor } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { chainId, openSnapshotter, type ImmutableSnapshot } from '../snapshot/index.js';
@@ -77,7 +77,7 @@ export interface ImageSummary {
   /** The config digest (Docker's image ID). */
   readonly id: Digest;
   readonly platform: string | undefined;
-  /** Manifest + config + layers as stored (compressed), in bytes. */
+  /** Manifest + config + layers as stored (plain tar for a local-only build), in bytes. */
   readonly size: number;
   /** The image config's `created`, if any. */
   readonly created: string | undefined;
@@ -249,8 +249,18 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
   const report = options.onProgress ?? (() => undefined);
   const source = parseImageRef(local.name);
   const mountFrom = source.domain === target.domain && source.path !== target.path ? source : undefined;
+  // A local-only build keeps plain tar layers: compress them (once; recorded in the store) for the
+  // registry, as `docker push` does, and push the manifest that lists the compressed layers.
+  const exportLayers = await compressLayers(
+    content.blobs,
+    stored.layers.map((layer, i) => ({ diffId: stored.config.rootfs.diff_ids[i] as Digest, digest: layer.digest, size: layer.size, mediaType: layer.mediaType })),
+    DEFAULT_EXPORT_COMPRESSION,
+    options.signal,
+  );
+  const changed = exportLayers.some((layer, i) => layer.digest !== stored.layers[i]?.digest);
+  const manifest = changed ? replaceManifestLayers(stored.manifestBytes, exportLayers) : { bytes: Buffer.from(stored.manifestBytes), digest: stored.manifestDescriptor.digest };
   const blobs: { descriptor: Descriptor; kind: 'config' | 'layer' }[] = [
-    ...stored.layers.map((descriptor) => ({ descriptor, kind: 'layer' as const })),
+    ...exportLayers.map((layer, i) => ({ descriptor: { ...stored.layers[i], mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, kind: 'layer' as const })),
     { descriptor: stored.manifest.config, kind: 'config' },
   ];
   // One request first: it checks the credentials before any upload, and lets the client learn the
@@ -263,12 +273,12 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
     report({ ...base, status: outcome.outcome === 'uploaded' ? 'done' : outcome.outcome, current: descriptor.size });
   }));
   const reference = target.digest ?? target.tag ?? 'latest';
-  if (target.digest !== undefined && target.digest !== stored.manifestDescriptor.digest) {
-    throw new StagecraftError('USAGE', `cannot push ${local.name} (${stored.manifestDescriptor.digest}) as ${formatImageRef(target)}: the digest differs`, {
-      hint: 'push to a tag, or to the image\'s own digest',
+  if (target.digest !== undefined && target.digest !== manifest.digest) {
+    throw new StagecraftError('USAGE', `cannot push ${local.name} (${manifest.digest}) as ${formatImageRef(target)}: the digest differs`, {
+      hint: 'push to a tag, or to the image\'s own digest (as pushed, with compressed layers)',
     });
   }
-  const pushed = await deps.registry.putManifest(target, reference, stored.manifestDescriptor.mediaType, stored.manifestBytes, { signal: options.signal });
+  const pushed = await deps.registry.putManifest(target, reference, stored.manifestDescriptor.mediaType, manifest.bytes, { signal: options.signal });
   report({ digest: pushed.digest, kind: 'manifest', status: 'done', current: pushed.size, total: pushed.size });
   return { name: formatImageRef(target), digest: pushed.digest, size: pushed.size };
 }

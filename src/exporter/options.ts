@@ -13,6 +13,8 @@ export interface LayerCompression {
   readonly level?: number | undefined;
   /** Recompress layers that exist with another compression. */
   readonly force: boolean;
+  /** The output named a compression option (otherwise local-only images keep plain tar layers). */
+  readonly explicit: boolean;
 }
 
 interface OutputBase {
@@ -73,7 +75,12 @@ function parseCompression(map: Map<string, string>, raw: string): LayerCompressi
       throw usage(`invalid compression-level "${levelText}" in --output "${raw}"`, `${name} levels are 0 to ${max}`);
     }
   }
-  return { compression: name, level, force: map.has('force-compression') ? parseBool('force-compression', map.get('force-compression') ?? '', raw) : false };
+  return {
+    compression: name,
+    level,
+    force: map.has('force-compression') ? parseBool('force-compression', map.get('force-compression') ?? '', raw) : false,
+    explicit: map.has('compression') || map.has('compression-level') || map.has('force-compression'),
+  };
 }
 
 const KNOWN_KEYS: Record<(typeof TYPES)[number], readonly string[]> = {

@@ -137,6 +137,24 @@ export function assembleImage(input: AssembleInput): AssembledImage {
   return { config: configBytes, configDigest, manifest: manifestBytes, manifestDigest: sha256Digest(manifestBytes), manifestMediaType };
 }
 
+/**
+ * A stored manifest with its layer descriptors replaced (same count and order, e.g. after compressing
+ * them for a push). Other fields and each descriptor's other keys are kept in their order.
+ */
+export function replaceManifestLayers(manifestBytes: Uint8Array, layers: readonly AssembleLayer[]): { readonly bytes: Buffer; readonly digest: Digest } {
+  const manifest = JSON.parse(Buffer.from(manifestBytes).toString('utf8')) as { mediaType?: unknown; layers?: unknown };
+  const old = Array.isArray(manifest.layers) ? (manifest.layers as unknown[]) : [];
+  if (old.length !== layers.length) throw new Error(`replaceManifestLayers: ${layers.length} layers for a manifest of ${old.length}`);
+  const docker = manifest.mediaType === MEDIA_TYPES.dockerManifest;
+  manifest.layers = layers.map((layer, i) => {
+    const before = old[i];
+    const rest = typeof before === 'object' && before !== null ? before : {};
+    return { ...rest, mediaType: docker ? dockerLayerType(layer.mediaType) : layer.mediaType, digest: layer.digest, size: layer.size };
+  });
+  const bytes = Buffer.from(JSON.stringify(manifest));
+  return { bytes, digest: sha256Digest(bytes) };
+}
+
 function dockerLayerType(mediaType: string): string {
   if (mediaType === MEDIA_TYPES.ociLayerGzip) return MEDIA_TYPES.dockerLayerGzip;
   if (mediaType === MEDIA_TYPES.ociLayer) return MEDIA_TYPES.dockerLayer;

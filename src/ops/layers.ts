@@ -5,19 +5,17 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { ContentStore } from '../content/index.js';
 import type { Digest } from '../core/index.js';
 import type { LayerRecord } from '../cache/index.js';
-import { chainId, compressLayer, type CompressionAlgorithm, type ImmutableSnapshot, type MountedRootfs, type MutableSnapshot, type Snapshotter } from '../snapshot/index.js';
+import { MEDIA_TYPES } from '../oci/index.js';
+import { chainId, type ImmutableSnapshot, type MountedRootfs, type MutableSnapshot, type Snapshotter } from '../snapshot/index.js';
 
 export interface LayerStoreOptions {
   readonly snapshotter: Snapshotter;
   readonly blobs: ContentStore;
   /** Fetches a base-image layer blob into the content store (from `layer.source`). */
   readonly fetchBlob: (layer: LayerRecord, signal: AbortSignal) => Promise<void>;
-  readonly compression: CompressionAlgorithm;
-  readonly compressionLevel?: number | undefined;
   readonly sourceDateEpoch?: number | undefined;
   /** A directory for temporary mount points. */
   readonly runDir: string;
@@ -90,20 +88,18 @@ export class LayerStore {
   }
 
   /**
-   * Turns the changes of `mutable` into a layer blob (one streaming pass: tar, diffID, compression,
-   * digest, ingest), then commits the snapshot. A step that changed nothing still gets its (empty)
-   * layer, as in BuildKit, so history and layers stay one-to-one.
+   * Turns the changes of `mutable` into a layer blob, then commits the snapshot. The blob is the
+   * plain tar (its digest is the diffID), streamed into the store in one pass: compression waits until
+   * the layer leaves the machine (image/compress-layers.ts), as BuildKit keeps Docker's store
+   * uncompressed. A step that changed nothing still gets its (empty) layer, as in BuildKit, so history
+   * and layers stay one-to-one.
    */
   async commit(mutable: MutableSnapshot, signal: AbortSignal): Promise<LayerRecord> {
     const { snapshotter, blobs } = this.options;
-    const pass = new PassThrough();
     const tar = snapshotter.diff(mutable, { sourceDateEpoch: this.options.sourceDateEpoch, signal });
-    const [result, info] = await Promise.all([
-      compressLayer(tar, pass, { algorithm: this.options.compression, level: this.options.compressionLevel, signal }),
-      blobs.ingest(pass, { signal }),
-    ]);
+    const info = await blobs.ingest(tar, { signal });
     // Stored under the new layer's chain ID: the next step finds it unpacked.
-    await mutable.commit(signal, result.diffId);
-    return { diffId: result.diffId, digest: info.digest, size: info.size, mediaType: result.mediaType };
+    await mutable.commit(signal, info.digest);
+    return { diffId: info.digest, digest: info.digest, size: info.size, mediaType: MEDIA_TYPES.ociLayer };
   }
 }

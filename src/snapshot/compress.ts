@@ -22,7 +22,8 @@ export const LAYER_MEDIA_TYPES = {
 } as const;
 
 export interface CompressOptions {
-  readonly algorithm: CompressionAlgorithm;
+  /** `none` stores the tar itself (its digest is its diffID). */
+  readonly algorithm: CompressionAlgorithm | 'none';
   /** gzip 1–9 (default 6 as BuildKit's default), zstd 1–22 (default 3). */
   readonly level?: number | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -34,7 +35,7 @@ export interface CompressResult {
   /** sha256 of the compressed blob. */
   readonly digest: Digest;
   readonly size: number;
-  readonly mediaType: (typeof LAYER_MEDIA_TYPES)[CompressionAlgorithm];
+  readonly mediaType: (typeof LAYER_MEDIA_TYPES)[CompressionAlgorithm | 'none'];
 }
 
 /**
@@ -124,6 +125,7 @@ function checkLevel(algorithm: CompressionAlgorithm, level: number): void {
 }
 
 function compressor(options: CompressOptions): Transform[] {
+  if (options.algorithm === 'none') return [];
   if (options.algorithm === 'gzip') {
     const level = options.level ?? 6;
     checkLevel('gzip', level);
@@ -146,10 +148,15 @@ export async function compressLayer(
   options: CompressOptions,
 ): Promise<CompressResult> {
   const tarDigest = new DigestStream();
-  const blobDigest = new DigestStream();
   const stages = compressor(options);
   const input = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
-  await pipeline([input, tarDigest, ...stages, blobDigest, destination], options.signal === undefined ? {} : { signal: options.signal });
+  const signalOption = options.signal === undefined ? {} : { signal: options.signal };
+  if (stages.length === 0) {
+    await pipeline([input, tarDigest, destination], signalOption);
+    return { diffId: tarDigest.digest(), digest: tarDigest.digest(), size: tarDigest.size, mediaType: LAYER_MEDIA_TYPES.none };
+  }
+  const blobDigest = new DigestStream();
+  await pipeline([input, tarDigest, ...stages, blobDigest, destination], signalOption);
   return {
     diffId: tarDigest.digest(),
     digest: blobDigest.digest(),

@@ -6,7 +6,7 @@
 import type { BigIntStats } from 'node:fs';
 import { lstat, open, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compareNames, sortedNames, type LayerItem } from './pack.js';
+import { compareNames, lstatNames, sortedNames, type LayerItem } from './pack.js';
 import { CAPABILITY, OVERLAY_OPAQUE, readXattr } from './xattr.js';
 
 async function lstatOrNull(path: string): Promise<BigIntStats | null> {
@@ -101,11 +101,14 @@ async function sameEntry(a: BigIntStats, aPath: string, b: BigIntStats, bPath: s
  */
 export async function* overlayChanges(upper: string, lowers: readonly string[], signal?: AbortSignal): AsyncGenerator<LayerItem> {
   async function* walk(prefix: string): AsyncGenerator<LayerItem> {
-    for (const name of await sortedNames(join(upper, prefix))) {
+    const dir = join(upper, prefix);
+    const names = await sortedNames(dir);
+    const stats = await lstatNames(dir, names);
+    for (const [i, name] of names.entries()) {
       signal?.throwIfAborted();
       const path = prefix === '' ? name : `${prefix}/${name}`;
       const source = join(upper, path);
-      const stat = await lstat(source, { bigint: true });
+      const stat = stats[i] as BigIntStats;
       if (isOverlayWhiteout(stat)) {
         if ((await lowerStat(lowers, path)) !== null) yield { kind: 'whiteout', path };
         continue;

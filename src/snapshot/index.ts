@@ -4,6 +4,7 @@ export { readTar, type TarReadEntry } from './tar/reader.js';
 export {
   OPAQUE_WHITEOUT,
   WHITEOUT_PREFIX,
+  lstatNames,
   packDirectory,
   packItems,
   walkTree,

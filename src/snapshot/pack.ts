@@ -7,7 +7,7 @@
  * `.wh.<name>` files.
  */
 import { createReadStream, type BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { makeHeader, type TarEntryType, type TarHeader } from './tar/format.js';
@@ -50,6 +50,37 @@ function joinPath(parent: string, name: string): string {
   return parent === '' ? name : `${parent}/${name}`;
 }
 
+/** `lstat` of each name in `dir`, many at once (a layer of 30k small files is bound by syscall latency). */
+export async function lstatNames(dir: string, names: readonly string[]): Promise<BigIntStats[]> {
+  const stats: BigIntStats[] = [];
+  for (let i = 0; i < names.length; i += LOOKAHEAD) {
+    stats.push(...(await Promise.all(names.slice(i, i + LOOKAHEAD).map((name) => lstat(join(dir, name), { bigint: true })))));
+  }
+  return stats;
+}
+
+/** How many entries are stat'ed or read ahead of the one being written. */
+const LOOKAHEAD = 64;
+/** Files up to this size are read whole, ahead of time; larger ones are streamed when written. */
+const READ_AHEAD_MAX = 256 * 1024;
+
+/** `fn` of each item, up to `width` running ahead, results in input order. */
+async function* mapAhead<T, R>(source: AsyncIterable<T>, width: number, fn: (item: T) => Promise<R>): AsyncGenerator<R> {
+  const queue: Promise<R>[] = [];
+  const next = async (): Promise<R> => {
+    const head = queue.shift();
+    if (head === undefined) throw new Error('mapAhead: empty queue');
+    return head;
+  };
+  for await (const item of source) {
+    const result = fn(item);
+    result.catch(() => undefined); // awaited in order below; never unhandled if the consumer stops first
+    queue.push(result);
+    if (queue.length >= width) yield await next();
+  }
+  while (queue.length > 0) yield await next();
+}
+
 export interface TreeEntry {
   readonly path: string;
   readonly source: string;
@@ -58,11 +89,14 @@ export interface TreeEntry {
 
 /** Every entry below `root` (not root itself), depth-first, names in byte order. */
 export async function* walkTree(root: string, prefix = '', signal?: AbortSignal): AsyncGenerator<TreeEntry> {
-  for (const name of await sortedNames(join(root, prefix))) {
+  const dir = join(root, prefix);
+  const names = await sortedNames(dir);
+  const stats = await lstatNames(dir, names);
+  for (const [i, name] of names.entries()) {
     signal?.throwIfAborted();
     const path = joinPath(prefix, name);
     const source = join(root, path);
-    const stat = await lstat(source, { bigint: true });
+    const stat = stats[i] as BigIntStats;
     yield { path, source, stat };
     if (stat.isDirectory()) yield* walkTree(root, path, signal);
   }
@@ -95,10 +129,40 @@ function typeOf(stat: BigIntStats): TarEntryType | null {
 
 const zeroHeader = (name: string): TarHeader => makeHeader({ name, type: 'file', mode: 0 });
 
+/** What is read of a path item before its entry is written (ahead, in parallel with other items). */
+interface Prepared {
+  readonly stat: BigIntStats;
+  readonly xattrs: Map<string, Buffer>;
+  readonly linkname?: string | undefined;
+  /** A small file's contents. */
+  readonly contents?: Buffer | undefined;
+}
+
+async function prepare(item: Extract<LayerItem, { kind: 'path' }>, options: PackOptions): Promise<Prepared> {
+  const stat = item.stat ?? (await lstat(item.source, { bigint: true }));
+  const type = typeOf(stat);
+  let xattrs: Map<string, Buffer>;
+  if (type === null) {
+    xattrs = new Map();
+  } else if (options.xattrs === 'all') {
+    xattrs = await readXattrs(item.source);
+    for (const name of [...xattrs.keys()]) if (name.startsWith('trusted.overlay.')) xattrs.delete(name);
+  } else {
+    xattrs = new Map();
+    const capability = type === 'file' ? await readXattr(item.source, CAPABILITY) : null;
+    if (capability !== null && capability.length > 0) xattrs.set(CAPABILITY, capability);
+  }
+  const linkname = type === 'symlink' ? await readlink(item.source) : undefined;
+  const small = type === 'file' && stat.nlink === 1n && stat.size > 0n && stat.size <= BigInt(READ_AHEAD_MAX);
+  const contents = small ? await readFile(item.source) : undefined;
+  return { stat, xattrs, linkname, contents };
+}
+
 /** Layer items → tar entries (stats, xattrs, hardlinks, clamped mtimes). */
 export async function* packItems(items: AsyncIterable<LayerItem>, options: PackOptions = {}): AsyncGenerator<TarWriteEntry> {
   const inodes = new Map<string, string>();
-  for await (const item of items) {
+  const prepared = mapAhead(items, LOOKAHEAD, async (item) => ({ item, ready: item.kind === 'path' ? await prepare(item, options) : undefined }));
+  for await (const { item, ready } of prepared) {
     options.signal?.throwIfAborted();
     if (item.kind === 'whiteout') {
       const slash = item.path.lastIndexOf('/');
@@ -109,20 +173,12 @@ export async function* packItems(items: AsyncIterable<LayerItem>, options: PackO
       yield { header: zeroHeader(joinPath(item.path, OPAQUE_WHITEOUT)) };
       continue;
     }
-    const stat = item.stat ?? (await lstat(item.source, { bigint: true }));
+    if (ready === undefined) continue;
+    const { stat, xattrs } = ready;
     const type = typeOf(stat);
     if (type === null) continue;
     let mtime = Number(stat.mtimeNs / 1_000_000_000n);
     if (options.sourceDateEpoch !== undefined && mtime > options.sourceDateEpoch) mtime = options.sourceDateEpoch;
-    let xattrs: Map<string, Buffer>;
-    if (options.xattrs === 'all') {
-      xattrs = await readXattrs(item.source);
-      for (const name of [...xattrs.keys()]) if (name.startsWith('trusted.overlay.')) xattrs.delete(name);
-    } else {
-      xattrs = new Map();
-      const capability = type === 'file' ? await readXattr(item.source, CAPABILITY) : null;
-      if (capability !== null && capability.length > 0) xattrs.set(CAPABILITY, capability);
-    }
     const { major, minor } = type === 'char' || type === 'block' ? deviceNumbers(stat.rdev) : { major: 0, minor: 0 };
     const base = {
       name: item.path,
@@ -146,14 +202,15 @@ export async function* packItems(items: AsyncIterable<LayerItem>, options: PackO
     switch (type) {
       case 'file': {
         const source = item.source;
+        const contents = ready.contents;
         yield {
           header: makeHeader({ ...base, type, size: Number(stat.size) }),
-          body: () => createReadStream(source, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>,
+          body: contents !== undefined ? () => [contents] : () => createReadStream(source, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>,
         };
         break;
       }
       case 'symlink':
-        yield { header: makeHeader({ ...base, type, linkname: await readlink(item.source) }) };
+        yield { header: makeHeader({ ...base, type, linkname: ready.linkname ?? '' }) };
         break;
       case 'link': // typeOf never gives 'link'
       case 'dir':

@@ -62,16 +62,42 @@ describe('build flags with their buildx meaning', () => {
     assert.match(listing, /(^|\n)(\.\/)?bin\/busybox\n/);
   });
 
-  it('compression=zstd makes the new layers zstd; uncompressed is refused before building', async () => {
+  it('compression=zstd makes the new layers zstd; compression=uncompressed leaves them plain tar', async () => {
     const archive = join(env.work, 'zstd.tar');
     const run = env.build(['--no-cache', '-o', `type=oci,dest=${archive},compression=zstd,compression-level=5`, dir], { root: await env.newRoot() });
     assert.equal(run.status, 0, run.stderr);
-    const manifest = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${archive}`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] };
-    const types = manifest.layers.map((l) => l.mediaType);
+    const layerTypes = (file: string): string[] => (JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${file}`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] }).layers.map((l) => l.mediaType);
+    const types = layerTypes(archive);
     assert.equal(types[0], 'application/vnd.oci.image.layer.v1.tar+gzip', 'the base layer stays as pulled');
     assert.ok(types.slice(1).every((t) => t === 'application/vnd.oci.image.layer.v1.tar+zstd'), types.join());
-    const refused = runCli(['--root', root(), 'build', '-o', `type=oci,dest=${archive},compression=uncompressed`, dir]);
-    assert.equal(refused.status, 2);
+    const plainArchive = join(env.work, 'plain.tar');
+    const plain = env.build(['-o', `type=oci,dest=${plainArchive},compression=uncompressed`, dir], { root: root() });
+    assert.equal(plain.status, 0, plain.stderr);
+    const plainTypes = layerTypes(plainArchive);
+    assert.ok(plainTypes.slice(1).every((t) => t === 'application/vnd.oci.image.layer.v1.tar'), plainTypes.join());
+    const mixed = runCli(['--root', root(), 'build', '-o', `type=oci,dest=${archive},compression=zstd`, '-o', `type=docker,dest=${plainArchive},compression=gzip`, dir]);
+    assert.equal(mixed.status, 2, 'two outputs asking for different compressions are refused');
+  });
+
+  it('a local-only image keeps plain tar layers; push (twice) sends them gzipped, with the same diffIDs', () => {
+    const pushRoot = join(env.work, 'push-root');
+    const local = env.build(['-t', 'flags:local', dir], { root: pushRoot });
+    assert.equal(local.status, 0, local.stderr);
+    const inspected = JSON.parse(runCli(['--root', pushRoot, 'inspect', '--json', 'flags:local']).stdout) as { layers: { mediaType: string }[]; config: { value: { rootfs: { diff_ids: string[] } } } };
+    const localTypes = inspected.layers.map((l) => l.mediaType);
+    assert.ok(localTypes.slice(1).every((t) => t === 'application/vnd.oci.image.layer.v1.tar'), localTypes.join());
+    const name = `${env.registry.host}/flags:pushed`;
+    for (let i = 0; i < 2; i++) {
+      const pushed = runCli(['--root', pushRoot, 'push', 'flags:local', name]);
+      assert.equal(pushed.status, 0, pushed.stderr);
+    }
+    const remote = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] };
+    assert.ok(remote.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip'), remote.layers.map((l) => l.mediaType).join());
+    const remoteConfig = JSON.parse(execFileSync('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' })) as { rootfs: { diff_ids: string[] } };
+    assert.deepEqual(remoteConfig.rootfs.diff_ids, inspected.config.value.rootfs.diff_ids);
+    // Pulled into another store: every layer is unpacked and checked against its diffID.
+    const pulled = runCli(['--root', join(env.work, 'pull-root'), 'pull', name]);
+    assert.equal(pulled.status, 0, pulled.stderr);
   });
 
   it('-f PATH, --target and -o type=image,name= (stored under that name)', () => {

@@ -214,10 +214,7 @@ Examples:
       }
       const outputs: OutputSpec[] = (flags.output ?? []).map(parseOutputSpec);
       if (outputs.filter((o) => o.type === 'local' || o.type === 'tar').length > 1) throw usage('only one local or tar output is supported', 'give one -o type=local or type=tar');
-      if (outputs.some((o) => (o.type === 'image' || o.type === 'oci' || o.type === 'docker') && o.compression.compression === 'uncompressed')) {
-        throw usage('compression=uncompressed is not supported yet', 'use compression=gzip or compression=zstd');
-      }
-      const compressions = new Set(outputs.flatMap((o) => (o.type === 'image' || o.type === 'oci' || o.type === 'docker' ? [o.compression.compression] : [])));
+      const compressions = new Set(outputs.flatMap((o) => ((o.type === 'image' || o.type === 'oci' || o.type === 'docker') && o.compression.explicit ? [o.compression.compression] : [])));
       if (compressions.size > 1) throw usage('outputs ask for different layer compressions', 'give every image output the same compression=');
       const buildArgs = parseBuildArgs(flags.buildArg ?? [], process.env);
       const epoch = sourceDateEpoch(buildArgs);

@@ -20,6 +20,7 @@ import { constants, type BigIntStats } from 'node:fs';
 import { chmod, copyFile, link, lstat, lutimes, mkdir, readdir, readlink, symlink, unlink } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import { StagecraftError } from '../../core/index.js';
+import { lstatNames } from '../../snapshot/index.js';
 import type { Limiter } from '../../util/limiter.js';
 import { cleanPath, hasWildcards, type MatchInfo, type PatternMatcher } from '../../util/patterns.js';
 import { applyMode, type ModeSpec } from './chmod.js';
@@ -138,11 +139,16 @@ class Copier {
     else await lutimes(target, seconds(stat.atimeNs), seconds(stat.mtimeNs));
   }
 
-  /** Owner, then mode (chown clears setuid/setgid), then times: fsutil's `copyFileInfo`. */
-  private async copyFileInfo(stat: BigIntStats, target: string): Promise<void> {
+  /**
+   * Owner, then mode (chown clears setuid/setgid), then times: fsutil's `copyFileInfo`. `modeSet`: the
+   * target was just made by copyFile, which gives it the source's whole mode, so without --chmod and
+   * setuid/setgid bits (that chown clears) the mode is already right.
+   */
+  private async copyFileInfo(stat: BigIntStats, target: string, modeSet = false): Promise<void> {
     const explicit = this.options.owner;
     await setOwner(target, explicit ?? { uid: Number(stat.uid), gid: Number(stat.gid) }, explicit !== undefined);
-    if (!stat.isSymbolicLink()) {
+    const modeKept = modeSet && this.options.mode === undefined && (stat.mode & 0o6000n) === 0n;
+    if (!stat.isSymbolicLink() && !modeKept) {
       let mode = Number(stat.mode) & 0o7777;
       if (this.options.mode !== undefined) mode = applyMode(this.options.mode, mode, stat.isDirectory());
       await chmod(target, mode);
@@ -191,7 +197,11 @@ class Copier {
     });
   }
 
-  async copyEntry(src: string, rel: string, target: string, overwrite: boolean, parentInclude?: MatchInfo, parentExclude?: MatchInfo): Promise<Completion> {
+  /**
+   * Copies one entry. `known.stat`: its lstat, when the caller has it; `known.fresh`: the target's
+   * parent was created by this copy, so nothing is at the target yet.
+   */
+  async copyEntry(src: string, rel: string, target: string, overwrite: boolean, parentInclude?: MatchInfo, parentExclude?: MatchInfo, known?: { readonly stat: BigIntStats; readonly fresh: boolean }): Promise<Completion> {
     this.checkState();
     const { include: includeMatcher, exclude: excludeMatcher } = this.options;
     let include = true;
@@ -214,9 +224,9 @@ class Copier {
       }
       if (!include && includeMatcher === undefined && excludeMatcher?.hasExclusions !== true) return DONE;
     }
-    const stat = await lstat(src, { bigint: true });
+    const stat = known?.stat ?? (await lstat(src, { bigint: true }));
     if (!include && !stat.isDirectory()) return DONE;
-    const targetStat = await lstatOrNull(target);
+    const targetStat = known?.fresh === true ? null : await lstatOrNull(target);
     if (include) await this.createParentDirs(overwrite);
 
     if (stat.isDirectory()) {
@@ -244,7 +254,7 @@ class Copier {
           // EXCL: never write through something that appeared at target; FICLONE: reflink where possible.
           await copyFile(src, target, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
         }
-        await this.copyFileInfo(stat, target);
+        await this.copyFileInfo(stat, target, first === undefined);
         await copyXattrs(src, target);
       });
       if (stat.nlink > 1n && first === undefined) this.inodes.set(key, { path: target, done: completion.done });
@@ -284,8 +294,13 @@ class Copier {
       // An excluded directory is entered only when a `!` exception could re-include something in it.
       if (!excluded || this.options.exclude?.hasExclusions === true) {
         const names = (await readdir(src)).sort(compareNames);
-        for (const name of names) {
-          const child = await this.copyEntry(join(src, name), rel === '' ? name : `${rel}/${name}`, join(target, name), true, includeInfo, excludeInfo);
+        // Stat'ed many at once: a tree of small files is bound by syscall latency, not bandwidth.
+        const stats = await lstatNames(src, names);
+        // Only a directory this copy created (not one included lazily) is known to be empty.
+        const fresh = created && include;
+        for (const [i, name] of names.entries()) {
+          const childStat = stats[i] as BigIntStats;
+          const child = await this.copyEntry(join(src, name), rel === '' ? name : `${rel}/${name}`, join(target, name), true, includeInfo, excludeInfo, { stat: childStat, fresh });
           children.push(child.done);
         }
       }

@@ -1,0 +1,70 @@
+/**
+ * Layer compression at export. Build steps store their layers as plain tar (as BuildKit keeps layers
+ * uncompressed in Docker's image store), so a local-only build pays no compression; layers are
+ * compressed when they leave the machine (push, OCI/Docker archives, registry cache) or when an output
+ * asks for a compression. Each conversion runs once: its result is recorded in the content store and
+ * found again by the source blob and the kind ("gzip-6", "zstd-3", "none").
+ */
+import { PassThrough } from 'node:stream';
+import { StagecraftError, type Digest } from '../core/index.js';
+import type { ContentStore } from '../content/index.js';
+import { layerCompression } from '../oci/index.js';
+import { compressLayer, decompressLayer } from '../snapshot/index.js';
+
+export type ExportCompression = 'gzip' | 'zstd' | 'uncompressed';
+
+export interface ExportCompressionSpec {
+  readonly compression: ExportCompression;
+  readonly level?: number | undefined;
+  /** Recompress layers that already have another compression (BuildKit's force-compression). */
+  readonly force?: boolean | undefined;
+}
+
+export interface ExportLayer {
+  readonly diffId: Digest;
+  readonly digest: Digest;
+  readonly size: number;
+  readonly mediaType: string;
+}
+
+const DEFAULT_LEVEL = { gzip: 6, zstd: 3 } as const;
+
+/** gzip unless an output says otherwise: what a registry or archive gets by default, as in BuildKit. */
+export const DEFAULT_EXPORT_COMPRESSION: ExportCompressionSpec = { compression: 'gzip' };
+
+/**
+ * The layers as `spec` wants them: plain tar layers compressed; layers compressed another way kept
+ * (recompressed only with `force`). The result uses OCI media types for converted layers and keeps
+ * the input's media type otherwise; image assembly maps them to Docker's where needed.
+ */
+export async function compressLayers(blobs: ContentStore, layers: readonly ExportLayer[], spec: ExportCompressionSpec, signal?: AbortSignal): Promise<ExportLayer[]> {
+  const out: ExportLayer[] = [];
+  for (const layer of layers) out.push(await compressOne(blobs, layer, spec, signal));
+  return out;
+}
+
+async function compressOne(blobs: ContentStore, layer: ExportLayer, spec: ExportCompressionSpec, signal: AbortSignal | undefined): Promise<ExportLayer> {
+  const current = layerCompression(layer.mediaType);
+  if (current === undefined) return layer;
+  const wanted = spec.compression === 'uncompressed' ? 'none' : spec.compression;
+  if (current === wanted) return layer;
+  if (current !== 'none' && spec.force !== true) return layer;
+  const level = wanted === 'none' ? undefined : (spec.level ?? DEFAULT_LEVEL[wanted]);
+  const kind = level === undefined ? wanted : `${wanted}-${level}`;
+  const known = await blobs.conversion(layer.digest, kind);
+  if (known !== undefined) return { diffId: layer.diffId, ...known };
+  const { tar } = await decompressLayer(await blobs.open(layer.digest));
+  const pass = new PassThrough();
+  const [result, info] = await Promise.all([
+    compressLayer(tar, pass, { algorithm: wanted, level, signal }),
+    blobs.ingest(pass, { signal }),
+  ]);
+  if (result.diffId !== layer.diffId) {
+    throw new StagecraftError('STORE_CORRUPT', `layer ${layer.digest} unpacks to ${result.diffId}, but its image says ${layer.diffId}`, {
+      hint: 'the stored layer is damaged: run `stagecraft prune --all` and build again',
+    });
+  }
+  const converted = { digest: info.digest, size: info.size, mediaType: result.mediaType };
+  blobs.recordConversion(layer.digest, kind, converted);
+  return { diffId: layer.diffId, ...converted };
+}
