@@ -17,7 +17,7 @@ import {
   type Platform,
 } from '../core/index.js';
 import type { Content, ImageReference } from '../content/index.js';
-import { DEFAULT_EXPORT_COMPRESSION, compressLayers, readStoredImage, replaceManifestLayers, type StoredImage } from '../image/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, compressLayers, readStoredImage, replaceManifestLayers, type ExportLayer, type StoredImage } from '../image/index.js';
 import { parseImageConfig, platformFromOci, type Descriptor } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { chainId, openSnapshotter, type ImmutableSnapshot } from '../snapshot/index.js';
@@ -35,8 +35,8 @@ export interface ImageDeps {
 export interface TransferProgress {
   readonly digest: Digest;
   readonly kind: 'manifest' | 'config' | 'layer';
-  /** `exists`: already there, nothing transferred. */
-  readonly status: 'waiting' | 'transferring' | 'exists' | 'mounted' | 'done';
+  /** `exists`: already there, nothing transferred. `compressed`: a plain layer goes out gzipped (`total` → `current` bytes; compressed now or earlier). */
+  readonly status: 'waiting' | 'transferring' | 'exists' | 'mounted' | 'done' | 'compressed';
   readonly current: number;
   readonly total: number;
 }
@@ -251,12 +251,13 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
   const mountFrom = source.domain === target.domain && source.path !== target.path ? source : undefined;
   // A local-only build keeps plain tar layers: compress them (once; recorded in the store) for the
   // registry, as `docker push` does, and push the manifest that lists the compressed layers.
-  const exportLayers = await compressLayers(
-    content.blobs,
-    stored.layers.map((layer, i) => ({ diffId: stored.config.rootfs.diff_ids[i] as Digest, digest: layer.digest, size: layer.size, mediaType: layer.mediaType })),
-    DEFAULT_EXPORT_COMPRESSION,
-    options.signal,
-  );
+  const exportLayers: ExportLayer[] = [];
+  for (const [i, layer] of stored.layers.entries()) {
+    const plain = { diffId: stored.config.rootfs.diff_ids[i] as Digest, digest: layer.digest, size: layer.size, mediaType: layer.mediaType };
+    const [out = plain] = await compressLayers(content.blobs, [plain], DEFAULT_EXPORT_COMPRESSION, options.signal);
+    if (out.digest !== plain.digest) report({ digest: out.digest, kind: 'layer', status: 'compressed', current: out.size, total: plain.size });
+    exportLayers.push(out);
+  }
   const changed = exportLayers.some((layer, i) => layer.digest !== stored.layers[i]?.digest);
   const manifest = changed ? replaceManifestLayers(stored.manifestBytes, exportLayers) : { bytes: Buffer.from(stored.manifestBytes), digest: stored.manifestDescriptor.digest };
   const blobs: { descriptor: Descriptor; kind: 'config' | 'layer' }[] = [

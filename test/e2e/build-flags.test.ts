@@ -90,6 +90,7 @@ describe('build flags with their buildx meaning', () => {
     for (let i = 0; i < 2; i++) {
       const pushed = runCli(['--root', pushRoot, 'push', 'flags:local', name]);
       assert.equal(pushed.status, 0, pushed.stderr);
+      assert.match(pushed.stderr, /layer compressed \(/);
     }
     const remote = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] };
     assert.ok(remote.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip'), remote.layers.map((l) => l.mediaType).join());

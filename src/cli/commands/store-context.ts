@@ -65,6 +65,10 @@ export function shortDigest(digest: string): string {
 export function progressPrinter(io: CliIo, enabled: boolean): (progress: TransferProgress) => void {
   return (progress) => {
     if (!enabled) return;
+    if (progress.status === 'compressed') {
+      io.stderr(`${shortDigest(progress.digest)}: layer compressed (${formatBytes(progress.total)} -> ${formatBytes(progress.current)})\n`);
+      return;
+    }
     const label = { exists: 'already exists', mounted: 'mounted', done: 'done' } as const;
     if (progress.status === 'exists' || progress.status === 'mounted' || progress.status === 'done') {
       io.stderr(`${shortDigest(progress.digest)}: ${progress.kind} ${label[progress.status]} (${formatBytes(progress.total)})\n`);
