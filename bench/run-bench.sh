@@ -5,24 +5,29 @@
 # Results (raw.tsv, summary.tsv, logs) go to bench/results/<time>-<builder>/.
 #   npm run bench                              # all workloads, cold/warm/incr, 3 runs each
 #   npm run bench -- -w w5-many-steps -m warm -n 5
+# Environment: STAGECRAFT_SHARED (the shared folder), STAGECRAFT_BENCH_ROOT (stagecraft's state root),
+# BENCH_BUILDERS (default "stagecraft docker buildah": those present run), BENCH_RESULTS (default
+# bench/results), BENCH_SKIP_BUILD (set: use dist/ as it is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED="${STAGECRAFT_SHARED:-$(cd .. && pwd)/shared}"
 [ -f "$SHARED/bench/run.sh" ] || { echo "bench: $SHARED/bench/run.sh not found; set STAGECRAFT_SHARED to the shared folder" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (runc, overlayfs, debootstrap)" >&2; exit 2; }
 command -v hyperfine >/dev/null 2>&1 || true
-npm run build >/dev/null
+[ -n "${BENCH_SKIP_BUILD:-}" ] || npm run build >/dev/null
 bash "$SHARED/tools/make-base-images.sh" 127.0.0.1:5000
 
 ROOT="${STAGECRAFT_BENCH_ROOT:-/var/tmp/stagecraft-bench-root}"
 STAMP=$(date +%Y%m%d-%H%M%S)
-mkdir -p bench/results "bench/results/$STAMP-stagecraft"
+RESULTS="${BENCH_RESULTS:-bench/results}"
+BUILDERS=" ${BENCH_BUILDERS:-stagecraft docker buildah} "
+mkdir -p "$RESULTS" "$RESULTS/$STAMP-stagecraft"
 # GNU time records stagecraft's peak RSS; python3 and cc make the workloads' contexts.
 [ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null 2>&1 || echo "bench: /usr/bin/time missing and not installable (apt-get install time): peak RSS will not be recorded" >&2
 for tool in python3 cc; do command -v "$tool" >/dev/null 2>&1 || { echo "bench: $tool is needed to generate the workloads' contexts (apt-get install python3 gcc)" >&2; exit 2; }; done
 # Every stagecraft command runs under GNU time, which appends "peak-RSS-KB:command..." to rss.log.
 if [ -x /usr/bin/time ]; then
-  export STAGECRAFT_CLI="/usr/bin/time -a -o $PWD/bench/results/$STAMP-stagecraft/rss.log -f %M:%C node $PWD/dist/cli.js --root $ROOT"
+  export STAGECRAFT_CLI="/usr/bin/time -a -o $(cd "$RESULTS" && pwd)/$STAMP-stagecraft/rss.log -f %M:%C node $PWD/dist/cli.js --root $ROOT"
 else
   export STAGECRAFT_CLI="node $PWD/dist/cli.js --root $ROOT"
 fi
@@ -37,8 +42,9 @@ export STAGECRAFT_SIZE="bash $PWD/bench/size.sh"
 
 ARGS=("$@")
 [ "${#ARGS[@]}" -gt 0 ] || ARGS=(-w all -m cold,warm,incr -n 3)
-run() { bash "$SHARED/bench/run.sh" -b "$1" "${ARGS[@]}" -o "bench/results/$STAMP-$1"; }
-run stagecraft
-if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then run docker; else echo "bench: BuildKit (dockerd) not running: skipped" >&2; fi
-if command -v buildah >/dev/null 2>&1; then run buildah; else echo "bench: buildah not installed: skipped" >&2; fi
-node --import tsx bench/combine.ts "bench/results/$STAMP"
+run() { bash "$SHARED/bench/run.sh" -b "$1" "${ARGS[@]}" -o "$RESULTS/$STAMP-$1"; }
+wanted() { [[ "$BUILDERS" == *" $1 "* ]]; }
+wanted stagecraft && run stagecraft
+if ! wanted docker; then :; elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then run docker; else echo "bench: BuildKit (dockerd) not running: skipped" >&2; fi
+if ! wanted buildah; then :; elif command -v buildah >/dev/null 2>&1; then run buildah; else echo "bench: buildah not installed: skipped" >&2; fi
+node --import tsx bench/combine.ts "$RESULTS/$STAMP"

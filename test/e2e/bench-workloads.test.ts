@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -42,6 +42,36 @@ describe('the benchmark workloads', { skip: present ? false : `no ${shared}/benc
       };
       run('all', 'cold');
       run('w6-secrets-and-cache-mounts', 'leakcheck');
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('npm run bench drives the harness with stagecraft\'s hooks and prints one table with peak RSS', { timeout: 20 * 60_000 }, async () => {
+    const work = await mkdtemp(join(tmpdir(), 'stagecraft-npm-bench-'));
+    try {
+      const results = join(work, 'results');
+      // Only stagecraft (BuildKit and buildah are optional peers); dist/ as built by `npm test`.
+      const env = { ...process.env, STAGECRAFT_SHARED: shared, STAGECRAFT_BENCH_ROOT: join(work, 'root'), BENCH_RESULTS: results, BENCH_BUILDERS: 'stagecraft', BENCH_SKIP_BUILD: '1' };
+      const result = spawnSync('bash', [join(repo, 'bench', 'run-bench.sh'), '-w', 'w5-many-steps', '-m', 'cold,warm', '-n', '1'], { encoding: 'utf8', env, cwd: repo });
+      assert.equal(result.status, 0, `run-bench.sh failed:\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`);
+      assert.match(result.stdout, /\| workload \| mode \| stagecraft s \| BuildKit s \|/);
+      assert.match(result.stdout, /\| w5-many-steps \| cold \| \d+\.\d\d \|/);
+      assert.match(result.stdout, /\| w5-many-steps \| warm \| \d+\.\d\d \|/);
+      const names = readdirSync(results);
+      const json = names.find((n) => n.endsWith('.json'));
+      const dir = names.find((n) => n.endsWith('-stagecraft'));
+      assert.ok(json !== undefined && dir !== undefined, names.join());
+      const rows = (JSON.parse(readFileSync(join(results, json), 'utf8')) as { rows: { workload: string; mode: string; stagecraft: number; peakRssMb?: number }[] }).rows;
+      assert.deepEqual(rows.map((r) => r.mode), ['cold', 'warm']);
+      for (const row of rows) {
+        assert.ok(row.stagecraft > 0, JSON.stringify(row));
+        assert.ok((row.peakRssMb ?? 0) > 10, `peak RSS recorded: ${JSON.stringify(row)}`);
+      }
+      // The size hook (bench/size.sh) counted the image's layers: busybox alone is ~2 MB.
+      const [header = '', ...lines] = readFileSync(join(results, dir, 'summary.tsv'), 'utf8').trim().split('\n');
+      const column = header.split('\t').indexOf('image_MB');
+      for (const line of lines) assert.ok(Number(line.split('\t')[column]) > 1, line);
     } finally {
       await rm(work, { recursive: true, force: true });
     }
