@@ -71,8 +71,8 @@ function parseCompression(map: Map<string, string>, raw: string): LayerCompressi
   if (levelText !== undefined) {
     level = Number(levelText);
     const max = name === 'zstd' ? 22 : 9;
-    if (!Number.isInteger(level) || level < 0 || level > max) {
-      throw usage(`invalid compression-level "${levelText}" in --output "${raw}"`, `${name} levels are 0 to ${max}`);
+    if (!Number.isInteger(level) || level < 1 || level > max) {
+      throw usage(`invalid compression-level "${levelText}" in --output "${raw}"`, `${name} levels are 1 to ${max}`);
     }
   }
   return {

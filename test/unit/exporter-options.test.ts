@@ -31,6 +31,7 @@ describe('--output specs (buildx syntax)', () => {
     assert.throws(() => parseOutputSpec('type=local,dst=x'), usageError(/unknown option "dst" for output type local/));
     assert.throws(() => parseOutputSpec('type=oci,dest=a.tar,compression=lz4'), usageError(/unsupported compression "lz4"/));
     assert.throws(() => parseOutputSpec('type=oci,dest=a.tar,compression=gzip,compression-level=12'), usageError(/invalid compression-level "12"/));
+    assert.throws(() => parseOutputSpec('type=oci,dest=a.tar,compression=gzip,compression-level=0'), usageError(/invalid compression-level "0"/));
     assert.throws(() => parseOutputSpec('type=image,push=true'), usageError(/needs name=/));
     assert.throws(() => parseOutputSpec('dest=x'), usageError(/has no type/));
   });
