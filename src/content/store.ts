@@ -17,7 +17,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { StagecraftError, digestHex, type Digest } from '../core/index.js';
-import type { Database } from '../db/index.js';
+import type { Database, TypedStatement } from '../db/index.js';
 import { CONTENT_MIGRATIONS, CONTENT_SCHEMA_OWNER } from './schema.js';
 
 /** What the store knows of a blob. */
@@ -102,6 +102,9 @@ export class ContentStore {
   readonly #ingestDir: string;
   readonly #upsertBlob: (p: { digest: string; size: number; now: number }) => { changes: number };
   readonly #addLeaseBlob: (p: { lease: string; digest: string }) => { changes: number };
+  readonly #getConversion: TypedStatement<{ source: string; kind: string }, z.infer<typeof conversionRowSchema>>;
+  readonly #putConversion: (p: { source: string; kind: string; digest: string; size: number; media_type: string }) => { changes: number };
+  readonly #dropConversion: (p: { source: string; kind: string }) => { changes: number };
 
   private constructor(options: ContentStoreOptions) {
     this.root = options.root;
@@ -114,6 +117,11 @@ export class ContentStore {
        ON CONFLICT (digest) DO UPDATE SET touched_at = max(touched_at, @now)`,
     );
     this.#addLeaseBlob = this.db.command('INSERT OR IGNORE INTO content_lease_blobs (lease_id, digest) VALUES (@lease, @digest)');
+    this.#getConversion = this.db.statement('SELECT digest, size, media_type FROM content_conversions WHERE source = @source AND kind = @kind', conversionRowSchema);
+    this.#putConversion = this.db.command(
+      'INSERT OR REPLACE INTO content_conversions (source, kind, digest, size, media_type) VALUES (@source, @kind, @digest, @size, @media_type)',
+    );
+    this.#dropConversion = this.db.command('DELETE FROM content_conversions WHERE source = @source AND kind = @kind');
   }
 
   /** Opens the store at `options.root`, creating the layout and applying migrations as needed. */
@@ -291,22 +299,17 @@ export class ContentStore {
    * its blob is still present (GC may have removed it; the row is then forgotten).
    */
   async conversion(source: Digest, kind: string): Promise<Conversion | undefined> {
-    const row = this.db.statement<{ source: string; kind: string }, z.infer<typeof conversionRowSchema>>(
-      'SELECT digest, size, media_type FROM content_conversions WHERE source = @source AND kind = @kind',
-      conversionRowSchema,
-    ).get({ source, kind });
+    const row = this.#getConversion.get({ source, kind });
     if (row === undefined) return undefined;
     const digest = row.digest as Digest;
     if ((await this.info(digest))?.size === row.size) return { digest, size: row.size, mediaType: row.media_type };
-    this.db.command<{ source: string; kind: string }>('DELETE FROM content_conversions WHERE source = @source AND kind = @kind')({ source, kind });
+    this.#dropConversion({ source, kind });
     return undefined;
   }
 
   /** Records that converting `source` by `kind` gave the (stored) blob `result`. */
   recordConversion(source: Digest, kind: string, result: Conversion): void {
-    this.db.command<{ source: string; kind: string; digest: string; size: number; media_type: string }>(
-      'INSERT OR REPLACE INTO content_conversions (source, kind, digest, size, media_type) VALUES (@source, @kind, @digest, @size, @media_type)',
-    )({ source, kind, digest: result.digest, size: result.size, media_type: result.mediaType });
+    this.#putConversion({ source, kind, digest: result.digest, size: result.size, media_type: result.mediaType });
   }
 
   /** Creates the ingest directory again if something removed it (e.g. a manual cleanup). */

@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BuildContext, CacheRecords, StatCache, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
+import { BuildContext, CacheRecords, StatCache, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, parseImageRef, type Digest, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
@@ -17,7 +17,7 @@ import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type
 import type { EventSink } from '../events/index.js';
 import { createRuncExecutor, sweepRuncState } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
-import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, type ExportCompressionSpec, type ExportLayer } from '../image/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, type AssembleLayer, type ExportCompressionSpec } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -261,15 +261,13 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const root = result.results.get(converted.target.root);
     if (root === undefined || root.kind !== 'layers') throw new Error('build: the target produced no filesystem');
 
+    // Base-image layers may still be only in the registry: the image in the store needs them.
+    await Promise.all(root.layers.map((layer) => layers.ensureBlob(layer, signal)));
     // Steps store plain tar layers. The image's layers are compressed when it leaves the machine (a
     // push, an OCI/Docker archive) or when an output names a compression; a local-only image keeps
     // them plain, as BuildKit does in Docker's image store. Each layer is compressed once.
-    const ensured = async <L extends LayerRecord>(list: readonly L[]): Promise<readonly L[]> => {
-      await Promise.all(list.map((layer) => layers.ensureBlob(layer, signal)));
-      return list;
-    };
     const exportSpec = imageExportCompression(options);
-    const imageLayers = exportSpec === undefined ? root.layers : await compressLayers(content.blobs, await ensured(root.layers), exportSpec, signal);
+    const imageLayers = exportSpec === undefined ? root.layers : await compressLayers(content.blobs, root.layers, exportSpec, signal);
     // Assemble and store the image.
     const image = converted.target.image;
     const labels = { ...(image.config.Labels ?? {}), ...Object.fromEntries(options.labels) };
@@ -286,8 +284,6 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       // oci-mediatypes=false on an image output: Docker's media types (BuildKit's docker exporter default).
       docker: options.outputs.some((o) => o.type === 'image' && !o.ociMediaTypes),
     });
-    // Base-image layers may still be only in the registry: the image in the store needs them.
-    await ensured(root.layers);
     await content.blobs.put(assembled.config, { digest: assembled.configDigest, signal });
     await content.blobs.put(assembled.manifest, { digest: assembled.manifestDigest, signal });
     const descriptor = { mediaType: assembled.manifestMediaType, digest: assembled.manifestDigest, size: assembled.manifest.length };
@@ -335,10 +331,10 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
         }
       }
     }
+    const exportLayers = (plain: readonly AssembleLayer[], exportSignal: AbortSignal | undefined): Promise<AssembleLayer[]> => compressLayers(content.blobs, plain, DEFAULT_EXPORT_COMPRESSION, exportSignal);
     for (const spec of options.cacheTo ?? []) {
       const targetKey = result.keys.get(converted.target.root)?.key;
       const keys = spec.mode === 'max' ? [...result.keys.values()].map((k) => k.key) : targetKey === undefined ? [] : [targetKey];
-      const exportLayers = (plain: readonly ExportLayer[], exportSignal: AbortSignal | undefined): Promise<ExportLayer[]> => compressLayers(content.blobs, plain, DEFAULT_EXPORT_COMPRESSION, exportSignal);
       const count = await exportCache({ content, registry: deps.registry, records, exportLayers }, spec, keys, signal);
       exported.push(`cache (${spec.mode}, ${count} records) to ${spec.location.type === 'registry' ? spec.location.ref : spec.location.dir}`);
     }

@@ -17,7 +17,7 @@ import {
   type Platform,
 } from '../core/index.js';
 import type { Content, ImageReference } from '../content/index.js';
-import { DEFAULT_EXPORT_COMPRESSION, compressLayers, readStoredImage, replaceManifestLayers, type ExportLayer, type StoredImage } from '../image/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, type AssembleLayer, type StoredImage } from '../image/index.js';
 import { parseImageConfig, platformFromOci, type Descriptor } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { chainId, openSnapshotter, type ImmutableSnapshot } from '../snapshot/index.js';
@@ -251,10 +251,10 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
   const mountFrom = source.domain === target.domain && source.path !== target.path ? source : undefined;
   // A local-only build keeps plain tar layers: compress them (once; recorded in the store) for the
   // registry, as `docker push` does, and push the manifest that lists the compressed layers.
-  const exportLayers: ExportLayer[] = [];
+  const exportLayers: AssembleLayer[] = [];
   for (const [i, layer] of stored.layers.entries()) {
     const plain = { diffId: stored.config.rootfs.diff_ids[i] as Digest, digest: layer.digest, size: layer.size, mediaType: layer.mediaType };
-    const [out = plain] = await compressLayers(content.blobs, [plain], DEFAULT_EXPORT_COMPRESSION, options.signal);
+    const out = await compressForExport(content.blobs, plain, DEFAULT_EXPORT_COMPRESSION, options.signal);
     if (out.digest !== plain.digest) report({ digest: out.digest, kind: 'layer', status: 'compressed', current: out.size, total: plain.size });
     exportLayers.push(out);
   }

@@ -5,12 +5,11 @@
  * the shorthands `-o DIR` (local) and `-o -` (tar to stdout), plus compression options.
  */
 import { StagecraftError } from '../core/index.js';
+import type { ExportCompression, ExportCompressionSpec } from '../image/index.js';
 
-export type Compression = 'gzip' | 'zstd' | 'uncompressed';
+export type Compression = ExportCompression;
 
-export interface LayerCompression {
-  readonly compression: Compression;
-  readonly level?: number | undefined;
+export interface LayerCompression extends ExportCompressionSpec {
   /** Recompress layers that exist with another compression. */
   readonly force: boolean;
   /** The output named a compression option (otherwise local-only images keep plain tar layers). */

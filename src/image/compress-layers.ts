@@ -6,10 +6,11 @@
  * found again by the source blob and the kind ("gzip-6", "zstd-3", "none").
  */
 import { PassThrough } from 'node:stream';
-import { StagecraftError, type Digest } from '../core/index.js';
+import { StagecraftError } from '../core/index.js';
 import type { ContentStore } from '../content/index.js';
 import { layerCompression } from '../oci/index.js';
-import { compressLayer, decompressLayer } from '../snapshot/index.js';
+import { DEFAULT_COMPRESSION_LEVEL, compressLayer, decompressLayer } from '../snapshot/index.js';
+import type { AssembleLayer } from './assemble.js';
 
 export type ExportCompression = 'gzip' | 'zstd' | 'uncompressed';
 
@@ -20,36 +21,28 @@ export interface ExportCompressionSpec {
   readonly force?: boolean | undefined;
 }
 
-export interface ExportLayer {
-  readonly diffId: Digest;
-  readonly digest: Digest;
-  readonly size: number;
-  readonly mediaType: string;
-}
-
-const DEFAULT_LEVEL = { gzip: 6, zstd: 3 } as const;
-
 /** gzip unless an output says otherwise: what a registry or archive gets by default, as in BuildKit. */
 export const DEFAULT_EXPORT_COMPRESSION: ExportCompressionSpec = { compression: 'gzip' };
 
-/**
- * The layers as `spec` wants them: plain tar layers compressed; layers compressed another way kept
- * (recompressed only with `force`). The result uses OCI media types for converted layers and keeps
- * the input's media type otherwise; image assembly maps them to Docker's where needed.
- */
-export async function compressLayers(blobs: ContentStore, layers: readonly ExportLayer[], spec: ExportCompressionSpec, signal?: AbortSignal): Promise<ExportLayer[]> {
-  const out: ExportLayer[] = [];
-  for (const layer of layers) out.push(await compressOne(blobs, layer, spec, signal));
+/** `compressForExport` of each layer, in order. */
+export async function compressLayers(blobs: ContentStore, layers: readonly AssembleLayer[], spec: ExportCompressionSpec, signal?: AbortSignal): Promise<AssembleLayer[]> {
+  const out: AssembleLayer[] = [];
+  for (const layer of layers) out.push(await compressForExport(blobs, layer, spec, signal));
   return out;
 }
 
-async function compressOne(blobs: ContentStore, layer: ExportLayer, spec: ExportCompressionSpec, signal: AbortSignal | undefined): Promise<ExportLayer> {
+/**
+ * The layer as `spec` wants it: a plain tar layer compressed; a layer compressed another way kept
+ * (recompressed only with `force`). A converted layer gets the OCI media type; image assembly maps it
+ * to Docker's where needed.
+ */
+export async function compressForExport(blobs: ContentStore, layer: AssembleLayer, spec: ExportCompressionSpec, signal?: AbortSignal): Promise<AssembleLayer> {
   const current = layerCompression(layer.mediaType);
   if (current === undefined) return layer;
   const wanted = spec.compression === 'uncompressed' ? 'none' : spec.compression;
   if (current === wanted) return layer;
   if (current !== 'none' && spec.force !== true) return layer;
-  const level = wanted === 'none' ? undefined : (spec.level ?? DEFAULT_LEVEL[wanted]);
+  const level = wanted === 'none' ? undefined : (spec.level ?? DEFAULT_COMPRESSION_LEVEL[wanted]);
   const kind = level === undefined ? wanted : `${wanted}-${level}`;
   const known = await blobs.conversion(layer.digest, kind);
   if (known !== undefined) return { diffId: layer.diffId, ...known };

@@ -21,6 +21,9 @@ export const LAYER_MEDIA_TYPES = {
   zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
 } as const;
 
+/** Default levels: gzip 6 (BuildKit's default), zstd 3 (zstd's own). */
+export const DEFAULT_COMPRESSION_LEVEL: Readonly<Record<CompressionAlgorithm, number>> = { gzip: 6, zstd: 3 };
+
 export interface CompressOptions {
   /** `none` stores the tar itself (its digest is its diffID). */
   readonly algorithm: CompressionAlgorithm | 'none';
@@ -127,11 +130,11 @@ function checkLevel(algorithm: CompressionAlgorithm, level: number): void {
 function compressor(options: CompressOptions): Transform[] {
   if (options.algorithm === 'none') return [];
   if (options.algorithm === 'gzip') {
-    const level = options.level ?? 6;
+    const level = options.level ?? DEFAULT_COMPRESSION_LEVEL.gzip;
     checkLevel('gzip', level);
     return [new ParallelGzip(level)];
   }
-  const level = options.level ?? 3;
+  const level = options.level ?? DEFAULT_COMPRESSION_LEVEL.zstd;
   checkLevel('zstd', level);
   const workers = Math.max(1, Math.min(2, availableParallelism()));
   return [new zstd.CompressStream({ compressionLevel: level, nbWorkers: workers })];

@@ -14,6 +14,7 @@ export {
 } from './pack.js';
 export { applyLayer, applyTar, type ApplyOptions, type ApplyResult } from './apply.js';
 export {
+  DEFAULT_COMPRESSION_LEVEL,
   LAYER_MEDIA_TYPES,
   compressLayer,
   decompressLayer,

@@ -50,6 +50,11 @@ function joinPath(parent: string, name: string): string {
   return parent === '' ? name : `${parent}/${name}`;
 }
 
+/** How many entries are stat'ed or read ahead of the one being written. */
+const LOOKAHEAD = 64;
+/** Files up to this size are read whole, ahead of time; larger ones are streamed when written. */
+const READ_AHEAD_MAX = 256 * 1024;
+
 /** `lstat` of each name in `dir`, many at once (a layer of 30k small files is bound by syscall latency). */
 export async function lstatNames(dir: string, names: readonly string[]): Promise<BigIntStats[]> {
   const stats: BigIntStats[] = [];
@@ -58,11 +63,6 @@ export async function lstatNames(dir: string, names: readonly string[]): Promise
   }
   return stats;
 }
-
-/** How many entries are stat'ed or read ahead of the one being written. */
-const LOOKAHEAD = 64;
-/** Files up to this size are read whole, ahead of time; larger ones are streamed when written. */
-const READ_AHEAD_MAX = 256 * 1024;
 
 /** `fn` of each item, up to `width` running ahead, results in input order. */
 async function* mapAhead<T, R>(source: AsyncIterable<T>, width: number, fn: (item: T) => Promise<R>): AsyncGenerator<R> {
