@@ -221,6 +221,25 @@ export class BuildContext {
   }
 
   /**
+   * `selection` plus the directories before the first wildcard of each wildcard source (`a` for
+   * `a/b?/c`), as BuildKit's one context snapshot has them (for view()): a wildcard matching nothing in
+   * an existing directory then copies nothing, as there, instead of failing on a missing `a`.
+   */
+  async #withWildcardBases(selection: ContextEntry[], sources: readonly string[]): Promise<ContextEntry[]> {
+    const wanted = new Set<string>();
+    for (const source of sources.map(cleanSource)) {
+      const parts = source.split('/');
+      const wildcard = parts.findIndex((part) => hasWildcards(part));
+      for (let i = 1; i <= wildcard; i++) wanted.add(parts.slice(0, i).join('/'));
+    }
+    if (wanted.size === 0) return selection;
+    const have = new Set(selection.map((e) => e.path));
+    const extra = (await this.entries()).filter((e) => e.type === 'dir' && wanted.has(e.path) && !have.has(e.path));
+    if (extra.length === 0) return selection;
+    return [...selection, ...extra].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /**
    * A directory holding exactly the selected entries (hardlinks where possible), for the COPY to read.
    * Disposing removes it.
    */
@@ -231,7 +250,7 @@ export class BuildContext {
       await rm(root, { recursive: true, force: true });
     };
     try {
-      const selection = await this.select(sources, excludes);
+      const selection = await this.#withWildcardBases(await this.select(sources, excludes), sources);
       const dirs: ContextEntry[] = [];
       const made = new Set<string>();
       const ensureParent = async (path: string): Promise<void> => {

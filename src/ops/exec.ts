@@ -4,8 +4,6 @@
  * at run time only: they are in no key, layer or event.
  */
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { StagecraftError } from '../core/index.js';
 import type { ExecMount as RuntimeMount, Executor } from '../executor/index.js';
 import type { ExecOp } from '../plan/index.js';
@@ -16,6 +14,9 @@ import type { LayerRecord } from '../cache/index.js';
 import type { LayerStore } from './layers.js';
 import type { FsResult } from './result.js';
 import type { CacheMountPool } from './cache-mounts.js';
+import { resolveBindSource } from './bind-source.js';
+import { copyPath } from './file/copy.js';
+import { Limiter } from '../util/limiter.js';
 
 export interface SecretProvider {
   /** The secret's bytes, or undefined when the build was given no such secret. */
@@ -67,20 +68,7 @@ async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], d
       case 'bind': {
         const input = inputs[mount.input];
         if (input === undefined) throw new Error(`exec: bind input ${mount.input} missing`);
-        let base: string;
-        if (input.kind === 'dir') {
-          base = input.path;
-        } else if (mount.readonly) {
-          base = stack.use(await deps.layers.view(input.layers, signal)).path;
-        } else {
-          // Writes to a read-write bind are discarded: give it its own throwaway snapshot.
-          const snapshot = await deps.layers.materialize(input.layers, signal);
-          const scratch = stack.use(await deps.snapshotter.prepare(snapshot, 'bind-rw', signal));
-          base = stack.use(await scratch.mount(undefined, signal)).path;
-        }
-        const source = join(base, mount.source);
-        await assertExists(source, mount.source);
-        mounts.push({ type: 'bind', source, target: mount.target, readonly: mount.readonly });
+        mounts.push({ type: 'bind', source: await bindSource(stack, input, mount, op.security === 'insecure', deps, signal), target: mount.target, readonly: mount.readonly });
         break;
       }
       case 'cache': {
@@ -141,13 +129,37 @@ async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], d
   return { kind: 'layers', layers: [...rootLayers, layer] };
 }
 
-async function assertExists(path: string, shown: string): Promise<void> {
-  try {
-    await stat(path);
-  } catch {
-    throw new StagecraftError('FILE_NOT_FOUND', `mount source "${shown}" not found`, { hint: 'check source= of the --mount; it is relative to the root of from= (or of the build context)' });
+/**
+ * The host path for a bind mount (see bind-source.ts for how it stays inside its root). What the
+ * step may write to is its own: a read-write bind (or any bind of an insecure step, which could
+ * remount a read-only one) gets a throwaway copy, discarded after the step as BuildKit documents —
+ * a writable snapshot of a stage, a copy of the context selection — so the step can change neither a
+ * committed snapshot nor the user's files, which a context view shares inodes with. A read-only bind
+ * of the context uses the view itself: nothing can write through a read-only mount without
+ * CAP_SYS_ADMIN, which a sandboxed step does not have.
+ */
+async function bindSource(stack: Disposer, input: FsResult, mount: Extract<ExecOp['mounts'][number], { type: 'bind' }>, insecure: boolean, deps: ExecDeps, signal: AbortSignal): Promise<string> {
+  const writable = !mount.readonly || insecure;
+  if (input.kind === 'layers') {
+    if (!writable) return resolveBindSource(stack.use(await deps.layers.view(input.layers, signal)).path, mount.source);
+    const snapshot = await deps.layers.materialize(input.layers, signal);
+    const scratch = stack.use(await deps.snapshotter.prepare(snapshot, 'bind-rw', signal));
+    return resolveBindSource(stack.use(await scratch.mount(undefined, signal)).path, mount.source);
   }
+  const source = await resolveBindSource(input.path, mount.source);
+  if (!writable) return source;
+  const scratch = stack.use(await deps.snapshotter.prepare(null, 'bind-rw-context', signal));
+  const root = stack.use(await scratch.mount(undefined, signal)).path;
+  await copyPath(
+    { srcRoot: input.path, src: mount.source, destRoot: root, dest: `/${PRIVATE_COPY}` },
+    // The context's files as a build sees them: owned by root, as BuildKit's file sync makes them.
+    { owner: undefined, defaultOwner: { uid: 0, gid: 0 }, copyDirContents: true, followLinks: true, limiter: new Limiter(8), signal },
+  );
+  return resolveBindSource(root, `/${PRIVATE_COPY}`);
 }
+
+/** Name of the copy of a read-write context bind source inside its scratch snapshot. */
+const PRIVATE_COPY = 'source';
 
 export function cacheMountDirName(id: string): string {
   return createHash('sha256').update(id).digest('hex').slice(0, 32);

@@ -22,16 +22,18 @@ export async function runFile(op: FileOp, inputs: readonly FsResult[], deps: Fil
     const mutable = disposer.use(await deps.snapshotter.prepare(parent, 'file', signal));
     const rootfs = disposer.use(await mutable.mount(undefined, signal));
     const roots = new Map<number, string>();
+    const hostInputs = new Set<number>();
     for (let i = 1; i < inputs.length; i++) {
       const input = inputs[i];
       if (input === undefined) continue;
       if (input.kind === 'dir') {
         roots.set(i, input.path);
+        hostInputs.add(i);
         continue;
       }
       roots.set(i, disposer.use(await deps.layers.view(input.layers, signal)).path);
     }
-    await applyFileActions(op.actions, { dest: rootfs.path, inputs: roots }, { signal });
+    await applyFileActions(op.actions, { dest: rootfs.path, inputs: roots, hostInputs }, { signal });
     await rootfs[Symbol.asyncDispose]();
     const layer = await deps.layers.commit(mutable, signal);
     return { kind: 'layers', layers: [...dest.layers, layer] };

@@ -6,7 +6,8 @@
 import type { BigIntStats } from 'node:fs';
 import { lstat, open, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compareNames, lstatNames, sortedNames, type LayerItem } from './pack.js';
+import { StagecraftError } from '../core/index.js';
+import { WHITEOUT_PREFIX, compareNames, lstatNames, sortedNames, type LayerItem } from './pack.js';
 import { CAPABILITY, OVERLAY_OPAQUE, readXattr } from './xattr.js';
 
 async function lstatOrNull(path: string): Promise<BigIntStats | null> {
@@ -17,6 +18,19 @@ async function lstatOrNull(path: string): Promise<BigIntStats | null> {
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw error;
   }
+}
+
+/**
+ * A changed entry whose name starts with `.wh.` cannot be stored in a layer: the name is a whiteout
+ * there (OCI image spec, layer.md "Whiteouts"), so whoever pulls the image would lose the file it
+ * names (`.wh..wh..opq`: the whole directory) instead of getting the file. containerd's and BuildKit's
+ * differs pass such names through; a layer made here refuses them, naming the path.
+ */
+function refuseReservedName(name: string, path: string): void {
+  if (!name.startsWith(WHITEOUT_PREFIX)) return;
+  throw new StagecraftError('FILE_OPERATION', `the step created /${path}: names starting with "${WHITEOUT_PREFIX}" are reserved for layer whiteouts and cannot be stored in an image layer`, {
+    hint: `rename or remove /${path} in the step that creates it (stored, it would delete files for whoever pulls the image)`,
+  });
 }
 
 export function isOverlayWhiteout(stat: BigIntStats): boolean {
@@ -113,6 +127,7 @@ export async function* overlayChanges(upper: string, lowers: readonly string[], 
         if ((await lowerStat(lowers, path)) !== null) yield { kind: 'whiteout', path };
         continue;
       }
+      refuseReservedName(name, path);
       if (!stat.isDirectory()) {
         yield { kind: 'path', path, source, stat };
         continue;
@@ -151,6 +166,7 @@ export async function* treeChanges(lower: string | null, upper: string, signal?:
   async function* added(prefix: string): AsyncGenerator<LayerItem> {
     for (const name of await sortedNames(join(upper, prefix))) {
       const path = `${prefix}/${name}`;
+      refuseReservedName(name, path);
       const source = join(upper, path);
       const stat = await lstat(source, { bigint: true });
       yield { kind: 'path', path, source, stat };
@@ -175,6 +191,7 @@ export async function* treeChanges(lower: string | null, upper: string, signal?:
       j++;
       if (order === 0) i++;
       const path = prefix === '' ? (u as string) : `${prefix}/${u as string}`;
+      refuseReservedName(u as string, path);
       const source = join(upper, path);
       const stat = await lstat(source, { bigint: true });
       const lowerPath = order === 0 && lower !== null ? join(lower, path) : null;

@@ -24,7 +24,15 @@ export interface FileOpRoots {
   readonly dest: string;
   /** Per input index (1-based, as in a copy action's `input`) the directory of that input's filesystem. */
   readonly inputs: ReadonlyMap<number, string>;
+  /**
+   * Inputs that are host directories (the build context, downloads) rather than image filesystems:
+   * their owners mean nothing in the image, so without `--chown` their files are copied as 0:0, as
+   * BuildKit's file sync sends the context.
+   */
+  readonly hostInputs?: ReadonlySet<number> | undefined;
 }
+
+const ROOT_OWNER: Owner = { uid: 0, gid: 0 };
 
 export interface FileOpOptions {
   readonly signal: AbortSignal;
@@ -66,8 +74,9 @@ function planSource(source: string, parents: boolean): SourcePlan {
   return { src: parent, include, required };
 }
 
-async function applyCopy(action: CopyAction, destRoot: string, srcRoot: string, limiter: Limiter, signal: AbortSignal): Promise<void> {
+async function applyCopy(action: CopyAction, destRoot: string, srcRoot: string, hostInput: boolean, limiter: Limiter, signal: AbortSignal): Promise<void> {
   const owner = action.chown !== undefined ? await resolveOwner(destRoot, action.chown) : undefined;
+  const defaultOwner = hostInput ? ROOT_OWNER : undefined;
   const mode = action.chmod !== undefined ? parseChmod(action.chmod) : undefined;
   const exclude = action.excludes.length > 0 ? PatternMatcher.create(action.excludes, { source: '--exclude' }) : undefined;
   let dest = cleanActionPath(action.dest);
@@ -91,6 +100,7 @@ async function applyCopy(action: CopyAction, destRoot: string, srcRoot: string, 
         { srcRoot, src: match, destRoot, dest },
         {
           owner,
+          defaultOwner,
           mode,
           mtime: action.mtime,
           include: plan.include,
@@ -116,7 +126,8 @@ async function unpackIfArchive(srcRoot: string, src: string, destRoot: string, d
 }
 
 async function applyMkdir(action: MkdirAction, destRoot: string): Promise<void> {
-  const owner = action.chown !== undefined ? await resolveOwner(destRoot, action.chown) : undefined;
+  // A mkdir's owner is WORKDIR's current USER (the only mkdir with one): BuildKit's fallback applies.
+  const owner = action.chown !== undefined ? await resolveOwner(destRoot, action.chown, { unknownName: 'root' }) : undefined;
   const mode = action.mode & 0o777;
   if (action.parents) {
     const { created } = await ensureDir(destRoot, action.path, { mode, owner, mtime: action.mtime });
@@ -195,7 +206,7 @@ export async function applyFileActions(actions: readonly FileAction[], roots: Fi
           const input = roots.inputs.get(action.input);
           if (input === undefined) throw new Error(`file op: copy action names input ${action.input}, which was not provided`);
           srcRoot = resolve(input);
-          await applyCopy(action, destRoot, srcRoot, limiter, signal);
+          await applyCopy(action, destRoot, srcRoot, roots.hostInputs?.has(action.input) === true, limiter, signal);
           break;
         }
         case 'mkdir':

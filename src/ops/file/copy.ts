@@ -18,9 +18,9 @@
  */
 import { constants, type BigIntStats } from 'node:fs';
 import { chmod, copyFile, link, lstat, lutimes, mkdir, readdir, readlink, symlink, unlink } from 'node:fs/promises';
-import { dirname, join, posix, relative } from 'node:path';
+import { basename, dirname, join, posix, relative } from 'node:path';
 import { StagecraftError } from '../../core/index.js';
-import { lstatNames } from '../../snapshot/index.js';
+import { WHITEOUT_PREFIX, lstatNames } from '../../snapshot/index.js';
 import type { Limiter } from '../../util/limiter.js';
 import { cleanPath, hasWildcards, type MatchInfo, type PatternMatcher } from '../../util/patterns.js';
 import { applyMode, type ModeSpec } from './chmod.js';
@@ -28,8 +28,14 @@ import { copySpecial, copyXattrs, setOwner } from './entry.js';
 import { compareNames, displayPath, ensureDir, lstatOrNull, resolveInRoot, restoreTimes, type Owner } from './root.js';
 
 export interface CopyOptions {
-  /** `--chown`, resolved; otherwise each entry keeps its source owner. */
+  /** `--chown`, resolved; otherwise `defaultOwner`, else each entry keeps its source owner. */
   readonly owner?: Owner | undefined;
+  /**
+   * The owner of every copied entry when there is no `--chown`: for sources whose owners are the
+   * host's, not an image's (the build context: BuildKit's file sync sends its files as 0:0). Best
+   * effort when not running as root, as keeping a source owner is.
+   */
+  readonly defaultOwner?: Owner | undefined;
   readonly mode?: ModeSpec | undefined;
   /** Seconds since the epoch for every copied entry and created directory. */
   readonly mtime?: number | undefined;
@@ -93,10 +99,23 @@ class Copier {
   private readonly prefixes: Array<readonly string[]> | undefined;
 
   constructor(
+    private readonly srcRoot: string,
     private readonly destRoot: string,
     private readonly options: CopyOptions,
   ) {
     this.prefixes = options.include !== undefined ? literalPrefixes(options.include) : undefined;
+  }
+
+  /**
+   * A name starting with `.wh.` is a whiteout in a layer (OCI image spec, layer.md "Whiteouts"): stored,
+   * it would delete files of the image for whoever pulls it, and no layer can hold it as a file. It is
+   * refused before anything is written, naming the source and the fix.
+   */
+  private refuseReservedName(src: string, target: string): void {
+    if (target === this.destRoot || !basename(target).startsWith(WHITEOUT_PREFIX)) return;
+    throw new StagecraftError('FILE_OPERATION', `cannot copy ${displayPath(this.srcRoot, src)} to ${displayPath(this.destRoot, target)}: names starting with "${WHITEOUT_PREFIX}" are reserved for layer whiteouts`, {
+      hint: `rename the file, or leave it out with .dockerignore or --exclude; an image layer cannot hold a file named "${basename(target)}" (it would delete files for whoever pulls the image)`,
+    });
   }
 
   private track(promise: Promise<void>): Completion {
@@ -146,7 +165,7 @@ class Copier {
    */
   private async copyFileInfo(stat: BigIntStats, target: string, modeSet = false): Promise<void> {
     const explicit = this.options.owner;
-    await setOwner(target, explicit ?? { uid: Number(stat.uid), gid: Number(stat.gid) }, explicit !== undefined);
+    await setOwner(target, explicit ?? this.options.defaultOwner ?? { uid: Number(stat.uid), gid: Number(stat.gid) }, explicit !== undefined);
     const modeKept = modeSet && this.options.mode === undefined && (stat.mode & 0o6000n) === 0n;
     if (!stat.isSymbolicLink() && !modeKept) {
       let mode = Number(stat.mode) & 0o7777;
@@ -226,6 +245,7 @@ class Copier {
     }
     const stat = known?.stat ?? (await lstat(src, { bigint: true }));
     if (!include && !stat.isDirectory()) return DONE;
+    if (include) this.refuseReservedName(src, target);
     const targetStat = known?.fresh === true ? null : await lstatOrNull(target);
     if (include) await this.createParentDirs(overwrite);
 
@@ -357,7 +377,7 @@ export async function copyPath(request: CopyRequest, options: CopyOptions): Prom
   const target = options.copyDirContents && srcIsDir && destStat === null ? destPath : dirname(destPath);
   created.push(...(await ensureDir(destRoot, relative(destRoot, target), mkdirOptions)).created);
 
-  const copier = new Copier(destRoot, options);
+  const copier = new Copier(srcRoot, destRoot, options);
   let walkError: { readonly error: unknown } | undefined;
   try {
     await copier.copyEntry(srcFollowed, '', destPath, false);

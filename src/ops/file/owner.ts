@@ -2,8 +2,10 @@
  * `--chown` / WORKDIR owners: user and group names are looked up in the destination rootfs's
  * `/etc/passwd` and `/etc/group` (read inside the rootfs, never the host's), numbers are taken as they
  * are. A user alone gives the user's primary group (or, for a number, the same number as gid), as
- * BuildKit's `readUser` does. Unlike BuildKit, which silently falls back to 0, an unknown name is an
- * error, as the Dockerfile reference documents for `--chown`.
+ * BuildKit's `readUser` does. For `--chown`, unlike BuildKit, which silently falls back to 0, an unknown
+ * name is an error, as the Dockerfile reference documents. WORKDIR's owner (the current USER) follows
+ * BuildKit: an unknown user name gives 0:0 and an unknown group name keeps the user's group, so a
+ * USER that only a later step creates does not stop the build.
  */
 import { open } from 'node:fs/promises';
 import { StagecraftError } from '../../core/index.js';
@@ -67,8 +69,13 @@ function numericField(fields: readonly string[], index: number, file: string, na
   return id;
 }
 
+export interface ResolveOwnerOptions {
+  /** `error` (USER_NOT_FOUND, for `--chown`) or `root` (BuildKit's fallback for WORKDIR). */
+  readonly unknownName: 'error' | 'root';
+}
+
 /** Resolves `spec` against the rootfs at `root`. */
-export async function resolveOwner(root: string, spec: ChownSpec): Promise<Owner> {
+export async function resolveOwner(root: string, spec: ChownSpec, options: ResolveOwnerOptions = { unknownName: 'error' }): Promise<Owner> {
   let uid = 0;
   let gid = 0;
   const user = spec.user;
@@ -78,13 +85,14 @@ export async function resolveOwner(root: string, spec: ChownSpec): Promise<Owner
     gid = userId;
   } else if (user !== '') {
     const entry = findEntry(await readUserFile(root, '/etc/passwd'), user);
-    if (entry === undefined) {
+    if (entry !== undefined) {
+      uid = numericField(entry, 2, '/etc/passwd', user);
+      gid = numericField(entry, 3, '/etc/passwd', user);
+    } else if (options.unknownName === 'error') {
       throw new StagecraftError('USER_NOT_FOUND', `unable to find user ${user}: no matching entries in passwd file`, {
         hint: `create the user in an earlier step (e.g. RUN useradd ${user}) or use a numeric uid:gid`,
       });
     }
-    uid = numericField(entry, 2, '/etc/passwd', user);
-    gid = numericField(entry, 3, '/etc/passwd', user);
   }
   if (spec.group !== undefined && spec.group !== '') {
     const groupId = parseId(spec.group);
@@ -92,12 +100,13 @@ export async function resolveOwner(root: string, spec: ChownSpec): Promise<Owner
       gid = groupId;
     } else {
       const entry = findEntry(await readUserFile(root, '/etc/group'), spec.group);
-      if (entry === undefined) {
+      if (entry !== undefined) {
+        gid = numericField(entry, 2, '/etc/group', spec.group);
+      } else if (options.unknownName === 'error') {
         throw new StagecraftError('USER_NOT_FOUND', `unable to find group ${spec.group}: no matching entries in group file`, {
           hint: `create the group in an earlier step (e.g. RUN groupadd ${spec.group}) or use a numeric gid`,
         });
       }
-      gid = numericField(entry, 2, '/etc/group', spec.group);
     }
   }
   return { uid, gid };
