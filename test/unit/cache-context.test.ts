@@ -51,3 +51,28 @@ describe('BuildContext hashing with the stat cache', () => {
     assert.equal(await hashWith(new StatCache(db)), before);
   });
 });
+
+describe('BuildContext views', () => {
+  let work: string;
+  let dir: string;
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'stagecraft-view-'));
+    dir = join(work, 'ctx');
+    await mkdir(join(dir, 'a/b'), { recursive: true });
+    await writeFile(join(dir, 'a/b/c'), 'c');
+    await writeFile(join(dir, 'top'), 't');
+  });
+  after(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('hold the directories before a wildcard, so a wildcard matching nothing finds its base (BuildKit copies nothing)', async () => {
+    const context = new BuildContext({ dir, ignore: [], viewRoot: join(work, 'views') });
+    await using view = await context.view(['a/**/e'], []);
+    assert.ok((await stat(join(view.path, 'a'))).isDirectory(), 'the literal base a/ is in the view');
+    await assert.rejects(stat(join(view.path, 'a/b')), 'nothing below it that the pattern does not select');
+    await assert.rejects(stat(join(view.path, 'top')));
+    await using matched = await context.view(['a/*/c'], []);
+    assert.equal((await stat(join(matched.path, 'a/b/c'))).size, 1);
+  });
+});

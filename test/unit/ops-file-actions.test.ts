@@ -105,6 +105,15 @@ describe('--chown resolution in the destination rootfs', () => {
     await assert.rejects(resolveOwner(roots.dest, { user: 'bad' }), fileOperation(/invalid id/));
   });
 
+  it('falls back like BuildKit for WORKDIR: an unknown user is 0:0, an unknown group keeps the user\'s', async () => {
+    const lenient = { unknownName: 'root' } as const;
+    assert.deepEqual(await resolveOwner(roots.dest, { user: 'ghost' }, lenient), { uid: 0, gid: 0 });
+    assert.deepEqual(await resolveOwner(roots.dest, { user: 'ghost', group: 'nogroup' }, lenient), { uid: 0, gid: 0 });
+    assert.deepEqual(await resolveOwner(roots.dest, { user: 'app', group: 'nogroup' }, lenient), { uid: 1000, gid: 1001 });
+    assert.deepEqual(await resolveOwner(roots.dest, { user: 'ghost', group: 'staff' }, lenient), { uid: 0, gid: 50 });
+    await assert.rejects(resolveOwner(roots.dest, { user: 'bad' }, lenient), fileOperation(/invalid id/));
+  });
+
   it('reads passwd inside the rootfs, also through an absolute symlink', async () => {
     await put(roots.dest, 'real/passwd', 'svc:x:42:43::/:/bin/sh\n');
     await writeFile(join(roots.dest, 'etc/passwd.bak'), '');

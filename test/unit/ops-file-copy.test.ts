@@ -344,6 +344,47 @@ describe('no escape from the destination root', () => {
   });
 });
 
+describe('names reserved for layer whiteouts', () => {
+  it('refuses a source entry or a destination named .wh.*, naming it, before writing anything', async () => {
+    await put(roots.src, 'etc/.wh..wh..opq', '');
+    await put(roots.src, 'etc/hosts', 'h');
+    await put(roots.src, '.wh.bin', '');
+    await put(roots.src, 'f', 'f');
+    await assert.rejects(run(roots, [copy('etc', '/etc/')]), rejectsWith('FILE_OPERATION', /\/etc\/\.wh\.\.wh\.\.opq: names starting with "\.wh\." are reserved/));
+    await assert.rejects(run(roots, [copy('.', '/')]), rejectsWith('FILE_OPERATION', /\/\.wh\.bin/));
+    await assert.rejects(run(roots, [copy('f', '/.wh.etc')]), rejectsWith('FILE_OPERATION', /to \/\.wh\.etc/));
+    assert.deepEqual((await readdir(roots.dest)).filter((name) => name.startsWith('.wh.')), []);
+    assert.deepEqual(await readdir(join(roots.dest, 'etc')).catch(() => []), [], 'the reserved name was refused before it was written');
+  });
+
+  it('copies names that merely contain .wh. elsewhere', async () => {
+    await put(roots.src, 'a.wh.b', 'x');
+    await put(roots.src, 'wh.c', 'y');
+    await run(roots, [copy('.', '/')]);
+    assert.equal(await read(roots.dest, 'a.wh.b'), 'x');
+    assert.equal(await read(roots.dest, 'wh.c'), 'y');
+  });
+});
+
+describe('host directory inputs (the build context)', () => {
+  it('copies as 0:0 without --chown, leaving image inputs\' owners alone', { skip: process.getuid?.() !== 0 && 'needs root (lchown)' }, async () => {
+    const { lchown } = await import('node:fs/promises');
+    const { applyFileActions } = await import('../../src/ops/file/index.js');
+    await put(roots.src, 'd/f', 'f');
+    await link(roots.src, 'd/l', 'f');
+    for (const rel of ['d', 'd/f', 'd/l']) await lchown(join(roots.src, rel), 1234, 5678);
+    const signal = new AbortController().signal;
+    await applyFileActions([copy('d', '/host/')], { dest: roots.dest, inputs: new Map([[1, roots.src]]), hostInputs: new Set([1]) }, { signal });
+    await applyFileActions([copy('d', '/image/')], { dest: roots.dest, inputs: new Map([[1, roots.src]]) }, { signal });
+    for (const rel of ['f', 'l']) {
+      const host = await lstat(join(roots.dest, 'host', rel));
+      assert.deepEqual([host.uid, host.gid], [0, 0], rel);
+      const image = await lstat(join(roots.dest, 'image', rel));
+      assert.deepEqual([image.uid, image.gid], [1234, 5678], rel);
+    }
+  });
+});
+
 describe('cancellation', () => {
   it('rejects with the abort reason', async () => {
     await put(roots.src, 'a.txt');
