@@ -26,7 +26,7 @@ export const ERROR_CODES = {
   SNAPSHOT: { exit: 8, summary: 'A snapshot could not be prepared, mounted, committed or removed (e.g. an overlayfs mount failed).' },
   ARCHIVE_INVALID: { exit: 5, summary: 'An image archive (docker-archive or OCI archive) is malformed, incomplete or names content it does not contain.' },
   INVALID_PATTERN: { exit: 3, summary: 'A .dockerignore, --exclude or COPY source pattern is malformed (e.g. an unclosed "[" or a lone "!").' },
-  FILE_OPERATION: { exit: 4, summary: 'A COPY, ADD, WORKDIR or file step cannot be carried out (e.g. a directory onto a file, an archive entry escaping its destination, an invalid --chmod).' },
+  FILE_OPERATION: { exit: 4, summary: 'A COPY, ADD, WORKDIR or file step cannot be carried out, or a step made a file no layer can hold (e.g. a directory onto a file, an archive entry escaping its destination, an invalid --chmod, a name starting with .wh.).' },
   USER_NOT_FOUND: { exit: 3, summary: "A USER names a user or group that the image's /etc/passwd or /etc/group does not define." },
   EXEC_START: { exit: 10, summary: 'A RUN step could not start: the command is not an executable of the image, or runc rejected the container.' },
   BUILD_STEP_FAILED: { exit: 1, summary: 'A RUN step exited with a non-zero status; the message shows the step, its exit code and its last output.' },
