@@ -153,7 +153,7 @@ async function bindSource(stack: Disposer, input: FsResult, mount: Extract<ExecO
   await copyPath(
     { srcRoot: input.path, src: mount.source, destRoot: root, dest: `/${PRIVATE_COPY}` },
     // The context's files as a build sees them: owned by root, as BuildKit's file sync makes them.
-    { owner: undefined, defaultOwner: { uid: 0, gid: 0 }, copyDirContents: true, followLinks: true, limiter: new Limiter(8), signal },
+    { owner: undefined, defaultOwner: { uid: 0, gid: 0 }, copyDirContents: true, followLinks: true, reservedNames: 'allow', limiter: new Limiter(8), signal },
   );
   return resolveBindSource(root, `/${PRIVATE_COPY}`);
 }

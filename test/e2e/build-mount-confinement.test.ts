@@ -144,13 +144,14 @@ describe('a hostile Dockerfile cannot reach the host or the user\'s files throug
       'COPY a /a',
       'COPY d /d',
       "RUN chmod 777 /a /d/f && echo copied >> /a && echo copied >> /d/f && chown 1:1 /a /d/f && touch -d 2001-01-01 /a",
-      "RUN --mount=type=bind,target=/ctx,rw sh -c 'echo appended >> /ctx/a; chmod 777 /ctx/a /ctx/d /ctx/d/f; chown 123:456 /ctx/a /ctx/d/f; touch -d 2001-01-01 /ctx/d/f; touch /ctx/new; rm /ctx/d/f2'",
+      // A mount is no layer: a context file with a name reserved in layers is mounted as it is.
+      "RUN --mount=type=bind,target=/ctx,rw sh -c 'cat /ctx/.wh.mounted; echo appended >> /ctx/a; chmod 777 /ctx/a /ctx/d /ctx/d/f; chown 123:456 /ctx/a /ctx/d/f; touch -d 2001-01-01 /ctx/d/f; touch /ctx/new; rm /ctx/d/f2'",
       "RUN --mount=type=bind,source=a,target=/one,rw sh -c 'echo appended >> /one; chmod 777 /one'",
       "RUN --mount=type=bind,source=d,target=/dd,rw sh -c 'echo appended >> /dd/f; chmod 700 /dd'",
       "RUN --mount=type=bind,target=/ctx sh -c 'chmod 777 /ctx/a; echo ro >> /ctx/a; true'",
       // A later step sees the context as it is, not what an earlier rw mount did to it.
       'RUN --mount=type=bind,target=/ctx cat /ctx/a /ctx/d/f > /after.txt && ls /ctx > /after-ls.txt',
-    ].join('\n'), { a: 'A\n', 'd/f': 'F\n', 'd/f2': 'F2\n' });
+    ].join('\n'), { a: 'A\n', 'd/f': 'F\n', 'd/f2': 'F2\n', '.wh.mounted': 'M\n' });
     for (const path of ['a', 'd/f', 'd/f2']) {
       chmodSync(join(dir, path), 0o644);
       utimesSync(join(dir, path), past, past);

@@ -45,6 +45,11 @@ export interface CopyOptions {
   readonly copyDirContents: boolean;
   /** A symlink source copies what it points to (resolved inside the source root). */
   readonly followLinks: boolean;
+  /**
+   * Copies names starting with `.wh.`, which are refused by default: a copy meant for a layer cannot
+   * hold them. Only for copies that never become a layer (a read-write bind mount's private copy).
+   */
+  readonly reservedNames?: 'refuse' | 'allow' | undefined;
   readonly limiter: Limiter;
   readonly signal: AbortSignal;
 }
@@ -112,7 +117,7 @@ class Copier {
    * refused before anything is written, naming the source and the fix.
    */
   private refuseReservedName(src: string, target: string): void {
-    if (target === this.destRoot || !basename(target).startsWith(WHITEOUT_PREFIX)) return;
+    if (this.options.reservedNames === 'allow' || target === this.destRoot || !basename(target).startsWith(WHITEOUT_PREFIX)) return;
     throw new StagecraftError('FILE_OPERATION', `cannot copy ${displayPath(this.srcRoot, src)} to ${displayPath(this.destRoot, target)}: names starting with "${WHITEOUT_PREFIX}" are reserved for layer whiteouts`, {
       hint: `rename the file, or leave it out with .dockerignore or --exclude; an image layer cannot hold a file named "${basename(target)}" (it would delete files for whoever pulls the image)`,
     });
