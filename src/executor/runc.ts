@@ -16,6 +16,7 @@ import { Disposer } from '../util/disposer.js';
 import { runProcess } from '../util/process.js';
 import { MountStubs, mkdirInRoot, readFileInRoot } from './root-path.js';
 import {
+  boundingCapabilities,
   DEFAULT_HOSTNAME,
   generateRuntimeSpec,
   hostsFileContent,
@@ -77,6 +78,7 @@ export function createRuncExecutor(options: RuncExecutorOptions): Executor {
 
 class RuncExecutor implements Executor {
   #nofile: Promise<number> | undefined;
+  #grantable: Promise<readonly string[] | undefined> | undefined;
 
   constructor(
     private readonly settings: Settings,
@@ -194,6 +196,7 @@ class RuncExecutor implements Executor {
       resolvConfFile,
       mounts,
       nofile: await (this.#nofile ??= readNofileLimit()),
+      grantableCapabilities: await (this.#grantable ??= readOptional('/proc/self/status').then((status) => boundingCapabilities(status ?? ''))),
     });
     const bundle = join(privateDir, 'b');
     await mkdir(bundle, { mode: 0o700 });
