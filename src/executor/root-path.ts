@@ -63,6 +63,11 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
   return resolve(root, ...resolved);
 }
 
+/** The container path `path` resolves to under `root` (absolute, no symlink, no `..`). */
+export async function containerPathInRoot(root: string, path: string): Promise<string> {
+  return `/${partsBelow(root, await resolveInRoot(root, path)).join('/')}`;
+}
+
 /** The largest file `readFileInRoot` reads (an /etc/passwd or /etc/group). */
 const MAX_READ_BYTES = 16 * 1024 * 1024;
 

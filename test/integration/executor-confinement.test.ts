@@ -6,15 +6,15 @@
  * mount-stub cleanup never touches the host when the step swaps a directory for a symlink.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { isStagecraftError } from '../../src/core/index.js';
-import { MASKED_PATHS, createRuncExecutor, type ExecMount, type ExecResult, type ExecSpec, type Executor } from '../../src/executor/index.js';
+import { MASKED_PATHS, createRuncExecutor, generateRuntimeSpec, type ExecMount, type ExecResult, type ExecSpec, type Executor } from '../../src/executor/index.js';
 import { makeBusyboxRootfs } from '../helpers/base-image.js';
 
 let base: string;
@@ -229,25 +229,49 @@ describe('RUN confinement: no host fd reaches a step', { timeout: 180_000 }, () 
 });
 
 describe('RUN confinement: working directories through /proc never reach the host', { timeout: 300_000 }, () => {
-  const cwds = [...Array.from({ length: 18 }, (_, index) => `/proc/self/fd/${index + 3}`), '/proc/1/cwd', '/proc/self/cwd', '/proc/1/root', '/proc/self/root/../..'];
-  for (const cwd of cwds) {
-    it(`cwd ${cwd}`, async () => {
-      const fresh = await newRootfs();
-      let outcome: Outcome;
-      try {
-        outcome = await run(spec(fresh, 'readlink /proc/self/cwd; ls -a', { cwd }));
-      } catch (error) {
-        // refused before the process started: fine, as long as it says why
+  const cwds = [...Array.from({ length: 18 }, (_, index) => `/proc/self/fd/${index + 3}`), '/proc/1/cwd', '/proc/self/cwd', '/proc/1/root', '/x/../proc/self/fd/7'];
+
+  it('the executor refuses every working directory below /proc (also through a symlink in the image), creating nothing', async () => {
+    const fresh = await newRootfs();
+    await symlink('/proc/self/fd/8', join(fresh, 'work'));
+    for (const cwd of [...cwds, '/work', '/work/sub']) {
+      await assert.rejects(run(spec(fresh, 'pwd', { cwd })), (error: unknown) => {
         assert.ok(isStagecraftError(error), String(error));
-        assert.ok(['EXEC_START', 'FILE_OPERATION'].includes(error.code), error.message);
-        return;
+        assert.equal(error.code, 'FILE_OPERATION');
+        assert.equal(error.message, `working directory ${cwd} is inside /proc`);
+        return true;
+      });
+    }
+    await assert.rejects(stat(join(fresh, 'proc')), 'no directory was made for them');
+    assert.equal((await run(spec(fresh, 'pwd', { cwd: '/proc' }))).stdout, '/proc\n', '/proc itself is fine');
+  });
+
+  it(`the installed runc is not vulnerable to CVE-2024-21626 either: cwd ${cwds.join(', ')}`, async () => {
+    // runc directly, with the spec the executor writes: it must refuse or stay in the container.
+    const bundle = join(base, 'cve-bundle');
+    const fresh = await newRootfs();
+    await mkdir(bundle);
+    await writeFile(join(bundle, 'hosts'), '127.0.0.1 localhost\n');
+    await writeFile(join(bundle, 'resolv.conf'), '');
+    for (const cwd of cwds) {
+      const config = generateRuntimeSpec({
+        rootfs: fresh, readonlyRootfs: false, args: ['/bin/sh', '-c', 'readlink /proc/self/cwd; ls -a'], env: ['PATH=/bin'], cwd, uid: 0, gid: 0, additionalGids: [],
+        hostname: 'cve', network: 'none', securityInsecure: false, hostsFile: join(bundle, 'hosts'), resolvConfFile: join(bundle, 'resolv.conf'), mounts: [], nofile: 1024,
+      });
+      await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
+      const result = spawnSync('runc', ['--root', stateDir, 'run', '--bundle', bundle, 'cve-probe'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      spawnSync('runc', ['--root', stateDir, 'delete', '--force', 'cve-probe']);
+      if (result.status !== 0) {
+        // refused during container init (not a directory, file exists, outside the root …): the process never ran
+        assert.match(result.stderr, /error during container init/u, `${cwd}: ${result.stderr}`);
+        assert.equal(result.stdout, '');
+        continue;
       }
-      const [where = ''] = outcome.stdout.split('\n');
-      // inside the container the cwd is a path of its own tree, never "(unreachable)/…" of the host
-      assert.ok(where.startsWith('/') && !where.includes('unreachable'), `cwd resolved to ${where}`);
-      assert.doesNotMatch(outcome.stdout, /\bcgroup\.procs\b|\bstagecraft\b|\bexecutor-confinement-/u, outcome.stdout);
-    });
-  }
+      const [where = ''] = result.stdout.split('\n');
+      assert.ok(where.startsWith('/') && !where.includes('unreachable'), `${cwd}: the process's cwd is ${where}`);
+      assert.doesNotMatch(result.stdout, /cgroup\.procs|executor-confinement-/u, `${cwd}: ${result.stdout}`);
+    }
+  });
 });
 
 describe('RUN confinement: mount stubs', { timeout: 120_000 }, () => {
