@@ -4,12 +4,51 @@
  * redirected to a file shows none of them inside a RUN step; the step runs under seccomp.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
 import { CLI_PATH, runCli } from '../helpers/cli.js';
+
+/** The entries of a /proc directory of a process that may exit at any moment ([] once it has). */
+function safeReaddir(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function safeReadlink(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '?';
+  }
+}
+
+const O_CLOEXEC = 0o2000000;
+
+/** The fds of process `pid` (or 'self') without close-on-exec, with their targets. */
+function inheritableFds(pid: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const name of safeReaddir(`/proc/${pid}/fdinfo`)) {
+    const flags = /^flags:\s*([0-7]+)/mu.exec(safeRead(`/proc/${pid}/fdinfo/${name}`))?.[1];
+    if (flags !== undefined && (Number.parseInt(flags, 8) & O_CLOEXEC) === 0) out.set(Number(name), safeReadlink(`/proc/${pid}/fd/${name}`));
+  }
+  return out;
+}
 
 describe('build: RUN confinement from the command line', { timeout: 300_000 }, () => {
   let env: BuildEnv;
@@ -81,5 +120,41 @@ describe('build: RUN confinement from the command line', { timeout: 300_000 }, (
     assert.match(stdoutPipe, /^pipe:\[\d+\]$/u);
     assert.deepEqual(names(redirected), ['0', '1', '10', '2'], redirected);
     assert.ok(redirected.includes(` 10 -> ${stdoutPipe}\n`), redirected);
+  });
+
+  it('everything stagecraft opens itself is close-on-exec (only its stdio and the fds it inherited are not)', async () => {
+    const dir = join(env.work, 'cloexec');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'Dockerfile'), `FROM ${env.busybox}\nRUN --mount=type=cache,target=/c --mount=type=tmpfs,target=/t sleep 3\nRUN echo two > /two\n`);
+    const canary = join(env.work, 'cloexec-canary.txt');
+    writeFileSync(canary, 'host file\n');
+    // What a child inherits from this process besides its stdio: our own fds that are not close-on-exec.
+    const inherited = new Set(inheritableFds('self').keys());
+    const fileFd = openSync(canary, 'r');
+    // NODE_EXTRA_CA_CERTS makes Node's OpenSSL read that file (without O_CLOEXEC) at startup, before any of our code runs.
+    const { NODE_EXTRA_CA_CERTS: _, ...childEnv } = process.env;
+    const child = spawn(process.execPath, [CLI_PATH, '--root', join(env.work, 'cloexec-root'), 'build', '--progress=plain', dir], { stdio: ['ignore', 'pipe', 'pipe', fileFd], env: childEnv });
+    closeSync(fileFd);
+    const stderr: Buffer[] = [];
+    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.stdout?.resume();
+    const exited = once(child, 'exit');
+    let done = false;
+    void exited.then(() => {
+      done = true;
+    });
+    const seen = new Map<number, string>();
+    let polls = 0;
+    while (!done) {
+      for (const [fd, target] of inheritableFds(String(child.pid))) seen.set(fd, target);
+      polls++;
+      await sleep(20);
+    }
+    await exited;
+    assert.equal(child.exitCode, 0, Buffer.concat(stderr).toString('utf8'));
+    assert.ok(polls > 20, `sampled ${polls} times`);
+    assert.ok(seen.has(3), 'the fd passed as fd 3 is seen (the sampling works)');
+    const unexpected = [...seen].filter(([fd]) => fd > 3 && !inherited.has(fd));
+    assert.deepEqual(unexpected, [], `fds stagecraft opened without close-on-exec: ${unexpected.map(([fd, target]) => `${fd} -> ${target}`).join(', ')}`);
   });
 });
