@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   ALL_CAPABILITIES,
+  boundingCapabilities,
   DEFAULT_CAPABILITIES,
   defaultSeccompProfile,
   generateRuntimeSpec,
@@ -136,8 +137,32 @@ describe('generateRuntimeSpec seccomp', () => {
     assert.ok((generateRuntimeSpec(rest).linux.seccomp?.architectures.length ?? 0) > 0 || !['x64', 'arm64'].includes(process.arch));
   });
 
+  it('/sys/fs/cgroup is among the read-only paths (runc leaves its cgroup v1 tmpfs writable otherwise)', () => {
+    assert.ok(generateRuntimeSpec(base).linux.readonlyPaths.includes('/sys/fs/cgroup'));
+  });
+
   it('RUN --security=insecure is unconfined: no seccomp filter', () => {
     assert.equal(generateRuntimeSpec({ ...base, securityInsecure: true }).linux.seccomp, undefined);
     assert.ok(!('seccomp' in generateRuntimeSpec({ ...base, securityInsecure: true }).linux));
+  });
+});
+
+describe('capabilities runc can pass on', () => {
+  it("boundingCapabilities reads CapBnd: Docker's default set is a80425fb", () => {
+    assert.deepEqual(new Set(boundingCapabilities('Name:\tx\nCapBnd:\t00000000a80425fb\n')), new Set(DEFAULT_CAPABILITIES));
+    assert.deepEqual(boundingCapabilities('CapBnd:\t000001fffeffffff\n'), ALL_CAPABILITIES.filter((cap) => cap !== 'CAP_SYS_RESOURCE'));
+    assert.equal(boundingCapabilities('Name:\tx\n'), undefined);
+  });
+
+  it('--security=insecure grants every capability this process holds, and only those', () => {
+    const input: RuntimeSpecInput = {
+      rootfs: '/r', readonlyRootfs: false, args: ['/bin/true'], env: [], cwd: '/', uid: 0, gid: 0, additionalGids: [], hostname: 'h', network: 'none',
+      securityInsecure: true, hostsFile: '/x/hosts', resolvConfFile: '/x/resolv.conf', mounts: [], nofile: 1024,
+    };
+    const held = ALL_CAPABILITIES.filter((cap) => cap !== 'CAP_SYS_RESOURCE');
+    assert.deepEqual(generateRuntimeSpec({ ...input, grantableCapabilities: held }).process.capabilities.bounding, held);
+    assert.deepEqual(generateRuntimeSpec(input).process.capabilities.bounding, ALL_CAPABILITIES);
+    // the default set is not widened or narrowed by it
+    assert.deepEqual(generateRuntimeSpec({ ...input, securityInsecure: false, grantableCapabilities: held }).process.capabilities.bounding, DEFAULT_CAPABILITIES);
   });
 });
