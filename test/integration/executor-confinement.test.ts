@@ -300,3 +300,14 @@ describe('RUN confinement: mount stubs', { timeout: 120_000 }, () => {
     assert.deepEqual((await readdir(canary)).sort(), ['b', 'keep']);
   });
 });
+
+describe('RUN confinement: user lookup stays in the image', { timeout: 60_000 }, () => {
+  it('an /etc/passwd symlinked to a host path reads nothing from the host', async () => {
+    const hostPasswd = join(base, 'host-passwd');
+    await writeFile(hostPasswd, 'hostonly:x:4242:4242::/:/bin/sh\n');
+    const fresh = await newRootfs();
+    await rm(join(fresh, 'etc/passwd'));
+    await symlink(hostPasswd, join(fresh, 'etc/passwd'));
+    await assert.rejects(run(spec(fresh, 'id -u', { user: 'hostonly' })), (error: unknown) => isStagecraftError(error) && error.code === 'USER_NOT_FOUND');
+  });
+});
