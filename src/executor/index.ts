@@ -12,6 +12,7 @@ export {
   NOFILE_LIMIT,
   READONLY_PATHS,
   SYSTEM_MOUNT_POINTS,
+  boundingCapabilities,
   nofileLimit,
   generateRuntimeSpec,
   hostsFileContent,
@@ -25,4 +26,5 @@ export {
   type RuntimeSpec,
   type RuntimeSpecInput,
 } from './spec.js';
+export { defaultSeccompProfile, type OciSeccomp, type OciSeccompArg, type OciSyscall, type SeccompHost } from './seccomp.js';
 export { sweepRuncState } from './sweep.js';

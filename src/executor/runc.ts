@@ -14,8 +14,9 @@ import { z } from 'zod';
 import { StagecraftError } from '../core/index.js';
 import { Disposer } from '../util/disposer.js';
 import { runProcess } from '../util/process.js';
-import { MountStubs, mkdirInRoot, readFileInRoot } from './root-path.js';
+import { MountStubs, containerPathInRoot, mkdirInRoot, readFileInRoot } from './root-path.js';
 import {
+  boundingCapabilities,
   DEFAULT_HOSTNAME,
   generateRuntimeSpec,
   hostsFileContent,
@@ -77,6 +78,7 @@ export function createRuncExecutor(options: RuncExecutorOptions): Executor {
 
 class RuncExecutor implements Executor {
   #nofile: Promise<number> | undefined;
+  #grantable: Promise<readonly string[] | undefined> | undefined;
 
   constructor(
     private readonly settings: Settings,
@@ -125,6 +127,13 @@ class RuncExecutor implements Executor {
       group: await readFileInRoot(rootfs, '/etc/group'),
     });
     const cwd = spec.cwd.startsWith('/') ? spec.cwd : `/${spec.cwd}`;
+    // Below /proc a working directory is a magic link (/proc/self/fd/N, /proc/1/cwd): runc before
+    // 1.1.12 let one reach the host through a leaked fd (CVE-2024-21626). No build needs one.
+    if ((await containerPathInRoot(rootfs, cwd)).startsWith('/proc/')) {
+      throw new StagecraftError('FILE_OPERATION', `working directory ${spec.cwd} is inside /proc`, {
+        hint: "WORKDIR must be a directory of the image; /proc holds the kernel's links to processes and files, which can lead outside the container",
+      });
+    }
     // As BuildKit: a missing working directory is created, owned by the process's user.
     await mkdirInRoot(rootfs, cwd, user.uid, user.gid);
 
@@ -194,6 +203,7 @@ class RuncExecutor implements Executor {
       resolvConfFile,
       mounts,
       nofile: await (this.#nofile ??= readNofileLimit()),
+      grantableCapabilities: await (this.#grantable ??= readOptional('/proc/self/status').then((status) => boundingCapabilities(status ?? ''))),
     });
     const bundle = join(privateDir, 'b');
     await mkdir(bundle, { mode: 0o700 });

@@ -2,8 +2,11 @@
  * The OCI runtime spec (config.json) for one RUN step, and the files bind-mounted into it. Pure:
  * every host path is an input. Defaults follow what Docker and BuildKit give a build container:
  * Docker's default capability set, runc's masked and read-only paths, /dev with runc's standard
- * nodes (runc creates null, zero, full, random, urandom, tty, ptmx itself), NOFILE 1048576.
+ * nodes (runc creates null, zero, full, random, urandom, tty, ptmx itself), NOFILE 1048576, and
+ * the default seccomp profile (seccomp.ts).
  */
+import { release } from 'node:os';
+import { defaultSeccompProfile, type OciSeccomp, type SeccompHost } from './seccomp.js';
 
 /** OCI runtime-spec `mounts[]` entry (config.md#mounts). */
 export interface OciMount {
@@ -38,6 +41,8 @@ export interface RuntimeSpec {
     readonly resources: { readonly devices: readonly { readonly allow: boolean; readonly access: string }[] };
     readonly maskedPaths: readonly string[];
     readonly readonlyPaths: readonly string[];
+    /** Absent only for RUN --security=insecure (unconfined, as BuildKit). */
+    readonly seccomp?: OciSeccomp;
   };
 }
 
@@ -69,7 +74,12 @@ export const MASKED_PATHS: readonly string[] = [
   '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
 ];
 
-export const READONLY_PATHS: readonly string[] = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+/**
+ * runc's default read-only paths, and /sys/fs/cgroup: on a cgroup v1 host runc mounts a tmpfs there
+ * (with the controllers read-only below it) and leaves the tmpfs itself writable, where Docker's is
+ * read-only; without this a step could fill memory through it.
+ */
+export const READONLY_PATHS: readonly string[] = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger', '/sys/fs/cgroup'];
 
 export interface RuntimeSpecInput {
   readonly rootfs: string;
@@ -91,6 +101,10 @@ export interface RuntimeSpecInput {
   readonly mounts: readonly OciMount[];
   /** RLIMIT_NOFILE (soft = hard) for the process; see `nofileLimit`. */
   readonly nofile: number;
+  /** The capabilities this process holds (its bounding set; see `boundingCapabilities`); default: all. */
+  readonly grantableCapabilities?: readonly string[] | undefined;
+  /** The host the seccomp profile is made for; default: this one. */
+  readonly seccompHost?: SeccompHost | undefined;
 }
 
 function systemMounts(input: RuntimeSpecInput): OciMount[] {
@@ -120,7 +134,9 @@ export function generateRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
   const stepMounts = input.mounts.map((mount) => ({ ...mount, destination: normalizeDestination(mount.destination) }));
   const own = new Set(stepMounts.map((mount) => mount.destination));
   const mounts = [...systemMounts(input).filter((mount) => !own.has(mount.destination)), ...stepMounts];
-  const capabilities = input.securityInsecure ? ALL_CAPABILITIES : DEFAULT_CAPABILITIES;
+  // Insecure: every capability this process can pass on (runc fails on one outside its bounding set).
+  const grantable = input.grantableCapabilities === undefined ? undefined : new Set(input.grantableCapabilities);
+  const capabilities = input.securityInsecure ? ALL_CAPABILITIES.filter((cap) => grantable?.has(cap) ?? true) : DEFAULT_CAPABILITIES;
   const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   // Host networking shares the host's network namespace: no entry means "join the runtime's".
   if (input.network === 'none') namespaces.push({ type: 'network' });
@@ -144,6 +160,7 @@ export function generateRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
       resources: { devices: [{ allow: input.securityInsecure, access: 'rwm' }] },
       maskedPaths: input.securityInsecure ? [] : [...MASKED_PATHS],
       readonlyPaths: input.securityInsecure ? [] : [...READONLY_PATHS],
+      ...(input.securityInsecure ? {} : { seccomp: defaultSeccompProfile(capabilities, input.seccompHost ?? { arch: process.arch, kernelRelease: release() }) }),
     },
   };
 }
@@ -168,6 +185,14 @@ export function ociSocket(hostSocket: string, target: string): OciMount {
 }
 
 const CAP_SYS_RESOURCE = 24n;
+
+/** The capabilities in the CapBnd line of a /proc/<pid>/status (ALL_CAPABILITIES is in bit order). */
+export function boundingCapabilities(status: string): readonly string[] | undefined {
+  const capBnd = /^CapBnd:\s*([0-9a-f]+)/mu.exec(status)?.[1];
+  if (capBnd === undefined) return undefined;
+  const bits = BigInt(`0x${capBnd}`);
+  return ALL_CAPABILITIES.filter((_, bit) => ((bits >> BigInt(bit)) & 1n) === 1n);
+}
 
 /**
  * The NOFILE limit to give the process: NOFILE_LIMIT (Docker's default), unless this process cannot

@@ -3,7 +3,8 @@
  * working directory creation; mount stubs removed after a run.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -60,6 +61,15 @@ describe('resolveInRoot', () => {
     assert.equal(await readFileInRoot(root, '/etc/passwd'), undefined);
     assert.equal(await readFileInRoot(root, '/etc'), undefined);
   });
+
+  it('readFileInRoot reads regular files only: a FIFO (or device) as /etc/group neither blocks nor is read', async () => {
+    execFileSync('mkfifo', [join(root, 'etc/group')]);
+    try {
+      assert.equal(await readFileInRoot(root, '/etc/group'), undefined);
+    } finally {
+      await rm(join(root, 'etc/group'));
+    }
+  });
 });
 
 describe('mkdirInRoot', () => {
@@ -100,6 +110,36 @@ describe('MountStubs', () => {
     assert.deepEqual(await readdir(join(root, 'srv/data')), ['inner']);
     assert.equal((await stat(join(root, 'srv'))).mtime.getTime(), when.getTime());
     assert.equal(await readFileInRoot(root, '/usr/lib/os-release'), 'ID=test\n');
+  });
+
+  it('never removes or touches host directories when the step swapped a stub parent for a symlink', async () => {
+    // The host canary: empty directories with the stubs' names, and old times on every directory.
+    const canary = join(outside, 'canary');
+    const old = new Date('2002-03-04T05:06:07Z');
+    await mkdir(join(canary, 'b/c'), { recursive: true });
+    for (const dir of ['b/c', 'b', '.']) await utimes(join(canary, dir), old, old);
+    await mkdir(join(root, 'swap'));
+    const stubs = new MountStubs(root);
+    await stubs.record('/swap/a/b/c');
+    await stubs.record('/swapped-parent/b/c');
+    await mkdir(join(root, 'swap/a/b/c'), { recursive: true });
+    await mkdir(join(root, 'swapped-parent'));
+    // What a hostile RUN step does meanwhile: /swap/a (a stub) and /swap itself (a stub's parent,
+    // whose times get restored) become absolute symlinks that resolve on the host to the canary.
+    await rename(join(root, 'swap/a'), join(root, 'swap/a.old'));
+    await symlink(canary, join(root, 'swap/a'));
+    await rename(join(root, 'swap'), join(root, 'swap.old'));
+    await symlink(canary, join(root, 'swap'));
+    await stubs.remove();
+    for (const dir of ['b/c', 'b', '.']) {
+      const info = await stat(join(canary, dir));
+      assert.ok(info.isDirectory(), `canary/${dir} is still there`);
+      assert.equal(info.mtime.getTime(), old.getTime(), `mtime of canary/${dir}`);
+      assert.equal(info.atime.getTime(), old.getTime(), `atime of canary/${dir}`);
+    }
+    // A stub still where it was recorded is removed; moved ones are left alone (they are not known to be stubs).
+    await assert.rejects(stat(join(root, 'swapped-parent')));
+    assert.ok((await stat(join(root, 'swap.old/a.old/b/c'))).isDirectory());
   });
 
   it('is fine when runc never created the stubs', async () => {

@@ -3,7 +3,7 @@
  * build starts; the build's events go to the chosen progress renderer.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -82,13 +82,22 @@ async function readSecrets(specs: readonly string[]): Promise<Map<string, Buffer
   return out;
 }
 
-function sshSockets(specs: readonly string[]): Map<string, string> {
+/** `--ssh` flags → id → agent socket; each socket must exist and be a unix socket before the build starts. */
+async function sshSockets(specs: readonly string[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const raw of specs) {
     const spec = parseSshSpec(raw);
     const socket = spec.paths[0] ?? process.env.SSH_AUTH_SOCK;
     if (socket === undefined || socket === '') throw usage(`--ssh ${raw}: no agent socket`, 'start an ssh-agent (SSH_AUTH_SOCK) or write --ssh ID=/path/to/agent.sock');
     if (spec.paths.some((p) => !p.endsWith('.sock') && p !== socket)) throw usage(`--ssh ${raw}: key files are not supported, only agent sockets`, 'load the key into an ssh-agent and pass its socket');
+    const named = spec.paths[0] === undefined ? `${socket} (SSH_AUTH_SOCK)` : socket;
+    let isSocket: boolean;
+    try {
+      isSocket = (await stat(socket)).isSocket();
+    } catch (cause) {
+      throw new StagecraftError('FILE_NOT_FOUND', `--ssh ${raw}: agent socket ${named} does not exist`, { hint: 'start an ssh-agent and pass its socket (eval $(ssh-agent); ssh-add), or fix the path', cause });
+    }
+    if (!isSocket) throw usage(`--ssh ${raw}: ${named} is not a unix socket`, 'pass the socket of an ssh-agent (as in SSH_AUTH_SOCK); key files are not supported, load them into the agent with ssh-add');
     out.set(spec.id, socket);
   }
   return out;
@@ -226,7 +235,7 @@ Examples:
       }
       const dockerfile = stdinContext?.dockerfileText !== undefined ? { path: 'Dockerfile', text: stdinContext.dockerfileText } : readDockerfile(flags.file, context, () => readFileSync(0, 'utf8'));
       const secrets = await readSecrets(flags.secret ?? []);
-      const ssh = sshSockets(flags.ssh ?? []);
+      const ssh = await sshSockets(flags.ssh ?? []);
       const progressMode = flags.quiet === true ? 'quiet' : flags.progress;
       const progress = progressSink(progressMode, io);
       const names = new Map<string, string>();
