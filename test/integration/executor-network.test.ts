@@ -121,6 +121,13 @@ describe('RUN step networks (runc, slirp4netns)', () => {
     await assertReleased();
   });
 
+  it('default: the fds holding the namespaces stay out of the step (only 0-2 are open)', { timeout: 60_000 }, async () => {
+    // PID 1 is the step's shell, waiting for ls: what it holds is what the step was given.
+    const out = await run('ls /proc/1/fd; ls -l /proc/1/fd > /tmp/fds; grep -c "net:" /tmp/fds || true', 'default');
+    assert.equal(out, '0\n1\n2\n0\n');
+    await assertReleased();
+  });
+
   it('none: only lo, no way out', { timeout: 60_000 }, async () => {
     const target = external ?? '10.0.2.2';
     const port = outside?.port ?? loopback.port;
