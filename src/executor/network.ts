@@ -129,6 +129,9 @@ async function newNamespace(unsharePath: string, signal: AbortSignal): Promise<H
   const exited = exitOf(holder);
   const stderr: Buffer[] = [];
   holder.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+  holder.stdin?.on('error', () => {
+    // EPIPE when the holder is already gone: ending its stdin is only a release signal
+  });
   let handle: FileHandle | undefined;
   try {
     const ready = await firstData(holder.stdout, exited, signal);
