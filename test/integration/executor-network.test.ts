@@ -85,8 +85,9 @@ describe('RUN step networks (runc, slirp4netns)', () => {
 
   async function run(script: string, network: ExecSpec['network'], signal = new AbortController().signal, using = executor): Promise<string> {
     const out: Buffer[] = [];
-    const result = await using.run({ rootfs, args: ['/bin/sh', '-c', script], env: [], cwd: '/', user: '', network, mounts: [] }, { stdout: (c) => out.push(c), stderr: (c) => out.push(c) }, signal);
-    assert.equal(result.exitCode, 0, Buffer.concat(out).toString('utf8'));
+    const err: Buffer[] = [];
+    const result = await using.run({ rootfs, args: ['/bin/sh', '-c', script], env: [], cwd: '/', user: '', network, mounts: [] }, { stdout: (c) => out.push(c), stderr: (c) => err.push(c) }, signal);
+    assert.equal(result.exitCode, 0, Buffer.concat(err).toString('utf8'));
     return Buffer.concat(out).toString('utf8');
   }
 
@@ -186,6 +187,28 @@ describe('RUN step networks (runc, slirp4netns)', () => {
       controller.signal,
     );
     await assert.rejects(running, /stop/);
+    await assertReleased();
+  });
+
+  it('a namespace set-up aborted at any point releases every process and namespace it made', { timeout: 120_000 }, async () => {
+    const provider = createSlirpNetwork();
+    let aborted = 0;
+    for (let i = 0; i < 24; i++) {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(new Error('stop')), i * 5);
+      try {
+        const namespace = await provider.create(controller.signal);
+        await namespace[Symbol.asyncDispose]();
+      } catch (error) {
+        assert.equal((error as Error).message, 'stop');
+        aborted++;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    assert.ok(aborted > 0, 'some set-ups were aborted midway');
+    const helpers = spawnSync('ps', ['-o', 'comm=', '--ppid', String(process.pid)], { encoding: 'utf8' }).stdout.split('\n');
+    assert.deepEqual(helpers.filter((name) => ['unshare', 'cat', 'sh', 'nsenter', 'ip', 'slirp4netns'].includes(name)), []);
     await assertReleased();
   });
 
