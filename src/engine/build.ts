@@ -26,6 +26,7 @@ import { VertexError, solve, type SolveNode } from '../solver/index.js';
 import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
+import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
 
 const RUNC_STATE_PARENT = '/run/stagecraft';
 
@@ -51,6 +52,8 @@ export interface BuildOptions {
   readonly noCacheFilter: readonly string[];
   readonly pull: boolean;
   readonly network: 'default' | 'none' | 'host';
+  /** Entitlements granted (`--allow`): `network.host` for host networking, `security.insecure`. None by default. */
+  readonly allow?: readonly Entitlement[] | undefined;
   readonly labels: ReadonlyMap<string, string>;
   readonly sourceDateEpoch?: number | undefined;
   readonly execConcurrency?: number | undefined;
@@ -142,6 +145,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
   const runDir = join(deps.stateRoot, 'run', buildId);
   events.emit({ type: 'build.started', time: Date.now(), buildId, target: options.target ?? '', vertices: 0 });
   try {
+    checkBuildEntitlements(options.network, options.allow ?? []);
     const parsed = loadDockerfile(options.dockerfile.text, options.dockerfile.path);
     const content = await deps.content();
     const db = deps.database();
@@ -188,6 +192,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       sourceDateEpoch: options.sourceDateEpoch,
     });
     for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
+    checkPlanEntitlements(converted.plan.vertices, options.allow ?? []);
 
     // runc state on a tmpfs, one directory per build named by its owner, so a killed build's
     // containers and state can be swept by the next one.
@@ -206,7 +211,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       ssh: options.ssh,
       cacheMounts: new CacheMountPool(join(deps.stateRoot, 'cache-mounts')),
       hostname: 'buildkitsandbox',
-      defaultNetwork: options.network === 'none' ? ('none' as const) : ('host' as const),
+      defaultNetwork: options.network,
       baseImages,
       downloadDir: join(runDir, 'http'),
       context: {

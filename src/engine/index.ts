@@ -21,5 +21,6 @@ export {
   type RemoveResult,
   type TransferProgress,
 } from './images.js';
+export { ENTITLEMENTS, checkBuildEntitlements, checkPlanEntitlements, parseEntitlements, type Entitlement } from './entitlements.js';
 export { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
 export { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { StagecraftError } from '../core/index.js';
 import { Disposer } from '../util/disposer.js';
 import { runProcess } from '../util/process.js';
+import { createSlirpNetwork, type NetworkProvider } from './network.js';
 import { MountStubs, containerPathInRoot, mkdirInRoot, readFileInRoot } from './root-path.js';
 import {
   boundingCapabilities,
@@ -52,6 +53,8 @@ export const runcExecutorOptionsSchema = z.strictObject({
 export type RuncExecutorOptions = z.input<typeof runcExecutorOptionsSchema> & {
   /** Monotonic milliseconds, for `durationMs` and the kill deadline. */
   readonly now?: (() => number) | undefined;
+  /** Makes the namespaces of `default`-network steps; slirp4netns unless given. */
+  readonly network?: NetworkProvider | undefined;
 };
 
 type Settings = z.output<typeof runcExecutorOptionsSchema>;
@@ -68,12 +71,12 @@ function runcMissing(runcPath: string, cause: unknown): StagecraftError {
 }
 
 export function createRuncExecutor(options: RuncExecutorOptions): Executor {
-  const { now, ...rest } = options;
+  const { now, network, ...rest } = options;
   const parsed = runcExecutorOptionsSchema.safeParse(rest);
   if (!parsed.success) {
     throw new StagecraftError('CONFIG', `invalid runc executor options: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
   }
-  return new RuncExecutor(parsed.data, now ?? (() => performance.now()));
+  return new RuncExecutor(parsed.data, now ?? (() => performance.now()), network ?? createSlirpNetwork());
 }
 
 class RuncExecutor implements Executor {
@@ -83,6 +86,7 @@ class RuncExecutor implements Executor {
   constructor(
     private readonly settings: Settings,
     private readonly now: () => number,
+    private readonly network: NetworkProvider,
   ) {}
 
   async run(spec: ExecSpec, io: ExecIo, signal: AbortSignal): Promise<ExecResult> {
@@ -158,8 +162,10 @@ class RuncExecutor implements Executor {
     const hostname = spec.hostname !== undefined && spec.hostname !== '' ? spec.hostname : DEFAULT_HOSTNAME;
     const hostsFile = join(dir, 'hosts');
     await writeFile(hostsFile, hostsFileContent(hostname, spec.extraHosts), { mode: 0o644 });
+    // Released after the container (the disposer runs in reverse order).
+    const netns = spec.network === 'default' ? resources.use(await this.network.create(signal)) : undefined;
     const resolvConfFile = join(dir, 'resolv.conf');
-    await writeFile(resolvConfFile, resolvConfContent(await readOptional(this.settings.hostResolvConf), spec.network), { mode: 0o644 });
+    await writeFile(resolvConfFile, resolvConfContent(await readOptional(this.settings.hostResolvConf), spec.network, netns?.nameserver), { mode: 0o644 });
 
     const mounts: OciMount[] = [];
     let serial = 0;
@@ -198,6 +204,7 @@ class RuncExecutor implements Executor {
       additionalGids: user.additionalGids,
       hostname,
       network: spec.network,
+      networkPath: netns?.path,
       securityInsecure: spec.securityInsecure ?? false,
       hostsFile,
       resolvConfFile,

@@ -7,6 +7,7 @@
  */
 import { release } from 'node:os';
 import { defaultSeccompProfile, type OciSeccomp, type SeccompHost } from './seccomp.js';
+import type { NetworkMode } from './types.js';
 
 /** OCI runtime-spec `mounts[]` entry (config.md#mounts). */
 export interface OciMount {
@@ -37,7 +38,7 @@ export interface RuntimeSpec {
   readonly hostname: string;
   readonly mounts: readonly OciMount[];
   readonly linux: {
-    readonly namespaces: readonly { readonly type: string }[];
+    readonly namespaces: readonly { readonly type: string; readonly path?: string }[];
     readonly resources: { readonly devices: readonly { readonly allow: boolean; readonly access: string }[] };
     readonly maskedPaths: readonly string[];
     readonly readonlyPaths: readonly string[];
@@ -92,7 +93,9 @@ export interface RuntimeSpecInput {
   readonly gid: number;
   readonly additionalGids: readonly number[];
   readonly hostname: string;
-  readonly network: 'host' | 'none';
+  readonly network: NetworkMode;
+  /** `default` network: the namespace to join (made by a `NetworkProvider`, see network.ts). */
+  readonly networkPath?: string | undefined;
   readonly securityInsecure: boolean;
   /** Host files bind-mounted read-only at /etc/hosts and /etc/resolv.conf. */
   readonly hostsFile: string;
@@ -137,9 +140,7 @@ export function generateRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
   // Insecure: every capability this process can pass on (runc fails on one outside its bounding set).
   const grantable = input.grantableCapabilities === undefined ? undefined : new Set(input.grantableCapabilities);
   const capabilities = input.securityInsecure ? ALL_CAPABILITIES.filter((cap) => grantable?.has(cap) ?? true) : DEFAULT_CAPABILITIES;
-  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
-  // Host networking shares the host's network namespace: no entry means "join the runtime's".
-  if (input.network === 'none') namespaces.push({ type: 'network' });
+  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, ...networkNamespaces(input)];
   return {
     ociVersion: '1.0.2',
     process: {
@@ -163,6 +164,22 @@ export function generateRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
       ...(input.securityInsecure ? {} : { seccomp: defaultSeccompProfile(capabilities, input.seccompHost ?? { arch: process.arch, kernelRelease: release() }) }),
     },
   };
+}
+
+/**
+ * The network namespace entry: `host` has none (the container stays in the runtime's namespace);
+ * `none` asks runc for a new one (runc brings up its loopback); `default` joins the prepared one.
+ */
+function networkNamespaces(input: RuntimeSpecInput): { type: string; path?: string }[] {
+  switch (input.network) {
+    case 'host':
+      return [];
+    case 'none':
+      return [{ type: 'network' }];
+    case 'default':
+      if (input.networkPath === undefined) throw new Error('generateRuntimeSpec: the default network needs networkPath');
+      return [{ type: 'network', path: input.networkPath }];
+  }
 }
 
 /** A bind mount of a host path. `hostSource` is where a secret's or ssh socket's file was put. */
@@ -243,12 +260,18 @@ function isLoopbackNameserver(line: string): boolean {
 }
 
 /**
- * /etc/resolv.conf from the host's. With host networking it is copied as is; in a namespace of its
- * own, loopback nameservers (systemd-resolved's 127.0.0.53, …) cannot be reached, so they are dropped,
- * and public defaults are used when none remain (as Docker does). No host file: the defaults.
+ * /etc/resolv.conf from the host's. With host networking it is copied as is. With the default
+ * network, `nameserver` (slirp's DNS forwarder, which asks the host's resolvers) replaces the host's
+ * nameservers; search and options lines are kept. With none, loopback nameservers (systemd-resolved's
+ * 127.0.0.53, …) cannot be reached, so they are dropped, and public defaults are used when none remain
+ * (as Docker does). No host file: the defaults.
  */
-export function resolvConfContent(hostContent: string | undefined, network: 'host' | 'none'): string {
+export function resolvConfContent(hostContent: string | undefined, network: NetworkMode, nameserver?: string): string {
   const defaults = DEFAULT_NAMESERVERS.map((ns) => `nameserver ${ns}`);
+  if (network === 'default' && nameserver !== undefined) {
+    const kept = (hostContent ?? '').split('\n').filter((line) => line.trim() !== '' && !/^\s*nameserver\s/u.test(line));
+    return `${[...kept, `nameserver ${nameserver}`].join('\n')}\n`;
+  }
   if (hostContent === undefined) return `${defaults.join('\n')}\n`;
   if (network === 'host') return hostContent.endsWith('\n') || hostContent === '' ? hostContent : `${hostContent}\n`;
   const lines = hostContent.split('\n').filter((line) => !isLoopbackNameserver(line));

@@ -45,6 +45,12 @@ export interface SshMount {
 
 export type ExecMount = BindMount | TmpfsMount | SecretMount | SshMount;
 
+/**
+ * RUN --network: `default`, a namespace of its own with outbound access that cannot reach the host's
+ * loopback; `none`, a namespace of its own with only a loopback interface; `host`, the host's.
+ */
+export type NetworkMode = 'default' | 'none' | 'host';
+
 export interface ExecSpec {
   /** An already-mounted rootfs directory; the executor may create the working directory in it. */
   readonly rootfs: string;
@@ -60,7 +66,7 @@ export interface ExecSpec {
   readonly user: string;
   /** Container hostname; a fixed default when empty. */
   readonly hostname?: string | undefined;
-  readonly network: 'host' | 'none';
+  readonly network: NetworkMode;
   readonly mounts: readonly ExecMount[];
   /** Extra /etc/hosts entries (`--add-host name:ip`). */
   readonly extraHosts?: readonly { readonly host: string; readonly ip: string }[] | undefined;

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { StagecraftError } from '../core/index.js';
-import type { ExecMount as RuntimeMount, Executor } from '../executor/index.js';
+import type { ExecMount as RuntimeMount, Executor, NetworkMode } from '../executor/index.js';
 import type { ExecOp } from '../plan/index.js';
 import type { ExecuteContext } from '../solver/index.js';
 import { Disposer } from '../util/disposer.js';
@@ -33,7 +33,7 @@ export interface ExecDeps {
   readonly cacheMounts: CacheMountPool;
   readonly hostname: string;
   /** `--network` of the build: the default for `RUN --network=default`. */
-  readonly defaultNetwork: 'host' | 'none';
+  readonly defaultNetwork: NetworkMode;
 }
 
 /** A RUN step exited non-zero. */

@@ -35,7 +35,7 @@ async function newRootfs(): Promise<string> {
 }
 
 function spec(rootfs: string, script: string, extra: Partial<ExecSpec> = {}): ExecSpec {
-  return { rootfs, args: ['/bin/sh', '-c', script], env: [], cwd: '/', user: '', network: 'host', mounts: [], ...extra };
+  return { rootfs, args: ['/bin/sh', '-c', script], env: [], cwd: '/', user: '', network: 'default', mounts: [], ...extra };
 }
 
 async function run(execSpec: ExecSpec, options: { signal?: AbortSignal; stdin?: PassThrough; onStdout?: (text: string) => void; using?: Executor } = {}): Promise<Outcome> {

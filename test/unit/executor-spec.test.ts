@@ -72,6 +72,12 @@ describe('generateRuntimeSpec', () => {
     assert.deepEqual(generateRuntimeSpec({ ...base, network: 'none' }).linux.namespaces.map((ns) => ns.type), ['pid', 'ipc', 'uts', 'mount', 'network']);
   });
 
+  it('joins the prepared namespace for the default network, and refuses to make one without it', () => {
+    const spec = generateRuntimeSpec({ ...base, network: 'default', networkPath: '/proc/42/fd/7' });
+    assert.deepEqual(spec.linux.namespaces.at(-1), { type: 'network', path: '/proc/42/fd/7' });
+    assert.throws(() => generateRuntimeSpec({ ...base, network: 'default' }), /networkPath/);
+  });
+
   it('mounts /proc, /dev (+pts, shm, mqueue), read-only /sys and cgroups, and the generated resolv.conf and hosts read-only', () => {
     const spec = generateRuntimeSpec(base);
     const byDestination = new Map(spec.mounts.map((m) => [m.destination, m]));
@@ -171,6 +177,11 @@ describe('resolvConfContent', () => {
 
   it('drops loopback nameservers in a network namespace of its own', () => {
     assert.equal(resolvConfContent(host, 'none'), 'search corp.example\nnameserver 10.1.1.1\noptions edns0\n');
+  });
+
+  it("names slirp's DNS forwarder for the default network, keeping search and options", () => {
+    assert.equal(resolvConfContent(host, 'default', '10.0.2.3'), 'search corp.example\noptions edns0\nnameserver 10.0.2.3\n');
+    assert.equal(resolvConfContent(undefined, 'default', '10.0.2.3'), 'nameserver 10.0.2.3\n');
   });
 
   it('falls back to public nameservers when none remain or the host has no file', () => {

@@ -13,7 +13,7 @@ import { StagecraftError } from '../../core/index.js';
 import type { BuildEvent, EventSink } from '../../events/index.js';
 import { toRawJson } from '../../events/index.js';
 import { parseOutputSpec, parseSecretSpec, parseSshSpec, type OutputSpec } from '../../exporter/index.js';
-import type { BuildResult, Engine } from '../../engine/index.js';
+import { checkBuildEntitlements, parseEntitlements, type BuildResult, type Engine } from '../../engine/index.js';
 import { applyLayer } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
 import type { CliIo } from '../main.js';
@@ -39,6 +39,7 @@ interface BuildFlags {
   cacheFilter?: string[] | boolean;
   pull?: boolean;
   network?: string;
+  allow?: string[];
   label?: string[];
   iidfile?: string;
   metadataFile?: string;
@@ -196,6 +197,7 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--no-cache-filter <stage>', 'run the steps of these stages without the cache (repeatable)', (value: string, previous: unknown) => [...(Array.isArray(previous) ? (previous as string[]) : []), value])
     .option('--pull', 'always resolve base images from their registry')
     .option('--network <mode>', 'network for RUN steps: default, host or none', 'default')
+    .option('--allow <entitlement>', 'grant an entitlement: network.host, security.insecure (repeatable)', collect)
     .option('--label <KEY=VALUE>', 'add a label to the image (repeatable)', collect)
     .option('--iidfile <file>', 'write the image ID (the config digest) to the file')
     .option('--metadata-file <file>', 'write the build result metadata (JSON) to the file')
@@ -213,6 +215,8 @@ Examples:
       // Everything the user typed is checked before any work starts.
       if (!PROGRESS_MODES.includes(flags.progress)) throw usage(`unknown --progress "${flags.progress}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
       if (flags.network !== undefined && !['default', 'host', 'none'].includes(flags.network)) throw usage(`unsupported --network "${flags.network}"`, 'use default, host or none');
+      const allow = parseEntitlements(flags.allow ?? []);
+      checkBuildEntitlements((flags.network ?? 'default') as 'default' | 'host' | 'none', allow);
       const cacheFrom = (flags.cacheFrom ?? []).map((raw) => parseCacheSpec(raw, 'from').location);
       const cacheTo = (flags.cacheTo ?? []).map((raw) => parseCacheSpec(raw, 'to'));
       let stdinContext: { dir: string; dockerfileText?: string } | undefined;
@@ -278,6 +282,7 @@ Examples:
             noCacheFilter: Array.isArray(flags.cacheFilter) ? flags.cacheFilter : [],
             pull: flags.pull === true,
             network: (flags.network ?? 'default') as 'default' | 'host' | 'none',
+            allow,
             labels,
             sourceDateEpoch: epoch,
             events: sink,
