@@ -9,13 +9,13 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BuildContext, CacheRecords, StatCache, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation } from '../cache/index.js';
+import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, parseImageRef, type Digest, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
 import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type PlatformSpec, type StageImage } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
-import { createRuncExecutor, sweepRuncState } from '../executor/index.js';
+import { createRuncExecutor } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, type AssembleLayer, type ExportCompressionSpec } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
@@ -26,8 +26,8 @@ import { VertexError, solve, type SolveNode } from '../solver/index.js';
 import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
+import { RUNC_STATE_PARENT, sweepAbandoned } from './upkeep.js';
 
-const RUNC_STATE_PARENT = '/run/stagecraft';
 
 export interface BuildOptions {
   readonly contextDir: string;
@@ -139,19 +139,24 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       options.events.emit(event);
     },
   };
-  const runDir = join(deps.stateRoot, 'run', buildId);
+  // Named by its owner, so a killed build's run dir is swept by the next build (sweepAbandoned).
+  const runDir = join(deps.stateRoot, 'run', `${PROCESS_OWNER}-${buildId}`);
   events.emit({ type: 'build.started', time: Date.now(), buildId, target: options.target ?? '', vertices: 0 });
   try {
     const parsed = loadDockerfile(options.dockerfile.text, options.dockerfile.path);
     const content = await deps.content();
     const db = deps.database();
+    // Every build holds the state root shared; `prune --all` takes it exclusive, so it never removes
+    // snapshots or cache mounts a running build uses.
+    const locks = new StoreLocks(db);
+    disposer.use(await locks.acquire(STATE_ROOT_LOCK, 'shared', signal));
     const records = new CacheRecords(db);
     for (const location of options.cacheFrom ?? []) {
       await importCache({ content, registry: deps.registry, records }, location, signal);
     }
     const snapshotRoot = join(deps.stateRoot, 'snapshots');
     const snapshotter: Snapshotter = await openSnapshotter(snapshotRoot);
-    await snapshotter.cleanup();
+    await sweepAbandoned(deps.stateRoot, snapshotter);
     disposer.defer(() => rm(runDir, { recursive: true, force: true }));
     const baseImages = new BaseImages({ content, registry: deps.registry, pull: options.pull });
     const layers = new LayerStore({
@@ -190,8 +195,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
 
     // runc state on a tmpfs, one directory per build named by its owner, so a killed build's
-    // containers and state can be swept by the next one.
-    await sweepRuncState(RUNC_STATE_PARENT);
+    // containers and state can be swept by the next one (sweepAbandoned above).
     const stateDir = join(RUNC_STATE_PARENT, `${PROCESS_OWNER}-${buildId}`);
     disposer.defer(() => rm(stateDir, { recursive: true, force: true }));
     const executor = createRuncExecutor({ stateDir, runDir: join(runDir, 'runc') });
@@ -204,7 +208,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       layers,
       secrets: { get: (id: string) => Promise.resolve(options.secrets.get(id)) },
       ssh: options.ssh,
-      cacheMounts: new CacheMountPool(join(deps.stateRoot, 'cache-mounts')),
+      cacheMounts: new CacheMountPool(join(deps.stateRoot, 'cache-mounts'), locks),
       hostname: 'buildkitsandbox',
       defaultNetwork: options.network === 'none' ? ('none' as const) : ('host' as const),
       baseImages,

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -111,12 +111,25 @@ async function writeOutput(data: AsyncIterable<Buffer>, output: string | Writabl
   }
 }
 
+/**
+ * Creates the state root private to its owner (0700, as /var/lib/docker): unpacked layers hold the
+ * image's setuid binaries, device nodes and private files with their own modes, and only the mode of
+ * the root keeps other users of the host from reaching them. A root that exists with a looser mode is
+ * tightened.
+ */
+export async function ensurePrivateRoot(root: string): Promise<void> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const info = await stat(root);
+  if ((info.mode & 0o077) !== 0) await chmod(root, info.mode & 0o700);
+}
+
 export function createEngine(config: Config, options: EngineOptions = {}): Engine {
   let database: Database | undefined;
   let opening: Promise<Content> | undefined;
   const content = (): Promise<Content> => {
     opening ??= (async () => {
       const paths = statePaths(config);
+      await ensurePrivateRoot(config.stateRoot);
       database = Database.open(paths.database);
       const records = new CacheRecords(database);
       const cacheRoots: GcRootProvider = { name: 'build cache', roots: () => records.referencedBlobs().map((digest) => ({ digest })) };

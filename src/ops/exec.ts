@@ -3,7 +3,6 @@
  * `--mount`s, and turns the changes into a layer. Secrets are read from the build's secret provider
  * at run time only: they are in no key, layer or event.
  */
-import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StagecraftError } from '../core/index.js';
@@ -147,8 +146,4 @@ async function assertExists(path: string, shown: string): Promise<void> {
   } catch {
     throw new StagecraftError('FILE_NOT_FOUND', `mount source "${shown}" not found`, { hint: 'check source= of the --mount; it is relative to the root of from= (or of the build context)' });
   }
-}
-
-export function cacheMountDirName(id: string): string {
-  return createHash('sha256').update(id).digest('hex').slice(0, 32);
 }

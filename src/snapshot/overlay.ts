@@ -6,6 +6,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StagecraftError } from '../core/index.js';
+import { PROCESS_OWNER } from '../util/owner.js';
 import { applyLayer, type ApplyResult } from './apply.js';
 import { overlayChanges } from './diff.js';
 import { isMounted, mountAt, unmount, type MountCommand } from './mount.js';
@@ -73,7 +74,8 @@ export class OverlaySnapshotter extends BaseSnapshotter {
 /** Whether overlayfs can be mounted under `root` (tries a tiny mount and removes it). */
 export async function overlaySupported(root: string): Promise<boolean> {
   await mkdir(root, { recursive: true });
-  const dir = await mkdtemp(join(root, 'overlay-check-'));
+  // Named by its owner, so cleanup() can tell a killed check's leftover from a running one.
+  const dir = await mkdtemp(join(root, `overlay-check-${PROCESS_OWNER}-`));
   const target = join(dir, 'merged');
   try {
     for (const sub of ['lower', 'upper', 'work', 'merged']) await mkdir(join(dir, sub));
