@@ -30,12 +30,12 @@ export class CopySnapshotter extends BaseSnapshotter {
     if (parent !== null) await this.copyTree(this.fsDir(parent), active.fs, signal);
   }
 
-  protected activeMount(): MountCommand | null {
-    return null;
+  protected activeMount(): Promise<MountCommand | null> {
+    return Promise.resolve(null);
   }
 
-  protected viewMount(): MountCommand | null {
-    return null;
+  protected viewMount(): Promise<MountCommand | null> {
+    return Promise.resolve(null);
   }
 
   protected async unpack(parent: ImmutableSnapshot | null, fs: string, layer: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ApplyResult> {

@@ -104,9 +104,9 @@ export abstract class BaseSnapshotter implements Snapshotter {
   /** Fills a new mutable snapshot's directories from its parent. */
   protected abstract populate(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): Promise<void>;
   /** How to mount a mutable snapshot; null: its `fs` dir is used as is. */
-  protected abstract activeMount(parent: ImmutableSnapshot | null, active: ActiveDirs): MountCommand | null;
+  protected abstract activeMount(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): Promise<MountCommand | null>;
   /** How to mount a read-only view; null: the committed dir is used as is. */
-  protected abstract viewMount(parent: ImmutableSnapshot): MountCommand | null;
+  protected abstract viewMount(parent: ImmutableSnapshot, signal?: AbortSignal): Promise<MountCommand | null>;
   /** Unpacks `layer` into the new, empty directory `fs` for a snapshot on `parent`. */
   protected abstract unpack(parent: ImmutableSnapshot | null, fs: string, layer: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ApplyResult>;
   /** The changes of a mutable snapshot against its parent. */
@@ -249,16 +249,16 @@ export abstract class BaseSnapshotter implements Snapshotter {
     try {
       await writeFileAtomic(join(dir, 'owner.json'), JSON.stringify({ version: 1, owner: OWNER, key }));
       await this.populate(parent, active, signal);
+      return new ActiveSnapshot(this, parent, active, await this.activeMount(parent, active, signal));
     } catch (error) {
       await rm(dir, { recursive: true, force: true });
       throw error;
     }
-    return new ActiveSnapshot(this, parent, active);
   }
 
   async view(parent: ImmutableSnapshot, target?: string, signal?: AbortSignal): Promise<MountedRootfs> {
     await this.init();
-    const command = this.viewMount(parent);
+    const command = await this.viewMount(parent, signal);
     if (command === null) {
       if (target === undefined) return { path: this.fsDir(parent), [Symbol.asyncDispose]: async () => {} };
       return this.mountTracked({ type: 'none', source: this.fsDir(parent), options: ['bind', 'ro'] }, target, signal);
@@ -291,11 +291,6 @@ export abstract class BaseSnapshotter implements Snapshotter {
         return released;
       },
     };
-  }
-
-  /** @internal used by ActiveSnapshot */
-  activeMountFor(parent: ImmutableSnapshot | null, active: ActiveDirs): MountCommand | null {
-    return this.activeMount(parent, active);
   }
 
   /** @internal used by ActiveSnapshot */
@@ -412,6 +407,7 @@ class ActiveSnapshot implements MutableSnapshot {
     readonly owner: BaseSnapshotter,
     readonly parent: ImmutableSnapshot | null,
     readonly active: ActiveDirs,
+    private readonly command: MountCommand | null,
   ) {
     this.id = active.id;
   }
@@ -421,13 +417,13 @@ class ActiveSnapshot implements MutableSnapshot {
   }
 
   mounts(): readonly Mount[] {
-    const command = this.owner.activeMountFor(this.parent, this.active);
+    const command = this.command;
     return command === null ? [{ type: 'bind', source: this.active.fs, options: ['rbind', 'rw'] }] : [absoluteMount(command)];
   }
 
   async mount(target?: string, signal?: AbortSignal): Promise<MountedRootfs> {
     this.checkActive('mount()');
-    let command = this.owner.activeMountFor(this.parent, this.active);
+    let command = this.command;
     if (command === null) {
       if (target === undefined) return { path: this.active.fs, [Symbol.asyncDispose]: async () => {} };
       command = { type: 'none', source: this.active.fs, options: ['bind'] };
