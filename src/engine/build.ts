@@ -26,6 +26,7 @@ import { VertexError, solve, type SolveNode } from '../solver/index.js';
 import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
+import { noSpaceError } from './no-space.js';
 import { RUNC_STATE_PARENT, sweepAbandoned } from './upkeep.js';
 
 
@@ -259,7 +260,12 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
         execConcurrency: options.execConcurrency ?? Math.max(4, availableParallelism()),
       });
     } catch (error) {
-      throw failure(error, vertices, tails);
+      const mapped = failure(error, vertices, tails);
+      if (!(error instanceof VertexError)) throw mapped;
+      // A step that filled the disk: NO_SPACE at its Dockerfile line.
+      const full = await noSpaceError(mapped, deps.stateRoot, error.node.name);
+      const location = vertices.get(error.node.id)?.meta.location;
+      throw full !== mapped && full instanceof StagecraftError && location !== undefined ? full.withLocation(location) : full;
     }
     for (const [id, key] of result.keys) history.record(stepId(id), key.key, key.preimage);
     const root = result.results.get(converted.target.root);
@@ -346,7 +352,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: result.executed, cached: result.cached });
     return { manifestDigest: assembled.manifestDigest, configDigest: assembled.configDigest, size, names, executed: result.executed, cached: result.cached, durationMs, warnings: converted.warnings, exported };
-  } catch (error) {
+  } catch (caught) {
+    const error = await noSpaceError(caught, deps.stateRoot);
     events.emit({ type: 'build.failed', time: Date.now(), durationMs: Date.now() - started, error: error instanceof Error ? error.message : String(error) });
     throw error;
   } finally {

@@ -15,6 +15,7 @@ import { openContent, type Content, type GcOptions, type GcResult, type GcRootPr
 import { Database } from '../db/index.js';
 import { CacheRecords } from '../cache/index.js';
 import { build, type BuildOptions, type BuildResult } from './build.js';
+import { noSpaceError } from './no-space.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
 import { CredentialStore, RegistryClient, type CredentialProvider } from '../registry/index.js';
@@ -148,11 +149,19 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     mirrors: config.registryMirrors,
   });
   const defaultPlatform = options.platform ?? hostPlatform(process.arch);
+  /** A full disk as NO_SPACE (naming the path and the space left) rather than a bare ENOSPC. */
+  const orNoSpace = async <T>(work: Promise<T>): Promise<T> => {
+    try {
+      return await work;
+    } catch (error) {
+      throw await noSpaceError(error, config.stateRoot);
+    }
+  };
   const deps: ImageDeps = { content, registry, defaultPlatform, snapshotRoot: join(config.stateRoot, 'snapshots') };
 
   return {
     config,
-    pull: (ref, pullOptions) => pull(deps, ref, pullOptions),
+    pull: (ref, pullOptions) => orNoSpace(pull(deps, ref, pullOptions)),
     push: (localRef, remoteRef, pushOptions) => push(deps, localRef, remoteRef, pushOptions),
     images: () => images(deps),
     inspect: (ref) => inspect(deps, ref),
@@ -171,15 +180,15 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
       const data = saveOptions.format === 'oci'
         ? writeOciArchive(store, selected, { signal: saveOptions.signal })
         : writeDockerArchive(store, selected, { signal: saveOptions.signal });
-      await writeOutput(data, saveOptions.output, saveOptions.signal);
+      await orNoSpace(writeOutput(data, saveOptions.output, saveOptions.signal));
       return { format: saveOptions.format, images: selected.map((image) => ({ names: image.names, digest: image.descriptor.digest })) };
     },
     async load(input, loadOptions = {}) {
-      return loadArchive(await content(), input, {
+      return orNoSpace(loadArchive(await content(), input, {
         platform: loadOptions.platform ?? defaultPlatform,
         source: loadOptions.source ?? 'input',
         signal: loadOptions.signal,
-      });
+      }));
     },
     async gc(gcOptions) {
       return (await content()).gc(gcOptions);
