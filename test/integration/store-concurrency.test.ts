@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { StoreLocks, STATE_ROOT_LOCK } from '../../src/cache/index.js';
 import { Database } from '../../src/db/index.js';
+import { openContent } from '../../src/content/index.js';
 import { CacheMountPool, cacheMountDirName } from '../../src/ops/index.js';
 import { OverlaySnapshotter, mountPoints } from '../../src/snapshot/index.js';
 
@@ -159,5 +160,28 @@ describe('store locks across processes', () => {
     const locked = await ours.acquire({ ...request, sharing: 'locked' }, signal);
     assert.equal(locked.path, root0.path);
     await locked[Symbol.asyncDispose]();
+  });
+});
+
+describe('content leases of a killed process', () => {
+  it('end at the next expire(), so GC can take what only they held; a live process\'s stay', async () => {
+    const db = Database.open(join(work, 'leases.db'));
+    try {
+      const content = await openContent({ root: join(work, 'content'), db });
+      const other = spawn('sleep', ['60']);
+      const mine = content.leases.create({ label: 'mine' });
+      const blob = await content.blobs.put('held by a killed build');
+      // A lease row as the other process's LeaseManager writes it (its owner first in the id).
+      db.command<{ id: string; now: number }>("INSERT INTO content_leases (id, label, created_at, expires_at) VALUES (@id, 'build', @now, @now + 86400000)")({ id: `${ownerOf(other.pid ?? 0)}-0b9c0e3e-8c7e-4d5e-9a8f-1c2d3e4f5a6b`, now: Date.now() });
+      db.command<{ digest: string }>("INSERT INTO content_lease_blobs (lease_id, digest) SELECT id, @digest FROM content_leases WHERE label = 'build'")({ digest: blob.digest });
+      assert.equal(content.leases.expire(), 0, 'a live process keeps its lease');
+      await kill(other);
+      assert.equal(content.leases.expire(), 1);
+      assert.deepEqual(content.leases.list().map((l) => l.label), ['mine']);
+      assert.equal(content.leases.isLeased(blob.digest), false);
+      mine.release();
+    } finally {
+      db.close();
+    }
   });
 });
