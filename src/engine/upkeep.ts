@@ -3,7 +3,7 @@
  * blobs nothing needs any more). Unpacked snapshots and cache mounts are only removed by `--all`,
  * which keeps the unpacked layers of tagged images.
  */
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { lstat, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CacheRecords, STATE_ROOT_LOCK, StoreLocks, type HeldLock } from '../cache/index.js';
 import type { Content, GcResult } from '../content/index.js';
@@ -217,6 +217,11 @@ async function pruneHeld(deps: UpkeepDeps, options: PruneOptions): Promise<Prune
     const committed = join(snapshots, 'snapshots');
     for (const id of await readdir(committed).catch(() => [] as string[])) {
       if (!keep.has(id)) await rm(join(committed, id), { recursive: true, force: true });
+    }
+    // The overlay snapshotter's short links to removed snapshots.
+    const links = join(snapshots, 'links');
+    for (const name of await readdir(links).catch(() => [] as string[])) {
+      if (!(await stat(join(links, name)).then(() => true, () => false))) await rm(join(links, name), { force: true });
     }
     await rm(join(deps.stateRoot, 'cache-mounts'), { recursive: true, force: true });
   }
