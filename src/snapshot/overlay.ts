@@ -105,8 +105,9 @@ export class OverlaySnapshotter extends BaseSnapshotter {
         try {
           const copied = await runProcess('cp', ['-a', '--', `${join(stage, 'view')}/.`, join(stage, 'tree')], { signal });
           if (copied.code !== 0) {
-            throw new StagecraftError('SNAPSHOT', `cannot flatten the ${this.chain(snapshot).length} layers of snapshot ${snapshot.id}: ${copied.stderr.trim()}`, {
-              hint: 'check free disk space under the state root (stagecraft du, stagecraft prune)',
+            const full = /No space left on device|Disk quota exceeded/u.test(copied.stderr);
+            throw new StagecraftError(full ? 'NO_SPACE' : 'SNAPSHOT', `cannot flatten the ${this.chain(snapshot).length} layers of snapshot ${snapshot.id}: ${copied.stderr.trim()}`, {
+              hint: 'check free disk space under the state root (`stagecraft du`); `stagecraft prune` frees build cache',
             });
           }
         } finally {
