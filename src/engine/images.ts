@@ -16,6 +16,7 @@ import {
   type ImageRef,
   type Platform,
 } from '../core/index.js';
+import { STATE_ROOT_LOCK, StoreLocks } from '../cache/index.js';
 import type { Content, ImageReference } from '../content/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, type AssembleLayer, type StoredImage } from '../image/index.js';
 import { parseImageConfig, platformFromOci, type Descriptor } from '../oci/index.js';
@@ -221,8 +222,15 @@ export async function pull(deps: ImageDeps, text: string, options: PullOptions =
     const platformText = platformOf(resolved.descriptor, configBytes);
     // Unpacked now, as `docker pull` does, so that builds from it start at once (and `prune --all`
     // keeps these layers while the image is tagged).
-    await unpackLayers(deps.snapshotRoot, manifest.layers, config.rootfs.diff_ids, content, options.signal);
-    content.references.set(name, { digest: stored.digest, mediaType: resolved.descriptor.mediaType, size: stored.size, platform: platformText, indexDigest });
+    // Held shared like a build's, so a `prune --all` never removes the layers between their unpacking
+    // and the tag that keeps them.
+    const held = await new StoreLocks(content.blobs.db).acquire(STATE_ROOT_LOCK, 'shared', options.signal);
+    try {
+      await unpackLayers(deps.snapshotRoot, manifest.layers, config.rootfs.diff_ids, content, options.signal);
+      content.references.set(name, { digest: stored.digest, mediaType: resolved.descriptor.mediaType, size: stored.size, platform: platformText, indexDigest });
+    } finally {
+      held.release();
+    }
     return { name, digest: stored.digest, ...(indexDigest === undefined ? {} : { indexDigest }), platform: platformText, downloadedBytes: downloaded };
   } finally {
     lease.release();

@@ -32,8 +32,8 @@ export type {
   MutableSnapshot,
   Snapshotter,
 } from './types.js';
-export { isMounted, mountPoints, type Mount } from './mount.js';
-export { chainId, type SnapshotterOptions } from './snapshotter.js';
+export { isMounted, mountPoints, removeUnmounted, type Mount } from './mount.js';
+export { chainId, ownerOfName, type SnapshotterOptions } from './snapshotter.js';
 export { OverlaySnapshotter, overlaySupported } from './overlay.js';
 export { CopySnapshotter } from './copy.js';
 export { overlayChanges, treeChanges } from './diff.js';
