@@ -179,7 +179,8 @@ export async function errorFromResponse(response: Response, what: string): Promi
       codes = parsed.data.errors.map((e) => e.code);
       detail = parsed.data.errors.map((e) => `${e.code}${e.message === undefined ? '' : `: ${e.message}`}`).join('; ');
     } else {
-      detail = text.trim().split('\n')[0]?.slice(0, 200) ?? '';
+      // Redact before cutting: a cut can split a URL from its `@` and hide its userinfo from redaction.
+      detail = redactText(text.trim().split('\n')[0] ?? '').slice(0, 200);
     }
   }
   const message = redactText(`${what}: ${response.status} ${response.statusText}${detail === '' ? '' : ` (${detail})`}`);
