@@ -372,8 +372,9 @@ export class Transport {
     let json: unknown;
     try {
       json = await response.json();
-    } catch (cause) {
-      throw new StagecraftError('REGISTRY_AUTH', `${what}: the token server answered with invalid JSON`, { cause });
+    } catch {
+      // No cause: a JSON syntax error quotes the text around the fault, which may hold a token.
+      throw new StagecraftError('REGISTRY_AUTH', `${what}: the token server answered with invalid JSON`);
     }
     const parsed = tokenResponseSchema.safeParse(json);
     if (!parsed.success) throw new StagecraftError('REGISTRY_AUTH', `${what}: invalid token response: ${formatIssues(parsed.error)}`);

@@ -203,6 +203,16 @@ describe('auth', () => {
     ]);
   });
 
+  it('a token server answer that is not JSON is REGISTRY_AUTH without quoting it', async () => {
+    const { fetch } = fakeFetch((url) => (url.host === 'auth.example.com'
+      ? new Response('tok-secret-0123456789', { status: 200 })
+      : new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer realm="https://auth.example.com/token"' } })));
+    await assert.rejects(new RegistryClient({ fetch }).fetchManifest(parseImageRef('r.io/a/b'), 'latest'), (e: unknown) => {
+      for (let c: unknown = e; c instanceof Error; c = c.cause) assert.ok(!`${c.message} ${c.stack ?? ''}`.includes('tok-secret'), c.message);
+      return isStagecraftError(e) && e.code === 'REGISTRY_AUTH' && /invalid JSON/.test(e.message);
+    });
+  });
+
   it('refuses to send credentials to a plain-HTTP token realm of an https registry', async () => {
     const { fetch, seen } = fakeFetch(() => new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer realm="http://auth.example.com/token"' } }));
     const client = new RegistryClient({ fetch, credentials: { get: () => Promise.resolve({ username: 'u', password: 'p' }) } });
