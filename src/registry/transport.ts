@@ -281,7 +281,15 @@ export class Transport {
     const state = this.hostAuth(options.endpoint.host);
     for (let round = 0; ; round++) {
       const authorization = await this.authorization(options.endpoint, state, options.scopes, options.signal);
-      const response = await this.fetchFollowing(options, authorization);
+      const { response, url } = await this.fetchFollowing(options, authorization);
+      if (response.status === 401 && url.origin !== new URL(options.endpoint.base).origin) {
+        // Only the registry's own challenge is learned: a redirect target (object storage) that asks
+        // for credentials must not choose the realm our credentials are sent to.
+        await discard(response);
+        throw new StagecraftError('REGISTRY_ERROR', `${options.what}: ${redactUrl(url)}, where ${options.endpoint.host} redirected, answered 401 Unauthorized`, {
+          hint: 'the registry\'s storage refused the download (an expired or broken signed URL); retry, and report it to the registry owner if it persists',
+        });
+      }
       if (response.status === 401) {
         const header = response.headers.get('www-authenticate');
         const challenge = header === null ? undefined : pickChallenge(parseChallenges(header));
@@ -411,7 +419,7 @@ export class Transport {
    * port). Blob GETs are redirected to object storage on other hosts, and an https registry that
    * redirects to http must not get the credentials in clear.
    */
-  private async fetchFollowing(options: SendOptions, authorization: string | undefined): Promise<Response> {
+  private async fetchFollowing(options: SendOptions, authorization: string | undefined): Promise<{ response: Response; url: URL }> {
     let url = options.url;
     let method: HttpMethod = options.method;
     let withBody = options.body !== undefined;
@@ -426,7 +434,7 @@ export class Transport {
         if (body instanceof ReadableStream) init.duplex = 'half';
       }
       const response = await this.fetchImpl(url, init);
-      if (!isRedirect(response.status)) return response;
+      if (!isRedirect(response.status)) return { response, url };
       const status = response.status;
       url = await redirectTarget(response, url, options.what);
       if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {

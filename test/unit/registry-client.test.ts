@@ -213,6 +213,22 @@ describe('auth', () => {
     });
   });
 
+  it('a challenge from a redirect target is not the registry\'s: no credentials to the realm it names', async () => {
+    const { fetch, seen } = fakeFetch((url, init) => {
+      const auth = new Headers(init.headers).get('authorization');
+      if (url.host === 'r.io' && auth === null) return new Response('', { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
+      if (url.host === 'r.io') return new Response(null, { status: 307, headers: { location: 'https://storage.example.com/blob' } });
+      if (url.host === 'storage.example.com') return new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer realm="https://evil.example.com/token"' } });
+      return Response.json({ token: 'stolen' });
+    });
+    const client = new RegistryClient({ fetch, credentials: { get: () => Promise.resolve({ username: 'u', password: 'p' }) } });
+    await assert.rejects(client.fetchBlob(parseImageRef('r.io/a/b'), { mediaType: MEDIA_TYPES.ociLayer, digest: sha256Digest('abc'), size: 3 }), (e: unknown) => isStagecraftError(e) && /storage\.example\.com/.test(e.message));
+    // Nor later: the registry's own challenge is unchanged.
+    await assert.rejects(client.fetchManifest(parseImageRef('r.io/a/b'), 'latest'));
+    assert.deepEqual(seen.filter((s) => new URL(s.url).host === 'evil.example.com'), []);
+    assert.deepEqual(seen.filter((s) => new URL(s.url).host !== 'r.io').map((s) => s.authorization), [undefined, undefined]);
+  });
+
   it('refuses to send credentials to a plain-HTTP token realm of an https registry', async () => {
     const { fetch, seen } = fakeFetch(() => new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer realm="http://auth.example.com/token"' } }));
     const client = new RegistryClient({ fetch, credentials: { get: () => Promise.resolve({ username: 'u', password: 'p' }) } });
