@@ -529,10 +529,15 @@ export class RegistryClient {
     return this.limiter.run(repo.domain, () => this.onPullEndpoints(repo, async (endpoint) => {
       const tags: string[] = [];
       let url: URL | undefined = this.url(endpoint, `/v2/${repo.path}/tags/list`);
+      // Pages are bounded one by one (readLimited) and in total, so a registry cannot exhaust memory.
+      const totalLimit = 16 * this.maxManifestBytes;
+      let total = 0;
       for (let page = 0; url !== undefined && page < 1000; page++) {
         const response = await this.request(endpoint, { method: 'GET', url, scopes: [pullScope(repo)], what, headers: { accept: 'application/json' } }, options.signal);
         if (!response.ok) throw await errorFromResponse(response, what);
         const bytes = await this.readLimited(response, what);
+        total += bytes.byteLength;
+        if (total > totalLimit) throw new StagecraftError('REGISTRY_ERROR', `${what}: the tag list is larger than ${totalLimit} bytes`, { hint: 'the registry sent an implausibly long tag list' });
         let json: unknown;
         try {
           json = JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -541,7 +546,8 @@ export class RegistryClient {
         }
         const parsed = tagListSchema.safeParse(json);
         if (!parsed.success) throw new StagecraftError('REGISTRY_ERROR', `${what}: the registry answered with an invalid tag list`);
-        tags.push(...(parsed.data.tags ?? []));
+        // Not push(...tags): spreading a page of a million tags overflows the call stack.
+        for (const tag of parsed.data.tags ?? []) tags.push(tag);
         const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(response.headers.get('link') ?? '')?.[1];
         url = next === undefined ? undefined : new URL(next, url);
       }

@@ -122,6 +122,15 @@ describe('manifests', () => {
     assert.equal(seen.length, 1);
   });
 
+  it('tag lists: a page of a million tags is read; an endless list of pages is cut', async () => {
+    const many = Array.from({ length: 1_000_000 }, (_, i) => i.toString(36));
+    const big = fakeFetch(() => Response.json({ name: 'a/b', tags: many }));
+    assert.equal((await new RegistryClient({ fetch: big.fetch, maxManifestBytes: 16 * 1024 * 1024 }).listTags(parseImageRef('r.io/a/b'))).length, many.length);
+    const endless = fakeFetch((url) => Response.json({ name: 'a/b', tags: ['x'.repeat(900)] }, { headers: { link: `<${url.pathname}?n=${Number(url.searchParams.get('n') ?? 0) + 1}>; rel="next"` } }));
+    await assert.rejects(new RegistryClient({ fetch: endless.fetch, maxManifestBytes: 1024 }).listTags(parseImageRef('r.io/a/b')), (e: unknown) => isStagecraftError(e) && e.code === 'REGISTRY_ERROR' && /larger than 16384 bytes/.test(e.message));
+    assert.ok(endless.seen.length < 20);
+  });
+
   it('a schema 1 manifest is UNSUPPORTED_MEDIA_TYPE', async () => {
     const { fetch } = fakeFetch(() => new Response('{"schemaVersion":1,"fsLayers":[]}', { status: 200, headers: { 'content-type': MEDIA_TYPES.dockerSchema1SignedManifest } }));
     const client = new RegistryClient({ fetch });
