@@ -74,11 +74,37 @@ function decodeJson(bytes: Uint8Array, what: string, options: ParseOptions): unk
   } catch (cause) {
     throw new StagecraftError('INVALID_MANIFEST', `${what}${describeSource(options)} is not UTF-8 text`, { cause });
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (cause) {
     throw new StagecraftError('INVALID_MANIFEST', `${what}${describeSource(options)} is not valid JSON: ${(cause as Error).message}`, { cause });
   }
+  // Unknown fields of a config are kept and later serialized again (recursively): a document nested a
+  // million levels deep parses, but would overflow the stack there.
+  if (nestedDeeperThan(value, MAX_JSON_DEPTH)) {
+    throw new StagecraftError('INVALID_MANIFEST', `${what}${describeSource(options)} is nested more than ${MAX_JSON_DEPTH} levels deep`, {
+      hint: 'manifests and image configs are shallow JSON documents; this one is malformed or hostile',
+    });
+  }
+  return value;
+}
+
+/** Deeper than any real manifest or config (they nest 4 or 5 levels). */
+const MAX_JSON_DEPTH = 64;
+
+/** True when `value` has arrays or objects nested more than `limit` levels (walked without recursion). */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    if (typeof item.value !== 'object' || item.value === null) continue;
+    const depth = item.depth + 1;
+    if (depth > limit) return true;
+    for (const child of Object.values(item.value)) {
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth });
+    }
+  }
+  return false;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

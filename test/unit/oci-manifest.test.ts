@@ -159,6 +159,15 @@ describe('parseImageConfig', () => {
     assert.deepEqual(parsed.rootfs.diff_ids, [sha256Digest('a')]);
     assert.equal(parsed.history?.[0]?.empty_layer, true);
   });
+  it('refuses documents nested deeper than any real one (they would overflow the stack when serialized again)', () => {
+    const deep = (levels: number): string => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    const text = (levels: number): string => `{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"x":${deep(levels)}}`;
+    expectCode(() => parseImageConfig(new TextEncoder().encode(text(1_000_000)), { source: 'r.io/a:1' }), 'INVALID_MANIFEST', /image config from r\.io\/a:1 is nested more than 64 levels deep/);
+    expectCode(() => parseManifest(new TextEncoder().encode(`{"schemaVersion":2,"x":${deep(100)}}`)), 'INVALID_MANIFEST', /nested more than 64 levels/);
+    const kept = parseImageConfig(new TextEncoder().encode(text(40)));
+    assert.ok(JSON.stringify(kept).length > 0, 'a plausibly nested unknown field is kept');
+  });
+
   it('rejects a config without rootfs or with a bad diff id', () => {
     const { rootfs: _r, ...noRootfs } = config;
     expectCode(() => parseImageConfig(enc(noRootfs)), 'INVALID_MANIFEST', /rootfs/);
