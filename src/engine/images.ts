@@ -152,7 +152,11 @@ function platformOf(descriptor: Descriptor, configBytes: Uint8Array): string {
   return formatPlatform({ os: config.os, architecture: config.architecture, variant: config.variant });
 }
 
-/** Runs every task, aborting the rest at the first failure; returns after all have settled. */
+/**
+ * Runs every task, aborting the rest at the first failure; returns after all have settled. Throws the
+ * first failure: the tasks it aborted reject with abort errors ("The operation was aborted") that say
+ * nothing of the cause, whatever their position in `tasks`.
+ */
 async function allOrAbort(signal: AbortSignal | undefined, tasks: readonly ((signal: AbortSignal) => Promise<void>)[]): Promise<void> {
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(signal?.reason);
@@ -167,6 +171,7 @@ async function allOrAbort(signal: AbortSignal | undefined, tasks: readonly ((sig
       }
     }));
     signal?.throwIfAborted();
+    if (controller.signal.aborted) throw controller.signal.reason;
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
   } finally {
