@@ -349,7 +349,13 @@ export async function applyLayer(root: string, blob: AsyncIterable<Uint8Array>, 
   }));
   const digest = new DigestStream();
   const hashed = tar.pipe(limit).pipe(digest);
-  tar.on('error', (error) => limit.destroy(error));
+  tar.on('error', (error) => {
+    // zlib and zstd report damaged data as plain errors (Z_DATA_ERROR "incorrect data check", …).
+    limit.destroy(isStagecraftError(error) ? error : new StagecraftError('LAYER_INVALID', `cannot decompress ${compression} ${options.name ?? 'layer'}: ${error.message}`, {
+      hint: 'the layer blob is damaged; pull or build it again',
+      cause: error,
+    }));
+  });
   limit.on('error', (error) => digest.destroy(error));
   let counts: { entries: number; skippedDevices: number };
   try {
