@@ -207,3 +207,15 @@ describe('ADD decompression bombs', () => {
     );
   });
 });
+
+describe('paths past the kernel limits', () => {
+  it('a destination past PATH_MAX is a FILE_OPERATION error with the fix, not an internal error', async () => {
+    const deep = `/${'d'.repeat(200)}`.repeat(25);
+    await assert.rejects(run(roots, [{ action: 'mkdir', path: deep, mode: 0o755, parents: true }]), (error: unknown) => {
+      assert.ok(isStagecraftError(error), String(error));
+      assert.equal(error.code, 'FILE_OPERATION');
+      assert.match(error.hint ?? '', /PATH_MAX/);
+      return true;
+    });
+  });
+});
