@@ -110,6 +110,8 @@ describe('hostile ADD archives', () => {
     const mem = await lstat(join(roots.dest, 'app/dev/mem')).catch(() => null);
     if (isRoot) assert.ok(mem?.isCharacterDevice() === true && mem.rdev === 0x101);
     else assert.equal(mem, null);
+    assert.ok((await lstat(join(roots.dest, 'app/fifo'))).isFIFO(), 'a fifo is created as in the archive');
+    assert.equal((await lstat(join(roots.dest, 'app/fifo'))).mode & 0o7777, 0o600);
     assert.equal((await stat(join(roots.dest, 'app/g'))).mode & 0o7777, 0o2775);
     assert.equal((await stat(join(roots.dest, 'app/g/implicit'))).mode & 0o7777, 0o755);
     assert.equal((await stat(join(roots.dest, 'app/su'))).mode & 0o7777, 0o4755);

@@ -195,9 +195,12 @@ export async function extractArchive(path: string, destDir: string, options: Ext
         }
         case 'char':
         case 'block':
-        case 'fifo':
-          if (!root) continue; // device nodes need CAP_MKNOD, as in a user namespace go-archive skips them
+          if (!root) continue; // device nodes need CAP_MKNOD: skipped, as go-archive does in a user namespace
           await makeSpecial(target, header.type, header.devmajor, header.devminor, options.signal);
+          break;
+        case 'fifo':
+          // A FIFO needs no privilege; go-archive creates it always.
+          await makeSpecial(target, 'fifo', 0, 0, options.signal);
           break;
       }
       if (root) await setOwner(target, { uid: header.uid, gid: header.gid }, false);
