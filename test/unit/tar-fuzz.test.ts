@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,6 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isStagecraftError } from '../../src/core/index.js';
+import { extractArchive } from '../../src/ops/file/unpack.js';
 import { applyLayer, applyTar, readTar } from '../../src/snapshot/index.js';
 import { describeTree, plantCanaries } from '../helpers/canary.js';
 import { archive, entry, pax, type RawEntry } from '../helpers/tar-craft.js';
@@ -135,6 +136,30 @@ describe('layer extraction properties', () => {
         await rm(root, { recursive: true, force: true });
       }
     }), { seed: 1305, numRuns: 800 });
+    assert.deepEqual(await describeTree(host), canaries);
+  });
+});
+
+describe('ADD archive extraction properties', () => {
+  it('hostile or mutated archives never reach outside the destination and fail only with FILE_OPERATION', async () => {
+    const signal = new AbortController().signal;
+    await fc.assert(fc.asyncProperty(fc.oneof(archiveArb, mutatedArb), async (tar) => {
+      const base = join(work, `add-${roots++}`);
+      const dest = join(base, 'rootfs/app');
+      await mkdir(dest, { recursive: true });
+      await writeFile(join(base, 'a.tar'), tar);
+      try {
+        await extractArchive(join(base, 'a.tar'), dest, { name: '/a.tar', signal });
+      } catch (error) {
+        if (!isStagecraftError(error)) assert.fail(`untyped error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+        assert.equal(error.code, 'FILE_OPERATION', error.message);
+        assert.match(error.message, /^ADD \/a\.tar: /u);
+      } finally {
+        assert.deepEqual((await readdir(base)).sort(), ['a.tar', 'rootfs']);
+        assert.deepEqual(await readdir(join(base, 'rootfs')), ['app']);
+        await rm(base, { recursive: true, force: true });
+      }
+    }), { seed: 1306, numRuns: 800 });
     assert.deepEqual(await describeTree(host), canaries);
   });
 });

@@ -220,7 +220,10 @@ export async function extractArchive(path: string, destDir: string, options: Ext
         cause: error,
       });
     }
-    if (isStagecraftError(error)) throw error;
+    if (isStagecraftError(error)) {
+      if (error.message.startsWith('ADD ')) throw error;
+      throw new StagecraftError(error.code, `ADD ${options.name}: archive entry "${current.slice(0, 200)}": ${error.message}`, { hint: error.hint, cause: error });
+    }
     const code = errnoCode(error);
     throw new StagecraftError('FILE_OPERATION', `ADD ${options.name}: cannot extract archive entry "${current.slice(0, 200)}": ${messageOf(error)}`, {
       hint: code === 'ENOSPC' ? "the state root's disk is full; free space or run `stagecraft prune`" : 'the archive is damaged or crafted, or the destination is not writable; repack it or extract it in a RUN step',
