@@ -46,3 +46,4 @@ export { OverlaySnapshotter, overlaySupported } from './overlay.js';
 export { CopySnapshotter } from './copy.js';
 export { overlayChanges, treeChanges } from './diff.js';
 export { openSnapshotter } from './open.js';
+export { zstdDecompress } from './zstd.js';

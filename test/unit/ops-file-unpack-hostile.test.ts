@@ -33,6 +33,22 @@ afterEach(async () => {
   await roots.cleanup();
 });
 
+/** How much the RSS grew at its peak (sampled every 5 ms and at the end) while `task` ran. */
+async function peakRssGrowth(task: () => Promise<void>): Promise<number> {
+  global.gc?.();
+  const baseline = process.memoryUsage().rss;
+  let peak = baseline;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 5);
+  try {
+    await task();
+  } finally {
+    clearInterval(timer);
+  }
+  return Math.max(peak, process.memoryUsage().rss) - baseline;
+}
+
 function compressWith(tool: 'bzip2' | 'xz', data: Buffer): Buffer {
   const result = spawnSync(tool, ['-c'], { input: data, maxBuffer: 1 << 30 });
   assert.equal(result.status, 0, `${tool} failed: ${String(result.stderr)}`);
@@ -191,6 +207,19 @@ describe('ADD decompression bombs', () => {
     }
     peak = Math.max(peak, process.memoryUsage().rss);
     assert.ok(peak - baseline < 150_000_000, `peak RSS grew by ${Math.round((peak - baseline) / 1e6)} MB`);
+  });
+
+  it('streams a zstd bomb with bounded memory', async () => {
+    // Concatenated frames decompress to the concatenation: a 1.5 GB file body in ~6 KiB.
+    const frame = Buffer.from(zstd.compress(Buffer.alloc(8 << 20)));
+    const bomb = Buffer.concat([Buffer.from(zstd.compress(header({ name: 'zeros', size: 192 * (8 << 20), data: '' }))), ...Array.from({ length: 192 }, () => frame)]);
+    assert.ok(bomb.length < 65_536);
+    await writeFile(join(roots.src, 'bomb.tar.zst'), bomb);
+    const growth = await peakRssGrowth(() => assert.rejects(
+      extractArchive(join(roots.src, 'bomb.tar.zst'), roots.dest, { name: '/bomb.tar.zst', signal, maxUncompressedBytes: 200_000_000 }),
+      fileOperation(/ADD \/bomb\.tar\.zst: the zstd archive inflates past 190\.7 MiB/),
+    ));
+    assert.ok(growth < 150_000_000, `peak RSS grew by ${Math.round(growth / 1e6)} MB`);
   });
 
   it('reports damaged and truncated bzip2 data as FILE_OPERATION', async () => {

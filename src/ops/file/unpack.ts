@@ -14,13 +14,12 @@
 import { constants } from 'node:fs';
 import { chmod, link, lstat, lutimes, mkdir, open, rm, symlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Readable, type Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import xzDecompress from 'xz-decompress';
-import zstd from 'zstd-napi';
 import { StagecraftError, isStagecraftError } from '../../core/index.js';
-import { DEFAULT_MAX_LAYER_BYTES, DEFAULT_MAX_LAYER_ENTRIES, invalidPathReason, readTar } from '../../snapshot/index.js';
+import { DEFAULT_MAX_LAYER_BYTES, DEFAULT_MAX_LAYER_ENTRIES, invalidPathReason, readTar, zstdDecompress } from '../../snapshot/index.js';
 import { ByteLimit, formatSize } from '../../util/streams.js';
 import { bunzip2 } from './bzip2.js';
 import { cleanPath } from '../../util/patterns.js';
@@ -69,13 +68,16 @@ async function openArchive(path: string, name: string, maxBytes: number): Promis
     case 'none':
       decoded = file;
       break;
-    case 'gzip':
-    case 'zstd': {
-      const decoder: Transform = compression === 'gzip' ? createGunzip() : new zstd.DecompressStream();
+    case 'gzip': {
+      const decoder = createGunzip();
       pipeline(file, decoder).catch((error: unknown) => decoder.destroy(error instanceof Error ? error : new Error(String(error))));
       decoded = decoder;
       break;
     }
+    case 'zstd':
+      // Not zstd-napi's DecompressStream, which ignores backpressure (a bomb inflates in memory).
+      decoded = Readable.from(zstdDecompress(file), { objectMode: false });
+      break;
     case 'bzip2':
       // One block at a time, only as fast as the tar is read (bounded memory; see bzip2.ts).
       decoded = Readable.from(bunzip2(file), { objectMode: false });
