@@ -12,7 +12,15 @@ export {
   type PackOptions,
   type TreeEntry,
 } from './pack.js';
-export { applyLayer, applyTar, type ApplyOptions, type ApplyResult } from './apply.js';
+export {
+  DEFAULT_MAX_LAYER_BYTES,
+  DEFAULT_MAX_LAYER_ENTRIES,
+  applyLayer,
+  applyTar,
+  invalidPathReason,
+  type ApplyOptions,
+  type ApplyResult,
+} from './apply.js';
 export {
   DEFAULT_COMPRESSION_LEVEL,
   LAYER_MEDIA_TYPES,
@@ -38,3 +46,4 @@ export { OverlaySnapshotter, overlaySupported } from './overlay.js';
 export { CopySnapshotter } from './copy.js';
 export { overlayChanges, treeChanges } from './diff.js';
 export { openSnapshotter } from './open.js';
+export { zstdDecompress } from './zstd.js';
