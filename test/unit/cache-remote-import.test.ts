@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { importCache, type RemoteCacheDeps } from '../../src/cache/remote.js';
-import { StagecraftError, digestHex, sha256Digest } from '../../src/core/index.js';
+import { StagecraftError, digestHex, sha256Digest, type Digest } from '../../src/core/index.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -18,7 +18,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function writeBlob(bytes: Buffer): Promise<string> {
+async function writeBlob(bytes: Buffer): Promise<Digest> {
   const digest = sha256Digest(bytes);
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
   await writeFile(join(dir, 'blobs', 'sha256', digestHex(digest)), bytes);
