@@ -15,6 +15,7 @@ import {
   type ParsedDockerfile,
   type RunInstruction,
 } from '../instructions/index.js';
+import { DOCKERFILE_LIMITS, formatSize } from '../limits.js';
 import { ShellLex } from '../shell/index.js';
 import { PROXY_ARGS, formatPlatform, type PlatformSpec } from './args.js';
 import {
@@ -29,6 +30,7 @@ import {
   goList,
   goQuoteList,
   healthcheckHistory,
+  setOwn,
   type StageImage,
 } from './image-config.js';
 import { PortError, parsePorts } from './ports.js';
@@ -137,6 +139,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
 
   const converted = new Map<number, ConvertedStage>();
   const states = new Map<number, StageState>();
+  const budget: Budget = { instruction: DOCKERFILE_LIMITS.instructionExpansionChars, output: DOCKERFILE_LIMITS.outputChars };
 
   for (const index of graph.order) {
     const stage = graph.stages[index];
@@ -177,10 +180,11 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
 
     const ctx: DispatchContext = {
       file, lex, displayLex, builder, state, stage, graph, states, platform: sPlatform, buildArgs, globalArgs: graph.globalArgs.values,
-      proxyEnv, ignoreCache, contextVertex, scratch, imageVertex: (ref) => imageVertex(ref, platform), epoch: options.sourceDateEpoch,
+      proxyEnv, ignoreCache, contextVertex, scratch, imageVertex: (ref) => imageVertex(ref, platform), epoch: options.sourceDateEpoch, budget,
     };
     for (const command of commands) {
       try {
+        budget.instruction = DOCKERFILE_LIMITS.instructionExpansionChars;
         dispatch(ctx, command);
       } catch (error) {
         throw withLocation(error, file, command.range);
@@ -227,6 +231,17 @@ function withLocation(error: unknown, file: string, range: SourceRange): unknown
   return error;
 }
 
+/**
+ * What is left of DOCKERFILE_LIMITS for the instruction being converted (`instruction`: characters its
+ * expansions may still produce) and for the whole conversion (`output`: expanded words, step names,
+ * history lines and RUN environments). Everything the conversion keeps or hashes is charged here
+ * before it is kept, so no Dockerfile makes the conversion use more than a bounded amount of memory.
+ */
+interface Budget {
+  instruction: number;
+  output: number;
+}
+
 class DispatchError extends Error {
   constructor(message: string, readonly hint?: string) {
     super(message);
@@ -252,6 +267,37 @@ interface DispatchContext {
   readonly scratch: () => VertexId;
   readonly imageVertex: (ref: string) => VertexId;
   readonly epoch: number | undefined;
+  readonly budget: Budget;
+}
+
+/** Charges `size` characters of kept output (history, names, RUN environments) to the conversion's budget. */
+function chargeOutput(ctx: DispatchContext, size: number, what: string): void {
+  ctx.budget.output -= size;
+  if (ctx.budget.output < 0) {
+    throw new DispatchError(`the Dockerfile produces more than ${formatSize(DOCKERFILE_LIMITS.outputChars, 'characters')} of expanded values, step names, ` +
+      `history lines and RUN environments (the limit was passed by ${what})`,
+      'Large or many ARG/ENV values are repeated in every step\'s environment and history: keep large data in files of the build context, not in variables.');
+  }
+}
+
+/** The room expansion has left: the instruction's and the conversion's budget, whichever is smaller. */
+function expansionRoom(ctx: DispatchContext): number {
+  return Math.max(0, Math.min(ctx.budget.instruction, ctx.budget.output));
+}
+
+function chargeExpansion(ctx: DispatchContext, size: number): void {
+  ctx.budget.instruction -= size;
+  chargeOutput(ctx, size, 'expanded values');
+}
+
+/** The environment (image Env plus ARG values) after ENV or ARG must stay under DOCKERFILE_LIMITS.envChars. */
+function checkEnvSize(env: readonly string[]): void {
+  let size = 0;
+  for (const entry of env) size += entry.length + 1;
+  if (size > DOCKERFILE_LIMITS.envChars) {
+    throw new DispatchError(`the stage's environment (ENV and ARG values) grows to ${size} characters, more than the limit of ${formatSize(DOCKERFILE_LIMITS.envChars, 'characters')}`,
+      'Every RUN step gets the whole environment, and Linux refuses to start a program with more than 2 MiB of arguments and environment: keep large data in files, not in ARG/ENV.');
+  }
 }
 
 function lookup(state: StageState): (name: string) => string | undefined {
@@ -265,10 +311,13 @@ function lookup(state: StageState): (name: string) => string | undefined {
 }
 
 function expand(ctx: DispatchContext, word: string): string {
-  return ctx.lex.processWord(word, lookup(ctx.state));
+  const result = ctx.lex.processWord(word, lookup(ctx.state), expansionRoom(ctx));
+  chargeExpansion(ctx, result.length);
+  return result;
 }
 
 function history(ctx: DispatchContext, createdBy: string, withLayer: boolean, buildkitSuffix = false): void {
+  chargeOutput(ctx, createdBy.length, 'a history line');
   ctx.state.image.history.push({
     created_by: buildkitSuffix ? `${createdBy} # buildkit` : createdBy,
     comment: HISTORY_COMMENT,
@@ -281,10 +330,12 @@ function stepName(ctx: DispatchContext, text: string): string {
   const state = ctx.state;
   let display = text;
   try {
-    display = ctx.displayLex.processWord(text, lookup(state));
+    // Names are for people: a name that expands to more than 64 Ki characters beyond its text is shown as written.
+    display = ctx.displayLex.processWord(text, lookup(state), text.length + 65_536);
   } catch {
     // show the text as written
   }
+  chargeOutput(ctx, display.length, 'a step name');
   const space = display.indexOf(' ');
   display = space === -1 ? display.toUpperCase() : display.slice(0, space).toUpperCase() + display.slice(space);
   if (state.commandTotal === 0) return display;
@@ -322,7 +373,10 @@ function dispatch(ctx: DispatchContext, command: Command): void {
           value = ctx.globalArgs.get(key);
           inherited = true;
         }
-        if (value !== undefined) state.env = addEnv(state.env, key, value);
+        if (value !== undefined) {
+          state.env = addEnv(state.env, key, value);
+          checkEnvSize(state.env);
+        }
         state.buildArgs = [...state.buildArgs.filter((a) => a.key !== key), { key, value }];
         // A value inherited from the global scope is not written into the ARG's history line
         // (as dockerd 20.10's BuildKit records it).
@@ -338,6 +392,7 @@ function dispatch(ctx: DispatchContext, command: Command): void {
       const pairs = command.pairs.map((pair) => ({ key: expand(ctx, pair.key), value: expand(ctx, pair.value) }));
       for (const { key, value } of pairs) {
         state.env = addEnv(state.env, key, value);
+        checkEnvSize(state.env);
         state.image.config.Env = addEnv(state.image.config.Env ?? [], key, value);
         parts.push(`${key}=${value}`);
       }
@@ -350,7 +405,7 @@ function dispatch(ctx: DispatchContext, command: Command): void {
       for (const pair of command.pairs) {
         const key = expand(ctx, pair.key);
         const value = expand(ctx, pair.value);
-        labels[key] = value;
+        setOwn(labels, key, value);
         parts.push(`${key}=${value}`);
       }
       state.image.config.Labels = labels;
@@ -390,16 +445,20 @@ function dispatch(ctx: DispatchContext, command: Command): void {
       const volumes = command.volumes.map((v) => expand(ctx, v));
       if (volumes.some((v) => v === '')) throw new DispatchError('VOLUME specified can not be an empty string');
       const map = { ...(state.image.config.Volumes ?? {}) };
-      for (const v of volumes) map[v] = {};
+      for (const v of volumes) setOwn(map, v, {});
       state.image.config.Volumes = map;
       history(ctx, `VOLUME ${goList(volumes)}`, false);
       return;
     }
     case 'expose': {
-      const words = command.ports.flatMap((p) => ctx.lex.processWords(p, lookup(state)));
+      const words = command.ports.flatMap((p) => {
+        const split = ctx.lex.processWords(p, lookup(state), expansionRoom(ctx));
+        chargeExpansion(ctx, split.reduce((sum, w) => sum + w.length + 1, 0));
+        return split;
+      });
       const ports = parsePorts(words);
       const map = { ...(state.image.config.ExposedPorts ?? {}) };
-      for (const p of ports) map[p] = {};
+      for (const p of ports) setOwn(map, p, {});
       state.image.config.ExposedPorts = map;
       history(ctx, `EXPOSE ${goList(ports)}`, false);
       return;
@@ -592,6 +651,8 @@ function dispatchRun(ctx: DispatchContext, command: RunInstruction): void {
   // As BuildKit's LLB does: with an ssh mount, SSH_AUTH_SOCK (unless set) names the first one's socket.
   const firstSsh = mounts.find((m) => m.type === 'ssh');
   const execEnv = firstSsh !== undefined && firstSsh.type === 'ssh' && !state.env.some((e) => envKey(e) === 'SSH_AUTH_SOCK') ? [...state.env, `SSH_AUTH_SOCK=${firstSsh.target}`] : [...state.env];
+  // The environment is part of the step's definition, serialized and hashed for its cache key.
+  chargeOutput(ctx, execEnv.reduce((sum, e) => sum + e.length + 1, 0), 'the RUN environment');
   state.root = ctx.builder.add(
     {
       type: 'exec',
