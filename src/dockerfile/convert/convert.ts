@@ -357,6 +357,12 @@ function destPath(state: StageState, p: string): string {
   return keepSlash && clean !== '/' ? `${clean}/` : clean;
 }
 
+/** Go's `path.Clean(path.Join("/", p))`: absolute, no `.`/`..`, no duplicate or trailing slash. */
+function cleanPath(p: string): string {
+  const joined = posix.join('/', p);
+  return joined.length > 1 && joined.endsWith('/') ? joined.slice(0, -1) : joined;
+}
+
 function dispatch(ctx: DispatchContext, command: Command): void {
   const { state } = ctx;
   switch (command.kind) {
@@ -417,22 +423,26 @@ function dispatch(ctx: DispatchContext, command: Command): void {
       history(ctx, `MAINTAINER ${command.maintainer}`, false);
       return;
     case 'workdir': {
+      // BuildKit's NormalizeWorkdir for Linux: an absolute path is kept as written (`/tmp/` stays
+      // `/tmp/` in the config, history and RUN's cwd), a relative one is joined to the current
+      // directory (and so cleaned), an empty one keeps the current directory. Only the mkdir cleans
+      // (BuildKit's file op joins its path to "/").
       const requested = expand(ctx, command.path);
-      if (requested === '') throw new DispatchError('cannot normalize nothing', 'WORKDIR needs a path');
-      const wd = posix.isAbsolute(requested) ? posix.normalize(requested) : posix.join(workdir(state), requested);
-      const clean = wd.length > 1 && wd.endsWith('/') ? wd.slice(0, -1) : wd;
-      state.image.config.WorkingDir = clean;
-      const withLayer = clean !== '/';
+      const current = workdir(state);
+      const parent = posix.isAbsolute(current) ? current : cleanPath(current);
+      const wd = requested === '' ? parent : posix.isAbsolute(requested) ? requested : cleanPath(posix.join(parent, requested));
+      state.image.config.WorkingDir = wd;
+      const withLayer = wd !== '/';
       if (withLayer) {
         const user = state.image.config.User;
         const action: FileAction = {
-          action: 'mkdir', path: clean, mode: 0o755, parents: true,
+          action: 'mkdir', path: cleanPath(wd), mode: 0o755, parents: true,
           ...(user !== undefined && user !== '' ? { chown: chownSpec(user) } : {}),
           ...(ctx.epoch !== undefined ? { mtime: ctx.epoch } : {}),
         };
         state.root = ctx.builder.add({ type: 'file', actions: [action] }, [state.root], meta(ctx, command.original, command.range));
       }
-      history(ctx, `WORKDIR ${clean}`, withLayer);
+      history(ctx, `WORKDIR ${wd}`, withLayer);
       return;
     }
     case 'user': {
