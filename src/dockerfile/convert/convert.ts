@@ -15,7 +15,7 @@ import {
   type ParsedDockerfile,
   type RunInstruction,
 } from '../instructions/index.js';
-import { DOCKERFILE_LIMITS, formatSize } from '../limits.js';
+import { DOCKERFILE_LIMITS, clip, formatSize } from '../limits.js';
 import { ShellLex } from '../shell/index.js';
 import { PROXY_ARGS, formatPlatform, type PlatformSpec } from './args.js';
 import {
@@ -172,7 +172,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
 
     const triggers = state.image.config.OnBuild ?? [];
     state.image.config.OnBuild = undefined;
-    const triggerCommands = triggers.length > 0 && options.parseTriggers !== undefined ? triggers.flatMap((t) => options.parseTriggers?.(t) ?? []) : [];
+    const triggerCommands = parseStageTriggers(triggers, options.parseTriggers, file, stage);
     const commands = [...triggerCommands, ...stage.stage.commands];
     state.commandTotal = (stage.base.kind === 'image' ? 1 : 0) + commands.filter((c) => c.kind === 'run' || c.kind === 'copy' || c.kind === 'add' || c.kind === 'workdir').length;
     if (stage.base.kind === 'image') state.commandIndex = 1;
@@ -187,6 +187,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
         budget.instruction = DOCKERFILE_LIMITS.instructionExpansionChars;
         dispatch(ctx, command);
       } catch (error) {
+        if (triggerCommands.includes(command)) throw triggerError(error, file, stage, command.original);
         throw withLocation(error, file, command.range);
       }
     }
@@ -207,6 +208,48 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
   if (target === undefined) throw new Error('convert: target stage was not converted');
   const roots = graph.order.map((i) => converted.get(i)?.root).filter((r): r is VertexId => r !== undefined);
   return { graph, plan: builder.build([...new Set(roots)]), stages: converted, target, warnings };
+}
+
+/**
+ * The base's ONBUILD triggers as commands located at the stage's FROM line (their own ranges are lines of
+ * the trigger text, not of this Dockerfile). A trigger comes from the base image (untrusted) or an
+ * earlier stage; one that does not parse fails the build at the FROM line, naming the trigger.
+ */
+function parseStageTriggers(triggers: readonly string[], parse: ConvertOptions['parseTriggers'], file: string, stage: GraphStage): Command[] {
+  if (triggers.length === 0 || parse === undefined) return [];
+  if (triggers.length > DOCKERFILE_LIMITS.instructions) {
+    throw triggerError(new DispatchError(`the base has ${triggers.length} ONBUILD triggers, more than the limit of ${DOCKERFILE_LIMITS.instructions} instructions`), file, stage, undefined);
+  }
+  const range = stage.stage.from.range;
+  const commands: Command[] = [];
+  for (const trigger of triggers) {
+    let parsed: readonly Command[];
+    try {
+      parsed = parse(trigger);
+    } catch (error) {
+      throw triggerError(error, file, stage, trigger);
+    }
+    for (const command of parsed) commands.push({ ...command, range });
+  }
+  return commands;
+}
+
+/** An error of (or in) an ONBUILD trigger, located at the FROM line that ran it. */
+function triggerError(error: unknown, file: string, stage: GraphStage, trigger: string | undefined): unknown {
+  const range = stage.stage.from.range;
+  const what = trigger === undefined ? '' : `ONBUILD trigger ${JSON.stringify(clip(trigger, 200))} of the base: `;
+  if (error instanceof StagecraftError) {
+    const inner = error.location === undefined ? '' : `${error.location.file}:${error.location.range.start.line}: `;
+    const message = inner !== '' && error.message.startsWith(inner) ? error.message.slice(inner.length) : error.message;
+    return new StagecraftError(error.code, `${file}:${range.start.line}: ${what}${message}`, { hint: error.hint, cause: error, location: { file, range } });
+  }
+  if (error instanceof FlagError || error instanceof PortError || error instanceof DispatchError) {
+    return new StagecraftError('DOCKERFILE_INSTRUCTION', `${file}:${range.start.line}: ${what}${error.message}`, {
+      hint: error instanceof FlagError || error instanceof DispatchError ? error.hint : undefined,
+      location: { file, range },
+    });
+  }
+  return error;
 }
 
 function parsePlatformText(text: string, file: string, stage: GraphStage): PlatformSpec {
@@ -300,14 +343,20 @@ function checkEnvSize(env: readonly string[]): void {
   }
 }
 
+/** `KEY=VALUE` lists → maps (the last entry of a key wins), made once per list: env arrays are never mutated in place. */
+const envMaps = new WeakMap<readonly string[], ReadonlyMap<string, string>>();
+
 function lookup(state: StageState): (name: string) => string | undefined {
-  return (name) => {
-    for (let i = state.env.length - 1; i >= 0; i--) {
-      const entry = state.env[i] ?? '';
-      if (envKey(entry) === name) return envValue(entry);
-    }
-    return undefined;
-  };
+  const env = state.env;
+  let map = envMaps.get(env);
+  if (map === undefined) {
+    const built = new Map<string, string>();
+    for (const entry of env) built.set(envKey(entry), envValue(entry));
+    envMaps.set(env, built);
+    map = built;
+  }
+  const found = map;
+  return (name) => found.get(name);
 }
 
 function expand(ctx: DispatchContext, word: string): string {
@@ -754,6 +803,8 @@ function dispatchCopy(ctx: DispatchContext, command: CopyInstruction | AddInstru
   };
   const actions: FileAction[] = [];
   const fromVertex = fromRef !== undefined ? sourceVertex(ctx, fromRef, 'copy') : undefined;
+  // One context vertex for all the sources (made once: a COPY may name thousands of sources).
+  let contextInput: VertexId | undefined;
   for (const src of sources) {
     message += ` ${src}`;
     if (isGit(src) && isAdd) {
@@ -772,7 +823,8 @@ function dispatchCopy(ctx: DispatchContext, command: CopyInstruction | AddInstru
       actions.push({ action: 'copy', input: inputIndex(http), sources: [`/${filename}`], ...common, parents: false, unpack: command.kind === 'add' && command.unpack === true });
       continue;
     }
-    const input = fromVertex ?? ctx.contextVertex(sources.filter((s) => !isUrl(s)));
+    contextInput ??= fromVertex ?? ctx.contextVertex(sources.filter((s) => !isUrl(s)));
+    const input = contextInput;
     actions.push({
       action: 'copy', input: inputIndex(input), sources: [src], ...common, parents,
       unpack: command.kind === 'add' ? (command.unpack ?? true) : false,

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { StagecraftError } from '../../../src/core/index.js';
 import { ShellLex, envFromList } from '../../../src/dockerfile/shell/index.js';
 import { DOCKERFILE_LIMITS } from '../../../src/dockerfile/limits.js';
-import { convert } from './convert-helpers.js';
+import { baseImage, convert } from './convert-helpers.js';
 
 /** Converts `text` and returns the error, checking that the heap grew by less than `heapMiB`. */
 async function convertError(text: string, heapMiB = 200): Promise<StagecraftError> {
@@ -129,5 +129,32 @@ describe('Dockerfile resource limits (fault 9)', () => {
     const result = await convert('FROM scratch\nLABEL __proto__=x\nVOLUME __proto__');
     assert.deepEqual(Object.keys(result.target.image.config.Labels ?? {}), ['__proto__']);
     assert.deepEqual(Object.keys(result.target.image.config.Volumes ?? {}), ['__proto__']);
+  });
+});
+
+describe('regressions found by the mutation tests (fault 14)', () => {
+  it('an ONBUILD trigger FROM from the base image is a Dockerfile error at the FROM line, not an internal error', async () => {
+    const images = { busybox: baseImage({}, ['FROM x']) };
+    await assert.rejects(convert('ARG A\nFROM busybox\nRUN x', { images }), (e: unknown) =>
+      e instanceof StagecraftError && e.code === 'DOCKERFILE_INSTRUCTION' && e.location?.file === 'Dockerfile' && e.location.range.start.line === 2 &&
+      e.message === 'Dockerfile:2: ONBUILD trigger "FROM x" of the base: FROM isn\'t allowed as an ONBUILD trigger');
+    const two = { busybox: baseImage({}, ['RUN a\nRUN b']) };
+    await assert.rejects(convert('FROM busybox', { images: two }), /Dockerfile:1: ONBUILD trigger "RUN a\\nRUN b" of the base: onbuild trigger should be a single expression/);
+  });
+
+  it('a trigger that fails is located at the FROM that ran it, not at the trigger\'s own line', async () => {
+    await assert.rejects(convert('FROM scratch AS parent\nONBUILD RFROM x\n\n\nFROM parent'), (e: unknown) =>
+      e instanceof StagecraftError && e.location?.file === 'Dockerfile' && e.location.range.start.line === 5 && /^Dockerfile:5: ONBUILD trigger "RFROM x" of the base: /.test(e.message));
+    await assert.rejects(convert('FROM scratch AS parent\nONBUILD RUN --mount=type=nope x\nFROM parent'), (e: unknown) =>
+      e instanceof StagecraftError && e.location?.range.start.line === 3);
+  });
+
+  it('COPY with thousands of sources, and ARG/RUN pairs up to the instruction limit, convert in linear time', async () => {
+    let started = Date.now();
+    await convert(`FROM scratch\nCOPY ${'a '.repeat(20_000)}/d/`);
+    assert.ok(Date.now() - started < 5000, `COPY took ${Date.now() - started} ms`);
+    started = Date.now();
+    await convert(`FROM scratch\n${Array.from({ length: 1500 }, (_, i) => `ARG a${i}=1\nRUN x`).join('\n')}`);
+    assert.ok(Date.now() - started < 5000, `ARG/RUN took ${Date.now() - started} ms`);
   });
 });
