@@ -130,6 +130,29 @@ describe('parser robustness (fast-check)', () => {
   });
 });
 
+describe('line limit (issue 13)', () => {
+  it('a line fails exactly when it passes 65535 UTF-8 bytes, naming its line', { timeout: 60_000 }, () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 4 }), fc.constantFrom('a', 'é', '\u0800', '😀', '\ud800'), fc.integer({ min: 65_500, max: 65_560 }), fc.constantFrom('\n', '\r\n', ''), fc.boolean(), (before, unit, target, end, heredoc) => {
+        const prefix = heredoc ? '' : 'RUN ';
+        const line = prefix + unit.repeat(Math.floor((target - prefix.length) / Buffer.byteLength(unit)));
+        const text = `${'# c\n'.repeat(before)}${heredoc ? 'RUN <<EOF\n' : ''}${line}${end}${heredoc ? (end === '' ? '\nEOF\n' : 'EOF\n') : ''}`;
+        const bytes = Buffer.byteLength(end === '\r\n' ? `${line}\r` : line);
+        const lineNumber = before + (heredoc ? 2 : 1);
+        try {
+          parseDockerfile(text, { file: 'fuzz/Dockerfile' });
+          assert.ok(bytes <= 65_535, `a line of ${bytes} bytes parsed`);
+        } catch (error) {
+          assert.ok(error instanceof StagecraftError && error.code === 'DOCKERFILE_SYNTAX', String(error));
+          assert.ok(bytes > 65_535, `a line of ${bytes} bytes failed: ${error.message}`);
+          assert.equal(error.message, `fuzz/Dockerfile:${lineNumber}: dockerfile line greater than max allowed size of 65535`);
+        }
+      }),
+      { numRuns: 300, seed: 13_010 },
+    );
+  });
+});
+
 describe('large inputs', () => {
   it('parses a Dockerfile with as many instructions as the limit allows (3,333 stages)', { timeout: 60_000 }, () => {
     const stages = 3_333;
