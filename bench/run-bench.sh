@@ -15,7 +15,7 @@ SHARED="${STAGECRAFT_SHARED:-$(cd .. && pwd)/shared}"
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (runc, overlayfs, debootstrap)" >&2; exit 2; }
 command -v hyperfine >/dev/null 2>&1 || true
 [ -n "${BENCH_SKIP_BUILD:-}" ] || npm run build >/dev/null
-bash "$SHARED/tools/make-base-images.sh" 127.0.0.1:5000
+bash bench/bases.sh "$SHARED" 127.0.0.1:5000
 
 ROOT="${STAGECRAFT_BENCH_ROOT:-/var/tmp/stagecraft-bench-root}"
 STAMP=$(date +%Y%m%d-%H%M%S)

@@ -21,7 +21,7 @@ const present = existsSync(join(shared, 'bench', 'run.sh')) && existsSync(join(s
 
 describe('the benchmark workloads', { skip: present ? false : `no ${shared}/bench/run.sh (set STAGECRAFT_SHARED)` }, () => {
   it('all six build cold, and w6 leaks no secret', { timeout: 45 * 60_000 }, async () => {
-    const bases = spawnSync('bash', [join(shared, 'tools', 'make-base-images.sh'), '127.0.0.1:5000'], { encoding: 'utf8' });
+    const bases = spawnSync('bash', [join(repo, 'bench', 'bases.sh'), shared, '127.0.0.1:5000'], { encoding: 'utf8' });
     assert.equal(bases.status, 0, `make-base-images.sh failed:\n${bases.stdout}\n${bases.stderr}`);
     const work = await mkdtemp(join(tmpdir(), 'stagecraft-bench-test-'));
     try {
