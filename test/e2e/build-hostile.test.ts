@@ -6,10 +6,12 @@
  * the host's.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeBusyboxRootfs, pushLayout, type LayoutImage } from '../helpers/base-image.js';
@@ -42,6 +44,23 @@ function tree(dir: string): Record<string, Snapshot> {
   };
   visit('');
   return out;
+}
+
+function hostAddress(): string | undefined {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) if (address.family === 'IPv4' && !address.internal) return address.address;
+  }
+  return undefined;
+}
+
+/** Runs the CLI without blocking this process (so servers in it can answer). */
+function runCliAsync(args: readonly string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
 }
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -505,5 +524,27 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
     assert.doesNotMatch(readFileSync(join(out, 'c.txt'), 'utf8'), /HOST-SECRET|sub/);
     assert.doesNotMatch(readFileSync(join(out, 'f.txt'), 'utf8'), /HOST-SECRET/);
     hostUntouched();
+  });
+
+  it('ADD <url> cannot read a service on the host\'s loopback, which RUN steps cannot reach either', { todo: 'needs a fix in src/ops/http.ts: refuse loopback/unspecified addresses at connect time and on every redirect, unless --network=host --allow network.host' }, async () => {
+    const loopback = createHttpServer((_request, response) => response.end('LOOPBACK-ONLY\n'));
+    await new Promise<void>((resolve) => loopback.listen(0, '127.0.0.1', resolve));
+    const port = (loopback.address() as { port: number }).port;
+    const outside = hostAddress();
+    const redirector = createHttpServer((_request, response) => response.writeHead(302, { location: `http://127.0.0.1:${port}/x` }).end());
+    if (outside !== undefined) await new Promise<void>((resolve) => redirector.listen(0, outside, resolve));
+    try {
+      const urls = [`http://127.0.0.1:${port}/x`, `http://localhost:${port}/x`, `http://0.0.0.0:${port}/x`, `http://[::ffff:127.0.0.1]:${port}/x`, `http://2130706433:${port}/x`];
+      if (outside !== undefined) urls.push(`http://${outside}:${(redirector.address() as { port: number }).port}/redirect`);
+      for (const [index, url] of urls.entries()) {
+        const dir = context(`add-loopback-${index}`, `FROM ${env.busybox}\nADD ${url} /x\nRUN cat /x\n`);
+        const run = await runCliAsync(['--root', join(env.work, 'root'), 'build', '--progress=plain', '--no-cache', dir]);
+        assert.doesNotMatch(run.stderr, /LOOPBACK-ONLY/, url);
+        assert.notEqual(run.status, 0, `${url}: the download must be refused\n${run.stderr}`);
+      }
+    } finally {
+      loopback.close();
+      redirector.close();
+    }
   });
 });
