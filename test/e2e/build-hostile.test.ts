@@ -135,6 +135,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
   let hostBefore: Record<string, Snapshot>;
   let hostile: string;
   let hostileSystem: string;
+  let hostileOnbuild: string;
   /** Base images whose /dev, /proc or /sys is a symlink to a host path. */
   const hostileKernelFs: Array<readonly [string, string]> = [];
   let sshServer: Server;
@@ -182,6 +183,11 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
       hostileKernelFs.push([name, ref]);
     }
 
+    hostileOnbuild = `${env.registry.host}/hostile-onbuild:latest`;
+    pushLayout(writeHostileLayout(join(env.work, 'hostile-onbuild-layout'), craftTar([], rootfs), {
+      OnBuild: ['RUN --network=host cat /proc/net/dev', 'RUN --security=insecure cat /proc/self/status'],
+    }), hostileOnbuild);
+
     sshSocket = join(env.work, 'agent.sock');
     sshServer = createServer((socket) => socket.end('AGENT\n'));
     await new Promise<void>((resolve) => sshServer.listen(sshSocket, resolve));
@@ -218,6 +224,8 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
       'RUN --mount=type=tmpfs,target=/etc/subdir ls /etc/subdir > /tmpfs2.txt',
       'RUN --mount=type=bind,source=f,target=/abs/newdir/f cat /abs/newdir/f > /bind.txt',
       "RUN --mount=type=bind,source=f,target=/etc/sec,rw sh -c 'cat /etc/sec > /bind2.txt; echo pwn >> /etc/sec'",
+      // Over the files the executor binds itself.
+      'RUN --mount=type=bind,source=f,target=/etc/resolv.conf --mount=type=secret,id=s,target=/etc/hosts cat /etc/resolv.conf /etc/hosts > /overlap.txt',
       'RUN --mount=type=ssh,target=/abs/agent.sock test -S /abs/agent.sock && echo socket > /ssh.txt',
       'RUN --mount=type=cache,target=/abs/sub touch /abs/sub/pwned-cache',
       'RUN <<EOF',
@@ -236,6 +244,8 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
     assert.equal(readFileSync(join(out, 'tmpfs2.txt'), 'utf8'), '', 'the tmpfs is empty, not the host directory');
     assert.equal(readFileSync(join(out, 'bind.txt'), 'utf8'), 'CONTEXT\n');
     assert.equal(readFileSync(join(out, 'bind2.txt'), 'utf8'), 'CONTEXT\n');
+    assert.equal(readFileSync(join(out, 'overlap.txt'), 'utf8'), 'CONTEXT\nBUILD-SECRET\n');
+    assert.ok(!existsSync(join(out, 'etc/resolv.conf')) && !existsSync(join(out, 'etc/hosts')), 'no mount stub is left in the image');
     assert.equal(readFileSync(join(out, 'ssh.txt'), 'utf8'), 'socket\n');
     assert.doesNotMatch(readFileSync(join(out, 'abs-list.txt'), 'utf8'), /secret|sub/, 'the step saw the rootfs, not the host directory');
     assert.equal(readFileSync(join(out, host.slice(1), 'heredoc'), 'utf8'), 'heredoc\n', 'the heredoc step wrote inside the rootfs');
@@ -439,6 +449,17 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
     assert.ok(lstatSync(join(out2, 'evil')).isSymbolicLink());
     assert.equal(readFileSync(join(out2, host.slice(1), 'pwned-by-layer'), 'utf8'), 'LAYER\n');
     hostUntouched();
+  });
+
+  it('ONBUILD triggers of a base image need the same entitlements as the Dockerfile\'s own steps', () => {
+    const dir = context('onbuild-entitlements', `FROM ${hostileOnbuild}\nRUN true\n`);
+    const run = env.build([dir]);
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /network\.host is not allowed/);
+    assert.ok(!run.events.some((e) => e.type === 'vertex.started' && /RUN/.test(String((e as { name?: unknown }).name))), 'no step started');
+    const allowedNet = env.build(['--allow', 'network.host', dir]);
+    assert.equal(allowedNet.status, 2, allowedNet.stderr);
+    assert.match(allowedNet.stderr, /security\.insecure is not allowed/);
   });
 
   it('the local and tar exporters write a stage\'s symlinks as symlinks inside DIR, never through them', () => {
