@@ -420,6 +420,23 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
       hostUntouched();
     }
     assert.equal(results['link-then-file.tar'], 0, 'links inside the archive resolve inside the destination');
+
+    // Symlinks already in the image under the destination: entries go through them with the
+    // destination directory as their root (as a chroot'ed untar does), and a file entry replaces a
+    // link instead of writing through it.
+    const dir = context('add-into-links', [
+      `FROM ${env.busybox}`,
+      `RUN mkdir /x && ln -s ${host} /x/l && ln -s ${host}/secret /x/s && ln -s ${climb()}/sub /x/r`,
+      'ADD t.tar /x/',
+      `RUN cat /x${host}/pwned /x/s /x${host}/sub/pwned > /got.txt`,
+    ].join('\n'));
+    writeFileSync(join(dir, 't.tar'), craftTar([['l/pwned', 'file', 'TAR-L\n'], ['s', 'file', 'TAR-S\n'], ['r/pwned', 'file', 'TAR-R\n']]));
+    const out = join(env.work, 'add-into-links-out');
+    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(readFileSync(join(out, 'got.txt'), 'utf8'), 'TAR-L\nTAR-S\nTAR-R\n');
+    assert.ok(lstatSync(join(out, 'x/s')).isFile(), 'the link was replaced by the file');
+    hostUntouched();
   });
 
   it('a base image with a hostile layer and config (symlink-then-file, WorkingDir climbing out, ONBUILD reaching out) stays inside its rootfs', () => {
