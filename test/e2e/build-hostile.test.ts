@@ -599,4 +599,29 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
       assert.equal(lstatSync(join(out, name)).mode & 0o6000, 0, `${name}: a build must not leave a setuid/setgid root binary on the host`);
     }
   });
+
+  it('a FIFO as /etc/passwd or /etc/group does not hang COPY --chown or WORKDIR', { todo: 'needs a fix in src/ops/file/owner.ts readUserFile: open with O_RDONLY|O_NONBLOCK|O_NOFOLLOW (as executor/root-path.ts readFileInRoot), then refuse what is not a regular file' }, async () => {
+    const dir = context('fifo-group', [
+      `FROM ${env.busybox}`,
+      'RUN rm /etc/group && mkfifo /etc/group',
+      'COPY --chown=app:app Dockerfile /f',
+    ].join('\n'));
+    const root = join(env.work, 'root-fifo');
+    const child = spawn(process.execPath, [CLI_PATH, '--root', root, 'build', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const status = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000))]);
+    if (status === 'hung') {
+      // The reader is blocked in open(2) on the overlay's FIFO, which no writer can pair with: kill it
+      // and unmount what it left.
+      child.kill('SIGKILL');
+      await exited;
+      const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((line) => line.split(' ')[1] ?? '').filter((m) => m.startsWith(`${root}/`));
+      for (const mount of mounts.reverse()) spawnSync('umount', ['-l', mount]);
+    }
+    assert.notEqual(status, 'hung', 'the build must not wait forever on a FIFO of the image');
+    assert.equal(status, 4, stderr);
+    assert.match(stderr, /\/etc\/group/);
+  });
 });
