@@ -18,6 +18,7 @@ export {
   generateRuntimeSpec,
   hostsFileContent,
   ociBind,
+  ociInlineFile,
   ociSecret,
   ociSocket,
   ociTmpfs,
