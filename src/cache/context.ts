@@ -11,7 +11,7 @@ import { copyFile, link, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm,
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { canonicalJson, sha256Digest, type Digest } from '../core/index.js';
+import { StagecraftError, canonicalJson, sha256Digest, type Digest } from '../core/index.js';
 import type { Database, TypedStatement } from '../db/index.js';
 import { PatternMatcher, cleanPath, hasWildcards, pathMatch } from '../util/patterns.js';
 import { Limiter } from '../util/limiter.js';
@@ -103,6 +103,28 @@ export function cleanSource(source: string): string {
 
 const SMALL_FILE = 1 << 20;
 
+/** Linux's PATH_MAX: no syscall takes a longer path (with its NUL). */
+const PATH_MAX = 4096;
+
+/** A context path for a message: printable ASCII as is, every other byte as `\xNN`. */
+function escapeName(bytes: Buffer): string {
+  let out = '';
+  for (const byte of bytes) out += byte >= 0x20 && byte < 0x7f && byte !== 0x5c ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return out;
+}
+
+function unusableName(rel: string, name: Buffer, length: number): StagecraftError {
+  const shown = escapeName(Buffer.concat([Buffer.from(rel === '' ? '' : `${rel}/`), name]));
+  if (!Buffer.from(name.toString('utf8'), 'utf8').equals(name)) {
+    return new StagecraftError('FILE_OPERATION', `the build context holds a file whose name is not valid UTF-8: "${shown}"`, {
+      hint: 'rename it to UTF-8 (e.g. convmv -f latin1 -t utf8), or exclude it in .dockerignore',
+    });
+  }
+  return new StagecraftError('FILE_OPERATION', `the build context path "${shown.slice(0, 120)}…" is ${length} bytes long, more than the ${PATH_MAX - 1} bytes (PATH_MAX) a path may have`, {
+    hint: 'shorten the directory tree, or exclude it in .dockerignore',
+  });
+}
+
 export class BuildContext {
   #entries: Promise<readonly ContextEntry[]> | undefined;
   readonly #digests = new Map<string, Promise<string>>();
@@ -128,14 +150,22 @@ export class BuildContext {
   async #walk(): Promise<ContextEntry[]> {
     const out: ContextEntry[] = [];
     const visit = async (rel: string, parent: { parentMatched: readonly boolean[] } | undefined): Promise<void> => {
-      const names = (await readdir(join(this.options.dir, rel))).sort();
+      // Raw names: Node would turn bytes that are not UTF-8 into U+FFFD, a name that does not exist.
+      const raw = (await readdir(join(this.options.dir, rel), { encoding: 'buffer' })).map((bytes) => ({ bytes, name: bytes.toString('utf8') }));
+      raw.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const names = raw.map((r) => r.name);
+      const usable = raw.map((r) => Buffer.from(r.name, 'utf8').equals(r.bytes) && Buffer.byteLength(join(this.options.dir, rel, r.name)) < PATH_MAX);
       // One directory's entries are stat'ed at once; the walk stays in path order.
-      const stats = await Promise.all(names.map((name) => this.#statLimit.run(() => lstat(join(this.options.dir, rel === '' ? name : `${rel}/${name}`), { bigint: true }))));
+      const stats = await Promise.all(names.map((name, i) => (usable[i] === true ? this.#statLimit.run(() => lstat(join(this.options.dir, rel === '' ? name : `${rel}/${name}`), { bigint: true })) : Promise.resolve(undefined))));
       for (const [i, name] of names.entries()) {
         const path = rel === '' ? name : `${rel}/${name}`;
         const { matched, info } = this.#ignore.matchesUsingParent(path, parent);
         const st = stats[i];
-        if (st === undefined) continue;
+        if (st === undefined) {
+          // An excluded name is never read, whatever it is; one that would be sent is refused clearly.
+          if (matched) continue;
+          throw unusableName(rel, raw[i]?.bytes ?? Buffer.alloc(0), Buffer.byteLength(join(this.options.dir, path)));
+        }
         const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
         if (matched && !(type === 'dir' && this.#ignore.hasExclusions)) continue;
         if (!matched) {

@@ -117,6 +117,25 @@ export async function exportCache(deps: RemoteCacheDeps, spec: CacheExportSpec, 
 }
 
 /** Registers the records of an exported cache; returns how many. */
+/** The largest cache config read (its bytes are read whole): about 100,000 records. */
+export const MAX_CACHE_CONFIG_BYTES = 64 * 1024 * 1024;
+
+function cacheConfigTooLarge(where: string, size: number): StagecraftError {
+  return new StagecraftError('INVALID_MANIFEST', `${where}: the build cache config is ${size} bytes, over the ${MAX_CACHE_CONFIG_BYTES}-byte limit`, { hint: 'this is not a cache stagecraft wrote; check --cache-from' });
+}
+
+function parseCacheConfig(bytes: Buffer, where: string): CacheConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new StagecraftError('INVALID_MANIFEST', `${where}: the build cache config is not JSON`, { hint: 'use a cache written by --cache-to' });
+  }
+  const parsed = CacheConfig.safeParse(json);
+  if (!parsed.success) throw new StagecraftError('INVALID_MANIFEST', `${where}: the build cache config is invalid: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`, { hint: 'use a cache written by --cache-to' });
+  return parsed.data;
+}
+
 export async function importCache(deps: RemoteCacheDeps, location: CacheLocation, signal?: AbortSignal): Promise<number> {
   let config: CacheConfig;
   let source: string | undefined;
@@ -133,10 +152,16 @@ export async function importCache(deps: RemoteCacheDeps, location: CacheLocation
       throw new StagecraftError('INVALID_MANIFEST', `${location.ref} is not a stagecraft build cache`, { hint: 'use a reference written by --cache-to type=registry' });
     }
     const descriptor = fetched.parsed.manifest.config;
+    if (descriptor.size > MAX_CACHE_CONFIG_BYTES) throw cacheConfigTooLarge(location.ref, descriptor.size);
     const stream = await deps.registry.fetchBlob(ref, descriptor, { signal });
     const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    config = CacheConfig.parse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+    let received = 0;
+    for await (const chunk of stream) {
+      received += (chunk as Buffer).length;
+      if (received > MAX_CACHE_CONFIG_BYTES) throw cacheConfigTooLarge(location.ref, received);
+      chunks.push(chunk as Buffer);
+    }
+    config = parseCacheConfig(Buffer.concat(chunks), location.ref);
     source = formatImageRef(ref);
   } else {
     let index: unknown;
@@ -151,8 +176,10 @@ export async function importCache(deps: RemoteCacheDeps, location: CacheLocation
     if (sha256Digest(manifestBytes) !== manifestDigest) throw new StagecraftError('DIGEST_MISMATCH', `${location.dir}: the cache manifest does not match its digest`);
     const parsed = parseManifest(manifestBytes, MEDIA_TYPES.ociManifest);
     if (parsed.kind !== 'manifest') throw new StagecraftError('INVALID_MANIFEST', `${location.dir} is not a stagecraft build cache`);
+    if (parsed.manifest.config.size > MAX_CACHE_CONFIG_BYTES) throw cacheConfigTooLarge(location.dir, parsed.manifest.config.size);
     const configBytes = await readFile(join(location.dir, 'blobs', 'sha256', digestHex(parsed.manifest.config.digest)));
-    config = CacheConfig.parse(JSON.parse(configBytes.toString('utf8')));
+    if (sha256Digest(configBytes) !== parsed.manifest.config.digest) throw new StagecraftError('DIGEST_MISMATCH', `${location.dir}: the cache config does not match its digest ${parsed.manifest.config.digest}`, { hint: 'the cache directory was changed after it was written: export it again with --cache-to' });
+    config = parseCacheConfig(configBytes, location.dir);
     // A directory has no registry to fetch from later: ingest the layers now (verified).
     for (const layer of parsed.manifest.layers) {
       if (!(await deps.content.blobs.has(layer.digest))) {

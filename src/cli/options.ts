@@ -1,8 +1,8 @@
 /** Flag parsing shared by commands: build args, platforms, Dockerfile location. */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { StagecraftError } from '../core/index.js';
-import type { PlatformSpec } from '../dockerfile/index.js';
+import { DOCKERFILE_LIMITS, formatSize, type PlatformSpec } from '../dockerfile/index.js';
 
 /** Collects a repeatable option into an array (commander's `argParser`). */
 export function collect(value: string, previous: string[] | undefined): string[] {
@@ -60,13 +60,42 @@ export interface DockerfileSource {
   readonly text: string;
 }
 
+/**
+ * Reads at most DOCKERFILE_LIMITS.fileBytes of a Dockerfile from `fd`, refusing a larger one before it is
+ * in memory (a Dockerfile that is a symlink to /dev/zero, or a huge file, must not exhaust memory).
+ */
+export function readBoundedDockerfile(fd: number, name: string): string {
+  const limit = DOCKERFILE_LIMITS.fileBytes;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(Math.min(1 << 20, limit + 1 - total));
+    const read = readSync(fd, chunk, 0, chunk.length, null);
+    if (read === 0) break;
+    chunks.push(chunk.subarray(0, read));
+    total += read;
+    if (total > limit) {
+      throw new StagecraftError('DOCKERFILE_SYNTAX', `${name}: the Dockerfile is larger than the limit of ${formatSize(limit)}`, {
+        hint: 'A Dockerfile this large is not hand-written: generate the content into files of the build context and COPY them.',
+      });
+    }
+  }
+  return Buffer.concat(chunks, total).toString('utf8');
+}
+
 /** Reads the Dockerfile: `-f -` is stdin, `-f PATH`, or `CONTEXT/Dockerfile`. */
 export function readDockerfile(file: string | undefined, context: string, stdin: () => string): DockerfileSource {
   if (file === '-') return { path: '<stdin>', text: stdin() };
   const path = file !== undefined ? resolve(file) : resolve(context, 'Dockerfile');
   try {
-    return { path: file ?? path, text: readFileSync(path, 'utf8') };
+    const fd = openSync(path, 'r');
+    try {
+      return { path: file ?? path, text: readBoundedDockerfile(fd, file ?? path) };
+    } finally {
+      closeSync(fd);
+    }
   } catch (error) {
+    if (error instanceof StagecraftError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new StagecraftError('FILE_NOT_FOUND', `cannot read Dockerfile ${path}: ${code === 'ENOENT' ? 'no such file' : String(code)}`, {
       hint: file === undefined ? `create ${path} or name the Dockerfile with -f` : 'check the path given with -f',

@@ -1,9 +1,11 @@
 /**
  * Leases: whoever is about to use blobs that no reference holds yet (a pull in flight, a build's
  * intermediate layers, a load) takes a lease and adds each blob to it; GC keeps leased blobs and
- * everything they reference. A lease has an expiry so a crashed process cannot pin content forever.
+ * everything they reference. A lease's id starts with its process's owner id (`<pid>-<start time>`),
+ * so the leases of a killed process end at the next `expire()`; the expiry bounds the rest.
  */
 import { randomUUID } from 'node:crypto';
+import { PROCESS_OWNER, ownerAlive } from '../util/owner.js';
 import { z } from 'zod';
 import type { Digest } from '../core/index.js';
 import type { Lease } from './store.js';
@@ -34,7 +36,7 @@ export class LeaseManager {
   }
 
   create(options: CreateLeaseOptions = {}): Lease {
-    const id = randomUUID();
+    const id = `${PROCESS_OWNER}-${randomUUID()}`;
     const now = this.#store.clock();
     const db = this.#store.db;
     db.command('INSERT INTO content_leases (id, label, created_at, expires_at) VALUES (@id, @label, @now, @expires)')({
@@ -76,9 +78,16 @@ export class LeaseManager {
       .all({});
   }
 
-  /** Deletes leases whose expiry has passed; returns how many. */
+  /** Deletes leases whose expiry has passed or whose process is gone; returns how many. */
   expire(now: number = this.#store.clock()): number {
-    return this.#store.db.command<{ now: number }>('DELETE FROM content_leases WHERE expires_at <= @now')({ now }).changes;
+    const db = this.#store.db;
+    let removed = db.command<{ now: number }>('DELETE FROM content_leases WHERE expires_at <= @now')({ now }).changes;
+    const drop = db.command<{ id: string }>('DELETE FROM content_leases WHERE id = @id');
+    for (const { id } of db.statement<Record<string, never>, { id: string }>('SELECT id FROM content_leases', z.object({ id: z.string() })).all({})) {
+      const owner = /^(\d+-\d+)-/u.exec(id)?.[1];
+      if (owner !== undefined && !ownerAlive(owner)) removed += drop({ id }).changes;
+    }
+    return removed;
   }
 
   /** Every digest held by a live lease. */

@@ -5,8 +5,9 @@
  * Blobs enter only through `ingest`/`put`: written to a temp file in `ingest/` (same filesystem),
  * hashed while written, fsynced, checked against the expected digest and size, then renamed into
  * `blobs/sha256/<hex>`. Rename is atomic, so a reader sees a blob whole or not at all, and two
- * processes ingesting the same blob both succeed with one copy. Reads trust what is stored; `verify`
- * re-hashes for fsck.
+ * processes ingesting the same blob both succeed with one copy. `open` re-hashes what it streams, so
+ * a blob damaged on disk never leaves the store unnoticed (save, archives, push, cache export): its
+ * reader fails with STORE_CORRUPT naming the blob; `verify` re-hashes for fsck.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { PROCESS_OWNER } from '../util/owner.js';
@@ -94,6 +95,27 @@ class HashingCounter extends Transform {
   }
 }
 
+/**
+ * Passes a stored blob's bytes through, hashing them; at the end fails with STORE_CORRUPT unless they
+ * hash to the blob's digest.
+ */
+class DigestCheck extends Transform {
+  readonly #hash = createHash('sha256');
+  constructor(
+    private readonly digest: Digest,
+    private readonly corrupt: () => StagecraftError,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#hash.update(chunk);
+    callback(null, chunk);
+  }
+  override _flush(callback: TransformCallback): void {
+    callback(`sha256:${this.#hash.digest('hex')}` === this.digest ? null : this.corrupt());
+  }
+}
+
 export class ContentStore {
   readonly root: string;
   readonly db: Database;
@@ -169,13 +191,44 @@ export class ContentStore {
     return (await this.info(digest)) !== undefined;
   }
 
-  /** A stream of a blob's bytes. Throws NOT_FOUND if absent. */
+  /**
+   * A stream of a blob's bytes, checked against its digest as they pass: read to the end, it fails
+   * with STORE_CORRUPT if the file was damaged. Throws NOT_FOUND if absent.
+   */
   async open(digest: Digest): Promise<Readable> {
     const path = this.blobPath(digest);
     const handle = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
       throw error.code === 'ENOENT' ? this.#notFound(digest) : error;
     });
-    return handle.createReadStream();
+    const source = handle.createReadStream();
+    const check = new DigestCheck(digest, () => this.corrupt(digest));
+    source.on('error', (error) => check.destroy(error));
+    // A reader that stops early closes the file too.
+    check.on('close', () => source.destroy());
+    return source.pipe(check);
+  }
+
+  /** The error for a stored blob whose bytes do not match its digest. */
+  corrupt(digest: Digest): StagecraftError {
+    const path = this.blobPath(digest);
+    return new StagecraftError('STORE_CORRUPT', `blob ${digest} in the content store is damaged: the bytes of ${path} do not match its digest`, {
+      hint: `remove the file (rm ${path}) and pull the image again (stagecraft pull IMAGE), or rebuild with --no-cache; \`stagecraft prune\` drops build cache that needs it`,
+    });
+  }
+
+  /**
+   * Runs `fn`, which reads blob `digest` (e.g. decompresses it); if it fails and the blob is damaged,
+   * fails with STORE_CORRUPT naming the blob instead of the reader's error (e.g. zlib's "incorrect
+   * data check").
+   */
+  async reading<T>(digest: Digest, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof StagecraftError && error.code === 'STORE_CORRUPT') throw error;
+      const intact = await this.verify(digest).catch(() => true);
+      throw intact ? error : this.corrupt(digest);
+    }
   }
 
   /** The whole blob in memory (for manifests and configs). Throws NOT_FOUND if absent. */
@@ -199,7 +252,10 @@ export class ContentStore {
    */
   async verify(digest: Digest, signal?: AbortSignal): Promise<boolean> {
     const hash = createHash('sha256');
-    await pipeline(await this.open(digest), async function* (source: AsyncIterable<Buffer>) {
+    const handle = await open(this.blobPath(digest), 'r').catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOENT' ? this.#notFound(digest) : error;
+    });
+    await pipeline(handle.createReadStream(), async function* (source: AsyncIterable<Buffer>) {
       for await (const chunk of source) hash.update(chunk);
       yield* [];
     }, { signal });

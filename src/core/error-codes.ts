@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   REGISTRY_AUTH: { exit: 7, summary: 'The registry refused the credentials, or none were given where they are needed.' },
   REGISTRY_ERROR: { exit: 7, summary: 'The registry answered with an error or could not be reached after retries.' },
   STORE_CORRUPT: { exit: 8, summary: 'The state root holds data that fails verification.' },
+  STORE_BUSY: { exit: 8, summary: 'The state root is in use by a running build, so an exclusive operation (prune --all) cannot run now.' },
+  NO_SPACE: { exit: 8, summary: 'The filesystem of the state root (or of an output) is full; the store stays consistent, and prune frees space.' },
   CONFIG: { exit: 2, summary: 'A configuration file or environment variable is invalid.' },
   EXTERNAL_TOOL: { exit: 9, summary: 'A required system program (e.g. runc) is missing or failed.' },
   LAYER_INVALID: { exit: 5, summary: 'A layer blob is not a valid plain, gzip or zstd tar archive.' },

@@ -1,4 +1,5 @@
 export { loadDockerfile, parseTriggerCommands } from './load.js';
+export { DOCKERFILE_LIMITS, formatSize } from './limits.js';
 export { parseDockerfile, dumpAst } from './syntax/index.js';
 export type { DockerfileAst, InstructionNode } from './syntax/index.js';
 export { ShellLex } from './shell/index.js';

@@ -9,13 +9,13 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BuildContext, CacheRecords, StatCache, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation } from '../cache/index.js';
+import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, parseImageRef, type Digest, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
 import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type PlatformSpec, type StageImage } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
-import { createRuncExecutor, sweepRuncState } from '../executor/index.js';
+import { createRuncExecutor } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, type AssembleLayer, type ExportCompressionSpec } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
@@ -27,8 +27,9 @@ import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
+import { noSpaceError } from './no-space.js';
+import { RUNC_STATE_PARENT, sweepAbandoned } from './upkeep.js';
 
-const RUNC_STATE_PARENT = '/run/stagecraft';
 
 export interface BuildOptions {
   readonly contextDir: string;
@@ -142,20 +143,25 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       options.events.emit(event);
     },
   };
-  const runDir = join(deps.stateRoot, 'run', buildId);
+  // Named by its owner, so a killed build's run dir is swept by the next build (sweepAbandoned).
+  const runDir = join(deps.stateRoot, 'run', `${PROCESS_OWNER}-${buildId}`);
   events.emit({ type: 'build.started', time: Date.now(), buildId, target: options.target ?? '', vertices: 0 });
   try {
     checkBuildEntitlements(options.network, options.allow ?? []);
     const parsed = loadDockerfile(options.dockerfile.text, options.dockerfile.path);
     const content = await deps.content();
     const db = deps.database();
+    // Every build holds the state root shared; `prune --all` takes it exclusive, so it never removes
+    // snapshots or cache mounts a running build uses.
+    const locks = new StoreLocks(db);
+    disposer.use(await locks.acquire(STATE_ROOT_LOCK, 'shared', signal));
     const records = new CacheRecords(db);
     for (const location of options.cacheFrom ?? []) {
       await importCache({ content, registry: deps.registry, records }, location, signal);
     }
     const snapshotRoot = join(deps.stateRoot, 'snapshots');
     const snapshotter: Snapshotter = await openSnapshotter(snapshotRoot);
-    await snapshotter.cleanup();
+    await sweepAbandoned(deps.stateRoot, snapshotter);
     disposer.defer(() => rm(runDir, { recursive: true, force: true }));
     const baseImages = new BaseImages({ content, registry: deps.registry, pull: options.pull });
     const layers = new LayerStore({
@@ -195,8 +201,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     checkPlanEntitlements(converted.plan.vertices, options.allow ?? []);
 
     // runc state on a tmpfs, one directory per build named by its owner, so a killed build's
-    // containers and state can be swept by the next one.
-    await sweepRuncState(RUNC_STATE_PARENT);
+    // containers and state can be swept by the next one (sweepAbandoned above).
     const stateDir = join(RUNC_STATE_PARENT, `${PROCESS_OWNER}-${buildId}`);
     disposer.defer(() => rm(stateDir, { recursive: true, force: true }));
     const executor = createRuncExecutor({ stateDir, runDir: join(runDir, 'runc') });
@@ -209,7 +214,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       layers,
       secrets: { get: (id: string) => Promise.resolve(options.secrets.get(id)) },
       ssh: options.ssh,
-      cacheMounts: new CacheMountPool(join(deps.stateRoot, 'cache-mounts')),
+      cacheMounts: new CacheMountPool(join(deps.stateRoot, 'cache-mounts'), locks),
       hostname: 'buildkitsandbox',
       defaultNetwork: options.network,
       baseImages,
@@ -260,7 +265,12 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
         execConcurrency: options.execConcurrency ?? Math.max(4, availableParallelism()),
       });
     } catch (error) {
-      throw failure(error, vertices, tails);
+      const mapped = failure(error, vertices, tails);
+      if (!(error instanceof VertexError)) throw mapped;
+      // A step that filled the disk: NO_SPACE at its Dockerfile line.
+      const full = await noSpaceError(mapped, deps.stateRoot, error.node.name);
+      const location = vertices.get(error.node.id)?.meta.location;
+      throw full !== mapped && full instanceof StagecraftError && location !== undefined ? full.withLocation(location) : full;
     }
     for (const [id, key] of result.keys) history.record(stepId(id), key.key, key.preimage);
     const root = result.results.get(converted.target.root);
@@ -347,7 +357,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: result.executed, cached: result.cached });
     return { manifestDigest: assembled.manifestDigest, configDigest: assembled.configDigest, size, names, executed: result.executed, cached: result.cached, durationMs, warnings: converted.warnings, exported };
-  } catch (error) {
+  } catch (caught) {
+    const error = await noSpaceError(caught, deps.stateRoot);
     events.emit({ type: 'build.failed', time: Date.now(), durationMs: Date.now() - started, error: error instanceof Error ? error.message : String(error) });
     throw error;
   } finally {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +15,7 @@ import { openContent, type Content, type GcOptions, type GcResult, type GcRootPr
 import { Database } from '../db/index.js';
 import { CacheRecords } from '../cache/index.js';
 import { build, type BuildOptions, type BuildResult } from './build.js';
+import { noSpaceError } from './no-space.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
 import { CredentialStore, RegistryClient, type CredentialProvider } from '../registry/index.js';
@@ -111,12 +112,25 @@ async function writeOutput(data: AsyncIterable<Buffer>, output: string | Writabl
   }
 }
 
+/**
+ * Creates the state root private to its owner (0700, as /var/lib/docker): unpacked layers hold the
+ * image's setuid binaries, device nodes and private files with their own modes, and only the mode of
+ * the root keeps other users of the host from reaching them. A root that exists with a looser mode is
+ * tightened.
+ */
+export async function ensurePrivateRoot(root: string): Promise<void> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const info = await stat(root);
+  if ((info.mode & 0o077) !== 0) await chmod(root, info.mode & 0o700);
+}
+
 export function createEngine(config: Config, options: EngineOptions = {}): Engine {
   let database: Database | undefined;
   let opening: Promise<Content> | undefined;
   const content = (): Promise<Content> => {
     opening ??= (async () => {
       const paths = statePaths(config);
+      await ensurePrivateRoot(config.stateRoot);
       database = Database.open(paths.database);
       const records = new CacheRecords(database);
       const cacheRoots: GcRootProvider = { name: 'build cache', roots: () => records.referencedBlobs().map((digest) => ({ digest })) };
@@ -135,11 +149,19 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     mirrors: config.registryMirrors,
   });
   const defaultPlatform = options.platform ?? hostPlatform(process.arch);
+  /** A full disk as NO_SPACE (naming the path and the space left) rather than a bare ENOSPC. */
+  const orNoSpace = async <T>(work: Promise<T>): Promise<T> => {
+    try {
+      return await work;
+    } catch (error) {
+      throw await noSpaceError(error, config.stateRoot);
+    }
+  };
   const deps: ImageDeps = { content, registry, defaultPlatform, snapshotRoot: join(config.stateRoot, 'snapshots') };
 
   return {
     config,
-    pull: (ref, pullOptions) => pull(deps, ref, pullOptions),
+    pull: (ref, pullOptions) => orNoSpace(pull(deps, ref, pullOptions)),
     push: (localRef, remoteRef, pushOptions) => push(deps, localRef, remoteRef, pushOptions),
     images: () => images(deps),
     inspect: (ref) => inspect(deps, ref),
@@ -158,15 +180,15 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
       const data = saveOptions.format === 'oci'
         ? writeOciArchive(store, selected, { signal: saveOptions.signal })
         : writeDockerArchive(store, selected, { signal: saveOptions.signal });
-      await writeOutput(data, saveOptions.output, saveOptions.signal);
+      await orNoSpace(writeOutput(data, saveOptions.output, saveOptions.signal));
       return { format: saveOptions.format, images: selected.map((image) => ({ names: image.names, digest: image.descriptor.digest })) };
     },
     async load(input, loadOptions = {}) {
-      return loadArchive(await content(), input, {
+      return orNoSpace(loadArchive(await content(), input, {
         platform: loadOptions.platform ?? defaultPlatform,
         source: loadOptions.source ?? 'input',
         signal: loadOptions.signal,
-      });
+      }));
     },
     async gc(gcOptions) {
       return (await content()).gc(gcOptions);

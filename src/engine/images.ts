@@ -16,6 +16,7 @@ import {
   type ImageRef,
   type Platform,
 } from '../core/index.js';
+import { STATE_ROOT_LOCK, StoreLocks } from '../cache/index.js';
 import type { Content, ImageReference } from '../content/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, type AssembleLayer, type StoredImage } from '../image/index.js';
 import { parseImageConfig, platformFromOci, type Descriptor } from '../oci/index.js';
@@ -151,7 +152,11 @@ function platformOf(descriptor: Descriptor, configBytes: Uint8Array): string {
   return formatPlatform({ os: config.os, architecture: config.architecture, variant: config.variant });
 }
 
-/** Runs every task, aborting the rest at the first failure; returns after all have settled. */
+/**
+ * Runs every task, aborting the rest at the first failure; returns after all have settled. Throws the
+ * first failure: the tasks it aborted reject with abort errors ("The operation was aborted") that say
+ * nothing of the cause, whatever their position in `tasks`.
+ */
 async function allOrAbort(signal: AbortSignal | undefined, tasks: readonly ((signal: AbortSignal) => Promise<void>)[]): Promise<void> {
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(signal?.reason);
@@ -166,6 +171,7 @@ async function allOrAbort(signal: AbortSignal | undefined, tasks: readonly ((sig
       }
     }));
     signal?.throwIfAborted();
+    if (controller.signal.aborted) throw controller.signal.reason;
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
   } finally {
@@ -221,8 +227,15 @@ export async function pull(deps: ImageDeps, text: string, options: PullOptions =
     const platformText = platformOf(resolved.descriptor, configBytes);
     // Unpacked now, as `docker pull` does, so that builds from it start at once (and `prune --all`
     // keeps these layers while the image is tagged).
-    await unpackLayers(deps.snapshotRoot, manifest.layers, config.rootfs.diff_ids, content, options.signal);
-    content.references.set(name, { digest: stored.digest, mediaType: resolved.descriptor.mediaType, size: stored.size, platform: platformText, indexDigest });
+    // Held shared like a build's, so a `prune --all` never removes the layers between their unpacking
+    // and the tag that keeps them.
+    const held = await new StoreLocks(content.blobs.db).acquire(STATE_ROOT_LOCK, 'shared', options.signal);
+    try {
+      await unpackLayers(deps.snapshotRoot, manifest.layers, config.rootfs.diff_ids, content, options.signal);
+      content.references.set(name, { digest: stored.digest, mediaType: resolved.descriptor.mediaType, size: stored.size, platform: platformText, indexDigest });
+    } finally {
+      held.release();
+    }
     return { name, digest: stored.digest, ...(indexDigest === undefined ? {} : { indexDigest }), platform: platformText, downloadedBytes: downloaded };
   } finally {
     lease.release();

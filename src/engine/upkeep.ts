@@ -3,13 +3,15 @@
  * blobs nothing needs any more). Unpacked snapshots and cache mounts are only removed by `--all`,
  * which keeps the unpacked layers of tagged images.
  */
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { lstat, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CacheRecords } from '../cache/index.js';
+import { CacheRecords, STATE_ROOT_LOCK, StoreLocks, type HeldLock } from '../cache/index.js';
 import type { Content, GcResult } from '../content/index.js';
 import type { Database } from '../db/index.js';
 import { readStoredImage } from '../image/index.js';
-import { chainId, openSnapshotter } from '../snapshot/index.js';
+import { sweepRuncState } from '../executor/index.js';
+import { chainId, openSnapshotter, ownerOfName, removeUnmounted, type Snapshotter } from '../snapshot/index.js';
+import { ownerAlive } from '../util/owner.js';
 import { StagecraftError, isDigest, type Digest } from '../core/index.js';
 
 export interface DiskUsage {
@@ -51,6 +53,24 @@ export interface UpkeepDeps {
 }
 
 const DEFAULT_KEEP_MS = 48 * 60 * 60 * 1000;
+
+/** runc's state of running builds, on a tmpfs: one directory per build, named by its owner. */
+export const RUNC_STATE_PARENT = '/run/stagecraft';
+
+/**
+ * Removes what killed builds left in the state root, and only that: their runc containers first
+ * (they may still run on a snapshot's mount), then their mounts, mutable snapshots and temp dirs
+ * (`Snapshotter.cleanup`), then their run dirs (views, downloads), each unmounted before removal.
+ */
+export async function sweepAbandoned(stateRoot: string, snapshotter: Snapshotter): Promise<void> {
+  await sweepRuncState(RUNC_STATE_PARENT);
+  await snapshotter.cleanup();
+  const runRoot = join(stateRoot, 'run');
+  for (const name of await readdir(runRoot).catch(() => [] as string[])) {
+    const owner = ownerOfName(name);
+    if (owner !== undefined && !ownerAlive(owner)) await removeUnmounted(join(runRoot, name));
+  }
+}
 
 async function treeSize(path: string): Promise<number> {
   let total = 0;
@@ -139,6 +159,28 @@ async function imageChainIds(content: Content): Promise<Set<string>> {
 }
 
 export async function prune(deps: UpkeepDeps, options: PruneOptions = {}): Promise<PruneResult> {
+  let exclusive: HeldLock | undefined;
+  if (options.all === true) {
+    // `--all` removes snapshots, cache mounts and every cache record, which running builds use: it
+    // runs only while no build holds the state root (builds wait for it meanwhile).
+    const locks = new StoreLocks(deps.db, { clock: deps.clock });
+    const held = locks.tryAcquire(STATE_ROOT_LOCK, 'exclusive');
+    if (held === null) {
+      const pids = locks.holders(STATE_ROOT_LOCK).map((h) => h.owner.split('-')[0] ?? h.owner);
+      throw new StagecraftError('STORE_BUSY', `a build is using the state root ${deps.stateRoot} right now (pid ${[...new Set(pids)].join(', ')}); prune --all would break it`, {
+        hint: 'wait for running builds to finish, then prune again; `stagecraft prune` without --all is safe while builds run',
+      });
+    }
+    exclusive = held;
+  }
+  try {
+    return await pruneHeld(deps, options);
+  } finally {
+    exclusive?.release();
+  }
+}
+
+async function pruneHeld(deps: UpkeepDeps, options: PruneOptions): Promise<PruneResult> {
   const before = await diskUsage(deps);
   const records = new CacheRecords(deps.db, deps.clock);
   const now = deps.clock();
@@ -166,19 +208,20 @@ export async function prune(deps: UpkeepDeps, options: PruneOptions = {}): Promi
   }
   if (options.all === true) {
     const snapshots = join(deps.stateRoot, 'snapshots');
-    // Leftovers of crashed builds go first; what remains active belongs to a running build.
-    const snapshotter = await openSnapshotter(snapshots);
-    await snapshotter.cleanup();
-    const active = await readdir(join(snapshots, 'active')).catch(() => [] as string[]);
-    if (active.length > 0) {
-      throw new StagecraftError('STORE_CORRUPT', 'a build is using the snapshots right now; prune --all would break it', { hint: 'wait for running builds to finish, then prune again' });
-    }
+    // No build runs (the lock above): what is left in active/, mounts/ and tmp/ is a crashed
+    // build's, and cleanup removes it.
+    await sweepAbandoned(deps.stateRoot, await openSnapshotter(snapshots));
     // Like `docker builder prune --all`, which leaves images alone: the unpacked layers of tagged
     // images stay (a kept snapshot's parents are its own prefixes, so they stay too).
     const keep = await imageChainIds(deps.content);
     const committed = join(snapshots, 'snapshots');
     for (const id of await readdir(committed).catch(() => [] as string[])) {
       if (!keep.has(id)) await rm(join(committed, id), { recursive: true, force: true });
+    }
+    // The overlay snapshotter's short links to removed snapshots.
+    const links = join(snapshots, 'links');
+    for (const name of await readdir(links).catch(() => [] as string[])) {
+      if (!(await stat(join(links, name)).then(() => true, () => false))) await rm(join(links, name), { force: true });
     }
     await rm(join(deps.stateRoot, 'cache-mounts'), { recursive: true, force: true });
   }

@@ -46,12 +46,15 @@ export async function compressForExport(blobs: ContentStore, layer: AssembleLaye
   const kind = level === undefined ? wanted : `${wanted}-${level}`;
   const known = await blobs.conversion(layer.digest, kind);
   if (known !== undefined) return { diffId: layer.diffId, ...known };
-  const { tar } = await decompressLayer(await blobs.open(layer.digest));
-  const pass = new PassThrough();
-  const [result, info] = await Promise.all([
-    compressLayer(tar, pass, { algorithm: wanted, level, signal }),
-    blobs.ingest(pass, { signal }),
-  ]);
+  // A damaged source blob fails as STORE_CORRUPT naming it (not as zlib's "incorrect data check").
+  const [result, info] = await blobs.reading(layer.digest, async () => {
+    const { tar } = await decompressLayer(await blobs.open(layer.digest));
+    const pass = new PassThrough();
+    return Promise.all([
+      compressLayer(tar, pass, { algorithm: wanted, level, signal }),
+      blobs.ingest(pass, { signal }),
+    ]);
+  });
   if (result.diffId !== layer.diffId) {
     throw new StagecraftError('STORE_CORRUPT', `layer ${layer.digest} unpacks to ${result.diffId}, but its image says ${layer.diffId}`, {
       hint: 'the stored layer is damaged: run `stagecraft prune --all` and build again',

@@ -117,8 +117,11 @@ async function uncompressedLayers(content: Content, image: StoredImage, lease: L
       out.push({ diffId, size: (await content.blobs.info(diffId))?.size ?? 0 });
       continue;
     }
-    const { tar } = await decompressLayer(await content.blobs.open(layer.digest));
-    const blob = await content.blobs.ingest(tar, { digest: diffId, lease, signal });
+    // A damaged blob fails as STORE_CORRUPT naming it (not as zlib's "incorrect data check").
+    const blob = await content.blobs.reading(layer.digest, async () => {
+      const { tar } = await decompressLayer(await content.blobs.open(layer.digest));
+      return content.blobs.ingest(tar, { digest: diffId, lease, signal });
+    });
     out.push({ diffId, size: blob.size });
   }
   return out;

@@ -39,5 +39,5 @@ export {
   type OciManifest,
   type OciPlatform,
 } from './schemas.js';
-export { formatIssues, manifestDescriptor, parseImageConfig, parseManifest, type ParseOptions, type ParsedManifest } from './parse.js';
+export { MAX_IMAGE_CONFIG_BYTES, formatIssues, manifestDescriptor, parseImageConfig, parseManifest, type ParseOptions, type ParsedManifest } from './parse.js';
 export { compatiblePlatforms, platformFromOci, platformMatchRank, platformMatches, platformToOci, selectManifest } from './platform.js';

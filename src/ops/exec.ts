@@ -3,7 +3,6 @@
  * `--mount`s, and turns the changes into a layer. Secrets are read from the build's secret provider
  * at run time only: they are in no key, layer or event.
  */
-import { createHash } from 'node:crypto';
 import { StagecraftError } from '../core/index.js';
 import type { ExecMount as RuntimeMount, Executor, NetworkMode } from '../executor/index.js';
 import type { ExecOp } from '../plan/index.js';
@@ -160,7 +159,3 @@ async function bindSource(stack: Disposer, input: FsResult, mount: Extract<ExecO
 
 /** Name of the copy of a read-write context bind source inside its scratch snapshot. */
 const PRIVATE_COPY = 'source';
-
-export function cacheMountDirName(id: string): string {
-  return createHash('sha256').update(id).digest('hex').slice(0, 32);
-}

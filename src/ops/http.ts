@@ -1,40 +1,139 @@
 /**
- * `ADD <url>`: downloads over HTTP(S) with Node's fetch. With `--checksum` the key is the checksum
- * (no download needed to decide a cache hit) and the download is verified against it; otherwise the
- * key is the digest of the downloaded content.
+ * `ADD <url>`: downloads over HTTP(S) with Node's fetch, streamed to disk (memory stays flat whatever
+ * the size). With `--checksum` the key is the checksum (no download needed to decide a cache hit) and
+ * the download is verified against it; otherwise the key is the digest of the downloaded content.
+ *
+ * A connection that fails or closes before the body is complete (fewer bytes than Content-Length, or
+ * a reset mid-body) is retried with backoff, as BuildKit's HTTP source retries transient errors; the
+ * last failure is reported with the URL (credentials removed) and the bytes received.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StagecraftError } from '../core/index.js';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StagecraftError, isStagecraftError } from '../core/index.js';
 import type { HttpSourceOp } from '../plan/index.js';
+import { redactText, redactUrl } from '../registry/index.js';
+import { retry } from '../util/retry.js';
+
+export interface DownloadOptions {
+  /** Attempts per download, the first included. Default 3. */
+  readonly attempts?: number | undefined;
+  /** Delay before the second attempt (doubles each time). Default 500 ms. */
+  readonly baseDelayMs?: number | undefined;
+}
 
 const downloads = new Map<string, Promise<{ dir: string; digest: string }>>();
 
-async function download(op: HttpSourceOp, root: string, signal: AbortSignal): Promise<{ dir: string; digest: string }> {
+/** A failure worth another attempt (connection errors, truncated bodies, 5xx, 408, 429). */
+class TransientDownloadError extends StagecraftError {}
+
+function describe(error: unknown): string {
+  const message = (error as { message?: unknown } | null)?.message;
+  const cause = (error as { cause?: { message?: unknown; code?: unknown } } | null)?.cause;
+  let text = typeof message === 'string' ? message : String(error);
+  if (typeof cause?.message === 'string' && !text.includes(cause.message)) text += `: ${cause.message}`;
+  else if (typeof cause?.code === 'string' && !text.includes(cause.code)) text += ` (${cause.code})`;
+  return redactText(text);
+}
+
+/** Hashes and counts what passes. */
+class Tally extends Transform {
+  bytes = 0;
+  constructor(readonly hash: Hash) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+}
+
+/** One attempt: the body streamed into `partial`; returns its digest. */
+async function attempt(op: HttpSourceOp, url: string, partial: string, signal: AbortSignal): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(op.url, { signal, redirect: 'follow' });
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    // undici reports network failures as "fetch failed" (the reason in `cause`); anything else is a URL
+    // fetch refuses (e.g. one with credentials), which another attempt will not change.
+    const Failure = (error as { message?: unknown } | null)?.message === 'fetch failed' ? TransientDownloadError : StagecraftError;
+    throw new Failure('REGISTRY_ERROR', `ADD ${url}: cannot download: ${describe(error)}`, { hint: 'check the URL and the network', cause: error });
+  }
+  if (!response.ok) {
+    await response.body?.cancel().catch(() => undefined);
+    const status = `${response.status}${response.statusText === '' ? '' : ` ${response.statusText}`}`;
+    if (response.status >= 500 || response.status === 408 || response.status === 429) {
+      throw new TransientDownloadError('REGISTRY_ERROR', `ADD ${url}: the server answered ${status}`, { hint: 'the server is failing or busy; try again later' });
+    }
+    throw new StagecraftError('NOT_FOUND', `ADD ${url}: the server answered ${status}`, { hint: 'check the URL' });
+  }
+  // With a Content-Encoding, fetch decodes the body and Content-Length counts the encoded bytes.
+  const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
+  const lengthHeader = response.headers.get('content-length');
+  const expected = !encoded && lengthHeader !== null && /^\d+$/u.test(lengthHeader) ? Number(lengthHeader) : undefined;
+  const algorithm = op.checksum?.split(':')[0] ?? 'sha256';
+  const tally = new Tally(createHash(algorithm));
+  const of = expected === undefined ? '' : ` of ${expected}`;
+  // 0600, as BuildKit's HTTP source writes a downloaded file (and the Dockerfile reference documents).
+  const handle = await open(partial, 'w', 0o600);
+  try {
+    const body = response.body === null ? Readable.from([]) : Readable.fromWeb(response.body);
+    await pipeline(body, tally, handle.createWriteStream(), { signal });
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    throw new TransientDownloadError('REGISTRY_ERROR', `ADD ${url}: the download was cut short after ${tally.bytes}${of} bytes: ${describe(error)}`, {
+      hint: 'the server or the network closed the connection early; check the URL and the network, then build again',
+      cause: error,
+    });
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+  if (expected !== undefined && tally.bytes !== expected) {
+    throw new TransientDownloadError('REGISTRY_ERROR', `ADD ${url}: the download was cut short after ${tally.bytes}${of} bytes (Content-Length)`, {
+      hint: 'the server or the network closed the connection early; check the URL and the network, then build again',
+    });
+  }
+  return `${algorithm}:${tally.hash.digest('hex')}`;
+}
+
+async function download(op: HttpSourceOp, root: string, signal: AbortSignal, options: DownloadOptions): Promise<{ dir: string; digest: string }> {
   const key = `${op.url}|${op.checksum ?? ''}|${root}`;
   let pending = downloads.get(key);
   if (pending === undefined) {
     pending = (async () => {
-      let response: Response;
-      try {
-        response = await fetch(op.url, { signal, redirect: 'follow' });
-      } catch (error) {
-        throw new StagecraftError('REGISTRY_ERROR', `ADD ${op.url}: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the URL and the network', cause: error });
-      }
-      if (!response.ok) throw new StagecraftError('NOT_FOUND', `ADD ${op.url}: the server answered ${response.status}`, { hint: 'check the URL' });
-      const data = Buffer.from(await response.arrayBuffer());
-      const algorithm = op.checksum?.split(':')[0] ?? 'sha256';
-      const digest = `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
-      if (op.checksum !== undefined && digest !== op.checksum) {
-        throw new StagecraftError('DIGEST_MISMATCH', `ADD ${op.url}: digest mismatch ${digest} != ${op.checksum}`, { hint: 'the file changed on the server, or --checksum is wrong' });
-      }
+      const url = redactUrl(op.url);
       await mkdir(root, { recursive: true });
       const dir = await mkdtemp(join(root, 'http-'));
-      // 0600, as BuildKit's HTTP source writes a downloaded file (and the Dockerfile reference documents).
-      await writeFile(join(dir, `.${op.filename}.partial`), data, { mode: 0o600 });
-      await rename(join(dir, `.${op.filename}.partial`), join(dir, op.filename));
-      return { dir, digest };
+      const partial = join(dir, `.${op.filename}.partial`);
+      try {
+        const attempts = options.attempts ?? 3;
+        let tries = 0;
+        const digest = await retry(
+          (n) => {
+            tries = n;
+            return attempt(op, url, partial, signal);
+          },
+          { attempts, baseDelayMs: options.baseDelayMs ?? 500, signal, shouldRetry: (error) => error instanceof TransientDownloadError },
+        ).catch((error: unknown) => {
+          if (tries > 1 && isStagecraftError(error)) {
+            throw new StagecraftError(error.code, `${error.message} (${tries} attempts)`, { hint: error.hint, cause: error.cause });
+          }
+          throw error;
+        });
+        if (op.checksum !== undefined && digest !== op.checksum) {
+          throw new StagecraftError('DIGEST_MISMATCH', `ADD ${url}: digest mismatch ${digest} != ${op.checksum}`, { hint: 'the file changed on the server, or --checksum is wrong' });
+        }
+        await rename(partial, join(dir, op.filename));
+        return { dir, digest };
+      } catch (error) {
+        await rm(dir, { recursive: true, force: true });
+        throw error;
+      }
     })();
     downloads.set(key, pending);
     pending.catch(() => downloads.delete(key));
@@ -42,12 +141,12 @@ async function download(op: HttpSourceOp, root: string, signal: AbortSignal): Pr
   return pending;
 }
 
-export async function httpCacheKey(op: HttpSourceOp, root: string, signal: AbortSignal): Promise<unknown> {
+export async function httpCacheKey(op: HttpSourceOp, root: string, signal: AbortSignal, options: DownloadOptions = {}): Promise<unknown> {
   if (op.checksum !== undefined) return { type: 'http', checksum: op.checksum, filename: op.filename };
-  const { digest } = await download(op, root, signal);
+  const { digest } = await download(op, root, signal, options);
   return { type: 'http', digest, filename: op.filename };
 }
 
-export async function fetchHttp(op: HttpSourceOp, root: string, signal: AbortSignal): Promise<string> {
-  return (await download(op, root, signal)).dir;
+export async function fetchHttp(op: HttpSourceOp, root: string, signal: AbortSignal, options: DownloadOptions = {}): Promise<string> {
+  return (await download(op, root, signal, options)).dir;
 }

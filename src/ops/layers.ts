@@ -6,7 +6,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/index.js';
-import type { Digest } from '../core/index.js';
+import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
 import type { LayerRecord } from '../cache/index.js';
 import { MEDIA_TYPES } from '../oci/index.js';
 import { chainId, type ImmutableSnapshot, type MountedRootfs, type MutableSnapshot, type Snapshotter } from '../snapshot/index.js';
@@ -19,6 +19,12 @@ export interface LayerStoreOptions {
   readonly sourceDateEpoch?: number | undefined;
   /** A directory for temporary mount points. */
   readonly runDir: string;
+}
+
+/** An extraction error of a layer, with the layer's digest in front (apply itself does not know it). */
+function namingLayer(error: unknown, digest: Digest): unknown {
+  if (!isStagecraftError(error) || (error.code !== 'LAYER_INVALID' && error.code !== 'LAYER_UNSAFE') || error.message.includes(digest)) return error;
+  return new StagecraftError(error.code, `layer ${digest}: ${error.message}`, { hint: error.hint, cause: error });
 }
 
 export class LayerStore {
@@ -49,7 +55,11 @@ export class LayerStore {
       const layer = layers[i];
       if (layer === undefined) continue;
       await this.ensureBlob(layer, signal);
-      parent = await snapshotter.applyLayer(parent, await blobs.open(layer.digest), layer.diffId, { signal });
+      try {
+        parent = await snapshotter.applyLayer(parent, await blobs.open(layer.digest), layer.diffId, { signal });
+      } catch (error) {
+        throw namingLayer(error, layer.digest);
+      }
     }
     return parent;
   }

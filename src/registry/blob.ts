@@ -27,10 +27,21 @@ export interface BlobDownload {
   readonly release: () => void;
 }
 
-function mismatch(download: BlobDownload, detail: string): StagecraftError {
-  return new StagecraftError('DIGEST_MISMATCH', `blob ${download.descriptor.digest} from ${download.source}: ${detail}`, {
+/** DIGEST_MISMATCH naming the repository, the blob, what its descriptor promised and what came. */
+function mismatch(download: BlobDownload, got: string): StagecraftError {
+  const { digest, size } = download.descriptor;
+  return new StagecraftError('DIGEST_MISMATCH', `blob ${digest} from ${download.source}: expected ${digest} (${size} bytes), got ${got}`, {
     hint: 'the registry (or a proxy between) served content that does not match the manifest; nothing was stored; retry, and report it to the registry owner if it persists',
   });
+}
+
+/** The Content-Length of a response whose body is the stored bytes (no Content-Encoding), if any. */
+function declaredLength(response: Response): number | undefined {
+  const encoding = response.headers.get('content-encoding');
+  if (encoding !== null && encoding.trim().toLowerCase() !== 'identity') return undefined;
+  const header = response.headers.get('content-length');
+  if (header === null || !/^\d+$/.test(header.trim())) return undefined;
+  return Number(header.trim());
 }
 
 /** `bytes 100-199/200` → 100 */
@@ -52,6 +63,13 @@ async function* verifiedChunks(download: BlobDownload): AsyncGenerator<Buffer> {
           response = await download.reopen(offset, signal);
         }
         let skip = 0;
+        const declared = declaredLength(response);
+        if (response.status === 200 && declared !== undefined && declared !== descriptor.size) {
+          // A registry that announces another size is not serving this blob; resuming would not help.
+          await discard(response);
+          response = undefined;
+          throw mismatch(download, `a body of ${declared} bytes (Content-Length)`);
+        }
         if (offset > 0) {
           if (response.status === 206) {
             const start = contentRangeStart(response.headers.get('content-range'));
@@ -77,7 +95,7 @@ async function* verifiedChunks(download: BlobDownload): AsyncGenerator<Buffer> {
               data = data.subarray(skip);
               skip = 0;
             }
-            if (offset + data.length > descriptor.size) throw mismatch(download, `more than the ${descriptor.size} bytes its descriptor declares`);
+            if (offset + data.length > descriptor.size) throw mismatch(download, `more than ${descriptor.size} bytes`);
             offset += data.length;
             hash.update(data);
             yield data;
@@ -102,8 +120,7 @@ async function* verifiedChunks(download: BlobDownload): AsyncGenerator<Buffer> {
       }
     }
     const digest = `sha256:${hash.digest('hex')}` as Digest;
-    if (offset !== descriptor.size) throw mismatch(download, `got ${offset} bytes, expected ${descriptor.size}`);
-    if (digest !== descriptor.digest) throw mismatch(download, `the content hashes to ${digest}`);
+    if (offset !== descriptor.size || digest !== descriptor.digest) throw mismatch(download, `${digest} (${offset} bytes)`);
   } finally {
     download.release();
   }

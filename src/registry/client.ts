@@ -63,6 +63,11 @@ export interface FetchedManifest {
   readonly parsed: ParsedManifest;
 }
 
+export interface FetchManifestOptions extends SignalOptions {
+  /** The mediaType of the descriptor that named this manifest (an index entry): the document must be of its kind. */
+  readonly descriptorMediaType?: string | undefined;
+}
+
 export interface ResolveOptions extends SignalOptions {
   /** The platform to pick from an index. */
   readonly platform: Platform;
@@ -215,7 +220,12 @@ export class RegistryClient {
       return { ref: pinned, descriptor: root.descriptor, bytes: root.bytes, manifest: root.parsed.manifest, parsed: root.parsed };
     }
     const entry = selectManifest(root.parsed.index, options.platform, { source: formatImageRef(ref) });
-    const image = await this.fetchManifest(ref, entry.digest, { signal: options.signal });
+    if (entry.size > this.maxManifestBytes) {
+      throw new StagecraftError('INVALID_MANIFEST', `${formatImageRef(ref)}: the index entry ${entry.digest} declares ${entry.size} bytes, more than the manifest limit of ${this.maxManifestBytes}`, {
+        hint: 'manifests are small JSON documents; the index is malformed or hostile',
+      });
+    }
+    const image = await this.fetchManifest(ref, entry.digest, { signal: options.signal, descriptorMediaType: entry.mediaType });
     if (image.parsed.kind !== 'manifest') {
       throw new StagecraftError('UNSUPPORTED_MEDIA_TYPE', `${formatImageRef(ref)}: the index entry ${entry.digest} is itself an index`, {
         hint: 'nested indexes are not supported; reference the inner index by digest',
@@ -231,7 +241,7 @@ export class RegistryClient {
    * GET a manifest by tag or digest (at most `maxManifestBytes`), verified against the digest when
    * fetched by digest, and parsed once.
    */
-  async fetchManifest(repo: Repository, reference: string, options: SignalOptions = {}): Promise<FetchedManifest> {
+  async fetchManifest(repo: Repository, reference: string, options: FetchManifestOptions = {}): Promise<FetchedManifest> {
     const byDigest = reference.startsWith('sha256:');
     const what = `GET manifest ${repoName(repo)}${byDigest ? '@' : ':'}${reference}`;
     return this.limiter.run(repo.domain, () => this.onPullEndpoints(repo, async (endpoint) => {
@@ -244,17 +254,22 @@ export class RegistryClient {
       }, options.signal);
       if (!response.ok) throw await errorFromResponse(response, what);
       const bytes = await this.readLimited(response, what);
-      const contentType = response.headers.get('content-type') ?? undefined;
-      const parsed = parseManifest(bytes, contentType, { source: `${repoName(repo)}${byDigest ? '@' : ':'}${reference}` });
-      if (byDigest && parsed.digest !== reference) {
-        throw new StagecraftError('DIGEST_MISMATCH', `${what}: the registry served content with digest ${parsed.digest}`, {
+      // Verify before parsing: wrong bytes are DIGEST_MISMATCH, whatever they contain.
+      const digest = sha256Digest(bytes);
+      if (byDigest && digest !== reference) {
+        throw new StagecraftError('DIGEST_MISMATCH', `${what}: expected ${reference}, the registry served ${bytes.byteLength} bytes with digest ${digest}`, {
           hint: 'the registry or a proxy served wrong content; nothing was stored',
         });
       }
-      const header = response.headers.get('docker-content-digest');
-      if (header !== null && header.startsWith('sha256:') && header !== parsed.digest) {
-        throw new StagecraftError('DIGEST_MISMATCH', `${what}: Docker-Content-Digest ${header} does not match the content (${parsed.digest})`);
+      // By tag, the registry's Docker-Content-Digest (when sent) must be the digest of what it sent.
+      const header = response.headers.get('docker-content-digest')?.trim();
+      if (header !== undefined && header.startsWith('sha256:') && header !== digest) {
+        throw new StagecraftError('DIGEST_MISMATCH', `${what}: the registry's Docker-Content-Digest is ${header}, but the ${bytes.byteLength} bytes it served hash to ${digest}`, {
+          hint: 'the registry or a proxy served wrong content; nothing was stored',
+        });
       }
+      const contentType = response.headers.get('content-type') ?? undefined;
+      const parsed = parseManifest(bytes, contentType, { source: `${repoName(repo)}${byDigest ? '@' : ':'}${reference}`, descriptorMediaType: options.descriptorMediaType });
       return { descriptor: { mediaType: parsed.mediaType, digest: parsed.digest, size: parsed.size }, bytes, parsed };
     }, options.signal), options.signal);
   }
@@ -514,10 +529,15 @@ export class RegistryClient {
     return this.limiter.run(repo.domain, () => this.onPullEndpoints(repo, async (endpoint) => {
       const tags: string[] = [];
       let url: URL | undefined = this.url(endpoint, `/v2/${repo.path}/tags/list`);
+      // Pages are bounded one by one (readLimited) and in total, so a registry cannot exhaust memory.
+      const totalLimit = 16 * this.maxManifestBytes;
+      let total = 0;
       for (let page = 0; url !== undefined && page < 1000; page++) {
         const response = await this.request(endpoint, { method: 'GET', url, scopes: [pullScope(repo)], what, headers: { accept: 'application/json' } }, options.signal);
         if (!response.ok) throw await errorFromResponse(response, what);
         const bytes = await this.readLimited(response, what);
+        total += bytes.byteLength;
+        if (total > totalLimit) throw new StagecraftError('REGISTRY_ERROR', `${what}: the tag list is larger than ${totalLimit} bytes`, { hint: 'the registry sent an implausibly long tag list' });
         let json: unknown;
         try {
           json = JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -526,7 +546,8 @@ export class RegistryClient {
         }
         const parsed = tagListSchema.safeParse(json);
         if (!parsed.success) throw new StagecraftError('REGISTRY_ERROR', `${what}: the registry answered with an invalid tag list`);
-        tags.push(...(parsed.data.tags ?? []));
+        // Not push(...tags): spreading a page of a million tags overflows the call stack.
+        for (const tag of parsed.data.tags ?? []) tags.push(tag);
         const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(response.headers.get('link') ?? '')?.[1];
         url = next === undefined ? undefined : new URL(next, url);
       }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { StagecraftError } from '../core/index.js';
 import { runProcess } from '../util/process.js';
 import { formatIssues } from '../oci/index.js';
+import { redactText } from './redact.js';
 import { dockerConfigSchema, helperOutputSchema, type DockerConfigFile } from './schemas.js';
 
 export interface Credentials {
@@ -102,8 +103,9 @@ export class CredentialStore implements CredentialProvider {
       let json: unknown;
       try {
         json = JSON.parse(text);
-      } catch (cause) {
-        throw new StagecraftError('CONFIG', `${path} is not valid JSON`, { hint: 'fix or remove the file (it holds registry logins)', cause });
+      } catch {
+        // No cause: a JSON syntax error quotes the text around the fault, and this text holds logins.
+        throw new StagecraftError('CONFIG', `${path} is not valid JSON`, { hint: 'fix or remove the file (it holds registry logins)' });
       }
       const result = dockerConfigSchema.safeParse(json);
       if (!result.success) {
@@ -148,7 +150,7 @@ export class CredentialStore implements CredentialProvider {
     if (result.code !== 0) {
       // The helper protocol reports a missing entry on stdout with a non-zero exit.
       if (/credentials not found/i.test(result.stdout + result.stderr)) return undefined;
-      throw new StagecraftError('EXTERNAL_TOOL', `credential helper docker-credential-${name} failed (exit ${result.code}) for ${serverUrl}: ${firstLine(result.stderr || result.stdout)}`, {
+      throw new StagecraftError('EXTERNAL_TOOL', `credential helper docker-credential-${name} failed (exit ${result.code}) for ${serverUrl}: ${redactText(firstLine(result.stderr || result.stdout))}`, {
         hint: `check that \`echo ${serverUrl} | docker-credential-${name} get\` works`,
       });
     }

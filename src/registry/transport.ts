@@ -179,7 +179,8 @@ export async function errorFromResponse(response: Response, what: string): Promi
       codes = parsed.data.errors.map((e) => e.code);
       detail = parsed.data.errors.map((e) => `${e.code}${e.message === undefined ? '' : `: ${e.message}`}`).join('; ');
     } else {
-      detail = text.trim().split('\n')[0]?.slice(0, 200) ?? '';
+      // Redact before cutting: a cut can split a URL from its `@` and hide its userinfo from redaction.
+      detail = redactText(text.trim().split('\n')[0] ?? '').slice(0, 200);
     }
   }
   const message = redactText(`${what}: ${response.status} ${response.statusText}${detail === '' ? '' : ` (${detail})`}`);
@@ -280,7 +281,15 @@ export class Transport {
     const state = this.hostAuth(options.endpoint.host);
     for (let round = 0; ; round++) {
       const authorization = await this.authorization(options.endpoint, state, options.scopes, options.signal);
-      const response = await this.fetchFollowing(options, authorization);
+      const { response, url } = await this.fetchFollowing(options, authorization);
+      if (response.status === 401 && url.origin !== new URL(options.endpoint.base).origin) {
+        // Only the registry's own challenge is learned: a redirect target (object storage) that asks
+        // for credentials must not choose the realm our credentials are sent to.
+        await discard(response);
+        throw new StagecraftError('REGISTRY_ERROR', `${options.what}: ${redactUrl(url)}, where ${options.endpoint.host} redirected, answered 401 Unauthorized`, {
+          hint: 'the registry\'s storage refused the download (an expired or broken signed URL); retry, and report it to the registry owner if it persists',
+        });
+      }
       if (response.status === 401) {
         const header = response.headers.get('www-authenticate');
         const challenge = header === null ? undefined : pickChallenge(parseChallenges(header));
@@ -335,6 +344,12 @@ export class Transport {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       throw new StagecraftError('REGISTRY_AUTH', `the registry ${endpoint.host} sent a token realm that is not http(s): ${redactUrl(url)}`);
     }
+    // Credentials go over plain HTTP only where the registry itself is spoken to that way.
+    if (credentials !== undefined && url.protocol === 'http:' && endpoint.base.startsWith('https:') && !isLoopbackName(url.hostname)) {
+      throw new StagecraftError('REGISTRY_AUTH', `the registry ${endpoint.host} asks for credentials to be sent to ${redactUrl(url)} over plain HTTP; refused`, {
+        hint: `the registry's token realm must be https; if ${url.host} is trusted and has no TLS, mark the registry insecure`,
+      });
+    }
     const service = challenge.params['service'];
     if (service !== undefined) url.searchParams.set('service', service);
     for (const scope of scopes) url.searchParams.append('scope', scope);
@@ -343,7 +358,7 @@ export class Transport {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.userAgent() };
     if (credentials !== undefined) headers['authorization'] = basicAuthorization(credentials);
     const response = await retry(async () => {
-      const r = await this.fetchImpl(url, { method: 'GET', headers, signal: signal ?? null, redirect: 'follow' });
+      const r = await this.fetchTokenFollowing(url, headers, what, signal);
       if (r.status >= 500 || r.status === 429) {
         throw new RetryableStatus(r.status, retryAfter(r.headers.get('retry-after'), this.clock.now()), await errorFromResponse(r, what));
       }
@@ -365,8 +380,9 @@ export class Transport {
     let json: unknown;
     try {
       json = await response.json();
-    } catch (cause) {
-      throw new StagecraftError('REGISTRY_AUTH', `${what}: the token server answered with invalid JSON`, { cause });
+    } catch {
+      // No cause: a JSON syntax error quotes the text around the fault, which may hold a token.
+      throw new StagecraftError('REGISTRY_AUTH', `${what}: the token server answered with invalid JSON`);
     }
     const parsed = tokenResponseSchema.safeParse(json);
     if (!parsed.success) throw new StagecraftError('REGISTRY_AUTH', `${what}: invalid token response: ${formatIssues(parsed.error)}`);
@@ -382,14 +398,35 @@ export class Transport {
     return this.options.userAgent ?? 'stagecraft';
   }
 
-  /** fetch with manual redirects: Authorization only to the endpoint's own host. */
-  private async fetchFollowing(options: SendOptions, authorization: string | undefined): Promise<Response> {
+  /**
+   * GET the token realm, following redirects by hand: the basic credentials go only to the realm's own
+   * origin (scheme, host and port), never to where it redirects.
+   */
+  private async fetchTokenFollowing(realm: URL, headers: Readonly<Record<string, string>>, what: string, signal: AbortSignal | undefined): Promise<Response> {
+    let url = realm;
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const sent: Record<string, string> = { ...headers };
+      if (url.origin !== realm.origin) delete sent['authorization'];
+      const response = await this.fetchImpl(url, { method: 'GET', headers: sent, signal: signal ?? null, redirect: 'manual' });
+      if (!isRedirect(response.status)) return response;
+      url = await redirectTarget(response, url, what);
+    }
+    throw new StagecraftError('REGISTRY_AUTH', `${what}: more than ${MAX_REDIRECTS} redirects from the token server ${redactUrl(realm)}`);
+  }
+
+  /**
+   * fetch with manual redirects: Authorization only to the endpoint's own origin (scheme, host and
+   * port). Blob GETs are redirected to object storage on other hosts, and an https registry that
+   * redirects to http must not get the credentials in clear.
+   */
+  private async fetchFollowing(options: SendOptions, authorization: string | undefined): Promise<{ response: Response; url: URL }> {
     let url = options.url;
     let method: HttpMethod = options.method;
     let withBody = options.body !== undefined;
+    const origin = new URL(options.endpoint.base).origin;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const headers: Record<string, string> = { 'user-agent': this.userAgent(), ...options.headers };
-      if (authorization !== undefined && url.host === options.endpoint.host) headers['authorization'] = authorization;
+      if (authorization !== undefined && url.origin === origin) headers['authorization'] = authorization;
       const body = withBody ? options.body?.() : undefined;
       const init: RequestInit & { duplex?: 'half' } = { method, headers, redirect: 'manual', signal: options.signal ?? null };
       if (body !== undefined) {
@@ -397,18 +434,45 @@ export class Transport {
         if (body instanceof ReadableStream) init.duplex = 'half';
       }
       const response = await this.fetchImpl(url, init);
-      if (![301, 302, 303, 307, 308].includes(response.status)) return response;
-      const location = response.headers.get('location');
-      await discard(response);
-      if (location === null) throw new StagecraftError('REGISTRY_ERROR', `${options.what}: redirect without a Location from ${redactUrl(url)}`);
-      url = new URL(location, url);
-      if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === 'POST')) {
+      if (!isRedirect(response.status)) return { response, url };
+      const status = response.status;
+      url = await redirectTarget(response, url, options.what);
+      if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {
         method = 'GET';
         withBody = false;
       }
     }
     throw new StagecraftError('REGISTRY_ERROR', `${options.what}: more than ${MAX_REDIRECTS} redirects`);
   }
+}
+
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}
+
+function isLoopbackName(hostname: string): boolean {
+  const name = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
+}
+
+/** Where a redirect points (discarding its body); only http(s) targets are followed. */
+async function redirectTarget(response: Response, from: URL, what: string): Promise<URL> {
+  const location = response.headers.get('location');
+  await discard(response);
+  if (location === null) throw new StagecraftError('REGISTRY_ERROR', `${what}: redirect without a Location from ${redactUrl(from)}`);
+  let target: URL;
+  try {
+    target = new URL(location, from);
+  } catch {
+    throw new StagecraftError('REGISTRY_ERROR', `${what}: ${redactUrl(from)} redirected to an invalid location ${JSON.stringify(redactText(location.slice(0, 200)))}`);
+  }
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+    throw new StagecraftError('REGISTRY_ERROR', `${what}: ${redactUrl(from)} redirected to a ${target.protocol} URL; only http(s) is followed`);
+  }
+  if (target.username !== '' || target.password !== '') {
+    throw new StagecraftError('REGISTRY_ERROR', `${what}: ${redactUrl(from)} redirected to a URL with credentials in it (${redactUrl(target)}); not followed`);
+  }
+  return target;
 }
 
 export function scopeKey(scopes: readonly string[]): string {

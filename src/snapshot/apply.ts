@@ -9,9 +9,9 @@ import { constants } from 'node:fs';
 import { chmod, link, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { StagecraftError, type Digest } from '../core/index.js';
+import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
 import { runProcess } from '../util/process.js';
-import { DigestStream } from '../util/streams.js';
+import { ByteLimit, DigestStream, formatSize } from '../util/streams.js';
 import { decompressLayer, type DetectedCompression } from './compress.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './pack.js';
 import { readTar } from './tar/reader.js';
@@ -31,7 +31,25 @@ export interface ApplyOptions {
   /** Apply the archive's numeric uid/gid (needs root). Default: when running as root. */
   readonly chown?: boolean | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** The layer as messages name it (its digest). Default: "layer". */
+  readonly name?: string | undefined;
+  /** Refuse a layer whose uncompressed tar is larger (a decompression bomb). Default `DEFAULT_MAX_LAYER_BYTES`. */
+  readonly maxUncompressedBytes?: number | undefined;
+  /** Refuse a layer with more entries (each costs memory while extracting). Default `DEFAULT_MAX_LAYER_ENTRIES`. */
+  readonly maxEntries?: number | undefined;
 }
+
+/**
+ * 64 GiB of tar: far beyond real layers (the largest common ones, CUDA and ML stacks, are a few GiB),
+ * small enough that a gzip/zstd bomb of a few MiB cannot fill a build host's disk unnoticed.
+ */
+export const DEFAULT_MAX_LAYER_BYTES = 64 * 1024 ** 3;
+/** 5 million entries (a full distribution with toolchains has a few hundred thousand). */
+export const DEFAULT_MAX_LAYER_ENTRIES = 5_000_000;
+
+/** Linux limits: a path of at most PATH_MAX (4096, with its NUL) bytes, a name of at most NAME_MAX (255). */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
 
 export interface ApplyResult {
   /** sha256 of the uncompressed tar. */
@@ -43,6 +61,26 @@ export interface ApplyResult {
 }
 
 const MAX_SYMLINK_HOPS = 40;
+
+/** errno codes that a crafted entry can cause on a healthy filesystem: the layer is at fault. */
+const ENTRY_ERRNOS = new Set(['ENAMETOOLONG', 'ELOOP', 'EINVAL', 'ENOTDIR', 'EEXIST', 'EISDIR', 'EMLINK', 'ENOENT', 'E2BIG', 'ERANGE', 'EOVERFLOW']);
+
+/** A failure while extracting one entry, typed: the layer's fault (LAYER_INVALID) or the host's (SNAPSHOT). */
+function entryError(name: string, error: unknown): StagecraftError {
+  if (isStagecraftError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const os = /\(os error (\d+)\)/u.exec(message)?.[1]; // @napi-rs/xattr errors carry the errno number
+  const layerFault = (code !== undefined && ENTRY_ERRNOS.has(code)) || code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_OUT_OF_RANGE' || (os !== undefined && ['7', '22', '34', '36', '61', '95'].includes(os));
+  if (layerFault) return new StagecraftError('LAYER_INVALID', `layer entry "${name.slice(0, 200)}" cannot be extracted: ${message}`, {
+    hint: 'the layer blob is damaged or crafted; pull or build it again, or use an image from a source you trust',
+    cause: error,
+  });
+  return new StagecraftError('SNAPSHOT', `cannot extract layer entry "${name.slice(0, 200)}": ${message}`, {
+    hint: code === 'ENOSPC' ? 'the state root\'s disk is full; free space or run `stagecraft prune`' : 'check the state root\'s filesystem and permissions',
+    cause: error,
+  });
+}
 
 function unsafe(name: string, why: string): StagecraftError {
   return new StagecraftError('LAYER_UNSAFE', `layer entry "${name}" ${why}`, {
@@ -56,8 +94,25 @@ function invalid(name: string, why: string): StagecraftError {
   });
 }
 
+/**
+ * Why an archive name or link target cannot exist on Linux (a NUL byte, longer than PATH_MAX, a
+ * component longer than NAME_MAX), or undefined. Node's fs would throw a plain TypeError/ENAMETOOLONG.
+ */
+export function invalidPathReason(path: string, isName: boolean): string | undefined {
+  if (path.includes('\0')) return 'contains a NUL byte';
+  if (Buffer.byteLength(path) >= PATH_MAX) return `is longer than ${PATH_MAX} bytes (PATH_MAX)`;
+  if (isName || !path.includes('/')) {
+    for (const part of path.split('/')) {
+      if (Buffer.byteLength(part) > NAME_MAX) return `has a component longer than ${NAME_MAX} bytes (NAME_MAX)`;
+    }
+  }
+  return undefined;
+}
+
 /** The clean components of an archive name; `..` that would leave the root is an error. */
 export function cleanComponents(name: string): string[] {
+  const why = invalidPathReason(name, true);
+  if (why !== undefined) throw invalid(name.slice(0, 200), why);
   const parts: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;
@@ -105,6 +160,8 @@ export async function resolveDir(root: string, components: readonly string[], en
     if (stat === null) {
       if (!create) throw invalid(entryName, `refers to "${[...resolved, part].join('/')}", which does not exist`);
       await mkdir(path, { mode: 0o755 });
+      // Exactly 0755: mkdir(2) applies the umask and inherits setgid from a setgid parent.
+      await chmod(path, 0o755);
       resolved.push(part);
     } else if (stat.isDirectory()) {
       resolved.push(part);
@@ -113,6 +170,7 @@ export async function resolveDir(root: string, components: readonly string[], en
       const target = await readlink(path);
       if (target.startsWith('/')) resolved.length = 0;
       pending.unshift(...target.split('/'));
+      if (pending.length > PATH_MAX) throw invalid(entryName, 'goes through symlinks expanding to a path longer than PATH_MAX');
     } else {
       throw invalid(entryName, `needs "${[...resolved, part].join('/')}" to be a directory, but it is a file`);
     }
@@ -144,7 +202,25 @@ class Extractor {
 
   async entry(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
     this.entries++;
+    const maxEntries = this.options.maxEntries ?? DEFAULT_MAX_LAYER_ENTRIES;
+    if (this.entries > maxEntries) {
+      throw new StagecraftError('LAYER_INVALID', `${this.options.name ?? 'layer'} has more than ${maxEntries} entries`, {
+        hint: 'the layer looks like an archive bomb; use an image from a source you trust',
+      });
+    }
+    try {
+      await this.#entry(header, body);
+    } catch (error) {
+      throw entryError(header.name, error);
+    }
+  }
+
+  async #entry(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
     const components = cleanComponents(header.name);
+    if (header.type === 'symlink' || header.type === 'link') {
+      const why = invalidPathReason(header.linkname, false);
+      if (why !== undefined) throw invalid(header.name, `has a link target that ${why}`);
+    }
     if (components.length === 0) {
       if (header.type === 'dir') await this.metadata(this.root, header);
       return;
@@ -267,9 +343,20 @@ export async function applyTar(root: string, tar: AsyncIterable<Uint8Array>, opt
  */
 export async function applyLayer(root: string, blob: AsyncIterable<Uint8Array>, options: ApplyOptions = {}): Promise<ApplyResult> {
   const { compression, tar } = await decompressLayer(blob);
+  const max = options.maxUncompressedBytes ?? DEFAULT_MAX_LAYER_BYTES;
+  const limit = new ByteLimit(max, () => new StagecraftError('LAYER_INVALID', `${options.name ?? 'layer'} inflates past ${formatSize(max)} of tar (${compression}); refused as a decompression bomb`, {
+    hint: 'a layer this large is almost certainly crafted; use an image from a source you trust',
+  }));
   const digest = new DigestStream();
-  const hashed = tar.pipe(digest);
-  tar.on('error', (error) => digest.destroy(error));
+  const hashed = tar.pipe(limit).pipe(digest);
+  tar.on('error', (error) => {
+    // zlib and zstd report damaged data as plain errors (Z_DATA_ERROR "incorrect data check", …).
+    limit.destroy(isStagecraftError(error) ? error : new StagecraftError('LAYER_INVALID', `cannot decompress ${compression} ${options.name ?? 'layer'}: ${error.message}`, {
+      hint: 'the layer blob is damaged; pull or build it again',
+      cause: error,
+    }));
+  });
+  limit.on('error', (error) => digest.destroy(error));
   let counts: { entries: number; skippedDevices: number };
   try {
     counts = await applyTar(root, hashed, options);

@@ -10,8 +10,9 @@ import { Readable, Transform, type TransformCallback, type Writable } from 'node
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, gzip } from 'node:zlib';
 import zstd from 'zstd-napi';
-import { StagecraftError, type Digest } from '../core/index.js';
+import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
 import { DigestStream, peek } from '../util/streams.js';
+import { zstdDecompress } from './zstd.js';
 
 export type CompressionAlgorithm = 'gzip' | 'zstd';
 
@@ -184,14 +185,28 @@ export async function decompressLayer(source: AsyncIterable<Uint8Array>): Promis
   const { head, stream } = await peek(source, 4);
   const compression = detectCompression(head);
   if (compression === 'none') return { compression, tar: stream };
-  const decoder: Transform = compression === 'gzip' ? createGunzip() : new zstd.DecompressStream();
-  pipeline(stream, decoder).catch((error: unknown) => {
-    decoder.destroy(
-      new StagecraftError('LAYER_INVALID', `cannot decompress ${compression} layer: ${error instanceof Error ? error.message : String(error)}`, {
-        hint: 'the layer blob is damaged; pull or build it again',
-        cause: error,
-      }),
-    );
-  });
-  return { compression, tar: decoder };
+  // zstd through our own generator: zstd-napi's DecompressStream ignores backpressure (see zstd.ts).
+  let decoded: AsyncIterable<Buffer>;
+  if (compression === 'gzip') {
+    const gunzip = createGunzip();
+    // A source error destroys gunzip with it and surfaces when the output is read.
+    pipeline(stream, gunzip).catch(() => undefined);
+    decoded = gunzip;
+  } else {
+    decoded = zstdDecompress(stream);
+  }
+  return { compression, tar: Readable.from(typedErrors(decoded, compression), { objectMode: false }) };
+}
+
+/** zlib and zstd report damaged data as plain errors ("incorrect data check", …): type them. */
+async function* typedErrors(decoded: AsyncIterable<Buffer>, compression: CompressionAlgorithm): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of decoded) yield chunk;
+  } catch (error) {
+    if (isStagecraftError(error)) throw error;
+    throw new StagecraftError('LAYER_INVALID', `cannot decompress ${compression} layer: ${error instanceof Error ? error.message : String(error)}`, {
+      hint: 'the layer blob is damaged; pull or build it again',
+      cause: error,
+    });
+  }
 }

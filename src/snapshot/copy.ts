@@ -19,8 +19,11 @@ export class CopySnapshotter extends BaseSnapshotter {
   private async copyTree(from: string, to: string, signal?: AbortSignal): Promise<void> {
     const result = await runProcess('cp', ['-a', '--reflink=auto', '--', `${from}/.`, to], { signal });
     if (result.code !== 0) {
-      throw new StagecraftError('SNAPSHOT', `cannot copy snapshot ${from} to ${to}: ${result.stderr.trim()}`, {
-        hint: 'check free disk space under the state root',
+      const full = /No space left on device|Disk quota exceeded/u.test(result.stderr);
+      throw new StagecraftError(full ? 'NO_SPACE' : 'SNAPSHOT', `cannot copy snapshot ${from} to ${to}: ${result.stderr.trim()}`, {
+        hint: full
+          ? 'the state root\'s filesystem is full: `stagecraft prune` drops unused build cache, `stagecraft prune --all` also unpacked layers and cache mounts'
+          : 'check free disk space under the state root',
       });
     }
   }
@@ -30,12 +33,12 @@ export class CopySnapshotter extends BaseSnapshotter {
     if (parent !== null) await this.copyTree(this.fsDir(parent), active.fs, signal);
   }
 
-  protected activeMount(): MountCommand | null {
-    return null;
+  protected activeMount(): Promise<MountCommand | null> {
+    return Promise.resolve(null);
   }
 
-  protected viewMount(): MountCommand | null {
-    return null;
+  protected viewMount(): Promise<MountCommand | null> {
+    return Promise.resolve(null);
   }
 
   protected async unpack(parent: ImmutableSnapshot | null, fs: string, layer: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ApplyResult> {

@@ -12,7 +12,15 @@ export {
   type PackOptions,
   type TreeEntry,
 } from './pack.js';
-export { applyLayer, applyTar, type ApplyOptions, type ApplyResult } from './apply.js';
+export {
+  DEFAULT_MAX_LAYER_BYTES,
+  DEFAULT_MAX_LAYER_ENTRIES,
+  applyLayer,
+  applyTar,
+  invalidPathReason,
+  type ApplyOptions,
+  type ApplyResult,
+} from './apply.js';
 export {
   DEFAULT_COMPRESSION_LEVEL,
   LAYER_MEDIA_TYPES,
@@ -32,9 +40,10 @@ export type {
   MutableSnapshot,
   Snapshotter,
 } from './types.js';
-export { isMounted, mountPoints, type Mount } from './mount.js';
-export { chainId, type SnapshotterOptions } from './snapshotter.js';
+export { isMounted, mountPoints, removeUnmounted, type Mount } from './mount.js';
+export { chainId, ownerOfName, type SnapshotterOptions } from './snapshotter.js';
 export { OverlaySnapshotter, overlaySupported } from './overlay.js';
 export { CopySnapshotter } from './copy.js';
 export { overlayChanges, treeChanges } from './diff.js';
 export { openSnapshotter } from './open.js';
+export { zstdDecompress } from './zstd.js';

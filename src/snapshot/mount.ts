@@ -3,7 +3,7 @@
  * util/process.ts. Overlay lowerdirs are passed relative to `cwd` so that long chains stay under the
  * kernel's one-page limit for mount options.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { StagecraftError } from '../core/index.js';
 import { runProcess } from '../util/process.js';
 
@@ -59,4 +59,21 @@ export async function mountPoints(): Promise<string[]> {
 
 export async function isMounted(target: string): Promise<boolean> {
   return (await mountPoints()).includes(target);
+}
+
+/**
+ * Removes the tree at `dir` after unmounting every mount point at or under it (deepest first), so
+ * the removal never reaches through a leftover mount into what it shows (a bind-mounted host
+ * directory, a lower layer). Refuses when a mount cannot be removed.
+ */
+export async function removeUnmounted(dir: string): Promise<void> {
+  const under = (await mountPoints()).filter((m) => m === dir || m.startsWith(`${dir}/`));
+  for (const target of [...new Set(under)].sort((a, b) => b.length - a.length)) await unmount(target);
+  const left = (await mountPoints()).filter((m) => m === dir || m.startsWith(`${dir}/`));
+  if (left.length > 0) {
+    throw new StagecraftError('SNAPSHOT', `cannot remove ${dir}: ${left[0] ?? dir} is still mounted`, {
+      hint: `unmount it (umount -l ${left[0] ?? dir}) and run the command again`,
+    });
+  }
+  await rm(dir, { recursive: true, force: true });
 }

@@ -5,10 +5,16 @@
  *
  * Layout under the root:
  *   snapshots/<id>/fs, meta.json   committed snapshots (id = chain ID hex for layers)
- *   active/<id>/fs, work, mnt, owner.json   mutable snapshots
- *   mounts/<random>.json           one journal entry per live mount (owner, target)
- *   tmp/<owner>-<random>/          layers being unpacked
+ *   active/<owner>-<random>/fs, work, mnt   mutable snapshots
+ *   mounts/<owner>-<random>.json   one journal entry per live mount (its target)
+ *   tmp/<owner>-<random>/          layers being unpacked, snapshots being committed
  *   empty/                         an empty lower dir
+ *
+ * Several processes share one root. Whatever a process creates there carries its owner
+ * (`<pid>-<start time>`, util/owner.ts) in its name from the first moment it exists, so `cleanup()`
+ * removes only what a process that is no longer running left behind: never a directory another build
+ * has just created, never a journal entry it is still writing (temp files are skipped unless their
+ * writer is dead). Committed snapshots appear by rename, whole or not at all.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
@@ -19,7 +25,7 @@ import { StagecraftError, digestHex, parseDigest, sha256Digest, type Digest } fr
 import { writeFileAtomic } from '../util/atomic.js';
 import { PROCESS_OWNER, ownerAlive } from '../util/owner.js';
 import type { ApplyResult } from './apply.js';
-import { isMounted, mountAt, unmount, type Mount, type MountCommand } from './mount.js';
+import { mountAt, removeUnmounted, unmount, type Mount, type MountCommand } from './mount.js';
 import { packItems, type LayerItem } from './pack.js';
 import { writeTar } from './tar/writer.js';
 import type { ApplyLayerOptions, DiffOptions, ImmutableSnapshot, MountedRootfs, MutableSnapshot, Snapshotter } from './types.js';
@@ -40,6 +46,24 @@ const OwnerMeta = z.object({
 });
 
 const OWNER = PROCESS_OWNER;
+
+/** The owner a name under active/, mounts/ or tmp/ starts with (a temp file's after its dot). */
+export function ownerOfName(name: string): string | undefined {
+  return /^\.?(\d+-\d+)-/u.exec(name)?.[1];
+}
+
+/** A new name owned by this process. */
+function ownedName(): string {
+  return `${OWNER}-${randomBytes(8).toString('hex')}`;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 /** OCI chain ID: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
 export function chainId(parent: Digest | null, diffId: Digest): Digest {
@@ -80,9 +104,9 @@ export abstract class BaseSnapshotter implements Snapshotter {
   /** Fills a new mutable snapshot's directories from its parent. */
   protected abstract populate(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): Promise<void>;
   /** How to mount a mutable snapshot; null: its `fs` dir is used as is. */
-  protected abstract activeMount(parent: ImmutableSnapshot | null, active: ActiveDirs): MountCommand | null;
+  protected abstract activeMount(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): Promise<MountCommand | null>;
   /** How to mount a read-only view; null: the committed dir is used as is. */
-  protected abstract viewMount(parent: ImmutableSnapshot): MountCommand | null;
+  protected abstract viewMount(parent: ImmutableSnapshot, signal?: AbortSignal): Promise<MountCommand | null>;
   /** Unpacks `layer` into the new, empty directory `fs` for a snapshot on `parent`. */
   protected abstract unpack(parent: ImmutableSnapshot | null, fs: string, layer: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ApplyResult>;
   /** The changes of a mutable snapshot against its parent. */
@@ -117,7 +141,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     } catch {
       return null;
     }
-    const parsed = CommittedMeta.safeParse(JSON.parse(text));
+    const parsed = CommittedMeta.safeParse(parseJson(text));
     if (!parsed.success || parsed.data.id !== id) {
       throw new StagecraftError('STORE_CORRUPT', `snapshot metadata ${join(this.snapshotsDir, id, 'meta.json')} is invalid`, {
         hint: `remove the directory ${join(this.snapshotsDir, id)}; it is rebuilt when needed`,
@@ -185,7 +209,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     }
     const snapshot: ImmutableSnapshot = { kind: 'immutable', id, parent, chainId: chain, diffId };
     const work = (async () => {
-      const tmp = join(this.root, 'tmp', `${OWNER}-${randomBytes(6).toString('hex')}`);
+      const tmp = join(this.root, 'tmp', ownedName());
       try {
         await mkdir(join(tmp, 'fs'), { recursive: true });
         let result: ApplyResult;
@@ -216,23 +240,25 @@ export abstract class BaseSnapshotter implements Snapshotter {
   async prepare(parent: ImmutableSnapshot | null, key: string, signal?: AbortSignal): Promise<MutableSnapshot> {
     await this.init();
     signal?.throwIfAborted();
-    const id = randomBytes(8).toString('hex');
+    // The owner is in the directory's name, so no other process's cleanup can take it for a
+    // crashed build's leftover while it is being filled.
+    const id = ownedName();
     const dir = join(this.root, 'active', id);
     const active: ActiveDirs = { id, dir, fs: join(dir, 'fs'), work: join(dir, 'work') };
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir);
     try {
       await writeFileAtomic(join(dir, 'owner.json'), JSON.stringify({ version: 1, owner: OWNER, key }));
       await this.populate(parent, active, signal);
+      return new ActiveSnapshot(this, parent, active, await this.activeMount(parent, active, signal));
     } catch (error) {
       await rm(dir, { recursive: true, force: true });
       throw error;
     }
-    return new ActiveSnapshot(this, parent, active);
   }
 
   async view(parent: ImmutableSnapshot, target?: string, signal?: AbortSignal): Promise<MountedRootfs> {
     await this.init();
-    const command = this.viewMount(parent);
+    const command = await this.viewMount(parent, signal);
     if (command === null) {
       if (target === undefined) return { path: this.fsDir(parent), [Symbol.asyncDispose]: async () => {} };
       return this.mountTracked({ type: 'none', source: this.fsDir(parent), options: ['bind', 'ro'] }, target, signal);
@@ -244,7 +270,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
   /** Mounts with a journal entry, so a crashed process's mounts can be found by `cleanup()`. */
   async mountTracked(command: MountCommand, target: string, signal?: AbortSignal): Promise<MountedRootfs> {
     await this.init();
-    const journal = join(this.root, 'mounts', `${randomBytes(8).toString('hex')}.json`);
+    const journal = join(this.root, 'mounts', `${ownedName()}.json`);
     await writeFileAtomic(journal, JSON.stringify({ version: 1, owner: OWNER, target }));
     try {
       await mountAt(command, target, signal);
@@ -268,22 +294,21 @@ export abstract class BaseSnapshotter implements Snapshotter {
   }
 
   /** @internal used by ActiveSnapshot */
-  activeMountFor(parent: ImmutableSnapshot | null, active: ActiveDirs): MountCommand | null {
-    return this.activeMount(parent, active);
-  }
-
-  /** @internal used by ActiveSnapshot */
   async commitActive(parent: ImmutableSnapshot | null, active: ActiveDirs, diffId?: Digest): Promise<ImmutableSnapshot> {
     const chain = diffId !== undefined && (parent === null || parent.chainId !== null) ? chainId(parent?.chainId ?? null, diffId) : null;
     if (chain === null) {
       const id = randomBytes(8).toString('hex');
-      const dir = join(this.snapshotsDir, id);
       const snapshot: ImmutableSnapshot = { kind: 'immutable', id, parent, chainId: null, diffId: null };
-      await mkdir(dir);
-      await rename(active.fs, join(dir, 'fs'));
-      await this.writeMeta(dir, snapshot);
-      await rm(active.dir, { recursive: true, force: true });
-      return snapshot;
+      try {
+        // Staged with its metadata and renamed into place: never a committed dir without meta.json.
+        const staged = join(active.dir, 'commit');
+        await mkdir(staged);
+        await rename(active.fs, join(staged, 'fs'));
+        await this.publish(staged, snapshot);
+        return snapshot;
+      } finally {
+        await rm(active.dir, { recursive: true, force: true });
+      }
     }
     // Keyed by chain ID, as applyLayer keys what it unpacks: staged next to the active dir with its
     // metadata, then renamed into place in one step (another build may have stored it first).
@@ -308,25 +333,48 @@ export abstract class BaseSnapshotter implements Snapshotter {
     return writeTar(packItems(items, { sourceDateEpoch: options.sourceDateEpoch, signal: options.signal }), options.signal);
   }
 
+  /**
+   * Removes what crashed or killed processes left: their mounts (from the journal), mutable
+   * snapshots and temp dirs. Only entries whose owner is provably gone are touched (see the header);
+   * a mount point is unmounted before anything under it is removed.
+   */
   async cleanup(): Promise<void> {
     await this.init();
+    const dead = (name: string): boolean => {
+      const owner = ownerOfName(name);
+      return owner !== undefined && !ownerAlive(owner);
+    };
     for (const name of await readdir(join(this.root, 'mounts'))) {
       const path = join(this.root, 'mounts', name);
-      const meta = OwnerMeta.safeParse(JSON.parse(await readFile(path, 'utf8').catch(() => '{}')));
-      if (meta.success && ownerAlive(meta.data.owner)) continue;
-      if (meta.success && meta.data.target !== undefined && (await isMounted(meta.data.target))) await unmount(meta.data.target);
+      if (name.endsWith('.tmp')) {
+        // A journal entry still being written: its writer's, unless that writer is gone.
+        if (dead(name)) await rm(path, { force: true });
+        continue;
+      }
+      if (!dead(name) && ownerOfName(name) !== undefined) continue;
+      const text = await readFile(path, 'utf8').catch(() => undefined);
+      if (text === undefined) continue;
+      const meta = OwnerMeta.safeParse(parseJson(text));
+      // Entries of older versions have no owner in their name: their content names it.
+      if (ownerOfName(name) === undefined && (!meta.success || ownerAlive(meta.data.owner))) continue;
+      if (meta.success && meta.data.target !== undefined) await unmount(meta.data.target);
       await rm(path, { force: true });
     }
     for (const id of await readdir(join(this.root, 'active'))) {
       const dir = join(this.root, 'active', id);
-      const meta = OwnerMeta.safeParse(JSON.parse(await readFile(join(dir, 'owner.json'), 'utf8').catch(() => '{}')));
-      if (meta.success && ownerAlive(meta.data.owner)) continue;
-      await unmount(join(dir, 'mnt'));
-      await rm(dir, { recursive: true, force: true });
+      if (ownerOfName(id) === undefined) {
+        const meta = OwnerMeta.safeParse(parseJson(await readFile(join(dir, 'owner.json'), 'utf8').catch(() => '')));
+        if (!meta.success || ownerAlive(meta.data.owner)) continue;
+      } else if (!dead(id)) {
+        continue;
+      }
+      await removeUnmounted(dir);
     }
     for (const name of await readdir(join(this.root, 'tmp'))) {
-      const owner = name.split('-').slice(0, 2).join('-');
-      if (!ownerAlive(owner)) await rm(join(this.root, 'tmp', name), { recursive: true, force: true });
+      if (dead(name)) await removeUnmounted(join(this.root, 'tmp', name));
+    }
+    for (const name of await readdir(this.root)) {
+      if (name.startsWith('overlay-check-') && dead(name.slice('overlay-check-'.length))) await removeUnmounted(join(this.root, name));
     }
   }
 }
@@ -359,6 +407,7 @@ class ActiveSnapshot implements MutableSnapshot {
     readonly owner: BaseSnapshotter,
     readonly parent: ImmutableSnapshot | null,
     readonly active: ActiveDirs,
+    private readonly command: MountCommand | null,
   ) {
     this.id = active.id;
   }
@@ -368,13 +417,13 @@ class ActiveSnapshot implements MutableSnapshot {
   }
 
   mounts(): readonly Mount[] {
-    const command = this.owner.activeMountFor(this.parent, this.active);
+    const command = this.command;
     return command === null ? [{ type: 'bind', source: this.active.fs, options: ['rbind', 'rw'] }] : [absoluteMount(command)];
   }
 
   async mount(target?: string, signal?: AbortSignal): Promise<MountedRootfs> {
     this.checkActive('mount()');
-    let command = this.owner.activeMountFor(this.parent, this.active);
+    let command = this.command;
     if (command === null) {
       if (target === undefined) return { path: this.active.fs, [Symbol.asyncDispose]: async () => {} };
       command = { type: 'none', source: this.active.fs, options: ['bind'] };

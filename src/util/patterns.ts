@@ -205,51 +205,68 @@ type MatchKind = 'exact' | 'prefix' | 'suffix' | 'regexp';
 
 /** Characters with a meaning in a JavaScript `u`-mode regular expression. */
 const REGEXP_SYNTAX = new Set(['^', '$', '\\', '.', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '/']);
-/** Literal characters the translation escapes (the ones `path.Match` gives no meaning). */
-const ESCAPED_LITERALS = new Set(['.', '+', '(', ')', '|', '{', '}', '$']);
 
 function literal(ch: string, inClass: boolean): string {
   if (REGEXP_SYNTAX.has(ch) || (inClass && ch === '-')) return `\\${ch}`;
   return ch;
 }
 
-/** One compiled pattern: an exact name, a prefix (`dir/` then two stars), a suffix (two stars then `/name`) or a regular expression. */
+/**
+ * One element of a compiled pattern, matched on code points: a literal, a character class (a RegExp
+ * over one character, which cannot backtrack), `[^/]` (`?`), `[^/]*` (`*`), `.*` (two stars at the
+ * end), `(.*\/)?` (two stars before more), or `^` (an anchor: only at the start of the name).
+ */
+type Token =
+  | { readonly t: 'lit'; readonly ch: string }
+  | { readonly t: 'class'; readonly re: RegExp }
+  | { readonly t: 'one' | 'star' | 'any' | 'dirs' | 'begin' };
+
+/** One compiled pattern: an exact name, a prefix (`dir/` then two stars), a suffix (two stars then `/name`) or a token list. */
 export class Pattern {
   readonly exclusion: boolean;
   /** The cleaned pattern without its `!`. */
   readonly text: string;
   private readonly kind: MatchKind;
-  private readonly regexp: RegExp | undefined;
+  private readonly tokens: readonly Token[];
 
   constructor(text: string, exclusion: boolean) {
     this.text = text;
     this.exclusion = exclusion;
     const compiled = Pattern.compile(text);
     this.kind = compiled.kind;
-    this.regexp = compiled.regexp;
+    this.tokens = compiled.tokens;
   }
 
-  /** The translation of patternmatcher: `*` → `[^/]*`, `?` → `[^/]`, two stars → `(.*\/)?` (or `.*` at the end). */
-  private static compile(text: string): { kind: MatchKind; regexp: RegExp | undefined } {
+  /**
+   * The translation of patternmatcher (`*` → `[^/]*`, `?` → `[^/]`, two stars → `(.*\/)?`, or `.*` at
+   * the end), into tokens that `matchTokens` runs in O(name × pattern) time: patternmatcher's Go regexp
+   * is linear, and a backtracking RegExp on `*a*a*a*a*b` or a run of two-star segments would let a
+   * `.dockerignore` or `COPY --exclude` hang the build.
+   */
+  private static compile(text: string): { kind: MatchKind; tokens: Token[] } {
     const chars = Array.from(text);
-    let source = '^';
+    const tokens: Token[] = [];
     let kind: MatchKind = 'exact';
-    let inClass = false;
+    let classSource: string | undefined;
     for (let i = 0, step = 0; i < chars.length; i++, step++) {
       const ch = chars[i] as string;
-      if (inClass) {
+      if (classSource !== undefined) {
         // Inside a class every character is literal except `]` (end), `-` (range), `^` (negation) and `\`.
         if (ch === ']') {
-          inClass = false;
-          source += ']';
+          try {
+            tokens.push({ t: 'class', re: new RegExp(`^[${classSource}]$`, 'u') });
+          } catch {
+            throw new PatternSyntaxError(text);
+          }
+          classSource = undefined;
         } else if (ch === '\\' && i + 1 < chars.length) {
-          source += literal(chars[++i] as string, true);
+          classSource += literal(chars[++i] as string, true);
         } else if (ch === '-') {
-          source += '-';
+          classSource += '-';
         } else if (ch === '^' && chars[i - 1] === '[') {
-          source += '^';
+          classSource += '^';
         } else {
-          source += literal(ch, true);
+          classSource += literal(ch, true);
         }
         continue;
       }
@@ -261,48 +278,44 @@ export class Pattern {
             if (kind === 'exact') {
               kind = 'prefix';
             } else {
-              source += '.*';
+              tokens.push({ t: 'any' });
               kind = 'regexp';
             }
           } else {
-            source += '(.*/)?';
+            tokens.push({ t: 'dirs' });
             kind = 'regexp';
           }
           if (step === 0) kind = 'suffix';
         } else {
-          source += '[^/]*';
+          tokens.push({ t: 'star' });
           kind = 'regexp';
         }
       } else if (ch === '?') {
-        source += '[^/]';
+        tokens.push({ t: 'one' });
         kind = 'regexp';
-      } else if (ESCAPED_LITERALS.has(ch)) {
-        source += `\\${ch}`;
       } else if (ch === '\\') {
         if (i + 1 < chars.length) {
-          source += literal(chars[++i] as string, false);
+          tokens.push({ t: 'lit', ch: chars[++i] as string });
           kind = 'regexp';
         } else {
-          source += '\\\\';
+          tokens.push({ t: 'lit', ch: '\\' });
         }
       } else if (ch === '[') {
-        inClass = true;
-        source += '[';
+        classSource = '';
         kind = 'regexp';
       } else if (ch === ']') {
-        source += '\\]';
+        tokens.push({ t: 'lit', ch: ']' });
         kind = 'regexp';
+      } else if (ch === '^') {
+        // A bare `^` is Go's begin-of-text anchor (patternmatcher does not escape it).
+        tokens.push({ t: 'begin' });
       } else {
-        // `/` and `^` are taken as they are (a bare `^` never matches, as in patternmatcher).
-        source += ch;
+        tokens.push({ t: 'lit', ch });
       }
     }
-    if (kind !== 'regexp') return { kind, regexp: undefined };
-    try {
-      return { kind, regexp: new RegExp(`${source}$`, 'u') };
-    } catch {
-      throw new PatternSyntaxError(text);
-    }
+    // An unclosed class: the regular expression would not compile.
+    if (classSource !== undefined) throw new PatternSyntaxError(text);
+    return { kind, tokens };
   }
 
   /** Whether the pattern matches `path` itself (parents are the matcher's business). */
@@ -319,9 +332,80 @@ export class Pattern {
         return suffix.startsWith('/') && path === suffix.slice(1);
       }
       case 'regexp':
-        return (this.regexp as RegExp).test(path);
+        return matchTokens(this.tokens, Array.from(path));
     }
   }
+}
+
+/**
+ * Whether `tokens` match all of `name` (a Thompson NFA simulation: the set of token positions reachable
+ * after each character). Position `tokens.length` is the match; for a `dirs` token at i, `-1 - i` is
+ * "inside `.*` of `(.*\/)?`", left by a `/`. `.` is Go's (everything but a newline).
+ */
+function matchTokens(tokens: readonly Token[], name: readonly string[]): boolean {
+  const end = tokens.length;
+  let current = new Set<number>();
+  const add = (set: Set<number>, state: number, at: number): void => {
+    if (set.has(state)) return;
+    set.add(state);
+    if (state < 0 || state >= end) return;
+    const token = tokens[state] as Token;
+    switch (token.t) {
+      case 'star':
+      case 'any':
+        add(set, state + 1, at);
+        return;
+      case 'dirs':
+        add(set, state + 1, at);
+        add(set, -1 - state, at);
+        return;
+      case 'begin':
+        if (at === 0) add(set, state + 1, at);
+        return;
+      case 'lit':
+      case 'class':
+      case 'one':
+        return;
+    }
+  };
+  add(current, 0, 0);
+  for (let at = 0; at < name.length; at++) {
+    const ch = name[at] as string;
+    const next = new Set<number>();
+    for (const state of current) {
+      if (state < 0) {
+        // Inside `(.*\/)?`: any character but a newline stays; a `/` may also end the group.
+        if (ch !== '\n') add(next, state, at + 1);
+        if (ch === '/') add(next, -1 - state + 1, at + 1);
+        continue;
+      }
+      if (state >= end) continue;
+      const token = tokens[state] as Token;
+      switch (token.t) {
+        case 'lit':
+          if (token.ch === ch) add(next, state + 1, at + 1);
+          break;
+        case 'class':
+          if (token.re.test(ch)) add(next, state + 1, at + 1);
+          break;
+        case 'one':
+          if (ch !== '/') add(next, state + 1, at + 1);
+          break;
+        case 'star':
+          if (ch !== '/') add(next, state, at + 1);
+          break;
+        case 'any':
+          if (ch !== '\n') add(next, state, at + 1);
+          break;
+        case 'dirs':
+        case 'begin':
+          break;
+      }
+    }
+    if (next.size === 0) return false;
+    current = next;
+  }
+  return current.has(end);
 }
 
 /** Per-pattern results for a directory, handed to its children (see `matchesUsingParent`). */

@@ -74,3 +74,41 @@ export async function peek(source: AsyncIterable<Uint8Array>, n: number): Promis
   }
   return { head: head.subarray(0, Math.min(n, head.length)), stream: Readable.from(replay(), { objectMode: false }) };
 }
+
+/** `n` bytes in binary units for messages: `512 B`, `1 MiB`, `1.5 GiB`. */
+export function formatSize(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * A pass-through that counts bytes and fails the stream with `onExceed(seen)` as soon as more than
+ * `max` bytes have passed (a decompression-bomb guard: put it right after a decoder).
+ */
+export class ByteLimit extends Transform {
+  #seen = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly onExceed: (seen: number) => Error,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.max) callback(this.onExceed(this.#seen));
+    else callback(null, chunk);
+  }
+
+  /** Bytes seen so far. */
+  get seen(): number {
+    return this.#seen;
+  }
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isStagecraftError, sha256Digest } from '../../src/core/index.js';
-import { MEDIA_TYPES, layerCompression, manifestDescriptor, parseImageConfig, parseManifest } from '../../src/oci/index.js';
+import { MAX_IMAGE_CONFIG_BYTES, MEDIA_TYPES, layerCompression, manifestDescriptor, parseImageConfig, parseManifest } from '../../src/oci/index.js';
 
 const enc = (value: unknown): Uint8Array => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 const d = (name: string, mediaType: string = MEDIA_TYPES.ociLayerGzip) => ({ mediaType, digest: sha256Digest(name), size: 10 });
@@ -78,6 +78,48 @@ describe('parseManifest', () => {
     // A generic Content-Type is not a contradiction.
     assert.equal(parseManifest(enc(ociManifest), 'application/json').kind, 'manifest');
   });
+
+  describe('ambiguous documents are refused (image-spec mediaType rules, containerd validateManifest)', () => {
+    const { mediaType: _m, ...bareManifest } = ociManifest;
+    const entries = [{ ...d('m', MEDIA_TYPES.ociManifest), platform: { os: 'linux', architecture: 'amd64' } }];
+    const bareIndex = { schemaVersion: 2, manifests: entries };
+    const both = { ...bareManifest, manifests: entries };
+
+    it('served as an index, the body an image manifest (no mediaType), or the reverse', () => {
+      expectCode(() => parseManifest(enc(bareManifest), MEDIA_TYPES.ociIndex, { source: 'r.io/a/b:1' }), 'INVALID_MANIFEST', /r\.io\/a\/b:1 is ambiguous: it is an index .* has "config" and "layers", fields of an image manifest/);
+      expectCode(() => parseManifest(enc(bareIndex), MEDIA_TYPES.ociManifest, { source: 'r.io/a/b:1' }), 'INVALID_MANIFEST', /r\.io\/a\/b:1 is ambiguous: it is an image manifest .* has "manifests", a field of an index/);
+      expectCode(() => parseManifest(enc(bareIndex), MEDIA_TYPES.dockerManifest), 'INVALID_MANIFEST', /ambiguous/);
+      expectCode(() => parseManifest(enc({ ...bareManifest, mediaType: MEDIA_TYPES.dockerManifest }), MEDIA_TYPES.dockerManifestList), 'INVALID_MANIFEST', /served as/);
+    });
+
+    it('a document with the fields of both, whatever it is served or labelled as', () => {
+      for (const header of [undefined, 'application/json', MEDIA_TYPES.ociIndex, MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifestList, MEDIA_TYPES.dockerManifest]) {
+        expectCode(() => parseManifest(enc(both), header), 'INVALID_MANIFEST', /ambiguous/);
+        expectCode(() => parseManifest(enc({ ...both, mediaType: MEDIA_TYPES.ociIndex }), header === MEDIA_TYPES.ociIndex ? header : undefined), 'INVALID_MANIFEST', /ambiguous.*"config" and "layers"/);
+        expectCode(() => parseManifest(enc({ ...both, mediaType: MEDIA_TYPES.ociManifest }), header === MEDIA_TYPES.ociManifest ? header : undefined), 'INVALID_MANIFEST', /ambiguous.*"manifests"/);
+      }
+      // Present but null still counts (a null `manifests` is not "absent" to every reader).
+      expectCode(() => parseManifest(enc({ ...bareManifest, manifests: null })), 'INVALID_MANIFEST', /ambiguous/);
+      expectCode(() => parseManifest(enc({ ...bareIndex, layers: [] })), 'INVALID_MANIFEST', /ambiguous.*"layers"/);
+    });
+
+    it('the descriptor that points to a document must name its kind', () => {
+      expectCode(() => parseManifest(enc(ociManifest), undefined, { descriptorMediaType: MEDIA_TYPES.ociIndex, source: 'r.io/a@sha256:x' }), 'INVALID_MANIFEST', /is an image manifest .* the descriptor that points to it says application\/vnd\.oci\.image\.index\.v1\+json/);
+      expectCode(() => parseManifest(enc(bareIndex), undefined, { descriptorMediaType: MEDIA_TYPES.dockerManifest }), 'INVALID_MANIFEST', /is an index/);
+      // Same kind, other format (a Docker list naming OCI manifests): allowed, as containerd does.
+      assert.equal(parseManifest(enc(ociManifest), undefined, { descriptorMediaType: MEDIA_TYPES.dockerManifest }).kind, 'manifest');
+      assert.equal(parseManifest(enc(bareIndex), undefined, { descriptorMediaType: `${MEDIA_TYPES.ociIndex}; charset=utf-8` }).kind, 'index');
+    });
+  });
+
+  it('a manifest whose image config is declared past the limit is refused before the config is fetched', () => {
+    const huge = { ...ociManifest, config: { ...d('c', MEDIA_TYPES.ociConfig), size: MAX_IMAGE_CONFIG_BYTES + 1 } };
+    expectCode(() => parseManifest(enc(huge), undefined, { source: 'r.io/a:1' }), 'INVALID_MANIFEST', /r\.io\/a:1 declares an image config of \d+ bytes, more than the limit/);
+    expectCode(() => parseManifest(enc({ ...huge, mediaType: MEDIA_TYPES.dockerManifest, config: { ...huge.config, mediaType: MEDIA_TYPES.dockerConfig } })), 'INVALID_MANIFEST', /limit/);
+    // Other artifacts' configs (a build cache's) are not image configs.
+    assert.equal(parseManifest(enc({ ...huge, config: { ...huge.config, mediaType: 'application/vnd.example.cache+json' } })).kind, 'manifest');
+    expectCode(() => parseImageConfig(new Uint8Array(MAX_IMAGE_CONFIG_BYTES + 1)), 'INVALID_MANIFEST', /more than the limit/);
+  });
 });
 
 describe('parseImageConfig', () => {
@@ -117,6 +159,15 @@ describe('parseImageConfig', () => {
     assert.deepEqual(parsed.rootfs.diff_ids, [sha256Digest('a')]);
     assert.equal(parsed.history?.[0]?.empty_layer, true);
   });
+  it('refuses documents nested deeper than any real one (they would overflow the stack when serialized again)', () => {
+    const deep = (levels: number): string => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    const text = (levels: number): string => `{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"x":${deep(levels)}}`;
+    expectCode(() => parseImageConfig(new TextEncoder().encode(text(1_000_000)), { source: 'r.io/a:1' }), 'INVALID_MANIFEST', /image config from r\.io\/a:1 is nested more than 64 levels deep/);
+    expectCode(() => parseManifest(new TextEncoder().encode(`{"schemaVersion":2,"x":${deep(100)}}`)), 'INVALID_MANIFEST', /nested more than 64 levels/);
+    const kept = parseImageConfig(new TextEncoder().encode(text(40)));
+    assert.ok(JSON.stringify(kept).length > 0, 'a plausibly nested unknown field is kept');
+  });
+
   it('rejects a config without rootfs or with a bad diff id', () => {
     const { rootfs: _r, ...noRootfs } = config;
     expectCode(() => parseImageConfig(enc(noRootfs)), 'INVALID_MANIFEST', /rootfs/);

@@ -122,6 +122,13 @@ esac
     await assert.rejects(new CredentialStore({ dockerConfigPath: wrongType }).get('r.io'), (e: unknown) => isStagecraftError(e) && e.code === 'CONFIG' && /auths\.r\.io\.auth/.test(e.message));
     const badAuth = await config({ auths: { 'r.io': { auth: Buffer.from('no-colon').toString('base64') } } });
     await assert.rejects(new CredentialStore({ dockerConfigPath: badAuth }).get('r.io'), (e: unknown) => isStagecraftError(e) && e.code === 'CONFIG' && !e.message.includes('no-colon'));
+    // A syntax error quotes the text around it: neither the error nor its causes may carry the login.
+    const login = Buffer.from('alice:open-sesame-42').toString('base64');
+    const broken = await config(`auth:${login}`);
+    await assert.rejects(new CredentialStore({ dockerConfigPath: broken }).get('r.io'), (e: unknown) => {
+      for (let c: unknown = e; c instanceof Error; c = c.cause) assert.ok(!`${c.message} ${c.stack ?? ''}`.includes(login.slice(0, 5)), c.message);
+      return isStagecraftError(e) && e.code === 'CONFIG';
+    });
   });
 
   it('credentialHost normalizes config keys', () => {

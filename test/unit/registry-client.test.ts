@@ -91,6 +91,46 @@ describe('manifests', () => {
     await assert.rejects(client.fetchManifest(parseImageRef('r.io/a/b'), 'x'), (e: unknown) => isStagecraftError(e) && e.code === 'INVALID_MANIFEST' && /larger than 1024/.test(e.message));
   });
 
+  it("by tag, a Docker-Content-Digest that is not the body's digest is DIGEST_MISMATCH naming both", async () => {
+    const wrong = sha256Digest('other');
+    const { fetch } = fakeFetch(() => new Response(manifestBytes, { status: 200, headers: { 'content-type': MEDIA_TYPES.ociManifest, 'docker-content-digest': wrong } }));
+    const client = new RegistryClient({ fetch });
+    await assert.rejects(client.fetchManifest(parseImageRef('r.io/a/b'), 'v1'), (e: unknown) => isStagecraftError(e) && e.code === 'DIGEST_MISMATCH' && e.message.includes(wrong) && e.message.includes(sha256Digest(manifestBytes)) && e.message.includes('r.io/a/b:v1'));
+  });
+
+  it('an index entry is fetched as what the entry says: an index served for a manifest entry is refused', async () => {
+    const inner = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [] }));
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [{ mediaType: MEDIA_TYPES.ociManifest, digest: sha256Digest(inner), size: inner.length, platform: { os: 'linux', architecture: 'amd64' } }] }));
+    const { fetch } = fakeFetch((url) => new Response(url.pathname.endsWith('/1') ? index : inner, { status: 200, headers: { 'content-type': MEDIA_TYPES.ociIndex } }));
+    const client = new RegistryClient({ fetch });
+    await assert.rejects(client.resolve(parseImageRef('r.io/a/b:1'), { platform: parsePlatform('linux/amd64') }), (e: unknown) => isStagecraftError(e) && e.code === 'INVALID_MANIFEST' && /r\.io\/a\/b@sha256:[0-9a-f]{64} is an index .*the descriptor that points to it says application\/vnd\.oci\.image\.manifest\.v1\+json/.test(e.message));
+  });
+
+  it('an index entry declaring a manifest past the limit is refused before it is fetched', async () => {
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [{ mediaType: MEDIA_TYPES.ociManifest, digest: sha256Digest('m'), size: 5000, platform: { os: 'linux', architecture: 'amd64' } }] }));
+    const { fetch, seen } = fakeFetch(() => new Response(index, { status: 200, headers: { 'content-type': MEDIA_TYPES.ociIndex } }));
+    const client = new RegistryClient({ fetch, maxManifestBytes: 4096 });
+    await assert.rejects(client.resolve(parseImageRef('r.io/a/b:1'), { platform: parsePlatform('linux/amd64') }), (e: unknown) => isStagecraftError(e) && e.code === 'INVALID_MANIFEST' && /declares 5000 bytes, more than the manifest limit of 4096/.test(e.message));
+    assert.equal(seen.length, 1);
+  });
+
+  it('a blob whose Content-Length is not its size is DIGEST_MISMATCH at once (no retries)', async () => {
+    const { fetch, seen } = fakeFetch(() => new Response('abcd', { status: 200, headers: { 'content-length': '4' } }));
+    const client = new RegistryClient({ fetch });
+    const stream = await client.fetchBlob(parseImageRef('r.io/a/b'), { mediaType: MEDIA_TYPES.ociLayer, digest: sha256Digest('abc'), size: 3 });
+    await assert.rejects((async () => { for await (const _ of stream) { /* drain */ } })(), (e: unknown) => isStagecraftError(e) && e.code === 'DIGEST_MISMATCH' && e.message.includes(`expected ${sha256Digest('abc')} (3 bytes), got a body of 4 bytes (Content-Length)`) && e.message.includes('r.io/a/b'));
+    assert.equal(seen.length, 1);
+  });
+
+  it('tag lists: a page of a million tags is read; an endless list of pages is cut', async () => {
+    const many = Array.from({ length: 1_000_000 }, (_, i) => i.toString(36));
+    const big = fakeFetch(() => Response.json({ name: 'a/b', tags: many }));
+    assert.equal((await new RegistryClient({ fetch: big.fetch, maxManifestBytes: 16 * 1024 * 1024 }).listTags(parseImageRef('r.io/a/b'))).length, many.length);
+    const endless = fakeFetch((url) => Response.json({ name: 'a/b', tags: ['x'.repeat(900)] }, { headers: { link: `<${url.pathname}?n=${Number(url.searchParams.get('n') ?? 0) + 1}>; rel="next"` } }));
+    await assert.rejects(new RegistryClient({ fetch: endless.fetch, maxManifestBytes: 1024 }).listTags(parseImageRef('r.io/a/b')), (e: unknown) => isStagecraftError(e) && e.code === 'REGISTRY_ERROR' && /larger than 16384 bytes/.test(e.message));
+    assert.ok(endless.seen.length < 20);
+  });
+
   it('a schema 1 manifest is UNSUPPORTED_MEDIA_TYPE', async () => {
     const { fetch } = fakeFetch(() => new Response('{"schemaVersion":1,"fsLayers":[]}', { status: 200, headers: { 'content-type': MEDIA_TYPES.dockerSchema1SignedManifest } }));
     const client = new RegistryClient({ fetch });
@@ -135,6 +175,87 @@ describe('auth', () => {
     assert.equal(seen[1]?.authorization, `Basic ${Buffer.from('u:p').toString('base64')}`);
     // The second manifest reuses the token: no second 401 or token request.
     assert.deepEqual(seen.slice(2).map((s) => [new URL(s.url).host, s.authorization]), [['r.io', 'Bearer T'], ['r.io', 'Bearer T']]);
+  });
+
+  it('credentials only to the same origin: not after a redirect to http, to another port, or away from the token realm', async () => {
+    const basic = `Basic ${Buffer.from('u:p').toString('base64')}`;
+    const { fetch, seen } = fakeFetch((url, init) => {
+      const auth = new Headers(init.headers).get('authorization');
+      if (url.origin === 'https://r.io' && url.pathname.startsWith('/v2/a/') && auth === null) return new Response('', { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
+      // A downgrade to plain HTTP on the same host, then another port of the same host.
+      if (url.origin === 'https://r.io') return new Response(null, { status: 302, headers: { location: 'http://r.io/blob' } });
+      if (url.origin === 'http://r.io') return new Response(null, { status: 307, headers: { location: 'https://r.io:8443/blob' } });
+      return new Response('abc', { status: 200 });
+    });
+    const client = new RegistryClient({ fetch, credentials: { get: () => Promise.resolve({ username: 'u', password: 'p' }) } });
+    const stream = await client.fetchBlob(parseImageRef('r.io/a/b'), { mediaType: MEDIA_TYPES.ociLayer, digest: sha256Digest('abc'), size: 3 });
+    for await (const _ of stream) { /* drain */ }
+    assert.deepEqual(seen.map((s) => [new URL(s.url).origin, s.authorization]), [
+      ['https://r.io', undefined],
+      ['https://r.io', basic],
+      ['http://r.io', undefined],
+      ['https://r.io:8443', undefined],
+    ]);
+
+    // The token realm redirects elsewhere: the basic credentials stay with the realm.
+    const token = fakeFetch((url, init) => {
+      const auth = new Headers(init.headers).get('authorization');
+      if (url.origin === 'https://auth.example.com') return new Response(null, { status: 307, headers: { location: 'https://tokens.example.net/t' } });
+      if (url.origin === 'https://tokens.example.net') return Response.json({ token: 'T' });
+      if (auth !== 'Bearer T') return new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer realm="https://auth.example.com/token"' } });
+      return manifestResponse();
+    });
+    await new RegistryClient({ fetch: token.fetch, credentials: { get: () => Promise.resolve({ username: 'u', password: 'p' }) } }).fetchManifest(parseImageRef('r.io/a/b'), 'latest');
+    assert.deepEqual(token.seen.slice(1, 3).map((s) => [new URL(s.url).origin, s.authorization]), [
+      ['https://auth.example.com', basic],
+      ['https://tokens.example.net', undefined],
+    ]);
+  });
+
+  it('a token server answer that is not JSON is REGISTRY_AUTH without quoting it', async () => {
+    const { fetch } = fakeFetch((url) => (url.host === 'auth.example.com'
+      ? new Response('tok-secret-0123456789', { status: 200 })
+      : new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer realm="https://auth.example.com/token"' } })));
+    await assert.rejects(new RegistryClient({ fetch }).fetchManifest(parseImageRef('r.io/a/b'), 'latest'), (e: unknown) => {
+      for (let c: unknown = e; c instanceof Error; c = c.cause) assert.ok(!`${c.message} ${c.stack ?? ''}`.includes('tok-secret'), c.message);
+      return isStagecraftError(e) && e.code === 'REGISTRY_AUTH' && /invalid JSON/.test(e.message);
+    });
+  });
+
+  it('a challenge from a redirect target is not the registry\'s: no credentials to the realm it names', async () => {
+    const { fetch, seen } = fakeFetch((url, init) => {
+      const auth = new Headers(init.headers).get('authorization');
+      if (url.host === 'r.io' && auth === null) return new Response('', { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
+      if (url.host === 'r.io') return new Response(null, { status: 307, headers: { location: 'https://storage.example.com/blob' } });
+      if (url.host === 'storage.example.com') return new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer realm="https://evil.example.com/token"' } });
+      return Response.json({ token: 'stolen' });
+    });
+    const client = new RegistryClient({ fetch, credentials: { get: () => Promise.resolve({ username: 'u', password: 'p' }) } });
+    await assert.rejects(client.fetchBlob(parseImageRef('r.io/a/b'), { mediaType: MEDIA_TYPES.ociLayer, digest: sha256Digest('abc'), size: 3 }), (e: unknown) => isStagecraftError(e) && /storage\.example\.com/.test(e.message));
+    // Nor later: the registry's own challenge is unchanged.
+    await assert.rejects(client.fetchManifest(parseImageRef('r.io/a/b'), 'latest'));
+    assert.deepEqual(seen.filter((s) => new URL(s.url).host === 'evil.example.com'), []);
+    assert.deepEqual(seen.filter((s) => new URL(s.url).host !== 'r.io').map((s) => s.authorization), [undefined, undefined]);
+  });
+
+  it('refuses to send credentials to a plain-HTTP token realm of an https registry', async () => {
+    const { fetch, seen } = fakeFetch(() => new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer realm="http://auth.example.com/token"' } }));
+    const client = new RegistryClient({ fetch, credentials: { get: () => Promise.resolve({ username: 'u', password: 'p' }) } });
+    await assert.rejects(client.fetchManifest(parseImageRef('r.io/a/b'), 'latest'), (e: unknown) => isStagecraftError(e) && e.code === 'REGISTRY_AUTH' && /over plain HTTP; refused/.test(e.message));
+    assert.ok(seen.every((s) => new URL(s.url).host === 'r.io'), 'nothing was sent to the realm');
+  });
+
+  it('follows only http(s) redirects without credentials in the URL, and says so without leaking them', async () => {
+    for (const location of ['file:///etc/passwd', 'data:,abc', 'https://user:hunter2@storage.example.com/blob']) {
+      const { fetch, seen } = fakeFetch(() => new Response(null, { status: 302, headers: { location } }));
+      const client = new RegistryClient({ fetch });
+      await assert.rejects(client.fetchBlob(parseImageRef('r.io/a/b'), { mediaType: MEDIA_TYPES.ociLayer, digest: sha256Digest('abc'), size: 3 }), (e: unknown) => {
+        assert.ok(isStagecraftError(e) && e.code === 'REGISTRY_ERROR', String(e));
+        assert.doesNotMatch(e.message, /hunter2/);
+        return true;
+      });
+      assert.equal(seen.length, 1, location);
+    }
   });
 
   it('parallel requests for one scope share one token request', async () => {

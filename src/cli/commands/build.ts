@@ -2,7 +2,6 @@
  * `stagecraft build`: docker buildx build's flags and meanings. Every option is checked before the
  * build starts; the build's events go to the chosen progress renderer.
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +16,7 @@ import { checkBuildEntitlements, parseEntitlements, type BuildResult, type Engin
 import { applyLayer } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
 import type { CliIo } from '../main.js';
-import { collect, hostPlatform, parseBuildArgs, parsePlatformFlag, readDockerfile } from '../options.js';
+import { collect, hostPlatform, parseBuildArgs, parsePlatformFlag, readBoundedDockerfile, readDockerfile } from '../options.js';
 import { initialPlainState, initialTtyState, reduceTty, renderPlain, ttyFrame, TtyPainter } from '../progress/index.js';
 import { addRootOption, formatBytes, withEngine } from './store-context.js';
 
@@ -237,7 +236,7 @@ Examples:
       if (platform.architecture !== buildPlatform.architecture) {
         throw usage(`--platform ${flags.platform ?? ''}: building for another architecture needs emulation, which stagecraft does not support yet`, `build for ${buildPlatform.os}/${buildPlatform.architecture}`);
       }
-      const dockerfile = stdinContext?.dockerfileText !== undefined ? { path: 'Dockerfile', text: stdinContext.dockerfileText } : readDockerfile(flags.file, context, () => readFileSync(0, 'utf8'));
+      const dockerfile = stdinContext?.dockerfileText !== undefined ? { path: 'Dockerfile', text: stdinContext.dockerfileText } : readDockerfile(flags.file, context, () => readBoundedDockerfile(0, '<stdin>'));
       const secrets = await readSecrets(flags.secret ?? []);
       const ssh = await sshSockets(flags.ssh ?? []);
       const progressMode = flags.quiet === true ? 'quiet' : flags.progress;

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { StagecraftError } from '../../core/index.js';
 import { ShellLex, buildStageGraph, loadDockerfile, type StageGraph } from '../../dockerfile/index.js';
 import type { CliIo } from '../main.js';
-import { collect, hostPlatform, parseBuildArgs, parsePlatformFlag, readDockerfile } from '../options.js';
+import { collect, hostPlatform, parseBuildArgs, parsePlatformFlag, readBoundedDockerfile, readDockerfile } from '../options.js';
 
 interface PlanFlags {
   file?: string;
@@ -34,7 +33,7 @@ Examples:
       if (!FORMATS.includes(flags.format)) {
         throw new StagecraftError('USAGE', `unknown --format "${flags.format}"`, { hint: `use one of ${FORMATS.join(', ')}` });
       }
-      const source = readDockerfile(flags.file, context, () => readFileSync(0, 'utf8'));
+      const source = readDockerfile(flags.file, context, () => readBoundedDockerfile(0, '<stdin>'));
       const parsed = loadDockerfile(source.text, source.path);
       const buildPlatform = hostPlatform();
       const graph = buildStageGraph(parsed, {

@@ -4,6 +4,7 @@
  */
 import { StagecraftError } from '../../core/index.js';
 import type { ArgInstruction } from '../instructions/index.js';
+import { DOCKERFILE_LIMITS, formatSize } from '../limits.js';
 import type { ShellLex } from '../shell/index.js';
 
 export interface PlatformSpec {
@@ -62,18 +63,33 @@ export interface GlobalArgs {
 export function resolveGlobalArgs(metaArgs: readonly ArgInstruction[], buildArgs: ReadonlyMap<string, string>, predefined: ReadonlyMap<string, string>, lex: ShellLex, file: string): GlobalArgs {
   const values = new Map(predefined);
   const declared = new Set<string>();
+  let size = 0;
+  for (const [key, value] of values) size += key.length + value.length + 2;
+  const set = (key: string, value: string, instruction: ArgInstruction): void => {
+    const old = values.get(key);
+    size += value.length - (old === undefined ? -key.length - 2 : old.length);
+    values.set(key, value);
+    if (size > DOCKERFILE_LIMITS.envChars) {
+      throw new StagecraftError('DOCKERFILE_INSTRUCTION', `${file}:${instruction.range.start.line}: the global ARG values grow to ${size} characters, more than the limit of ${formatSize(DOCKERFILE_LIMITS.envChars, 'characters')}`, {
+        hint: 'A chain such as ARG B=$A$A, ARG C=$B$B… doubles a value at every step: keep large data in files of the build context, not in ARG values.',
+        location: { file, range: instruction.range },
+      });
+    }
+  };
   for (const instruction of metaArgs) {
     for (const arg of instruction.args) {
       declared.add(arg.key);
       const override = buildArgs.get(arg.key);
       if (override !== undefined) {
-        values.set(arg.key, override);
+        set(arg.key, override, instruction);
       } else if (arg.value !== undefined) {
+        let value: string;
         try {
-          values.set(arg.key, lex.processWord(arg.value, (name) => values.get(name)));
+          value = lex.processWord(arg.value, (name) => values.get(name));
         } catch (error) {
           throw locate(error, file, instruction);
         }
+        set(arg.key, value, instruction);
       }
     }
   }

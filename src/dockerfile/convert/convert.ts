@@ -15,6 +15,7 @@ import {
   type ParsedDockerfile,
   type RunInstruction,
 } from '../instructions/index.js';
+import { DOCKERFILE_LIMITS, clip, formatSize } from '../limits.js';
 import { ShellLex } from '../shell/index.js';
 import { PROXY_ARGS, formatPlatform, type PlatformSpec } from './args.js';
 import {
@@ -29,6 +30,7 @@ import {
   goList,
   goQuoteList,
   healthcheckHistory,
+  setOwn,
   type StageImage,
 } from './image-config.js';
 import { PortError, parsePorts } from './ports.js';
@@ -137,6 +139,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
 
   const converted = new Map<number, ConvertedStage>();
   const states = new Map<number, StageState>();
+  const budget: Budget = { instruction: DOCKERFILE_LIMITS.instructionExpansionChars, output: DOCKERFILE_LIMITS.outputChars };
 
   for (const index of graph.order) {
     const stage = graph.stages[index];
@@ -169,7 +172,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
 
     const triggers = state.image.config.OnBuild ?? [];
     state.image.config.OnBuild = undefined;
-    const triggerCommands = triggers.length > 0 && options.parseTriggers !== undefined ? triggers.flatMap((t) => options.parseTriggers?.(t) ?? []) : [];
+    const triggerCommands = parseStageTriggers(triggers, options.parseTriggers, file, stage);
     const commands = [...triggerCommands, ...stage.stage.commands];
     state.commandTotal = (stage.base.kind === 'image' ? 1 : 0) + commands.filter((c) => c.kind === 'run' || c.kind === 'copy' || c.kind === 'add' || c.kind === 'workdir').length;
     if (stage.base.kind === 'image') state.commandIndex = 1;
@@ -177,12 +180,14 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
 
     const ctx: DispatchContext = {
       file, lex, displayLex, builder, state, stage, graph, states, platform: sPlatform, buildArgs, globalArgs: graph.globalArgs.values,
-      proxyEnv, ignoreCache, contextVertex, scratch, imageVertex: (ref) => imageVertex(ref, platform), epoch: options.sourceDateEpoch,
+      proxyEnv, ignoreCache, contextVertex, scratch, imageVertex: (ref) => imageVertex(ref, platform), epoch: options.sourceDateEpoch, budget,
     };
     for (const command of commands) {
       try {
+        budget.instruction = DOCKERFILE_LIMITS.instructionExpansionChars;
         dispatch(ctx, command);
       } catch (error) {
+        if (triggerCommands.includes(command)) throw triggerError(error, file, stage, command.original);
         throw withLocation(error, file, command.range);
       }
     }
@@ -205,6 +210,48 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
   return { graph, plan: builder.build([...new Set(roots)]), stages: converted, target, warnings };
 }
 
+/**
+ * The base's ONBUILD triggers as commands located at the stage's FROM line (their own ranges are lines of
+ * the trigger text, not of this Dockerfile). A trigger comes from the base image (untrusted) or an
+ * earlier stage; one that does not parse fails the build at the FROM line, naming the trigger.
+ */
+function parseStageTriggers(triggers: readonly string[], parse: ConvertOptions['parseTriggers'], file: string, stage: GraphStage): Command[] {
+  if (triggers.length === 0 || parse === undefined) return [];
+  if (triggers.length > DOCKERFILE_LIMITS.instructions) {
+    throw triggerError(new DispatchError(`the base has ${triggers.length} ONBUILD triggers, more than the limit of ${DOCKERFILE_LIMITS.instructions} instructions`), file, stage, undefined);
+  }
+  const range = stage.stage.from.range;
+  const commands: Command[] = [];
+  for (const trigger of triggers) {
+    let parsed: readonly Command[];
+    try {
+      parsed = parse(trigger);
+    } catch (error) {
+      throw triggerError(error, file, stage, trigger);
+    }
+    for (const command of parsed) commands.push({ ...command, range });
+  }
+  return commands;
+}
+
+/** An error of (or in) an ONBUILD trigger, located at the FROM line that ran it. */
+function triggerError(error: unknown, file: string, stage: GraphStage, trigger: string | undefined): unknown {
+  const range = stage.stage.from.range;
+  const what = trigger === undefined ? '' : `ONBUILD trigger ${JSON.stringify(clip(trigger, 200))} of the base: `;
+  if (error instanceof StagecraftError) {
+    const inner = error.location === undefined ? '' : `${error.location.file}:${error.location.range.start.line}: `;
+    const message = inner !== '' && error.message.startsWith(inner) ? error.message.slice(inner.length) : error.message;
+    return new StagecraftError(error.code, `${file}:${range.start.line}: ${what}${message}`, { hint: error.hint, cause: error, location: { file, range } });
+  }
+  if (error instanceof FlagError || error instanceof PortError || error instanceof DispatchError) {
+    return new StagecraftError('DOCKERFILE_INSTRUCTION', `${file}:${range.start.line}: ${what}${error.message}`, {
+      hint: error instanceof FlagError || error instanceof DispatchError ? error.hint : undefined,
+      location: { file, range },
+    });
+  }
+  return error;
+}
+
 function parsePlatformText(text: string, file: string, stage: GraphStage): PlatformSpec {
   const [os, architecture, variant] = text.split('/');
   if (os === undefined || os === '' || architecture === undefined || architecture === '') {
@@ -225,6 +272,17 @@ function withLocation(error: unknown, file: string, range: SourceRange): unknown
     });
   }
   return error;
+}
+
+/**
+ * What is left of DOCKERFILE_LIMITS for the instruction being converted (`instruction`: characters its
+ * expansions may still produce) and for the whole conversion (`output`: expanded words, step names,
+ * history lines and RUN environments). Everything the conversion keeps or hashes is charged here
+ * before it is kept, so no Dockerfile makes the conversion use more than a bounded amount of memory.
+ */
+interface Budget {
+  instruction: number;
+  output: number;
 }
 
 class DispatchError extends Error {
@@ -252,23 +310,63 @@ interface DispatchContext {
   readonly scratch: () => VertexId;
   readonly imageVertex: (ref: string) => VertexId;
   readonly epoch: number | undefined;
+  readonly budget: Budget;
 }
 
+/** Charges `size` characters of kept output (history, names, RUN environments) to the conversion's budget. */
+function chargeOutput(ctx: DispatchContext, size: number, what: string): void {
+  ctx.budget.output -= size;
+  if (ctx.budget.output < 0) {
+    throw new DispatchError(`the Dockerfile produces more than ${formatSize(DOCKERFILE_LIMITS.outputChars, 'characters')} of expanded values, step names, ` +
+      `history lines and RUN environments (the limit was passed by ${what})`,
+      'Large or many ARG/ENV values are repeated in every step\'s environment and history: keep large data in files of the build context, not in variables.');
+  }
+}
+
+/** The room expansion has left: the instruction's and the conversion's budget, whichever is smaller. */
+function expansionRoom(ctx: DispatchContext): number {
+  return Math.max(0, Math.min(ctx.budget.instruction, ctx.budget.output));
+}
+
+function chargeExpansion(ctx: DispatchContext, size: number): void {
+  ctx.budget.instruction -= size;
+  chargeOutput(ctx, size, 'expanded values');
+}
+
+/** The environment (image Env plus ARG values) after ENV or ARG must stay under DOCKERFILE_LIMITS.envChars. */
+function checkEnvSize(env: readonly string[]): void {
+  let size = 0;
+  for (const entry of env) size += entry.length + 1;
+  if (size > DOCKERFILE_LIMITS.envChars) {
+    throw new DispatchError(`the stage's environment (ENV and ARG values) grows to ${size} characters, more than the limit of ${formatSize(DOCKERFILE_LIMITS.envChars, 'characters')}`,
+      'Every RUN step gets the whole environment, and Linux refuses to start a program with more than 2 MiB of arguments and environment: keep large data in files, not in ARG/ENV.');
+  }
+}
+
+/** `KEY=VALUE` lists → maps (the last entry of a key wins), made once per list: env arrays are never mutated in place. */
+const envMaps = new WeakMap<readonly string[], ReadonlyMap<string, string>>();
+
 function lookup(state: StageState): (name: string) => string | undefined {
-  return (name) => {
-    for (let i = state.env.length - 1; i >= 0; i--) {
-      const entry = state.env[i] ?? '';
-      if (envKey(entry) === name) return envValue(entry);
-    }
-    return undefined;
-  };
+  const env = state.env;
+  let map = envMaps.get(env);
+  if (map === undefined) {
+    const built = new Map<string, string>();
+    for (const entry of env) built.set(envKey(entry), envValue(entry));
+    envMaps.set(env, built);
+    map = built;
+  }
+  const found = map;
+  return (name) => found.get(name);
 }
 
 function expand(ctx: DispatchContext, word: string): string {
-  return ctx.lex.processWord(word, lookup(ctx.state));
+  const result = ctx.lex.processWord(word, lookup(ctx.state), expansionRoom(ctx));
+  chargeExpansion(ctx, result.length);
+  return result;
 }
 
 function history(ctx: DispatchContext, createdBy: string, withLayer: boolean, buildkitSuffix = false): void {
+  chargeOutput(ctx, createdBy.length, 'a history line');
   ctx.state.image.history.push({
     created_by: buildkitSuffix ? `${createdBy} # buildkit` : createdBy,
     comment: HISTORY_COMMENT,
@@ -281,10 +379,12 @@ function stepName(ctx: DispatchContext, text: string): string {
   const state = ctx.state;
   let display = text;
   try {
-    display = ctx.displayLex.processWord(text, lookup(state));
+    // Names are for people: a name that expands to more than 64 Ki characters beyond its text is shown as written.
+    display = ctx.displayLex.processWord(text, lookup(state), text.length + 65_536);
   } catch {
     // show the text as written
   }
+  chargeOutput(ctx, display.length, 'a step name');
   const space = display.indexOf(' ');
   display = space === -1 ? display.toUpperCase() : display.slice(0, space).toUpperCase() + display.slice(space);
   if (state.commandTotal === 0) return display;
@@ -306,6 +406,12 @@ function destPath(state: StageState, p: string): string {
   return keepSlash && clean !== '/' ? `${clean}/` : clean;
 }
 
+/** Go's `path.Clean(path.Join("/", p))`: absolute, no `.`/`..`, no duplicate or trailing slash. */
+function cleanPath(p: string): string {
+  const joined = posix.join('/', p);
+  return joined.length > 1 && joined.endsWith('/') ? joined.slice(0, -1) : joined;
+}
+
 function dispatch(ctx: DispatchContext, command: Command): void {
   const { state } = ctx;
   switch (command.kind) {
@@ -322,7 +428,10 @@ function dispatch(ctx: DispatchContext, command: Command): void {
           value = ctx.globalArgs.get(key);
           inherited = true;
         }
-        if (value !== undefined) state.env = addEnv(state.env, key, value);
+        if (value !== undefined) {
+          state.env = addEnv(state.env, key, value);
+          checkEnvSize(state.env);
+        }
         state.buildArgs = [...state.buildArgs.filter((a) => a.key !== key), { key, value }];
         // A value inherited from the global scope is not written into the ARG's history line
         // (as dockerd 20.10's BuildKit records it).
@@ -338,6 +447,7 @@ function dispatch(ctx: DispatchContext, command: Command): void {
       const pairs = command.pairs.map((pair) => ({ key: expand(ctx, pair.key), value: expand(ctx, pair.value) }));
       for (const { key, value } of pairs) {
         state.env = addEnv(state.env, key, value);
+        checkEnvSize(state.env);
         state.image.config.Env = addEnv(state.image.config.Env ?? [], key, value);
         parts.push(`${key}=${value}`);
       }
@@ -350,7 +460,7 @@ function dispatch(ctx: DispatchContext, command: Command): void {
       for (const pair of command.pairs) {
         const key = expand(ctx, pair.key);
         const value = expand(ctx, pair.value);
-        labels[key] = value;
+        setOwn(labels, key, value);
         parts.push(`${key}=${value}`);
       }
       state.image.config.Labels = labels;
@@ -362,22 +472,26 @@ function dispatch(ctx: DispatchContext, command: Command): void {
       history(ctx, `MAINTAINER ${command.maintainer}`, false);
       return;
     case 'workdir': {
+      // BuildKit's NormalizeWorkdir for Linux: an absolute path is kept as written (`/tmp/` stays
+      // `/tmp/` in the config, history and RUN's cwd), a relative one is joined to the current
+      // directory (and so cleaned), an empty one keeps the current directory. Only the mkdir cleans
+      // (BuildKit's file op joins its path to "/").
       const requested = expand(ctx, command.path);
-      if (requested === '') throw new DispatchError('cannot normalize nothing', 'WORKDIR needs a path');
-      const wd = posix.isAbsolute(requested) ? posix.normalize(requested) : posix.join(workdir(state), requested);
-      const clean = wd.length > 1 && wd.endsWith('/') ? wd.slice(0, -1) : wd;
-      state.image.config.WorkingDir = clean;
-      const withLayer = clean !== '/';
+      const current = workdir(state);
+      const parent = posix.isAbsolute(current) ? current : cleanPath(current);
+      const wd = requested === '' ? parent : posix.isAbsolute(requested) ? requested : cleanPath(posix.join(parent, requested));
+      state.image.config.WorkingDir = wd;
+      const withLayer = wd !== '/';
       if (withLayer) {
         const user = state.image.config.User;
         const action: FileAction = {
-          action: 'mkdir', path: clean, mode: 0o755, parents: true,
+          action: 'mkdir', path: cleanPath(wd), mode: 0o755, parents: true,
           ...(user !== undefined && user !== '' ? { chown: chownSpec(user) } : {}),
           ...(ctx.epoch !== undefined ? { mtime: ctx.epoch } : {}),
         };
         state.root = ctx.builder.add({ type: 'file', actions: [action] }, [state.root], meta(ctx, command.original, command.range));
       }
-      history(ctx, `WORKDIR ${clean}`, withLayer);
+      history(ctx, `WORKDIR ${wd}`, withLayer);
       return;
     }
     case 'user': {
@@ -390,16 +504,20 @@ function dispatch(ctx: DispatchContext, command: Command): void {
       const volumes = command.volumes.map((v) => expand(ctx, v));
       if (volumes.some((v) => v === '')) throw new DispatchError('VOLUME specified can not be an empty string');
       const map = { ...(state.image.config.Volumes ?? {}) };
-      for (const v of volumes) map[v] = {};
+      for (const v of volumes) setOwn(map, v, {});
       state.image.config.Volumes = map;
       history(ctx, `VOLUME ${goList(volumes)}`, false);
       return;
     }
     case 'expose': {
-      const words = command.ports.flatMap((p) => ctx.lex.processWords(p, lookup(state)));
+      const words = command.ports.flatMap((p) => {
+        const split = ctx.lex.processWords(p, lookup(state), expansionRoom(ctx));
+        chargeExpansion(ctx, split.reduce((sum, w) => sum + w.length + 1, 0));
+        return split;
+      });
       const ports = parsePorts(words);
       const map = { ...(state.image.config.ExposedPorts ?? {}) };
-      for (const p of ports) map[p] = {};
+      for (const p of ports) setOwn(map, p, {});
       state.image.config.ExposedPorts = map;
       history(ctx, `EXPOSE ${goList(ports)}`, false);
       return;
@@ -592,6 +710,8 @@ function dispatchRun(ctx: DispatchContext, command: RunInstruction): void {
   // As BuildKit's LLB does: with an ssh mount, SSH_AUTH_SOCK (unless set) names the first one's socket.
   const firstSsh = mounts.find((m) => m.type === 'ssh');
   const execEnv = firstSsh !== undefined && firstSsh.type === 'ssh' && !state.env.some((e) => envKey(e) === 'SSH_AUTH_SOCK') ? [...state.env, `SSH_AUTH_SOCK=${firstSsh.target}`] : [...state.env];
+  // The environment is part of the step's definition, serialized and hashed for its cache key.
+  chargeOutput(ctx, execEnv.reduce((sum, e) => sum + e.length + 1, 0), 'the RUN environment');
   state.root = ctx.builder.add(
     {
       type: 'exec',
@@ -683,6 +803,8 @@ function dispatchCopy(ctx: DispatchContext, command: CopyInstruction | AddInstru
   };
   const actions: FileAction[] = [];
   const fromVertex = fromRef !== undefined ? sourceVertex(ctx, fromRef, 'copy') : undefined;
+  // One context vertex for all the sources (made once: a COPY may name thousands of sources).
+  let contextInput: VertexId | undefined;
   for (const src of sources) {
     message += ` ${src}`;
     if (isGit(src) && isAdd) {
@@ -701,7 +823,8 @@ function dispatchCopy(ctx: DispatchContext, command: CopyInstruction | AddInstru
       actions.push({ action: 'copy', input: inputIndex(http), sources: [`/${filename}`], ...common, parents: false, unpack: command.kind === 'add' && command.unpack === true });
       continue;
     }
-    const input = fromVertex ?? ctx.contextVertex(sources.filter((s) => !isUrl(s)));
+    contextInput ??= fromVertex ?? ctx.contextVertex(sources.filter((s) => !isUrl(s)));
+    const input = contextInput;
     actions.push({
       action: 'copy', input: inputIndex(input), sources: [src], ...common, parents,
       unpack: command.kind === 'add' ? (command.unpack ?? true) : false,

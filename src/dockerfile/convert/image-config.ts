@@ -61,8 +61,31 @@ export function emptyImage(platform: PlatformSpec): StageImage {
   };
 }
 
+/**
+ * A copy whose arrays and maps can be changed without touching `image`. Strings and the (read-only)
+ * history entries and healthcheck are shared, not copied: a stage built on a stage costs pointers,
+ * not another copy of every value (structuredClone would copy each string).
+ */
 export function cloneImage(image: StageImage): StageImage {
-  return structuredClone(image);
+  const c = image.config;
+  const config: ContainerConfig = { ...c };
+  if (c.Env !== undefined) config.Env = [...c.Env];
+  if (c.Entrypoint !== undefined) config.Entrypoint = [...c.Entrypoint];
+  if (c.Cmd !== undefined) config.Cmd = [...c.Cmd];
+  if (c.OnBuild !== undefined) config.OnBuild = [...c.OnBuild];
+  if (c.Shell !== undefined) config.Shell = [...c.Shell];
+  if (c.Labels !== undefined) config.Labels = { ...c.Labels };
+  if (c.Volumes !== undefined) config.Volumes = { ...c.Volumes };
+  if (c.ExposedPorts !== undefined) config.ExposedPorts = { ...c.ExposedPorts };
+  return { ...image, config, history: [...image.history] };
+}
+
+/**
+ * `record[key] = value` as an own property even for keys such as `__proto__` (a label or volume may be
+ * named so; plain assignment would change the prototype and drop it).
+ */
+export function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** Sets KEY in a `KEY=VALUE` list, replacing an existing entry in place (BuildKit's addEnv). */

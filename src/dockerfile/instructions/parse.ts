@@ -4,6 +4,7 @@
  */
 import { StagecraftError, closest, type SourceRange } from '../../core/index.js';
 import type { DockerfileAst, Heredoc, InstructionNode } from '../syntax/ast.js';
+import { DOCKERFILE_LIMITS } from '../limits.js';
 import { parseGoDuration } from './duration.js';
 import { FlagError, parseFlags } from './flags.js';
 import { parseMount, type RunMount } from './mount.js';
@@ -61,6 +62,12 @@ export function parseStages(ast: DockerfileAst, file: string): ParsedDockerfile 
   for (const node of ast.instructions) {
     const instruction = parseInstruction(node, file);
     if (instruction.kind === 'from') {
+      if (stages.length >= DOCKERFILE_LIMITS.stages) {
+        throw new StagecraftError('DOCKERFILE_STAGE', `${file}:${node.range.start.line}: the Dockerfile has more than ${DOCKERFILE_LIMITS.stages} stages`, {
+          hint: 'Split the build into several Dockerfiles, or build shared parts once as base images.',
+          location: { file, range: node.range },
+        });
+      }
       stages.push({ index: stages.length, from: instruction, commands: [] });
       continue;
     }

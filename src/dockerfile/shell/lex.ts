@@ -1,7 +1,8 @@
 import { StagecraftError } from '../../core/index.js';
 import { CodePointScanner, EOF } from './scanner.js';
-import { PatternError, replaceAll, replaceFirst, runeString, trimPrefix, trimSuffix } from './pattern.js';
-import { WordSplitter, isDigit, isHeredocSpace, isLetter, isSpecialParam, type SharedBuffer } from './words.js';
+import { DOCKERFILE_LIMITS, clip, formatSize } from '../limits.js';
+import { OutputLimitError, PatternError, replaceAll, replaceFirst, runeString, trimPrefix, trimSuffix } from './pattern.js';
+import { NO_SPLIT, WordSplitter, isDigit, isHeredocSpace, isLetter, isSpecialParam, type SharedBuffer, type Splitter } from './words.js';
 
 /** Looks a variable up; `undefined` means unset (an empty string is set). */
 export type EnvLookup = (name: string) => string | undefined;
@@ -64,6 +65,18 @@ class ExpansionError extends Error {
   }
 }
 
+function limitError(limit: number): ExpansionError {
+  return new ExpansionError(
+    limit >= DOCKERFILE_LIMITS.instructionExpansionChars
+      ? `variables expand to more than ${formatSize(limit, 'characters')}, the limit for one instruction`
+      : `variables expand to more than ${formatSize(limit, 'characters')}, what is left of the limits ` +
+        `(${formatSize(DOCKERFILE_LIMITS.instructionExpansionChars, 'characters')} for one instruction, ${formatSize(DOCKERFILE_LIMITS.outputChars, 'characters')} for the whole Dockerfile)`,
+    'A chain such as ENV B=$A$A, ENV C=$B$B… doubles a value at every step; build large values in a RUN step ' +
+      'or a file instead of in ARG/ENV.',
+    false,
+  );
+}
+
 interface Segment {
   readonly result: string;
   readonly words: string[];
@@ -75,6 +88,12 @@ class WordRun {
   private readonly wordsBuffer: SharedBuffer = { text: '' };
   private rawEscapes: boolean;
   private depth = 0;
+  /**
+   * Characters this run has produced: the input's own plus every value, trimmed value and replacement
+   * it inserted. Nested results are not counted again when the outer word takes them, so this bounds
+   * every string the run builds.
+   */
+  private produced: number;
   readonly matched = new Set<string>();
   readonly unmatched = new Set<string>();
 
@@ -84,9 +103,20 @@ class WordRun {
     word: string,
     private readonly env: EnvLookup,
     private readonly capture: boolean,
+    private readonly split: boolean,
+    private readonly limit: number,
   ) {
     this.scanner = new CodePointScanner(word);
     this.rawEscapes = options.rawEscapes;
+    this.produced = word.length;
+    if (this.produced > limit) throw limitError(limit);
+  }
+
+  /** Counts `text` as produced (see `produced`), failing as soon as the limit is passed. */
+  private charge(text: string): string {
+    this.produced += text.length;
+    if (this.produced > this.limit) throw limitError(this.limit);
+    return text;
   }
 
   run(): Segment {
@@ -112,7 +142,7 @@ class WordRun {
     const sc = this.scanner;
     let result = '';
     this.wordsBuffer.text = '';
-    const words = new WordSplitter(this.wordsBuffer);
+    const words: Splitter = this.split ? new WordSplitter(this.wordsBuffer) : NO_SPLIT;
     while (sc.peek() !== EOF) {
       let ch = sc.peek();
       if (stopChar !== EOF && ch === stopChar) {
@@ -228,7 +258,7 @@ class WordRun {
       if (name === '') return '$';
       const [value, set] = this.getEnv(name);
       if (!set && this.options.skipUnsetEnv) return `$${name}`;
-      return value;
+      return this.charge(value);
     }
     sc.next();
     const first = sc.peek();
@@ -243,7 +273,7 @@ class WordRun {
     if (ch === CLOSE_BRACE) {
       const [value, set] = this.getEnv(name);
       if (!set && this.options.skipUnsetEnv) return `\${${name}}`;
-      return value;
+      return this.charge(value);
     }
     if (ch === COLON || ch === PLUS || ch === MINUS || ch === QUESTION || ch === HASH || ch === PERCENT) {
       const nullIsUnset = ch === COLON;
@@ -271,7 +301,7 @@ class WordRun {
     const unsetOrNull = !set || (nullIsUnset && value === '');
     switch (op) {
       case MINUS:
-        return unsetOrNull ? word : value;
+        return unsetOrNull ? word : this.charge(value);
       case PLUS:
         return unsetOrNull ? '' : word;
       case QUESTION: {
@@ -279,7 +309,7 @@ class WordRun {
           const message = word !== '' ? word : !set ? 'is not allowed to be unset' : 'is not allowed to be empty';
           throw new ExpansionError(`${name}: ${message}`, `Set ${name} with ARG or ENV, or pass --build-arg ${name}=<value>.`);
         }
-        return value;
+        return this.charge(value);
       }
       case HASH:
       case PERCENT: {
@@ -287,7 +317,7 @@ class WordRun {
         const greedy = word.length > 0 && word.codePointAt(0) === op;
         if (greedy) word = word.slice(1);
         try {
-          return op === PERCENT ? trimSuffix(word, value, greedy) : trimPrefix(word, value, greedy);
+          return this.charge(op === PERCENT ? trimSuffix(word, value, greedy) : trimPrefix(word, value, greedy));
         } catch (error) {
           throw patternFailure(word, error);
         }
@@ -307,9 +337,11 @@ class WordRun {
 
     const [value, set] = this.getEnv(name);
     if (!set && this.options.skipUnsetEnv) return `\${${name}/${pattern}/${replacement}}`;
+    const room = this.limit - this.produced;
     try {
-      return all ? replaceAll(pattern, value, replacement) : replaceFirst(pattern, value, replacement);
+      return this.charge(all ? replaceAll(pattern, value, replacement, room) : replaceFirst(pattern, value, replacement, room));
     } catch (error) {
+      if (error instanceof OutputLimitError) throw limitError(this.limit);
       throw patternFailure(pattern, error);
     }
   }
@@ -398,29 +430,33 @@ export class ShellLex {
     this.escapeCodePoint = this.options.escapeToken.codePointAt(0) ?? 0x5c;
   }
 
-  /** One word: quotes removed, escapes resolved, variables expanded. */
-  processWord(word: string, env: EnvLookup): string {
-    return this.process(word, env, false).result;
+  /**
+   * One word: quotes removed, escapes resolved, variables expanded. `limit` bounds the characters the
+   * expansion may produce (default: DOCKERFILE_LIMITS.instructionExpansionChars); it is checked as the
+   * word grows, so `$A$A$A…` fails before it is built.
+   */
+  processWord(word: string, env: EnvLookup, limit?: number): string {
+    return this.process(word, env, false, false, limit).result;
   }
 
   /** The word split on unquoted whitespace after expansion, like BuildKit's `ProcessWords`. */
-  processWords(word: string, env: EnvLookup): string[] {
-    return [...this.process(word, env, false).words];
+  processWords(word: string, env: EnvLookup, limit?: number): string[] {
+    return [...this.process(word, env, false, true, limit).words];
   }
 
-  /** Like `processWord`, also reporting which referenced names were set and which were unset. */
-  processWordWithMatches(word: string, env: EnvLookup): WordResult {
-    return this.process(word, env, true);
+  /** Like `processWord`, also splitting and reporting which referenced names were set and which were unset. */
+  processWordWithMatches(word: string, env: EnvLookup, limit?: number): WordResult {
+    return this.process(word, env, true, true, limit);
   }
 
-  private process(word: string, env: EnvLookup, capture: boolean): WordResult {
-    const run = new WordRun(this.options, this.escapeCodePoint, word, env, capture);
+  private process(word: string, env: EnvLookup, capture: boolean, split: boolean, limit = DOCKERFILE_LIMITS.instructionExpansionChars): WordResult {
     try {
+      const run = new WordRun(this.options, this.escapeCodePoint, word, env, capture, split, limit);
       const { result, words } = run.run();
       return { result, words, matched: run.matched, unmatched: run.unmatched };
     } catch (error) {
       if (error instanceof ExpansionError) {
-        throw new StagecraftError('SHELL_EXPANSION', `failed to process ${JSON.stringify(word)}: ${error.message}`, { hint: error.hint });
+        throw new StagecraftError('SHELL_EXPANSION', `failed to process ${JSON.stringify(clip(word))}: ${error.message}`, { hint: error.hint });
       }
       throw error;
     }

@@ -30,6 +30,16 @@ const ANY = -2;
 const STAR_TOKEN = -3;
 type Token = number;
 
+/** A replacement that would produce more than the caller's limit (checked as the output grows). */
+export class OutputLimitError extends Error {
+  override readonly name = 'OutputLimitError';
+}
+
+function checkLength(text: string, limit: number): string {
+  if (text.length > limit) throw new OutputLimitError(`replacement produces more than ${limit} characters`);
+  return text;
+}
+
 /** A pattern the shell lexer must reject; the lexer turns it into a StagecraftError. */
 export class PatternError extends Error {
   override readonly name = 'PatternError';
@@ -41,10 +51,20 @@ export function codePoints(text: string): number[] {
   return out;
 }
 
+/** The string of `cps[start, end)`, built in chunks (flat strings, not one string per character). */
 export function fromCodePoints(cps: readonly number[], start = 0, end = cps.length): string {
-  let out = '';
-  for (let i = start; i < end; i++) out += runeString(cps[i] ?? EOF);
-  return out;
+  const parts: string[] = [];
+  const chunk: number[] = [];
+  for (let i = start; i < end; i++) {
+    const cp = cps[i] ?? EOF;
+    chunk.push(cp < 0 || cp > 0x10ffff ? 0xfffd : cp);
+    if (chunk.length === 4096) {
+      parts.push(String.fromCodePoint(...chunk));
+      chunk.length = 0;
+    }
+  }
+  if (chunk.length > 0) parts.push(String.fromCodePoint(...chunk));
+  return parts.join('');
 }
 
 /** Go's `string(rune)`: EOF and other invalid code points become U+FFFD. */
@@ -222,12 +242,12 @@ export function reverseString(value: string): string {
 }
 
 /** `${VAR/pat/rep}`: replaces the first (leftmost, longest-star) match; `rep` is taken literally. */
-export function replaceFirst(pattern: string, value: string, replacement: string): string {
+export function replaceFirst(pattern: string, value: string, replacement: string, limit = Infinity): string {
   const tokens = compilePattern(pattern);
   const text = codePoints(value);
   const match = findMatch(tokens, true, text, 0, false);
   if (match === undefined) return value;
-  return fromCodePoints(text, 0, match[0]) + replacement + fromCodePoints(text, match[1]);
+  return checkLength(fromCodePoints(text, 0, match[0]) + replacement + fromCodePoints(text, match[1]), limit);
 }
 
 /**
@@ -235,10 +255,10 @@ export function replaceFirst(pattern: string, value: string, replacement: string
  * after a previous match is skipped, and `rep` is a Go template (`$0`/`${0}` is the matched text,
  * `$$` is `$`, other names expand to nothing, a malformed `$` stays).
  */
-export function replaceAll(pattern: string, value: string, replacement: string): string {
+export function replaceAll(pattern: string, value: string, replacement: string, limit = Infinity): string {
   const tokens = compilePattern(pattern);
   const text = codePoints(value);
-  const template = codePoints(replacement);
+  const template = compileTemplate(codePoints(replacement));
   let out = '';
   let lastMatchEnd = 0;
   let searchPos = 0;
@@ -247,13 +267,13 @@ export function replaceAll(pattern: string, value: string, replacement: string):
     if (match === undefined) break;
     out += fromCodePoints(text, lastMatchEnd, match[0]);
     if (match[1] > lastMatchEnd || match[0] === 0) {
-      out += expandTemplate(template, fromCodePoints(text, match[0], match[1]));
+      out = checkLength(out + expandTemplate(template, fromCodePoints(text, match[0], match[1]), limit - out.length), limit);
     }
     lastMatchEnd = match[1];
     // Advance at least one character.
     searchPos = searchPos + 1 > match[1] ? searchPos + 1 : match[1];
   }
-  return out + fromCodePoints(text, lastMatchEnd);
+  return checkLength(out + fromCodePoints(text, lastMatchEnd), limit);
 }
 
 const NAME_CHAR = /^[\p{L}\p{Nd}_]$/u;
@@ -262,20 +282,28 @@ function isNameChar(cp: number): boolean {
   return cp >= 0 && NAME_CHAR.test(runeString(cp));
 }
 
-/** Go's `Regexp.expand` for a regular expression without groups: only group 0 exists. */
-function expandTemplate(template: readonly number[], matchText: string): string {
-  let out = '';
+/**
+ * Go's `Regexp.expand` for a regular expression without groups, compiled once per replacement: the
+ * template's literal runs, with `undefined` where the matched text goes (`$0`, `${0}`).
+ */
+function compileTemplate(template: readonly number[]): (string | undefined)[] {
+  const parts: (string | undefined)[] = [];
+  let literal: number[] = [];
+  const flush = (): void => {
+    if (literal.length > 0) parts.push(fromCodePoints(literal));
+    literal = [];
+  };
   let i = 0;
   while (i < template.length) {
     const cp = template[i] ?? EOF;
     if (cp !== DOLLAR) {
-      out += runeString(cp);
+      literal.push(cp);
       i++;
       continue;
     }
     i++;
     if (template[i] === DOLLAR) {
-      out += '$';
+      literal.push(DOLLAR);
       i++;
       continue;
     }
@@ -286,11 +314,23 @@ function expandTemplate(template: readonly number[], matchText: string): string 
     const name = fromCodePoints(template, nameStart, j);
     if (name === '' || (brace && template[j] !== CLOSE_BRACE)) {
       // Malformed reference: the `$` is kept as text.
-      out += '$';
+      literal.push(DOLLAR);
       continue;
     }
     i = brace ? j + 1 : j;
-    if (name === '0') out += matchText;
+    if (name === '0') {
+      flush();
+      parts.push(undefined);
+    }
   }
-  return out;
+  flush();
+  return parts;
+}
+
+/** The replacement for one match; fails as soon as it passes `limit` characters. */
+function expandTemplate(template: readonly (string | undefined)[], matchText: string, limit: number): string {
+  let length = 0;
+  for (const part of template) length += (part ?? matchText).length;
+  if (length > limit) throw new OutputLimitError(`replacement produces more than ${limit} characters`);
+  return template.map((part) => part ?? matchText).join('');
 }

@@ -47,7 +47,25 @@ export interface SharedBuffer {
   text: string;
 }
 
-export class WordSplitter {
+/** What the lexer feeds characters into while it expands a word. */
+export interface Splitter {
+  addChar(cp: number): void;
+  addRawChar(cp: number): void;
+  addString(text: string): void;
+  addRawString(text: string): void;
+  finish(): string[];
+}
+
+/** For callers that want only the expanded word: splitting would cost a string per character. */
+export const NO_SPLIT: Splitter = {
+  addChar: () => undefined,
+  addRawChar: () => undefined,
+  addString: () => undefined,
+  addRawString: () => undefined,
+  finish: () => [],
+};
+
+export class WordSplitter implements Splitter {
   readonly words: string[] = [];
   private inWord = false;
 

@@ -5,10 +5,12 @@
  * built from slices.
  *
  * Deliberate differences from BuildKit: a file without instructions parses to an empty AST (BuildKit's
- * parser errors; callers decide), lines longer than 64 KiB are accepted (BuildKit's scanner rejects
- * them), and error locations use the real line of a parser directive (BuildKit reports the line before).
+ * parser errors; callers decide), error locations use the real line of a parser directive (BuildKit
+ * reports the line before), and the file, its instructions and heredocs are bounded by
+ * DOCKERFILE_LIMITS (BuildKit bounds only the line length, which we share).
  */
 import { StagecraftError, type SourceRange } from '../../core/index.js';
+import { DOCKERFILE_LIMITS, formatSize } from '../limits.js';
 import type { Directive, DockerfileAst, Heredoc, InstructionNode, ParseWarning } from './ast.js';
 import { DirectiveError, DirectiveParser } from './directives.js';
 import { goToLower, skipGoSpace, trimLeftGo, trimSpaceGo } from './go-text.js';
@@ -24,15 +26,29 @@ export interface ParseOptions {
 
 type EscapeToken = '\\' | '`';
 
-/** Lines of the input, each with its line ending (BuildKit's `scanLines`). */
+/** UTF-8 size of a string; cheap for the common short line. */
+function utf8Size(text: string, atMost: number): number {
+  return text.length * 3 <= atMost ? text.length : Buffer.byteLength(text);
+}
+
+/**
+ * Lines of the input, each with its line ending (BuildKit's `scanLines`). As BuildKit's scanner, it
+ * refuses a line longer than DOCKERFILE_LIMITS.lineBytes (newline excluded), calling `tooLong` with the
+ * line's number.
+ */
 class LineReader {
   private pos = 0;
-  constructor(private readonly text: string) {}
+  private count = 0;
+  constructor(private readonly text: string, private readonly tooLong: (line: number, raw: string) => never) {}
 
   next(): string | undefined {
     if (this.pos >= this.text.length) return undefined;
     const newline = this.text.indexOf('\n', this.pos);
     const end = newline === -1 ? this.text.length : newline + 1;
+    this.count++;
+    const limit = DOCKERFILE_LIMITS.lineBytes;
+    const contentEnd = newline === -1 ? end : newline;
+    if (utf8Size(this.text.slice(this.pos, contentEnd), limit) > limit) this.tooLong(this.count, this.text.slice(this.pos, this.pos + 80));
     const line = this.text.slice(this.pos, end);
     this.pos = end;
     return line;
@@ -156,7 +172,15 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
     });
   };
 
-  const reader = new LineReader(text);
+  const limits = DOCKERFILE_LIMITS;
+  const size = utf8Size(text, limits.fileBytes);
+  if (size > limits.fileBytes) {
+    fail(`the Dockerfile is ${size} bytes, more than the limit of ${formatSize(limits.fileBytes)}`, rangeOf(1, 1, 1, ''),
+      'A Dockerfile this large is not hand-written: generate the content into files of the build context and COPY them.');
+  }
+  const reader = new LineReader(text, (line, start) =>
+    fail(`dockerfile line greater than max allowed size of ${limits.lineBytes}`, rangeOf(line, 1, line, start),
+      `Split the line with the escape character (\\ at the end of a line continues it), or move long content into a file of the build context.`));
   const directiveParser = new DirectiveParser();
   const directives: Directive[] = [];
   const instructions: InstructionNode[] = [];
@@ -253,6 +277,7 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
       const heredocs: Heredoc[] = [];
       for (const marker of markers) {
         const body: string[] = [];
+        let bodyBytes = 0;
         let terminated = false;
         for (let next = reader.next(); next !== undefined; next = reader.next()) {
           lineNumber++;
@@ -262,6 +287,11 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
           if (candidate === marker.name) {
             terminated = true;
             break;
+          }
+          bodyBytes += utf8Size(next, 0);
+          if (bodyBytes > limits.heredocBytes) {
+            return fail(`heredoc ${marker.name} is larger than the limit of ${formatSize(limits.heredocBytes)}`, range(),
+              'Put large content into a file of the build context and COPY it, instead of a heredoc.');
           }
           body.push(next);
         }
@@ -282,6 +312,10 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
       node = child === undefined ? { ...node, heredocs, range: finalRange } : { ...node, heredocs, range: finalRange, child };
     }
 
+    if (instructions.length >= limits.instructions) {
+      return fail(`the Dockerfile has more than ${limits.instructions} instructions`, range(),
+        'Split the build into several Dockerfiles or base images, or generate repeated steps into a script that one RUN executes.');
+    }
     instructions.push(node);
     comments = [];
   }

@@ -184,6 +184,7 @@ function translate(error: unknown, action: FileAction, roots: readonly string[])
     : code === 'ENOTDIR' ? 'a file is in the way of the destination path'
     : code === 'EACCES' || code === 'EPERM' ? 'the operation needs permissions stagecraft does not have (run as root?)'
     : code === 'ENOSPC' ? 'the disk holding the state root is full; free space or prune'
+    : code === 'ENAMETOOLONG' ? 'a path is longer than PATH_MAX (4096 bytes) or a name longer than NAME_MAX (255 bytes) in the destination; shorten the path or the directory tree'
     : undefined;
   return new StagecraftError('FILE_OPERATION', `failed to ${describe(action)}: ${message}`, { hint, cause: error });
 }

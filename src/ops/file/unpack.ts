@@ -14,17 +14,17 @@
 import { constants } from 'node:fs';
 import { chmod, link, lstat, lutimes, mkdir, open, rm, symlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { PassThrough, Readable, type Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import unbzip2Stream from 'unbzip2-stream';
 import xzDecompress from 'xz-decompress';
-import zstd from 'zstd-napi';
 import { StagecraftError, isStagecraftError } from '../../core/index.js';
-import { readTar } from '../../snapshot/index.js';
+import { DEFAULT_MAX_LAYER_BYTES, DEFAULT_MAX_LAYER_ENTRIES, invalidPathReason, readTar, zstdDecompress } from '../../snapshot/index.js';
+import { ByteLimit, formatSize } from '../../util/streams.js';
+import { bunzip2 } from './bzip2.js';
 import { cleanPath } from '../../util/patterns.js';
 import { isRoot, makeSpecial, setOwner, writeXattrs } from './entry.js';
-import { ensureDir, lstatOrNull, resolveInRoot } from './root.js';
+import { ensureDir, errnoCode, lstatOrNull, resolveInRoot } from './root.js';
 
 export type ArchiveCompression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
 
@@ -40,13 +40,18 @@ export function detectArchiveCompression(head: Uint8Array): ArchiveCompression {
 
 interface OpenedArchive {
   readonly compression: ArchiveCompression;
-  /** The uncompressed tar stream. */
+  /** The uncompressed tar stream, limited to `maxUncompressedBytes`. */
   readonly tar: Readable;
   /** Releases the file and decoder (idempotent). */
   readonly close: () => void;
 }
 
-async function openArchive(path: string): Promise<OpenedArchive> {
+function messageOf(error: unknown): string {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(error);
+}
+
+async function openArchive(path: string, name: string, maxBytes: number): Promise<OpenedArchive> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   const head = Buffer.alloc(6);
   let compression: ArchiveCompression;
@@ -58,40 +63,45 @@ async function openArchive(path: string): Promise<OpenedArchive> {
     throw error;
   }
   const file = handle.createReadStream({ start: 0, autoClose: true });
-  let tar: Readable;
+  let decoded: Readable;
   switch (compression) {
     case 'none':
-      tar = file;
+      decoded = file;
       break;
-    case 'gzip':
-    case 'zstd': {
-      const decoder: Transform = compression === 'gzip' ? createGunzip() : new zstd.DecompressStream();
+    case 'gzip': {
+      const decoder = createGunzip();
       pipeline(file, decoder).catch((error: unknown) => decoder.destroy(error instanceof Error ? error : new Error(String(error))));
-      tar = decoder;
+      decoded = decoder;
       break;
     }
-    case 'bzip2': {
-      // unbzip2-stream is a classic (pre-streams2) stream: pipe it into a real one.
-      const decoder = unbzip2Stream();
-      const out = new PassThrough();
-      const fail = (error: unknown): void => {
-        out.destroy(error instanceof Error ? error : new Error(String(error)));
-      };
-      file.on('error', fail);
-      decoder.on('error', fail);
-      file.pipe(decoder).pipe(out);
-      tar = out;
+    case 'zstd':
+      // Not zstd-napi's DecompressStream, which ignores backpressure (a bomb inflates in memory).
+      decoded = Readable.from(zstdDecompress(file), { objectMode: false });
       break;
-    }
+    case 'bzip2':
+      // One block at a time, only as fast as the tar is read (bounded memory; see bzip2.ts).
+      decoded = Readable.from(bunzip2(file), { objectMode: false });
+      break;
     case 'xz':
-      tar = Readable.fromWeb(new xzDecompress.XzReadableStream(Readable.toWeb(file)));
+      decoded = Readable.fromWeb(new xzDecompress.XzReadableStream(Readable.toWeb(file)));
       break;
   }
+  const limit = new ByteLimit(maxBytes, () => new StagecraftError('FILE_OPERATION', `ADD ${name}: the ${compression === 'none' ? 'tar' : compression} archive inflates past ${formatSize(maxBytes)}; refused as a decompression bomb`, {
+    hint: 'an archive this large is almost certainly crafted; check where it comes from, or COPY it without extracting',
+  }));
+  decoded.on('error', (error) => {
+    limit.destroy(new StagecraftError('FILE_OPERATION', `ADD ${name}: cannot ${compression === 'none' ? 'read' : `decompress the ${compression}`} archive: ${messageOf(error)}`, {
+      hint: 'the archive is damaged or truncated; recreate it, or use COPY to add it without extracting',
+      cause: error,
+    }));
+  });
+  decoded.pipe(limit);
   const close = (): void => {
-    tar.destroy();
+    limit.destroy();
+    decoded.destroy();
     file.destroy();
   };
-  return { compression, tar, close };
+  return { compression, tar: limit, close };
 }
 
 /**
@@ -103,7 +113,7 @@ export async function isArchive(path: string): Promise<boolean> {
   if (stat === null || !stat.isFile()) return false;
   let opened: OpenedArchive | undefined;
   try {
-    opened = await openArchive(path);
+    opened = await openArchive(path, path, DEFAULT_MAX_LAYER_BYTES);
     const entries = readTar(opened.tar);
     const first = await entries.next();
     return first.done !== true;
@@ -118,6 +128,10 @@ export interface ExtractOptions {
   /** The archive as the user named it, for messages. */
   readonly name: string;
   readonly signal: AbortSignal;
+  /** Refuse an archive whose tar is larger (a decompression bomb). Default: as for layers, 64 GiB. */
+  readonly maxUncompressedBytes?: number | undefined;
+  /** Refuse an archive with more entries. Default: as for layers, 5 million. */
+  readonly maxEntries?: number | undefined;
 }
 
 function escapeError(name: string, entry: string): StagecraftError {
@@ -128,12 +142,27 @@ function escapeError(name: string, entry: string): StagecraftError {
 
 /** Extracts the archive at `path` (detected as one by `isArchive`) into the directory `destDir`. */
 export async function extractArchive(path: string, destDir: string, options: ExtractOptions): Promise<void> {
-  const opened = await openArchive(path);
+  const opened = await openArchive(path, options.name, options.maxUncompressedBytes ?? DEFAULT_MAX_LAYER_BYTES);
   const root = isRoot();
   const dirTimes: Array<readonly [string, number]> = [];
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_LAYER_ENTRIES;
+  let entries = 0;
+  let current = '';
   try {
     for await (const { header, body } of readTar(opened.tar)) {
       options.signal.throwIfAborted();
+      current = header.name;
+      if (++entries > maxEntries) {
+        throw new StagecraftError('FILE_OPERATION', `ADD ${options.name}: the archive has more than ${maxEntries} entries`, {
+          hint: 'the archive looks like an archive bomb; check where it comes from, or COPY it without extracting',
+        });
+      }
+      const badName = invalidPathReason(header.name, true) ?? (header.type === 'symlink' || header.type === 'link' ? invalidPathReason(header.linkname, false) : undefined);
+      if (badName !== undefined) {
+        throw new StagecraftError('FILE_OPERATION', `ADD ${options.name}: archive entry "${header.name.slice(0, 200)}" cannot be extracted: its name or link target ${badName}`, {
+          hint: 'the archive is damaged or crafted; repack it',
+        });
+      }
       const clean = cleanPath(header.name);
       if (clean === '..' || clean.startsWith('../')) throw escapeError(options.name, header.name);
       const rel = cleanPath(`/${clean}`);
@@ -168,9 +197,12 @@ export async function extractArchive(path: string, destDir: string, options: Ext
         }
         case 'char':
         case 'block':
-        case 'fifo':
-          if (!root) continue; // device nodes need CAP_MKNOD, as in a user namespace go-archive skips them
+          if (!root) continue; // device nodes need CAP_MKNOD: skipped, as go-archive does in a user namespace
           await makeSpecial(target, header.type, header.devmajor, header.devminor, options.signal);
+          break;
+        case 'fifo':
+          // A FIFO needs no privilege; go-archive creates it always.
+          await makeSpecial(target, 'fifo', 0, 0, options.signal);
           break;
       }
       if (root) await setOwner(target, { uid: header.uid, gid: header.gid }, false);
@@ -190,7 +222,15 @@ export async function extractArchive(path: string, destDir: string, options: Ext
         cause: error,
       });
     }
-    throw error;
+    if (isStagecraftError(error)) {
+      if (error.message.startsWith('ADD ')) throw error;
+      throw new StagecraftError(error.code, `ADD ${options.name}: archive entry "${current.slice(0, 200)}": ${error.message}`, { hint: error.hint, cause: error });
+    }
+    const code = errnoCode(error);
+    throw new StagecraftError('FILE_OPERATION', `ADD ${options.name}: cannot extract archive entry "${current.slice(0, 200)}": ${messageOf(error)}`, {
+      hint: code === 'ENOSPC' ? "the state root's disk is full; free space or run `stagecraft prune`" : 'the archive is damaged or crafted, or the destination is not writable; repack it or extract it in a RUN step',
+      cause: error,
+    });
   } finally {
     opened.close();
   }

@@ -19,8 +19,14 @@ export interface TarReadEntry {
   readonly body: AsyncIterable<Buffer>;
 }
 
-/** Largest pax / GNU long-name body accepted (a name is at most a few KiB; this bounds memory). */
+/**
+ * Largest sum of pax / GNU long-name bodies before one entry (a name is at most a few KiB, xattrs at
+ * most 64 KiB each; this bounds the memory a crafted stack of extended headers can take).
+ */
 const MAX_META_SIZE = 1 << 20;
+
+/** Largest uid/gid: Linux ids are 32-bit. */
+const MAX_ID = 0xffff_ffff;
 
 /** Pulls exact byte counts out of a chunked source. */
 class ByteSource {
@@ -95,12 +101,16 @@ class ByteSource {
   }
 }
 
-function pickNumber(records: Map<string, Buffer>, key: string, fallback: number): number {
+function pickNumber(records: Map<string, Buffer>, key: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   const value = records.get(key);
-  if (value === undefined) return fallback;
-  const text = value.toString('ascii');
-  const number = Math.floor(Number(text));
-  if (!/^-?\d+(\.\d+)?$/u.test(text) || !Number.isSafeInteger(number)) throw corruptTar(`pax ${key} "${text}" is not a number`);
+  let number = fallback;
+  if (value !== undefined) {
+    const text = value.toString('ascii');
+    number = Math.floor(Number(text));
+    if (!/^-?\d+(\.\d+)?$/u.test(text) || !Number.isSafeInteger(number)) throw corruptTar(`pax ${key} "${text.slice(0, 40)}" is not a number`);
+  }
+  // mtime may be before the epoch; sizes and ids may not.
+  if (key !== 'mtime' && (number < 0 || number > max)) throw corruptTar(`${key} ${number} is out of range`);
   return number;
 }
 
@@ -114,6 +124,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
   let pax = new Map<string, Buffer>();
   let longName: string | undefined;
   let longLink: string | undefined;
+  let metaSize = 0;
   for (;;) {
     const block = await input.read(BLOCK);
     if (block.length === 0) break; // no end marker: accepted, as Go's and GNU tar's readers do
@@ -125,7 +136,10 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       case 'pax-global':
       case 'gnu-longname':
       case 'gnu-longlink': {
-        if (raw.size > MAX_META_SIZE) throw corruptTar(`${raw.rawType} header of ${raw.size} bytes`);
+        metaSize += raw.size;
+        if (metaSize > MAX_META_SIZE) {
+          throw corruptTar(`extended headers (${raw.rawType}) of ${metaSize} bytes for one entry, more than the limit of ${MAX_META_SIZE}`);
+        }
         const data = await input.read(raw.size);
         if (data.length < raw.size) throw corruptTar('archive ends inside an extended header');
         await input.skip(padding(raw.size));
@@ -147,8 +161,8 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       name,
       type,
       mode: raw.mode,
-      uid: pickNumber(pax, 'uid', raw.uid),
-      gid: pickNumber(pax, 'gid', raw.gid),
+      uid: pickNumber(pax, 'uid', raw.uid, MAX_ID),
+      gid: pickNumber(pax, 'gid', raw.gid, MAX_ID),
       size: pickNumber(pax, 'size', raw.size),
       mtime: pickNumber(pax, 'mtime', raw.mtime),
       linkname: pax.get('linkpath')?.toString('utf8') ?? longLink ?? raw.linkname,
@@ -157,6 +171,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       xattrs,
     };
     pax = new Map();
+    metaSize = 0;
     longName = undefined;
     longLink = undefined;
     // Like Go's reader, every type but a regular file is header-only, whatever its size field says.

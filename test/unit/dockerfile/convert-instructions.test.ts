@@ -77,6 +77,30 @@ describe('image config and history, per instruction', () => {
     assert.deepEqual(await historyOf('FROM busybox\nWORKDIR /w'), ['WORKDIR /w']);
   });
 
+  it('WORKDIR keeps an absolute path as written in the config, history and cwd (BuildKit), cleaning only the mkdir', async () => {
+    const cases: [string, string, string | undefined][] = [
+      ['WORKDIR /tmp/', '/tmp/', '/tmp'],
+      ['WORKDIR /a/../b/', '/a/../b/', '/b'],
+      ['WORKDIR //x//y', '//x//y', '/x/y'],
+      ['WORKDIR tmp/', '/tmp', '/tmp'],
+      ['WORKDIR /tmp/\nWORKDIR x/./y/', '/tmp/x/y', '/tmp/x/y'],
+      ['WORKDIR /tmp/\nWORKDIR ..', '/', undefined],
+      ['WORKDIR /w/\nWORKDIR $UNSET', '/w/', '/w'],
+    ];
+    for (const [lines, config, mkdir] of cases) {
+      const result = await convert(`FROM busybox\n${lines}\nRUN pwd`);
+      assert.equal(result.target.image.config.WorkingDir, config, lines);
+      assert.equal(result.target.image.history.filter((h) => h.created_by?.startsWith('WORKDIR')).at(-1)?.created_by, `WORKDIR ${config}`, lines);
+      assert.equal(execs(result, 0)[0]?.cwd, config, lines);
+      const last = files(result, 0).flatMap((f) => f.actions).at(-1);
+      if (mkdir === undefined) assert.equal(result.target.image.history.at(-2)?.empty_layer, true, lines);
+      else assert.deepEqual(last, { action: 'mkdir', path: mkdir, mode: 0o755, parents: true }, lines);
+    }
+    // COPY destinations and mount targets relative to such a WORKDIR are clean paths.
+    const copy = await convert('FROM busybox\nWORKDIR /app/\nCOPY a b/\nCOPY c d');
+    assert.deepEqual(files(copy, 0).flatMap((f) => f.actions).filter((a) => a.action === 'copy').map((a) => a.action === 'copy' && a.dest), ['/app/b/', '/app/d']);
+  });
+
   it('ONBUILD is stored, and a base image\'s triggers run first in the child', async () => {
     const stored = await convert('FROM busybox\nONBUILD RUN echo later');
     assert.deepEqual(stored.target.image.config.OnBuild, ['RUN echo later']);

@@ -56,11 +56,13 @@ describe('stage graph', () => {
     await assert.rejects(convert('RUN true\nFROM a'), stageError(/no build stage in current context/));
   });
 
-  it('handles a 10,000-stage chain without recursion limits', async () => {
+  it('handles a chain of as many stages as the limit allows (1,000) without recursion limits; refuses one more', async () => {
     const lines = ['FROM scratch AS s0'];
-    for (let i = 1; i < 10_000; i++) lines.push(`FROM s${i - 1} AS s${i}`);
+    for (let i = 1; i < 1_000; i++) lines.push(`FROM s${i - 1} AS s${i}`);
     const { graph } = await convert(lines.join('\n'));
-    assert.equal(graph.needed.length, 10_000);
+    assert.equal(graph.needed.length, 1_000);
     assert.equal(graph.order[0], 0);
+    await assert.rejects(convert([...lines, 'FROM s999 AS s1000'].join('\n')), (e: unknown) =>
+      stageError(/^Dockerfile:1001: the Dockerfile has more than 1000 stages Split/)(e) && e instanceof StagecraftError && e.location?.range.start.line === 1001);
   });
 });

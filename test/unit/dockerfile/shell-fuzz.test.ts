@@ -74,6 +74,26 @@ describe('shell lexer robustness', () => {
     );
   });
 
+  it('with an output limit: the result never exceeds it, and passing it is a SHELL_EXPANSION error (issue 13)', { timeout: 60_000 }, () => {
+    const bigEnv = fc.array(fc.tuple(fc.constantFrom(...NAMES), fc.string({ maxLength: 6 }), fc.constantFrom(1, 10, 500)), { maxLength: 5 })
+      .map((entries) => entries.map(([k, v, times]) => `${k}=${v.repeat(times)}`));
+    const refs = fc.array(fc.oneof(shellChar, fc.constantFrom('$V', '${E}', '${P:-$V$V}', '${V//?/$E}', '${V/a/$P$P}', '"$V$E"', '${VE:+$V}')), { maxLength: 30 }).map((p) => p.join(''));
+    fc.assert(
+      fc.property(options, refs, bigEnv, fc.integer({ min: 0, max: 3000 }), (opts, input, list, limit) => {
+        const lex = new ShellLex(opts);
+        const env = envFromList(list);
+        for (const run of [() => lex.processWord(input, env, limit), () => lex.processWords(input, env, limit).join(' '), () => lex.processWordWithMatches(input, env, limit).result]) {
+          try {
+            assert.ok(run().length <= limit);
+          } catch (error) {
+            if (!(error instanceof StagecraftError) || error.code !== 'SHELL_EXPANSION') throw error;
+          }
+        }
+      }),
+      { numRuns: 5000, seed: 13_009 },
+    );
+  });
+
   it('large input finishes', { timeout: 60_000 }, () => {
     const lex = new ShellLex();
     const big = '${V:-a b "c d" \'e\' \\$x}'.repeat(20_000);

@@ -259,7 +259,8 @@ describe('heredocs', () => {
 
   it('handles deeply nested ${…} in a heredoc line without recursion', () => {
     const depth = 50_000;
-    const line = `RUN <<EOF ${'${a:-'.repeat(depth)}x${'}'.repeat(depth)}\nbody\nEOF\n`;
+    // Split into continuation lines: one physical line may not exceed 65535 bytes (BuildKit's limit).
+    const line = `RUN <<EOF ${'${a:-\\\n'.repeat(depth)}x${'}'.repeat(depth)}\nbody\nEOF\n`;
     const ast = parseDockerfile(line);
     assert.deepEqual(ast.instructions[0]?.heredocs, [doc('EOF', 'body\n')]);
   });

@@ -112,7 +112,8 @@ describe('dockerfile parser', () => {
 
     it('handles ONBUILD nested many thousand times without recursion', () => {
       const depth = 20_000;
-      const text = `${'ONBUILD '.repeat(depth)}RUN x\n`;
+      // Continuation lines: one physical line may not exceed 65535 bytes (BuildKit's limit).
+      const text = `${'ONBUILD \\\n'.repeat(depth)}RUN x\n`;
       const expected = `(${'onbuild ('.repeat(depth)}run "x"${')'.repeat(depth)})\n`;
       assert.equal(dump(text), expected);
     });
