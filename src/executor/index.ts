@@ -1,4 +1,4 @@
-export type { BindMount, ExecIo, ExecMount, ExecResult, ExecSpec, Executor, NetworkMode, SecretMount, SshMount, TmpfsMount } from './types.js';
+export type { BindMount, ExecIo, ExecMount, ExecResult, ExecSpec, Executor, InlineFileMount, NetworkMode, SecretMount, SshMount, TmpfsMount } from './types.js';
 export { createSlirpNetwork, SLIRP_NAMESERVER, type NetworkNamespace, type NetworkProvider, type SlirpNetworkOptions } from './network.js';
 export { createRuncExecutor, runcExecutorOptionsSchema, type RuncExecutorOptions } from './runc.js';
 export { parseGroup, parsePasswd, resolveUser, type GroupEntry, type PasswdEntry, type ResolvedUser, type UserFiles } from './user.js';
@@ -18,6 +18,7 @@ export {
   generateRuntimeSpec,
   hostsFileContent,
   ociBind,
+  ociInlineFile,
   ociSecret,
   ociSocket,
   ociTmpfs,

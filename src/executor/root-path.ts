@@ -129,16 +129,27 @@ async function withDirInRoot<T>(root: string, parts: readonly string[], action: 
 
 /**
  * Reads the container file `path` under `root`, or undefined when it does not exist or is not a
- * regular file (a directory, a device node, a FIFO: nothing that could block or never end).
+ * regular file (a directory, a device node, a FIFO: nothing that could block, never end, or act on a
+ * device of the host — only a regular file is ever opened).
  */
 export async function readFileInRoot(root: string, path: string): Promise<string | undefined> {
   const parts = partsBelow(root, await resolveInRoot(root, path));
   const name = parts.pop();
   if (name === undefined) return undefined;
   const read = await withDirInRoot(root, parts, async (dir) => {
+    // Looked at before it is opened: opening a device node the image holds (a step with CAP_MKNOD can
+    // make /etc/passwd any device, e.g. a watchdog, which arms on open) would act on the host's device.
+    let entry;
+    try {
+      entry = await lstat(at(dir, name));
+    } catch (error) {
+      if (isMissing(error)) return { text: undefined };
+      throw error;
+    }
+    if (!entry.isFile()) return { text: undefined };
     let file: FileHandle;
     try {
-      file = await open(at(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      file = await open(at(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
     } catch (error) {
       const code = errnoOf(error);
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EISDIR') return { text: undefined };
@@ -146,7 +157,8 @@ export async function readFileInRoot(root: string, path: string): Promise<string
     }
     try {
       const info = await file.stat();
-      if (!info.isFile()) return { text: undefined };
+      // The same regular file that was looked at (nothing else writes the rootfs meanwhile).
+      if (!info.isFile() || info.ino !== entry.ino || info.dev !== entry.dev) return { text: undefined };
       if (info.size > MAX_READ_BYTES) {
         throw new StagecraftError('FILE_OPERATION', `${path} in the image is ${info.size} bytes, more than the ${MAX_READ_BYTES} read for user lookup`, {
           hint: `${path} must be a small text file; fix the image`,

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +22,7 @@ import {
   generateRuntimeSpec,
   hostsFileContent,
   ociBind,
+  ociInlineFile,
   ociSecret,
   ociSocket,
   ociTmpfs,
@@ -138,6 +139,19 @@ class RuncExecutor implements Executor {
         hint: "WORKDIR must be a directory of the image; /proc holds the kernel's links to processes and files, which can lead outside the container",
       });
     }
+    await checkKernelDirectories(rootfs);
+    // runc resolves a mount target in the rootfs following /proc's magic links by their text (the
+    // target /proc/1/cwd/x, or a symlink to /proc/self/cwd, reads as the rootfs's own host path), and
+    // creates what it finds inside the rootfs: the state root's host path would end up in the layer.
+    // runc refuses plain /proc targets anyway; ones reached through links are refused here.
+    for (const mount of spec.mounts) {
+      const target = await containerPathInRoot(rootfs, mount.target);
+      if (target === '/proc' || target.startsWith('/proc/')) {
+        throw new StagecraftError('FILE_OPERATION', `mount target ${mount.target} is inside /proc`, {
+          hint: "mount targets must be paths of the image; /proc holds the kernel's links to processes and files, which lead outside the container",
+        });
+      }
+    }
     // As BuildKit: a missing working directory is created, owned by the process's user.
     await mkdirInRoot(rootfs, cwd, user.uid, user.gid);
 
@@ -183,6 +197,13 @@ class RuncExecutor implements Executor {
           await chown(file, mount.uid, mount.gid);
           await chmod(file, mount.mode);
           mounts.push(ociSecret(file, mount.target));
+          break;
+        }
+        case 'file': {
+          const file = join(dir, `f${serial++}`);
+          await writeFile(file, mount.data, { mode: 0o600 });
+          await chmod(file, mount.mode);
+          mounts.push(ociInlineFile(file, mount.target));
           break;
         }
         case 'ssh': {
@@ -339,6 +360,34 @@ class RuncExecutor implements Executor {
         hint: `remove it by hand: runc --root ${stateDir} delete --force ${id}`,
       });
     }
+  }
+}
+
+/** The directories runc mounts the kernel's filesystems on (and creates /dev's links and ptmx in). */
+const KERNEL_DIRECTORIES = ['dev', 'proc', 'sys'] as const;
+
+/**
+ * runc mounts /dev, /proc and /sys on paths it resolves inside the rootfs, but then creates
+ * /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr and /dev/ptmx (removing whatever ptmx was there)
+ * through the plain host path `<rootfs>/dev/...`, before it pivots into the rootfs: with a /dev that
+ * is a symlink (`/dev -> /etc`, or `../../..`), those links are made, and a `ptmx` removed, in a
+ * directory of the host. So each of these must be a directory (or missing: runc then creates it
+ * inside the rootfs) before runc starts; nothing untrusted runs between this check and runc's mounts.
+ */
+async function checkKernelDirectories(rootfs: string): Promise<void> {
+  for (const name of KERNEL_DIRECTORIES) {
+    let info;
+    try {
+      info = await lstat(join(rootfs, name));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    if (info.isDirectory()) continue;
+    const what = info.isSymbolicLink() ? `a symlink (to ${await readlink(join(rootfs, name))})` : 'not a directory';
+    throw new StagecraftError('FILE_OPERATION', `/${name} in the image is ${what}`, {
+      hint: `RUN steps mount the kernel's /${name} on a directory of the image; a symlink there would lead runc outside the rootfs. Remove /${name} from the image (or make it a directory) in the step or base image that made it`,
+    });
   }
 }
 

@@ -196,6 +196,11 @@ export function ociSecret(hostFile: string, target: string): OciMount {
   return { destination: target, type: 'bind', source: hostFile, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] };
 }
 
+/** A file of the Dockerfile (a heredoc script): read-only, executable. */
+export function ociInlineFile(hostFile: string, target: string): OciMount {
+  return { destination: target, type: 'bind', source: hostFile, options: ['rbind', 'ro', 'nosuid', 'nodev'] };
+}
+
 /** An ssh agent socket: writable (connect(2) needs write permission on the socket). */
 export function ociSocket(hostSocket: string, target: string): OciMount {
   return { destination: target, type: 'bind', source: hostSocket, options: ['rbind', 'rw', 'nosuid', 'nodev', 'noexec'] };

@@ -33,6 +33,18 @@ export interface SecretMount {
   readonly mode: number;
 }
 
+/**
+ * A file of the Dockerfile itself at `target`, read-only and executable (a `RUN <<EOF` heredoc that
+ * starts with `#!`, run as a script). Not secret: it is written next to the bundle, not to the tmpfs
+ * that holds secrets (which is noexec).
+ */
+export interface InlineFileMount {
+  readonly type: 'file';
+  readonly target: string;
+  readonly data: Buffer;
+  readonly mode: number;
+}
+
 /** The host unix socket `source` (an ssh agent) reachable at `target` with the given owner and mode. */
 export interface SshMount {
   readonly type: 'ssh';
@@ -43,7 +55,7 @@ export interface SshMount {
   readonly mode: number;
 }
 
-export type ExecMount = BindMount | TmpfsMount | SecretMount | SshMount;
+export type ExecMount = BindMount | TmpfsMount | SecretMount | InlineFileMount | SshMount;
 
 /**
  * RUN --network: `default`, a namespace of its own with outbound access that cannot reach the host's

@@ -102,7 +102,7 @@ async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], d
     }
   }
   for (const file of op.inlineFiles ?? []) {
-    mounts.push({ type: 'secret', target: file.path, data: Buffer.from(file.data), uid: 0, gid: 0, mode: file.mode });
+    mounts.push({ type: 'file', target: file.path, data: Buffer.from(file.data), mode: file.mode });
   }
 
   const network = op.network === 'default' ? deps.defaultNetwork : op.network;

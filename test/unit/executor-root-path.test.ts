@@ -3,11 +3,13 @@
  * working directory creation; mount stubs removed after a run.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isStagecraftError } from '../../src/core/index.js';
 import { MountStubs, mkdirInRoot, readFileInRoot, resolveInRoot } from '../../src/executor/index.js';
 
@@ -68,6 +70,27 @@ describe('resolveInRoot', () => {
       assert.equal(await readFileInRoot(root, '/etc/group'), undefined);
     } finally {
       await rm(join(root, 'etc/group'));
+    }
+  });
+
+  it('readFileInRoot never opens what is not a regular file (a device node of the image is the host\'s device)', async () => {
+    // A FIFO stands in for a device node: a writer blocked in open(2) is released only if the FIFO is
+    // opened for reading, which the marker file then shows.
+    const fifo = join(root, 'etc/group');
+    const marker = join(root, 'opened');
+    execFileSync('mkfifo', [fifo]);
+    const writer = spawn('sh', ['-c', `echo x > '${fifo}' && touch '${marker}'`], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => writer.on('exit', resolve));
+    try {
+      await sleep(200);
+      assert.equal(await readFileInRoot(root, '/etc/group'), undefined);
+      await sleep(300);
+      assert.equal(existsSync(marker), false, 'the FIFO was opened');
+    } finally {
+      writer.kill('SIGKILL');
+      await exited;
+      await rm(fifo);
+      await rm(marker, { force: true });
     }
   });
 });

@@ -13,6 +13,7 @@ import {
   hostsFileContent,
   nofileLimit,
   ociBind,
+  ociInlineFile,
   ociSecret,
   ociSocket,
   ociTmpfs,
@@ -204,5 +205,14 @@ describe('nofileLimit', () => {
 
   it('defaults to 1048576 when /proc cannot be read', () => {
     assert.equal(nofileLimit('', ''), 1_048_576);
+  });
+});
+
+describe('inline files', () => {
+  it('a heredoc script is bound read-only but executable; secrets and sockets stay noexec', () => {
+    const script = ociInlineFile('/run/x/f0', '/dev/pipes/EOF');
+    assert.deepEqual(script, { destination: '/dev/pipes/EOF', type: 'bind', source: '/run/x/f0', options: ['rbind', 'ro', 'nosuid', 'nodev'] });
+    assert.ok(ociSecret('/run/x/p/s0', '/s').options.includes('noexec'));
+    assert.ok(ociSocket('/run/x/p/a1', '/a').options.includes('noexec'));
   });
 });
