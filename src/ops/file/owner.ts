@@ -7,7 +7,8 @@
  * BuildKit: an unknown user name gives 0:0 and an unknown group name keeps the user's group, so a
  * USER that only a later step creates does not stop the build.
  */
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open } from 'node:fs/promises';
 import { StagecraftError } from '../../core/index.js';
 import type { ChownSpec } from '../../plan/index.js';
 import { errnoCode, resolveInRoot, type Owner } from './root.js';
@@ -28,7 +29,19 @@ async function readUserFile(root: string, path: string): Promise<string[] | null
   const host = await resolveInRoot(root, path, { followFinal: true });
   let handle;
   try {
-    handle = await open(host, 'r');
+    // Look before opening: a step can make /etc/passwd a FIFO (open would block forever) or a device
+    // node (opening some arms hardware); only a regular file of the image is ever opened, and the
+    // opened file must be the one looked at.
+    const seen = await lstat(host);
+    if (!seen.isFile()) {
+      throw new StagecraftError('FILE_OPERATION', `${path} in the destination is not a regular file`, { hint: `fix ${path} in the image` });
+    }
+    handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+    const opened = await handle.stat();
+    if (opened.ino !== seen.ino || opened.dev !== seen.dev) {
+      await handle.close();
+      throw new StagecraftError('FILE_OPERATION', `${path} in the destination changed while it was read`, { hint: 'retry the build' });
+    }
   } catch (error) {
     const code = errnoCode(error);
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
