@@ -134,9 +134,8 @@ describe('stagecraft build (runc, overlayfs, real registry)', () => {
     const ends = run.events.filter((e) => e.type === 'vertex.completed').map((e) => e.time);
     assert.equal(starts.length, 3);
     const firstEnd = Math.min(...ends.filter((t) => t > Math.min(...starts) + 1000));
+    // Overlap, not wall time, proves parallelism (a loaded machine stretches every step alike).
     assert.ok(starts.every((t) => t < firstEnd), 'all three sleeps started before the first one finished');
-    const done = run.events.find((e) => e.type === 'build.completed');
-    assert.ok(done?.type === 'build.completed' && done.durationMs < 4500, `took ${done?.type === 'build.completed' ? done.durationMs : '?'} ms`);
   });
 
   it('fails a RUN with the Dockerfile excerpt, the exit code and the last output', () => {
