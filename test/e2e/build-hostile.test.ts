@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -16,35 +16,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeBusyboxRootfs, pushLayout, type LayoutImage } from '../helpers/base-image.js';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
+import { treeState, type EntryState } from '../helpers/host-tree.js';
 import { CLI_PATH } from '../helpers/cli.js';
 
-interface Snapshot {
-  readonly content: string;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly mtimeMs: number;
-  readonly ino: number;
-  readonly nlink: number;
-}
-
-function snapshot(path: string): Snapshot {
-  const st: Stats = lstatSync(path);
-  return { content: st.isFile() ? readFileSync(path, 'utf8') : '', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs, ino: st.ino, nlink: st.nlink };
-}
-
-function tree(dir: string): Record<string, Snapshot> {
-  const out: Record<string, Snapshot> = {};
-  const visit = (rel: string): void => {
-    for (const name of readdirSync(join(dir, rel)).sort()) {
-      const path = rel === '' ? name : `${rel}/${name}`;
-      out[path] = snapshot(join(dir, path));
-      if (lstatSync(join(dir, path)).isDirectory()) visit(path);
-    }
-  };
-  visit('');
-  return out;
-}
 
 function hostAddress(): string | undefined {
   for (const addresses of Object.values(networkInterfaces())) {
@@ -132,7 +106,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
   let env: BuildEnv;
   /** The host directory every hostile build aims at. */
   let host: string;
-  let hostBefore: Record<string, Snapshot>;
+  let hostBefore: Record<string, EntryState>;
   let hostile: string;
   let hostileSystem: string;
   let hostileOnbuild: string;
@@ -152,7 +126,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
     // runc removes <rootfs>/dev/ptmx before linking it: a host file of that name is a canary too.
     writeFileSync(join(host, 'sub/ptmx'), 'HOST-PTMX\n', { mode: 0o644 });
     for (const path of ['secret', 'sub/file', 'sub/ptmx', 'sub', '.']) utimesSync(join(host, path), past, past);
-    hostBefore = tree(host);
+    hostBefore = treeState(host);
 
     // A base image with a hostile layer (a symlink out, then a file through it) and a hostile config.
     const rootfs = join(env.work, 'hostile-rootfs');
@@ -198,7 +172,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
   });
 
   const hostUntouched = (): void => {
-    assert.deepEqual(tree(host), hostBefore, 'the host canary directory is unchanged');
+    assert.deepEqual(treeState(host), hostBefore, 'the host canary directory is unchanged');
     assert.equal(lstatSync(host).mtimeMs, past.getTime(), 'nothing was created in or removed from the host directory');
   };
 

@@ -4,46 +4,18 @@
  * come out untouched.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
+import { treeState, type EntryState } from '../helpers/host-tree.js';
 
-interface Snapshot {
-  readonly content: string;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly mtimeMs: number;
-  readonly ino: number;
-  readonly nlink: number;
-}
-
-function snapshot(path: string): Snapshot {
-  const st: Stats = lstatSync(path);
-  return { content: st.isFile() ? readFileSync(path, 'utf8') : '', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs, ino: st.ino, nlink: st.nlink };
-}
-
-/** Every path under `dir` with its state, to compare before and after a build. */
-function tree(dir: string): Record<string, Snapshot> {
-  const out: Record<string, Snapshot> = {};
-  const visit = (rel: string): void => {
-    for (const name of readdirSync(join(dir, rel)).sort()) {
-      const path = rel === '' ? name : `${rel}/${name}`;
-      const st = lstatSync(join(dir, path));
-      out[path] = snapshot(join(dir, path));
-      if (st.isDirectory()) visit(path);
-    }
-  };
-  visit('');
-  return out;
-}
 
 describe('a hostile Dockerfile cannot reach the host or the user\'s files through mounts', () => {
   let env: BuildEnv;
   /** The host directory a hostile build aims at. */
   let host: string;
-  let hostBefore: Record<string, Snapshot>;
+  let hostBefore: Record<string, EntryState>;
   const past = new Date('2020-01-02T03:04:05Z');
 
   before(async () => {
@@ -56,14 +28,14 @@ describe('a hostile Dockerfile cannot reach the host or the user\'s files throug
     utimesSync(join(host, 'sub/file'), past, past);
     utimesSync(join(host, 'sub'), past, past);
     utimesSync(host, past, past);
-    hostBefore = tree(host);
+    hostBefore = treeState(host);
   });
   after(async () => {
     await env.close();
   });
 
   const hostUntouched = (): void => {
-    assert.deepEqual(tree(host), hostBefore, 'the host canary directory is unchanged');
+    assert.deepEqual(treeState(host), hostBefore, 'the host canary directory is unchanged');
     assert.equal(lstatSync(host).mtimeMs, past.getTime(), 'nothing was created in or removed from the host directory');
   };
 
@@ -157,11 +129,11 @@ describe('a hostile Dockerfile cannot reach the host or the user\'s files throug
       utimesSync(join(dir, path), past, past);
     }
     utimesSync(join(dir, 'd'), past, past);
-    const before = tree(dir);
+    const before = treeState(dir);
     const out = join(env.work, 'user-files-out');
     const run = env.build(['-o', `type=local,dest=${out}`, dir]);
     assert.equal(run.status, 0, run.stderr);
-    assert.deepEqual(tree(dir), before, 'content, mode, owner, mtime and link count of every context file are unchanged');
+    assert.deepEqual(treeState(dir), before, 'content, mode, owner, mtime and link count of every context file are unchanged');
     assert.equal(readFileSync(join(out, 'after.txt'), 'utf8'), 'A\nF\n');
     assert.doesNotMatch(readFileSync(join(out, 'after-ls.txt'), 'utf8'), /new/);
     assert.equal(readFileSync(join(out, 'a'), 'utf8'), 'A\ncopied\n', 'the image has the RUN step\'s change');
