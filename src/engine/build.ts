@@ -219,6 +219,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       defaultNetwork: options.network,
       baseImages,
       downloadDir: join(runDir, 'http'),
+      downloadFromHost: (options.allow ?? []).includes('network.host'),
       context: {
         hash: (include: readonly string[], hashSignal: AbortSignal) => context.hash(include, [], hashSignal),
         view: async (include: readonly string[]) => {

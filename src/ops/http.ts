@@ -16,8 +16,11 @@ import { StagecraftError, isStagecraftError } from '../core/index.js';
 import type { HttpSourceOp } from '../plan/index.js';
 import { redactText, redactUrl } from '../registry/index.js';
 import { retry } from '../util/retry.js';
+import { assertRemoteHost } from './http-address.js';
 
 export interface DownloadOptions {
+  /** Whether the download may connect to the host's own loopback (`--allow network.host`). Default false. */
+  readonly allowHostLocal?: boolean | undefined;
   /** Attempts per download, the first included. Default 3. */
   readonly attempts?: number | undefined;
   /** Delay before the second attempt (doubles each time). Default 500 ms. */
@@ -53,11 +56,12 @@ class Tally extends Transform {
 }
 
 /** One attempt: the body streamed into `partial`; returns its digest. */
-async function attempt(op: HttpSourceOp, url: string, partial: string, signal: AbortSignal): Promise<string> {
+async function attempt(op: HttpSourceOp, url: string, partial: string, signal: AbortSignal, options: DownloadOptions): Promise<string> {
   let response: Response;
   try {
-    response = await fetch(op.url, { signal, redirect: 'follow' });
+    response = await fetchChecked(op.url, url, signal, options);
   } catch (error) {
+    if (isStagecraftError(error)) throw error;
     if (signal.aborted) throw signal.reason;
     // undici reports network failures as "fetch failed" (the reason in `cause`); anything else is a URL
     // fetch refuses (e.g. one with credentials), which another attempt will not change.
@@ -101,6 +105,30 @@ async function attempt(op: HttpSourceOp, url: string, partial: string, signal: A
   return `${algorithm}:${tally.hash.digest('hex')}`;
 }
 
+const MAX_REDIRECTS = 10;
+
+/**
+ * fetch, following redirects by hand so that every hop's host is checked (`assertRemoteHost`) unless
+ * host-local addresses are allowed.
+ */
+async function fetchChecked(start: string, shown: string, signal: AbortSignal, options: DownloadOptions): Promise<Response> {
+  if (options.allowHostLocal === true) return fetch(start, { signal, redirect: 'follow' });
+  let current = new URL(start);
+  for (let hops = 0; ; hops++) {
+    await assertRemoteHost(current, shown);
+    const response = await fetch(current, { signal, redirect: 'manual' });
+    const location = response.headers.get('location');
+    if (response.status < 300 || response.status >= 400 || location === null) return response;
+    await response.body?.cancel().catch(() => undefined);
+    if (hops >= MAX_REDIRECTS) throw new StagecraftError('REGISTRY_ERROR', `ADD ${shown}: more than ${MAX_REDIRECTS} redirects`, { hint: 'check the URL' });
+    const next = new URL(location, current);
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+      throw new StagecraftError('REGISTRY_ERROR', `ADD ${shown}: redirected to a ${next.protocol} URL`, { hint: 'ADD downloads over http and https only' });
+    }
+    current = next;
+  }
+}
+
 async function download(op: HttpSourceOp, root: string, signal: AbortSignal, options: DownloadOptions): Promise<{ dir: string; digest: string }> {
   const key = `${op.url}|${op.checksum ?? ''}|${root}`;
   let pending = downloads.get(key);
@@ -116,7 +144,7 @@ async function download(op: HttpSourceOp, root: string, signal: AbortSignal, opt
         const digest = await retry(
           (n) => {
             tries = n;
-            return attempt(op, url, partial, signal);
+            return attempt(op, url, partial, signal, options);
           },
           { attempts, baseDelayMs: options.baseDelayMs ?? 500, signal, shouldRetry: (error) => error instanceof TransientDownloadError },
         ).catch((error: unknown) => {

@@ -31,6 +31,8 @@ export interface OpDeps extends ExecDeps, FileDeps {
   readonly context: ContextSource;
   /** Where ADD <url> downloads go. */
   readonly downloadDir: string;
+  /** Whether ADD <url> may download from the host's own loopback (`--allow network.host`). */
+  readonly downloadFromHost?: boolean | undefined;
 }
 
 export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
@@ -55,8 +57,8 @@ export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
     case 'http':
       return {
         resource: 'io',
-        cacheKey: (_inputs, signal) => httpCacheKey(op, deps.downloadDir, signal),
-        execute: async (_inputs, context) => ({ kind: 'dir', path: await fetchHttp(op, deps.downloadDir, context.signal) }),
+        cacheKey: (_inputs, signal) => httpCacheKey(op, deps.downloadDir, signal, { allowHostLocal: deps.downloadFromHost }),
+        execute: async (_inputs, context) => ({ kind: 'dir', path: await fetchHttp(op, deps.downloadDir, context.signal, { allowHostLocal: deps.downloadFromHost }) }),
       };
     case 'exec': {
       const { proxyEnv: _proxy, ...keyed } = op;

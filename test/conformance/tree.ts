@@ -126,6 +126,11 @@ export interface CaseOptions {
   readonly secrets?: Record<string, string>;
   /** Forward an ssh agent (`--ssh default=SOCKET`): the socket of `startSshAgent`. */
   readonly ssh?: boolean;
+  /**
+   * Entitlements stagecraft needs for the case (`--allow`), which docker build grants implicitly:
+   * an `ADD <url>` served on the host's loopback needs `network.host`.
+   */
+  readonly allow?: readonly string[];
   readonly divergences?: readonly Divergence[];
 }
 
@@ -157,6 +162,11 @@ export function applyDivergences(expected: Expectation, divergences: readonly Di
     }
   }
   return { ...expected, history, added };
+}
+
+/** The entitlement flags (`--allow`, stagecraft only) a case's case.json asks for. */
+export function caseAllowFlags(caseDir: string): string[] {
+  return (readCaseOptions(caseDir).allow ?? []).flatMap((entitlement) => ['--allow', entitlement]);
 }
 
 /** The build flags (the same for `docker build` and `stagecraft build`) a case's case.json asks for. */

@@ -538,7 +538,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
     hostUntouched();
   });
 
-  it('ADD <url> cannot read a service on the host\'s loopback, which RUN steps cannot reach either', { todo: 'needs a fix in src/ops/http.ts: refuse loopback/unspecified addresses at connect time and on every redirect, unless --network=host --allow network.host' }, async () => {
+  it('ADD <url> cannot read a service on the host\'s loopback, which RUN steps cannot reach either', async () => {
     const loopback = createHttpServer((_request, response) => response.end('LOOPBACK-ONLY\n'));
     await new Promise<void>((resolve) => loopback.listen(0, '127.0.0.1', resolve));
     const port = (loopback.address() as { port: number }).port;

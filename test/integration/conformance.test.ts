@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { applyDivergences, caseFlags, dockerfileOnly, readCaseOptions, serveCases, startSshAgent, summarizeConfig, treeDelta, walkTree, type Expectation, type ImageJson, type TreeEntry } from '../conformance/tree.js';
+import { applyDivergences, caseAllowFlags, caseFlags, dockerfileOnly, readCaseOptions, serveCases, startSshAgent, summarizeConfig, treeDelta, walkTree, type Expectation, type ImageJson, type TreeEntry } from '../conformance/tree.js';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -49,7 +49,7 @@ describe('conformance with BuildKit', () => {
       const recorded = JSON.parse(readFileSync(join(casesDir, name, 'expected.json'), 'utf8')) as Expectation;
       const expected = applyDivergences(recorded, readCaseOptions(join(casesDir, name)).divergences ?? []);
       const out = join(env.work, `${name}-out`);
-      const run = env.build(['--build-arg', `BASE=${env.busybox}`, ...caseFlags(join(casesDir, name), agent.socket), '-t', `conformance:${name}`, '-o', `type=local,dest=${out}`, join(casesDir, name)], { root });
+      const run = env.build(['--build-arg', `BASE=${env.busybox}`, ...caseFlags(join(casesDir, name), agent.socket), ...caseAllowFlags(join(casesDir, name)), '-t', `conformance:${name}`, '-o', `type=local,dest=${out}`, join(casesDir, name)], { root });
       assert.equal(run.status, 0, run.stderr);
       const delta = treeDelta(baseTree, await walkTree(out));
       assert.deepEqual(delta.added, expected.added, 'files added or changed');

@@ -59,7 +59,8 @@ after(async () => {
 });
 
 const signal = new AbortController().signal;
-const fast = { baseDelayMs: 1 };
+// The servers listen on loopback: downloads from the host itself need `--allow network.host`.
+const fast = { baseDelayMs: 1, allowHostLocal: true };
 
 describe('ADD <url> downloads', () => {
   it('a body cut short ends in a clear error naming the URL and the bytes, after retries', async () => {
