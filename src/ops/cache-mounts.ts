@@ -60,13 +60,7 @@ export class CacheMountPool {
         const path = join(base, String(index));
         const held = this.locks.tryAcquire(`cache-mount:${path}`, 'exclusive');
         if (held === null) continue;
-        try {
-          await this.#ensure(path, request);
-        } catch (error) {
-          held.release();
-          throw error;
-        }
-        return { path, [Symbol.asyncDispose]: () => { held.release(); return Promise.resolve(); } };
+        return this.#holding(path, held, request);
       }
     }
     const path = join(base, 'shared');
@@ -74,7 +68,11 @@ export class CacheMountPool {
       await this.#ensure(path, request);
       return { path, [Symbol.asyncDispose]: () => Promise.resolve() };
     }
-    const held = await this.locks.acquire(`cache-mount:${path}`, 'exclusive', signal);
+    return this.#holding(path, await this.locks.acquire(`cache-mount:${path}`, 'exclusive', signal), request);
+  }
+
+  /** The cache directory `path`, made if missing, leased while `held` is: released on dispose or failure. */
+  async #holding(path: string, held: { release(): void }, request: CacheMountRequest): Promise<CacheMountLease> {
     try {
       await this.#ensure(path, request);
     } catch (error) {

@@ -298,25 +298,23 @@ export abstract class BaseSnapshotter implements Snapshotter {
     const chain = diffId !== undefined && (parent === null || parent.chainId !== null) ? chainId(parent?.chainId ?? null, diffId) : null;
     if (chain === null) {
       const id = randomBytes(8).toString('hex');
-      const snapshot: ImmutableSnapshot = { kind: 'immutable', id, parent, chainId: null, diffId: null };
-      try {
-        // Staged with its metadata and renamed into place: never a committed dir without meta.json.
-        const staged = join(active.dir, 'commit');
-        await mkdir(staged);
-        await rename(active.fs, join(staged, 'fs'));
-        await this.publish(staged, snapshot);
-        return snapshot;
-      } finally {
-        await rm(active.dir, { recursive: true, force: true });
-      }
+      return this.publishActive(active, { kind: 'immutable', id, parent, chainId: null, diffId: null });
     }
     // Keyed by chain ID, as applyLayer keys what it unpacks: staged next to the active dir with its
     // metadata, then renamed into place in one step (another build may have stored it first).
     const id = digestHex(chain);
-    const snapshot: ImmutableSnapshot = { kind: 'immutable', id, parent, chainId: chain, diffId: diffId ?? null };
+    return this.publishActive(active, { kind: 'immutable', id, parent, chainId: chain, diffId: diffId ?? null }, () => this.get(id));
+  }
+
+  /**
+   * Moves an active snapshot's fs into a staging dir beside it with its metadata and renames that into
+   * place (never a committed dir without meta.json), unless `existing` finds it already stored; the
+   * active dir is removed on every path.
+   */
+  private async publishActive(active: ActiveDirs, snapshot: ImmutableSnapshot, existing?: () => Promise<ImmutableSnapshot | null>): Promise<ImmutableSnapshot> {
     try {
-      const existing = await this.get(id);
-      if (existing !== null) return existing;
+      const found = existing === undefined ? null : await existing();
+      if (found !== null) return found;
       const staged = join(active.dir, 'commit');
       await mkdir(staged);
       await rename(active.fs, join(staged, 'fs'));
