@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeBusyboxRootfs, pushLayout, type LayoutImage } from '../helpers/base-image.js';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
-import { treeState, type EntryState } from '../helpers/host-tree.js';
+import { assertHostUntouched, treeState, writeContext, type EntryState } from '../helpers/host-tree.js';
 import { CLI_PATH } from '../helpers/cli.js';
 
 
@@ -171,21 +171,8 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
     await env.close();
   });
 
-  const hostUntouched = (): void => {
-    assert.deepEqual(treeState(host), hostBefore, 'the host canary directory is unchanged');
-    assert.equal(lstatSync(host).mtimeMs, past.getTime(), 'nothing was created in or removed from the host directory');
-  };
-
-  const context = (name: string, dockerfile: string, files: Record<string, string> = {}): string => {
-    const dir = join(env.work, name);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'Dockerfile'), dockerfile);
-    for (const [path, content] of Object.entries(files)) {
-      mkdirSync(join(dir, path, '..'), { recursive: true });
-      writeFileSync(join(dir, path), content);
-    }
-    return dir;
-  };
+  const hostUntouched = (): void => assertHostUntouched(host, hostBefore, past);
+  const context = (name: string, dockerfile: string, files: Record<string, string> = {}): string => writeContext(env.work, name, dockerfile, files);
 
   it('secret, ssh, tmpfs, bind and heredoc targets through symlinks to host paths land inside the rootfs', () => {
     const dir = context('targets', [

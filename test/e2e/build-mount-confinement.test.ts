@@ -8,7 +8,7 @@ import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, 
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
-import { treeState, type EntryState } from '../helpers/host-tree.js';
+import { assertHostUntouched, treeState, writeContext, type EntryState } from '../helpers/host-tree.js';
 
 
 describe('a hostile Dockerfile cannot reach the host or the user\'s files through mounts', () => {
@@ -34,21 +34,8 @@ describe('a hostile Dockerfile cannot reach the host or the user\'s files throug
     await env.close();
   });
 
-  const hostUntouched = (): void => {
-    assert.deepEqual(treeState(host), hostBefore, 'the host canary directory is unchanged');
-    assert.equal(lstatSync(host).mtimeMs, past.getTime(), 'nothing was created in or removed from the host directory');
-  };
-
-  const context = (name: string, dockerfile: string, files: Record<string, string> = {}): string => {
-    const dir = join(env.work, name);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'Dockerfile'), dockerfile);
-    for (const [path, content] of Object.entries(files)) {
-      mkdirSync(join(dir, path, '..'), { recursive: true });
-      writeFileSync(join(dir, path), content);
-    }
-    return dir;
-  };
+  const hostUntouched = (): void => assertHostUntouched(host, hostBefore, past);
+  const context = (name: string, dockerfile: string, files: Record<string, string> = {}): string => writeContext(env.work, name, dockerfile, files);
 
   it('a bind mount of a stage symlink (absolute, climbing, or a source with ..) resolves inside the stage, read-only and rw', () => {
     const climb = `../../../../../../../../../..${host}`;
