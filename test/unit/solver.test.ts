@@ -105,7 +105,7 @@ describe('solver', () => {
     const events = new RecordingSink();
     const spec = { slow1: [], slow2: [], bad: [], final: ['slow1', 'slow2', 'bad'] };
     const failFast: (node: SolveNode) => Op<R> = (node) => {
-      const base = ops(trace, { delayMs: node.id === 'bad' ? 5 : 5000, fail: 'bad' })(node);
+      const base = ops(trace, { delayMs: node.id === 'bad' ? 5 : 60_000, fail: 'bad' })(node);
       return base;
     };
     const started = Date.now();
@@ -113,7 +113,7 @@ describe('solver', () => {
       solve({ nodes: graph(spec), roots: ['final'], opFor: failFast, cache: new MapCache(), events, execConcurrency: 3 }),
       (error: unknown) => error instanceof VertexError && error.node.id === 'bad' && /step bad: exit code 1/.test(error.message),
     );
-    assert.ok(Date.now() - started < 4000, 'slow vertices were cancelled, not awaited');
+    assert.ok(Date.now() - started < 30_000, 'slow vertices were cancelled, not awaited (they take 60 s)');
     assert.equal(trace.running, 0, 'nothing still running after solve returns');
     assert.ok(events.events.some((e) => e.type === 'vertex.failed' && e.vertex === 'bad'));
     assert.ok(events.events.some((e) => e.type === 'vertex.canceled'));

@@ -171,7 +171,8 @@ describe('.dockerignore matcher robustness (fast-check)', () => {
       const started = Date.now();
       assert.equal(PatternMatcher.create([p]).matches(file), false, p);
       assert.equal(pathMatch(p.replaceAll('**', '*'), file), false);
-      assert.ok(Date.now() - started < 2000, `${p.slice(0, 30)}… took ${Date.now() - started} ms`);
+      // A backtracking matcher takes hours here; the bound is loose so a loaded CI machine cannot fail it.
+      assert.ok(Date.now() - started < 20_000, `${p.slice(0, 30)}… took ${Date.now() - started} ms`);
     }
     assert.equal(PatternMatcher.create([`${'**/'.repeat(40)}a`]).matches(deep), true);
     assert.equal(PatternMatcher.create([`${'*a'.repeat(40)}`]).matches(long), true);
