@@ -12,7 +12,6 @@ export {
   type ConvertResult,
   type ConvertedStage,
   type GraphStage,
-  type PlatformSpec,
   type ResolvedImage,
   type StageGraph,
   type StageImage,

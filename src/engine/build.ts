@@ -11,9 +11,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation } from '../cache/index.js';
 import type { Content } from '../content/index.js';
-import { StagecraftError, formatImageRef, parseImageRef, type Digest, type SourceLocation } from '../core/index.js';
+import { StagecraftError, formatImageRef, formatPlatform, parseImageRef, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
-import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type PlatformSpec, type StageImage } from '../dockerfile/index.js';
+import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type StageImage } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { createRuncExecutor } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
@@ -36,8 +36,8 @@ export interface BuildOptions {
   readonly dockerfile: { readonly path: string; readonly text: string };
   readonly buildArgs: ReadonlyMap<string, string>;
   readonly target?: string | undefined;
-  readonly platform: PlatformSpec;
-  readonly buildPlatform: PlatformSpec;
+  readonly platform: Platform;
+  readonly buildPlatform: Platform;
   /** Secret id → value (read by the CLI from files or the environment). */
   readonly secrets: ReadonlyMap<string, Buffer>;
   /** ssh id → agent socket path. */
@@ -109,10 +109,6 @@ function toStageImage(config: Awaited<ReturnType<BaseImages['resolve']>>['config
     },
     history: (config.history ?? []).map((h) => ({ ...h })),
   };
-}
-
-function platformText(p: PlatformSpec): string {
-  return [p.os, p.architecture, p.variant].filter((s) => s !== undefined && s !== '').join('/');
 }
 
 async function readDockerignore(contextDir: string, dockerfilePath: string): Promise<string[]> {
@@ -189,7 +185,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       buildPlatform: options.buildPlatform,
       targetPlatform: options.platform,
       resolveImage: async (ref, platform) => {
-        const base = await baseImages.resolve(ref, platformText(platform), signal);
+        const base = await baseImages.resolve(ref, platform, signal);
         return { ref: base.pinned, image: toStageImage(base.config) };
       },
       parseTriggers: (text) => parseTriggerCommands(text, 'ONBUILD trigger'),
@@ -309,7 +305,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       const full = formatImageRef(parseImageRef(name));
       if (!names.includes(full)) names.push(full);
     }
-    const platform = platformText(options.platform);
+    const platform = formatPlatform(options.platform);
     for (const name of names) content.references.set(name, { ...descriptor, platform });
 
     const exported: string[] = [];

@@ -40,4 +40,4 @@ export {
   type OciPlatform,
 } from './schemas.js';
 export { MAX_IMAGE_CONFIG_BYTES, formatIssues, manifestDescriptor, parseImageConfig, parseManifest, type ParseOptions, type ParsedManifest } from './parse.js';
-export { compatiblePlatforms, platformFromOci, platformMatchRank, platformMatches, platformToOci, selectManifest } from './platform.js';
+export { compatiblePlatforms, platformFromOci, platformMatchRank, platformToOci, selectManifest } from './platform.js';

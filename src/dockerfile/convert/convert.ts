@@ -4,7 +4,7 @@
  * variable-expansion and ARG/ENV scope rules. Pure given `resolveImage` (STYLE rule 10).
  */
 import { posix } from 'node:path';
-import { StagecraftError, type SourceRange } from '../../core/index.js';
+import { StagecraftError, formatPlatform, parsePlatform, type Platform, type SourceRange } from '../../core/index.js';
 import { PlanBuilder, type ExecMount, type FileAction, type Plan, type VertexId } from '../../plan/index.js';
 import {
   FlagError,
@@ -17,7 +17,7 @@ import {
 } from '../instructions/index.js';
 import { DOCKERFILE_LIMITS, clip, formatSize } from '../limits.js';
 import { ShellLex } from '../shell/index.js';
-import { PROXY_ARGS, formatPlatform, type PlatformSpec } from './args.js';
+import { PROXY_ARGS } from './args.js';
 import {
   DEFAULT_PATH,
   DEFAULT_SHELL,
@@ -46,10 +46,10 @@ export interface ConvertOptions {
   readonly lex: ShellLex;
   readonly buildArgs?: ReadonlyMap<string, string>;
   readonly target?: string | undefined;
-  readonly buildPlatform: PlatformSpec;
-  readonly targetPlatform?: PlatformSpec | undefined;
+  readonly buildPlatform: Platform;
+  readonly targetPlatform?: Platform | undefined;
   /** Base image configs; called once per distinct image of a needed stage. */
-  readonly resolveImage: (ref: string, platform: PlatformSpec) => Promise<ResolvedImage>;
+  readonly resolveImage: (ref: string, platform: Platform) => Promise<ResolvedImage>;
   /** Parses ONBUILD trigger text (the Dockerfile parser), so convert stays independent of syntax/. */
   readonly parseTriggers?: ((text: string) => readonly Command[]) | undefined;
   /** Stages (by name) whose steps ignore the cache. */
@@ -112,7 +112,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
 
   // Resolve every image the needed stages use, all at once.
   const imageRefs = new Map<string, Promise<ResolvedImage>>();
-  const resolve = (ref: string, stagePlatform: PlatformSpec): Promise<ResolvedImage> => {
+  const resolve = (ref: string, stagePlatform: Platform): Promise<ResolvedImage> => {
     const key = `${ref}@${formatPlatform(stagePlatform)}`;
     let pending = imageRefs.get(key);
     if (pending === undefined) {
@@ -121,7 +121,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
     }
     return pending;
   };
-  const stagePlatform = (stage: GraphStage): PlatformSpec => (stage.platform !== undefined ? parsePlatformText(stage.platform, file, stage) : platform);
+  const stagePlatform = (stage: GraphStage): Platform => (stage.platform !== undefined ? parsePlatformText(stage.platform, file, stage) : platform);
   for (const index of graph.needed) {
     const stage = graph.stages[index];
     if (stage === undefined) continue;
@@ -132,8 +132,8 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
   }
 
   const scratch = (): VertexId => builder.add({ type: 'scratch' }, [], { name: 'scratch' });
-  const imageVertex = (ref: string, p: PlatformSpec): VertexId =>
-    builder.add({ type: 'image', ref, platform: { os: p.os, architecture: p.architecture, variant: p.variant } }, [], { name: `[internal] load metadata for ${ref}` });
+  const imageVertex = (ref: string, p: Platform): VertexId =>
+    builder.add({ type: 'image', ref, platform: p }, [], { name: `[internal] load metadata for ${ref}` });
   const contextVertex = (include: readonly string[]): VertexId =>
     builder.add({ type: 'context', name: CONTEXT_NAME, include: [...include].sort(), exclude: options.contextExcludes ?? [] }, [], { name: `[internal] load build context` });
 
@@ -252,15 +252,15 @@ function triggerError(error: unknown, file: string, stage: GraphStage, trigger: 
   return error;
 }
 
-function parsePlatformText(text: string, file: string, stage: GraphStage): PlatformSpec {
-  const [os, architecture, variant] = text.split('/');
-  if (os === undefined || os === '' || architecture === undefined || architecture === '') {
-    throw new StagecraftError('DOCKERFILE_INSTRUCTION', `${file}:${stage.stage.from.range.start.line}: invalid platform "${text}"`, {
-      hint: 'platforms look like linux/amd64 or linux/arm64/v8',
-      location: { file, range: stage.stage.from.range },
-    });
+/** A stage's `FROM --platform` value; an invalid one is an error of its FROM line. */
+function parsePlatformText(text: string, file: string, stage: GraphStage): Platform {
+  try {
+    return parsePlatform(text);
+  } catch (error) {
+    if (!(error instanceof StagecraftError)) throw error;
+    const range = stage.stage.from.range;
+    throw new StagecraftError('DOCKERFILE_INSTRUCTION', `${file}:${range.start.line}: ${error.message}`, { hint: error.hint, location: { file, range } });
   }
-  return { os, architecture, variant };
 }
 
 function withLocation(error: unknown, file: string, range: SourceRange): unknown {
@@ -301,7 +301,7 @@ interface DispatchContext {
   readonly stage: GraphStage;
   readonly graph: StageGraph;
   readonly states: ReadonlyMap<number, StageState>;
-  readonly platform: PlatformSpec;
+  readonly platform: Platform;
   readonly buildArgs: ReadonlyMap<string, string>;
   readonly globalArgs: ReadonlyMap<string, string>;
   readonly proxyEnv: readonly string[];

@@ -2,7 +2,7 @@
  * The image config a stage accumulates (field names as in the OCI/Docker image config JSON), and
  * the small formatting rules BuildKit uses for history entries.
  */
-import type { PlatformSpec } from './args.js';
+import type { Platform } from '../../core/index.js';
 
 export interface HealthcheckConfig {
   readonly Test: readonly string[];
@@ -51,7 +51,7 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 export const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
 export const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
 
-export function emptyImage(platform: PlatformSpec): StageImage {
+export function emptyImage(platform: Platform): StageImage {
   return {
     architecture: platform.architecture,
     os: platform.os,

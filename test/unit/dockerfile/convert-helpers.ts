@@ -1,7 +1,8 @@
+import { parsePlatform, type Platform } from '../../../src/core/index.js';
 import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type ConvertResult, type StageImage } from '../../../src/dockerfile/index.js';
 import type { ExecOp, FileOp, Vertex } from '../../../src/plan/index.js';
 
-export const AMD64 = { os: 'linux', architecture: 'amd64' } as const;
+export const AMD64 = parsePlatform('linux/amd64');
 
 export function baseImage(overrides: Partial<StageImage['config']> = {}, onBuild?: string[]): StageImage {
   return {
@@ -12,7 +13,7 @@ export function baseImage(overrides: Partial<StageImage['config']> = {}, onBuild
   };
 }
 
-export async function convert(text: string, options: { buildArgs?: Record<string, string>; target?: string; images?: Record<string, StageImage>; platform?: { os: string; architecture: string; variant?: string } } = {}): Promise<ConvertResult> {
+export async function convert(text: string, options: { buildArgs?: Record<string, string>; target?: string; images?: Record<string, StageImage>; platform?: Platform } = {}): Promise<ConvertResult> {
   const parsed = loadDockerfile(text, 'Dockerfile');
   return convertDockerfile(parsed, {
     lex: new ShellLex({ escapeToken: parsed.escapeToken }),
