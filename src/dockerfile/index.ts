@@ -14,7 +14,4 @@ export {
   type GraphStage,
   type ResolvedImage,
   type StageGraph,
-  type StageImage,
-  type ContainerConfig,
-  type HistoryEntry,
 } from './convert/index.js';

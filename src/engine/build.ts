@@ -13,7 +13,7 @@ import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, Ste
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, formatPlatform, parseImageRef, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
-import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type StageImage } from '../dockerfile/index.js';
+import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { createRuncExecutor } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
@@ -83,32 +83,6 @@ export interface BuildDeps {
   readonly database: () => Database;
   readonly registry: RegistryClient;
   readonly push: (localRef: string, remoteRef: string | undefined, signal: AbortSignal | undefined) => Promise<unknown>;
-}
-
-function toStageImage(config: Awaited<ReturnType<BaseImages['resolve']>>['config']): StageImage {
-  const c = config.config ?? {};
-  return {
-    architecture: config.architecture,
-    os: config.os,
-    ...(config.variant !== undefined ? { variant: config.variant } : {}),
-    ...(config.author !== undefined ? { author: config.author } : {}),
-    config: {
-      ...(c.User !== undefined ? { User: c.User } : {}),
-      ...(c.ExposedPorts != null ? { ExposedPorts: Object.fromEntries(Object.keys(c.ExposedPorts).map((k) => [k, {}])) } : {}),
-      ...(c.Env != null ? { Env: [...c.Env] } : {}),
-      ...(c.Entrypoint != null ? { Entrypoint: [...c.Entrypoint] } : {}),
-      ...(c.Cmd != null ? { Cmd: [...c.Cmd] } : {}),
-      ...(c.Volumes != null ? { Volumes: Object.fromEntries(Object.keys(c.Volumes).map((k) => [k, {}])) } : {}),
-      ...(c.WorkingDir !== undefined ? { WorkingDir: c.WorkingDir } : {}),
-      ...(c.Labels != null ? { Labels: { ...c.Labels } } : {}),
-      ...(c.StopSignal !== undefined ? { StopSignal: c.StopSignal } : {}),
-      ...(c.ArgsEscaped !== undefined ? { ArgsEscaped: c.ArgsEscaped } : {}),
-      ...(c.Healthcheck != null ? { Healthcheck: { ...c.Healthcheck, Test: [...(c.Healthcheck.Test ?? [])] } } : {}),
-      ...(c.OnBuild != null ? { OnBuild: [...c.OnBuild] } : {}),
-      ...(c.Shell != null ? { Shell: [...c.Shell] } : {}),
-    },
-    history: (config.history ?? []).map((h) => ({ ...h })),
-  };
 }
 
 async function readDockerignore(contextDir: string, dockerfilePath: string): Promise<string[]> {
@@ -186,7 +160,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       targetPlatform: options.platform,
       resolveImage: async (ref, platform) => {
         const base = await baseImages.resolve(ref, platform, signal);
-        return { ref: base.pinned, image: toStageImage(base.config) };
+        return { ref: base.pinned, image: base.config };
       },
       parseTriggers: (text) => parseTriggerCommands(text, 'ONBUILD trigger'),
       noCache: options.noCache,

@@ -5,6 +5,7 @@
  */
 import { posix } from 'node:path';
 import { StagecraftError, formatPlatform, parsePlatform, type Platform, type SourceRange } from '../../core/index.js';
+import type { ContainerConfig, History, ImageConfig } from '../../oci/index.js';
 import { PlanBuilder, type ExecMount, type FileAction, type Plan, type VertexId } from '../../plan/index.js';
 import {
   FlagError,
@@ -31,7 +32,7 @@ import {
   goQuoteList,
   healthcheckHistory,
   setOwn,
-  type StageImage,
+  type WorkingImage,
 } from './image-config.js';
 import { PortError, parsePorts } from './ports.js';
 import { buildStageGraph, type GraphStage, type StageGraph } from './stage-graph.js';
@@ -39,7 +40,8 @@ import { buildStageGraph, type GraphStage, type StageGraph } from './stage-graph
 export interface ResolvedImage {
   /** The reference as resolved (normalised, with digest if known). */
   readonly ref: string;
-  readonly image: StageImage;
+  /** The image's config as stored (the conversion works on a copy). */
+  readonly image: ImageConfig;
 }
 
 export interface ConvertOptions {
@@ -67,7 +69,8 @@ export interface ConvertedStage {
   readonly displayName: string;
   /** The stage's final filesystem. */
   readonly root: VertexId;
-  readonly image: StageImage;
+  /** The image config the stage's Dockerfile lines made, `rootfs` aside (the base image's; see WorkingImage). */
+  readonly image: ImageConfig & { readonly config: ContainerConfig; readonly history: readonly History[] };
   /** The resolved base image reference, when the stage starts from an image. */
   readonly baseRef?: string | undefined;
   /** Secret ids the stage's RUN steps mount, with whether they are required. */
@@ -85,7 +88,7 @@ export interface ConvertResult {
 
 interface StageState {
   root: VertexId;
-  image: StageImage;
+  image: WorkingImage;
   /** The environment instructions expand with: image Env plus ARG values. */
   env: string[];
   /** ARGs declared in this stage (and inherited from a base stage), with their values. */
@@ -154,7 +157,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
       const image = cloneImage(parent.image);
       state = { ...parent, image, env: [...parent.env], buildArgs: [...parent.buildArgs], commandIndex: 0, commandTotal: 0, cmdSet: false, secrets: new Map(), sshIds: new Set() };
     } else {
-      let image: StageImage;
+      let image: WorkingImage;
       let root: VertexId;
       if (stage.base.kind === 'scratch') {
         image = emptyImage(sPlatform);
