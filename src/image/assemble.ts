@@ -4,14 +4,10 @@
  * so equal inputs give the same bytes as BuildKit where the content is the same.
  */
 import { sha256Digest, type Digest } from '../core/index.js';
-import { MEDIA_TYPES, type ContainerConfig, type History } from '../oci/index.js';
+import { MEDIA_TYPES, type ContainerConfig, type History, type ImageLayer } from '../oci/index.js';
 
-export interface AssembleLayer {
-  readonly diffId: Digest;
-  readonly digest: Digest;
-  readonly size: number;
-  readonly mediaType: string;
-}
+/** The oci `ImageLayer` (kept as a name until engine/build.ts, rewritten by the exporter seam, imports ImageLayer). */
+export type AssembleLayer = ImageLayer;
 
 export interface AssembleInput {
   readonly architecture: string;
@@ -22,7 +18,7 @@ export interface AssembleInput {
   readonly config: Readonly<ContainerConfig>;
   /** Only the fields of a history entry the image spec defines are written. */
   readonly history: readonly Readonly<History>[];
-  readonly layers: readonly AssembleLayer[];
+  readonly layers: readonly ImageLayer[];
   /** RFC 3339 time for `created` and history entries without one (SOURCE_DATE_EPOCH or now). */
   readonly created: string;
   /** Docker media types instead of OCI ones. */
@@ -125,7 +121,7 @@ export function assembleImage(input: AssembleInput): AssembledImage {
  * A stored manifest with its layer descriptors replaced (same count and order, e.g. after compressing
  * them for a push). Other fields and each descriptor's other keys are kept in their order.
  */
-export function replaceManifestLayers(manifestBytes: Uint8Array, layers: readonly AssembleLayer[]): { readonly bytes: Buffer; readonly digest: Digest } {
+export function replaceManifestLayers(manifestBytes: Uint8Array, layers: readonly ImageLayer[]): { readonly bytes: Buffer; readonly digest: Digest } {
   const manifest = JSON.parse(Buffer.from(manifestBytes).toString('utf8')) as { mediaType?: unknown; layers?: unknown };
   const old = Array.isArray(manifest.layers) ? (manifest.layers as unknown[]) : [];
   if (old.length !== layers.length) throw new Error(`replaceManifestLayers: ${layers.length} layers for a manifest of ${old.length}`);
