@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseDigest, type Digest } from '../core/index.js';
 import type { Database, Migration, TypedStatement } from '../db/index.js';
+import { imageLayerSchema } from '../oci/index.js';
 
 export const CACHE_SCHEMA_OWNER = 'cache';
 
@@ -54,21 +55,8 @@ export const CACHE_MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-const digest = z.string().transform((s, ctx) => {
-  try {
-    return parseDigest(s);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: `invalid digest ${s}` });
-    return z.NEVER;
-  }
-});
-
-export const LayerRecord = z.object({
-  diffId: digest,
-  digest,
-  size: z.number().int().nonnegative(),
-  mediaType: z.string(),
-  /** Where the blob can be fetched from when it is not in the store (base image layers). */
+/** An image layer and, for a base image's layer, where its blob can be fetched from when it is not in the store. */
+export const LayerRecord = imageLayerSchema.extend({
   source: z.string().optional(),
 });
 export type LayerRecord = z.infer<typeof LayerRecord>;

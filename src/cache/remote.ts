@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { Content } from '../content/index.js';
 import { StagecraftError, digestHex, formatImageRef, parseDigest, parseImageRef, sha256Digest, type Digest } from '../core/index.js';
-import { MEDIA_TYPES, parseManifest } from '../oci/index.js';
+import { MEDIA_TYPES, parseManifest, type ImageLayer } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { LayerRecord, type CacheRecords } from './records.js';
 
@@ -38,10 +38,8 @@ export interface RemoteCacheDeps {
   readonly registry: RegistryClient;
   readonly records: CacheRecords;
   /** The layers as they should leave the machine (plain tar layers compressed); identity if absent. */
-  readonly exportLayers?: ((layers: readonly ExportedLayer[], signal: AbortSignal | undefined) => Promise<readonly ExportedLayer[]>) | undefined;
+  readonly exportLayers?: ((layers: readonly ImageLayer[], signal: AbortSignal | undefined) => Promise<readonly ImageLayer[]>) | undefined;
 }
-
-type ExportedLayer = Omit<LayerRecord, 'source'>;
 
 /** Parses `type=registry,ref=R[,mode=…]`, `type=local,dest=D|src=D`, or a bare reference. */
 export function parseCacheSpec(raw: string, direction: 'to' | 'from'): CacheExportSpec {

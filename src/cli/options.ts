@@ -1,8 +1,8 @@
-/** Flag parsing shared by commands: build args, platforms, Dockerfile location. */
+/** Flag parsing shared by commands: build args, Dockerfile location. */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { StagecraftError } from '../core/index.js';
-import { DOCKERFILE_LIMITS, formatSize, type PlatformSpec } from '../dockerfile/index.js';
+import { DOCKERFILE_LIMITS, formatSize } from '../dockerfile/index.js';
 
 /** Collects a repeatable option into an array (commander's `argParser`). */
 export function collect(value: string, previous: string[] | undefined): string[] {
@@ -25,34 +25,6 @@ export function parseBuildArgs(values: readonly string[], env: NodeJS.ProcessEnv
     else if (env[key] !== undefined) out.set(key, env[key]);
   }
   return out;
-}
-
-const ARCH: Record<string, { architecture: string; variant?: string }> = {
-  x64: { architecture: 'amd64' },
-  arm64: { architecture: 'arm64', variant: 'v8' },
-  arm: { architecture: 'arm', variant: 'v7' },
-  ia32: { architecture: '386' },
-  ppc64: { architecture: 'ppc64le' },
-  s390x: { architecture: 's390x' },
-  riscv64: { architecture: 'riscv64' },
-};
-
-export function hostPlatform(): PlatformSpec {
-  const arch = ARCH[process.arch] ?? { architecture: process.arch };
-  return { os: 'linux', ...arch };
-}
-
-export function parsePlatformFlag(value: string | undefined): PlatformSpec | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (value.includes(',')) {
-    throw new StagecraftError('USAGE', `--platform ${value}: building for several platforms at once is not supported yet`, { hint: 'build one platform per run' });
-  }
-  const [os, architecture, variant] = value.split('/');
-  if (os === undefined || os === '' || architecture === undefined || architecture === '') {
-    throw new StagecraftError('USAGE', `invalid --platform "${value}"`, { hint: 'platforms look like linux/amd64 or linux/arm64/v8' });
-  }
-  const normalizedArch = architecture === 'x86_64' ? 'amd64' : architecture === 'aarch64' ? 'arm64' : architecture;
-  return { os, architecture: normalizedArch, ...(variant !== undefined ? { variant } : normalizedArch === 'arm64' ? { variant: 'v8' } : {}) };
 }
 
 export interface DockerfileSource {

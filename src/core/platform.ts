@@ -33,6 +33,7 @@ export interface PlatformFields {
 }
 
 const COMPONENT_RE = /^[A-Za-z0-9_.-]+$/;
+const PLATFORM_HINT = 'platforms look like linux/amd64 or linux/arm64/v8';
 
 function normalizeOs(os: string): string {
   const lower = os.toLowerCase();
@@ -77,9 +78,7 @@ function normalizeArch(architecture: string, variant: string | undefined): { arc
 /** Normalizes platform fields (see `Platform`). Throws INVALID_PLATFORM-style USAGE errors for empty parts. */
 export function normalizePlatform(fields: PlatformFields): Platform {
   if (!COMPONENT_RE.test(fields.os) || !COMPONENT_RE.test(fields.architecture)) {
-    throw new StagecraftError('USAGE', `invalid platform ${JSON.stringify(`${fields.os}/${fields.architecture}`)}`, {
-      hint: 'a platform is os/architecture[/variant], e.g. linux/amd64 or linux/arm/v7',
-    });
+    throw new StagecraftError('USAGE', `invalid platform ${JSON.stringify(`${fields.os}/${fields.architecture}`)}`, { hint: PLATFORM_HINT });
   }
   if (fields.variant !== undefined && fields.variant !== '' && !COMPONENT_RE.test(fields.variant)) {
     throw new StagecraftError('USAGE', `invalid platform variant ${JSON.stringify(fields.variant)}`, {
@@ -100,14 +99,20 @@ export function normalizePlatform(fields: PlatformFields): Platform {
   return Object.freeze(platform) as Platform;
 }
 
-/** Parses `os/architecture[/variant]` (e.g. `linux/arm64/v8`). Errors are USAGE: platforms come from flags and Dockerfiles. */
-export function parsePlatform(text: string): Platform {
+/**
+ * Parses `os/architecture[/variant]` (e.g. `linux/arm64/v8`), normalized (see `Platform`). `source`
+ * names where the text came from in error messages (`--platform`; default `platform`). Errors are
+ * USAGE: platforms come from flags and Dockerfiles (whose callers re-locate the error at the line).
+ * A comma-separated list is refused: one build makes one platform's image.
+ */
+export function parsePlatform(text: string, source = 'platform'): Platform {
+  if (text.includes(',')) {
+    throw new StagecraftError('USAGE', `${source} ${text}: building for several platforms at once is not supported yet`, { hint: 'build one platform per run' });
+  }
   const parts = text.trim().split('/');
   const [os, architecture, variant] = parts;
-  if (parts.length < 2 || parts.length > 3 || os === undefined || architecture === undefined || os === '' || architecture === '') {
-    throw new StagecraftError('USAGE', `invalid platform ${JSON.stringify(text)}`, {
-      hint: 'a platform is os/architecture[/variant], e.g. linux/amd64, linux/arm64 or linux/arm/v7',
-    });
+  if (parts.length < 2 || parts.length > 3 || os === undefined || architecture === undefined || !parts.every((part, i) => COMPONENT_RE.test(part) || (i === 2 && part === ''))) {
+    throw new StagecraftError('USAGE', `invalid ${source} ${JSON.stringify(text)}`, { hint: PLATFORM_HINT });
   }
   return normalizePlatform({ os, architecture, variant });
 }

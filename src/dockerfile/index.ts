@@ -12,10 +12,6 @@ export {
   type ConvertResult,
   type ConvertedStage,
   type GraphStage,
-  type PlatformSpec,
   type ResolvedImage,
   type StageGraph,
-  type StageImage,
-  type ContainerConfig,
-  type HistoryEntry,
 } from './convert/index.js';

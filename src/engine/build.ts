@@ -11,9 +11,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation } from '../cache/index.js';
 import type { Content } from '../content/index.js';
-import { StagecraftError, formatImageRef, parseImageRef, type Digest, type SourceLocation } from '../core/index.js';
+import { StagecraftError, formatImageRef, formatPlatform, parseImageRef, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
-import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type PlatformSpec, type StageImage } from '../dockerfile/index.js';
+import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { createRuncExecutor } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
@@ -36,8 +36,8 @@ export interface BuildOptions {
   readonly dockerfile: { readonly path: string; readonly text: string };
   readonly buildArgs: ReadonlyMap<string, string>;
   readonly target?: string | undefined;
-  readonly platform: PlatformSpec;
-  readonly buildPlatform: PlatformSpec;
+  readonly platform: Platform;
+  readonly buildPlatform: Platform;
   /** Secret id → value (read by the CLI from files or the environment). */
   readonly secrets: ReadonlyMap<string, Buffer>;
   /** ssh id → agent socket path. */
@@ -83,36 +83,6 @@ export interface BuildDeps {
   readonly database: () => Database;
   readonly registry: RegistryClient;
   readonly push: (localRef: string, remoteRef: string | undefined, signal: AbortSignal | undefined) => Promise<unknown>;
-}
-
-function toStageImage(config: Awaited<ReturnType<BaseImages['resolve']>>['config']): StageImage {
-  const c = config.config ?? {};
-  return {
-    architecture: config.architecture,
-    os: config.os,
-    ...(config.variant !== undefined ? { variant: config.variant } : {}),
-    ...(config.author !== undefined ? { author: config.author } : {}),
-    config: {
-      ...(c.User !== undefined ? { User: c.User } : {}),
-      ...(c.ExposedPorts != null ? { ExposedPorts: Object.fromEntries(Object.keys(c.ExposedPorts).map((k) => [k, {}])) } : {}),
-      ...(c.Env != null ? { Env: [...c.Env] } : {}),
-      ...(c.Entrypoint != null ? { Entrypoint: [...c.Entrypoint] } : {}),
-      ...(c.Cmd != null ? { Cmd: [...c.Cmd] } : {}),
-      ...(c.Volumes != null ? { Volumes: Object.fromEntries(Object.keys(c.Volumes).map((k) => [k, {}])) } : {}),
-      ...(c.WorkingDir !== undefined ? { WorkingDir: c.WorkingDir } : {}),
-      ...(c.Labels != null ? { Labels: { ...c.Labels } } : {}),
-      ...(c.StopSignal !== undefined ? { StopSignal: c.StopSignal } : {}),
-      ...(c.ArgsEscaped !== undefined ? { ArgsEscaped: c.ArgsEscaped } : {}),
-      ...(c.Healthcheck != null ? { Healthcheck: { ...c.Healthcheck, Test: [...(c.Healthcheck.Test ?? [])] } } : {}),
-      ...(c.OnBuild != null ? { OnBuild: [...c.OnBuild] } : {}),
-      ...(c.Shell != null ? { Shell: [...c.Shell] } : {}),
-    },
-    history: (config.history ?? []).map((h) => ({ ...h })),
-  };
-}
-
-function platformText(p: PlatformSpec): string {
-  return [p.os, p.architecture, p.variant].filter((s) => s !== undefined && s !== '').join('/');
 }
 
 async function readDockerignore(contextDir: string, dockerfilePath: string): Promise<string[]> {
@@ -189,8 +159,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       buildPlatform: options.buildPlatform,
       targetPlatform: options.platform,
       resolveImage: async (ref, platform) => {
-        const base = await baseImages.resolve(ref, platformText(platform), signal);
-        return { ref: base.pinned, image: toStageImage(base.config) };
+        const base = await baseImages.resolve(ref, platform, signal);
+        return { ref: base.pinned, image: base.config };
       },
       parseTriggers: (text) => parseTriggerCommands(text, 'ONBUILD trigger'),
       noCache: options.noCache,
@@ -309,7 +279,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       const full = formatImageRef(parseImageRef(name));
       if (!names.includes(full)) names.push(full);
     }
-    const platform = platformText(options.platform);
+    const platform = formatPlatform(options.platform);
     for (const name of names) content.references.set(name, { ...descriptor, platform });
 
     const exported: string[] = [];

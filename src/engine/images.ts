@@ -18,8 +18,8 @@ import {
 } from '../core/index.js';
 import { STATE_ROOT_LOCK, StoreLocks } from '../cache/index.js';
 import type { Content, ImageReference } from '../content/index.js';
-import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, type AssembleLayer, type StoredImage } from '../image/index.js';
-import { parseImageConfig, platformFromOci, type Descriptor } from '../oci/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, type StoredImage } from '../image/index.js';
+import { parseImageConfig, platformFromOci, type Descriptor, type ImageLayer } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { chainId, openSnapshotter, type ImmutableSnapshot } from '../snapshot/index.js';
 
@@ -264,7 +264,7 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
   const mountFrom = source.domain === target.domain && source.path !== target.path ? source : undefined;
   // A local-only build keeps plain tar layers: compress them (once; recorded in the store) for the
   // registry, as `docker push` does, and push the manifest that lists the compressed layers.
-  const exportLayers: AssembleLayer[] = [];
+  const exportLayers: ImageLayer[] = [];
   for (const [i, layer] of stored.layers.entries()) {
     const plain = { diffId: stored.config.rootfs.diff_ids[i] as Digest, digest: layer.digest, size: layer.size, mediaType: layer.mediaType };
     const out = await compressForExport(content.blobs, plain, DEFAULT_EXPORT_COMPRESSION, options.signal);

@@ -4,47 +4,21 @@
  * so equal inputs give the same bytes as BuildKit where the content is the same.
  */
 import { sha256Digest, type Digest } from '../core/index.js';
-import { MEDIA_TYPES } from '../oci/index.js';
+import { MEDIA_TYPES, type ContainerConfig, type History, type ImageLayer } from '../oci/index.js';
 
-export interface AssembleLayer {
-  readonly diffId: Digest;
-  readonly digest: Digest;
-  readonly size: number;
-  readonly mediaType: string;
-}
-
-export interface AssembleHistory {
-  readonly created?: string | undefined;
-  readonly created_by?: string | undefined;
-  readonly author?: string | undefined;
-  readonly comment?: string | undefined;
-  readonly empty_layer?: boolean | undefined;
-}
-
-export interface AssembleConfig {
-  readonly User?: string | undefined;
-  readonly ExposedPorts?: Readonly<Record<string, object>> | undefined;
-  readonly Env?: readonly string[] | undefined;
-  readonly Entrypoint?: readonly string[] | undefined;
-  readonly Cmd?: readonly string[] | undefined;
-  readonly Volumes?: Readonly<Record<string, object>> | undefined;
-  readonly WorkingDir?: string | undefined;
-  readonly Labels?: Readonly<Record<string, string>> | undefined;
-  readonly StopSignal?: string | undefined;
-  readonly ArgsEscaped?: boolean | undefined;
-  readonly Healthcheck?: object | undefined;
-  readonly OnBuild?: readonly string[] | undefined;
-  readonly Shell?: readonly string[] | undefined;
-}
+/** The oci `ImageLayer` (kept as a name until engine/build.ts, rewritten by the exporter seam, imports ImageLayer). */
+export type AssembleLayer = ImageLayer;
 
 export interface AssembleInput {
   readonly architecture: string;
   readonly os: string;
   readonly variant?: string | undefined;
   readonly author?: string | undefined;
-  readonly config: AssembleConfig;
-  readonly history: readonly AssembleHistory[];
-  readonly layers: readonly AssembleLayer[];
+  /** Only the fields Docker's container config defines are written (others, e.g. a base's Hostname, are dropped). */
+  readonly config: Readonly<ContainerConfig>;
+  /** Only the fields of a history entry the image spec defines are written. */
+  readonly history: readonly Readonly<History>[];
+  readonly layers: readonly ImageLayer[];
   /** RFC 3339 time for `created` and history entries without one (SOURCE_DATE_EPOCH or now). */
   readonly created: string;
   /** Docker media types instead of OCI ones. */
@@ -76,8 +50,14 @@ function sortedMap<T>(map: Readonly<Record<string, T>> | undefined): Record<stri
   return Object.fromEntries(Object.keys(map).sort().map((k) => [k, map[k] as T]));
 }
 
+/** A Go `map[string]struct{}` (ExposedPorts, Volumes): sorted keys, each value `{}` whatever a base image had there. */
+function sortedSet(map: Readonly<Record<string, unknown>> | undefined): Record<string, Record<string, never>> | undefined {
+  if (map === undefined) return undefined;
+  return Object.fromEntries(Object.keys(map).sort().map((k) => [k, {}]));
+}
+
 /** BuildKit's history fix-up: history and layers stay one-to-one; missing times get `created`. */
-function normalizeHistory(history: readonly AssembleHistory[], layerCount: number, created: string): AssembleHistory[] {
+function normalizeHistory(history: readonly Readonly<History>[], layerCount: number, created: string): Readonly<History>[] {
   let withLayer = history.filter((h) => h.empty_layer !== true).length;
   let out = [...history];
   if (withLayer > layerCount) {
@@ -97,11 +77,11 @@ export function assembleImage(input: AssembleInput): AssembledImage {
   const c = input.config;
   const config = omitEmpty([
     ['User', c.User],
-    ['ExposedPorts', sortedMap(c.ExposedPorts)],
+    ['ExposedPorts', sortedSet(c.ExposedPorts)],
     ['Env', c.Env],
     ['Entrypoint', c.Entrypoint],
     ['Cmd', c.Cmd],
-    ['Volumes', sortedMap(c.Volumes)],
+    ['Volumes', sortedSet(c.Volumes)],
     ['WorkingDir', c.WorkingDir],
     ['Labels', sortedMap(c.Labels)],
     ['StopSignal', c.StopSignal],
@@ -141,7 +121,7 @@ export function assembleImage(input: AssembleInput): AssembledImage {
  * A stored manifest with its layer descriptors replaced (same count and order, e.g. after compressing
  * them for a push). Other fields and each descriptor's other keys are kept in their order.
  */
-export function replaceManifestLayers(manifestBytes: Uint8Array, layers: readonly AssembleLayer[]): { readonly bytes: Buffer; readonly digest: Digest } {
+export function replaceManifestLayers(manifestBytes: Uint8Array, layers: readonly ImageLayer[]): { readonly bytes: Buffer; readonly digest: Digest } {
   const manifest = JSON.parse(Buffer.from(manifestBytes).toString('utf8')) as { mediaType?: unknown; layers?: unknown };
   const old = Array.isArray(manifest.layers) ? (manifest.layers as unknown[]) : [];
   if (old.length !== layers.length) throw new Error(`replaceManifestLayers: ${layers.length} layers for a manifest of ${old.length}`);

@@ -8,9 +8,8 @@
 import { PassThrough } from 'node:stream';
 import { StagecraftError } from '../core/index.js';
 import type { ContentStore } from '../content/index.js';
-import { layerCompression } from '../oci/index.js';
+import { layerCompression, type ImageLayer } from '../oci/index.js';
 import { DEFAULT_COMPRESSION_LEVEL, compressLayer, decompressLayer } from '../snapshot/index.js';
-import type { AssembleLayer } from './assemble.js';
 
 export type ExportCompression = 'gzip' | 'zstd' | 'uncompressed';
 
@@ -25,8 +24,8 @@ export interface ExportCompressionSpec {
 export const DEFAULT_EXPORT_COMPRESSION: ExportCompressionSpec = { compression: 'gzip' };
 
 /** `compressForExport` of each layer, in order. */
-export async function compressLayers(blobs: ContentStore, layers: readonly AssembleLayer[], spec: ExportCompressionSpec, signal?: AbortSignal): Promise<AssembleLayer[]> {
-  const out: AssembleLayer[] = [];
+export async function compressLayers(blobs: ContentStore, layers: readonly ImageLayer[], spec: ExportCompressionSpec, signal?: AbortSignal): Promise<ImageLayer[]> {
+  const out: ImageLayer[] = [];
   for (const layer of layers) out.push(await compressForExport(blobs, layer, spec, signal));
   return out;
 }
@@ -36,7 +35,7 @@ export async function compressLayers(blobs: ContentStore, layers: readonly Assem
  * (recompressed only with `force`). A converted layer gets the OCI media type; image assembly maps it
  * to Docker's where needed.
  */
-export async function compressForExport(blobs: ContentStore, layer: AssembleLayer, spec: ExportCompressionSpec, signal?: AbortSignal): Promise<AssembleLayer> {
+export async function compressForExport(blobs: ContentStore, layer: ImageLayer, spec: ExportCompressionSpec, signal?: AbortSignal): Promise<ImageLayer> {
   const current = layerCompression(layer.mediaType);
   if (current === undefined) return layer;
   const wanted = spec.compression === 'uncompressed' ? 'none' : spec.compression;

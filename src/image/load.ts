@@ -13,14 +13,13 @@ import {
   canonicalJson,
   formatImageRef,
   formatPlatform,
-  normalizePlatform,
   parseDigest,
   parseImageRef,
   type Digest,
   type Platform,
 } from '../core/index.js';
 import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION, type BlobInfo, type Content, type Lease } from '../content/index.js';
-import { MEDIA_TYPES, formatIssues, ociIndexSchema, parseImageConfig, parseManifest, selectManifest, type Descriptor, type ImageConfig } from '../oci/index.js';
+import { MEDIA_TYPES, formatIssues, ociIndexSchema, parseImageConfig, parseManifest, platformFromOci, selectManifest, type Descriptor, type ImageConfig } from '../oci/index.js';
 import { decompressLayer, detectCompression, type DetectedCompression } from '../snapshot/index.js';
 import { readStoredImage } from './image.js';
 import { cleanArchivePath, readTar } from './tar.js';
@@ -81,7 +80,7 @@ function parseJson(bytes: Buffer, what: string, source: string): unknown {
 }
 
 function configPlatform(config: ImageConfig): string {
-  return formatPlatform(normalizePlatform({ os: config.os, architecture: config.architecture, variant: config.variant }));
+  return formatPlatform(platformFromOci(config));
 }
 
 /** A full name from an index entry's annotations, or undefined for a bare tag like "latest". */

@@ -21,6 +21,7 @@ export {
   healthcheckSchema,
   historySchema,
   imageConfigSchema,
+  imageLayerSchema,
   ociIndexSchema,
   ociLayoutHeaderSchema,
   ociManifestSchema,
@@ -34,10 +35,11 @@ export {
   type History,
   type ImageConfig,
   type ImageIndex,
+  type ImageLayer,
   type ImageManifest,
   type OciIndex,
   type OciManifest,
   type OciPlatform,
 } from './schemas.js';
 export { MAX_IMAGE_CONFIG_BYTES, formatIssues, manifestDescriptor, parseImageConfig, parseManifest, type ParseOptions, type ParsedManifest } from './parse.js';
-export { compatiblePlatforms, platformFromOci, platformMatchRank, platformMatches, platformToOci, selectManifest } from './platform.js';
+export { compatiblePlatforms, platformFromOci, platformMatchRank, platformToOci, selectManifest } from './platform.js';

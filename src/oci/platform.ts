@@ -75,11 +75,6 @@ export function platformMatchRank(want: Platform, have: Platform): number | unde
   return index === -1 ? undefined : index;
 }
 
-/** True when `have` is exactly `want` (after normalization: linux/arm64 = linux/arm64/v8). */
-export function platformMatches(want: Platform, have: Platform): boolean {
-  return platformEquals(want, have);
-}
-
 function isAttestation(descriptor: Descriptor): boolean {
   return descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest';
 }

@@ -144,5 +144,17 @@ export const imageConfigSchema = z.looseObject({
 });
 export type ImageConfig = z.infer<typeof imageConfigSchema>;
 
+/**
+ * A layer of an image as a build keeps it: its blob (the manifest's descriptor fields) and its diff id
+ * (the sha256 of the uncompressed tar: the config's `rootfs.diff_ids` entry).
+ */
+export const imageLayerSchema = z.object({
+  diffId: digestSchema,
+  digest: digestSchema,
+  size: z.number().int().nonnegative(),
+  mediaType: z.string(),
+});
+export type ImageLayer = Readonly<z.infer<typeof imageLayerSchema>>;
+
 /** The `index.json` of an OCI image layout is an OCI index. */
 export const ociLayoutHeaderSchema = z.object({ imageLayoutVersion: z.string() });

@@ -4,8 +4,8 @@
  * here: LayerStore pulls a blob only when a step really needs its files.
  */
 import type { Content } from '../content/index.js';
-import { StagecraftError, formatImageRef, parseImageRef, parsePlatform, formatPlatform, type Digest, type ImageRef } from '../core/index.js';
-import { parseImageConfig, parseManifest, selectManifest, type ImageConfig } from '../oci/index.js';
+import { StagecraftError, formatImageRef, formatPlatform, parseImageRef, platformEquals, type Digest, type ImageRef, type Platform } from '../core/index.js';
+import { parseImageConfig, parseManifest, platformFromOci, selectManifest, type ImageConfig } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import type { LayerRecord } from '../cache/index.js';
 
@@ -29,22 +29,21 @@ export class BaseImages {
 
   constructor(private readonly options: BaseImageOptions) {}
 
-  resolve(text: string, platformText: string, signal: AbortSignal): Promise<BaseImage> {
-    const key = `${text}|${platformText}`;
+  resolve(text: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
+    const key = `${text}|${formatPlatform(platform)}`;
     let pending = this.#cache.get(key);
     if (pending === undefined) {
-      pending = this.#resolve(text, platformText, signal);
+      pending = this.#resolve(text, platform, signal);
       this.#cache.set(key, pending);
     }
     return pending;
   }
 
-  async #resolve(text: string, platformText: string, signal: AbortSignal): Promise<BaseImage> {
+  async #resolve(text: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
     const ref = parseImageRef(text);
-    const platform = parsePlatform(platformText);
     const { content, registry } = this.options;
     if (!this.options.pull || ref.digest !== undefined) {
-      const local = await this.#local(ref, platformText);
+      const local = await this.#local(ref, platform);
       if (local !== undefined) return local;
     }
     const resolved = await registry.resolve(ref, { platform, signal });
@@ -58,7 +57,7 @@ export class BaseImages {
     return { pinned: formatImageRef(resolved.ref), manifestDigest: resolved.descriptor.digest, config, layers: layerRecords(manifest.layers, config, formatImageRef(ref)) };
   }
 
-  async #local(ref: ImageRef, platformText: string): Promise<BaseImage | undefined> {
+  async #local(ref: ImageRef, platform: Platform): Promise<BaseImage | undefined> {
     const { content } = this.options;
     // A reference pinned to a digest we hold (a base resolved earlier in this build) is read locally.
     const pinned = ref.digest !== undefined && (await content.blobs.has(ref.digest)) ? { name: formatImageRef(ref), digest: ref.digest, mediaType: undefined } : undefined;
@@ -66,7 +65,7 @@ export class BaseImages {
     if (entry === undefined) return undefined;
     let parsed = parseManifest(await content.blobs.read(entry.digest), entry.mediaType);
     if (parsed.kind === 'index') {
-      const chosen = selectManifest(parsed.index, parsePlatform(platformText), { source: entry.name });
+      const chosen = selectManifest(parsed.index, platform, { source: entry.name });
       if (!(await content.blobs.has(chosen.digest))) return undefined;
       parsed = parseManifest(await content.blobs.read(chosen.digest), chosen.mediaType);
       if (parsed.kind !== 'manifest') return undefined;
@@ -74,7 +73,7 @@ export class BaseImages {
     const manifest = parsed.manifest;
     if (!(await content.blobs.has(manifest.config.digest))) return undefined;
     const config = parseImageConfig(await content.blobs.read(manifest.config.digest), { source: entry.name });
-    if (formatPlatform(parsePlatform(`${config.os}/${config.architecture}${config.variant !== undefined ? `/${config.variant}` : ''}`)) !== formatPlatform(parsePlatform(platformText))) return undefined;
+    if (!platformEquals(platformFromOci(config), platform)) return undefined;
     return { pinned: ref.digest !== undefined ? formatImageRef(ref) : `${formatImageRef(ref)}@${parsed.digest}`, manifestDigest: parsed.digest, config, layers: layerRecords(manifest.layers, config, formatImageRef(ref)) };
   }
 }

@@ -41,11 +41,10 @@ export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
     case 'scratch':
       return { resource: 'io', cacheKey: () => Promise.resolve({ type: 'scratch' }), execute: () => Promise.resolve(EMPTY_FS) };
     case 'image': {
-      const platform = [op.platform.os, op.platform.architecture, op.platform.variant].filter((p) => p !== undefined && p !== '').join('/');
       return {
         resource: 'io',
-        cacheKey: async (_inputs, signal) => ({ type: 'image', ref: op.ref, digest: (await deps.baseImages.resolve(op.ref, platform, signal)).manifestDigest }),
-        execute: async (_inputs, context) => ({ kind: 'layers', layers: (await deps.baseImages.resolve(op.ref, platform, context.signal)).layers }),
+        cacheKey: async (_inputs, signal) => ({ type: 'image', ref: op.ref, digest: (await deps.baseImages.resolve(op.ref, op.platform, signal)).manifestDigest }),
+        execute: async (_inputs, context) => ({ kind: 'layers', layers: (await deps.baseImages.resolve(op.ref, op.platform, context.signal)).layers }),
       };
     }
     case 'context':

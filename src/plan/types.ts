@@ -3,21 +3,15 @@
  * frontend and the solver, like BuildKit's LLB). A vertex's id is the sha256 of its canonical JSON
  * (op + input ids + version), so equal work in different stages is one vertex.
  */
-import type { Digest, SourceRange } from '../core/index.js';
+import type { Digest, Platform, SourceRange } from '../core/index.js';
 
 export type VertexId = Digest;
-
-export interface PlatformRef {
-  readonly os: string;
-  readonly architecture: string;
-  readonly variant?: string | undefined;
-}
 
 /** An image from a registry or the local store, resolved at solve time to a manifest digest. */
 export interface ImageSourceOp {
   readonly type: 'image';
   readonly ref: string;
-  readonly platform: PlatformRef;
+  readonly platform: Platform;
 }
 export interface ScratchOp {
   readonly type: 'scratch';

@@ -125,6 +125,23 @@ describe('build flags with their buildx meaning', () => {
     const other = runCli(['--root', root(), 'build', '-q', '--platform', arch === 'amd64' ? 'linux/arm64' : 'linux/amd64', dir]);
     assert.equal(other.status, 2);
     assert.match(other.stderr, /needs emulation/);
+    const alias = runCli(['--root', root(), 'build', '-q', '--platform', arch === 'amd64' ? 'linux/x86_64' : 'linux/aarch64/v8', dir]);
+    assert.equal(alias.status, 0, `the same platform spelled as containerd normalizes it: ${alias.stderr}`);
+  });
+
+  it('--platform refuses a malformed value or a list with exit 2 and a hint, on build and plan', () => {
+    for (const command of ['build', 'plan']) {
+      const bad = runCli(['--root', root(), command, '--platform', 'linux', dir]);
+      assert.equal(bad.status, 2, bad.stderr);
+      assert.match(bad.stderr, /invalid --platform "linux"/);
+      assert.match(bad.stderr, /platforms look like linux\/amd64 or linux\/arm64\/v8/);
+      const spaced = runCli(['--root', root(), command, '--platform', 'linux/amd 64', dir]);
+      assert.equal(spaced.status, 2, spaced.stderr);
+      assert.match(spaced.stderr, /invalid --platform "linux\/amd 64"/);
+      const list = runCli(['--root', root(), command, '--platform', 'linux/amd64,linux/arm64', dir]);
+      assert.equal(list.status, 2, list.stderr);
+      assert.match(list.stderr, /--platform linux\/amd64,linux\/arm64: building for several platforms at once is not supported yet/);
+    }
   });
 
   it('--ssh requires an agent socket and mounts it for RUN --mount=type=ssh', () => {

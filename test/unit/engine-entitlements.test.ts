@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isStagecraftError } from '../../src/core/index.js';
+import { isStagecraftError, parsePlatform } from '../../src/core/index.js';
 import { loadDockerfile, convertDockerfile, ShellLex } from '../../src/dockerfile/index.js';
 import { checkBuildEntitlements, checkPlanEntitlements, parseEntitlements } from '../../src/engine/index.js';
 
@@ -21,7 +21,7 @@ function usageError(pattern: RegExp, hint: RegExp, line?: number): (error: unkno
 
 async function plan(text: string, target?: string): Promise<Parameters<typeof checkPlanEntitlements>[0]> {
   const parsed = loadDockerfile(text, 'Dockerfile');
-  const platform = { os: 'linux', architecture: 'amd64' };
+  const platform = parsePlatform('linux/amd64');
   const converted = await convertDockerfile(parsed, {
     lex: new ShellLex({ escapeToken: parsed.escapeToken }),
     buildArgs: new Map(),

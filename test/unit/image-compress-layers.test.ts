@@ -7,7 +7,8 @@ import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { isStagecraftError, sha256Digest } from '../../src/core/index.js';
 import { openContent, type Content } from '../../src/content/index.js';
 import { Database } from '../../src/db/index.js';
-import { compressLayers, replaceManifestLayers, type AssembleLayer as ExportLayer } from '../../src/image/index.js';
+import { compressLayers, replaceManifestLayers } from '../../src/image/index.js';
+import type { ImageLayer as ExportLayer } from '../../src/oci/index.js';
 
 const PLAIN = 'application/vnd.oci.image.layer.v1.tar';
 const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';

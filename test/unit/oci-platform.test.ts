@@ -37,6 +37,15 @@ describe('platform parsing and normalization', () => {
     }
   });
 
+  it('names the flag a platform came from, and refuses a list of platforms', () => {
+    assert.throws(() => parsePlatform('linux', '--platform'), (e: unknown) =>
+      isStagecraftError(e) && e.code === 'USAGE' && e.message === 'invalid --platform "linux"' && e.hint === 'platforms look like linux/amd64 or linux/arm64/v8');
+    assert.throws(() => parsePlatform('linux/amd 64'), (e: unknown) => isStagecraftError(e) && e.message === 'invalid platform "linux/amd 64"');
+    assert.throws(() => parsePlatform('linux/amd64,linux/arm64', '--platform'), (e: unknown) =>
+      isStagecraftError(e) && e.code === 'USAGE' && e.message === '--platform linux/amd64,linux/arm64: building for several platforms at once is not supported yet');
+    assert.equal(formatPlatform(parsePlatform('linux/amd64/')), 'linux/amd64', 'an empty variant is no variant');
+  });
+
   it('host platform from the Node arch passed in', () => {
     assert.equal(formatPlatform(hostPlatform('x64')), 'linux/amd64');
     assert.equal(formatPlatform(hostPlatform('arm64')), 'linux/arm64');

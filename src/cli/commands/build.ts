@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { StagecraftError } from '../../core/index.js';
+import { StagecraftError, hostPlatform } from '../../core/index.js';
 import type { BuildEvent, EventSink } from '../../events/index.js';
 import { toRawJson } from '../../events/index.js';
 import { parseOutputSpec, parseSecretSpec, parseSshSpec, type OutputSpec } from '../../exporter/index.js';
@@ -16,9 +16,9 @@ import { checkBuildEntitlements, parseEntitlements, type BuildResult, type Engin
 import { applyLayer } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
 import type { CliIo } from '../main.js';
-import { collect, hostPlatform, parseBuildArgs, parsePlatformFlag, readBoundedDockerfile, readDockerfile } from '../options.js';
+import { collect, parseBuildArgs, readBoundedDockerfile, readDockerfile } from '../options.js';
 import { initialPlainState, initialTtyState, reduceTty, renderPlain, ttyFrame, TtyPainter } from '../progress/index.js';
-import { addRootOption, formatBytes, withEngine } from './store-context.js';
+import { addRootOption, formatBytes, platformOption, withEngine } from './store-context.js';
 
 interface BuildFlags {
   file?: string;
@@ -231,8 +231,8 @@ Examples:
       const buildArgs = parseBuildArgs(flags.buildArg ?? [], process.env);
       const epoch = sourceDateEpoch(buildArgs);
       const labels = parseLabels(flags.label ?? []);
-      const buildPlatform = hostPlatform();
-      const platform = parsePlatformFlag(flags.platform) ?? buildPlatform;
+      const buildPlatform = hostPlatform(process.arch);
+      const platform = platformOption(flags.platform) ?? buildPlatform;
       if (platform.architecture !== buildPlatform.architecture) {
         throw usage(`--platform ${flags.platform ?? ''}: building for another architecture needs emulation, which stagecraft does not support yet`, `build for ${buildPlatform.os}/${buildPlatform.architecture}`);
       }

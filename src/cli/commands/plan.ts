@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { StagecraftError } from '../../core/index.js';
+import { StagecraftError, hostPlatform } from '../../core/index.js';
 import { ShellLex, buildStageGraph, loadDockerfile, type StageGraph } from '../../dockerfile/index.js';
 import type { CliIo } from '../main.js';
-import { collect, hostPlatform, parseBuildArgs, parsePlatformFlag, readBoundedDockerfile, readDockerfile } from '../options.js';
+import { collect, parseBuildArgs, readBoundedDockerfile, readDockerfile } from '../options.js';
+import { platformOption } from './store-context.js';
 
 interface PlanFlags {
   file?: string;
@@ -35,12 +36,12 @@ Examples:
       }
       const source = readDockerfile(flags.file, context, () => readBoundedDockerfile(0, '<stdin>'));
       const parsed = loadDockerfile(source.text, source.path);
-      const buildPlatform = hostPlatform();
+      const buildPlatform = hostPlatform(process.arch);
       const graph = buildStageGraph(parsed, {
         buildArgs: parseBuildArgs(flags.buildArg ?? [], process.env),
         target: flags.target,
         buildPlatform,
-        targetPlatform: parsePlatformFlag(flags.platform) ?? buildPlatform,
+        targetPlatform: platformOption(flags.platform) ?? buildPlatform,
         lex: new ShellLex({ escapeToken: parsed.escapeToken }),
       });
       if (flags.format === 'json') io.stdout(`${JSON.stringify(planJson(graph), null, 2)}\n`);

@@ -42,8 +42,9 @@ export async function withEngine<T>(command: Command, fn: (engine: Engine, signa
   }
 }
 
+/** A `--platform` flag's value (none when absent or empty: the command's default applies). */
 export function platformOption(value: string | undefined): Platform | undefined {
-  return value === undefined || value === '' ? undefined : parsePlatform(value);
+  return value === undefined || value === '' ? undefined : parsePlatform(value, '--platform');
 }
 
 export function formatBytes(bytes: number): string {

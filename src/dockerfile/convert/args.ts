@@ -2,27 +2,16 @@
  * Build arguments: the predefined platform ARGs, global (meta) ARGs before the first FROM, and the
  * per-stage scope rules of BuildKit.
  */
-import { StagecraftError } from '../../core/index.js';
+import { StagecraftError, formatPlatform, type Platform } from '../../core/index.js';
 import type { ArgInstruction } from '../instructions/index.js';
 import { DOCKERFILE_LIMITS, formatSize } from '../limits.js';
 import type { ShellLex } from '../shell/index.js';
-
-export interface PlatformSpec {
-  readonly os: string;
-  readonly architecture: string;
-  readonly variant?: string | undefined;
-  readonly osVersion?: string | undefined;
-}
-
-export function formatPlatform(p: PlatformSpec): string {
-  return [p.os, p.architecture, p.variant].filter((s) => s !== undefined && s !== '').join('/');
-}
 
 /**
  * Args every Dockerfile can use without a default (they still need an `ARG X` in a stage to be
  * visible there, as in BuildKit): BUILDPLATFORM … TARGETSTAGE.
  */
-export function predefinedPlatformArgs(build: PlatformSpec, target: PlatformSpec, targetStage: string, overrides: ReadonlyMap<string, string>): Map<string, string> {
+export function predefinedPlatformArgs(build: Platform, target: Platform, targetStage: string, overrides: ReadonlyMap<string, string>): Map<string, string> {
   const pairs: [string, string][] = [
     ['BUILDPLATFORM', formatPlatform(build)],
     ['BUILDOS', build.os],

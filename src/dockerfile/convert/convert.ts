@@ -4,7 +4,8 @@
  * variable-expansion and ARG/ENV scope rules. Pure given `resolveImage` (STYLE rule 10).
  */
 import { posix } from 'node:path';
-import { StagecraftError, type SourceRange } from '../../core/index.js';
+import { StagecraftError, formatPlatform, parsePlatform, type Platform, type SourceRange } from '../../core/index.js';
+import type { ContainerConfig, History, ImageConfig } from '../../oci/index.js';
 import { PlanBuilder, type ExecMount, type FileAction, type Plan, type VertexId } from '../../plan/index.js';
 import {
   FlagError,
@@ -17,7 +18,7 @@ import {
 } from '../instructions/index.js';
 import { DOCKERFILE_LIMITS, clip, formatSize } from '../limits.js';
 import { ShellLex } from '../shell/index.js';
-import { PROXY_ARGS, formatPlatform, type PlatformSpec } from './args.js';
+import { PROXY_ARGS } from './args.js';
 import {
   DEFAULT_PATH,
   DEFAULT_SHELL,
@@ -31,7 +32,7 @@ import {
   goQuoteList,
   healthcheckHistory,
   setOwn,
-  type StageImage,
+  type WorkingImage,
 } from './image-config.js';
 import { PortError, parsePorts } from './ports.js';
 import { buildStageGraph, type GraphStage, type StageGraph } from './stage-graph.js';
@@ -39,17 +40,18 @@ import { buildStageGraph, type GraphStage, type StageGraph } from './stage-graph
 export interface ResolvedImage {
   /** The reference as resolved (normalised, with digest if known). */
   readonly ref: string;
-  readonly image: StageImage;
+  /** The image's config as stored (the conversion works on a copy). */
+  readonly image: ImageConfig;
 }
 
 export interface ConvertOptions {
   readonly lex: ShellLex;
   readonly buildArgs?: ReadonlyMap<string, string>;
   readonly target?: string | undefined;
-  readonly buildPlatform: PlatformSpec;
-  readonly targetPlatform?: PlatformSpec | undefined;
+  readonly buildPlatform: Platform;
+  readonly targetPlatform?: Platform | undefined;
   /** Base image configs; called once per distinct image of a needed stage. */
-  readonly resolveImage: (ref: string, platform: PlatformSpec) => Promise<ResolvedImage>;
+  readonly resolveImage: (ref: string, platform: Platform) => Promise<ResolvedImage>;
   /** Parses ONBUILD trigger text (the Dockerfile parser), so convert stays independent of syntax/. */
   readonly parseTriggers?: ((text: string) => readonly Command[]) | undefined;
   /** Stages (by name) whose steps ignore the cache. */
@@ -67,7 +69,8 @@ export interface ConvertedStage {
   readonly displayName: string;
   /** The stage's final filesystem. */
   readonly root: VertexId;
-  readonly image: StageImage;
+  /** The image config the stage's Dockerfile lines made, `rootfs` aside (the base image's; see WorkingImage). */
+  readonly image: ImageConfig & { readonly config: ContainerConfig; readonly history: readonly History[] };
   /** The resolved base image reference, when the stage starts from an image. */
   readonly baseRef?: string | undefined;
   /** Secret ids the stage's RUN steps mount, with whether they are required. */
@@ -85,7 +88,7 @@ export interface ConvertResult {
 
 interface StageState {
   root: VertexId;
-  image: StageImage;
+  image: WorkingImage;
   /** The environment instructions expand with: image Env plus ARG values. */
   env: string[];
   /** ARGs declared in this stage (and inherited from a base stage), with their values. */
@@ -112,7 +115,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
 
   // Resolve every image the needed stages use, all at once.
   const imageRefs = new Map<string, Promise<ResolvedImage>>();
-  const resolve = (ref: string, stagePlatform: PlatformSpec): Promise<ResolvedImage> => {
+  const resolve = (ref: string, stagePlatform: Platform): Promise<ResolvedImage> => {
     const key = `${ref}@${formatPlatform(stagePlatform)}`;
     let pending = imageRefs.get(key);
     if (pending === undefined) {
@@ -121,7 +124,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
     }
     return pending;
   };
-  const stagePlatform = (stage: GraphStage): PlatformSpec => (stage.platform !== undefined ? parsePlatformText(stage.platform, file, stage) : platform);
+  const stagePlatform = (stage: GraphStage): Platform => (stage.platform !== undefined ? parsePlatformText(stage.platform, file, stage) : platform);
   for (const index of graph.needed) {
     const stage = graph.stages[index];
     if (stage === undefined) continue;
@@ -132,8 +135,8 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
   }
 
   const scratch = (): VertexId => builder.add({ type: 'scratch' }, [], { name: 'scratch' });
-  const imageVertex = (ref: string, p: PlatformSpec): VertexId =>
-    builder.add({ type: 'image', ref, platform: { os: p.os, architecture: p.architecture, variant: p.variant } }, [], { name: `[internal] load metadata for ${ref}` });
+  const imageVertex = (ref: string, p: Platform): VertexId =>
+    builder.add({ type: 'image', ref, platform: p }, [], { name: `[internal] load metadata for ${ref}` });
   const contextVertex = (include: readonly string[]): VertexId =>
     builder.add({ type: 'context', name: CONTEXT_NAME, include: [...include].sort(), exclude: options.contextExcludes ?? [] }, [], { name: `[internal] load build context` });
 
@@ -154,7 +157,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
       const image = cloneImage(parent.image);
       state = { ...parent, image, env: [...parent.env], buildArgs: [...parent.buildArgs], commandIndex: 0, commandTotal: 0, cmdSet: false, secrets: new Map(), sshIds: new Set() };
     } else {
-      let image: StageImage;
+      let image: WorkingImage;
       let root: VertexId;
       if (stage.base.kind === 'scratch') {
         image = emptyImage(sPlatform);
@@ -252,15 +255,15 @@ function triggerError(error: unknown, file: string, stage: GraphStage, trigger: 
   return error;
 }
 
-function parsePlatformText(text: string, file: string, stage: GraphStage): PlatformSpec {
-  const [os, architecture, variant] = text.split('/');
-  if (os === undefined || os === '' || architecture === undefined || architecture === '') {
-    throw new StagecraftError('DOCKERFILE_INSTRUCTION', `${file}:${stage.stage.from.range.start.line}: invalid platform "${text}"`, {
-      hint: 'platforms look like linux/amd64 or linux/arm64/v8',
-      location: { file, range: stage.stage.from.range },
-    });
+/** A stage's `FROM --platform` value; an invalid one is an error of its FROM line. */
+function parsePlatformText(text: string, file: string, stage: GraphStage): Platform {
+  try {
+    return parsePlatform(text);
+  } catch (error) {
+    if (!(error instanceof StagecraftError)) throw error;
+    const range = stage.stage.from.range;
+    throw new StagecraftError('DOCKERFILE_INSTRUCTION', `${file}:${range.start.line}: ${error.message}`, { hint: error.hint, location: { file, range } });
   }
-  return { os, architecture, variant };
 }
 
 function withLocation(error: unknown, file: string, range: SourceRange): unknown {
@@ -301,7 +304,7 @@ interface DispatchContext {
   readonly stage: GraphStage;
   readonly graph: StageGraph;
   readonly states: ReadonlyMap<number, StageState>;
-  readonly platform: PlatformSpec;
+  readonly platform: Platform;
   readonly buildArgs: ReadonlyMap<string, string>;
   readonly globalArgs: ReadonlyMap<string, string>;
   readonly proxyEnv: readonly string[];

@@ -1,73 +1,42 @@
 /**
- * The image config a stage accumulates (field names as in the OCI/Docker image config JSON), and
- * the small formatting rules BuildKit uses for history entries.
+ * The image config a stage accumulates (oci's `ImageConfig`, the JSON an image carries), and the small
+ * formatting rules BuildKit uses for history entries.
  */
-import type { PlatformSpec } from './args.js';
+import type { Platform } from '../../core/index.js';
+import type { ContainerConfig, Healthcheck, History, ImageConfig } from '../../oci/index.js';
 
-export interface HealthcheckConfig {
-  readonly Test: readonly string[];
-  readonly Interval?: number | undefined;
-  readonly Timeout?: number | undefined;
-  readonly StartPeriod?: number | undefined;
-  readonly StartInterval?: number | undefined;
-  readonly Retries?: number | undefined;
-}
-
-export interface ContainerConfig {
-  User?: string | undefined;
-  ExposedPorts?: Record<string, Record<string, never>> | undefined;
-  Env?: string[] | undefined;
-  Entrypoint?: string[] | undefined;
-  Cmd?: string[] | undefined;
-  Volumes?: Record<string, Record<string, never>> | undefined;
-  WorkingDir?: string | undefined;
-  Labels?: Record<string, string> | undefined;
-  StopSignal?: string | undefined;
-  ArgsEscaped?: boolean | undefined;
-  Healthcheck?: HealthcheckConfig | undefined;
-  OnBuild?: string[] | undefined;
-  Shell?: string[] | undefined;
-}
-
-export interface HistoryEntry {
-  readonly created?: string | undefined;
-  readonly created_by?: string | undefined;
-  readonly author?: string | undefined;
-  readonly comment?: string | undefined;
-  readonly empty_layer?: boolean | undefined;
-}
-
-/** An image config without its rootfs (the solver adds diff ids when layers exist). */
-export interface StageImage {
-  architecture: string;
-  os: string;
-  variant?: string | undefined;
-  author?: string | undefined;
-  config: ContainerConfig;
-  history: HistoryEntry[];
-}
+/**
+ * The image config of a stage being converted: an oci `ImageConfig` whose `config` and `history` are
+ * present and owned by the stage (changed in place). Its `rootfs` is the base image's: the stage's own
+ * layers are known only after the solve, and the assembler writes the image's `rootfs` from them.
+ */
+export type WorkingImage = ImageConfig & { config: ContainerConfig; history: History[] };
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
 export const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
 
-export function emptyImage(platform: PlatformSpec): StageImage {
+/** The config of `FROM scratch` for `platform`. */
+export function emptyImage(platform: Platform): WorkingImage {
   return {
     architecture: platform.architecture,
     os: platform.os,
     ...(platform.variant !== undefined && platform.variant !== '' ? { variant: platform.variant } : {}),
     config: { Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: '/' },
+    rootfs: { type: 'layers', diff_ids: [] },
     history: [],
   };
 }
 
 /**
- * A copy whose arrays and maps can be changed without touching `image`. Strings and the (read-only)
- * history entries and healthcheck are shared, not copied: a stage built on a stage costs pointers,
- * not another copy of every value (structuredClone would copy each string).
+ * A copy whose arrays and maps can be changed without touching `image` (a base image's config or a
+ * parent stage's), with `config` and `history` present (Docker allows them absent or null) and a
+ * healthcheck's `Test` present. Strings and the (read-only) history entries are shared, not copied: a
+ * stage built on a stage costs pointers, not another copy of every value (structuredClone would copy
+ * each string).
  */
-export function cloneImage(image: StageImage): StageImage {
-  const c = image.config;
+export function cloneImage(image: ImageConfig): WorkingImage {
+  const c = image.config ?? {};
   const config: ContainerConfig = { ...c };
   if (c.Env !== undefined) config.Env = [...c.Env];
   if (c.Entrypoint !== undefined) config.Entrypoint = [...c.Entrypoint];
@@ -77,7 +46,8 @@ export function cloneImage(image: StageImage): StageImage {
   if (c.Labels !== undefined) config.Labels = { ...c.Labels };
   if (c.Volumes !== undefined) config.Volumes = { ...c.Volumes };
   if (c.ExposedPorts !== undefined) config.ExposedPorts = { ...c.ExposedPorts };
-  return { ...image, config, history: [...image.history] };
+  if (c.Healthcheck !== undefined) config.Healthcheck = { ...c.Healthcheck, Test: [...(c.Healthcheck.Test ?? [])] };
+  return { ...image, config, history: [...(image.history ?? [])] };
 }
 
 /**
@@ -164,6 +134,6 @@ function trimFloat(x: number): string {
 }
 
 /** BuildKit's history text for HEALTHCHECK: Go's `%+v` of the HealthcheckConfig struct. */
-export function healthcheckHistory(h: HealthcheckConfig): string {
-  return `HEALTHCHECK {Test:${goList(h.Test)} Interval:${goDuration(h.Interval ?? 0)} Timeout:${goDuration(h.Timeout ?? 0)} StartPeriod:${goDuration(h.StartPeriod ?? 0)} StartInterval:${goDuration(h.StartInterval ?? 0)} Retries:${h.Retries ?? 0}}`;
+export function healthcheckHistory(h: Healthcheck): string {
+  return `HEALTHCHECK {Test:${goList(h.Test ?? [])} Interval:${goDuration(h.Interval ?? 0)} Timeout:${goDuration(h.Timeout ?? 0)} StartPeriod:${goDuration(h.StartPeriod ?? 0)} StartInterval:${goDuration(h.StartInterval ?? 0)} Retries:${h.Retries ?? 0}}`;
 }

@@ -1,5 +1,5 @@
 export { buildStageGraph, type GraphStage, type StageBase, type StageDependency, type StageGraph, type StageGraphOptions, type DependencyVia } from './stage-graph.js';
-export { formatPlatform, isBuilderArg, predefinedPlatformArgs, resolveGlobalArgs, PROXY_ARGS, type GlobalArgs, type PlatformSpec } from './args.js';
+export { isBuilderArg, predefinedPlatformArgs, resolveGlobalArgs, PROXY_ARGS, type GlobalArgs } from './args.js';
 export { convertDockerfile, type ConvertOptions, type ConvertResult, type ConvertedStage, type ResolvedImage } from './convert.js';
-export { emptyImage, goDuration, goQuote, DEFAULT_PATH, HISTORY_COMMENT, type ContainerConfig, type HealthcheckConfig, type HistoryEntry, type StageImage } from './image-config.js';
+export { emptyImage, goDuration, goQuote, DEFAULT_PATH, HISTORY_COMMENT } from './image-config.js';
 export { parsePorts } from './ports.js';

@@ -4,10 +4,10 @@
  * dispatch-state construction: a FROM can name only an earlier stage, `--from` any stage (cycles are
  * errors), names are case-insensitive and stages can be referred to by index.
  */
-import { StagecraftError, closest, type SourceRange } from '../../core/index.js';
+import { StagecraftError, closest, type Platform, type SourceRange } from '../../core/index.js';
 import type { ParsedDockerfile, Stage } from '../instructions/index.js';
 import type { ShellLex } from '../shell/index.js';
-import { isBuilderArg, resolveGlobalArgs, predefinedPlatformArgs, locate, type GlobalArgs, type PlatformSpec } from './args.js';
+import { isBuilderArg, resolveGlobalArgs, predefinedPlatformArgs, locate, type GlobalArgs } from './args.js';
 
 export type StageBase =
   | { readonly kind: 'scratch' }
@@ -42,8 +42,8 @@ export interface StageGraphOptions {
   readonly buildArgs?: ReadonlyMap<string, string>;
   /** Target stage name; default the last stage. */
   readonly target?: string | undefined;
-  readonly buildPlatform: PlatformSpec;
-  readonly targetPlatform?: PlatformSpec | undefined;
+  readonly buildPlatform: Platform;
+  readonly targetPlatform?: Platform | undefined;
   readonly lex: ShellLex;
 }
 

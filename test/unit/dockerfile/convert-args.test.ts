@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StagecraftError } from '../../../src/core/index.js';
-import { convert, execs } from './convert-helpers.js';
+import { StagecraftError, isStagecraftError, parsePlatform } from '../../../src/core/index.js';
+import { chain, convert, execs } from './convert-helpers.js';
 
 const envOf = (env: readonly string[], key: string): string | undefined => env.find((e) => e.startsWith(`${key}=`))?.slice(key.length + 1);
 
@@ -68,14 +68,34 @@ describe('ARG scoping', () => {
 
   it('provides the platform ARGs to stages that declare them', async () => {
     const result = await convert('FROM --platform=$BUILDPLATFORM scratch\nARG TARGETPLATFORM\nARG TARGETARCH\nARG TARGETVARIANT\nARG BUILDOS\nRUN true', {
-      platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      platform: parsePlatform('linux/arm/v7'),
     });
     const env = execs(result, 0)[0]?.env ?? [];
-    assert.equal(envOf(env, 'TARGETPLATFORM'), 'linux/arm64/v8');
-    assert.equal(envOf(env, 'TARGETARCH'), 'arm64');
-    assert.equal(envOf(env, 'TARGETVARIANT'), 'v8');
+    assert.equal(envOf(env, 'TARGETPLATFORM'), 'linux/arm/v7');
+    assert.equal(envOf(env, 'TARGETARCH'), 'arm');
+    assert.equal(envOf(env, 'TARGETVARIANT'), 'v7');
     assert.equal(envOf(env, 'BUILDOS'), 'linux');
     assert.equal(result.graph.stages[0]?.platform, 'linux/amd64');
+  });
+
+  it('gives the platform ARGs normalized as BuildKit does (arm64/v8 is arm64, x86_64 is amd64)', async () => {
+    const result = await convert('FROM scratch\nARG TARGETPLATFORM\nARG TARGETVARIANT\nRUN true', { platform: parsePlatform('linux/aarch64/v8') });
+    const env = execs(result, 0)[0]?.env ?? [];
+    assert.equal(envOf(env, 'TARGETPLATFORM'), 'linux/arm64');
+    assert.equal(envOf(env, 'TARGETVARIANT'), '');
+    assert.equal(result.target.image.architecture, 'arm64');
+    assert.equal(result.target.image.variant, undefined);
+    const stage = await convert('FROM --platform=linux/x86_64 busybox\nRUN true', { platform: parsePlatform('linux/arm64') });
+    const [image] = chain(stage, 0);
+    assert.ok(image?.op.type === 'image');
+    assert.deepEqual({ ...image.op.platform }, { os: 'linux', architecture: 'amd64' });
+  });
+
+  it('refuses an invalid FROM --platform at its line, as a Dockerfile error', async () => {
+    for (const text of ['linux', 'linux/amd 64', 'linux/amd64/v2/x', 'linux/amd64,linux/arm64']) {
+      await assert.rejects(convert(`FROM scratch\nFROM --platform=${text} scratch\nRUN true`), (e: unknown) =>
+        isStagecraftError(e) && e.code === 'DOCKERFILE_INSTRUCTION' && e.message.startsWith('Dockerfile:2: ') && e.location?.range.start.line === 2, text);
+    }
   });
 
   it('warns about build args no needed stage declares, but not about proxy args', async () => {

@@ -1,18 +1,21 @@
-import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type ConvertResult, type StageImage } from '../../../src/dockerfile/index.js';
+import { parsePlatform, type Platform } from '../../../src/core/index.js';
+import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type ConvertResult } from '../../../src/dockerfile/index.js';
+import type { ContainerConfig, ImageConfig } from '../../../src/oci/index.js';
 import type { ExecOp, FileOp, Vertex } from '../../../src/plan/index.js';
 
-export const AMD64 = { os: 'linux', architecture: 'amd64' } as const;
+export const AMD64 = parsePlatform('linux/amd64');
 
-export function baseImage(overrides: Partial<StageImage['config']> = {}, onBuild?: string[]): StageImage {
+export function baseImage(overrides: Partial<ContainerConfig> = {}, onBuild?: string[]): ImageConfig {
   return {
     architecture: 'amd64',
     os: 'linux',
+    rootfs: { type: 'layers', diff_ids: [] },
     config: { Env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'BASEVAR=base'], Cmd: ['sh'], ...overrides, ...(onBuild !== undefined ? { OnBuild: onBuild } : {}) },
     history: [{ created: '2020-01-01T00:00:00Z', created_by: 'base layer' }],
   };
 }
 
-export async function convert(text: string, options: { buildArgs?: Record<string, string>; target?: string; images?: Record<string, StageImage>; platform?: { os: string; architecture: string; variant?: string } } = {}): Promise<ConvertResult> {
+export async function convert(text: string, options: { buildArgs?: Record<string, string>; target?: string; images?: Record<string, ImageConfig>; platform?: Platform } = {}): Promise<ConvertResult> {
   const parsed = loadDockerfile(text, 'Dockerfile');
   return convertDockerfile(parsed, {
     lex: new ShellLex({ escapeToken: parsed.escapeToken }),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StagecraftError } from '../../../src/core/index.js';
+import { parseImageConfig } from '../../../src/oci/index.js';
 import { convert } from './convert-helpers.js';
 
 const stageError = (pattern: RegExp) => (e: unknown): boolean => e instanceof StagecraftError && e.code === 'DOCKERFILE_STAGE' && pattern.test(`${e.message} ${e.hint ?? ''}`);
@@ -64,5 +65,32 @@ describe('stage graph', () => {
     assert.equal(graph.order[0], 0);
     await assert.rejects(convert([...lines, 'FROM s999 AS s1000'].join('\n')), (e: unknown) =>
       stageError(/^Dockerfile:1001: the Dockerfile has more than 1000 stages Split/)(e) && e instanceof StagecraftError && e.location?.range.start.line === 1001);
+  });
+});
+
+describe('a base image\'s oci ImageConfig as the stage\'s start', () => {
+  it('reads a config with null or absent parts and never changes the base', async () => {
+    // As a registry serves it (after the oci schema): no config, no history.
+    const bare = parseImageConfig(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: null, rootfs: { type: 'layers', diff_ids: [] }, history: null })), { source: 'bare' });
+    const fromBare = await convert('FROM bare\nENV A=1\nLABEL l=v', { images: { bare } });
+    assert.deepEqual(fromBare.target.image.config.Env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=1']);
+    assert.deepEqual(fromBare.target.image.config.Labels, { l: 'v' });
+    assert.equal(fromBare.target.image.history.length, 2);
+    assert.equal(bare.config, undefined);
+    assert.equal(bare.history, undefined);
+
+    const rich = parseImageConfig(Buffer.from(JSON.stringify({
+      architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] },
+      config: { Env: ['PATH=/bin'], Labels: { a: '1' }, ExposedPorts: { '80/tcp': {} }, Healthcheck: { Interval: 5 }, OnBuild: ['LABEL from=trigger'] },
+      history: [{ created_by: 'base' }],
+    })), { source: 'rich' });
+    const before = JSON.stringify(rich);
+    const fromRich = await convert('FROM rich\nLABEL b=2\nEXPOSE 53/udp\nENV X=y', { images: { rich } });
+    const config = fromRich.target.image.config;
+    assert.deepEqual(config.Labels, { a: '1', from: 'trigger', b: '2' });
+    assert.deepEqual(Object.keys(config.ExposedPorts ?? {}), ['80/tcp', '53/udp']);
+    assert.deepEqual(config.Healthcheck, { Interval: 5, Test: [] }, 'a healthcheck without Test gets an empty one, as BuildKit\'s struct');
+    assert.equal(config.OnBuild, undefined, 'the base\'s triggers ran and are not inherited');
+    assert.equal(JSON.stringify(rich), before, 'the base config is copied, not changed');
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { StagecraftError } from '../../../src/core/index.js';
+import { StagecraftError, parsePlatform } from '../../../src/core/index.js';
 import { ShellLex, buildStageGraph, loadDockerfile } from '../../../src/dockerfile/index.js';
 
 const testfiles = new URL('../../fixtures/buildkit/parser-testfiles/', import.meta.url);
@@ -16,7 +16,7 @@ const fragments = [
 function frontend(text: string): void {
   try {
     const parsed = loadDockerfile(text, 'Dockerfile');
-    buildStageGraph(parsed, { lex: new ShellLex({ escapeToken: parsed.escapeToken }), buildPlatform: { os: 'linux', architecture: 'amd64' } });
+    buildStageGraph(parsed, { lex: new ShellLex({ escapeToken: parsed.escapeToken }), buildPlatform: parsePlatform('linux/amd64') });
   } catch (error) {
     if (!(error instanceof StagecraftError)) throw error;
   }
