@@ -19,3 +19,4 @@ export {
   type ContainerConfig,
   type HistoryEntry,
 } from './convert/index.js';
+export { listTargets, outlineDockerfile, type Outline, type OutlineArg, type OutlineMount, type OutlineOptions, type TargetEntry } from './outline.js';

@@ -13,6 +13,8 @@ export {
   NOFILE_LIMIT,
   READONLY_PATHS,
   SYSTEM_MOUNT_POINTS,
+  ULIMIT_NAMES,
+  DEFAULT_SHM_SIZE,
   boundingCapabilities,
   nofileLimit,
   generateRuntimeSpec,

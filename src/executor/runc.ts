@@ -227,6 +227,8 @@ class RuncExecutor implements Executor {
       network: spec.network,
       networkPath: netns?.path,
       securityInsecure: spec.securityInsecure ?? false,
+      shmSize: spec.shmSize,
+      ulimits: spec.ulimits,
       hostsFile,
       resolvConfFile,
       mounts,

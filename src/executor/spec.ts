@@ -50,6 +50,28 @@ export interface RuntimeSpec {
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_HOSTNAME = 'stagecraft';
 export const NOFILE_LIMIT = 1_048_576;
+/** Docker's default /dev/shm size (64 MiB). */
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+
+/** `--ulimit` names (docker's go-units ulimit.go) → the RLIMIT_ they set. */
+export const ULIMIT_NAMES: Readonly<Record<string, string>> = {
+  core: 'RLIMIT_CORE', cpu: 'RLIMIT_CPU', data: 'RLIMIT_DATA', fsize: 'RLIMIT_FSIZE', locks: 'RLIMIT_LOCKS',
+  memlock: 'RLIMIT_MEMLOCK', msgqueue: 'RLIMIT_MSGQUEUE', nice: 'RLIMIT_NICE', nofile: 'RLIMIT_NOFILE',
+  nproc: 'RLIMIT_NPROC', rss: 'RLIMIT_RSS', rtprio: 'RLIMIT_RTPRIO', rttime: 'RLIMIT_RTTIME',
+  sigpending: 'RLIMIT_SIGPENDING', stack: 'RLIMIT_STACK',
+};
+
+/** The process's rlimits: NOFILE (`nofile`) unless a ulimit replaces it, then the ulimits in order. */
+function rlimits(input: RuntimeSpecInput): { type: string; hard: number; soft: number }[] {
+  const own = (input.ulimits ?? []).map((u) => {
+    const type = ULIMIT_NAMES[u.name];
+    if (type === undefined) throw new Error(`generateRuntimeSpec: unknown ulimit ${u.name}`);
+    return { type, hard: u.hard, soft: u.soft };
+  });
+  const byType = new Map<string, { type: string; hard: number; soft: number }>([['RLIMIT_NOFILE', { type: 'RLIMIT_NOFILE', hard: input.nofile, soft: input.nofile }]]);
+  for (const limit of own) byType.set(limit.type, limit);
+  return [...byType.values()];
+}
 
 /** Docker's default capability set (moby/oci/caps/defaults.go). */
 export const DEFAULT_CAPABILITIES: readonly string[] = [
@@ -104,6 +126,10 @@ export interface RuntimeSpecInput {
   readonly mounts: readonly OciMount[];
   /** RLIMIT_NOFILE (soft = hard) for the process; see `nofileLimit`. */
   readonly nofile: number;
+  /** `--ulimit`: `name` as in ulimit(1) (ULIMIT_NAMES); one named nofile replaces `nofile`. */
+  readonly ulimits?: readonly { readonly name: string; readonly soft: number; readonly hard: number }[] | undefined;
+  /** Size of /dev/shm in bytes; default DEFAULT_SHM_SIZE. */
+  readonly shmSize?: number | undefined;
   /** The capabilities this process holds (its bounding set; see `boundingCapabilities`); default: all. */
   readonly grantableCapabilities?: readonly string[] | undefined;
   /** The host the seccomp profile is made for; default: this one. */
@@ -116,7 +142,7 @@ function systemMounts(input: RuntimeSpecInput): OciMount[] {
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.shmSize ?? DEFAULT_SHM_SIZE}`] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: sysOptions },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: sysOptions },
@@ -150,7 +176,7 @@ export function generateRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
       env: [...input.env],
       cwd: input.cwd,
       capabilities: { bounding: [...capabilities], effective: [...capabilities], permitted: [...capabilities] },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: input.nofile, soft: input.nofile }],
+      rlimits: rlimits(input),
       noNewPrivileges: false,
     },
     root: { path: input.rootfs, readonly: input.readonlyRootfs },

@@ -85,6 +85,10 @@ export interface ExecSpec {
   readonly readonlyRootfs?: boolean | undefined;
   /** RUN --security=insecure: all capabilities, no masked paths, writable /sys and cgroups. */
   readonly securityInsecure?: boolean | undefined;
+  /** Size of the /dev/shm tmpfs in bytes (`--shm-size`); default 64 MiB, as Docker. */
+  readonly shmSize?: number | undefined;
+  /** Resource limits (`--ulimit`); they replace the default of the same name (NOFILE). */
+  readonly ulimits?: readonly { readonly name: string; readonly soft: number; readonly hard: number }[] | undefined;
 }
 
 export interface ExecIo {

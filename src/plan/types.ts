@@ -60,6 +60,31 @@ export interface ExecOp {
   readonly proxyEnv?: readonly string[] | undefined;
   /** Heredoc scripts mounted read-only into the container (path → content). */
   readonly inlineFiles?: readonly { readonly path: string; readonly data: string; readonly mode: number }[] | undefined;
+  /** The build's `--add-host`, `--shm-size`, `--ulimit` (BuildKit keeps them in the exec op, so in its cache key). */
+  readonly extraHosts?: readonly ExecHost[] | undefined;
+  /** Size of /dev/shm in bytes. */
+  readonly shmSize?: number | undefined;
+  readonly ulimits?: readonly ExecUlimit[] | undefined;
+}
+
+/** An /etc/hosts entry (`--add-host name:ip`). */
+export interface ExecHost {
+  readonly host: string;
+  readonly ip: string;
+}
+
+/** A resource limit (`--ulimit nofile=1024:2048`): `name` as in ulimit(1) (`nofile`, `nproc`, …). */
+export interface ExecUlimit {
+  readonly name: string;
+  readonly soft: number;
+  readonly hard: number;
+}
+
+/** The build-wide settings of every RUN step (buildx flags). */
+export interface ExecSettings {
+  readonly extraHosts?: readonly ExecHost[] | undefined;
+  readonly shmSize?: number | undefined;
+  readonly ulimits?: readonly ExecUlimit[] | undefined;
 }
 
 export interface ChownSpec {

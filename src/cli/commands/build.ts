@@ -7,12 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { StagecraftError } from '../../core/index.js';
 import type { BuildEvent, EventSink } from '../../events/index.js';
 import { toRawJson } from '../../events/index.js';
 import { parseOutputSpec, type OutputSpec } from '../../exporter/index.js';
 import { parseSecretSpec, parseSshSpec } from '../secret-flags.js';
+import { parseAddHosts, parseAnnotations, parseShmSize, parseUlimits } from '../run-flags.js';
+import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
+import { ShellLex, listTargets, loadDockerfile, outlineDockerfile, type OutlineOptions } from '../../dockerfile/index.js';
 import { checkBuildEntitlements, parseEntitlements, type BuildResult, type Engine } from '../../engine/index.js';
 import { applyLayer } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
@@ -46,6 +49,75 @@ interface BuildFlags {
   progress: string;
   quiet?: boolean;
   explainCache?: boolean;
+  addHost?: string[];
+  shmSize?: string;
+  ulimit?: string[];
+  annotation?: string[];
+  call?: string;
+  /** Legacy `docker build` flags (see LEGACY_FLAGS). */
+  compress?: boolean;
+  rm?: boolean;
+  forceRm?: boolean;
+  squash?: boolean;
+  isolation?: string;
+  securityOpt?: string[];
+  cgroupParent?: string;
+  memory?: string;
+  memorySwap?: string;
+  cpuShares?: string;
+  cpuPeriod?: string;
+  cpuQuota?: string;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+}
+
+/**
+ * `docker build` flags buildx keeps for compatibility (commands/build.go), hidden from help: accepted
+ * and ignored silently (`--compress`, `--rm`, `--force-rm`), ignored with buildx's warning
+ * (`--isolation`, `--security-opt`, `--squash`), or limits stagecraft does not apply yet (buildx passes
+ * them to BuildKit): accepted with a warning saying so, so CI scripts keep working.
+ */
+const LEGACY_FLAGS: readonly { readonly flags: string; readonly key: keyof BuildFlags; readonly warning?: string; readonly repeatable?: boolean }[] = [
+  { flags: '--compress', key: 'compress' },
+  { flags: '--rm', key: 'rm' },
+  { flags: '--force-rm', key: 'forceRm' },
+  { flags: '--isolation <type>', key: 'isolation', warning: 'isolation flag is deprecated with BuildKit.' },
+  { flags: '--security-opt <opt>', key: 'securityOpt', repeatable: true, warning: 'security-opt flag is deprecated. "RUN --security=insecure" should be used with BuildKit.' },
+  { flags: '--squash', key: 'squash', warning: 'experimental flag squash is removed with BuildKit. You should squash inside build using a multi-stage Dockerfile for efficiency.' },
+  { flags: '--cgroup-parent <path>', key: 'cgroupParent', warning: '--cgroup-parent is not applied: stagecraft does not place RUN steps in a cgroup of your choosing yet' },
+  ...(['memory', 'memory-swap', 'cpu-shares', 'cpu-period', 'cpu-quota', 'cpuset-cpus', 'cpuset-mems'] as const).map((name) => ({
+    flags: `${name === 'memory' ? '-m, ' : name === 'cpu-shares' ? '-c, ' : ''}--${name} <value>`,
+    key: name.replace(/-([a-z])/gu, (_, c: string) => c.toUpperCase()) as keyof BuildFlags,
+    warning: `--${name} is not applied: stagecraft does not limit the resources of RUN steps yet`,
+  })),
+];
+
+/** The legacy boolean flags, which pflag also accepts as `--rm=false` (see `normalizeLegacyBoolFlags`). */
+const LEGACY_BOOLS = ['--compress', '--rm', '--force-rm', '--squash'];
+
+/**
+ * pflag accepts `--rm=false` for a boolean flag; commander does not. The legacy booleans are ignored
+ * anyway, so `--X=true|false|1|0` becomes `--X` (or disappears when false). Stops at `--`.
+ */
+export function normalizeLegacyBoolFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    if (eq === -1 || !LEGACY_BOOLS.includes(name)) {
+      out.push(arg);
+      continue;
+    }
+    const value = arg.slice(eq + 1).toLowerCase();
+    if (['1', 't', 'true'].includes(value)) out.push(name);
+    else if (!['0', 'f', 'false'].includes(value)) throw new StagecraftError('USAGE', `invalid argument "${arg.slice(eq + 1)}" for "${name}" flag`, { hint: `${name} takes true or false` });
+  }
+  return out;
 }
 
 const PROGRESS_MODES = ['auto', 'tty', 'plain', 'rawjson', 'quiet'];
@@ -166,6 +238,17 @@ async function contextFromStdin(): Promise<{ dir: string; dockerfileText?: strin
   return { dir };
 }
 
+/** `--call outline|targets`: the Dockerfile read, nothing built. */
+function callResult(call: CallFunction, dockerfile: { path: string; text: string }, options: Omit<OutlineOptions, 'lex'>): string {
+  const parsed = loadDockerfile(dockerfile.text, dockerfile.path);
+  if (call.name === 'targets') {
+    const targets = listTargets(parsed);
+    return call.format === 'json' ? targetsJson(targets, dockerfile.text) : formatTargets(targets);
+  }
+  const outline = outlineDockerfile(parsed, { ...options, lex: new ShellLex({ escapeToken: parsed.escapeToken }) });
+  return call.format === 'json' ? outlineJson(outline, dockerfile.text) : formatOutline(outline);
+}
+
 function summary(result: BuildResult): string {
   const lines = [
     `built ${result.manifestDigest} in ${(result.durationMs / 1000).toFixed(1)}s: ${result.executed} steps run, ${result.cached} cached, ${formatBytes(result.size)}`,
@@ -177,7 +260,7 @@ function summary(result: BuildResult): string {
 
 export function registerBuild(program: Command, io: CliIo): void {
   addRootOption(program);
-  program
+  const build = program
     .command('build')
     .description('build an image from a Dockerfile (docker buildx build compatible flags)')
     .argument('<context>', 'build context directory')
@@ -204,15 +287,26 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--progress <mode>', 'auto, tty, plain, rawjson or quiet', 'auto')
     .option('-q, --quiet', 'print only the image ID')
     .option('--explain-cache', 'after the build, list every step that missed the cache and why')
+    .option('--add-host <host:ip>', 'add a host-to-IP mapping to /etc/hosts of RUN steps (repeatable)', collect)
+    .option('--shm-size <bytes>', 'size of /dev/shm in RUN steps, e.g. 128m (default 64m)')
+    .option('--ulimit <name=soft[:hard]>', 'a resource limit for RUN steps, e.g. nofile=1024:2048 (repeatable)', collect)
+    .option('--annotation <[type:]key=value>', 'add an annotation to the image manifest; type manifest or manifest-descriptor (repeatable)', collect)
+    .option('--call <outline|targets|build>', 'print the build args, secrets and ssh the target uses (outline) or the stages (targets) instead of building; add ,format=json for JSON')
     .addHelpText('after', `
 Examples:
   stagecraft build -t app:latest .
   stagecraft build --target test --progress=plain .
   stagecraft build --secret id=npmrc,src=$HOME/.npmrc -o type=oci,dest=app.tar .
   stagecraft build --push -t registry.example.com/app:1.0 .
-  stagecraft build -o type=local,dest=out --target artifacts .`)
+  stagecraft build -o type=local,dest=out --target artifacts .
+  stagecraft build --call outline .`)
     .action(async (context: string, flags: BuildFlags, command: Command) => {
       // Everything the user typed is checked before any work starts.
+      const call = parseCallFlag(flags.call);
+      for (const legacy of LEGACY_FLAGS) if (legacy.warning !== undefined && flags[legacy.key] !== undefined) io.stderr(`WARNING: ${legacy.warning}\n`);
+      const extraHosts = parseAddHosts(flags.addHost ?? []);
+      const shmSize = parseShmSize(flags.shmSize);
+      const ulimits = parseUlimits(flags.ulimit ?? []);
       if (!PROGRESS_MODES.includes(flags.progress)) throw usage(`unknown --progress "${flags.progress}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
       if (flags.network !== undefined && !['default', 'host', 'none'].includes(flags.network)) throw usage(`unsupported --network "${flags.network}"`, 'use default, host or none');
       const allow = parseEntitlements(flags.allow ?? []);
@@ -238,6 +332,15 @@ Examples:
         throw usage(`--platform ${flags.platform ?? ''}: building for another architecture needs emulation, which stagecraft does not support yet`, `build for ${buildPlatform.os}/${buildPlatform.architecture}`);
       }
       const dockerfile = stdinContext?.dockerfileText !== undefined ? { path: 'Dockerfile', text: stdinContext.dockerfileText } : readDockerfile(flags.file, context, () => readBoundedDockerfile(0, '<stdin>'));
+      const annotations = parseAnnotations(flags.annotation ?? [], platform);
+      if (Object.keys(annotations.manifestDescriptor).length > 0 && outputs.some((o) => (o.type === 'image' || o.type === 'oci' || o.type === 'docker') && !o.ociMediaTypes)) {
+        throw usage('manifest-descriptor annotations cannot be exported with oci-mediatypes=false', 'drop the manifest-descriptor: annotation or export with oci-mediatypes=true (as BuildKit)');
+      }
+      if (call.name !== 'build') {
+        if (stdinContext !== undefined) await rm(stdinContext.dir, { recursive: true, force: true });
+        io.stdout(callResult(call, dockerfile, { buildArgs, target: flags.target, buildPlatform, targetPlatform: platform }));
+        return;
+      }
       const secrets = await readSecrets(flags.secret ?? []);
       const ssh = await sshSockets(flags.ssh ?? []);
       const progressMode = flags.quiet === true ? 'quiet' : flags.progress;
@@ -285,6 +388,8 @@ Examples:
             allow,
             labels,
             sourceDateEpoch: epoch,
+            exec: { extraHosts, shmSize, ulimits },
+            annotations,
             events: sink,
             signal,
             stdout: process.stdout,
@@ -306,4 +411,8 @@ Examples:
       if (flags.quiet === true) io.stdout(`${result.configDigest}\n`);
       else if (progressMode !== 'rawjson') io.stderr(summary(result));
     });
+  for (const legacy of LEGACY_FLAGS) {
+    const option = new Option(legacy.flags, 'accepted for docker build compatibility').hideHelp();
+    build.addOption(legacy.repeatable === true ? option.argParser(collect) : option);
+  }
 }
