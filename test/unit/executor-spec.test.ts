@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   DEFAULT_CAPABILITIES,
+  DEFAULT_SHM_SIZE,
+  ULIMIT_NAMES,
   DEFAULT_PATH,
   MASKED_PATHS,
   READONLY_PATHS,
@@ -135,6 +137,20 @@ describe('generateRuntimeSpec', () => {
     assert.ok(spec.mounts.find((m) => m.destination === '/sys')?.options.includes('rw'));
     assert.ok(spec.mounts.find((m) => m.destination === '/sys/fs/cgroup')?.options.includes('rw'));
     assert.deepEqual(spec.linux.resources.devices, [{ allow: true, access: 'rwm' }]);
+  });
+
+  it('--shm-size sets the /dev/shm tmpfs size (default 64 MiB, as Docker)', () => {
+    const shm = (input: RuntimeSpecInput): readonly string[] | undefined => generateRuntimeSpec(input).mounts.find((m) => m.destination === '/dev/shm')?.options;
+    assert.ok(shm(base)?.includes(`size=${DEFAULT_SHM_SIZE}`));
+    assert.ok(shm({ ...base, shmSize: 128 * 1024 * 1024 })?.includes('size=134217728'));
+  });
+
+  it('--ulimit adds rlimits; one for nofile replaces the default NOFILE', () => {
+    assert.deepEqual(generateRuntimeSpec(base).process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 1_048_576, soft: 1_048_576 }]);
+    const spec = generateRuntimeSpec({ ...base, ulimits: [{ name: 'nproc', soft: 100, hard: 200 }, { name: 'nofile', soft: 1024, hard: 2048 }] });
+    assert.deepEqual(spec.process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 2048, soft: 1024 }, { type: 'RLIMIT_NPROC', hard: 200, soft: 100 }]);
+    assert.deepEqual(Object.keys(ULIMIT_NAMES).sort(), ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack']);
+    assert.throws(() => generateRuntimeSpec({ ...base, ulimits: [{ name: 'files', soft: 1, hard: 1 }] }), /unknown ulimit files/);
   });
 
   it('is plain JSON (round-trips unchanged)', () => {
