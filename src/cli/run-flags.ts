@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { StagecraftError, normalizePlatform, parsePlatform, platformEquals } from '../core/index.js';
 import { ULIMIT_NAMES } from '../executor/index.js';
 import type { ImageAnnotations } from '../image/index.js';
-import type { ExecHost, ExecUlimit } from '../plan/index.js';
+import type { ExecHost, ExecResources, ExecUlimit } from '../plan/index.js';
 import { splitFlagFields } from '../util/csv-flags.js';
 
 function usage(message: string, hint: string): StagecraftError {
@@ -48,17 +48,78 @@ export function parseAddHosts(values: readonly string[]): ExecHost[] {
 
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
 
+/** A size with an optional binary unit, as docker's units.RAMInBytes (`128m`, `1.5g`, `64MiB`, bytes). */
+function parseBytes(flag: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$/u.exec(value);
+  const amount = match?.[1];
+  if (match === null || amount === undefined) throw usage(`invalid ${flag} "${value}"`, 'write a size such as 128m, 1g or 67108864 (bytes)');
+  const bytes = Math.floor(Number(amount) * (UNITS[(match[2] ?? '').toLowerCase()] ?? 1));
+  if (!Number.isSafeInteger(bytes)) throw usage(`${flag} "${value}" is too large`, 'give a size below 8 PiB');
+  return bytes;
+}
+
+export interface LegacyResourceFlags {
+  readonly memory?: string | undefined;
+  readonly memorySwap?: string | undefined;
+  readonly cpuShares?: string | undefined;
+  readonly cpuPeriod?: string | undefined;
+  readonly cpuQuota?: string | undefined;
+  readonly cpusetCpus?: string | undefined;
+  readonly cpusetMems?: string | undefined;
+}
+
+function positiveInteger(flag: string, value: string): number {
+  if (!/^\d+$/u.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) === 0) throw usage(`invalid ${flag} "${value}": must be a whole number above 0`, `e.g. ${flag} 1024`);
+  return Number(value);
+}
+
+const CPUSET = /^\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*$/u;
+
+/**
+ * `--memory`/`-m`, `--memory-swap`, `--cpu-shares`/`-c`, `--cpu-period`, `--cpu-quota`,
+ * `--cpuset-cpus`, `--cpuset-mems` as buildx passes them to BuildKit (dockerui parseLinuxResources):
+ * sizes take docker's units; `--memory-swap` is memory plus swap, -1 for unlimited swap, and (as
+ * docker) needs `--memory` and may not be below it. Undefined when none is given.
+ */
+export function parseResourceFlags(flags: LegacyResourceFlags): ExecResources | undefined {
+  const memory = flags.memory === undefined ? undefined : parseBytes('--memory', flags.memory);
+  if (memory === 0) throw usage(`invalid --memory "${flags.memory ?? ''}": must be above 0`, 'e.g. --memory 512m');
+  let memorySwap: number | undefined;
+  if (flags.memorySwap !== undefined) {
+    memorySwap = flags.memorySwap === '-1' ? -1 : parseBytes('--memory-swap', flags.memorySwap);
+    if (memorySwap === 0) throw usage(`invalid --memory-swap "${flags.memorySwap}": must be -1 (unlimited) or above 0`, 'e.g. --memory 512m --memory-swap 1g');
+    if (memory === undefined) throw usage('--memory-swap needs --memory', 'give --memory too: --memory-swap is the limit of memory plus swap');
+    if (memorySwap !== -1 && memorySwap < memory) throw usage(`--memory-swap ${flags.memorySwap} is below --memory ${flags.memory ?? ''}`, '--memory-swap is memory plus swap: give at least the --memory value, or -1');
+  }
+  for (const [flag, value] of [['--cpuset-cpus', flags.cpusetCpus], ['--cpuset-mems', flags.cpusetMems]] as const) {
+    if (value !== undefined && !CPUSET.test(value)) throw usage(`invalid ${flag} "${value}"`, `write a list of numbers and ranges, e.g. ${flag} 0-3,5`);
+  }
+  const resources: ExecResources = {
+    ...(memory !== undefined ? { memory } : {}),
+    ...(memorySwap !== undefined ? { memorySwap } : {}),
+    ...(flags.cpuShares !== undefined ? { cpuShares: positiveInteger('--cpu-shares', flags.cpuShares) } : {}),
+    ...(flags.cpuPeriod !== undefined ? { cpuPeriod: positiveInteger('--cpu-period', flags.cpuPeriod) } : {}),
+    ...(flags.cpuQuota !== undefined ? { cpuQuota: positiveInteger('--cpu-quota', flags.cpuQuota) } : {}),
+    ...(flags.cpusetCpus !== undefined ? { cpusetCpus: flags.cpusetCpus } : {}),
+    ...(flags.cpusetMems !== undefined ? { cpusetMems: flags.cpusetMems } : {}),
+  };
+  return Object.keys(resources).length > 0 ? resources : undefined;
+}
+
+/** `--cgroup-parent PATH` (a cgroupfs path, or a systemd `slice:prefix:`); `..` is refused. */
+export function parseCgroupParent(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value.split(/[/:]/u).includes('..') || /[\0\n]/u.test(value)) throw usage(`invalid --cgroup-parent "${value}"`, 'give a cgroup path such as ci/builds, without ".."');
+  return value;
+}
+
 /**
  * `--shm-size 128m`: bytes with an optional binary unit (b, k, m, g, t, p; `kb`, `mib` spellings too),
  * as docker's units.RAMInBytes. 0 or absent: the default (64 MiB).
  */
 export function parseShmSize(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const match = /^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$/u.exec(value);
-  const amount = match?.[1];
-  if (match === null || amount === undefined) throw usage(`invalid --shm-size "${value}"`, 'write a size such as 128m, 1g or 67108864 (bytes)');
-  const bytes = Math.floor(Number(amount) * (UNITS[(match[2] ?? '').toLowerCase()] ?? 1));
-  if (!Number.isSafeInteger(bytes)) throw usage(`--shm-size "${value}" is too large`, 'give a size below 8 PiB');
+  const bytes = parseBytes('--shm-size', value);
   if (bytes === 0) return undefined;
   if (bytes < 4096) throw usage(`--shm-size "${value}" is smaller than a page`, 'give at least 4k, e.g. --shm-size 64m');
   return bytes;

@@ -121,6 +121,8 @@ async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], d
       extraHosts: op.extraHosts,
       shmSize: op.shmSize,
       ulimits: op.ulimits,
+      cgroupParent: op.cgroupParent,
+      resources: op.resources,
     },
     { stdout: (chunk: Buffer) => context.log('stdout', chunk.toString('utf8')), stderr: (chunk: Buffer) => context.log('stderr', chunk.toString('utf8')) },
     signal,

@@ -65,6 +65,25 @@ export interface ExecOp {
   /** Size of /dev/shm in bytes. */
   readonly shmSize?: number | undefined;
   readonly ulimits?: readonly ExecUlimit[] | undefined;
+  /** `--cgroup-parent`: the cgroup the step's cgroup is made under. */
+  readonly cgroupParent?: string | undefined;
+  /** `--memory`, `--cpu-shares`, …: cgroup limits of the step. */
+  readonly resources?: ExecResources | undefined;
+}
+
+/** Cgroup limits of a RUN step (docker build's `--memory`, `--memory-swap`, `--cpu-*`, `--cpuset-*`). */
+export interface ExecResources {
+  /** Bytes. */
+  readonly memory?: number | undefined;
+  /** Memory plus swap in bytes; -1 unlimited swap. */
+  readonly memorySwap?: number | undefined;
+  readonly cpuShares?: number | undefined;
+  /** Microseconds. */
+  readonly cpuPeriod?: number | undefined;
+  readonly cpuQuota?: number | undefined;
+  /** e.g. `0-3,5`. */
+  readonly cpusetCpus?: string | undefined;
+  readonly cpusetMems?: string | undefined;
 }
 
 /** An /etc/hosts entry (`--add-host name:ip`). */
@@ -85,6 +104,8 @@ export interface ExecSettings {
   readonly extraHosts?: readonly ExecHost[] | undefined;
   readonly shmSize?: number | undefined;
   readonly ulimits?: readonly ExecUlimit[] | undefined;
+  readonly cgroupParent?: string | undefined;
+  readonly resources?: ExecResources | undefined;
 }
 
 export interface ChownSpec {

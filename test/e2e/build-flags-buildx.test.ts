@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
@@ -119,14 +119,48 @@ describe('buildx build flags', () => {
     assert.match(bad.stderr, /--output .*a quote inside an unquoted field/);
   });
 
-  it('legacy docker build flags do not stop the build; --squash, --isolation, --security-opt warn as buildx, limits say they are not applied', () => {
+  it('--memory, --memory-swap, --cpu-shares, --cpu-period/--cpu-quota, --cpuset-cpus and --cgroup-parent become the RUN step\'s cgroup limits', () => {
+    const limitsDir = join(env.work, 'limits');
+    mkdirSync(limitsDir, { recursive: true });
+    writeFileSync(join(limitsDir, 'Dockerfile'), [
+      `FROM ${env.busybox}`,
+      'RUN cat /proc/self/cgroup > /cgroup; (cat /sys/fs/cgroup/memory/memory.limit_in_bytes || cat /sys/fs/cgroup/memory.max) > /memory 2>/dev/null; (cat /sys/fs/cgroup/cpu/cpu.shares || cat /sys/fs/cgroup/cpu,cpuacct/cpu.shares || cat /sys/fs/cgroup/cpu.weight) > /cpu 2>/dev/null; (cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us || cat /sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us || cat /sys/fs/cgroup/cpu.max) > /quota 2>/dev/null; (cat /sys/fs/cgroup/cpuset/cpuset.cpus || cat /sys/fs/cgroup/cpuset.cpus) > /cpus 2>/dev/null; true',
+      '',
+    ].join('\n'));
+    const parent = `stagecraft-e2e-${process.pid}`;
+    const out = join(env.work, 'limits-out');
+    try {
+      const run = env.build(['-m', '64m', '--memory-swap', '-1', '-c', '512', '--cpu-period', '100000', '--cpu-quota', '50000', '--cpuset-cpus', '0', '--cgroup-parent', parent, '-o', `type=local,dest=${out}`, limitsDir], { root: root() });
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(readFileSync(join(out, 'cgroup'), 'utf8'), new RegExp(`:/${parent}/stagecraft/stagecraft-[0-9a-f]+$`, 'm'));
+      assert.equal(readFileSync(join(out, 'memory'), 'utf8').trim(), '67108864');
+      assert.ok(['512', '20'].includes(readFileSync(join(out, 'cpu'), 'utf8').trim()), 'cpu shares 512 (cgroup v1) or its cgroup v2 weight');
+      assert.match(readFileSync(join(out, 'quota'), 'utf8').trim(), /^50000( 100000)?$/);
+      assert.equal(readFileSync(join(out, 'cpus'), 'utf8').trim(), '0');
+    } finally {
+      // runc removes the step's cgroup; the parents it made are ours to remove.
+      for (const hierarchy of ['', ...readdirSync('/sys/fs/cgroup')]) {
+        for (const dir of [join('/sys/fs/cgroup', hierarchy, parent, 'stagecraft'), join('/sys/fs/cgroup', hierarchy, parent)]) {
+          try {
+            rmdirSync(dir);
+          } catch {
+            // not made in this hierarchy
+          }
+        }
+      }
+    }
+    for (const [flags, message] of [[['--memory-swap', '1g'], /--memory-swap needs --memory/], [['-m', '1g', '--memory-swap', '512m'], /is below --memory/], [['--cpu-shares', '0'], /must be a whole number above 0/], [['--cpuset-cpus', 'all'], /invalid --cpuset-cpus/], [['--cgroup-parent', '../escape'], /invalid --cgroup-parent/]] as const) {
+      const refused = runCli(['--root', root(), 'build', ...flags, limitsDir]);
+      assert.equal(refused.status, 2, `${flags.join(' ')}: ${refused.stderr}`);
+      assert.match(refused.stderr, message);
+    }
+  });
+
+  it('legacy docker build flags do not stop the build; --squash, --isolation, --security-opt warn as buildx', () => {
     const cases: readonly (readonly [readonly string[], RegExp | undefined])[] = [
       [['--rm'], undefined], [['--rm=false'], undefined], [['--force-rm'], undefined], [['--compress'], undefined],
       [['--squash'], /squash is removed with BuildKit/], [['--isolation', 'process'], /isolation flag is deprecated/],
       [['--security-opt', 'seccomp=unconfined'], /security-opt flag is deprecated/],
-      [['--cgroup-parent', 'ci'], /--cgroup-parent is not applied/], [['--memory', '1g'], /--memory is not applied/], [['-m', '512m'], /--memory is not applied/],
-      [['--memory-swap', '-1'], /--memory-swap is not applied/], [['--cpu-shares', '512'], /--cpu-shares is not applied/], [['--cpu-period', '100000'], /--cpu-period is not applied/],
-      [['--cpu-quota', '50000'], /--cpu-quota is not applied/], [['--cpuset-cpus', '0'], /--cpuset-cpus is not applied/], [['--cpuset-mems', '0'], /--cpuset-mems is not applied/],
     ];
     for (const [flags, warning] of cases) {
       const run = runCli(['--root', root(), 'build', '--progress=plain', ...flags, '-t', 'flags:legacy', dir]);

@@ -1,5 +1,5 @@
 /**
- * `--add-host`, `--shm-size`, `--ulimit` are part of every RUN op (so of its cache key, as BuildKit's
+ * `--add-host`, `--shm-size`, `--ulimit`, `--cgroup-parent`, `--memory`… are part of every RUN op (so of its cache key, as BuildKit's
  * exec op meta); `--annotation` lands in the assembled manifest.
  */
 import assert from 'node:assert/strict';
@@ -25,17 +25,17 @@ describe('build-wide RUN settings', () => {
   const dockerfile = 'FROM busybox\nRUN cat /etc/hosts\nCOPY a /a\n';
   it('are written into every exec op (only those given), and change its vertex id', async () => {
     const plain = await convert(dockerfile);
-    const settings = { extraHosts: [{ host: 'db', ip: '10.0.0.5' }], shmSize: 134217728, ulimits: [{ name: 'nofile', soft: 1024, hard: 2048 }] };
+    const settings = { extraHosts: [{ host: 'db', ip: '10.0.0.5' }], shmSize: 134217728, ulimits: [{ name: 'nofile', soft: 1024, hard: 2048 }], cgroupParent: 'ci', resources: { memory: 1024 } };
     const withSettings = await convert(dockerfile, settings);
     const exec = (result: ConvertResult) => result.plan.vertices.find((v) => v.op.type === 'exec');
     const op = exec(withSettings)?.op;
     assert.ok(op?.type === 'exec');
-    assert.deepEqual([op.extraHosts, op.shmSize, op.ulimits], [settings.extraHosts, settings.shmSize, settings.ulimits]);
+    assert.deepEqual([op.extraHosts, op.shmSize, op.ulimits, op.cgroupParent, op.resources], [settings.extraHosts, settings.shmSize, settings.ulimits, 'ci', { memory: 1024 }]);
     const plainOp = exec(plain)?.op;
-    assert.ok(plainOp?.type === 'exec' && !('extraHosts' in plainOp) && !('shmSize' in plainOp) && !('ulimits' in plainOp));
+    assert.ok(plainOp?.type === 'exec' && !('extraHosts' in plainOp) && !('shmSize' in plainOp) && !('ulimits' in plainOp) && !('cgroupParent' in plainOp) && !('resources' in plainOp));
     assert.notEqual(exec(plain)?.id, exec(withSettings)?.id);
     // Empty settings leave the plan as without them (no cache miss for builds without the flags).
-    assert.equal(exec(await convert(dockerfile, { extraHosts: [], ulimits: [] }))?.id, exec(plain)?.id);
+    assert.equal(exec(await convert(dockerfile, { extraHosts: [], ulimits: [], cgroupParent: '', resources: {} }))?.id, exec(plain)?.id);
   });
 });
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StagecraftError } from '../../src/core/index.js';
-import { parseAddHosts, parseAnnotations, parseShmSize, parseUlimits } from '../../src/cli/run-flags.js';
+import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../../src/cli/run-flags.js';
 import { normalizeLegacyBoolFlags } from '../../src/cli/commands/build.js';
 
 const usageError = (pattern: RegExp) => (e: unknown): boolean => e instanceof StagecraftError && e.code === 'USAGE' && pattern.test(e.message);
@@ -74,6 +74,35 @@ describe('--annotation', () => {
     assert.throws(() => parseAnnotations(['layer:a=1'], AMD64), usageError(/unknown annotation type "layer"/));
     assert.throws(() => parseAnnotations(['Manifest:a=1'], AMD64), usageError(/invalid --annotation type "Manifest"/));
     assert.throws(() => parseAnnotations(['a'], AMD64), usageError(/invalid --annotation "a"/));
+  });
+});
+
+describe('--memory, --cpu-*, --cpuset-*, --cgroup-parent (buildx passes them to BuildKit)', () => {
+  it('reads sizes with units and whole numbers; nothing given is undefined', () => {
+    assert.equal(parseResourceFlags({}), undefined);
+    assert.deepEqual(parseResourceFlags({ memory: '512m', memorySwap: '1g', cpuShares: '512', cpuPeriod: '100000', cpuQuota: '50000', cpusetCpus: '0-3,5', cpusetMems: '0' }), {
+      memory: 512 * 1024 ** 2, memorySwap: 1024 ** 3, cpuShares: 512, cpuPeriod: 100000, cpuQuota: 50000, cpusetCpus: '0-3,5', cpusetMems: '0',
+    });
+    assert.deepEqual(parseResourceFlags({ memory: '64m', memorySwap: '-1' }), { memory: 64 * 1024 ** 2, memorySwap: -1 });
+  });
+
+  it('refuses what docker and BuildKit refuse', () => {
+    assert.throws(() => parseResourceFlags({ memory: '0' }), usageError(/invalid --memory "0"/));
+    assert.throws(() => parseResourceFlags({ memory: 'lots' }), usageError(/invalid --memory "lots"/));
+    assert.throws(() => parseResourceFlags({ memorySwap: '1g' }), usageError(/--memory-swap needs --memory/));
+    assert.throws(() => parseResourceFlags({ memory: '1g', memorySwap: '512m' }), usageError(/is below --memory/));
+    assert.throws(() => parseResourceFlags({ memory: '1g', memorySwap: '-2' }), usageError(/invalid --memory-swap/));
+    assert.throws(() => parseResourceFlags({ cpuShares: '0' }), usageError(/invalid --cpu-shares "0"/));
+    assert.throws(() => parseResourceFlags({ cpuQuota: '-5' }), usageError(/invalid --cpu-quota/));
+    assert.throws(() => parseResourceFlags({ cpusetCpus: '0-' }), usageError(/invalid --cpuset-cpus "0-"/));
+    assert.throws(() => parseResourceFlags({ cpusetMems: 'all' }), usageError(/invalid --cpuset-mems/));
+  });
+
+  it('--cgroup-parent: a path or a systemd slice; .. is refused', () => {
+    assert.equal(parseCgroupParent(undefined), undefined);
+    assert.equal(parseCgroupParent('ci/builds'), 'ci/builds');
+    assert.equal(parseCgroupParent('system.slice:ci:'), 'system.slice:ci:');
+    assert.throws(() => parseCgroupParent('../../x'), usageError(/invalid --cgroup-parent/));
   });
 });
 

@@ -8,6 +8,7 @@ import {
   DEFAULT_CAPABILITIES,
   DEFAULT_SHM_SIZE,
   ULIMIT_NAMES,
+  cgroupsPath,
   DEFAULT_PATH,
   MASKED_PATHS,
   READONLY_PATHS,
@@ -151,6 +152,24 @@ describe('generateRuntimeSpec', () => {
     assert.deepEqual(spec.process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 2048, soft: 1024 }, { type: 'RLIMIT_NPROC', hard: 200, soft: 100 }]);
     assert.deepEqual(Object.keys(ULIMIT_NAMES).sort(), ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack']);
     assert.throws(() => generateRuntimeSpec({ ...base, ulimits: [{ name: 'files', soft: 1, hard: 1 }] }), /unknown ulimit files/);
+  });
+
+  it('--memory/--cpu-* become linux.resources; --cgroup-parent the cgroupsPath (as BuildKit names it)', () => {
+    const spec = generateRuntimeSpec({ ...base, cgroupsPath: '/ci/stagecraft/x', resources: { memory: 1024, memorySwap: -1, cpuShares: 512, cpuQuota: 50000, cpuPeriod: 100000, cpusetCpus: '0-1', cpusetMems: '0' } });
+    assert.equal(spec.linux.cgroupsPath, '/ci/stagecraft/x');
+    assert.deepEqual(spec.linux.resources, {
+      devices: [{ allow: false, access: 'rwm' }],
+      memory: { limit: 1024, swap: -1 },
+      cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0-1', mems: '0' },
+    });
+    const plain = generateRuntimeSpec(base);
+    assert.ok(!('cgroupsPath' in plain.linux));
+    assert.deepEqual(plain.linux.resources, { devices: [{ allow: false, access: 'rwm' }] });
+    assert.equal(cgroupsPath(undefined, 'id1'), undefined);
+    assert.equal(cgroupsPath('ci/builds/', 'id1'), '/ci/builds/stagecraft/id1');
+    assert.equal(cgroupsPath('/ci', 'id1'), '/ci/stagecraft/id1');
+    assert.equal(cgroupsPath('system.slice:ci:', 'id1'), 'system.slice:ci:id1');
+    assert.throws(() => cgroupsPath('a/../..', 'id1'), /"\.\." in/);
   });
 
   it('is plain JSON (round-trips unchanged)', () => {

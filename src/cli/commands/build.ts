@@ -13,7 +13,7 @@ import type { BuildEvent, EventSink } from '../../events/index.js';
 import { toRawJson } from '../../events/index.js';
 import { parseOutputSpec, type OutputSpec } from '../../exporter/index.js';
 import { parseSecretSpec, parseSshSpec } from '../secret-flags.js';
-import { parseAddHosts, parseAnnotations, parseShmSize, parseUlimits } from '../run-flags.js';
+import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
 import { ShellLex, listTargets, loadDockerfile, outlineDockerfile, type OutlineOptions } from '../../dockerfile/index.js';
 import { checkBuildEntitlements, parseEntitlements, type BuildResult, type Engine } from '../../engine/index.js';
@@ -73,9 +73,9 @@ interface BuildFlags {
 
 /**
  * `docker build` flags buildx keeps for compatibility (commands/build.go), hidden from help: accepted
- * and ignored silently (`--compress`, `--rm`, `--force-rm`), ignored with buildx's warning
- * (`--isolation`, `--security-opt`, `--squash`), or limits stagecraft does not apply yet (buildx passes
- * them to BuildKit): accepted with a warning saying so, so CI scripts keep working.
+ * and ignored silently (`--compress`, `--rm`, `--force-rm`) or with buildx's warning (`--isolation`,
+ * `--security-opt`, `--squash`). The resource flags buildx passes on (`--memory`, `--cgroup-parent`, …)
+ * are real options, in `registerBuild`.
  */
 const LEGACY_FLAGS: readonly { readonly flags: string; readonly key: keyof BuildFlags; readonly warning?: string; readonly repeatable?: boolean }[] = [
   { flags: '--compress', key: 'compress' },
@@ -84,12 +84,6 @@ const LEGACY_FLAGS: readonly { readonly flags: string; readonly key: keyof Build
   { flags: '--isolation <type>', key: 'isolation', warning: 'isolation flag is deprecated with BuildKit.' },
   { flags: '--security-opt <opt>', key: 'securityOpt', repeatable: true, warning: 'security-opt flag is deprecated. "RUN --security=insecure" should be used with BuildKit.' },
   { flags: '--squash', key: 'squash', warning: 'experimental flag squash is removed with BuildKit. You should squash inside build using a multi-stage Dockerfile for efficiency.' },
-  { flags: '--cgroup-parent <path>', key: 'cgroupParent', warning: '--cgroup-parent is not applied: stagecraft does not place RUN steps in a cgroup of your choosing yet' },
-  ...(['memory', 'memory-swap', 'cpu-shares', 'cpu-period', 'cpu-quota', 'cpuset-cpus', 'cpuset-mems'] as const).map((name) => ({
-    flags: `${name === 'memory' ? '-m, ' : name === 'cpu-shares' ? '-c, ' : ''}--${name} <value>`,
-    key: name.replace(/-([a-z])/gu, (_, c: string) => c.toUpperCase()) as keyof BuildFlags,
-    warning: `--${name} is not applied: stagecraft does not limit the resources of RUN steps yet`,
-  })),
 ];
 
 /** The legacy boolean flags, which pflag also accepts as `--rm=false` (see `normalizeLegacyBoolFlags`). */
@@ -291,6 +285,14 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--shm-size <bytes>', 'size of /dev/shm in RUN steps, e.g. 128m (default 64m)')
     .option('--ulimit <name=soft[:hard]>', 'a resource limit for RUN steps, e.g. nofile=1024:2048 (repeatable)', collect)
     .option('--annotation <[type:]key=value>', 'add an annotation to the image manifest; type manifest or manifest-descriptor (repeatable)', collect)
+    .option('--cgroup-parent <path>', 'the cgroup RUN steps run under')
+    .option('-m, --memory <bytes>', 'memory limit of RUN steps, e.g. 512m')
+    .option('--memory-swap <bytes>', 'memory plus swap limit of RUN steps; -1 for unlimited swap')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight) of RUN steps')
+    .option('--cpu-period <us>', 'CPU CFS period of RUN steps')
+    .option('--cpu-quota <us>', 'CPU CFS quota of RUN steps')
+    .option('--cpuset-cpus <list>', 'CPUs RUN steps may use (0-3, 0,1)')
+    .option('--cpuset-mems <list>', 'memory nodes RUN steps may use (0-3, 0,1)')
     .option('--call <outline|targets|build>', 'print the build args, secrets and ssh the target uses (outline) or the stages (targets) instead of building; add ,format=json for JSON')
     .addHelpText('after', `
 Examples:
@@ -307,6 +309,8 @@ Examples:
       const extraHosts = parseAddHosts(flags.addHost ?? []);
       const shmSize = parseShmSize(flags.shmSize);
       const ulimits = parseUlimits(flags.ulimit ?? []);
+      const cgroupParent = parseCgroupParent(flags.cgroupParent);
+      const resources = parseResourceFlags(flags);
       if (!PROGRESS_MODES.includes(flags.progress)) throw usage(`unknown --progress "${flags.progress}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
       if (flags.network !== undefined && !['default', 'host', 'none'].includes(flags.network)) throw usage(`unsupported --network "${flags.network}"`, 'use default, host or none');
       const allow = parseEntitlements(flags.allow ?? []);
@@ -388,7 +392,7 @@ Examples:
             allow,
             labels,
             sourceDateEpoch: epoch,
-            exec: { extraHosts, shmSize, ulimits },
+            exec: { extraHosts, shmSize, ulimits, cgroupParent, resources },
             annotations,
             events: sink,
             signal,

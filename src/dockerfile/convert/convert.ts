@@ -323,6 +323,8 @@ function execSettings(exec: ExecSettings | undefined): ExecSettings {
     ...(exec?.extraHosts !== undefined && exec.extraHosts.length > 0 ? { extraHosts: exec.extraHosts.map((h) => ({ host: h.host, ip: h.ip })) } : {}),
     ...(exec?.shmSize !== undefined ? { shmSize: exec.shmSize } : {}),
     ...(exec?.ulimits !== undefined && exec.ulimits.length > 0 ? { ulimits: exec.ulimits.map((u) => ({ name: u.name, soft: u.soft, hard: u.hard })) } : {}),
+    ...(exec?.cgroupParent !== undefined && exec.cgroupParent !== '' ? { cgroupParent: exec.cgroupParent } : {}),
+    ...(exec?.resources !== undefined && Object.values(exec.resources).some((v) => v !== undefined) ? { resources: { ...exec.resources } } : {}),
   };
 }
 
