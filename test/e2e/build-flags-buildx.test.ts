@@ -156,6 +156,27 @@ describe('buildx build flags', () => {
     }
   });
 
+  it('RUN --security=insecure: refused without --allow security.insecure naming the line; with it every capability and no seccomp filter', () => {
+    const insecureDir = join(env.work, 'insecure');
+    mkdirSync(insecureDir, { recursive: true });
+    writeFileSync(join(insecureDir, 'Dockerfile'), `FROM ${env.busybox}\nRUN grep -E '^(CapEff|Seccomp):' /proc/self/status > /sandbox\nRUN --security=insecure grep -E '^(CapEff|Seccomp):' /proc/self/status > /insecure\n`);
+    const refused = runCli(['--root', root(), 'build', '--progress=rawjson', insecureDir]);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /RUN --security=insecure: security\.insecure is not allowed/);
+    assert.match(refused.stderr, /Dockerfile:3/, 'the error names the line');
+    assert.doesNotMatch(refused.stderr, /vertex\.started/, 'refused before any step');
+    const out = join(env.work, 'insecure-out');
+    const run = env.build(['--allow', 'security.insecure', '-o', `type=local,dest=${out}`, insecureDir], { root: root() });
+    if (/unable to apply caps/.test(run.stderr)) return; // a confined CI container cannot grant them all
+    assert.equal(run.status, 0, run.stderr);
+    const field = (file: string, name: string): string => new RegExp(`^${name}:\\s+(\\S+)$`, 'm').exec(readFileSync(join(out, file), 'utf8'))?.[1] ?? '';
+    const bounding = BigInt(`0x${/^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0'}`) & ((1n << 41n) - 1n);
+    assert.equal(BigInt(`0x${field('insecure', 'CapEff')}`), bounding, 'every capability this process can pass on');
+    assert.equal(field('insecure', 'Seccomp'), '0', 'no seccomp filter');
+    assert.equal(field('sandbox', 'Seccomp'), '2', 'a sandboxed step is filtered');
+    assert.ok(BigInt(`0x${field('sandbox', 'CapEff')}`) < bounding, 'a sandboxed step has Docker\'s default set');
+  });
+
   it('legacy docker build flags do not stop the build; --squash, --isolation, --security-opt warn as buildx', () => {
     const cases: readonly (readonly [readonly string[], RegExp | undefined])[] = [
       [['--rm'], undefined], [['--rm=false'], undefined], [['--force-rm'], undefined], [['--compress'], undefined],
