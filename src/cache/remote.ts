@@ -13,6 +13,7 @@ import type { Content } from '../content/index.js';
 import { StagecraftError, digestHex, formatImageRef, parseDigest, parseImageRef, sha256Digest, type Digest } from '../core/index.js';
 import { MEDIA_TYPES, parseManifest, type ImageLayer } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
+import { parseKeyValueFlagLast, splitFlagFields } from '../util/csv-flags.js';
 import { LayerRecord, type CacheRecords } from './records.js';
 
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.stagecraft.cache.config.v1+json';
@@ -44,11 +45,10 @@ export interface RemoteCacheDeps {
 /** Parses `type=registry,ref=R[,mode=…]`, `type=local,dest=D|src=D`, or a bare reference. */
 export function parseCacheSpec(raw: string, direction: 'to' | 'from'): CacheExportSpec {
   const flag = direction === 'to' ? '--cache-to' : '--cache-from';
-  if (!raw.includes('=')) return { location: { type: 'registry', ref: raw }, mode: 'min' };
-  const map = new Map(raw.split(',').map((kv) => {
-    const eq = kv.indexOf('=');
-    return [eq === -1 ? kv : kv.slice(0, eq), eq === -1 ? '' : kv.slice(eq + 1)] as const;
-  }));
+  // As buildx: CSV (util/csv-flags.ts); one field without `=` is a registry reference.
+  const fields = splitFlagFields(raw, flag);
+  if (fields.length === 1 && fields[0] !== undefined && !fields[0].includes('=')) return { location: { type: 'registry', ref: fields[0] }, mode: 'min' };
+  const map = parseKeyValueFlagLast(raw, flag);
   const mode = map.get('mode') ?? 'min';
   if (mode !== 'min' && mode !== 'max') throw new StagecraftError('USAGE', `${flag} ${raw}: mode must be min or max`, { hint: 'write mode=min (the result) or mode=max (every step)' });
   const type = map.get('type');

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { registerBuild } from './commands/build.js';
+import { normalizeLegacyBoolFlags, registerBuild } from './commands/build.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerDebugAst } from './commands/debug-ast.js';
 import { registerPlan } from './commands/plan.js';
@@ -68,7 +68,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   const debug = argv.includes('--debug');
   const program = buildProgram(io);
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(normalizeLegacyBoolFlags(argv), { from: 'user' });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {

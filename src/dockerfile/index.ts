@@ -15,3 +15,4 @@ export {
   type ResolvedImage,
   type StageGraph,
 } from './convert/index.js';
+export { listTargets, outlineDockerfile, type Outline, type OutlineArg, type OutlineMount, type OutlineOptions, type TargetEntry } from './outline.js';

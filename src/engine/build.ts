@@ -17,9 +17,9 @@ import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands } fro
 import type { EventSink } from '../events/index.js';
 import { createRuncExecutor } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
-import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, type AssembleLayer, type ExportCompressionSpec } from '../image/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, type AssembleLayer, type ExportCompressionSpec, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
-import type { Vertex } from '../plan/index.js';
+import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { applyLayer, openSnapshotter, packDirectory, type Snapshotter } from '../snapshot/index.js';
 import { VertexError, solve, type SolveNode } from '../solver/index.js';
@@ -57,6 +57,10 @@ export interface BuildOptions {
   readonly allow?: readonly Entitlement[] | undefined;
   readonly labels: ReadonlyMap<string, string>;
   readonly sourceDateEpoch?: number | undefined;
+  /** `--add-host`, `--shm-size`, `--ulimit` for every RUN step. */
+  readonly exec?: ExecSettings | undefined;
+  /** `--annotation`: added to the image's manifest (and its descriptor/index where the key asks). */
+  readonly annotations?: ImageAnnotations | undefined;
   readonly execConcurrency?: number | undefined;
   readonly events: EventSink;
   readonly signal?: AbortSignal | undefined;
@@ -166,6 +170,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       noCache: options.noCache,
       noCacheFilter: new Set(options.noCacheFilter.map((s) => s.toLowerCase())),
       sourceDateEpoch: options.sourceDateEpoch,
+      exec: options.exec,
     });
     for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
     checkPlanEntitlements(converted.plan.vertices, options.allow ?? []);
@@ -269,10 +274,12 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       created,
       // oci-mediatypes=false on an image output: Docker's media types (BuildKit's docker exporter default).
       docker: options.outputs.some((o) => o.type === 'image' && !o.ociMediaTypes),
+      annotations: options.annotations?.manifest,
     });
     await content.blobs.put(assembled.config, { digest: assembled.configDigest, signal });
     await content.blobs.put(assembled.manifest, { digest: assembled.manifestDigest, signal });
-    const descriptor = { mediaType: assembled.manifestMediaType, digest: assembled.manifestDigest, size: assembled.manifest.length };
+    const descriptorAnnotations = options.annotations?.manifestDescriptor ?? {};
+    const descriptor = { mediaType: assembled.manifestMediaType, digest: assembled.manifestDigest, size: assembled.manifest.length, ...(Object.keys(descriptorAnnotations).length > 0 ? { annotations: { ...descriptorAnnotations } } : {}) };
     const names: string[] = [];
     const imageOutputs = options.outputs.filter((o): o is Extract<OutputSpec, { type: 'image' }> => o.type === 'image');
     for (const name of [...options.tags, ...imageOutputs.flatMap((o) => o.names)]) {

@@ -1,4 +1,4 @@
-export type { BindMount, ExecIo, ExecMount, ExecResult, ExecSpec, Executor, InlineFileMount, NetworkMode, SecretMount, SshMount, TmpfsMount } from './types.js';
+export type { BindMount, ExecResourceLimits, ExecIo, ExecMount, ExecResult, ExecSpec, Executor, InlineFileMount, NetworkMode, SecretMount, SshMount, TmpfsMount } from './types.js';
 export { createSlirpNetwork, SLIRP_NAMESERVER, type NetworkNamespace, type NetworkProvider, type SlirpNetworkOptions } from './network.js';
 export { createRuncExecutor, runcExecutorOptionsSchema, type RuncExecutorOptions } from './runc.js';
 export { parseGroup, parsePasswd, resolveUser, type GroupEntry, type PasswdEntry, type ResolvedUser, type UserFiles } from './user.js';
@@ -13,6 +13,9 @@ export {
   NOFILE_LIMIT,
   READONLY_PATHS,
   SYSTEM_MOUNT_POINTS,
+  ULIMIT_NAMES,
+  cgroupsPath,
+  DEFAULT_SHM_SIZE,
   boundingCapabilities,
   nofileLimit,
   generateRuntimeSpec,

@@ -19,6 +19,7 @@ import { MountStubs, containerPathInRoot, mkdirInRoot, readFileInRoot } from './
 import {
   boundingCapabilities,
   DEFAULT_HOSTNAME,
+  cgroupsPath,
   generateRuntimeSpec,
   hostsFileContent,
   ociBind,
@@ -227,6 +228,10 @@ class RuncExecutor implements Executor {
       network: spec.network,
       networkPath: netns?.path,
       securityInsecure: spec.securityInsecure ?? false,
+      shmSize: spec.shmSize,
+      ulimits: spec.ulimits,
+      cgroupsPath: cgroupsPath(spec.cgroupParent, id),
+      resources: spec.resources,
       hostsFile,
       resolvConfFile,
       mounts,

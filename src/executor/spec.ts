@@ -7,7 +7,7 @@
  */
 import { release } from 'node:os';
 import { defaultSeccompProfile, type OciSeccomp, type SeccompHost } from './seccomp.js';
-import type { NetworkMode } from './types.js';
+import type { ExecResourceLimits, NetworkMode } from './types.js';
 
 /** OCI runtime-spec `mounts[]` entry (config.md#mounts). */
 export interface OciMount {
@@ -39,7 +39,12 @@ export interface RuntimeSpec {
   readonly mounts: readonly OciMount[];
   readonly linux: {
     readonly namespaces: readonly { readonly type: string; readonly path?: string }[];
-    readonly resources: { readonly devices: readonly { readonly allow: boolean; readonly access: string }[] };
+    readonly cgroupsPath?: string;
+    readonly resources: {
+      readonly devices: readonly { readonly allow: boolean; readonly access: string }[];
+      readonly memory?: { readonly limit?: number; readonly swap?: number };
+      readonly cpu?: { readonly shares?: number; readonly quota?: number; readonly period?: number; readonly cpus?: string; readonly mems?: string };
+    };
     readonly maskedPaths: readonly string[];
     readonly readonlyPaths: readonly string[];
     /** Absent only for RUN --security=insecure (unconfined, as BuildKit). */
@@ -50,6 +55,55 @@ export interface RuntimeSpec {
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_HOSTNAME = 'stagecraft';
 export const NOFILE_LIMIT = 1_048_576;
+/** Docker's default /dev/shm size (64 MiB). */
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+
+/** `--ulimit` names (docker's go-units ulimit.go) → the RLIMIT_ they set. */
+export const ULIMIT_NAMES: Readonly<Record<string, string>> = {
+  core: 'RLIMIT_CORE', cpu: 'RLIMIT_CPU', data: 'RLIMIT_DATA', fsize: 'RLIMIT_FSIZE', locks: 'RLIMIT_LOCKS',
+  memlock: 'RLIMIT_MEMLOCK', msgqueue: 'RLIMIT_MSGQUEUE', nice: 'RLIMIT_NICE', nofile: 'RLIMIT_NOFILE',
+  nproc: 'RLIMIT_NPROC', rss: 'RLIMIT_RSS', rtprio: 'RLIMIT_RTPRIO', rttime: 'RLIMIT_RTTIME',
+  sigpending: 'RLIMIT_SIGPENDING', stack: 'RLIMIT_STACK',
+};
+
+/**
+ * linux.cgroupsPath for `--cgroup-parent` as BuildKit makes it (executor/oci/spec.go): a systemd
+ * `slice:prefix:` parent (has `.slice`, ends in `:`) gets the id appended; any other is the cgroupfs
+ * path `/PARENT/stagecraft/ID`. Undefined without a parent (runc's default).
+ */
+export function cgroupsPath(parent: string | undefined, id: string): string | undefined {
+  if (parent === undefined || parent === '') return undefined;
+  if (parent.includes('.slice') && parent.endsWith(':')) return `${parent}${id}`;
+  const parts = [...parent.split('/'), 'stagecraft', id].filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new Error(`cgroupsPath: ".." in ${parent}`);
+  return `/${parts.join('/')}`;
+}
+
+/** OCI linux.resources memory and cpu from Docker's flags (only those given). */
+function resourceLimits(limits: ExecResourceLimits | undefined): { memory?: { limit?: number; swap?: number }; cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string } } {
+  if (limits === undefined) return {};
+  const memory = { ...(limits.memory !== undefined ? { limit: limits.memory } : {}), ...(limits.memorySwap !== undefined ? { swap: limits.memorySwap } : {}) };
+  const cpu = {
+    ...(limits.cpuShares !== undefined ? { shares: limits.cpuShares } : {}),
+    ...(limits.cpuQuota !== undefined ? { quota: limits.cpuQuota } : {}),
+    ...(limits.cpuPeriod !== undefined ? { period: limits.cpuPeriod } : {}),
+    ...(limits.cpusetCpus !== undefined ? { cpus: limits.cpusetCpus } : {}),
+    ...(limits.cpusetMems !== undefined ? { mems: limits.cpusetMems } : {}),
+  };
+  return { ...(Object.keys(memory).length > 0 ? { memory } : {}), ...(Object.keys(cpu).length > 0 ? { cpu } : {}) };
+}
+
+/** The process's rlimits: NOFILE (`nofile`) unless a ulimit replaces it, then the ulimits in order. */
+function rlimits(input: RuntimeSpecInput): { type: string; hard: number; soft: number }[] {
+  const own = (input.ulimits ?? []).map((u) => {
+    const type = ULIMIT_NAMES[u.name];
+    if (type === undefined) throw new Error(`generateRuntimeSpec: unknown ulimit ${u.name}`);
+    return { type, hard: u.hard, soft: u.soft };
+  });
+  const byType = new Map<string, { type: string; hard: number; soft: number }>([['RLIMIT_NOFILE', { type: 'RLIMIT_NOFILE', hard: input.nofile, soft: input.nofile }]]);
+  for (const limit of own) byType.set(limit.type, limit);
+  return [...byType.values()];
+}
 
 /** Docker's default capability set (moby/oci/caps/defaults.go). */
 export const DEFAULT_CAPABILITIES: readonly string[] = [
@@ -104,6 +158,14 @@ export interface RuntimeSpecInput {
   readonly mounts: readonly OciMount[];
   /** RLIMIT_NOFILE (soft = hard) for the process; see `nofileLimit`. */
   readonly nofile: number;
+  /** `--ulimit`: `name` as in ulimit(1) (ULIMIT_NAMES); one named nofile replaces `nofile`. */
+  readonly ulimits?: readonly { readonly name: string; readonly soft: number; readonly hard: number }[] | undefined;
+  /** Size of /dev/shm in bytes; default DEFAULT_SHM_SIZE. */
+  readonly shmSize?: number | undefined;
+  /** linux.cgroupsPath (see `cgroupsPath`); default: runc's. */
+  readonly cgroupsPath?: string | undefined;
+  /** Memory and CPU limits (linux.resources). */
+  readonly resources?: ExecResourceLimits | undefined;
   /** The capabilities this process holds (its bounding set; see `boundingCapabilities`); default: all. */
   readonly grantableCapabilities?: readonly string[] | undefined;
   /** The host the seccomp profile is made for; default: this one. */
@@ -116,7 +178,7 @@ function systemMounts(input: RuntimeSpecInput): OciMount[] {
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.shmSize ?? DEFAULT_SHM_SIZE}`] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: sysOptions },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: sysOptions },
@@ -150,7 +212,7 @@ export function generateRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
       env: [...input.env],
       cwd: input.cwd,
       capabilities: { bounding: [...capabilities], effective: [...capabilities], permitted: [...capabilities] },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: input.nofile, soft: input.nofile }],
+      rlimits: rlimits(input),
       noNewPrivileges: false,
     },
     root: { path: input.rootfs, readonly: input.readonlyRootfs },
@@ -158,7 +220,8 @@ export function generateRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
     mounts,
     linux: {
       namespaces,
-      resources: { devices: [{ allow: input.securityInsecure, access: 'rwm' }] },
+      ...(input.cgroupsPath !== undefined ? { cgroupsPath: input.cgroupsPath } : {}),
+      resources: { devices: [{ allow: input.securityInsecure, access: 'rwm' }], ...resourceLimits(input.resources) },
       maskedPaths: input.securityInsecure ? [] : [...MASKED_PATHS],
       readonlyPaths: input.securityInsecure ? [] : [...READONLY_PATHS],
       ...(input.securityInsecure ? {} : { seccomp: defaultSeccompProfile(capabilities, input.seccompHost ?? { arch: process.arch, kernelRelease: release() }) }),

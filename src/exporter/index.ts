@@ -1,1 +1,1 @@
-export { parseOutputSpec, parseSecretSpec, parseSshSpec, splitKeyValues, type Compression, type LayerCompression, type OutputSpec, type SecretSpec, type SshSpec } from './options.js';
+export { parseOutputSpec, type Compression, type LayerCompression, type OutputSpec } from './options.js';

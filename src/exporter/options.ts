@@ -6,6 +6,7 @@
  */
 import { StagecraftError } from '../core/index.js';
 import type { ExportCompression, ExportCompressionSpec } from '../image/index.js';
+import { parseKeyValueFlagLast, splitFlagFields } from '../util/csv-flags.js';
 
 export type Compression = ExportCompression;
 
@@ -30,28 +31,6 @@ const TYPES = ['local', 'tar', 'oci', 'docker', 'image', 'registry'] as const;
 
 function usage(message: string, hint: string): StagecraftError {
   return new StagecraftError('USAGE', message, { hint });
-}
-
-/** Splits `k=v,k2=v2` with CSV quoting ("a,b" keeps the comma). */
-export function splitKeyValues(spec: string): [string, string][] {
-  const out: [string, string][] = [];
-  let field = '';
-  let quoted = false;
-  const fields: string[] = [];
-  for (const ch of spec) {
-    if (ch === '"') quoted = !quoted;
-    else if (ch === ',' && !quoted) {
-      fields.push(field);
-      field = '';
-    } else field += ch;
-  }
-  fields.push(field);
-  for (const f of fields) {
-    if (f === '') continue;
-    const eq = f.indexOf('=');
-    out.push(eq === -1 ? [f.trim().toLowerCase(), ''] : [f.slice(0, eq).trim().toLowerCase(), f.slice(eq + 1)]);
-  }
-  return out;
 }
 
 function parseBool(key: string, value: string, raw: string): boolean {
@@ -92,9 +71,10 @@ const KNOWN_KEYS: Record<(typeof TYPES)[number], readonly string[]> = {
 };
 
 export function parseOutputSpec(raw: string): OutputSpec {
-  if (raw === '-') return { raw, type: 'tar', dest: '-' };
-  if (!raw.includes('=')) return { raw, type: 'local', dest: raw };
-  const map = new Map(splitKeyValues(raw));
+  // As buildx: the value is CSV (util/csv-flags.ts); one field without `=` is a shorthand.
+  const fields = splitFlagFields(raw, '--output');
+  if (fields.length === 1 && fields[0] === raw && !raw.includes('=')) return raw === '-' ? { raw, type: 'tar', dest: '-' } : { raw, type: 'local', dest: raw };
+  const map = parseKeyValueFlagLast(raw, '--output');
   const type = map.get('type');
   if (type === undefined) throw usage(`--output "${raw}" has no type`, `write type=local,dest=DIR (types: ${TYPES.join(', ')})`);
   if (!(TYPES as readonly string[]).includes(type)) throw usage(`unknown output type "${type}" in --output "${raw}"`, `types are ${TYPES.join(', ')}`);
@@ -128,51 +108,4 @@ export function parseOutputSpec(raw: string): OutputSpec {
       };
     }
   }
-}
-
-export interface SecretSpec {
-  readonly id: string;
-  readonly source: { readonly kind: 'file'; readonly path: string } | { readonly kind: 'env'; readonly name: string };
-}
-
-/**
- * `--secret id=ID[,src=PATH|source=PATH][,env=NAME][,type=file|env]` as buildx: without src/env the
- * value comes from the environment variable ID if set, else from a file named ID.
- */
-export function parseSecretSpec(raw: string, envHas: (name: string) => boolean): SecretSpec {
-  const map = new Map(splitKeyValues(raw));
-  for (const key of map.keys()) {
-    if (!['id', 'src', 'source', 'env', 'type'].includes(key)) throw usage(`unknown key "${key}" in --secret "${raw}"`, 'write --secret id=ID,src=FILE or --secret id=ID,env=VAR');
-  }
-  const id = map.get('id') ?? '';
-  const src = map.get('src') ?? map.get('source');
-  const env = map.get('env');
-  const type = map.get('type');
-  if (type !== undefined && type !== 'file' && type !== 'env') throw usage(`unsupported secret type "${type}" in --secret "${raw}"`, 'type is file or env');
-  if (id === '' && src === undefined && env === undefined) throw usage(`--secret "${raw}" has no id`, 'write --secret id=ID,src=FILE');
-  const secretId = id !== '' ? id : src !== undefined ? basename(src) : (env ?? '');
-  if (type === 'env' || (env !== undefined && src === undefined)) return { id: secretId, source: { kind: 'env', name: env ?? src ?? secretId } };
-  if (src !== undefined) return { id: secretId, source: { kind: 'file', path: src } };
-  if (type !== 'file' && envHas(secretId)) return { id: secretId, source: { kind: 'env', name: secretId } };
-  return { id: secretId, source: { kind: 'file', path: secretId } };
-}
-
-function basename(path: string): string {
-  const parts = path.split('/').filter((p) => p !== '');
-  return parts.at(-1) ?? path;
-}
-
-export interface SshSpec {
-  readonly id: string;
-  /** Agent socket or key files; empty = $SSH_AUTH_SOCK. */
-  readonly paths: readonly string[];
-}
-
-/** `--ssh default` / `--ssh default=$SSH_AUTH_SOCK` / `--ssh id=/path/key[,/path/key2]`. */
-export function parseSshSpec(raw: string): SshSpec {
-  const eq = raw.indexOf('=');
-  const id = eq === -1 ? raw : raw.slice(0, eq);
-  if (id === '' || /[,\s]/.test(id)) throw usage(`invalid --ssh "${raw}"`, 'write --ssh default or --ssh ID=/path/to/agent.sock');
-  const paths = eq === -1 ? [] : raw.slice(eq + 1).split(',').filter((p) => p !== '');
-  return { id, paths };
 }

@@ -23,6 +23,14 @@ export interface AssembleInput {
   readonly created: string;
   /** Docker media types instead of OCI ones. */
   readonly docker?: boolean | undefined;
+  /** `annotations` of the manifest (`--annotation manifest:KEY=VALUE`); none when empty. */
+  readonly annotations?: Readonly<Record<string, string>> | undefined;
+}
+
+/** `--annotation`s of a single-platform image: in its manifest, and on descriptors that point to it. */
+export interface ImageAnnotations {
+  readonly manifest: Readonly<Record<string, string>>;
+  readonly manifestDescriptor: Readonly<Record<string, string>>;
 }
 
 export interface AssembledImage {
@@ -112,6 +120,8 @@ export function assembleImage(input: AssembleInput): AssembledImage {
     mediaType: manifestMediaType,
     config: { mediaType: docker ? MEDIA_TYPES.dockerConfig : MEDIA_TYPES.ociConfig, digest: configDigest, size: configBytes.length },
     layers: input.layers.map((l) => ({ mediaType: docker ? dockerLayerType(l.mediaType) : l.mediaType, digest: l.digest, size: l.size })),
+    // Go's ocispec.Manifest field order: annotations after layers (and subject); sorted as encoding/json sorts map keys.
+    ...(input.annotations !== undefined && Object.keys(input.annotations).length > 0 ? { annotations: sortedMap(input.annotations) } : {}),
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   return { config: configBytes, configDigest, manifest: manifestBytes, manifestDigest: sha256Digest(manifestBytes), manifestMediaType };

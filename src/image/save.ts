@@ -70,8 +70,10 @@ export async function* writeOciArchive(content: Content, images: readonly SaveIm
   for (const image of images) {
     for (const [digest, size] of await reachable(content, image.descriptor, options.signal)) blobs.set(digest, size);
     const base = { mediaType: image.descriptor.mediaType, digest: image.descriptor.digest, size: image.descriptor.size, ...(image.descriptor.platform === undefined ? {} : { platform: image.descriptor.platform }) };
-    if (image.names.length === 0) manifests.push(base);
-    for (const name of image.names) manifests.push({ ...base, annotations: { [CONTAINERD_NAME_ANNOTATION]: name, [REF_NAME_ANNOTATION]: name } });
+    // Annotations of the descriptor itself (`--annotation manifest-descriptor:…`) come first.
+    const own = image.descriptor.annotations ?? {};
+    if (image.names.length === 0) manifests.push(Object.keys(own).length > 0 ? { ...base, annotations: { ...own } } : base);
+    for (const name of image.names) manifests.push({ ...base, annotations: { ...own, [CONTAINERD_NAME_ANNOTATION]: name, [REF_NAME_ANNOTATION]: name } });
   }
   const entries: TarInput[] = [
     jsonEntry('oci-layout', '{"imageLayoutVersion":"1.0.0"}'),

@@ -54,6 +54,52 @@ export interface ExecOp {
   readonly proxyEnv?: readonly string[] | undefined;
   /** Heredoc scripts mounted read-only into the container (path → content). */
   readonly inlineFiles?: readonly { readonly path: string; readonly data: string; readonly mode: number }[] | undefined;
+  /** The build's `--add-host`, `--shm-size`, `--ulimit` (BuildKit keeps them in the exec op, so in its cache key). */
+  readonly extraHosts?: readonly ExecHost[] | undefined;
+  /** Size of /dev/shm in bytes. */
+  readonly shmSize?: number | undefined;
+  readonly ulimits?: readonly ExecUlimit[] | undefined;
+  /** `--cgroup-parent`: the cgroup the step's cgroup is made under. */
+  readonly cgroupParent?: string | undefined;
+  /** `--memory`, `--cpu-shares`, …: cgroup limits of the step. */
+  readonly resources?: ExecResources | undefined;
+}
+
+/** Cgroup limits of a RUN step (docker build's `--memory`, `--memory-swap`, `--cpu-*`, `--cpuset-*`). */
+export interface ExecResources {
+  /** Bytes. */
+  readonly memory?: number | undefined;
+  /** Memory plus swap in bytes; -1 unlimited swap. */
+  readonly memorySwap?: number | undefined;
+  readonly cpuShares?: number | undefined;
+  /** Microseconds. */
+  readonly cpuPeriod?: number | undefined;
+  readonly cpuQuota?: number | undefined;
+  /** e.g. `0-3,5`. */
+  readonly cpusetCpus?: string | undefined;
+  readonly cpusetMems?: string | undefined;
+}
+
+/** An /etc/hosts entry (`--add-host name:ip`). */
+export interface ExecHost {
+  readonly host: string;
+  readonly ip: string;
+}
+
+/** A resource limit (`--ulimit nofile=1024:2048`): `name` as in ulimit(1) (`nofile`, `nproc`, …). */
+export interface ExecUlimit {
+  readonly name: string;
+  readonly soft: number;
+  readonly hard: number;
+}
+
+/** The build-wide settings of every RUN step (buildx flags). */
+export interface ExecSettings {
+  readonly extraHosts?: readonly ExecHost[] | undefined;
+  readonly shmSize?: number | undefined;
+  readonly ulimits?: readonly ExecUlimit[] | undefined;
+  readonly cgroupParent?: string | undefined;
+  readonly resources?: ExecResources | undefined;
 }
 
 export interface ChownSpec {

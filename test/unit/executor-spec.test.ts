@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   DEFAULT_CAPABILITIES,
+  DEFAULT_SHM_SIZE,
+  ULIMIT_NAMES,
+  cgroupsPath,
   DEFAULT_PATH,
   MASKED_PATHS,
   READONLY_PATHS,
@@ -135,6 +138,38 @@ describe('generateRuntimeSpec', () => {
     assert.ok(spec.mounts.find((m) => m.destination === '/sys')?.options.includes('rw'));
     assert.ok(spec.mounts.find((m) => m.destination === '/sys/fs/cgroup')?.options.includes('rw'));
     assert.deepEqual(spec.linux.resources.devices, [{ allow: true, access: 'rwm' }]);
+  });
+
+  it('--shm-size sets the /dev/shm tmpfs size (default 64 MiB, as Docker)', () => {
+    const shm = (input: RuntimeSpecInput): readonly string[] | undefined => generateRuntimeSpec(input).mounts.find((m) => m.destination === '/dev/shm')?.options;
+    assert.ok(shm(base)?.includes(`size=${DEFAULT_SHM_SIZE}`));
+    assert.ok(shm({ ...base, shmSize: 128 * 1024 * 1024 })?.includes('size=134217728'));
+  });
+
+  it('--ulimit adds rlimits; one for nofile replaces the default NOFILE', () => {
+    assert.deepEqual(generateRuntimeSpec(base).process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 1_048_576, soft: 1_048_576 }]);
+    const spec = generateRuntimeSpec({ ...base, ulimits: [{ name: 'nproc', soft: 100, hard: 200 }, { name: 'nofile', soft: 1024, hard: 2048 }] });
+    assert.deepEqual(spec.process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 2048, soft: 1024 }, { type: 'RLIMIT_NPROC', hard: 200, soft: 100 }]);
+    assert.deepEqual(Object.keys(ULIMIT_NAMES).sort(), ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack']);
+    assert.throws(() => generateRuntimeSpec({ ...base, ulimits: [{ name: 'files', soft: 1, hard: 1 }] }), /unknown ulimit files/);
+  });
+
+  it('--memory/--cpu-* become linux.resources; --cgroup-parent the cgroupsPath (as BuildKit names it)', () => {
+    const spec = generateRuntimeSpec({ ...base, cgroupsPath: '/ci/stagecraft/x', resources: { memory: 1024, memorySwap: -1, cpuShares: 512, cpuQuota: 50000, cpuPeriod: 100000, cpusetCpus: '0-1', cpusetMems: '0' } });
+    assert.equal(spec.linux.cgroupsPath, '/ci/stagecraft/x');
+    assert.deepEqual(spec.linux.resources, {
+      devices: [{ allow: false, access: 'rwm' }],
+      memory: { limit: 1024, swap: -1 },
+      cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0-1', mems: '0' },
+    });
+    const plain = generateRuntimeSpec(base);
+    assert.ok(!('cgroupsPath' in plain.linux));
+    assert.deepEqual(plain.linux.resources, { devices: [{ allow: false, access: 'rwm' }] });
+    assert.equal(cgroupsPath(undefined, 'id1'), undefined);
+    assert.equal(cgroupsPath('ci/builds/', 'id1'), '/ci/builds/stagecraft/id1');
+    assert.equal(cgroupsPath('/ci', 'id1'), '/ci/stagecraft/id1');
+    assert.equal(cgroupsPath('system.slice:ci:', 'id1'), 'system.slice:ci:id1');
+    assert.throws(() => cgroupsPath('a/../..', 'id1'), /"\.\." in/);
   });
 
   it('is plain JSON (round-trips unchanged)', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StagecraftError } from '../../src/core/index.js';
-import { parseOutputSpec, parseSecretSpec, parseSshSpec } from '../../src/exporter/index.js';
+import { parseOutputSpec } from '../../src/exporter/index.js';
 
 const usageError = (pattern: RegExp) => (e: unknown): boolean => e instanceof StagecraftError && e.code === 'USAGE' && pattern.test(e.message);
 
@@ -35,28 +35,22 @@ describe('--output specs (buildx syntax)', () => {
     assert.throws(() => parseOutputSpec('type=image,push=true'), usageError(/needs name=/));
     assert.throws(() => parseOutputSpec('dest=x'), usageError(/has no type/));
   });
-});
 
-describe('--secret and --ssh specs', () => {
-  it('reads id/src and id/env forms', () => {
-    assert.deepEqual(parseSecretSpec('id=npm,src=/home/u/.npmrc', () => false), { id: 'npm', source: { kind: 'file', path: '/home/u/.npmrc' } });
-    assert.deepEqual(parseSecretSpec('id=tok,env=GH_TOKEN', () => false), { id: 'tok', source: { kind: 'env', name: 'GH_TOKEN' } });
-    assert.deepEqual(parseSecretSpec('src=/a/b/key.pem', () => false), { id: 'key.pem', source: { kind: 'file', path: '/a/b/key.pem' } });
+  it('reads CSV quoting as buildx: a quoted field keeps its commas and doubled quotes', () => {
+    assert.deepEqual(parseOutputSpec('type=local,"dest=/a,b"'), { raw: 'type=local,"dest=/a,b"', type: 'local', dest: '/a,b' });
+    const tar = parseOutputSpec('"type=tar","dest=/out/""q"".tar"');
+    assert.ok(tar.type === 'tar' && tar.dest === '/out/"q".tar');
+    const oci = parseOutputSpec('type=oci,"dest=/x,y.tar","name=a:1,b:2"');
+    assert.ok(oci.type === 'oci');
+    assert.deepEqual([oci.dest, oci.names], ['/x,y.tar', ['a:1', 'b:2']]);
+    // Unquoted, the comma ends the field: "b" is not key=value.
+    assert.throws(() => parseOutputSpec('type=local,dest=/a,b'), usageError(/--output "type=local,dest=\/a,b": "b" is not key=value/));
   });
 
-  it('without a source takes the environment variable ID if set, else a file named ID (buildx)', () => {
-    assert.deepEqual(parseSecretSpec('id=TOKEN', (n) => n === 'TOKEN'), { id: 'TOKEN', source: { kind: 'env', name: 'TOKEN' } });
-    assert.deepEqual(parseSecretSpec('id=TOKEN', () => false), { id: 'TOKEN', source: { kind: 'file', path: 'TOKEN' } });
-  });
-
-  it('rejects unknown keys and a missing id', () => {
-    assert.throws(() => parseSecretSpec('id=a,file=b', () => false), usageError(/unknown key "file"/));
-    assert.throws(() => parseSecretSpec('type=file', () => false), usageError(/has no id/));
-  });
-
-  it('parses --ssh', () => {
-    assert.deepEqual(parseSshSpec('default'), { id: 'default', paths: [] });
-    assert.deepEqual(parseSshSpec('gh=/tmp/agent.sock'), { id: 'gh', paths: ['/tmp/agent.sock'] });
-    assert.throws(() => parseSshSpec('=x'), usageError(/invalid --ssh/));
+  it('refuses malformed quoting naming --output', () => {
+    assert.throws(() => parseOutputSpec('type=local,dest="/a,b"'), usageError(/^--output .*a quote inside an unquoted field/));
+    assert.throws(() => parseOutputSpec('type=local,"dest=/a'), usageError(/^--output .*quoted field is not closed/));
+    assert.throws(() => parseOutputSpec('type=local,"dest"=/a'), usageError(/^--output .*text after the closing quote/));
+    assert.throws(() => parseOutputSpec('out"dir'), usageError(/^--output .*a quote inside an unquoted field/));
   });
 });

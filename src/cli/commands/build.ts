@@ -7,11 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { StagecraftError, hostPlatform } from '../../core/index.js';
 import type { BuildEvent, EventSink } from '../../events/index.js';
 import { toRawJson } from '../../events/index.js';
-import { parseOutputSpec, parseSecretSpec, parseSshSpec, type OutputSpec } from '../../exporter/index.js';
+import { parseOutputSpec, type OutputSpec } from '../../exporter/index.js';
+import { parseSecretSpec, parseSshSpec } from '../secret-flags.js';
+import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
+import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
+import { ShellLex, listTargets, loadDockerfile, outlineDockerfile, type OutlineOptions } from '../../dockerfile/index.js';
 import { checkBuildEntitlements, parseEntitlements, type BuildResult, type Engine } from '../../engine/index.js';
 import { applyLayer } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
@@ -45,6 +49,69 @@ interface BuildFlags {
   progress: string;
   quiet?: boolean;
   explainCache?: boolean;
+  addHost?: string[];
+  shmSize?: string;
+  ulimit?: string[];
+  annotation?: string[];
+  call?: string;
+  /** Legacy `docker build` flags (see LEGACY_FLAGS). */
+  compress?: boolean;
+  rm?: boolean;
+  forceRm?: boolean;
+  squash?: boolean;
+  isolation?: string;
+  securityOpt?: string[];
+  cgroupParent?: string;
+  memory?: string;
+  memorySwap?: string;
+  cpuShares?: string;
+  cpuPeriod?: string;
+  cpuQuota?: string;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+}
+
+/**
+ * `docker build` flags buildx keeps for compatibility (commands/build.go), hidden from help: accepted
+ * and ignored silently (`--compress`, `--rm`, `--force-rm`) or with buildx's warning (`--isolation`,
+ * `--security-opt`, `--squash`). The resource flags buildx passes on (`--memory`, `--cgroup-parent`, …)
+ * are real options, in `registerBuild`.
+ */
+const LEGACY_FLAGS: readonly { readonly flags: string; readonly key: keyof BuildFlags; readonly warning?: string; readonly repeatable?: boolean }[] = [
+  { flags: '--compress', key: 'compress' },
+  { flags: '--rm', key: 'rm' },
+  { flags: '--force-rm', key: 'forceRm' },
+  { flags: '--isolation <type>', key: 'isolation', warning: 'isolation flag is deprecated with BuildKit.' },
+  { flags: '--security-opt <opt>', key: 'securityOpt', repeatable: true, warning: 'security-opt flag is deprecated. "RUN --security=insecure" should be used with BuildKit.' },
+  { flags: '--squash', key: 'squash', warning: 'experimental flag squash is removed with BuildKit. You should squash inside build using a multi-stage Dockerfile for efficiency.' },
+];
+
+/** The legacy boolean flags, which pflag also accepts as `--rm=false` (see `normalizeLegacyBoolFlags`). */
+const LEGACY_BOOLS = ['--compress', '--rm', '--force-rm', '--squash'];
+
+/**
+ * pflag accepts `--rm=false` for a boolean flag; commander does not. The legacy booleans are ignored
+ * anyway, so `--X=true|false|1|0` becomes `--X` (or disappears when false). Stops at `--`.
+ */
+export function normalizeLegacyBoolFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    if (eq === -1 || !LEGACY_BOOLS.includes(name)) {
+      out.push(arg);
+      continue;
+    }
+    const value = arg.slice(eq + 1).toLowerCase();
+    if (['1', 't', 'true'].includes(value)) out.push(name);
+    else if (!['0', 'f', 'false'].includes(value)) throw new StagecraftError('USAGE', `invalid argument "${arg.slice(eq + 1)}" for "${name}" flag`, { hint: `${name} takes true or false` });
+  }
+  return out;
 }
 
 const PROGRESS_MODES = ['auto', 'tty', 'plain', 'rawjson', 'quiet'];
@@ -165,6 +232,17 @@ async function contextFromStdin(): Promise<{ dir: string; dockerfileText?: strin
   return { dir };
 }
 
+/** `--call outline|targets`: the Dockerfile read, nothing built. */
+function callResult(call: CallFunction, dockerfile: { path: string; text: string }, options: Omit<OutlineOptions, 'lex'>): string {
+  const parsed = loadDockerfile(dockerfile.text, dockerfile.path);
+  if (call.name === 'targets') {
+    const targets = listTargets(parsed);
+    return call.format === 'json' ? targetsJson(targets, dockerfile.text) : formatTargets(targets);
+  }
+  const outline = outlineDockerfile(parsed, { ...options, lex: new ShellLex({ escapeToken: parsed.escapeToken }) });
+  return call.format === 'json' ? outlineJson(outline, dockerfile.text) : formatOutline(outline);
+}
+
 function summary(result: BuildResult): string {
   const lines = [
     `built ${result.manifestDigest} in ${(result.durationMs / 1000).toFixed(1)}s: ${result.executed} steps run, ${result.cached} cached, ${formatBytes(result.size)}`,
@@ -176,7 +254,7 @@ function summary(result: BuildResult): string {
 
 export function registerBuild(program: Command, io: CliIo): void {
   addRootOption(program);
-  program
+  const build = program
     .command('build')
     .description('build an image from a Dockerfile (docker buildx build compatible flags)')
     .argument('<context>', 'build context directory')
@@ -203,15 +281,36 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--progress <mode>', 'auto, tty, plain, rawjson or quiet', 'auto')
     .option('-q, --quiet', 'print only the image ID')
     .option('--explain-cache', 'after the build, list every step that missed the cache and why')
+    .option('--add-host <host:ip>', 'add a host-to-IP mapping to /etc/hosts of RUN steps (repeatable)', collect)
+    .option('--shm-size <bytes>', 'size of /dev/shm in RUN steps, e.g. 128m (default 64m)')
+    .option('--ulimit <name=soft[:hard]>', 'a resource limit for RUN steps, e.g. nofile=1024:2048 (repeatable)', collect)
+    .option('--annotation <[type:]key=value>', 'add an annotation to the image manifest; type manifest or manifest-descriptor (repeatable)', collect)
+    .option('--cgroup-parent <path>', 'the cgroup RUN steps run under')
+    .option('-m, --memory <bytes>', 'memory limit of RUN steps, e.g. 512m')
+    .option('--memory-swap <bytes>', 'memory plus swap limit of RUN steps; -1 for unlimited swap')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight) of RUN steps')
+    .option('--cpu-period <us>', 'CPU CFS period of RUN steps')
+    .option('--cpu-quota <us>', 'CPU CFS quota of RUN steps')
+    .option('--cpuset-cpus <list>', 'CPUs RUN steps may use (0-3, 0,1)')
+    .option('--cpuset-mems <list>', 'memory nodes RUN steps may use (0-3, 0,1)')
+    .option('--call <outline|targets|build>', 'print the build args, secrets and ssh the target uses (outline) or the stages (targets) instead of building; add ,format=json for JSON')
     .addHelpText('after', `
 Examples:
   stagecraft build -t app:latest .
   stagecraft build --target test --progress=plain .
   stagecraft build --secret id=npmrc,src=$HOME/.npmrc -o type=oci,dest=app.tar .
   stagecraft build --push -t registry.example.com/app:1.0 .
-  stagecraft build -o type=local,dest=out --target artifacts .`)
+  stagecraft build -o type=local,dest=out --target artifacts .
+  stagecraft build --call outline .`)
     .action(async (context: string, flags: BuildFlags, command: Command) => {
       // Everything the user typed is checked before any work starts.
+      const call = parseCallFlag(flags.call);
+      for (const legacy of LEGACY_FLAGS) if (legacy.warning !== undefined && flags[legacy.key] !== undefined) io.stderr(`WARNING: ${legacy.warning}\n`);
+      const extraHosts = parseAddHosts(flags.addHost ?? []);
+      const shmSize = parseShmSize(flags.shmSize);
+      const ulimits = parseUlimits(flags.ulimit ?? []);
+      const cgroupParent = parseCgroupParent(flags.cgroupParent);
+      const resources = parseResourceFlags(flags);
       if (!PROGRESS_MODES.includes(flags.progress)) throw usage(`unknown --progress "${flags.progress}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
       if (flags.network !== undefined && !['default', 'host', 'none'].includes(flags.network)) throw usage(`unsupported --network "${flags.network}"`, 'use default, host or none');
       const allow = parseEntitlements(flags.allow ?? []);
@@ -237,6 +336,15 @@ Examples:
         throw usage(`--platform ${flags.platform ?? ''}: building for another architecture needs emulation, which stagecraft does not support yet`, `build for ${buildPlatform.os}/${buildPlatform.architecture}`);
       }
       const dockerfile = stdinContext?.dockerfileText !== undefined ? { path: 'Dockerfile', text: stdinContext.dockerfileText } : readDockerfile(flags.file, context, () => readBoundedDockerfile(0, '<stdin>'));
+      const annotations = parseAnnotations(flags.annotation ?? [], platform);
+      if (Object.keys(annotations.manifestDescriptor).length > 0 && outputs.some((o) => (o.type === 'image' || o.type === 'oci' || o.type === 'docker') && !o.ociMediaTypes)) {
+        throw usage('manifest-descriptor annotations cannot be exported with oci-mediatypes=false', 'drop the manifest-descriptor: annotation or export with oci-mediatypes=true (as BuildKit)');
+      }
+      if (call.name !== 'build') {
+        if (stdinContext !== undefined) await rm(stdinContext.dir, { recursive: true, force: true });
+        io.stdout(callResult(call, dockerfile, { buildArgs, target: flags.target, buildPlatform, targetPlatform: platform }));
+        return;
+      }
       const secrets = await readSecrets(flags.secret ?? []);
       const ssh = await sshSockets(flags.ssh ?? []);
       const progressMode = flags.quiet === true ? 'quiet' : flags.progress;
@@ -284,6 +392,8 @@ Examples:
             allow,
             labels,
             sourceDateEpoch: epoch,
+            exec: { extraHosts, shmSize, ulimits, cgroupParent, resources },
+            annotations,
             events: sink,
             signal,
             stdout: process.stdout,
@@ -305,4 +415,8 @@ Examples:
       if (flags.quiet === true) io.stdout(`${result.configDigest}\n`);
       else if (progressMode !== 'rawjson') io.stderr(summary(result));
     });
+  for (const legacy of LEGACY_FLAGS) {
+    const option = new Option(legacy.flags, 'accepted for docker build compatibility').hideHelp();
+    build.addOption(legacy.repeatable === true ? option.argParser(collect) : option);
+  }
 }

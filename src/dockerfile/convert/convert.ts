@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import { StagecraftError, formatPlatform, parsePlatform, type Platform, type SourceRange } from '../../core/index.js';
 import type { ContainerConfig, History, ImageConfig } from '../../oci/index.js';
-import { PlanBuilder, type ExecMount, type FileAction, type Plan, type VertexId } from '../../plan/index.js';
+import { PlanBuilder, type ExecMount, type ExecSettings, type FileAction, type Plan, type VertexId } from '../../plan/index.js';
 import {
   FlagError,
   parseMount,
@@ -61,6 +61,8 @@ export interface ConvertOptions {
   readonly contextExcludes?: readonly string[] | undefined;
   /** SOURCE_DATE_EPOCH in seconds: clamps file times and sets history times. */
   readonly sourceDateEpoch?: number | undefined;
+  /** `--add-host`, `--shm-size`, `--ulimit`: written into every RUN step's op (so into its cache key). */
+  readonly exec?: ExecSettings | undefined;
 }
 
 export interface ConvertedStage {
@@ -184,6 +186,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
     const ctx: DispatchContext = {
       file, lex, displayLex, builder, state, stage, graph, states, platform: sPlatform, buildArgs, globalArgs: graph.globalArgs.values,
       proxyEnv, ignoreCache, contextVertex, scratch, imageVertex: (ref) => imageVertex(ref, platform), epoch: options.sourceDateEpoch, budget,
+      exec: execSettings(options.exec),
     };
     for (const command of commands) {
       try {
@@ -314,6 +317,18 @@ interface DispatchContext {
   readonly imageVertex: (ref: string) => VertexId;
   readonly epoch: number | undefined;
   readonly budget: Budget;
+  /** The op fields every RUN gets from the build's flags (only those that were given). */
+  readonly exec: ExecSettings;
+}
+
+function execSettings(exec: ExecSettings | undefined): ExecSettings {
+  return {
+    ...(exec?.extraHosts !== undefined && exec.extraHosts.length > 0 ? { extraHosts: exec.extraHosts.map((h) => ({ host: h.host, ip: h.ip })) } : {}),
+    ...(exec?.shmSize !== undefined ? { shmSize: exec.shmSize } : {}),
+    ...(exec?.ulimits !== undefined && exec.ulimits.length > 0 ? { ulimits: exec.ulimits.map((u) => ({ name: u.name, soft: u.soft, hard: u.hard })) } : {}),
+    ...(exec?.cgroupParent !== undefined && exec.cgroupParent !== '' ? { cgroupParent: exec.cgroupParent } : {}),
+    ...(exec?.resources !== undefined && Object.values(exec.resources).some((v) => v !== undefined) ? { resources: { ...exec.resources } } : {}),
+  };
 }
 
 /** Charges `size` characters of kept output (history, names, RUN environments) to the conversion's budget. */
@@ -727,6 +742,7 @@ function dispatchRun(ctx: DispatchContext, command: RunInstruction): void {
       mounts,
       ...(ctx.proxyEnv.length > 0 ? { proxyEnv: [...ctx.proxyEnv] } : {}),
       ...(inlineFiles.length > 0 ? { inlineFiles } : {}),
+      ...ctx.exec,
     },
     inputs,
     meta(ctx, command.original, command.range),
