@@ -49,6 +49,8 @@ export interface AssembleInput {
   readonly created: string;
   /** Docker media types instead of OCI ones. */
   readonly docker?: boolean | undefined;
+  /** The inline build cache (`--cache-to type=inline`): the base64 value of `moby.buildkit.cache.v0`. */
+  readonly inlineCache?: string | undefined;
 }
 
 export interface AssembledImage {
@@ -122,6 +124,7 @@ export function assembleImage(input: AssembleInput): AssembledImage {
     config,
     rootfs: { type: 'layers', diff_ids: input.layers.map((l) => l.diffId) },
     history,
+    ...(input.inlineCache !== undefined ? { 'moby.buildkit.cache.v0': input.inlineCache } : {}),
   };
   const configBytes = Buffer.from(JSON.stringify(image));
   const configDigest = sha256Digest(configBytes);
