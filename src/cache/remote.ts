@@ -11,12 +11,18 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { Content } from '../content/index.js';
 import { StagecraftError, digestHex, formatImageRef, parseDigest, parseImageRef, sha256Digest, type Digest, type ImageRef } from '../core/index.js';
-import { MAX_IMAGE_CONFIG_BYTES, MEDIA_TYPES, parseManifest, type Descriptor, type ImageManifest, type ParsedManifest } from '../oci/index.js';
+import { MAX_IMAGE_CONFIG_BYTES, MEDIA_TYPES, isImageManifestMediaType, parseManifest, type Descriptor, type ImageManifest, type ParsedManifest } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { INLINE_CACHE_CONFIG_KEY, readInlineCache, type InlineCacheContents } from './inline.js';
 import { LayerRecord, type CacheRecords } from './records.js';
 
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.stagecraft.cache.config.v1+json';
+
+/** The config of a cache BuildKit exported (`--cache-to type=registry|local` of buildx). */
+const BUILDKIT_CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.buildkit.cacheconfig.v0';
+
+/** BuildKit's cache keys are digests of its LLB ops, stagecraft's of its own plan: they never meet. */
+const BUILDKIT_KEYS = "keyed by digests of BuildKit's LLB, which stagecraft's cache keys never match: not used";
 
 export type CacheLocation =
   | { readonly type: 'registry'; readonly ref: string }
@@ -189,7 +195,7 @@ const InlineImageConfig = z.object({
  * different number of layers than its manifest is skipped.
  */
 async function readImageInlineCache(deps: RemoteCacheDeps, ref: ImageRef, manifest: ImageManifest, where: string, signal: AbortSignal | undefined): Promise<InlineCacheContents | undefined> {
-  if (manifest.layers.length === 0) return undefined;
+  if (manifest.layers.length === 0 || (manifest.config.mediaType !== MEDIA_TYPES.ociConfig && manifest.config.mediaType !== MEDIA_TYPES.dockerConfig)) return undefined;
   const bytes = await readRegistryBlob(deps, ref, manifest.config, MAX_IMAGE_CONFIG_BYTES, where, signal);
   let json: unknown;
   try {
@@ -208,7 +214,7 @@ async function importInlineCache(deps: RemoteCacheDeps, ref: ImageRef, parsed: P
   const manifests: ImageManifest[] = [];
   if (parsed.kind === 'manifest') manifests.push(parsed.manifest);
   else {
-    for (const entry of parsed.index.manifests.slice(0, MAX_INLINE_MANIFESTS)) {
+    for (const entry of parsed.index.manifests.filter((m) => isImageManifestMediaType(m.mediaType)).slice(0, MAX_INLINE_MANIFESTS)) {
       const child = await deps.registry.fetchManifest(ref, entry.digest, { signal });
       if (child.parsed.kind === 'manifest') manifests.push(child.parsed.manifest);
     }
@@ -245,14 +251,18 @@ export async function importCache(deps: RemoteCacheDeps, location: CacheLocation
       // BuildKit's words for a cache it cannot resolve; the build goes on without it.
       return { imported: 0, warnings: [`importing cache manifest from ${location.ref}: failed to configure registry cache importer: ${error.message}`] };
     }
-    if (fetched.parsed.kind === 'manifest' && fetched.parsed.manifest.config.mediaType === CACHE_CONFIG_MEDIA_TYPE) {
-      const bytes = await readRegistryBlob(deps, ref, fetched.parsed.manifest.config, MAX_CACHE_CONFIG_BYTES, location.ref, signal);
+    const parsed = fetched.parsed;
+    if (parsed.kind === 'manifest' && parsed.manifest.config.mediaType === CACHE_CONFIG_MEDIA_TYPE) {
+      const bytes = await readRegistryBlob(deps, ref, parsed.manifest.config, MAX_CACHE_CONFIG_BYTES, location.ref, signal);
       config = parseCacheConfig(bytes, location.ref);
+    } else if (parsed.kind === 'manifest' ? parsed.manifest.config.mediaType === BUILDKIT_CACHE_CONFIG_MEDIA_TYPE : parsed.index.manifests.some((m) => m.mediaType === BUILDKIT_CACHE_CONFIG_MEDIA_TYPE)) {
+      config = { version: 1, records: [] };
+      warnings.push(`importing cache manifest from ${location.ref}: a cache BuildKit exported (${BUILDKIT_CACHE_CONFIG_MEDIA_TYPE}), ${BUILDKIT_KEYS}`);
     } else {
       const inline = await importInlineCache(deps, ref, fetched.parsed, location.ref, signal);
       config = inline.config;
       if (inline.images === 0) warnings.push(`importing cache manifest from ${location.ref}: not a build cache: neither a cache written by --cache-to nor an image with an inline cache (${INLINE_CACHE_CONFIG_KEY}); nothing imported`);
-      if (inline.foreign > 0) warnings.push(`importing cache manifest from ${location.ref}: its inline cache holds ${inline.foreign} BuildKit cache record${inline.foreign === 1 ? '' : 's'}, keyed by digests of BuildKit's LLB, which stagecraft's cache keys never match: not used`);
+      if (inline.foreign > 0) warnings.push(`importing cache manifest from ${location.ref}: its inline cache holds ${inline.foreign} BuildKit cache record${inline.foreign === 1 ? '' : 's'}, ${BUILDKIT_KEYS}`);
     }
     source = formatImageRef(ref);
   } else {
