@@ -80,7 +80,7 @@ export function inlineCacheValue(records: CacheRecords, keys: readonly Digest[],
 }
 
 export interface InlineCacheContents {
-  /** stagecraft's records, their layers taken from the image (fetched from `source` when used). */
+  /** stagecraft's records, their layers taken from the image (fetched from `source` when used, if given). */
   readonly records: readonly { readonly key: Digest; readonly name: string; readonly layers: readonly LayerRecord[] }[];
   /** How many records BuildKit (or another builder) wrote: valid, but keyed by its LLB digests. */
   readonly foreign: number;
@@ -97,7 +97,7 @@ function invalid(where: string, why: string): StagecraftError {
  * `layers` the image's layers (manifest descriptors with the config's diffIDs, in order). Undefined
  * when the image has none. Every link and layer index is checked, as BuildKit's parser does.
  */
-export function readInlineCache(value: unknown, layers: readonly ImageLayer[], source: string, where: string): InlineCacheContents | undefined {
+export function readInlineCache(value: unknown, layers: readonly ImageLayer[], source: string | undefined, where: string): InlineCacheContents | undefined {
   if (value === undefined || value === null) return undefined;
   // Go marshals []byte as standard base64 (with padding); anything else fails its unmarshal too.
   if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) throw invalid(where, 'not a base64 string');
@@ -131,7 +131,7 @@ export function readInlineCache(value: unknown, layers: readonly ImageLayer[], s
     records.push({
       key: record.digest,
       name: record.stagecraft.name,
-      layers: layers.slice(0, top + 1).map((layer) => ({ diffId: layer.diffId, digest: layer.digest, size: layer.size, mediaType: layer.mediaType, source })),
+      layers: layers.slice(0, top + 1).map((layer) => ({ diffId: layer.diffId, digest: layer.digest, size: layer.size, mediaType: layer.mediaType, ...(source === undefined ? {} : { source }) })),
     });
   }
   return { records, foreign };

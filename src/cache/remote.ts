@@ -189,14 +189,16 @@ const InlineImageConfig = z.object({
   [INLINE_CACHE_CONFIG_KEY]: z.unknown().optional(),
 });
 
+function isImageConfig(manifest: ImageManifest): boolean {
+  return manifest.config.mediaType === MEDIA_TYPES.ociConfig || manifest.config.mediaType === MEDIA_TYPES.dockerConfig;
+}
+
 /**
- * The inline cache of an image manifest (stagecraft's records, and how many BuildKit records it
- * held), or undefined when the image carries none. As BuildKit, an image whose config lists a
- * different number of layers than its manifest is skipped.
+ * The inline cache in an image config (stagecraft's records, and how many BuildKit records it held),
+ * or undefined when the image carries none. As BuildKit, an image whose config lists a different
+ * number of layers than its manifest is skipped.
  */
-async function readImageInlineCache(deps: RemoteCacheDeps, ref: ImageRef, manifest: ImageManifest, where: string, signal: AbortSignal | undefined): Promise<InlineCacheContents | undefined> {
-  if (manifest.layers.length === 0 || (manifest.config.mediaType !== MEDIA_TYPES.ociConfig && manifest.config.mediaType !== MEDIA_TYPES.dockerConfig)) return undefined;
-  const bytes = await readRegistryBlob(deps, ref, manifest.config, MAX_IMAGE_CONFIG_BYTES, where, signal);
+function inlineCacheOfConfig(bytes: Buffer, manifest: ImageManifest, source: string | undefined, where: string): InlineCacheContents | undefined {
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString('utf8'));
@@ -204,9 +206,15 @@ async function readImageInlineCache(deps: RemoteCacheDeps, ref: ImageRef, manife
     throw new StagecraftError('INVALID_MANIFEST', `${where}: the image config is not JSON`, { hint: 'check --cache-from: it should name a cache or an image built with --cache-to type=inline' });
   }
   const parsed = InlineImageConfig.safeParse(json);
-  if (!parsed.success || parsed.data.rootfs.diff_ids.length !== manifest.layers.length) return undefined;
+  if (!parsed.success || manifest.layers.length === 0 || parsed.data.rootfs.diff_ids.length !== manifest.layers.length) return undefined;
   const layers = manifest.layers.map((layer, i) => ({ diffId: parseDigest(parsed.data.rootfs.diff_ids[i] ?? ''), digest: layer.digest, size: layer.size, mediaType: layer.mediaType }));
-  return readInlineCache(parsed.data[INLINE_CACHE_CONFIG_KEY], layers, formatImageRef(ref), where);
+  return readInlineCache(parsed.data[INLINE_CACHE_CONFIG_KEY], layers, source, where);
+}
+
+async function readImageInlineCache(deps: RemoteCacheDeps, ref: ImageRef, manifest: ImageManifest, where: string, signal: AbortSignal | undefined): Promise<InlineCacheContents | undefined> {
+  if (manifest.layers.length === 0 || !isImageConfig(manifest)) return undefined;
+  const bytes = await readRegistryBlob(deps, ref, manifest.config, MAX_IMAGE_CONFIG_BYTES, where, signal);
+  return inlineCacheOfConfig(bytes, manifest, formatImageRef(ref), where);
 }
 
 /** Records the inline caches of an image or of every image of an index (as BuildKit) hold. */
@@ -274,21 +282,34 @@ export async function importCache(deps: RemoteCacheDeps, location: CacheLocation
       const why = error instanceof SyntaxError ? `invalid JSON: ${error.message}` : error instanceof Error ? error.message : String(error);
       return { imported: 0, warnings: [`local cache import at ${location.dir} not found due to err: could not read ${join(location.dir, 'index.json')}: ${why}`] };
     }
-    const entries = z.object({ manifests: z.array(z.object({ digest: z.string() })).min(1) }).safeParse(index);
+    const entries = z.object({ manifests: z.array(z.object({ digest: z.string(), mediaType: z.string().optional() })).min(1) }).safeParse(index);
     if (!entries.success) throw new StagecraftError('INVALID_MANIFEST', `${location.dir}/index.json lists no cache manifest`, { hint: 'use a directory written by --cache-to type=local' });
-    const manifestDigest = parseDigest(entries.data.manifests[0]?.digest ?? '');
-    const manifestBytes = await readFile(join(location.dir, 'blobs', 'sha256', digestHex(manifestDigest)));
+    const entry = entries.data.manifests[0];
+    const manifestDigest = parseDigest(entry?.digest ?? '');
+    const blobPath = (digest: Digest): string => join(location.dir, 'blobs', 'sha256', digestHex(digest));
+    const manifestBytes = await readFile(blobPath(manifestDigest));
     if (sha256Digest(manifestBytes) !== manifestDigest) throw new StagecraftError('DIGEST_MISMATCH', `${location.dir}: the cache manifest does not match its digest`);
-    const parsed = parseManifest(manifestBytes, MEDIA_TYPES.ociManifest);
-    if (parsed.kind !== 'manifest' || parsed.manifest.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE) throw new StagecraftError('INVALID_MANIFEST', `${location.dir} is not a stagecraft build cache`, { hint: 'use a directory written by --cache-to type=local' });
-    if (parsed.manifest.config.size > MAX_CACHE_CONFIG_BYTES) throw cacheConfigTooLarge(location.dir, parsed.manifest.config.size);
-    const configBytes = await readFile(join(location.dir, 'blobs', 'sha256', digestHex(parsed.manifest.config.digest)));
+    const parsed = parseManifest(manifestBytes, entry?.mediaType ?? MEDIA_TYPES.ociManifest);
+    if (parsed.kind !== 'manifest' || (parsed.manifest.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE && !isImageConfig(parsed.manifest))) throw new StagecraftError('INVALID_MANIFEST', `${location.dir} is neither a stagecraft build cache nor an image`, { hint: 'use a directory written by --cache-to type=local, or an OCI layout of one image built with --cache-to type=inline' });
+    const cache = parsed.manifest.config.mediaType === CACHE_CONFIG_MEDIA_TYPE;
+    const limit = cache ? MAX_CACHE_CONFIG_BYTES : MAX_IMAGE_CONFIG_BYTES;
+    if (parsed.manifest.config.size > limit) throw cacheConfigTooLarge(location.dir, parsed.manifest.config.size, limit);
+    const configBytes = await readFile(blobPath(parsed.manifest.config.digest));
     if (sha256Digest(configBytes) !== parsed.manifest.config.digest) throw new StagecraftError('DIGEST_MISMATCH', `${location.dir}: the cache config does not match its digest ${parsed.manifest.config.digest}`, { hint: 'the cache directory was changed after it was written: export it again with --cache-to' });
-    config = parseCacheConfig(configBytes, location.dir);
+    let needed: readonly { digest: Digest; size: number }[] = parsed.manifest.layers;
+    if (cache) config = parseCacheConfig(configBytes, location.dir);
+    else {
+      // An OCI layout of an image (e.g. `-o type=oci` unpacked): its inline cache, as BuildKit's local importer.
+      const inline = inlineCacheOfConfig(configBytes, parsed.manifest, undefined, location.dir);
+      config = { version: 1, records: (inline?.records ?? []).map((r) => ({ key: r.key, name: r.name, layers: [...r.layers] })) };
+      if (inline === undefined) warnings.push(`local cache import at ${location.dir}: not a build cache: an image without an inline cache (${INLINE_CACHE_CONFIG_KEY}); nothing imported`);
+      if (inline !== undefined && inline.foreign > 0) warnings.push(`local cache import at ${location.dir}: its inline cache holds ${inline.foreign} BuildKit cache record${inline.foreign === 1 ? '' : 's'}, ${BUILDKIT_KEYS}`);
+      needed = parsed.manifest.layers.slice(0, config.records.reduce((most, r) => Math.max(most, r.layers.length), 0));
+    }
     // A directory has no registry to fetch from later: ingest the layers now (verified).
-    for (const layer of parsed.manifest.layers) {
+    for (const layer of needed) {
       if (!(await deps.content.blobs.has(layer.digest))) {
-        await deps.content.blobs.ingest(createReadStream(join(location.dir, 'blobs', 'sha256', digestHex(layer.digest))), { digest: layer.digest, size: layer.size, signal });
+        await deps.content.blobs.ingest(createReadStream(blobPath(layer.digest)), { digest: layer.digest, size: layer.size, signal });
       }
     }
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,6 +86,19 @@ describe('--cache-to / --cache-from between empty state roots', () => {
     assert.deepEqual(warnings(importing), []);
     assert.equal(executed(importing), 0, 'no step ran');
     assert.equal(readFileSync(join(out, 'app/GREETING.txt'), 'utf8'), 'HELLO FROM STAGECRAFT\n');
+  });
+
+  it('--cache-to type=inline into an OCI archive: unpacked, --cache-from type=local,src=DIR on an empty state root runs no step', async () => {
+    const archive = join(env.work, 'inline-oci.tar');
+    const exporting = env.build(['--build-arg', `REGISTRY=${env.registry.host}`, '--cache-to', 'type=inline', '-o', `type=oci,dest=${archive}`, context], { root: await env.newRoot() });
+    assert.equal(exporting.status, 0, exporting.stderr);
+    const layout = join(env.work, 'inline-oci');
+    mkdirSync(layout, { recursive: true });
+    execFileSync('tar', ['-xf', archive, '-C', layout]);
+    const importing = env.build(['--build-arg', `REGISTRY=${env.registry.host}`, '--cache-from', `type=local,src=${layout}`, context], { root: await env.newRoot() });
+    assert.equal(importing.status, 0, importing.stderr);
+    assert.deepEqual(warnings(importing), []);
+    assert.equal(executed(importing), 0, 'no step ran');
   });
 
   it('--cache-from an image whose inline cache BuildKit wrote: read and validated, a warning says its keys are BuildKit\'s, the build goes on', async () => {

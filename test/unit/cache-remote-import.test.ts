@@ -91,6 +91,22 @@ describe('importCaches: a cache that cannot be used is a warning, as buildx', ()
     }
   });
 
+  it('an OCI layout of an image without an inline cache: "not a build cache", nothing imported', async () => {
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256Digest(Buffer.from('l'))] } }));
+    const configDigest = await writeBlob(config);
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256Digest(Buffer.from('gz')), size: 2 }],
+    }));
+    const manifestDigest = await writeBlob(manifest);
+    await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifestDigest, size: manifest.length }] }));
+    const warnings: string[] = [];
+    assert.equal(await importCaches(deps, [{ type: 'local', dir }], (w) => warnings.push(w)), 0);
+    assert.deepEqual(warnings, [`local cache import at ${dir}: not a build cache: an image without an inline cache (moby.buildkit.cache.v0); nothing imported`]);
+  });
+
   it('cancellation still ends the build', async () => {
     const controller = new AbortController();
     controller.abort();
