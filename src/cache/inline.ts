@@ -14,8 +14,8 @@
  * plan and can never equal them, so BuildKit records are read and validated but not used.
  */
 import { z } from 'zod';
-import { StagecraftError, parseDigest, type Digest } from '../core/index.js';
-import type { CacheRecords, LayerRecord } from './records.js';
+import { StagecraftError, type Digest } from '../core/index.js';
+import { digest, type CacheRecords, type LayerRecord } from './records.js';
 
 export const INLINE_CACHE_CONFIG_KEY = 'moby.buildkit.cache.v0';
 
@@ -25,14 +25,6 @@ const MARKER_VERSION = 1;
 /** The most records read from one image's inline cache (BuildKit writes one per step). */
 export const MAX_INLINE_CACHE_RECORDS = 100_000;
 
-const digest = z.string().transform((s, ctx) => {
-  try {
-    return parseDigest(s);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: `invalid digest ${s}` });
-    return z.NEVER;
-  }
-});
 const index = z.number().int().nonnegative();
 
 /** BuildKit's `CacheRecord` JSON, with stagecraft's marker. */

@@ -54,7 +54,8 @@ export const CACHE_MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-const digest = z.string().transform((s, ctx) => {
+/** A digest string, parsed (a zod schema shared by the cache's record formats). */
+export const digest = z.string().transform((s, ctx) => {
   try {
     return parseDigest(s);
   } catch {
