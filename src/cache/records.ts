@@ -55,6 +55,16 @@ export const CACHE_MIGRATIONS: readonly Migration[] = [
   },
 ];
 
+/** A digest string, parsed (a zod schema shared by the cache's record formats). */
+export const digest = z.string().transform((s, ctx) => {
+  try {
+    return parseDigest(s);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `invalid digest ${s}` });
+    return z.NEVER;
+  }
+});
+
 /** An image layer and, for a base image's layer, where its blob can be fetched from when it is not in the store. */
 export const LayerRecord = imageLayerSchema.extend({
   source: z.string().optional(),

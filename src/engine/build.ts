@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, exportCache, importCache, type CacheExportSpec, type CacheLocation } from '../cache/index.js';
+import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, exportCacheTo, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, formatPlatform, parseImageRef, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
@@ -130,9 +130,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const locks = new StoreLocks(db);
     disposer.use(await locks.acquire(STATE_ROOT_LOCK, 'shared', signal));
     const records = new CacheRecords(db);
-    for (const location of options.cacheFrom ?? []) {
-      await importCache({ content, registry: deps.registry, records }, location, signal);
-    }
+    const warn = (message: string): void => events.emit({ type: 'build.warning', time: Date.now(), message });
+    await importCaches({ content, registry: deps.registry, records }, options.cacheFrom ?? [], warn, signal);
     const snapshotRoot = join(deps.stateRoot, 'snapshots');
     const snapshotter: Snapshotter = await openSnapshotter(snapshotRoot);
     await sweepAbandoned(deps.stateRoot, snapshotter);
@@ -263,6 +262,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const image = converted.target.image;
     const labels = { ...(image.config.Labels ?? {}), ...Object.fromEntries(options.labels) };
     const created = rfc3339(options.sourceDateEpoch ?? Math.floor(Date.now() / 1000));
+    const inline = (options.cacheTo ?? []).some((s) => s.location.type === 'inline') ? inlineCacheValue(records, [...result.keys.values()].map((k) => k.key), imageLayers, created) : undefined;
     const assembled = assembleImage({
       architecture: image.architecture,
       os: image.os,
@@ -275,6 +275,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       // oci-mediatypes=false on an image output: Docker's media types (BuildKit's docker exporter default).
       docker: options.outputs.some((o) => o.type === 'image' && !o.ociMediaTypes),
       annotations: options.annotations?.manifest,
+      inlineCache: inline?.value,
     });
     await content.blobs.put(assembled.config, { digest: assembled.configDigest, signal });
     await content.blobs.put(assembled.manifest, { digest: assembled.manifestDigest, signal });
@@ -328,8 +329,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     for (const spec of options.cacheTo ?? []) {
       const targetKey = result.keys.get(converted.target.root)?.key;
       const keys = spec.mode === 'max' ? [...result.keys.values()].map((k) => k.key) : targetKey === undefined ? [] : [targetKey];
-      const count = await exportCache({ content, registry: deps.registry, records, exportLayers }, spec, keys, signal);
-      exported.push(`cache (${spec.mode}, ${count} records) to ${spec.location.type === 'registry' ? spec.location.ref : spec.location.dir}`);
+      const line = await exportCacheTo({ content, registry: deps.registry, records, exportLayers }, spec, keys, inline?.count ?? 0, warn, signal);
+      if (line !== undefined) exported.push(line);
     }
     const size = imageLayers.reduce((sum, l) => sum + l.size, 0) + assembled.config.length + assembled.manifest.length;
     const durationMs = Date.now() - started;

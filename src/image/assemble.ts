@@ -25,6 +25,8 @@ export interface AssembleInput {
   readonly docker?: boolean | undefined;
   /** `annotations` of the manifest (`--annotation manifest:KEY=VALUE`); none when empty. */
   readonly annotations?: Readonly<Record<string, string>> | undefined;
+  /** The inline build cache (`--cache-to type=inline`): the base64 value of `moby.buildkit.cache.v0`. */
+  readonly inlineCache?: string | undefined;
 }
 
 /** `--annotation`s of a single-platform image: in its manifest, and on descriptors that point to it. */
@@ -110,6 +112,7 @@ export function assembleImage(input: AssembleInput): AssembledImage {
     config,
     rootfs: { type: 'layers', diff_ids: input.layers.map((l) => l.diffId) },
     history,
+    ...(input.inlineCache !== undefined ? { 'moby.buildkit.cache.v0': input.inlineCache } : {}),
   };
   const configBytes = Buffer.from(JSON.stringify(image));
   const configDigest = sha256Digest(configBytes);

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { importCache, type RemoteCacheDeps } from '../../src/cache/remote.js';
+import { importCache, importCaches, type RemoteCacheDeps } from '../../src/cache/remote.js';
 import { StagecraftError, digestHex, sha256Digest, type Digest } from '../../src/core/index.js';
 
 let dir: string;
@@ -62,6 +62,57 @@ describe('importCache from a directory', () => {
   it('a valid config imports', async () => {
     const good = Buffer.from(JSON.stringify({ version: 1, records: [] }));
     await writeCache(good, good);
-    assert.equal(await importCache(deps, { type: 'local', dir }), 0);
+    assert.deepEqual(await importCache(deps, { type: 'local', dir }), { imported: 0, warnings: [] });
+  });
+});
+
+describe('importCaches: a cache that cannot be used is a warning, as buildx', () => {
+  it('a missing directory: buildx\'s "local cache import at DIR not found" warning, nothing imported', async () => {
+    const warnings: string[] = [];
+    const missing = join(dir, 'nope');
+    assert.equal(await importCaches(deps, [{ type: 'local', dir: missing }], (w) => warnings.push(w)), 0);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', new RegExp(`^local cache import at ${missing} not found due to err: could not read ${missing}/index.json: ENOENT`));
+  });
+
+  it('a directory that is not a cache, or whose config was changed, is a warning naming it; the next --cache-from is still imported', async () => {
+    const good = Buffer.from(JSON.stringify({ version: 1, records: [] }));
+    await writeCache(good, Buffer.from('{"version":1,"records":[ ]}'));
+    const other = await mkdtemp(join(tmpdir(), 'cache-import-other-'));
+    try {
+      await writeFile(join(other, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [] }));
+      const warnings: string[] = [];
+      await importCaches(deps, [{ type: 'local', dir }, { type: 'local', dir: other }], (w) => warnings.push(w));
+      assert.equal(warnings.length, 2);
+      assert.match(warnings[0] ?? '', new RegExp(`^local cache import at ${dir}: .*does not match its digest`));
+      assert.match(warnings[1] ?? '', new RegExp(`^local cache import at ${other}: .*lists no cache manifest`));
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
+  it('an OCI layout of an image without an inline cache: "not a build cache", nothing imported', async () => {
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256Digest(Buffer.from('l'))] } }));
+    const configDigest = await writeBlob(config);
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256Digest(Buffer.from('gz')), size: 2 }],
+    }));
+    const manifestDigest = await writeBlob(manifest);
+    await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifestDigest, size: manifest.length }] }));
+    const warnings: string[] = [];
+    assert.equal(await importCaches(deps, [{ type: 'local', dir }], (w) => warnings.push(w)), 0);
+    assert.deepEqual(warnings, [`local cache import at ${dir}: not a build cache: an image without an inline cache (moby.buildkit.cache.v0); nothing imported`]);
+  });
+
+  it('cancellation still ends the build', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const aborting = { ...deps, records: { get: () => { throw new StagecraftError('ABORTED', 'interrupted'); } } } as unknown as RemoteCacheDeps;
+    const good = Buffer.from(JSON.stringify({ version: 1, records: [{ key: sha256Digest(Buffer.from('k')), name: 'x', layers: [] }] }));
+    await writeCache(good, good);
+    await assert.rejects(importCaches(aborting, [{ type: 'local', dir }], () => undefined, controller.signal), (error: unknown) => error instanceof StagecraftError && error.code === 'ABORTED');
   });
 });
