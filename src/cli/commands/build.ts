@@ -9,15 +9,14 @@ import { Readable } from 'node:stream';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { StagecraftError } from '../../core/index.js';
-import type { BuildEvent, EventSink } from '../../events/index.js';
-import { toRawJson } from '../../events/index.js';
+import type { EventSink } from '../../events/index.js';
 import { parseOutputSpec, parseSecretSpec, parseSshSpec, type OutputSpec } from '../../exporter/index.js';
 import { checkBuildEntitlements, parseEntitlements, type BuildResult, type Engine } from '../../engine/index.js';
 import { applyLayer } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
 import type { CliIo } from '../main.js';
 import { collect, hostPlatform, parseBuildArgs, parsePlatformFlag, readBoundedDockerfile, readDockerfile } from '../options.js';
-import { initialPlainState, initialTtyState, reduceTty, renderPlain, ttyFrame, TtyPainter } from '../progress/index.js';
+import { PROGRESS_MODES, progressSink } from '../progress/index.js';
 import { addRootOption, formatBytes, withEngine } from './store-context.js';
 
 interface BuildFlags {
@@ -47,7 +46,6 @@ interface BuildFlags {
   explainCache?: boolean;
 }
 
-const PROGRESS_MODES = ['auto', 'tty', 'plain', 'rawjson', 'quiet'];
 
 function usage(message: string, hint: string): StagecraftError {
   return new StagecraftError('USAGE', message, { hint });
@@ -108,33 +106,6 @@ function sourceDateEpoch(buildArgs: Map<string, string>): number | undefined {
   if (text === undefined || text === '') return undefined;
   if (!/^\d+$/.test(text)) throw usage(`invalid SOURCE_DATE_EPOCH "${text}"`, 'SOURCE_DATE_EPOCH is a Unix time in seconds');
   return Number.parseInt(text, 10);
-}
-
-/** The progress sink for `mode`, and a function that finishes its output. */
-function progressSink(mode: string, io: CliIo): { sink: EventSink; finish: () => void } {
-  if (mode === 'quiet') return { sink: { emit: () => undefined }, finish: () => undefined };
-  if (mode === 'rawjson') return { sink: { emit: (event) => io.stderr(`${toRawJson(event)}\n`) }, finish: () => undefined };
-  const tty = mode === 'tty' || (mode === 'auto' && process.stderr.isTTY);
-  if (!tty) {
-    let state = initialPlainState;
-    return {
-      sink: { emit: (event) => { const [next, text] = renderPlain(state, event); state = next; if (text !== '') io.stderr(text); } },
-      finish: () => undefined,
-    };
-  }
-  let state = initialTtyState;
-  const painter = new TtyPainter(io.stderr);
-  // A pty may report 0 columns (e.g. under script(1)): fall back to $COLUMNS, then 100.
-  const width = (): number => Math.max(40, process.stderr.columns || Number(process.env.COLUMNS) || 100);
-  const timer = setInterval(() => painter.paint(ttyFrame(state, Date.now(), width())), 100);
-  timer.unref();
-  return {
-    sink: { emit: (event: BuildEvent) => { state = reduceTty(state, event); } },
-    finish: () => {
-      clearInterval(timer);
-      painter.paint(ttyFrame(state, Date.now(), width()));
-    },
-  };
 }
 
 function explainText(misses: readonly { vertex: string; reasons: readonly string[] }[], names: ReadonlyMap<string, string>): string {
@@ -212,7 +183,7 @@ Examples:
   stagecraft build -o type=local,dest=out --target artifacts .`)
     .action(async (context: string, flags: BuildFlags, command: Command) => {
       // Everything the user typed is checked before any work starts.
-      if (!PROGRESS_MODES.includes(flags.progress)) throw usage(`unknown --progress "${flags.progress}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
+      if (!(PROGRESS_MODES as readonly string[]).includes(flags.progress)) throw usage(`unknown --progress "${flags.progress}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
       if (flags.network !== undefined && !['default', 'host', 'none'].includes(flags.network)) throw usage(`unsupported --network "${flags.network}"`, 'use default, host or none');
       const allow = parseEntitlements(flags.allow ?? []);
       checkBuildEntitlements((flags.network ?? 'default') as 'default' | 'host' | 'none', allow);
@@ -240,7 +211,7 @@ Examples:
       const secrets = await readSecrets(flags.secret ?? []);
       const ssh = await sshSockets(flags.ssh ?? []);
       const progressMode = flags.quiet === true ? 'quiet' : flags.progress;
-      const progress = progressSink(progressMode, io);
+      const progress = progressSink(progressMode, io.stderr);
       const names = new Map<string, string>();
       const misses: { vertex: string; reasons: readonly string[] }[] = [];
       const sink: EventSink = {
