@@ -17,9 +17,9 @@ import { sendUpstream, startProxy, type TestProxy } from '../helpers/http-proxy.
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 /** Runs the CLI without blocking this process's event loop (the proxy lives here). */
-function cli(args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function cli(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
@@ -115,6 +115,16 @@ describe('registry retries and transfers are progress events', { timeout: 240_00
     assert.match(run.stderr, new RegExp(`RETRY: GET manifest ${proxy.host.replace(/\./g, '\\.')}/library/busybox:1: 503 Service Unavailable, retry 1 of 4 in \\d+\\.\\d s`));
     assert.match(run.stderr, /RETRY: GET blob \S+@[a-f0-9]{12}: .*retry 1 of 4/);
     assert.match(run.stderr, new RegExp(`pull ${proxy.host.replace(/\./g, '\\.')}/library/busybox@${image.layerDigest.slice(7, 19)}: layer done`));
+  });
+
+  it('build --progress=tty shows the layer transfer and the retries with their reasons', async () => {
+    const run = await cli(['--root', join(work, 'root-tty'), 'build', '--progress=tty', await context('tty')], { ...process.env, COLUMNS: '220' });
+    assert.equal(run.status, 0, run.stderr);
+    // The last frame is painted when the build ends; the text of every frame stays in the output.
+    const text = run.stderr.replace(/\x1b\[[0-9]*[ABK]/g, '');
+    assert.match(text, /RETRY: GET manifest \S+\/library\/busybox:1: 503 Service Unavailable, retry 1 of 4 in \d+\.\d s/);
+    assert.match(text, /RETRY: GET blob \S+@[a-f0-9]{12}: .*retry 1 of 4/);
+    assert.match(text, new RegExp(` => pull \\S+/library/busybox@${image.layerDigest.slice(7, 19)} layer \\S+ done`));
   });
 
   it('pull and push use the same events: retries and transfers in plain and rawjson', async () => {
