@@ -18,7 +18,7 @@ import type { EventSink } from '../events/index.js';
 import { createRuncExecutor } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, type AssembleLayer, type ExportCompressionSpec, type ImageAnnotations } from '../image/index.js';
-import { BaseImages, CacheMountPool, ExecFailure, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
+import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { applyLayer, openSnapshotter, packDirectory, type Snapshotter } from '../snapshot/index.js';
@@ -192,8 +192,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       hostname: 'buildkitsandbox',
       defaultNetwork: options.network,
       baseImages,
-      downloadDir: join(runDir, 'http'),
-      downloadFromHost: (options.allow ?? []).includes('network.host'),
+      downloads: new HttpDownloads({ root: join(runDir, 'http'), allowHostLocal: (options.allow ?? []).includes('network.host'), events }),
       context: {
         hash: (include: readonly string[], hashSignal: AbortSignal) => context.hash(include, [], hashSignal),
         view: async (include: readonly string[]) => {

@@ -212,8 +212,9 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
           stateRoot: config.stateRoot,
           content: () => Promise.resolve(store),
           database: () => db,
-          registry,
-          push: (localRef, remoteRef, signal) => push(deps, localRef, remoteRef, { signal }),
+          // Pulls, pushes and cache transfers of this build report to its event stream.
+          registry: registry.withEvents(buildOptions.events),
+          push: (localRef, remoteRef, signal) => push(deps, localRef, remoteRef, { signal, events: buildOptions.events }),
         },
         { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism },
       );

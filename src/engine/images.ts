@@ -17,6 +17,7 @@ import {
   type Platform,
 } from '../core/index.js';
 import { STATE_ROOT_LOCK, StoreLocks } from '../cache/index.js';
+import { nullSink, type EventSink } from '../events/index.js';
 import type { Content, ImageReference } from '../content/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, type StoredImage } from '../image/index.js';
 import { parseImageConfig, platformFromOci, type Descriptor, type ImageLayer } from '../oci/index.js';
@@ -32,20 +33,11 @@ export interface ImageDeps {
   readonly defaultPlatform: Platform;
 }
 
-/** Progress of one blob of a pull or push. */
-export interface TransferProgress {
-  readonly digest: Digest;
-  readonly kind: 'manifest' | 'config' | 'layer';
-  /** `exists`: already there, nothing transferred. `compressed`: a plain layer goes out gzipped (`total` → `current` bytes; compressed now or earlier). */
-  readonly status: 'waiting' | 'transferring' | 'exists' | 'mounted' | 'done' | 'compressed';
-  readonly current: number;
-  readonly total: number;
-}
-
 export interface PullOptions {
   readonly platform?: Platform | undefined;
   readonly signal?: AbortSignal | undefined;
-  readonly onProgress?: ((progress: TransferProgress) => void) | undefined;
+  /** Where blob transfers (`transfer.*`) and retried requests (`registry.retry`) are reported. */
+  readonly events?: EventSink | undefined;
 }
 
 export interface PullResult {
@@ -60,7 +52,8 @@ export interface PullResult {
 
 export interface PushOptions {
   readonly signal?: AbortSignal | undefined;
-  readonly onProgress?: ((progress: TransferProgress) => void) | undefined;
+  /** Where blob transfers (`transfer.*`) and retried requests (`registry.retry`) are reported. */
+  readonly events?: EventSink | undefined;
 }
 
 export interface PushResult {
@@ -184,9 +177,11 @@ export async function pull(deps: ImageDeps, text: string, options: PullOptions =
   const name = formatImageRef(ref);
   const content = await deps.content();
   const platform = options.platform ?? deps.defaultPlatform;
+  const events = options.events ?? nullSink;
+  const registry = deps.registry.withEvents(events);
   const lease = content.leases.create({ label: `pull ${name}` });
   try {
-    const resolved = await deps.registry.resolve(ref, { platform, signal: options.signal });
+    const resolved = await registry.resolve(ref, { platform, signal: options.signal });
     if (resolved.index !== undefined) await content.blobs.put(resolved.index.bytes, { digest: resolved.index.descriptor.digest, lease, signal: options.signal });
     const manifest = resolved.manifest;
     let downloaded = 0;
@@ -194,15 +189,15 @@ export async function pull(deps: ImageDeps, text: string, options: PullOptions =
       { descriptor: manifest.config, kind: 'config' },
       ...manifest.layers.map((descriptor) => ({ descriptor, kind: 'layer' as const })),
     ];
-    const report = options.onProgress ?? (() => undefined);
+    const source = `${ref.domain}/${ref.path}`;
     await allOrAbort(options.signal, blobs.map(({ descriptor, kind }) => async (signal) => {
-      const base = { digest: descriptor.digest, kind, total: descriptor.size };
       if (content.blobs.touch(descriptor.digest, lease)) {
-        report({ ...base, status: 'exists', current: descriptor.size });
+        const time = Date.now();
+        events.emit({ type: 'transfer.completed', time, direction: 'pull', ref: source, digest: descriptor.digest, kind, outcome: 'exists', bytes: 0, total: descriptor.size, durationMs: 0 });
         return;
       }
-      report({ ...base, status: 'waiting', current: 0 });
-      const stream: Readable = await deps.registry.fetchBlob(ref, descriptor, { signal });
+      // The client reports the download (started, progress, completed once verified).
+      const stream: Readable = await registry.fetchBlob(ref, descriptor, { signal });
       let last = 0;
       await content.blobs.ingest(stream, {
         digest: descriptor.digest,
@@ -212,10 +207,8 @@ export async function pull(deps: ImageDeps, text: string, options: PullOptions =
         onProgress: (bytes) => {
           downloaded += bytes - last;
           last = bytes;
-          report({ ...base, status: 'transferring', current: bytes });
         },
       });
-      report({ ...base, status: 'done', current: descriptor.size });
     }));
     const configBytes = await content.blobs.read(manifest.config.digest);
     const config = parseImageConfig(configBytes, { source: name });
@@ -259,7 +252,7 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
   const local = await findImage(content, localText);
   const target: ImageRef = parseImageRef(remoteText ?? local.name);
   const stored = await readStoredImage(content, local);
-  const report = options.onProgress ?? (() => undefined);
+  const registry = deps.registry.withEvents(options.events ?? nullSink);
   const source = parseImageRef(local.name);
   const mountFrom = source.domain === target.domain && source.path !== target.path ? source : undefined;
   // A local-only build keeps plain tar layers: compress them (once; recorded in the store) for the
@@ -268,7 +261,6 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
   for (const [i, layer] of stored.layers.entries()) {
     const plain = { diffId: stored.config.rootfs.diff_ids[i] as Digest, digest: layer.digest, size: layer.size, mediaType: layer.mediaType };
     const out = await compressForExport(content.blobs, plain, DEFAULT_EXPORT_COMPRESSION, options.signal);
-    if (out.digest !== plain.digest) report({ digest: out.digest, kind: 'layer', status: 'compressed', current: out.size, total: plain.size });
     exportLayers.push(out);
   }
   const changed = exportLayers.some((layer, i) => layer.digest !== stored.layers[i]?.digest);
@@ -279,12 +271,10 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
   ];
   // One request first: it checks the credentials before any upload, and lets the client learn the
   // registry's auth challenge before the blob uploads run in parallel.
-  await deps.registry.ping(target.domain, { signal: options.signal });
-  await allOrAbort(options.signal, blobs.map(({ descriptor, kind }) => async (signal) => {
-    const base = { digest: descriptor.digest, kind, total: descriptor.size };
-    report({ ...base, status: 'waiting', current: 0 });
-    const outcome = await deps.registry.pushBlob(target, descriptor, () => createReadStream(content.blobs.blobPath(descriptor.digest)), { signal, mountFrom });
-    report({ ...base, status: outcome.outcome === 'uploaded' ? 'done' : outcome.outcome, current: descriptor.size });
+  await registry.ping(target.domain, { signal: options.signal });
+  // The client reports each blob (started, progress, and done, exists or mounted).
+  await allOrAbort(options.signal, blobs.map(({ descriptor }) => async (signal) => {
+    await registry.pushBlob(target, descriptor, () => createReadStream(content.blobs.blobPath(descriptor.digest)), { signal, mountFrom });
   }));
   const reference = target.digest ?? target.tag ?? 'latest';
   if (target.digest !== undefined && target.digest !== manifest.digest) {
@@ -292,8 +282,7 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
       hint: 'push to a tag, or to the image\'s own digest (as pushed, with compressed layers)',
     });
   }
-  const pushed = await deps.registry.putManifest(target, reference, stored.manifestDescriptor.mediaType, manifest.bytes, { signal: options.signal });
-  report({ digest: pushed.digest, kind: 'manifest', status: 'done', current: pushed.size, total: pushed.size });
+  const pushed = await registry.putManifest(target, reference, stored.manifestDescriptor.mediaType, manifest.bytes, { signal: options.signal });
   return { name: formatImageRef(target), digest: pushed.digest, size: pushed.size };
 }
 

@@ -19,7 +19,6 @@ export {
   type PushOptions,
   type PushResult,
   type RemoveResult,
-  type TransferProgress,
 } from './images.js';
 export { ENTITLEMENTS, checkBuildEntitlements, checkPlanEntitlements, parseEntitlements, type Entitlement } from './entitlements.js';
 export { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';

@@ -1,5 +1,5 @@
 /**
- * The rawjson progress stream's schema: one JSON object per line, `{ "v": 1, "type": …, … }`.
+ * The rawjson progress stream's schema: one JSON object per line, `{ "v": 2, "type": …, … }`.
  * docs/progress-events.md documents each type and field; a unit test keeps the two in sync.
  */
 import { z } from 'zod';
@@ -7,6 +7,9 @@ import { EVENT_SCHEMA_VERSION, type BuildEvent } from './types.js';
 
 const time = z.number().nonnegative();
 const vertex = z.string().min(1);
+const bytes = z.number().int().nonnegative();
+const kind = z.enum(['manifest', 'config', 'layer', 'blob']);
+const transfer = { direction: z.enum(['pull', 'push']), ref: z.string(), digest: z.string() };
 
 export const EVENT_SCHEMAS = {
   'build.started': z.object({ type: z.literal('build.started'), time, buildId: z.string(), target: z.string(), vertices: z.number().int().nonnegative() }),
@@ -18,6 +21,10 @@ export const EVENT_SCHEMAS = {
   'vertex.failed': z.object({ type: z.literal('vertex.failed'), time, vertex, error: z.string(), durationMs: z.number().nonnegative() }),
   'vertex.canceled': z.object({ type: z.literal('vertex.canceled'), time, vertex }),
   'cache.miss': z.object({ type: z.literal('cache.miss'), time, vertex, key: z.string(), reasons: z.array(z.string()) }),
+  'transfer.started': z.object({ type: z.literal('transfer.started'), time, ...transfer, kind, total: bytes }),
+  'transfer.progress': z.object({ type: z.literal('transfer.progress'), time, ...transfer, current: bytes, total: bytes }),
+  'transfer.completed': z.object({ type: z.literal('transfer.completed'), time, ...transfer, kind, outcome: z.enum(['done', 'exists', 'mounted']), bytes, total: bytes, durationMs: z.number().nonnegative() }),
+  'registry.retry': z.object({ type: z.literal('registry.retry'), time, what: z.string(), reason: z.string(), attempt: z.number().int().positive(), attempts: z.number().int().positive(), delayMs: z.number().nonnegative() }),
   'build.warning': z.object({ type: z.literal('build.warning'), time, message: z.string() }),
   'build.completed': z.object({ type: z.literal('build.completed'), time, durationMs: z.number().nonnegative(), executed: z.number().int(), cached: z.number().int() }),
   'build.failed': z.object({ type: z.literal('build.failed'), time, durationMs: z.number().nonnegative(), error: z.string() }),
@@ -29,7 +36,8 @@ const S = EVENT_SCHEMAS;
 export const RawJsonLine = z.discriminatedUnion('type', [
   S['build.started'].extend(v), S['vertex.started'].extend(v), S['vertex.cached'].extend(v), S['vertex.log'].extend(v),
   S['vertex.progress'].extend(v), S['vertex.completed'].extend(v), S['vertex.failed'].extend(v), S['vertex.canceled'].extend(v),
-  S['cache.miss'].extend(v), S['build.warning'].extend(v), S['build.completed'].extend(v), S['build.failed'].extend(v),
+  S['cache.miss'].extend(v), S['transfer.started'].extend(v), S['transfer.progress'].extend(v), S['transfer.completed'].extend(v),
+  S['registry.retry'].extend(v), S['build.warning'].extend(v), S['build.completed'].extend(v), S['build.failed'].extend(v),
 ]);
 
 /** One rawjson line (without the newline). */

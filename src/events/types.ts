@@ -3,11 +3,28 @@
  * history and metrics subscribe. Times are epoch milliseconds. Versioned for the rawjson stream
  * (docs/progress-events.md).
  */
-export const EVENT_SCHEMA_VERSION = 1;
+export const EVENT_SCHEMA_VERSION = 2;
 
 export interface VertexRef {
   /** The vertex id (a digest). */
   readonly vertex: string;
+}
+
+/** Which way a blob goes: from a registry into the store, or out to a registry. */
+export type TransferDirection = 'pull' | 'push';
+/** What a transferred blob is (from its media type): an image's manifest or config, a layer, or another blob (cache metadata). */
+export type TransferKind = 'manifest' | 'config' | 'layer' | 'blob';
+/** How a transfer ended: bytes moved (`done`), already at the destination (`exists`), mounted from another repository (`mounted`). */
+export type TransferOutcome = 'done' | 'exists' | 'mounted';
+
+/**
+ * One blob on its way to or from a registry. A transfer is named by `direction`, `ref` (the repository,
+ * `127.0.0.1:5000/library/busybox`) and `digest`.
+ */
+export interface TransferRef {
+  readonly direction: TransferDirection;
+  readonly ref: string;
+  readonly digest: string;
 }
 
 export type BuildEvent =
@@ -20,6 +37,10 @@ export type BuildEvent =
   | ({ readonly type: 'vertex.failed'; readonly time: number; readonly error: string; readonly durationMs: number } & VertexRef)
   | ({ readonly type: 'vertex.canceled'; readonly time: number } & VertexRef)
   | ({ readonly type: 'cache.miss'; readonly time: number; readonly key: string; readonly reasons: readonly string[] } & VertexRef)
+  | ({ readonly type: 'transfer.started'; readonly time: number; readonly kind: TransferKind; readonly total: number } & TransferRef)
+  | ({ readonly type: 'transfer.progress'; readonly time: number; readonly current: number; readonly total: number } & TransferRef)
+  | ({ readonly type: 'transfer.completed'; readonly time: number; readonly kind: TransferKind; readonly outcome: TransferOutcome; readonly bytes: number; readonly total: number; readonly durationMs: number } & TransferRef)
+  | { readonly type: 'registry.retry'; readonly time: number; readonly what: string; readonly reason: string; readonly attempt: number; readonly attempts: number; readonly delayMs: number }
   | { readonly type: 'build.warning'; readonly time: number; readonly message: string }
   | { readonly type: 'build.completed'; readonly time: number; readonly durationMs: number; readonly executed: number; readonly cached: number }
   | { readonly type: 'build.failed'; readonly time: number; readonly durationMs: number; readonly error: string };

@@ -5,7 +5,11 @@
  *
  * A connection that fails or closes before the body is complete (fewer bytes than Content-Length, or
  * a reset mid-body) is retried with backoff, as BuildKit's HTTP source retries transient errors; the
- * last failure is reported with the URL (credentials removed) and the bytes received.
+ * last failure is reported with the URL (credentials removed) and the bytes received; each retry is a
+ * `registry.retry` event saying why.
+ *
+ * The downloads of one build (one per URL and checksum, shared by the cache-key and execute phases)
+ * belong to its `HttpDownloads`, which the build creates and drops with its run directory.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises';
@@ -13,12 +17,17 @@ import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StagecraftError, isStagecraftError } from '../core/index.js';
+import { nullSink, type EventSink } from '../events/index.js';
 import type { HttpSourceOp } from '../plan/index.js';
 import { redactText, redactUrl } from '../registry/index.js';
 import { retry } from '../util/retry.js';
 import { assertRemoteHost } from './http-address.js';
 
 export interface DownloadOptions {
+  /** Where the downloads go (a directory per download); removed with the build's run directory. */
+  readonly root: string;
+  /** Where retries are reported (`registry.retry`). Default: nowhere. */
+  readonly events?: EventSink | undefined;
   /** Whether the download may connect to the host's own loopback (`--allow network.host`). Default false. */
   readonly allowHostLocal?: boolean | undefined;
   /** Attempts per download, the first included. Default 3. */
@@ -26,8 +35,6 @@ export interface DownloadOptions {
   /** Delay before the second attempt (doubles each time). Default 500 ms. */
   readonly baseDelayMs?: number | undefined;
 }
-
-const downloads = new Map<string, Promise<{ dir: string; digest: string }>>();
 
 /** A failure worth another attempt (connection errors, truncated bodies, 5xx, 408, 429). */
 class TransientDownloadError extends StagecraftError {}
@@ -129,52 +136,81 @@ async function fetchChecked(start: string, shown: string, signal: AbortSignal, o
   }
 }
 
-async function download(op: HttpSourceOp, root: string, signal: AbortSignal, options: DownloadOptions): Promise<{ dir: string; digest: string }> {
-  const key = `${op.url}|${op.checksum ?? ''}|${root}`;
-  let pending = downloads.get(key);
-  if (pending === undefined) {
-    pending = (async () => {
-      const url = redactUrl(op.url);
-      await mkdir(root, { recursive: true });
-      const dir = await mkdtemp(join(root, 'http-'));
-      const partial = join(dir, `.${op.filename}.partial`);
-      try {
-        const attempts = options.attempts ?? 3;
-        let tries = 0;
-        const digest = await retry(
-          (n) => {
-            tries = n;
-            return attempt(op, url, partial, signal, options);
-          },
-          { attempts, baseDelayMs: options.baseDelayMs ?? 500, signal, shouldRetry: (error) => error instanceof TransientDownloadError },
-        ).catch((error: unknown) => {
-          if (tries > 1 && isStagecraftError(error)) {
-            throw new StagecraftError(error.code, `${error.message} (${tries} attempts)`, { hint: error.hint, cause: error.cause });
-          }
-          throw error;
-        });
-        if (op.checksum !== undefined && digest !== op.checksum) {
-          throw new StagecraftError('DIGEST_MISMATCH', `ADD ${url}: digest mismatch ${digest} != ${op.checksum}`, { hint: 'the file changed on the server, or --checksum is wrong' });
-        }
-        await rename(partial, join(dir, op.filename));
-        return { dir, digest };
-      } catch (error) {
-        await rm(dir, { recursive: true, force: true });
-        throw error;
-      }
-    })();
-    downloads.set(key, pending);
-    pending.catch(() => downloads.delete(key));
+interface Download {
+  /** The directory holding the file (named `op.filename`). */
+  readonly dir: string;
+  /** `algorithm:hex` of the content (sha256 unless the op's checksum names another). */
+  readonly digest: string;
+}
+
+/** The `ADD <url>` downloads of one build: each URL (and checksum) is fetched once, whichever phase asks first. */
+export class HttpDownloads {
+  readonly #pending = new Map<string, Promise<Download>>();
+
+  constructor(private readonly options: DownloadOptions) {}
+
+  /** The cache key of an http source: its checksum when given (no download), else the downloaded content's digest. */
+  async cacheKey(op: HttpSourceOp, signal: AbortSignal): Promise<unknown> {
+    if (op.checksum !== undefined) return { type: 'http', checksum: op.checksum, filename: op.filename };
+    const { digest } = await this.#download(op, signal);
+    return { type: 'http', digest, filename: op.filename };
   }
-  return pending;
+
+  /** The directory holding the downloaded file, valid until the build ends. */
+  async fetch(op: HttpSourceOp, signal: AbortSignal): Promise<string> {
+    return (await this.#download(op, signal)).dir;
+  }
+
+  #download(op: HttpSourceOp, signal: AbortSignal): Promise<Download> {
+    const key = `${op.url}|${op.checksum ?? ''}`;
+    let pending = this.#pending.get(key);
+    if (pending === undefined) {
+      pending = download(op, signal, this.options);
+      this.#pending.set(key, pending);
+      pending.catch(() => this.#pending.delete(key));
+    }
+    return pending;
+  }
 }
 
-export async function httpCacheKey(op: HttpSourceOp, root: string, signal: AbortSignal, options: DownloadOptions = {}): Promise<unknown> {
-  if (op.checksum !== undefined) return { type: 'http', checksum: op.checksum, filename: op.filename };
-  const { digest } = await download(op, root, signal, options);
-  return { type: 'http', digest, filename: op.filename };
-}
-
-export async function fetchHttp(op: HttpSourceOp, root: string, signal: AbortSignal, options: DownloadOptions = {}): Promise<string> {
-  return (await download(op, root, signal, options)).dir;
+async function download(op: HttpSourceOp, signal: AbortSignal, options: DownloadOptions): Promise<Download> {
+  const url = redactUrl(op.url);
+  const events = options.events ?? nullSink;
+  await mkdir(options.root, { recursive: true });
+  const dir = await mkdtemp(join(options.root, 'http-'));
+  const partial = join(dir, `.${op.filename}.partial`);
+  try {
+    const attempts = options.attempts ?? 3;
+    let tries = 0;
+    const digest = await retry(
+      (n) => {
+        tries = n;
+        return attempt(op, url, partial, signal, options);
+      },
+      {
+        attempts,
+        baseDelayMs: options.baseDelayMs ?? 500,
+        signal,
+        shouldRetry: (error) => error instanceof TransientDownloadError,
+        onRetry: (error, failed, delayMs) => {
+          const message = error instanceof Error ? error.message : String(error);
+          const prefix = `ADD ${url}: `;
+          events.emit({ type: 'registry.retry', time: Date.now(), what: `ADD ${url}`, reason: message.startsWith(prefix) ? message.slice(prefix.length) : message, attempt: failed, attempts, delayMs });
+        },
+      },
+    ).catch((error: unknown) => {
+      if (tries > 1 && isStagecraftError(error)) {
+        throw new StagecraftError(error.code, `${error.message} (${tries} attempts)`, { hint: error.hint, cause: error.cause });
+      }
+      throw error;
+    });
+    if (op.checksum !== undefined && digest !== op.checksum) {
+      throw new StagecraftError('DIGEST_MISMATCH', `ADD ${url}: digest mismatch ${digest} != ${op.checksum}`, { hint: 'the file changed on the server, or --checksum is wrong' });
+    }
+    await rename(partial, join(dir, op.filename));
+    return { dir, digest };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
 }

@@ -4,3 +4,4 @@ export { LayerStore, type LayerStoreOptions } from './layers.js';
 export { CacheMountPool, cacheMountDirName, type CacheMountRequest } from './cache-mounts.js';
 export { ExecFailure, type SecretProvider, type ExecDeps } from './exec.js';
 export { EMPTY_FS, type FsResult } from './result.js';
+export { HttpDownloads, type DownloadOptions } from './http.js';

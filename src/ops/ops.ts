@@ -13,7 +13,7 @@ import type { ContentStore } from '../content/index.js';
 import type { BaseImages } from './base-images.js';
 import { runExec, type ExecDeps } from './exec.js';
 import { runFile, type FileDeps } from './file.js';
-import { fetchHttp, httpCacheKey } from './http.js';
+import type { HttpDownloads } from './http.js';
 import { EMPTY_FS, type FsResult } from './result.js';
 
 export interface ContextSource {
@@ -29,10 +29,8 @@ export interface ContextSource {
 export interface OpDeps extends ExecDeps, FileDeps {
   readonly baseImages: BaseImages;
   readonly context: ContextSource;
-  /** Where ADD <url> downloads go. */
-  readonly downloadDir: string;
-  /** Whether ADD <url> may download from the host's own loopback (`--allow network.host`). */
-  readonly downloadFromHost?: boolean | undefined;
+  /** The build's ADD <url> downloads. */
+  readonly downloads: HttpDownloads;
 }
 
 export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
@@ -56,8 +54,8 @@ export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
     case 'http':
       return {
         resource: 'io',
-        cacheKey: (_inputs, signal) => httpCacheKey(op, deps.downloadDir, signal, { allowHostLocal: deps.downloadFromHost }),
-        execute: async (_inputs, context) => ({ kind: 'dir', path: await fetchHttp(op, deps.downloadDir, context.signal, { allowHostLocal: deps.downloadFromHost }) }),
+        cacheKey: (_inputs, signal) => deps.downloads.cacheKey(op, signal),
+        execute: async (_inputs, context) => ({ kind: 'dir', path: await deps.downloads.fetch(op, context.signal) }),
       };
     case 'exec': {
       const { proxyEnv: _proxy, ...keyed } = op;

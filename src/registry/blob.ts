@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { StagecraftError, type Digest } from '../core/index.js';
 import type { Descriptor } from '../oci/index.js';
 import { backoffDelay, type Clock } from '../util/retry.js';
+import type { TransferReporter } from './transfer.js';
 import { bodyChunks, discard, isNetworkError } from './transport.js';
 
 export interface BlobDownload {
@@ -25,6 +26,10 @@ export interface BlobDownload {
   readonly signal?: AbortSignal | undefined;
   /** Called once when the stream ends, fails or is destroyed (releases the connection slot). */
   readonly release: () => void;
+  /** Told when the download starts, how far it is, and when it is complete and verified. */
+  readonly reporter?: TransferReporter | undefined;
+  /** Called before the wait that precedes a resume: the failure, the failed attempt (1-based), the delay. */
+  readonly onRetry?: ((error: unknown, attempt: number, delayMs: number) => void) | undefined;
 }
 
 /** DIGEST_MISMATCH naming the repository, the blob, what its descriptor promised and what came. */
@@ -56,6 +61,7 @@ async function* verifiedChunks(download: BlobDownload): AsyncGenerator<Buffer> {
   let offset = 0;
   let failures = 0;
   let response: Response | undefined = download.response;
+  download.reporter?.started();
   try {
     for (;;) {
       try {
@@ -99,6 +105,7 @@ async function* verifiedChunks(download: BlobDownload): AsyncGenerator<Buffer> {
             offset += data.length;
             hash.update(data);
             yield data;
+            download.reporter?.progress(offset);
           }
         }
         if (offset >= descriptor.size) break;
@@ -116,11 +123,14 @@ async function* verifiedChunks(download: BlobDownload): AsyncGenerator<Buffer> {
             cause: error,
           });
         }
-        await download.clock.sleep(backoffDelay(failures, download.backoff), signal);
+        const delay = backoffDelay(failures, download.backoff);
+        download.onRetry?.(error, failures, delay);
+        await download.clock.sleep(delay, signal);
       }
     }
     const digest = `sha256:${hash.digest('hex')}` as Digest;
     if (offset !== descriptor.size || digest !== descriptor.digest) throw mismatch(download, `${digest} (${offset} bytes)`);
+    download.reporter?.completed('done');
   } finally {
     download.release();
   }

@@ -24,12 +24,14 @@ import {
   type ImageManifest,
   type ParsedManifest,
 } from '../oci/index.js';
+import { nullSink, type EventSink } from '../events/index.js';
 import { KeyedLimiter } from '../util/limiter.js';
 import { retry } from '../util/retry.js';
 import { verifiedBlobStream } from './blob.js';
 import { redactUrl } from './redact.js';
 import { tagListSchema } from './schemas.js';
-import { bodyChunks, discard, errorFromResponse, Transport, type Endpoint, type HttpMethod, type RequestBody, type TransportOptions } from './transport.js';
+import { TransferReporter } from './transfer.js';
+import { bodyChunks, discard, errorFromResponse, retryReason, Transport, type Endpoint, type HttpMethod, type RequestBody, type TransportOptions } from './transport.js';
 
 /** A repository in a registry; an `ImageRef` is one. */
 export interface Repository {
@@ -133,23 +135,39 @@ function tryNextEndpoint(error: unknown): boolean {
   return error instanceof StagecraftError && (error.code === 'NOT_FOUND' || error.code === 'REGISTRY_ERROR' || error.code === 'REGISTRY_AUTH');
 }
 
+/** What clients made by `withEvents` share with their parent: auth state, tokens and connection slots. */
+interface SharedState {
+  readonly transport: Transport;
+  readonly limiter: KeyedLimiter;
+}
+
 export class RegistryClient {
   private readonly transport: Transport;
   private readonly limiter: KeyedLimiter;
+  private readonly events: EventSink;
   private readonly insecure: ReadonlySet<string>;
   private readonly mirrors: readonly Endpoint[];
   private readonly maxManifestBytes: number;
   private readonly chunkedThreshold: number;
   private readonly chunkSize: number;
 
-  constructor(private readonly options: RegistryClientOptions = {}) {
-    this.transport = new Transport(options);
-    this.limiter = new KeyedLimiter(options.maxConnectionsPerHost ?? 4);
+  constructor(private readonly options: RegistryClientOptions = {}, shared?: SharedState) {
+    this.transport = shared?.transport ?? new Transport(options);
+    this.limiter = shared?.limiter ?? new KeyedLimiter(options.maxConnectionsPerHost ?? 4);
+    this.events = options.events ?? nullSink;
     this.insecure = new Set(options.insecureHosts ?? []);
     this.mirrors = (options.mirrors ?? []).map((mirror) => this.mirrorEndpoint(mirror));
     this.maxManifestBytes = options.maxManifestBytes ?? 4 * MiB;
     this.chunkedThreshold = options.chunkedUploadThreshold ?? 64 * MiB;
     this.chunkSize = options.uploadChunkSize ?? 16 * MiB;
+  }
+
+  /**
+   * The same client (credentials, tokens, connection limits shared) reporting its retries and blob
+   * transfers to `events`: one per build, pull or push.
+   */
+  withEvents(events: EventSink): RegistryClient {
+    return new RegistryClient({ ...this.options, events }, { transport: this.transport, limiter: this.limiter });
   }
 
   private mirrorEndpoint(mirror: string): Endpoint {
@@ -175,7 +193,7 @@ export class RegistryClient {
     init: { method: HttpMethod; url: URL; scopes: readonly string[]; what: string; headers?: Record<string, string>; body?: () => RequestBody; retry?: boolean },
     signal: AbortSignal | undefined,
   ): Promise<Response> {
-    return this.transport.send({ ...init, endpoint, signal });
+    return this.transport.send({ ...init, endpoint, signal, events: this.events });
   }
 
   /** Runs `operation` against each pull endpoint in turn (mirrors first) until one succeeds. */
@@ -360,6 +378,16 @@ export class RegistryClient {
         clock: this.transport.clockSource,
         signal: options.signal,
         release,
+        reporter: new TransferReporter(this.events, this.transport.clockSource, { direction: 'pull', ref: repoName(repo), descriptor }),
+        onRetry: (error, attempt, delayMs) => this.events.emit({
+          type: 'registry.retry',
+          time: this.transport.clockSource.now(),
+          what,
+          reason: retryReason(error, what),
+          attempt,
+          attempts: this.options.retry?.attempts ?? 5,
+          delayMs,
+        }),
       });
     } catch (error) {
       release();
@@ -433,19 +461,37 @@ export class RegistryClient {
   async pushBlob(repo: Repository, descriptor: Descriptor, open: () => Readable, options: PushBlobOptions = {}): Promise<PushBlobResult> {
     const { signal } = options;
     return this.limiter.run(repo.domain, async () => {
-      if (await this.blobExistsUnlimited(repo, descriptor.digest, [pushScope(repo)], signal)) return { outcome: 'exists' };
-      if (options.mountFrom !== undefined && (await this.mountUnlimited(options.mountFrom, repo, descriptor.digest, signal))) return { outcome: 'mounted' };
+      const reporter = new TransferReporter(this.events, this.transport.clockSource, { direction: 'push', ref: repoName(repo), descriptor });
+      reporter.started();
+      if (await this.blobExistsUnlimited(repo, descriptor.digest, [pushScope(repo)], signal)) {
+        reporter.completed('exists');
+        return { outcome: 'exists' };
+      }
+      if (options.mountFrom !== undefined && (await this.mountUnlimited(options.mountFrom, repo, descriptor.digest, signal))) {
+        reporter.completed('mounted');
+        return { outcome: 'mounted' };
+      }
       const endpoint = this.endpoints(repo.domain, 'push')[0] ?? DOCKER_HUB_ENDPOINT;
-      await retry(() => this.upload(endpoint, repo, descriptor, open, signal), {
-        ...this.transport.retryOptions(signal),
+      const what = `upload blob ${descriptor.digest} to ${repoName(repo)}`;
+      // Each attempt sends the blob from its first byte: progress counts from 0 again.
+      const counted = (): Readable => Readable.from((async function* () {
+        let sent = 0;
+        for await (const chunk of open()) {
+          sent += (chunk as Uint8Array).byteLength;
+          reporter.progress(sent);
+          yield chunk as Uint8Array;
+        }
+      })(), { objectMode: false });
+      await retry(() => this.upload(endpoint, repo, descriptor, counted, signal, what), {
+        ...this.transport.retryOptions(signal, true, { what, events: this.events }),
         shouldRetry: (error) => this.transport.isRetryableFailure(error),
       });
+      reporter.completed('done');
       return { outcome: 'uploaded' };
     }, signal);
   }
 
-  private async upload(endpoint: Endpoint, repo: Repository, descriptor: Descriptor, open: () => Readable, signal: AbortSignal | undefined): Promise<void> {
-    const what = `upload blob ${descriptor.digest} to ${repoName(repo)}`;
+  private async upload(endpoint: Endpoint, repo: Repository, descriptor: Descriptor, open: () => Readable, signal: AbortSignal | undefined, what: string): Promise<void> {
     const scopes = [pushScope(repo)];
     const start = await this.request(endpoint, { method: 'POST', url: this.url(endpoint, `/v2/${repo.path}/blobs/uploads/`), scopes, what, headers: { 'content-length': '0' }, retry: false }, signal);
     await expectStatus(start, [202], what);
@@ -506,6 +552,8 @@ export class RegistryClient {
     }
     return this.limiter.run(repo.domain, async () => {
       const endpoint = this.endpoints(repo.domain, 'push')[0] ?? DOCKER_HUB_ENDPOINT;
+      const reporter = new TransferReporter(this.events, this.transport.clockSource, { direction: 'push', ref: repoName(repo), descriptor: { mediaType, digest, size: bytes.byteLength } });
+      reporter.started();
       const response = await this.request(endpoint, {
         method: 'PUT',
         url: this.url(endpoint, `/v2/${repo.path}/manifests/${reference}`),
@@ -519,6 +567,7 @@ export class RegistryClient {
       if (served !== null && served.startsWith('sha256:') && served !== digest) {
         throw new StagecraftError('DIGEST_MISMATCH', `${what}: the registry stored digest ${served}, expected ${digest}`);
       }
+      reporter.completed('done');
       return { mediaType, digest, size: bytes.byteLength };
     }, options.signal);
   }

@@ -6,6 +6,7 @@
  * to object storage), and retries dropped connections, 5xx and 429 with backoff.
  */
 import { StagecraftError } from '../core/index.js';
+import { nullSink, type EventSink } from '../events/index.js';
 import { formatIssues } from '../oci/index.js';
 import { retry, systemClock, type Clock, type RetryDecision } from '../util/retry.js';
 import { parseChallenges, pickChallenge, type Challenge } from './challenge.js';
@@ -39,6 +40,8 @@ export interface TransportOptions {
   readonly userAgent?: string | undefined;
   /** The fetch implementation. Default: Node's built-in fetch (undici). */
   readonly fetch?: typeof fetch | undefined;
+  /** Where retried requests (`registry.retry`) and blob transfers (`transfer.*`) are reported. Default: nowhere. */
+  readonly events?: EventSink | undefined;
 }
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -57,6 +60,8 @@ export interface SendOptions {
   /** What the request does, for messages: `GET manifest docker.io/library/busybox:latest`. */
   readonly what: string;
   readonly signal?: AbortSignal | undefined;
+  /** Where a retry of this request is reported (`registry.retry`, with the reason). */
+  readonly events?: EventSink | undefined;
 }
 
 export type RequestBody = Uint8Array | string | ReadableStream<Uint8Array>;
@@ -81,13 +86,28 @@ const TOKEN_EXPIRY_MARGIN_MS = 10_000;
 
 /** A retryable answer (5xx, 429) kept until the retries are used up. */
 class RetryableStatus extends Error {
+  /** `503 Service Unavailable`: why the request is retried. */
+  readonly reason: string;
+
   constructor(
-    readonly status: number,
+    response: Response,
     readonly retryAfterMs: number | undefined,
     readonly error: StagecraftError,
   ) {
     super(error.message);
+    this.reason = `${response.status}${response.statusText === '' ? '' : ` ${response.statusText}`}${retryAfterMs === undefined ? '' : ` (Retry-After ${Math.round(retryAfterMs / 1000)} s)`}`;
   }
+}
+
+/**
+ * Why a failed attempt is retried, in a few words: the status of a 5xx/429 answer, the socket error of
+ * a dropped connection, or the message of a transient failure (without the `what` it starts with).
+ */
+export function retryReason(error: unknown, what: string): string {
+  if (error instanceof RetryableStatus) return error.reason;
+  if (isNetworkError(error)) return describeNetworkError(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return redactText(message.startsWith(`${what}: `) ? message.slice(what.length + 2) : message);
 }
 
 /** A connection that failed or dropped (fetch rejects with a TypeError whose cause names the socket error). */
@@ -99,7 +119,7 @@ export function isNetworkError(error: unknown): boolean {
   return typeof code === 'string' && /^(ECONNRESET|ECONNREFUSED|ECONNABORTED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_)/.test(code);
 }
 
-function describeNetworkError(error: unknown): string {
+export function describeNetworkError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
   return redactText(`${error.message}${cause}`);
@@ -230,9 +250,23 @@ export class Transport {
     return isNetworkError(error);
   }
 
-  retryOptions(signal: AbortSignal | undefined, enabled = true): Parameters<typeof retry>[1] {
+  /** The sink of the transport's options (retries and transfers of a client bound to a build or a pull). */
+  get events(): EventSink {
+    return this.options.events ?? nullSink;
+  }
+
+  /**
+   * Retry options for one operation; each retry of it is reported as a `registry.retry` event on
+   * `events` (default: the transport's), naming `what` and why.
+   */
+  retryOptions(signal: AbortSignal | undefined, enabled = true, report?: { readonly what: string; readonly events?: EventSink | undefined }): Parameters<typeof retry>[1] {
+    const attempts = enabled ? (this.options.retry?.attempts ?? 5) : 1;
+    const events = report?.events ?? this.events;
     return {
-      attempts: enabled ? (this.options.retry?.attempts ?? 5) : 1,
+      attempts,
+      onRetry: report === undefined ? undefined : (error, attempt, delayMs) => {
+        events.emit({ type: 'registry.retry', time: this.clock.now(), what: redactText(report.what), reason: retryReason(error, report.what), attempt, attempts, delayMs });
+      },
       baseDelayMs: this.options.retry?.baseDelayMs,
       maxDelayMs: this.options.retry?.maxDelayMs,
       random: this.options.random,
@@ -249,7 +283,7 @@ export class Transport {
    */
   async send(options: SendOptions): Promise<Response> {
     try {
-      return await retry(() => this.attempt(options), this.retryOptions(options.signal, options.retry ?? true));
+      return await retry(() => this.attempt(options), this.retryOptions(options.signal, options.retry ?? true, { what: options.what, events: options.events }));
     } catch (error) {
       if (options.signal?.aborted === true) throw options.signal.reason;
       if (error instanceof RetryableStatus) {
@@ -280,7 +314,7 @@ export class Transport {
   private async attempt(options: SendOptions): Promise<Response> {
     const state = this.hostAuth(options.endpoint.host);
     for (let round = 0; ; round++) {
-      const authorization = await this.authorization(options.endpoint, state, options.scopes, options.signal);
+      const authorization = await this.authorization(options.endpoint, state, options.scopes, options.signal, options.events);
       const { response, url } = await this.fetchFollowing(options, authorization);
       if (response.status === 401 && url.origin !== new URL(options.endpoint.base).origin) {
         // Only the registry's own challenge is learned: a redirect target (object storage) that asks
@@ -306,14 +340,14 @@ export class Transport {
       }
       if (response.status >= 500 || response.status === 429) {
         const after = retryAfter(response.headers.get('retry-after'), this.clock.now());
-        throw new RetryableStatus(response.status, after, await errorFromResponse(response, options.what));
+        throw new RetryableStatus(response, after, await errorFromResponse(response, options.what));
       }
       return response;
     }
   }
 
   /** The Authorization value for a request to `endpoint`, from what its challenge asked for. */
-  private async authorization(endpoint: Endpoint, state: HostAuth, scopes: readonly string[], signal: AbortSignal | undefined): Promise<string | undefined> {
+  private async authorization(endpoint: Endpoint, state: HostAuth, scopes: readonly string[], signal: AbortSignal | undefined, events: EventSink | undefined): Promise<string | undefined> {
     const challenge = state.challenge;
     if (challenge === undefined) return undefined;
     const credentials = await this.options.credentials?.get(endpoint.credentialHost, signal);
@@ -324,7 +358,7 @@ export class Transport {
     if (cached !== undefined && cached.expiresAt - TOKEN_EXPIRY_MARGIN_MS > this.clock.now()) return `Bearer ${cached.token}`;
     let pending = state.pending.get(key);
     if (pending === undefined) {
-      pending = this.fetchToken(endpoint, challenge, scopes, credentials, signal).finally(() => state.pending.delete(key));
+      pending = this.fetchToken(endpoint, challenge, scopes, credentials, signal, events).finally(() => state.pending.delete(key));
       state.pending.set(key, pending);
     }
     const token = await pending;
@@ -333,7 +367,7 @@ export class Transport {
   }
 
   /** GET realm?service=…&scope=… (Docker token auth spec), with basic credentials when we have them. */
-  private async fetchToken(endpoint: Endpoint, challenge: Challenge, scopes: readonly string[], credentials: Credentials | undefined, signal: AbortSignal | undefined): Promise<CachedToken> {
+  private async fetchToken(endpoint: Endpoint, challenge: Challenge, scopes: readonly string[], credentials: Credentials | undefined, signal: AbortSignal | undefined, events: EventSink | undefined): Promise<CachedToken> {
     const realm = challenge.params['realm'] ?? '';
     let url: URL;
     try {
@@ -360,10 +394,10 @@ export class Transport {
     const response = await retry(async () => {
       const r = await this.fetchTokenFollowing(url, headers, what, signal);
       if (r.status >= 500 || r.status === 429) {
-        throw new RetryableStatus(r.status, retryAfter(r.headers.get('retry-after'), this.clock.now()), await errorFromResponse(r, what));
+        throw new RetryableStatus(r, retryAfter(r.headers.get('retry-after'), this.clock.now()), await errorFromResponse(r, what));
       }
       return r;
-    }, this.retryOptions(signal)).catch((error: unknown) => {
+    }, this.retryOptions(signal, true, { what: `GET ${what}`, events })).catch((error: unknown) => {
       if (signal?.aborted === true) throw signal.reason;
       if (error instanceof RetryableStatus) throw error.error;
       if (isNetworkError(error)) throw new StagecraftError('REGISTRY_AUTH', `${what}: cannot reach the token server ${redactUrl(url)}: ${describeNetworkError(error)}`, { cause: error });

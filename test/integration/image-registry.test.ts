@@ -9,7 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config/index.js';
 import { isStagecraftError, parsePlatform } from '../../src/core/index.js';
-import { createEngine, type Engine, type TransferProgress } from '../../src/engine/index.js';
+import { createEngine, type Engine } from '../../src/engine/index.js';
+import { RecordingSink } from '../../src/events/index.js';
 import { makeBusyboxImage, pushLayout, type LayoutImage } from '../helpers/base-image.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
@@ -71,13 +72,14 @@ describe('engine: pull and push with real registries', () => {
   });
 
   it('pulls an image: blobs verified into the store, the name set, progress reported', { timeout: 60_000 }, async () => {
-    const events: TransferProgress[] = [];
-    const result = await engine.pull(`${source.host}/library/busybox:1.36`, { onProgress: (e) => events.push(e) });
+    const events = new RecordingSink();
+    const result = await engine.pull(`${source.host}/library/busybox:1.36`, { events });
     assert.equal(result.name, `${source.host}/library/busybox:1.36`);
     assert.equal(result.digest, image.manifestDigest);
     assert.equal(result.platform, 'linux/amd64');
     assert.ok(result.downloadedBytes > 0);
-    assert.ok(events.some((e) => e.digest === image.layerDigest && e.status === 'done'));
+    assert.ok(events.events.some((e) => e.type === 'transfer.started' && e.digest === image.layerDigest && e.kind === 'layer' && e.direction === 'pull'));
+    assert.ok(events.events.some((e) => e.type === 'transfer.completed' && e.digest === image.layerDigest && e.outcome === 'done' && e.ref === `${source.host}/library/busybox`));
     const root = join(work, 'root/content/blobs/sha256');
     const stored = new Set(await readdir(root));
     for (const digest of [image.manifestDigest, image.configDigest, image.layerDigest]) assert.ok(stored.has(digest.slice(7)), digest);

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isStagecraftError } from '../../src/core/index.js';
-import { fetchHttp, httpCacheKey } from '../../src/ops/http.js';
+import { RecordingSink } from '../../src/events/index.js';
+import { HttpDownloads, type DownloadOptions } from '../../src/ops/http.js';
 
 const BODY = Buffer.alloc(256 * 1024, 'x');
 let server: Server;
@@ -61,11 +62,13 @@ after(async () => {
 const signal = new AbortController().signal;
 // The servers listen on loopback: downloads from the host itself need `--allow network.host`.
 const fast = { baseDelayMs: 1, allowHostLocal: true };
+/** The downloads of one "build" with root `root`. */
+const downloads = (root: string, options: Partial<DownloadOptions> = {}): HttpDownloads => new HttpDownloads({ root, ...fast, ...options });
 
 describe('ADD <url> downloads', () => {
   it('a body cut short ends in a clear error naming the URL and the bytes, after retries', async () => {
     const root = join(work, 'cut');
-    await assert.rejects(fetchHttp({ type: 'http', url: `${base}/cut?X-Signature=hunter2`, filename: 'f' }, root, signal, fast), (error: unknown) => {
+    await assert.rejects(downloads(root).fetch({ type: 'http', url: `${base}/cut?X-Signature=hunter2`, filename: 'f' }, signal), (error: unknown) => {
       assert.ok(isStagecraftError(error), String(error));
       assert.equal(error.code, 'REGISTRY_ERROR');
       assert.match(error.message, /^ADD http:\/\/127\.0\.0\.1:\d+\/cut\?…: the download was cut short after 65536 of 262144 bytes/);
@@ -79,16 +82,33 @@ describe('ADD <url> downloads', () => {
 
   it('retries a 503 and a reset, then succeeds', async () => {
     const root = join(work, 'flaky');
-    const dir = await fetchHttp({ type: 'http', url: `${base}/flaky`, filename: 'f' }, root, signal, fast);
+    const events = new RecordingSink();
+    const build = downloads(root, { events });
+    const dir = await build.fetch({ type: 'http', url: `${base}/flaky`, filename: 'f' }, signal);
     assert.equal(hits.get('/flaky'), 3);
+    // Each retry says why.
+    const retries = events.events.flatMap((e) => (e.type === 'registry.retry' ? [`${e.what} | ${e.reason} | ${e.attempt}/${e.attempts}`] : []));
+    assert.equal(retries.length, 2, retries.join('\n'));
+    assert.match(retries[0] ?? '', /^ADD http:\/\/127\.0\.0\.1:\d+\/flaky \| the server answered 503 Service Unavailable \| 1\/3$/);
+    assert.match(retries[1] ?? '', /^ADD \S+ \| the download was cut short after \d+ of 262144 bytes.* \| 2\/3$/);
     assert.deepEqual(await readFile(join(dir, 'f')), BODY);
     assert.equal((await stat(join(dir, 'f'))).mode & 0o777, 0o600);
-    const key = await httpCacheKey({ type: 'http', url: `${base}/flaky`, filename: 'f' }, root, signal, fast);
+    // The cache-key phase of the same build uses the same download (no new request).
+    const key = await build.cacheKey({ type: 'http', url: `${base}/flaky`, filename: 'f' }, signal);
+    assert.equal(hits.get('/flaky'), 3);
     assert.deepEqual(key, { type: 'http', digest: `sha256:${createHash('sha256').update(BODY).digest('hex')}`, filename: 'f' });
   });
 
+  it('each build owns its downloads: another build fetches the URL again into its own root', async () => {
+    const op = { type: 'http', url: `${base}/owned`, filename: 'f' } as const;
+    const first = await downloads(join(work, 'owned-1')).fetch(op, signal);
+    const second = await downloads(join(work, 'owned-2')).fetch(op, signal);
+    assert.equal(hits.get('/owned'), 2);
+    assert.ok(first.startsWith(join(work, 'owned-1')) && second.startsWith(join(work, 'owned-2')));
+  });
+
   it('does not retry a 404', async () => {
-    await assert.rejects(fetchHttp({ type: 'http', url: `${base}/missing`, filename: 'f' }, join(work, 'missing'), signal, fast), { code: 'NOT_FOUND' });
+    await assert.rejects(downloads(join(work, 'missing')).fetch({ type: 'http', url: `${base}/missing`, filename: 'f' }, signal), { code: 'NOT_FOUND' });
     assert.equal(hits.get('/missing'), 1);
   });
 });

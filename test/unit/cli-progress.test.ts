@@ -70,3 +70,43 @@ describe('tty progress', () => {
     assert.equal(written, '\x1b[2A\r\x1b[1B\r\x1b[2Kc\n');
   });
 });
+
+const digest = `sha256:${'ab'.repeat(32)}`;
+const transfer = { direction: 'pull', ref: '127.0.0.1:5000/library/busybox', digest } as const;
+const transferEvents: BuildEvent[] = [
+  { type: 'transfer.started', time: 1000, ...transfer, kind: 'layer', total: 2_100_000 },
+  { type: 'registry.retry', time: 1100, what: `GET blob 127.0.0.1:5000/library/busybox@${digest}`, reason: 'fetch failed: other side closed', attempt: 1, attempts: 5, delayMs: 500 },
+  { type: 'transfer.progress', time: 1700, ...transfer, current: 1_050_000, total: 2_100_000 },
+  { type: 'transfer.completed', time: 2300, ...transfer, kind: 'layer', outcome: 'done', bytes: 2_100_000, total: 2_100_000, durationMs: 1300 },
+  { type: 'transfer.completed', time: 2400, direction: 'push', ref: '127.0.0.1:5000/app', digest: `sha256:${'cd'.repeat(32)}`, kind: 'config', outcome: 'exists', bytes: 0, total: 1500, durationMs: 0 },
+];
+
+describe('transfers and retries', () => {
+  it('plain: a line per finished transfer and per retry, with the reason', () => {
+    let state = initialPlainState;
+    let out = '';
+    for (const event of transferEvents) {
+      const [next, text] = renderPlain(state, event);
+      state = next;
+      out += text;
+    }
+    assert.equal(out, [
+      'RETRY: GET blob 127.0.0.1:5000/library/busybox@abababababab: fetch failed: other side closed, retry 1 of 4 in 0.5 s',
+      'pull 127.0.0.1:5000/library/busybox@abababababab: layer done, 2.10MB in 1.3s',
+      'push 127.0.0.1:5000/app@cdcdcdcdcdcd: config already exists (1.50kB)',
+      '',
+    ].join('\n'));
+  });
+
+  it('tty: a running transfer shows bytes done of total, a finished one its outcome; retries are listed', () => {
+    let state = initialTtyState;
+    for (const event of transferEvents.slice(0, 3)) state = reduceTty(state, event);
+    const frame = ttyFrame(state, 2000, 120);
+    assert.ok(frame.some((l) => /^ => pull 127\.0\.0\.1:5000\/library\/busybox@abababababab layer 1\.05MB \/ 2\.10MB +1\.0s$/.test(l)), frame.join('\n'));
+    assert.ok(frame.some((l) => l.startsWith('RETRY: GET blob') && l.includes('other side closed, retry 1 of 4 in 0.5 s')), frame.join('\n'));
+    for (const event of transferEvents.slice(3)) state = reduceTty(state, event);
+    const after = ttyFrame(state, 3000, 120);
+    assert.ok(after.some((l) => /^ => pull \S+@abababababab layer 2\.10MB done +1\.3s$/.test(l)), after.join('\n'));
+    assert.ok(after.some((l) => /^ => push 127\.0\.0\.1:5000\/app@cdcdcdcdcdcd config already exists +0\.0s$/.test(l)), after.join('\n'));
+  });
+});

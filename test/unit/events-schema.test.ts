@@ -17,5 +17,5 @@ it('toRawJson lines pass the schema, and malformed lines do not', () => {
   const line = toRawJson({ type: 'vertex.log', vertex: 'sha256:ab', time: 5, stream: 'stdout', data: 'hi\n' });
   assert.equal(RawJsonLine.parse(JSON.parse(line)).type, 'vertex.log');
   assert.throws(() => RawJsonLine.parse({ v: 1, type: 'vertex.log', time: 5, vertex: 'x', stream: 'stdin', data: '' }));
-  assert.throws(() => RawJsonLine.parse({ v: 2, type: 'build.warning', time: 5, message: 'x' }));
+  assert.throws(() => RawJsonLine.parse({ v: 1, type: 'build.warning', time: 5, message: 'x' }));
 });

@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isStagecraftError, parseImageRef, parsePlatform, sha256Digest } from '../../src/core/index.js';
+import { retryText } from '../../src/cli/progress/index.js';
+import { RecordingSink } from '../../src/events/index.js';
 import { MEDIA_TYPES } from '../../src/oci/index.js';
 import { RegistryClient, isLoopbackHost } from '../../src/registry/index.js';
 
@@ -272,5 +274,49 @@ describe('auth', () => {
     const other = parseImageRef('r.io/c/d');
     await Promise.all([1, 2, 3, 4, 5].map((i) => client.fetchManifest(other, `t${i}`)));
     assert.equal(seen.slice(before).filter((s) => s.url.startsWith('https://auth.example.com/')).length, 1);
+  });
+});
+
+describe('events', () => {
+  const instant = { now: () => 1_000, sleep: () => Promise.resolve() };
+
+  it('a retried request is a registry.retry event saying what, why, which attempt and the delay', async () => {
+    let calls = 0;
+    const { fetch } = fakeFetch(() => (++calls === 1 ? new Response('busy', { status: 503, statusText: 'Service Unavailable' }) : manifestResponse()));
+    const events = new RecordingSink();
+    const client = new RegistryClient({ fetch, clock: instant, random: () => 0, retry: { attempts: 5, baseDelayMs: 1000 } }).withEvents(events);
+    await client.fetchManifest(parseImageRef('example.com/app:1'), '1');
+    const retries = events.events.filter((e) => e.type === 'registry.retry');
+    assert.deepEqual(retries, [{ type: 'registry.retry', time: 1_000, what: 'GET manifest example.com/app:1', reason: '503 Service Unavailable', attempt: 1, attempts: 5, delayMs: 500 }]);
+    const [retry] = retries;
+    assert.ok(retry?.type === 'registry.retry');
+    assert.equal(retryText(retry), 'GET manifest example.com/app:1: 503 Service Unavailable, retry 1 of 4 in 0.5 s');
+  });
+
+  it('a client made by withEvents reports to its sink; the client it came from stays silent', async () => {
+    let calls = 0;
+    const { fetch } = fakeFetch(() => (++calls % 2 === 1 ? new Response('', { status: 429, statusText: 'Too Many Requests', headers: { 'retry-after': '2' } }) : manifestResponse()));
+    const base = new RegistryClient({ fetch, clock: instant });
+    const events = new RecordingSink();
+    await base.fetchManifest(parseImageRef('example.com/app:1'), '1');
+    await base.withEvents(events).fetchManifest(parseImageRef('example.com/app:1'), '1');
+    assert.deepEqual(events.events.filter((e) => e.type === 'registry.retry').map((e) => e.type === 'registry.retry' && [e.reason, e.delayMs]), [['429 Too Many Requests (Retry-After 2 s)', 2000]]);
+  });
+
+  it('a blob download is transfer.started, progress and completed once verified', async () => {
+    const blob = Buffer.alloc(100_000, 7);
+    const descriptor = { mediaType: MEDIA_TYPES.ociLayerGzip, digest: sha256Digest(blob), size: blob.length };
+    const { fetch } = fakeFetch(() => new Response(blob, { status: 200, headers: { 'content-length': String(blob.length) } }));
+    const events = new RecordingSink();
+    const client = new RegistryClient({ fetch, clock: instant }).withEvents(events);
+    const stream = await client.fetchBlob(parseImageRef('example.com/app:1'), descriptor);
+    for await (const _ of stream) { /* drain */ }
+    const types = events.events.map((e) => e.type);
+    assert.equal(types[0], 'transfer.started');
+    assert.equal(types.at(-1), 'transfer.completed');
+    assert.ok(types.includes('transfer.progress'));
+    const done = events.events.at(-1);
+    assert.ok(done?.type === 'transfer.completed');
+    assert.deepEqual([done.direction, done.ref, done.digest, done.kind, done.outcome, done.bytes], ['pull', 'example.com/app', descriptor.digest, 'layer', 'done', blob.length]);
   });
 });

@@ -9,8 +9,7 @@ import { Readable } from 'node:stream';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { StagecraftError, hostPlatform } from '../../core/index.js';
-import type { BuildEvent, EventSink } from '../../events/index.js';
-import { toRawJson } from '../../events/index.js';
+import type { EventSink } from '../../events/index.js';
 import { parseOutputSpec, type OutputSpec } from '../../exporter/index.js';
 import { parseSecretSpec, parseSshSpec } from '../secret-flags.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
@@ -21,7 +20,7 @@ import { applyLayer } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
 import type { CliIo } from '../main.js';
 import { collect, parseBuildArgs, readBoundedDockerfile, readDockerfile } from '../options.js';
-import { initialPlainState, initialTtyState, reduceTty, renderPlain, ttyFrame, TtyPainter } from '../progress/index.js';
+import { PROGRESS_MODES, progressSink } from '../progress/index.js';
 import { addRootOption, formatBytes, platformOption, withEngine } from './store-context.js';
 
 interface BuildFlags {
@@ -114,7 +113,6 @@ export function normalizeLegacyBoolFlags(argv: readonly string[]): string[] {
   return out;
 }
 
-const PROGRESS_MODES = ['auto', 'tty', 'plain', 'rawjson', 'quiet'];
 
 function usage(message: string, hint: string): StagecraftError {
   return new StagecraftError('USAGE', message, { hint });
@@ -175,33 +173,6 @@ function sourceDateEpoch(buildArgs: Map<string, string>): number | undefined {
   if (text === undefined || text === '') return undefined;
   if (!/^\d+$/.test(text)) throw usage(`invalid SOURCE_DATE_EPOCH "${text}"`, 'SOURCE_DATE_EPOCH is a Unix time in seconds');
   return Number.parseInt(text, 10);
-}
-
-/** The progress sink for `mode`, and a function that finishes its output. */
-function progressSink(mode: string, io: CliIo): { sink: EventSink; finish: () => void } {
-  if (mode === 'quiet') return { sink: { emit: () => undefined }, finish: () => undefined };
-  if (mode === 'rawjson') return { sink: { emit: (event) => io.stderr(`${toRawJson(event)}\n`) }, finish: () => undefined };
-  const tty = mode === 'tty' || (mode === 'auto' && process.stderr.isTTY);
-  if (!tty) {
-    let state = initialPlainState;
-    return {
-      sink: { emit: (event) => { const [next, text] = renderPlain(state, event); state = next; if (text !== '') io.stderr(text); } },
-      finish: () => undefined,
-    };
-  }
-  let state = initialTtyState;
-  const painter = new TtyPainter(io.stderr);
-  // A pty may report 0 columns (e.g. under script(1)): fall back to $COLUMNS, then 100.
-  const width = (): number => Math.max(40, process.stderr.columns || Number(process.env.COLUMNS) || 100);
-  const timer = setInterval(() => painter.paint(ttyFrame(state, Date.now(), width())), 100);
-  timer.unref();
-  return {
-    sink: { emit: (event: BuildEvent) => { state = reduceTty(state, event); } },
-    finish: () => {
-      clearInterval(timer);
-      painter.paint(ttyFrame(state, Date.now(), width()));
-    },
-  };
 }
 
 function explainText(misses: readonly { vertex: string; reasons: readonly string[] }[], names: ReadonlyMap<string, string>): string {
@@ -311,7 +282,7 @@ Examples:
       const ulimits = parseUlimits(flags.ulimit ?? []);
       const cgroupParent = parseCgroupParent(flags.cgroupParent);
       const resources = parseResourceFlags(flags);
-      if (!PROGRESS_MODES.includes(flags.progress)) throw usage(`unknown --progress "${flags.progress}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
+      if (!(PROGRESS_MODES as readonly string[]).includes(flags.progress)) throw usage(`unknown --progress "${flags.progress}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
       if (flags.network !== undefined && !['default', 'host', 'none'].includes(flags.network)) throw usage(`unsupported --network "${flags.network}"`, 'use default, host or none');
       const allow = parseEntitlements(flags.allow ?? []);
       checkBuildEntitlements((flags.network ?? 'default') as 'default' | 'host' | 'none', allow);
@@ -348,7 +319,7 @@ Examples:
       const secrets = await readSecrets(flags.secret ?? []);
       const ssh = await sshSockets(flags.ssh ?? []);
       const progressMode = flags.quiet === true ? 'quiet' : flags.progress;
-      const progress = progressSink(progressMode, io);
+      const progress = progressSink(progressMode, io.stderr);
       const names = new Map<string, string>();
       const misses: { vertex: string; reasons: readonly string[] }[] = [];
       const sink: EventSink = {

@@ -5,8 +5,11 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { StagecraftError, parsePlatform, type Platform } from '../../core/index.js';
-import { createEngine, type Engine, type TransferProgress } from '../../engine/index.js';
+import { createEngine, type Engine } from '../../engine/index.js';
+import { PROGRESS_MODES, progressSink, type ProgressOutput } from '../progress/index.js';
 import type { CliIo } from '../main.js';
+
+export { formatBytes, shortDigest } from '../progress/index.js';
 
 /** Adds `--root` to the program once (any command that opens the state root reads it). */
 export function addRootOption(program: Command): void {
@@ -47,34 +50,16 @@ export function platformOption(value: string | undefined): Platform | undefined 
   return value === undefined || value === '' ? undefined : parsePlatform(value, '--platform');
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
+/**
+ * The progress output of a transfer command (`pull`, `push`): the build's renderers, chosen by
+ * `--progress`; nothing with `--quiet` or `--json` (their stdout is data, and stderr stays quiet).
+ */
+export function transferProgress(io: CliIo, flags: { progress?: string; quiet?: boolean; json?: boolean }): ProgressOutput {
+  const mode = flags.quiet === true || flags.json === true ? 'quiet' : (flags.progress ?? 'auto');
+  if (!(PROGRESS_MODES as readonly string[]).includes(mode)) {
+    throw new StagecraftError('USAGE', `unknown --progress "${mode}"`, { hint: `use one of ${PROGRESS_MODES.join(', ')}` });
   }
-  return unit === 0 ? `${bytes}B` : `${value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)}${units[unit]}`;
-}
-
-export function shortDigest(digest: string): string {
-  return digest.replace(/^sha256:/, '').slice(0, 12);
-}
-
-/** One line per finished blob on stderr (libraries report; the CLI prints). */
-export function progressPrinter(io: CliIo, enabled: boolean): (progress: TransferProgress) => void {
-  return (progress) => {
-    if (!enabled) return;
-    if (progress.status === 'compressed') {
-      io.stderr(`${shortDigest(progress.digest)}: layer compressed (${formatBytes(progress.total)} -> ${formatBytes(progress.current)})\n`);
-      return;
-    }
-    const label = { exists: 'already exists', mounted: 'mounted', done: 'done' } as const;
-    if (progress.status === 'exists' || progress.status === 'mounted' || progress.status === 'done') {
-      io.stderr(`${shortDigest(progress.digest)}: ${progress.kind} ${label[progress.status]} (${formatBytes(progress.total)})\n`);
-    }
-  };
+  return progressSink(mode, io.stderr);
 }
 
 /** Renders rows as left-aligned columns separated by three spaces. */

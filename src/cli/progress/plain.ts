@@ -1,9 +1,11 @@
 /**
  * The plain progress format (BuildKit's `--progress=plain`): every vertex gets a number `#N` on first
  * sight; its start, log lines (with seconds since start), and end (`DONE 1.2s`, `CACHED`, `ERROR`)
- * are printed as they happen. Rendering is a pure state transition: `render(state, event) → [state, text]`.
+ * are printed as they happen; so are finished blob transfers and retried registry requests (with why).
+ * Rendering is a pure state transition: `render(state, event) → [state, text]`.
  */
 import type { BuildEvent } from '../../events/index.js';
+import { retryText, transferCompletedText } from './text.js';
 
 export interface PlainState {
   readonly numbers: ReadonlyMap<string, number>;
@@ -75,6 +77,13 @@ export function renderPlain(state: PlainState, event: BuildEvent): [PlainState, 
       const n = state.numbers.get(event.vertex);
       return [state, n === undefined ? '' : event.reasons.map((r) => `#${n} cache miss: ${r}\n`).join('')];
     }
+    case 'transfer.started':
+    case 'transfer.progress':
+      return [state, ''];
+    case 'transfer.completed':
+      return [state, `${transferCompletedText(event)}\n`];
+    case 'registry.retry':
+      return [state, `RETRY: ${retryText(event)}\n`];
     case 'build.warning':
       return [state, `WARNING: ${event.message}\n`];
     case 'build.completed':

@@ -1,10 +1,12 @@
 /**
  * The live tty view (BuildKit-like): a header with elapsed time and step counts, one line per step —
  * running ones with a live timer and the last lines of their log under them, finished ones collapsed
- * to one line with their duration, CACHED marked. `reduceTty` is a pure state transition; `ttyFrame`
+ * to one line with their duration, CACHED marked; blob transfers with bytes done of total, and the
+ * last retried registry requests with their reason. `reduceTty` is a pure state transition; `ttyFrame`
  * turns a state into the lines of one frame; the driver redraws in place.
  */
-import type { BuildEvent } from '../../events/index.js';
+import type { BuildEvent, TransferOutcome } from '../../events/index.js';
+import { formatBytes, retryText, transferName } from './text.js';
 
 export interface TtyStep {
   readonly vertex: string;
@@ -17,16 +19,35 @@ export interface TtyStep {
   readonly error?: string | undefined;
 }
 
+export interface TtyTransfer {
+  /** `transferName` of the transfer: direction, repository and short digest. */
+  readonly name: string;
+  readonly kind: string;
+  readonly current: number;
+  readonly total: number;
+  readonly started: number;
+  readonly ended?: number | undefined;
+  readonly outcome?: TransferOutcome | undefined;
+}
+
 export interface TtyState {
   readonly started?: number | undefined;
   readonly ended?: number | undefined;
   readonly total: number;
   readonly steps: readonly TtyStep[];
   readonly warnings: readonly string[];
+  readonly transfers: readonly TtyTransfer[];
+  /** The last few retried requests, as sentences. */
+  readonly retries: readonly string[];
 }
 
-export const initialTtyState: TtyState = { total: 0, steps: [], warnings: [] };
+export const initialTtyState: TtyState = { total: 0, steps: [], warnings: [], transfers: [], retries: [] };
 const TAIL = 6;
+const RETRIES_SHOWN = 3;
+
+function updateTransfer(state: TtyState, name: string, change: (transfer: TtyTransfer) => TtyTransfer): TtyState {
+  return { ...state, transfers: state.transfers.map((t) => (t.name === name ? change(t) : t)) };
+}
 
 function update(state: TtyState, vertex: string, change: (step: TtyStep) => TtyStep): TtyState {
   return { ...state, steps: state.steps.map((s) => (s.vertex === vertex ? change(s) : s)) };
@@ -52,6 +73,23 @@ export function reduceTty(state: TtyState, event: BuildEvent): TtyState {
       return update(state, event.vertex, (s) => ({ ...s, status: 'error', ended: event.time, error: event.error, logTail: s.partial === '' ? s.logTail : [...s.logTail, s.partial].slice(-TAIL) }));
     case 'vertex.canceled':
       return update(state, event.vertex, (s) => ({ ...s, status: 'canceled', ended: event.time }));
+    case 'transfer.started': {
+      const name = transferName(event);
+      const transfer: TtyTransfer = { name, kind: event.kind, current: 0, total: event.total, started: event.time };
+      return { ...state, transfers: [...state.transfers.filter((t) => t.name !== name), transfer] };
+    }
+    case 'transfer.progress':
+      return updateTransfer(state, transferName(event), (t) => ({ ...t, current: event.current, total: event.total }));
+    case 'transfer.completed': {
+      const name = transferName(event);
+      const known = state.transfers.some((t) => t.name === name);
+      const done = { current: event.total, total: event.total, ended: event.time, outcome: event.outcome };
+      return known
+        ? updateTransfer(state, name, (t) => ({ ...t, ...done }))
+        : { ...state, transfers: [...state.transfers, { name, kind: event.kind, started: event.time - event.durationMs, ...done }] };
+    }
+    case 'registry.retry':
+      return { ...state, retries: [...state.retries, retryText(event)].slice(-RETRIES_SHOWN) };
     case 'build.warning':
       return { ...state, warnings: [...state.warnings, event.message] };
     case 'build.completed':
@@ -86,6 +124,13 @@ export function ttyFrame(state: TtyState, now: number, width: number): string[] 
       for (const line of tail) lines.push(clip(` => => # ${line.replace(/\r/g, '')}`, width));
     }
   }
+  for (const transfer of state.transfers) {
+    const duration = secs((transfer.ended ?? now) - transfer.started);
+    const status = transfer.outcome === undefined ? `${formatBytes(transfer.current)} / ${formatBytes(transfer.total)}` : transfer.outcome === 'done' ? `${formatBytes(transfer.total)} done` : transfer.outcome === 'exists' ? 'already exists' : 'mounted';
+    const label = clip(` => ${transfer.name} ${transfer.kind} ${status}`, Math.max(10, width - duration.length - 1));
+    lines.push(`${label.padEnd(Math.max(10, width - duration.length - 1))} ${duration}`);
+  }
+  for (const retry of state.retries) lines.push(clip(`RETRY: ${retry}`, width));
   for (const warning of state.warnings) lines.push(clip(`WARNING: ${warning}`, width));
   return lines;
 }
