@@ -13,7 +13,7 @@ export function registerPush(program: Command, io: CliIo): void {
     .description('upload a local image to a registry (credentials from the docker config)')
     .argument('<ref>', 'local image to push')
     .argument('[destination]', 'push under this name instead (default: the image\'s own name)')
-    .option('-q, --quiet', 'print only the digest')
+    .option('-q, --quiet', 'print only the manifest digest')
     .option('--json', 'print the result as JSON')
     .action(async (ref: string, destination: string | undefined, flags: PushFlags, command: Command) => {
       const result = await withEngine(command, (engine, signal) =>
