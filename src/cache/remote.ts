@@ -58,8 +58,6 @@ export interface RemoteCacheDeps {
   readonly exportLayers?: ((layers: readonly ImageLayer[], signal: AbortSignal | undefined) => Promise<readonly ImageLayer[]>) | undefined;
 }
 
-type ExportedLayer = ImageLayer;
-
 /** Parses `type=registry,ref=R[,mode=…]`, `type=local,dest=D|src=D`, `type=inline` (to), or a bare reference; `ignore-error=BOOL` (to). */
 export function parseCacheSpec(raw: string, direction: 'from'): CacheExportSpec & { readonly location: CacheLocation };
 export function parseCacheSpec(raw: string, direction: 'to'): CacheExportSpec;

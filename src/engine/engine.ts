@@ -21,14 +21,20 @@ import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type
 import { CredentialStore, RegistryClient, type CredentialProvider } from '../registry/index.js';
 import {
   findImage,
+  history,
   images,
   inspect,
+  inspectAny,
   pull,
   push,
   rmi,
   tag,
   type ImageDeps,
+  type HistoryEntry,
   type ImageInspect,
+  type InspectOptions,
+  type LocalInspect,
+  type RemoteInspect,
   type ImageSummary,
   type PullOptions,
   type PullResult,
@@ -75,6 +81,10 @@ export interface Engine {
   push(localRef: string, remoteRef?: string, options?: PushOptions): Promise<PushResult>;
   images(): Promise<ImageSummary[]>;
   inspect(ref: string): Promise<ImageInspect>;
+  /** A local image, else the manifest or index of a ref the store does not hold, from its registry. */
+  inspectAny(ref: string, options?: InspectOptions): Promise<LocalInspect | RemoteInspect>;
+  /** A local image's history, newest first, with each layer's unpacked size (as `docker history`). */
+  history(ref: string, options?: { readonly signal?: AbortSignal | undefined }): Promise<HistoryEntry[]>;
   tag(source: string, target: string): Promise<ImageReference>;
   rmi(refs: readonly string[]): Promise<RemoveResult>;
   save(refs: readonly string[], options: SaveOptions): Promise<SaveResult>;
@@ -165,6 +175,8 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     push: (localRef, remoteRef, pushOptions) => push(deps, localRef, remoteRef, pushOptions),
     images: () => images(deps),
     inspect: (ref) => inspect(deps, ref),
+    inspectAny: (ref, inspectOptions) => inspectAny(deps, ref, inspectOptions),
+    history: (ref, historyOptions) => history(deps, ref, historyOptions?.signal),
     tag: (source, target) => tag(deps, source, target),
     rmi: (refs) => rmi(deps, refs),
     async save(refs, saveOptions) {

@@ -9,6 +9,7 @@ import {
   familiarImageRef,
   formatImageRef,
   formatPlatform,
+  imageRefName,
   isDigest,
   parseImageRef,
   sha256Digest,
@@ -19,7 +20,7 @@ import {
 import { STATE_ROOT_LOCK, StoreLocks } from '../cache/index.js';
 import { nullSink, type EventSink } from '../events/index.js';
 import type { Content, ImageReference } from '../content/index.js';
-import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, type StoredImage } from '../image/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, unpackedLayerSize, type StoredImage } from '../image/index.js';
 import { parseImageConfig, platformFromOci, type Descriptor, type ImageLayer } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { chainId, openSnapshotter, type ImmutableSnapshot } from '../snapshot/index.js';
@@ -71,8 +72,10 @@ export interface ImageSummary {
   /** The config digest (Docker's image ID). */
   readonly id: Digest;
   readonly platform: string | undefined;
-  /** Manifest + config + layers as stored (plain tar for a local-only build), in bytes. */
+  /** The unpacked size: the sum of the layers' uncompressed tar sizes, as `docker images` shows. */
   readonly size: number;
+  /** Manifest + config + layers as stored (plain tar for a local-only build, else compressed), in bytes. */
+  readonly storedSize: number;
   /** The image config's `created`, if any. */
   readonly created: string | undefined;
   /** When the name was set to this image (ISO 8601). */
@@ -290,7 +293,18 @@ function imageSize(stored: StoredImage): number {
   return stored.manifestDescriptor.size + stored.manifest.config.size + stored.layers.reduce((sum, layer) => sum + layer.size, 0);
 }
 
-function summary(ref: ImageReference, stored: StoredImage): ImageSummary {
+async function unpackedSize(content: Content, stored: StoredImage, signal?: AbortSignal): Promise<number> {
+  let total = 0;
+  for (const [i, layer] of stored.layers.entries()) {
+    const diffId = stored.config.rootfs.diff_ids[i];
+    // A listing shows what it can: a layer that cannot be read (missing or damaged blob) counts
+    // with its stored size, and `inspect`/`history` or a build report the damage itself.
+    total += diffId === undefined ? layer.size : await unpackedLayerSize(content, layer, diffId, signal).catch(() => layer.size);
+  }
+  return total;
+}
+
+async function summary(content: Content, ref: ImageReference, stored: StoredImage): Promise<ImageSummary> {
   return {
     name: ref.name,
     familiarName: familiarImageRef(parseImageRef(ref.name, { defaultTag: false })),
@@ -298,7 +312,8 @@ function summary(ref: ImageReference, stored: StoredImage): ImageSummary {
     ...(ref.indexDigest === undefined ? {} : { indexDigest: ref.indexDigest }),
     id: stored.manifest.config.digest,
     platform: ref.platform ?? formatPlatform({ os: stored.config.os, architecture: stored.config.architecture, variant: stored.config.variant }),
-    size: imageSize(stored),
+    size: await unpackedSize(content, stored),
+    storedSize: imageSize(stored),
     created: stored.config.created,
     taggedAt: new Date(ref.createdAt).toISOString(),
   };
@@ -308,7 +323,7 @@ export async function images(deps: ImageDeps): Promise<ImageSummary[]> {
   const content = await deps.content();
   const out: ImageSummary[] = [];
   for (const ref of content.references.list()) {
-    out.push(summary(ref, await readStoredImage(content, ref)));
+    out.push(await summary(content, ref, await readStoredImage(content, ref)));
   }
   return out;
 }
@@ -318,7 +333,7 @@ export async function inspect(deps: ImageDeps, text: string): Promise<ImageInspe
   const ref = await findImage(content, text);
   const stored = await readStoredImage(content, ref);
   return {
-    ...summary(ref, stored),
+    ...(await summary(content, ref, stored)),
     mediaType: ref.mediaType,
     manifest: JSON.parse(Buffer.from(stored.manifestBytes).toString('utf8')) as unknown,
     config: { digest: stored.manifest.config.digest, mediaType: stored.manifest.config.mediaType, size: stored.manifest.config.size, value: stored.config },
@@ -372,4 +387,126 @@ export async function rmi(deps: ImageDeps, texts: readonly string[]): Promise<Re
     }
   }
   return { untagged };
+}
+
+/** One row of `image history`: a history entry of the config, with the layer it made (if any). */
+export interface HistoryEntry {
+  /** The image ID (config digest) on the newest entry, as docker shows it; undefined on the others. */
+  readonly id: Digest | undefined;
+  readonly created: string | undefined;
+  readonly createdBy: string;
+  readonly comment: string;
+  /** True when the step made no layer (ENV, CMD, …). */
+  readonly emptyLayer: boolean;
+  /** The layer's diff ID, when the step made one. */
+  readonly diffId: Digest | undefined;
+  /** The layer's unpacked size in bytes (0 for an empty layer). */
+  readonly size: number;
+}
+
+/**
+ * The history of a local image, newest first (as `docker history`): each config history entry with
+ * the layer it made, matched in order with the non-empty entries. An image whose config has fewer
+ * history entries than layers gets one entry per unexplained layer, with no instruction.
+ */
+export async function history(deps: ImageDeps, text: string, signal?: AbortSignal): Promise<HistoryEntry[]> {
+  const content = await deps.content();
+  const stored = await readStoredImage(content, await findImage(content, text));
+  const diffIds = stored.config.rootfs.diff_ids;
+  const entries = stored.config.history ?? [];
+  const rows: Omit<HistoryEntry, 'id'>[] = [];
+  let layer = 0;
+  const layerRow = async (base: { created: string | undefined; createdBy: string; comment: string }): Promise<Omit<HistoryEntry, 'id'>> => {
+    const descriptor = stored.layers[layer];
+    const diffId = diffIds[layer];
+    layer++;
+    const size = descriptor === undefined || diffId === undefined ? 0 : await unpackedLayerSize(content, descriptor, diffId, signal);
+    return { ...base, emptyLayer: false, diffId, size };
+  };
+  for (const entry of entries) {
+    const base = { created: entry.created, createdBy: entry.created_by ?? '', comment: entry.comment ?? '' };
+    if (entry.empty_layer === true || layer >= diffIds.length) rows.push({ ...base, emptyLayer: true, diffId: undefined, size: 0 });
+    else rows.push(await layerRow(base));
+  }
+  while (layer < diffIds.length) rows.push(await layerRow({ created: undefined, createdBy: '', comment: '' }));
+  return rows.reverse().map((row, i) => ({ id: i === 0 ? stored.manifest.config.digest : undefined, ...row }));
+}
+
+/** A manifest or index read from a registry by `inspect` (the ref is not in the local store). */
+export interface RemoteInspect {
+  readonly source: 'registry';
+  readonly name: string;
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly size: number;
+  /** The manifest's bytes exactly as the registry served them (what `--raw` prints). */
+  readonly raw: Uint8Array;
+  /** An index: its manifests with their platforms. */
+  readonly manifests?: readonly { readonly name: string; readonly mediaType: string; readonly digest: Digest; readonly size: number; readonly platform: string | undefined }[] | undefined;
+  /** An image manifest: its config (the image ID) and layers. */
+  readonly config?: Descriptor | undefined;
+  readonly layers?: readonly Descriptor[] | undefined;
+}
+
+export interface LocalInspect extends ImageInspect {
+  readonly source: 'local';
+  readonly raw: Uint8Array;
+}
+
+export interface InspectOptions {
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * A local image (by name, digest or ID), else — when `text` is an image reference the store does
+ * not hold — its manifest or index from the registry, as `buildx imagetools inspect`.
+ */
+export async function inspectAny(deps: ImageDeps, text: string, options: InspectOptions = {}): Promise<LocalInspect | RemoteInspect> {
+  const content = await deps.content();
+  let local: ImageReference;
+  try {
+    local = await findImage(content, text);
+  } catch (error) {
+    const ref = error instanceof StagecraftError && error.code === 'NOT_FOUND' && !text.startsWith('sha256:') ? tryParse(text) : undefined;
+    if (ref === undefined) throw error;
+    try {
+      return await inspectRemote(deps, ref, options);
+    } catch (remote) {
+      if (!(remote instanceof StagecraftError)) throw remote;
+      throw new StagecraftError(remote.code, `no image ${JSON.stringify(text)} in the local store, and its registry: ${remote.message}`, {
+        hint: remote.code === 'NOT_FOUND' ? 'run `stagecraft images` to see the local images, or check the name and tag' : (remote.hint ?? 'check the name, or the registry'),
+        cause: remote,
+      });
+    }
+  }
+  const stored = await readStoredImage(content, local);
+  return { source: 'local', raw: stored.manifestBytes, ...(await inspect(deps, local.name)) };
+}
+
+function tryParse(text: string): ImageRef | undefined {
+  try {
+    return parseImageRef(text);
+  } catch {
+    return undefined;
+  }
+}
+
+async function inspectRemote(deps: ImageDeps, ref: ImageRef, options: InspectOptions): Promise<RemoteInspect> {
+  const name = formatImageRef(ref);
+  const fetched = await deps.registry.fetchManifest(ref, ref.digest ?? ref.tag ?? 'latest', { signal: options.signal });
+  const base = { source: 'registry' as const, name, digest: fetched.descriptor.digest, mediaType: fetched.descriptor.mediaType, size: fetched.descriptor.size, raw: fetched.bytes };
+  if (fetched.parsed.kind === 'index') {
+    const bare = imageRefName(ref);
+    return {
+      ...base,
+      manifests: fetched.parsed.index.manifests.map((m) => ({
+        name: `${bare}@${m.digest}`,
+        mediaType: m.mediaType,
+        digest: m.digest,
+        size: m.size,
+        platform: m.platform === undefined ? undefined : formatPlatform(platformFromOci(m.platform)),
+      })),
+    };
+  }
+  return { ...base, config: fetched.parsed.manifest.config, layers: fetched.parsed.manifest.layers };
 }

@@ -11,8 +11,12 @@ export {
 export {
   findImage,
   normaliseName,
+  type HistoryEntry,
   type ImageInspect,
   type ImageSummary,
+  type InspectOptions,
+  type LocalInspect,
+  type RemoteInspect,
   type LayerInfo,
   type PullOptions,
   type PullResult,

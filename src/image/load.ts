@@ -36,6 +36,8 @@ export interface LoadedImage {
   /** Full normalised names now pointing at the image (empty if the archive named none). */
   readonly names: readonly string[];
   readonly manifest: Descriptor;
+  /** The config digest: Docker's image ID (what `docker load` prints as `Loaded image ID`). */
+  readonly id: Digest;
   readonly platform: string;
   readonly indexDigest?: Digest | undefined;
 }
@@ -138,8 +140,8 @@ export async function loadArchive(content: Content, input: AsyncIterable<Uint8Ar
   }
 }
 
-/** Checks that the manifest, its config and all layers are present; returns the config. */
-async function checkComplete(content: Content, manifest: Descriptor, source: string): Promise<ImageConfig> {
+/** Checks that the manifest, its config and all layers are present; returns the config and its digest. */
+async function checkComplete(content: Content, manifest: Descriptor, source: string): Promise<{ config: ImageConfig; id: Digest }> {
   let stored;
   try {
     stored = await readStoredImage(content, { digest: manifest.digest, mediaType: manifest.mediaType });
@@ -150,14 +152,14 @@ async function checkComplete(content: Content, manifest: Descriptor, source: str
   for (const layer of stored.layers) {
     if (!(await content.blobs.has(layer.digest))) throw invalid(source, `layer ${layer.digest} of image ${manifest.digest} is not in the archive`);
   }
-  return stored.config;
+  return { config: stored.config, id: stored.manifest.config.digest };
 }
 
 async function loadOci(content: Content, indexJson: Buffer, options: LoadOptions): Promise<LoadedImage[]> {
   const { source } = options;
   const parsed = ociIndexSchema.safeParse(parseJson(indexJson, 'index.json', source));
   if (!parsed.success) throw invalid(source, `index.json is invalid: ${formatIssues(parsed.error)}`);
-  const byDigest = new Map<Digest, { names: string[]; manifest: Descriptor; platform: string; indexDigest?: Digest }>();
+  const byDigest = new Map<Digest, { names: string[]; manifest: Descriptor; id: Digest; platform: string; indexDigest?: Digest }>();
   for (const entry of parsed.data.manifests) {
     let manifest = entry;
     let indexDigest: Digest | undefined;
@@ -170,9 +172,9 @@ async function loadOci(content: Content, indexJson: Buffer, options: LoadOptions
     } else if (entry.mediaType !== MEDIA_TYPES.ociManifest && entry.mediaType !== MEDIA_TYPES.dockerManifest) {
       continue; // not an image (e.g. an artifact); kept in the store only while leased
     }
-    const config = await checkComplete(content, manifest, source);
+    const { config, id } = await checkComplete(content, manifest, source);
     const name = nameFromAnnotations(entry.annotations, source);
-    const seen = byDigest.get(manifest.digest) ?? { names: [], manifest: { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size }, platform: configPlatform(config), ...(indexDigest === undefined ? {} : { indexDigest }) };
+    const seen = byDigest.get(manifest.digest) ?? { names: [], manifest: { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size }, id, platform: configPlatform(config), ...(indexDigest === undefined ? {} : { indexDigest }) };
     if (name !== undefined && !seen.names.includes(name)) seen.names.push(name);
     byDigest.set(manifest.digest, seen);
   }
@@ -248,7 +250,7 @@ async function loadDocker(content: Content, manifestJson: Buffer, files: Map<str
       }
       if (!names.includes(name)) names.push(name);
     }
-    out.push({ names, manifest: { mediaType: MEDIA_TYPES.ociManifest, digest: manifestBlob.digest, size: manifestBlob.size }, platform: configPlatform(config) });
+    out.push({ names, manifest: { mediaType: MEDIA_TYPES.ociManifest, digest: manifestBlob.digest, size: manifestBlob.size }, id: configFile.digest, platform: configPlatform(config) });
   }
   return out;
 }

@@ -66,6 +66,6 @@ describe('stagecraft build --progress=tty in a pseudo-terminal', () => {
     const last = shots.at(-1) ?? [];
     assert.ok(last.some((line) => /^\[\+\] Building \d+\.\ds \(\d+\/\d+\) FINISHED/.test(line)), last.join('\n'));
     assert.ok(!last.some((line) => line.startsWith(' => => # ')), 'finished steps collapse their logs');
-    assert.match(run.stdout, /built sha256:[a-f0-9]{64} in \d+\.\ds: \d+ steps run, \d+ cached/);
+    assert.match(run.stdout, /built image sha256:[a-f0-9]{64} in \d+\.\ds: \d+ steps run, \d+ cached/);
   });
 });

@@ -216,7 +216,8 @@ function callResult(call: CallFunction, dockerfile: { path: string; text: string
 
 function summary(result: BuildResult): string {
   const lines = [
-    `built ${result.manifestDigest} in ${(result.durationMs / 1000).toFixed(1)}s: ${result.executed} steps run, ${result.cached} cached, ${formatBytes(result.size)}`,
+    `built image ${result.configDigest} in ${(result.durationMs / 1000).toFixed(1)}s: ${result.executed} steps run, ${result.cached} cached, ${formatBytes(result.size)}`,
+    `  manifest digest ${result.manifestDigest}`,
     ...result.names.map((n) => `  named ${n}`),
     ...result.exported.map((e) => `  exported ${e}`),
   ];

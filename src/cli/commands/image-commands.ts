@@ -1,6 +1,7 @@
-/** The local store commands: pull, push, images, inspect, tag, rmi, save, load (and the global --root). */
+/** The local store commands: pull, push, images, inspect, tag, rmi, save, load, image history (and the global --root). */
 import type { Command } from 'commander';
 import type { CliIo } from '../main.js';
+import { registerHistory } from './history.js';
 import { registerImages } from './images.js';
 import { registerInspect } from './inspect.js';
 import { registerLoad } from './load.js';
@@ -21,4 +22,5 @@ export function registerImageCommands(program: Command, io: CliIo): void {
   registerRmi(program, io);
   registerSave(program, io);
   registerLoad(program, io);
+  registerHistory(program, io);
 }

@@ -1,33 +1,74 @@
 import type { Command } from 'commander';
+import type { LocalInspect, RemoteInspect } from '../../engine/index.js';
 import type { CliIo } from '../main.js';
 import { formatBytes, table, withEngine } from './store-context.js';
+
+interface InspectFlags {
+  json?: boolean;
+  raw?: boolean;
+}
+
+function localText(image: LocalInspect): string {
+  const lines = [
+    `Name:            ${image.name}`,
+    `Image ID:        ${image.id}`,
+    `Manifest digest: ${image.digest}`,
+    ...(image.indexDigest === undefined ? [] : [`Index digest:    ${image.indexDigest}`]),
+    `Media type:      ${image.mediaType}`,
+    `Platform:        ${image.platform ?? ''}`,
+    `Created:         ${image.created ?? ''}`,
+    `Config:          ${image.config.digest} (${formatBytes(image.config.size)})`,
+    `Size:            ${formatBytes(image.size)} unpacked, ${formatBytes(image.storedSize)} stored`,
+    `Layers:          ${image.layers.length}`,
+  ];
+  const layers = image.layers.length === 0 ? '' : table([['  DIGEST', 'SIZE', 'MEDIA TYPE'], ...image.layers.map((layer) => [`  ${layer.digest}`, formatBytes(layer.size), layer.mediaType])]);
+  return `${lines.join('\n')}\n${layers}`;
+}
+
+/** As `docker buildx imagetools inspect`: Name, MediaType, Digest, then the manifests of an index. */
+function remoteText(image: RemoteInspect): string {
+  const lines = [
+    `Name:            ${image.name}`,
+    `Media type:      ${image.mediaType}`,
+    `${image.manifests === undefined ? 'Manifest digest:' : 'Index digest:   '} ${image.digest}`,
+  ];
+  if (image.config !== undefined) lines.push(`Image ID:        ${image.config.digest}`);
+  if (image.layers !== undefined) lines.push(`Layers:          ${image.layers.length}`);
+  let text = `${lines.join('\n')}\n`;
+  if (image.layers !== undefined && image.layers.length > 0) {
+    text += table([['  DIGEST', 'SIZE', 'MEDIA TYPE'], ...image.layers.map((layer) => [`  ${layer.digest}`, formatBytes(layer.size), layer.mediaType])]);
+  }
+  if (image.manifests !== undefined) {
+    text += '\nManifests:\n';
+    text += image.manifests.map((m) => [
+      `  Name:       ${m.name}`,
+      `  Media type: ${m.mediaType}`,
+      `  Platform:   ${m.platform ?? ''}`,
+    ].join('\n')).join('\n\n');
+    text += '\n';
+  }
+  return text;
+}
 
 export function registerInspect(program: Command, io: CliIo): void {
   program
     .command('inspect')
-    .description('show a local image: manifest digest, config and layers with sizes')
+    .description('show an image: a local one (by name, manifest digest or image ID) or, if the store has no such name, its manifest or index from the registry')
     .argument('<ref>', 'image name, manifest digest or image ID')
     .option('--json', 'print everything as JSON (manifest and config included)')
-    .action(async (ref: string, flags: { json?: boolean }, command: Command) => {
-      const image = await withEngine(command, (engine) => engine.inspect(ref));
-      if (flags.json === true) {
-        io.stdout(`${JSON.stringify(image, null, 2)}\n`);
+    .option('--raw', 'print the manifest or index bytes exactly as stored or served')
+    .action(async (ref: string, flags: InspectFlags, command: Command) => {
+      const image = await withEngine(command, (engine, signal) => engine.inspectAny(ref, { signal }));
+      if (flags.raw === true) {
+        process.stdout.write(image.raw);
         return;
       }
-      const lines = [
-        `Name:       ${image.name}`,
-        `Digest:     ${image.digest}`,
-        `Media type: ${image.mediaType}`,
-        ...(image.indexDigest === undefined ? [] : [`Index:      ${image.indexDigest}`]),
-        `Platform:   ${image.platform ?? ''}`,
-        `Created:    ${image.created ?? ''}`,
-        `Config:     ${image.config.digest} (${formatBytes(image.config.size)})`,
-        `Size:       ${formatBytes(image.size)}`,
-        `Layers:     ${image.layers.length}`,
-      ];
-      io.stdout(`${lines.join('\n')}\n`);
-      if (image.layers.length > 0) {
-        io.stdout(table([['  DIGEST', 'SIZE', 'MEDIA TYPE'], ...image.layers.map((layer) => [`  ${layer.digest}`, formatBytes(layer.size), layer.mediaType])]));
+      if (flags.json === true) {
+        const { raw, ...rest } = image;
+        const value = image.source === 'registry' ? { ...rest, manifest: JSON.parse(Buffer.from(raw).toString('utf8')) as unknown } : rest;
+        io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+        return;
       }
+      io.stdout(image.source === 'local' ? localText(image) : remoteText(image));
     });
 }

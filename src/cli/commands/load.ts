@@ -37,7 +37,7 @@ export function registerLoad(program: Command, io: CliIo): void {
         return;
       }
       for (const image of result.images) {
-        if (image.names.length === 0) io.stdout(`Loaded image ID: ${image.manifest.digest}\n`);
+        if (image.names.length === 0) io.stdout(`Loaded image ID: ${image.id}\n`);
         for (const name of image.names) io.stdout(`Loaded image: ${familiarImageRef(parseImageRef(name, { defaultTag: false }))}\n`);
       }
     });

@@ -14,7 +14,7 @@ export function registerPush(program: Command, io: CliIo): void {
     .description('upload a local image to a registry (credentials from the docker config)')
     .argument('<ref>', 'local image to push')
     .argument('[destination]', 'push under this name instead (default: the image\'s own name)')
-    .option('-q, --quiet', 'print only the digest')
+    .option('-q, --quiet', 'print only the manifest digest')
     .option('--json', 'print the result as JSON')
     .option('--progress <mode>', 'progress on stderr: auto, tty, plain, rawjson or quiet (as build)', 'auto')
     .action(async (ref: string, destination: string | undefined, flags: PushFlags, command: Command) => {

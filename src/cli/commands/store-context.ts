@@ -68,3 +68,32 @@ export function table(rows: readonly (readonly string[])[]): string {
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('   ').trimEnd()).join('\n') + '\n';
 }
+
+/**
+ * A duration in words, as docker prints ages (go-units HumanDuration): "Less than a second",
+ * "5 seconds", "About a minute", "3 minutes", "About an hour", "5 hours", "3 days", "2 weeks",
+ * "4 months", "2 years".
+ */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+/** "2 hours ago" for an RFC 3339 time; "N/A" when there is none or it does not parse. */
+export function timeAgo(created: string | undefined, now: number = Date.now()): string {
+  const time = created === undefined ? Number.NaN : Date.parse(created);
+  if (Number.isNaN(time)) return 'N/A';
+  return `${humanDuration(now - time)} ago`;
+}
