@@ -13,7 +13,7 @@ import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, Ste
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, parseImageRef, type Digest, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
-import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type PlatformSpec, type StageImage } from '../dockerfile/index.js';
+import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type NamedContextSpec, type PlatformSpec, type StageImage } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { createRuncExecutor } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
@@ -27,6 +27,7 @@ import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
+import { prepareNamedContexts } from './named-contexts.js';
 import { noSpaceError } from './no-space.js';
 import { RUNC_STATE_PARENT, sweepAbandoned } from './upkeep.js';
 
@@ -60,6 +61,8 @@ export interface BuildOptions {
   readonly execConcurrency?: number | undefined;
   readonly events: EventSink;
   readonly signal?: AbortSignal | undefined;
+  /** Named build contexts (`--build-context`) by key; a directory's path is absolute. */
+  readonly namedContexts?: ReadonlyMap<string, NamedContextSpec> | undefined;
   /** Writes a `-` output (tar to stdout). */
   readonly stdout?: NodeJS.WritableStream | undefined;
 }
@@ -175,12 +178,15 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
         await content.blobs.ingest(await deps.registry.fetchBlob(ref, { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, { signal: fetchSignal }), { digest: layer.digest, size: layer.size, signal: fetchSignal });
       },
     });
+    const statCache = new StatCache(db);
     const context = new BuildContext({
       dir: options.contextDir,
       ignore: await readDockerignore(options.contextDir, options.dockerfile.path),
-      statCache: new StatCache(db),
+      statCache,
       viewRoot: join(runDir, 'context'),
     });
+    const named = await prepareNamedContexts(options.namedContexts ?? new Map(), { content, statCache, viewRoot: join(runDir, 'context'), platform: options.platform, disposer, signal });
+    const contextFor = (name: string): BuildContext => named.dirs.get(name) ?? context;
 
     const converted = await convertDockerfile(parsed, {
       lex: new ShellLex({ escapeToken: parsed.escapeToken }),
@@ -196,6 +202,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       noCache: options.noCache,
       noCacheFilter: new Set(options.noCacheFilter.map((s) => s.toLowerCase())),
       sourceDateEpoch: options.sourceDateEpoch,
+      namedContexts: named.convert,
     });
     for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
     checkPlanEntitlements(converted.plan.vertices, options.allow ?? []);
@@ -221,9 +228,9 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       downloadDir: join(runDir, 'http'),
       downloadFromHost: (options.allow ?? []).includes('network.host'),
       context: {
-        hash: (include: readonly string[], hashSignal: AbortSignal) => context.hash(include, [], hashSignal),
-        view: async (include: readonly string[]) => {
-          const view = disposer.use(await context.view(include, []));
+        hash: (name: string, include: readonly string[], hashSignal: AbortSignal) => contextFor(name).hash(include, [], hashSignal),
+        view: async (name: string, include: readonly string[]) => {
+          const view = disposer.use(await contextFor(name).view(include, []));
           views.push(view.path);
           return view.path;
         },

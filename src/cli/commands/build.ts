@@ -15,6 +15,7 @@ import { parseOutputSpec, parseSecretSpec, parseSshSpec, type OutputSpec } from 
 import { checkBuildEntitlements, parseEntitlements, type BuildResult, type Engine } from '../../engine/index.js';
 import { applyLayer } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
+import { parseBuildContextFlag, type NamedContextSpec } from '../../dockerfile/index.js';
 import type { CliIo } from '../main.js';
 import { collect, hostPlatform, parseBuildArgs, parsePlatformFlag, readBoundedDockerfile, readDockerfile } from '../options.js';
 import { initialPlainState, initialTtyState, reduceTty, renderPlain, ttyFrame, TtyPainter } from '../progress/index.js';
@@ -45,6 +46,7 @@ interface BuildFlags {
   progress: string;
   quiet?: boolean;
   explainCache?: boolean;
+  buildContext?: string[];
 }
 
 const PROGRESS_MODES = ['auto', 'tty', 'plain', 'rawjson', 'quiet'];
@@ -78,6 +80,25 @@ async function readSecrets(specs: readonly string[]): Promise<Map<string, Buffer
         throw new StagecraftError('FILE_NOT_FOUND', `--secret ${raw}: cannot read ${spec.source.path}`, { hint: 'check the path given with src=' });
       }
     }
+  }
+  return out;
+}
+
+/** `--build-context NAME=VALUE` flags → key → spec; a directory (or OCI layout) must exist. */
+async function namedContexts(values: readonly string[]): Promise<Map<string, NamedContextSpec>> {
+  const out = new Map<string, NamedContextSpec>();
+  for (const raw of values) {
+    const { name, spec } = parseBuildContextFlag(raw);
+    if (spec.kind !== 'local' && spec.kind !== 'oci-layout') {
+      out.set(name, spec);
+      continue;
+    }
+    const dir = resolve(spec.dir);
+    const info = await stat(dir).catch((cause: unknown) => {
+      throw new StagecraftError('FILE_NOT_FOUND', `--build-context ${raw}: ${dir} does not exist`, { hint: 'give the path of a directory (relative to the current directory), docker-image://IMAGE or oci-layout://DIR', cause });
+    });
+    if (!info.isDirectory()) throw usage(`--build-context ${raw}: ${dir} is not a directory`, 'a build context is a directory; to use an image archive, load it or give oci-layout://DIR of an unpacked OCI layout');
+    out.set(name, { ...spec, dir });
   }
   return out;
 }
@@ -186,6 +207,7 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--build-arg <KEY[=VALUE]>', 'a build argument; KEY alone takes the value from the environment (repeatable)', collect)
     .option('--secret <id=ID,src=FILE|env=VAR>', 'a secret for RUN --mount=type=secret (repeatable)', collect)
     .option('--ssh <default|ID=SOCKET>', 'an ssh agent for RUN --mount=type=ssh (repeatable)', collect)
+    .option('--build-context <NAME=DIR|docker-image://REF|oci-layout://DIR[:TAG]>', 'an extra named context for FROM, COPY --from and RUN --mount=from (repeatable)', collect)
     .option('--platform <os/arch[/variant]>', 'target platform (default: this machine)')
     .option('-o, --output <spec>', 'output: type=local|tar|oci|docker|image|registry,dest=…,name=… (repeatable)', collect)
     .option('--push', 'push the image (shorthand for --output=type=registry)')
@@ -239,6 +261,7 @@ Examples:
       const dockerfile = stdinContext?.dockerfileText !== undefined ? { path: 'Dockerfile', text: stdinContext.dockerfileText } : readDockerfile(flags.file, context, () => readBoundedDockerfile(0, '<stdin>'));
       const secrets = await readSecrets(flags.secret ?? []);
       const ssh = await sshSockets(flags.ssh ?? []);
+      const contexts = await namedContexts(flags.buildContext ?? []);
       const progressMode = flags.quiet === true ? 'quiet' : flags.progress;
       const progress = progressSink(progressMode, io);
       const names = new Map<string, string>();
@@ -272,6 +295,7 @@ Examples:
             buildPlatform,
             secrets,
             ssh,
+            namedContexts: contexts,
             tags: flags.tag ?? [],
             outputs,
             push: flags.push === true,
