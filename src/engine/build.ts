@@ -17,7 +17,7 @@ import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type
 import type { EventSink } from '../events/index.js';
 import { createRuncExecutor } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
-import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, type AssembleLayer, type ExportCompressionSpec } from '../image/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, writeOciLayoutDir, type AssembleLayer, type ExportCompressionSpec } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -335,6 +335,13 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
         case 'docker': {
           const outNames = output.names.length > 0 ? output.names.map((n) => formatImageRef(parseImageRef(n))) : names;
           const saved = { names: outNames, descriptor };
+          if (!output.tar) {
+            // tar=false: the OCI image layout as a directory (buildx's meaning), e.g. for --build-context NAME=oci-layout://DIR.
+            if (output.dest === '-') throw new StagecraftError('USAGE', `--output ${output.raw}: tar=false writes a directory, not stdout`, { hint: `write type=${output.type},tar=false,dest=DIR` });
+            await writeOciLayoutDir(content, [saved], output.dest, { signal });
+            exported.push(`${output.type} layout ${output.dest}`);
+            break;
+          }
           const data = output.type === 'oci' ? writeOciArchive(content, [saved], { signal }) : writeDockerArchive(content, [saved], { signal });
           await writeStream(Readable.from(data), output.dest, options.stdout);
           exported.push(`${output.type} archive ${output.dest}`);

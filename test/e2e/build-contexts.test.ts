@@ -91,26 +91,30 @@ describe('build --build-context', () => {
     assert.match(bad.stderr, new RegExp(wrong));
   });
 
-  it('oci-layout:// uses an image from an OCI layout written by stagecraft, by tag or digest', () => {
-    const first = write(join(env.work, 'oci-first'), { Dockerfile: `FROM ${env.busybox}\nRUN echo first > /first\n` });
-    const archive = join(env.work, 'first.tar');
-    const made = env.build(['-o', `type=oci,dest=${archive},name=first:v1`, first]);
-    assert.equal(made.status, 0, made.stderr);
+  it('oci-layout:// uses an image from an OCI layout written by stagecraft -o type=oci,tar=false, by tag or digest', () => {
+    const first = write(join(env.work, 'oci-first'), { Dockerfile: `FROM ${env.busybox}\nARG V\nRUN echo "$V" > /first\n` });
     const layout = join(env.work, 'first-layout');
-    mkdirSync(layout);
-    execFileSync('tar', ['-xf', archive, '-C', layout]);
-    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
-    const digest = index.manifests[0]?.digest ?? '';
+    for (const v of ['v1', 'v2']) {
+      const made = env.build(['--build-arg', `V=${v}`, '-o', `type=oci,tar=false,dest=${layout},name=first:${v}`, first]);
+      assert.equal(made.status, 0, made.stderr);
+    }
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+    assert.deepEqual(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name']), ['docker.io/library/first:v1', 'docker.io/library/first:v2'], 'a second write adds to the layout');
+    assert.equal(readFileSync(join(layout, 'oci-layout'), 'utf8'), '{"imageLayoutVersion":"1.0.0"}');
+    const v1 = index.manifests[0]?.digest ?? '';
     const second = write(join(env.work, 'oci-second'), { Dockerfile: 'FROM base\nRUN cat /first > /second\n' });
-    for (const value of [`oci-layout://${layout}:v1`, `oci-layout://${layout}@${digest}`]) {
-      const out = join(env.work, `oci-out-${value.includes('@') ? 'digest' : 'tag'}`);
-      const run = env.build(['--build-context', `base=${value}`, '-o', `type=local,dest=${out}`, second], { root: join(env.work, `oci-root-${value.length}`) });
+    for (const [value, expected] of [[`oci-layout://${layout}:v2`, 'v2\n'], [`oci-layout://${layout}@${v1}`, 'v1\n']] as const) {
+      const out = join(env.work, `oci-out-${expected.trim()}`);
+      const run = env.build(['--build-context', `base=${value}`, '-o', `type=local,dest=${out}`, second], { root: join(env.work, `oci-root-${expected.trim()}`) });
       assert.equal(run.status, 0, run.stderr);
-      assert.equal(readFileSync(join(out, 'second'), 'utf8'), 'first\n');
+      assert.equal(readFileSync(join(out, 'second'), 'utf8'), expected);
     }
     const missingTag = env.build(['--build-context', `base=oci-layout://${layout}:nope`, second]);
     assert.notEqual(missingTag.status, 0);
     assert.match(missingTag.stderr, /no image tagged "nope"/);
+    const untagged = env.build(['--build-context', `base=oci-layout://${layout}`, second]);
+    assert.notEqual(untagged.status, 0, 'two images and no tag: which one is not guessed');
+    assert.match(untagged.stderr, /holds 2 images and none is tagged "latest"/);
   });
 
   it('a changed file of a directory context re-runs only the steps that read it', () => {

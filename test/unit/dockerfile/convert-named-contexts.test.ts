@@ -64,7 +64,7 @@ describe('--build-context flag', () => {
 });
 
 describe('named contexts in the stage graph and plan', () => {
-  const ops = (result: ConvertResult): Vertex[] => result.plan.vertices;
+  const ops = (result: ConvertResult): readonly Vertex[] => result.plan.vertices;
 
   it('a context named like a stage replaces it: its instructions and the stages it needs are not converted', async () => {
     const { result } = await convert('FROM busybox AS deps\nRUN echo deps\nFROM busybox AS gen\nCOPY --from=deps / /\nRUN exit 1\nFROM busybox\nCOPY --from=gen /a /a\n', { gen: { kind: 'local' } });
