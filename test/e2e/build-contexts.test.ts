@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RawJsonLine } from '../../src/events/index.js';
 import { startBuildEnv, type BuildEnv, type BuildRun } from '../helpers/build-env.js';
+import { describeTree, plantCanaries } from '../helpers/canary.js';
 import { runCli } from '../helpers/cli.js';
 
 function write(dir: string, files: Record<string, string>): string {
@@ -140,6 +141,38 @@ describe('build --build-context', () => {
     assert.deepEqual(started(changed, /COPY main.txt|RUN cat \/main.txt/), [], 'the steps before stay cached');
     assert.ok(cached(changed, /RUN cat \/main.txt/).length > 0, 'the step before is taken from the cache');
     assert.equal(started(changed, /COPY --from=extra|RUN cat \/data.txt/).length, 2, 'the steps reading the context re-run');
+  });
+
+  it('symlinks of a directory context to host paths are read inside the context, never on the host', async () => {
+    const host = join(env.work, 'host-canary');
+    await plantCanaries(host);
+    const before = await describeTree(host);
+    const assets = join(env.work, 'hostile-assets');
+    mkdirSync(assets, { recursive: true });
+    symlinkSync(host, join(assets, 'abs'));
+    symlinkSync('../../../../../../../..' + host, join(assets, 'rel'));
+    writeFileSync(join(assets, 'own.txt'), 'own\n');
+    symlinkSync('own.txt', join(assets, 'inner'));
+    const steps = [
+      'COPY --from=assets abs/secret /copied-abs',
+      'COPY --from=assets rel/secret /copied-rel',
+      'COPY --from=assets abs/ /copied-dir/',
+      'RUN --mount=from=assets,source=abs,target=/m cat /m/secret > /mounted-abs',
+      'RUN --mount=from=assets,source=rel,target=/m,rw cat /m/secret > /mounted-rel; echo changed > /m/secret',
+    ];
+    for (const [i, step] of steps.entries()) {
+      const main = write(join(env.work, `hostile-main-${i}`), { Dockerfile: `FROM ${env.busybox}\n${step}\n` });
+      const run = env.build(['--build-context', `assets=${assets}`, main]);
+      // As in the main context: a link is resolved inside the context, where the host path does not exist.
+      assert.equal(run.status, 4, `${step}: ${run.stderr}`);
+      assert.match(run.stderr, /not found/, step);
+    }
+    const inside = write(join(env.work, 'hostile-inside'), { Dockerfile: `FROM ${env.busybox}\nCOPY --from=assets inner /inner\n` });
+    const out = join(env.work, 'hostile-inside-out');
+    const run = env.build(['--build-context', `assets=${assets}`, '-o', `type=local,dest=${out}`, inside]);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(readFileSync(join(out, 'inner'), 'utf8'), 'own\n', 'a link inside the context is followed');
+    assert.deepEqual(await describeTree(host), before, 'the host files are untouched');
   });
 
   it('refuses unsupported forms, missing directories and bad names before the build starts', () => {
