@@ -45,20 +45,28 @@ async function readBounded(path: string, what: string): Promise<Buffer> {
 }
 
 /** Copies a blob of the layout into the store, verified against the descriptor's digest and size. */
-async function ingestBlob(content: Content, dir: string, descriptor: { digest: Digest; size: number }, lease: Lease, signal: AbortSignal | undefined): Promise<void> {
+async function ingestBlob(content: Content, dir: string, descriptor: { digest: Digest; size: number }, lease: Lease, what: string, signal: AbortSignal | undefined): Promise<void> {
   if (await content.blobs.has(descriptor.digest)) {
     lease.add(descriptor.digest);
     return;
   }
   const path = join(dir, 'blobs', 'sha256', digestHex(descriptor.digest));
-  const stream = createReadStream(path);
-  await content.blobs.ingest(stream, { digest: descriptor.digest, size: descriptor.size, lease, signal });
+  try {
+    await content.blobs.ingest(createReadStream(path), { digest: descriptor.digest, size: descriptor.size, lease, signal });
+  } catch (error) {
+    if (error instanceof StagecraftError && error.code === 'DIGEST_MISMATCH') {
+      throw new StagecraftError('DIGEST_MISMATCH', `${what}: ${path} does not match its digest and size (${error.message}); nothing of it was used`, {
+        hint: 'the layout is damaged or was changed after it was written: write it again', cause: error,
+      });
+    }
+    throw error;
+  }
 }
 
 async function readDocument(content: Content, dir: string, descriptor: Descriptor, lease: Lease, what: string, signal: AbortSignal | undefined): Promise<Buffer> {
   if (descriptor.size > DOCUMENT_LIMIT) throw layoutError(what, `${descriptor.digest} is ${descriptor.size} bytes, larger than a manifest may be`);
   try {
-    await ingestBlob(content, dir, descriptor, lease, signal);
+    await ingestBlob(content, dir, descriptor, lease, what, signal);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw layoutError(what, `blob ${descriptor.digest} is missing from ${join(dir, 'blobs', 'sha256')}`);
     throw error;
@@ -133,7 +141,7 @@ export async function importOciLayout(content: Content, spec: OciLayoutSpec, pla
   }
   for (const layer of manifest.layers) {
     try {
-      await ingestBlob(content, spec.dir, layer, lease, signal);
+      await ingestBlob(content, spec.dir, layer, lease, what, signal);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw layoutError(what, `layer ${layer.digest} is missing from ${join(spec.dir, 'blobs', 'sha256')}`);
       throw error;

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RawJsonLine } from '../../src/events/index.js';
@@ -113,6 +113,18 @@ describe('build --build-context', () => {
     const missingTag = env.build(['--build-context', `base=oci-layout://${layout}:nope`, second]);
     assert.notEqual(missingTag.status, 0);
     assert.match(missingTag.stderr, /no image tagged "nope"/);
+    // A layout blob that does not match its digest is refused, nothing of it used.
+    const tampered = join(env.work, 'tampered-layout');
+    cpSync(layout, tampered, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(tampered, 'blobs/sha256', v1.slice('sha256:'.length)), 'utf8')) as { layers: { digest: string }[] };
+    const top = manifest.layers.at(-1)?.digest ?? '';
+    const blob = join(tampered, 'blobs/sha256', top.slice('sha256:'.length));
+    const bytes = readFileSync(blob);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
+    writeFileSync(blob, bytes);
+    const bad = env.build(['--build-context', `base=oci-layout://${tampered}@${v1}`, second], { root: join(env.work, 'oci-root-tampered') });
+    assert.equal(bad.status, 5, bad.stderr);
+    assert.match(bad.stderr, new RegExp(`tampered-layout/blobs/sha256/${top.slice(7)} does not match its digest`));
     const untagged = env.build(['--build-context', `base=oci-layout://${layout}`, second]);
     assert.notEqual(untagged.status, 0, 'two images and no tag: which one is not guessed');
     assert.match(untagged.stderr, /holds 2 images and none is tagged "latest"/);
