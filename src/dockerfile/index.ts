@@ -6,7 +6,12 @@ export { ShellLex } from './shell/index.js';
 export * as instructions from './instructions/index.js';
 export {
   buildStageGraph,
+  contextKey,
   convertDockerfile,
+  namedContextName,
+  parseBuildContextFlag,
+  type ConvertNamedContext,
+  type NamedContextSpec,
   emptyImage,
   type ConvertOptions,
   type ConvertResult,

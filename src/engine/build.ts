@@ -13,11 +13,11 @@ import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, Ste
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, formatPlatform, parseImageRef, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
-import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands } from '../dockerfile/index.js';
+import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, type NamedContextSpec } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { createRuncExecutor } from '../executor/index.js';
 import type { OutputSpec } from '../exporter/index.js';
-import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, type AssembleLayer, type ExportCompressionSpec, type ImageAnnotations } from '../image/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, writeDockerArchive, writeOciArchive, writeOciLayoutDir, type AssembleLayer, type ExportCompressionSpec, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -27,6 +27,7 @@ import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
+import { prepareNamedContexts } from './named-contexts.js';
 import { noSpaceError } from './no-space.js';
 import { RUNC_STATE_PARENT, sweepAbandoned } from './upkeep.js';
 
@@ -64,6 +65,8 @@ export interface BuildOptions {
   readonly execConcurrency?: number | undefined;
   readonly events: EventSink;
   readonly signal?: AbortSignal | undefined;
+  /** Named build contexts (`--build-context`) by key; a directory's path is absolute. */
+  readonly namedContexts?: ReadonlyMap<string, NamedContextSpec> | undefined;
   /** Writes a `-` output (tar to stdout). */
   readonly stdout?: NodeJS.WritableStream | undefined;
 }
@@ -148,12 +151,15 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
         await content.blobs.ingest(await deps.registry.fetchBlob(ref, { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, { signal: fetchSignal }), { digest: layer.digest, size: layer.size, signal: fetchSignal });
       },
     });
+    const statCache = new StatCache(db);
     const context = new BuildContext({
       dir: options.contextDir,
       ignore: await readDockerignore(options.contextDir, options.dockerfile.path),
-      statCache: new StatCache(db),
+      statCache,
       viewRoot: join(runDir, 'context'),
     });
+    const named = await prepareNamedContexts(options.namedContexts ?? new Map(), { content, statCache, viewRoot: join(runDir, 'context'), platform: options.platform, disposer, signal });
+    const contextFor = (name: string): BuildContext => named.dirs.get(name) ?? context;
 
     const converted = await convertDockerfile(parsed, {
       lex: new ShellLex({ escapeToken: parsed.escapeToken }),
@@ -170,6 +176,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       noCacheFilter: new Set(options.noCacheFilter.map((s) => s.toLowerCase())),
       sourceDateEpoch: options.sourceDateEpoch,
       exec: options.exec,
+      namedContexts: named.convert,
     });
     for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
     checkPlanEntitlements(converted.plan.vertices, options.allow ?? []);
@@ -194,9 +201,9 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       baseImages,
       downloads: new HttpDownloads({ root: join(runDir, 'http'), allowHostLocal: (options.allow ?? []).includes('network.host'), events }),
       context: {
-        hash: (include: readonly string[], hashSignal: AbortSignal) => context.hash(include, [], hashSignal),
-        view: async (include: readonly string[]) => {
-          const view = disposer.use(await context.view(include, []));
+        hash: (name: string, include: readonly string[], hashSignal: AbortSignal) => contextFor(name).hash(include, [], hashSignal),
+        view: async (name: string, include: readonly string[]) => {
+          const view = disposer.use(await contextFor(name).view(include, []));
           views.push(view.path);
           return view.path;
         },
@@ -305,6 +312,13 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
         case 'docker': {
           const outNames = output.names.length > 0 ? output.names.map((n) => formatImageRef(parseImageRef(n))) : names;
           const saved = { names: outNames, descriptor };
+          if (!output.tar) {
+            // tar=false: the OCI image layout as a directory (buildx's meaning), e.g. for --build-context NAME=oci-layout://DIR.
+            if (output.dest === '-') throw new StagecraftError('USAGE', `--output ${output.raw}: tar=false writes a directory, not stdout`, { hint: `write type=${output.type},tar=false,dest=DIR` });
+            await writeOciLayoutDir(content, [saved], output.dest, { signal });
+            exported.push(`${output.type} layout ${output.dest}`);
+            break;
+          }
           const data = output.type === 'oci' ? writeOciArchive(content, [saved], { signal }) : writeDockerArchive(content, [saved], { signal });
           await writeStream(Readable.from(data), output.dest, options.stdout);
           exported.push(`${output.type} archive ${output.dest}`);

@@ -1,5 +1,5 @@
 export { readStoredImage, type StoredImage } from './image.js';
-export { writeDockerArchive, writeOciArchive, type SaveImage, type SaveOptions } from './save.js';
+export { writeDockerArchive, writeOciArchive, writeOciLayoutDir, type SaveImage, type SaveOptions } from './save.js';
 export { loadArchive, type LoadOptions, type LoadResult, type LoadedImage } from './load.js';
 export { cleanArchivePath, readTar, writeTar, type TarDirInput, type TarFileInput, type TarInput, type TarMember } from './tar.js';
 export { assembleImage, replaceManifestLayers, rfc3339, type AssembleInput, type AssembleLayer, type AssembledImage, type ImageAnnotations } from './assemble.js';

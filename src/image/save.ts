@@ -4,10 +4,16 @@
  * config + uncompressed layer tars, as `docker save` writes and `docker load` reads). Output is
  * deterministic: same images, same bytes.
  */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { StagecraftError, canonicalJson, digestHex, familiarName, parseImageRef, type Digest } from '../core/index.js';
 import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION, childrenOf, mayHaveChildren, type Content, type Lease } from '../content/index.js';
-import { MEDIA_TYPES, type Descriptor } from '../oci/index.js';
+import { MEDIA_TYPES, ociIndexSchema, type Descriptor } from '../oci/index.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { decompressLayer } from '../snapshot/index.js';
 import { readStoredImage, type StoredImage } from './image.js';
 import { writeTar, type TarInput } from './tar.js';
@@ -60,29 +66,84 @@ async function reachable(content: Content, root: Descriptor, signal: AbortSignal
 }
 
 /**
- * The tar stream of an OCI archive holding `images`. Each image appears in index.json once per name
+ * What an OCI image layout holding `images` lists: each image appears in index.json once per name
  * (annotated with the full name as both `org.opencontainers.image.ref.name` and
- * `io.containerd.image.name`), or once without annotations if it has no name.
+ * `io.containerd.image.name`), or once without annotations if it has no name; and every blob.
  */
-export async function* writeOciArchive(content: Content, images: readonly SaveImage[], options: SaveOptions = {}): AsyncGenerator<Buffer> {
+async function ociLayout(content: Content, images: readonly SaveImage[], signal: AbortSignal | undefined): Promise<{ manifests: Descriptor[]; blobs: [Digest, number][] }> {
   const blobs = new Map<Digest, number>();
   const manifests: Descriptor[] = [];
   for (const image of images) {
-    for (const [digest, size] of await reachable(content, image.descriptor, options.signal)) blobs.set(digest, size);
+    for (const [digest, size] of await reachable(content, image.descriptor, signal)) blobs.set(digest, size);
     const base = { mediaType: image.descriptor.mediaType, digest: image.descriptor.digest, size: image.descriptor.size, ...(image.descriptor.platform === undefined ? {} : { platform: image.descriptor.platform }) };
     // Annotations of the descriptor itself (`--annotation manifest-descriptor:…`) come first.
     const own = image.descriptor.annotations ?? {};
     if (image.names.length === 0) manifests.push(Object.keys(own).length > 0 ? { ...base, annotations: { ...own } } : base);
     for (const name of image.names) manifests.push({ ...base, annotations: { ...own, [CONTAINERD_NAME_ANNOTATION]: name, [REF_NAME_ANNOTATION]: name } });
   }
+  return { manifests, blobs: [...blobs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) };
+}
+
+/** The tar stream of an OCI archive holding `images` (an OCI image layout, see `ociLayout`). */
+export async function* writeOciArchive(content: Content, images: readonly SaveImage[], options: SaveOptions = {}): AsyncGenerator<Buffer> {
+  const { manifests, blobs } = await ociLayout(content, images, options.signal);
   const entries: TarInput[] = [
     jsonEntry('oci-layout', '{"imageLayoutVersion":"1.0.0"}'),
     jsonEntry('index.json', { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests }),
     { type: 'dir', name: 'blobs' },
     { type: 'dir', name: 'blobs/sha256' },
-    ...[...blobs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([digest, size]) => blobEntry(content, digest, size)),
+    ...blobs.map(([digest, size]) => blobEntry(content, digest, size)),
   ];
   yield* writeTar(entries, options.signal);
+}
+
+/**
+ * `-o type=oci,tar=false`: the OCI image layout written into the directory `dest` (made if missing),
+ * as buildx does: blobs are added (one already there with its size is kept), index.json entries of the
+ * same names are replaced and the others kept, index.json is replaced atomically.
+ */
+export async function writeOciLayoutDir(content: Content, images: readonly SaveImage[], dest: string, options: SaveOptions = {}): Promise<void> {
+  const { manifests, blobs } = await ociLayout(content, images, options.signal);
+  const blobDir = join(dest, 'blobs', 'sha256');
+  await mkdir(blobDir, { recursive: true });
+  for (const [digest, size] of blobs) {
+    options.signal?.throwIfAborted();
+    const path = join(blobDir, digestHex(digest));
+    const existing = await lstat(path).catch(() => undefined);
+    if (existing?.isFile() === true && existing.size === size) continue;
+    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await pipeline(await content.blobs.open(digest), createWriteStream(temp, { flags: 'wx' }), { signal: options.signal });
+      await rename(temp, path);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+  let kept: Descriptor[] = [];
+  const indexPath = join(dest, 'index.json');
+  const existing = await readFile(indexPath).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (existing !== undefined) {
+    let parsed;
+    try {
+      parsed = ociIndexSchema.safeParse(JSON.parse(existing.toString('utf8')));
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed?.success !== true) {
+      throw new StagecraftError('ARCHIVE_INVALID', `${indexPath} is not an OCI image index`, { hint: 'write the layout to a new directory, or remove the damaged index.json' });
+    }
+    const names = new Set(manifests.flatMap((m) => (m.annotations?.[REF_NAME_ANNOTATION] !== undefined ? [m.annotations[REF_NAME_ANNOTATION]] : [])));
+    kept = parsed.data.manifests.filter((m) => {
+      const name = m.annotations?.[REF_NAME_ANNOTATION];
+      return name === undefined ? !manifests.some((n) => n.digest === m.digest && n.annotations === undefined) : !names.has(name);
+    });
+  }
+  await writeFileAtomic(join(dest, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  await writeFileAtomic(indexPath, `${JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [...kept, ...manifests] })}\n`);
 }
 
 /** `busybox:latest` etc.; names pinned only by digest cannot be a RepoTag and are left out. */

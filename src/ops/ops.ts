@@ -19,11 +19,12 @@ import { EMPTY_FS, type FsResult } from './result.js';
 export interface ContextSource {
   /**
    * A content digest of the files `include` selects (all when it holds the root) minus .dockerignore,
-   * and each selected file's digest.
+   * and each selected file's digest. `name` is the plan's context name: `context` for the build
+   * context, another for a named context (`--build-context`).
    */
-  hash(include: readonly string[], signal: AbortSignal): Promise<{ digest: Digest; files: readonly (readonly [string, string])[] }>;
+  hash(name: string, include: readonly string[], signal: AbortSignal): Promise<{ digest: Digest; files: readonly (readonly [string, string])[] }>;
   /** A directory holding exactly those files, valid until the build ends. */
-  view(include: readonly string[], signal: AbortSignal): Promise<string>;
+  view(name: string, include: readonly string[], signal: AbortSignal): Promise<string>;
 }
 
 export interface OpDeps extends ExecDeps, FileDeps {
@@ -48,8 +49,8 @@ export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
     case 'context':
       return {
         resource: 'io',
-        cacheKey: async (_inputs, signal) => ({ type: 'context', ...(await deps.context.hash(op.include ?? [''], signal)) }),
-        execute: async (_inputs, context) => ({ kind: 'dir', path: await deps.context.view(op.include ?? [''], context.signal) }),
+        cacheKey: async (_inputs, signal) => ({ type: 'context', ...(await deps.context.hash(op.name, op.include ?? [''], signal)) }),
+        execute: async (_inputs, context) => ({ kind: 'dir', path: await deps.context.view(op.name, op.include ?? [''], context.signal) }),
       };
     case 'http':
       return {

@@ -18,6 +18,7 @@ import { ShellLex, listTargets, loadDockerfile, outlineDockerfile, type OutlineO
 import { checkBuildEntitlements, parseEntitlements, type BuildResult, type Engine } from '../../engine/index.js';
 import { applyLayer } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
+import { parseBuildContextFlag, type NamedContextSpec } from '../../dockerfile/index.js';
 import type { CliIo } from '../main.js';
 import { collect, parseBuildArgs, readBoundedDockerfile, readDockerfile } from '../options.js';
 import { PROGRESS_MODES, progressSink } from '../progress/index.js';
@@ -68,6 +69,7 @@ interface BuildFlags {
   cpuQuota?: string;
   cpusetCpus?: string;
   cpusetMems?: string;
+  buildContext?: string[];
 }
 
 /**
@@ -143,6 +145,25 @@ async function readSecrets(specs: readonly string[]): Promise<Map<string, Buffer
         throw new StagecraftError('FILE_NOT_FOUND', `--secret ${raw}: cannot read ${spec.source.path}`, { hint: 'check the path given with src=' });
       }
     }
+  }
+  return out;
+}
+
+/** `--build-context NAME=VALUE` flags → key → spec; a directory (or OCI layout) must exist. */
+async function namedContexts(values: readonly string[]): Promise<Map<string, NamedContextSpec>> {
+  const out = new Map<string, NamedContextSpec>();
+  for (const raw of values) {
+    const { name, spec } = parseBuildContextFlag(raw);
+    if (spec.kind !== 'local' && spec.kind !== 'oci-layout') {
+      out.set(name, spec);
+      continue;
+    }
+    const dir = resolve(spec.dir);
+    const info = await stat(dir).catch((cause: unknown) => {
+      throw new StagecraftError('FILE_NOT_FOUND', `--build-context ${raw}: ${dir} does not exist`, { hint: 'give the path of a directory (relative to the current directory), docker-image://IMAGE or oci-layout://DIR', cause });
+    });
+    if (!info.isDirectory()) throw usage(`--build-context ${raw}: ${dir} is not a directory`, 'a build context is a directory; to use an image archive, load it or give oci-layout://DIR of an unpacked OCI layout');
+    out.set(name, { ...spec, dir });
   }
   return out;
 }
@@ -236,6 +257,7 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--build-arg <KEY[=VALUE]>', 'a build argument; KEY alone takes the value from the environment (repeatable)', collect)
     .option('--secret <id=ID,src=FILE|env=VAR>', 'a secret for RUN --mount=type=secret (repeatable)', collect)
     .option('--ssh <default|ID=SOCKET>', 'an ssh agent for RUN --mount=type=ssh (repeatable)', collect)
+    .option('--build-context <NAME=DIR|docker-image://REF|oci-layout://DIR[:TAG]>', 'an extra named context for FROM, COPY --from and RUN --mount=from (repeatable)', collect)
     .option('--platform <os/arch[/variant]>', 'target platform (default: this machine)')
     .option('-o, --output <spec>', 'output: type=local|tar|oci|docker|image|registry,dest=…,name=… (repeatable)', collect)
     .option('--push', 'push the image (shorthand for --output=type=registry)')
@@ -319,6 +341,7 @@ Examples:
       }
       const secrets = await readSecrets(flags.secret ?? []);
       const ssh = await sshSockets(flags.ssh ?? []);
+      const contexts = await namedContexts(flags.buildContext ?? []);
       const progressMode = flags.quiet === true ? 'quiet' : flags.progress;
       const progress = progressSink(progressMode, io.stderr);
       const names = new Map<string, string>();
@@ -352,6 +375,7 @@ Examples:
             buildPlatform,
             secrets,
             ssh,
+            namedContexts: contexts,
             tags: flags.tag ?? [],
             outputs,
             push: flags.push === true,

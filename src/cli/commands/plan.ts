@@ -61,6 +61,8 @@ function baseText(graph: StageGraph, index: number): string {
       return stage.base.ref;
     case 'stage':
       return `${graph.stages[stage.base.index]?.displayName ?? '?'} (stage ${stage.base.index})`;
+    case 'named':
+      return `build context ${stage.base.name}`;
   }
 }
 
@@ -98,7 +100,7 @@ export function planText(graph: StageGraph): string {
     lines.push(`${mark} #${stage.index} ${stage.displayName.padEnd(width)}  FROM ${baseText(graph, stage.index)}${stage.platform !== undefined ? ` (--platform=${stage.platform})` : ''}  [${stage.stage.commands.length} instructions]`);
     for (const dependency of stage.dependencies) {
       if (dependency.via === 'from') continue;
-      const what = dependency.source.kind === 'stage' ? `stage ${graph.stages[dependency.source.index]?.displayName ?? dependency.source.index}` : `image ${dependency.source.ref}`;
+      const what = dependency.source.kind === 'stage' ? `stage ${graph.stages[dependency.source.index]?.displayName ?? dependency.source.index}` : dependency.source.kind === 'named' ? `build context ${dependency.source.name}` : `image ${dependency.source.ref}`;
       lines.push(`          uses ${what} (${dependency.via === 'copy' ? 'COPY --from' : 'RUN --mount from'}, line ${dependency.line})`);
     }
   }
@@ -124,7 +126,7 @@ export function planDot(graph: StageGraph): string {
     }
     for (const dependency of stage.dependencies) {
       if (dependency.source.kind === 'image') images.add(dependency.source.ref);
-      const from = dependency.source.kind === 'stage' ? `stage:${dependency.source.index}` : `image:${dependency.source.ref}`;
+      const from = dependency.source.kind === 'stage' ? `stage:${dependency.source.index}` : dependency.source.kind === 'named' ? `context:${dependency.source.name}` : `image:${dependency.source.ref}`;
       edges.push({ from, label: dependency.via === 'from' ? 'FROM' : dependency.via === 'copy' ? 'COPY --from' : 'mount' });
     }
     for (const edge of edges) lines.push(`  ${dotId(edge.from)} -> ${dotId(`stage:${stage.index}`)} [label=${dotId(edge.label)}];`);

@@ -35,6 +35,7 @@ import {
   type WorkingImage,
 } from './image-config.js';
 import { PortError, parsePorts } from './ports.js';
+import { contextKey, namedContextName, type ConvertNamedContext } from './named-contexts.js';
 import { buildStageGraph, type GraphStage, type StageGraph } from './stage-graph.js';
 
 export interface ResolvedImage {
@@ -63,6 +64,8 @@ export interface ConvertOptions {
   readonly sourceDateEpoch?: number | undefined;
   /** `--add-host`, `--shm-size`, `--ulimit`: written into every RUN step's op (so into its cache key). */
   readonly exec?: ExecSettings | undefined;
+  /** Named build contexts (`--build-context`) by key (`contextKey`); an OCI layout is given as its image. */
+  readonly namedContexts?: ReadonlyMap<string, ConvertNamedContext> | undefined;
 }
 
 export interface ConvertedStage {
@@ -105,7 +108,8 @@ interface StageState {
 const CONTEXT_NAME = 'context';
 
 export async function convertDockerfile(parsed: ParsedDockerfile, options: ConvertOptions): Promise<ConvertResult> {
-  const graph = buildStageGraph(parsed, options);
+  const namedContexts = options.namedContexts ?? new Map<string, ConvertNamedContext>();
+  const graph = buildStageGraph(parsed, { ...options, namedContexts: new Set(namedContexts.keys()) });
   const builder = new PlanBuilder();
   const platform = options.targetPlatform ?? options.buildPlatform;
   const buildArgs = options.buildArgs ?? new Map<string, string>();
@@ -127,13 +131,15 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
     return pending;
   };
   const stagePlatform = (stage: GraphStage): Platform => (stage.platform !== undefined ? parsePlatformText(stage.platform, file, stage) : platform);
+  const namedImage = (name: string): string | undefined => {
+    const context = namedContexts.get(name);
+    return context?.kind === 'image' ? context.ref : undefined;
+  };
   for (const index of graph.needed) {
     const stage = graph.stages[index];
     if (stage === undefined) continue;
-    if (stage.base.kind === 'image') void resolve(stage.base.ref, stagePlatform(stage)).catch(() => undefined);
-    for (const dependency of stage.dependencies) {
-      if (dependency.source.kind === 'image') void resolve(dependency.source.ref, platform).catch(() => undefined);
-    }
+    const baseRef = stage.base.kind === 'image' ? stage.base.ref : stage.base.kind === 'named' ? namedImage(stage.base.name) : undefined;
+    if (baseRef !== undefined) void resolve(baseRef, stagePlatform(stage)).catch(() => undefined);
   }
 
   const scratch = (): VertexId => builder.add({ type: 'scratch' }, [], { name: 'scratch' });
@@ -141,6 +147,34 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
     builder.add({ type: 'image', ref, platform: p }, [], { name: `[internal] load metadata for ${ref}` });
   const contextVertex = (include: readonly string[]): VertexId =>
     builder.add({ type: 'context', name: CONTEXT_NAME, include: [...include].sort(), exclude: options.contextExcludes ?? [] }, [], { name: `[internal] load build context` });
+  /** The vertex of a named context (`include`: the paths a directory context's consumer reads), or undefined. */
+  const namedVertex = (name: string, include: readonly string[], p: Platform): VertexId | undefined => {
+    const context = namedContexts.get(name);
+    if (context === undefined) return undefined;
+    switch (context.kind) {
+      case 'local':
+        return builder.add({ type: 'context', name: namedContextName(name), include: [...include].sort() }, [], { name: `[context ${name}] load from client` });
+      case 'image':
+        return imageVertex(context.ref, p);
+      case 'scratch':
+        return scratch();
+    }
+  };
+
+  /**
+   * A named context as a stage's filesystem: a directory becomes one layer of all its files (as
+   * BuildKit's local source is a snapshot), keyed by their content.
+   */
+  const namedRoot = (name: string, p: Platform): VertexId => {
+    const source = namedVertex(name, [''], p);
+    if (source === undefined) return scratch();
+    if (namedContexts.get(name)?.kind !== 'local') return source;
+    const copy: FileAction = {
+      action: 'copy', input: 1, sources: ['/'], dest: '/', excludes: [], parents: false, unpack: false, destIsDir: true, link: false,
+      ...(options.sourceDateEpoch !== undefined ? { mtime: options.sourceDateEpoch } : {}),
+    };
+    return builder.add({ type: 'file', actions: [copy] }, [scratch(), source], { name: `[context ${name}] snapshot` });
+  };
 
   const converted = new Map<number, ConvertedStage>();
   const states = new Map<number, StageState>();
@@ -161,11 +195,13 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
     } else {
       let image: WorkingImage;
       let root: VertexId;
-      if (stage.base.kind === 'scratch') {
+      const imageRef = stage.base.kind === 'image' ? stage.base.ref : stage.base.kind === 'named' ? namedImage(stage.base.name) : undefined;
+      if (imageRef === undefined) {
+        // scratch, or a directory (or docker-image://scratch) context: no image config, as BuildKit's emptyImage.
         image = emptyImage(sPlatform);
-        root = scratch();
+        root = stage.base.kind === 'named' ? namedRoot(stage.base.name, sPlatform) : scratch();
       } else {
-        const resolved = await resolve(stage.base.ref, sPlatform);
+        const resolved = await resolve(imageRef, sPlatform);
         baseRef = resolved.ref;
         image = cloneImage(resolved.image);
         root = imageVertex(resolved.ref, sPlatform);
@@ -175,18 +211,20 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
       state = { root, image, env: [...(image.config.Env ?? [])], buildArgs: [], commandIndex: 0, commandTotal: 0, cmdSet: false, secrets: new Map(), sshIds: new Set() };
     }
 
-    const triggers = state.image.config.OnBuild ?? [];
-    state.image.config.OnBuild = undefined;
+    // A stage replaced by a named context is that context as is: no triggers, no instructions.
+    const triggers = stage.replaced === true ? [] : state.image.config.OnBuild ?? [];
+    if (stage.replaced !== true) state.image.config.OnBuild = undefined;
     const triggerCommands = parseStageTriggers(triggers, options.parseTriggers, file, stage);
-    const commands = [...triggerCommands, ...stage.stage.commands];
-    state.commandTotal = (stage.base.kind === 'image' ? 1 : 0) + commands.filter((c) => c.kind === 'run' || c.kind === 'copy' || c.kind === 'add' || c.kind === 'workdir').length;
-    if (stage.base.kind === 'image') state.commandIndex = 1;
+    const commands = stage.replaced === true ? [] : [...triggerCommands, ...stage.stage.commands];
+    const fromImage = stage.base.kind === 'image' || (stage.base.kind === 'named' && namedImage(stage.base.name) !== undefined);
+    state.commandTotal = (fromImage ? 1 : 0) + commands.filter((c) => c.kind === 'run' || c.kind === 'copy' || c.kind === 'add' || c.kind === 'workdir').length;
+    if (fromImage) state.commandIndex = 1;
     const ignoreCache = options.noCache === true || (stage.name !== undefined && (options.noCacheFilter?.has(stage.name) ?? false));
 
     const ctx: DispatchContext = {
       file, lex, displayLex, builder, state, stage, graph, states, platform: sPlatform, buildArgs, globalArgs: graph.globalArgs.values,
-      proxyEnv, ignoreCache, contextVertex, scratch, imageVertex: (ref) => imageVertex(ref, platform), epoch: options.sourceDateEpoch, budget,
-      exec: execSettings(options.exec),
+      proxyEnv, ignoreCache, contextVertex, scratch, imageVertex: (ref) => imageVertex(ref, platform), namedVertex: (name, include) => namedVertex(name, include, platform),
+      epoch: options.sourceDateEpoch, budget, exec: execSettings(options.exec),
     };
     for (const command of commands) {
       try {
@@ -315,6 +353,8 @@ interface DispatchContext {
   readonly contextVertex: (include: readonly string[]) => VertexId;
   readonly scratch: () => VertexId;
   readonly imageVertex: (ref: string) => VertexId;
+  /** A named context's vertex reading `include` (when it is a directory), undefined when `name` is no named context. */
+  readonly namedVertex: (name: string, include: readonly string[]) => VertexId | undefined;
   readonly epoch: number | undefined;
   readonly budget: Budget;
   /** The op fields every RUN gets from the build's flags (only those that were given). */
@@ -624,8 +664,11 @@ function meta(ctx: DispatchContext, original: string, range: SourceRange): { nam
   };
 }
 
-/** The vertex a `--from` / `from=` reference reads: a converted stage or an image. */
-function sourceVertex(ctx: DispatchContext, ref: string, what: string): VertexId {
+/**
+ * The vertex a `--from` / `from=` reference reads: a converted stage, a named context (reading
+ * `include` when it is a directory) or an image.
+ */
+function sourceVertex(ctx: DispatchContext, ref: string, what: string, include: readonly string[]): VertexId {
   const source = /^\d+$/.test(ref)
     ? { kind: 'stage' as const, index: Number.parseInt(ref, 10) }
     : (() => {
@@ -640,7 +683,8 @@ function sourceVertex(ctx: DispatchContext, ref: string, what: string): VertexId
     }
     return state.root;
   }
-  return ctx.imageVertex(ref);
+  const key = contextKey(ref);
+  return (key !== undefined ? ctx.namedVertex(key, include) : undefined) ?? ctx.imageVertex(ref);
 }
 
 function dispatchRun(ctx: DispatchContext, command: RunInstruction): void {
@@ -683,13 +727,13 @@ function dispatchRun(ctx: DispatchContext, command: RunInstruction): void {
     switch (mount.type) {
       case 'bind': {
         const source = posix.join('/', mount.source ?? '');
-        const input = mount.from !== undefined && mount.from !== '' ? sourceVertex(ctx, mount.from, 'mount') : ctx.contextVertex([source]);
+        const input = mount.from !== undefined && mount.from !== '' ? sourceVertex(ctx, mount.from, 'mount', [source]) : ctx.contextVertex([source]);
         mounts.push({ type: 'bind', target: resolveTarget(mount.target), input: inputIndex(input), source, readonly: mount.readonly });
         break;
       }
       case 'cache': {
         const source = posix.join('/', mount.source ?? '');
-        const from = mount.from !== undefined && mount.from !== '' ? inputIndex(sourceVertex(ctx, mount.from, 'mount')) : undefined;
+        const from = mount.from !== undefined && mount.from !== '' ? inputIndex(sourceVertex(ctx, mount.from, 'mount', [source])) : undefined;
         mounts.push({
           type: 'cache', target: resolveTarget(mount.target), id: mount.id ?? posix.normalize(mount.target ?? ''), sharing: mount.sharing ?? 'shared',
           input: from, source, readonly: mount.readonly, uid: mount.uid ?? 0, gid: mount.gid ?? 0, mode: mount.mode ?? 0o755,
@@ -821,7 +865,7 @@ function dispatchCopy(ctx: DispatchContext, command: CopyInstruction | AddInstru
     ...(ctx.epoch !== undefined ? { mtime: ctx.epoch } : {}),
   };
   const actions: FileAction[] = [];
-  const fromVertex = fromRef !== undefined ? sourceVertex(ctx, fromRef, 'copy') : undefined;
+  const fromVertex = fromRef !== undefined ? sourceVertex(ctx, fromRef, 'copy', sources.filter((s) => !isUrl(s))) : undefined;
   // One context vertex for all the sources (made once: a COPY may name thousands of sources).
   let contextInput: VertexId | undefined;
   for (const src of sources) {

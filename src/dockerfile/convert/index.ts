@@ -3,3 +3,4 @@ export { isBuilderArg, predefinedPlatformArgs, resolveGlobalArgs, PROXY_ARGS, ty
 export { convertDockerfile, type ConvertOptions, type ConvertResult, type ConvertedStage, type ResolvedImage } from './convert.js';
 export { emptyImage, goDuration, goQuote, DEFAULT_PATH, HISTORY_COMMENT } from './image-config.js';
 export { parsePorts } from './ports.js';
+export { contextKey, namedContextName, parseBuildContextFlag, type ConvertNamedContext, type NamedContextSpec } from './named-contexts.js';

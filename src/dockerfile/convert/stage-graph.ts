@@ -7,12 +7,15 @@
 import { StagecraftError, closest, type Platform, type SourceRange } from '../../core/index.js';
 import type { ParsedDockerfile, Stage } from '../instructions/index.js';
 import type { ShellLex } from '../shell/index.js';
+import { contextKey } from './named-contexts.js';
 import { isBuilderArg, resolveGlobalArgs, predefinedPlatformArgs, locate, type GlobalArgs } from './args.js';
 
 export type StageBase =
   | { readonly kind: 'scratch' }
   | { readonly kind: 'image'; readonly ref: string }
-  | { readonly kind: 'stage'; readonly index: number };
+  | { readonly kind: 'stage'; readonly index: number }
+  /** A named build context (`--build-context`), by its key (named-contexts.ts `contextKey`). */
+  | { readonly kind: 'named'; readonly name: string };
 
 export type DependencyVia = 'from' | 'copy' | 'mount';
 
@@ -20,7 +23,7 @@ export interface StageDependency {
   readonly via: DependencyVia;
   /** The Dockerfile line that creates the dependency. */
   readonly line: number;
-  readonly source: { readonly kind: 'stage'; readonly index: number } | { readonly kind: 'image'; readonly ref: string };
+  readonly source: { readonly kind: 'stage'; readonly index: number } | { readonly kind: 'image'; readonly ref: string } | { readonly kind: 'named'; readonly name: string };
 }
 
 export interface GraphStage {
@@ -36,6 +39,8 @@ export interface GraphStage {
   readonly platform?: string | undefined;
   readonly dependencies: readonly StageDependency[];
   readonly stage: Stage;
+  /** A named context of the stage's name replaces the stage: its instructions are not run (base is `named`). */
+  readonly replaced?: boolean | undefined;
 }
 
 export interface StageGraphOptions {
@@ -45,6 +50,8 @@ export interface StageGraphOptions {
   readonly buildPlatform: Platform;
   readonly targetPlatform?: Platform | undefined;
   readonly lex: ShellLex;
+  /** Keys of the named build contexts (`--build-context`). */
+  readonly namedContexts?: ReadonlySet<string> | undefined;
 }
 
 export interface StageGraph {
@@ -74,9 +81,15 @@ export function buildStageGraph(parsed: ParsedDockerfile, options: StageGraphOpt
   const predefined = predefinedPlatformArgs(options.buildPlatform, options.targetPlatform ?? options.buildPlatform, targetName, buildArgs);
   const globalArgs = resolveGlobalArgs(parsed.metaArgs, buildArgs, predefined, options.lex, file);
   const lookupGlobal = (name: string): string | undefined => globalArgs.values.get(name);
+  const contexts = options.namedContexts ?? new Set<string>();
+  const namedContext = (ref: string): string | undefined => {
+    if (contexts.size === 0) return undefined;
+    const key = contextKey(ref);
+    return key !== undefined && contexts.has(key) ? key : undefined;
+  };
 
   const byName = new Map<string, number>();
-  const partial: { index: number; name?: string | undefined; baseName: string; base: StageBase; platform?: string | undefined; stage: Stage }[] = [];
+  const partial: { index: number; name?: string | undefined; baseName: string; base: StageBase; platform?: string | undefined; stage: Stage; replaced: boolean }[] = [];
   for (const stage of parsed.stages) {
     const from = stage.from;
     let baseName: string;
@@ -95,7 +108,12 @@ export function buildStageGraph(parsed: ParsedDockerfile, options: StageGraphOpt
       throw stageError(file, from.range, `${file}:${from.range.start.line}: empty platform value from expression ${from.platform ?? ''}`, 'pass the ARG with --build-arg or give it a default');
     }
     const earlier = byName.get(baseName.toLowerCase());
-    const base: StageBase = earlier !== undefined ? { kind: 'stage', index: earlier } : baseName === 'scratch' ? { kind: 'scratch' } : { kind: 'image', ref: baseName };
+    // BuildKit's order: an earlier stage, then scratch, then a named context, then an image.
+    const context = earlier === undefined && baseName !== 'scratch' ? namedContext(baseName) : undefined;
+    let base: StageBase = earlier !== undefined ? { kind: 'stage', index: earlier } : baseName === 'scratch' ? { kind: 'scratch' } : context !== undefined ? { kind: 'named', name: context } : { kind: 'image', ref: baseName };
+    // A named context of the stage's own name replaces the whole stage.
+    const replacing = from.stageName !== undefined ? namedContext(from.stageName) : undefined;
+    if (replacing !== undefined) base = { kind: 'named', name: replacing };
     if (from.stageName !== undefined) {
       const existing = byName.get(from.stageName);
       if (existing !== undefined) {
@@ -104,7 +122,7 @@ export function buildStageGraph(parsed: ParsedDockerfile, options: StageGraphOpt
       }
       byName.set(from.stageName, stage.index);
     }
-    partial.push({ index: stage.index, name: from.stageName, baseName, base, platform, stage });
+    partial.push({ index: stage.index, name: from.stageName, baseName, base, platform, stage, replaced: replacing !== undefined });
   }
 
   const resolveRef = (ref: string, range: SourceRange, flag: string): StageDependency['source'] => {
@@ -118,11 +136,16 @@ export function buildStageGraph(parsed: ParsedDockerfile, options: StageGraphOpt
     }
     const named = byName.get(ref.toLowerCase());
     if (named !== undefined) return { kind: 'stage', index: named };
+    const context = namedContext(ref);
+    if (context !== undefined) return { kind: 'named', name: context };
     return { kind: 'image', ref };
   };
 
   const stages: GraphStage[] = partial.map((p) => {
     const dependencies: StageDependency[] = [];
+    if (p.replaced) {
+      return { index: p.index, name: p.name, displayName: p.name ?? `stage-${p.index}`, baseName: p.baseName, base: p.base, platform: p.platform, dependencies, stage: p.stage, replaced: true };
+    }
     if (p.base.kind === 'stage') {
       dependencies.push({ via: 'from', line: p.stage.from.range.start.line, source: { kind: 'stage', index: p.base.index } });
     }
