@@ -7,6 +7,9 @@ export * as instructions from './instructions/index.js';
 export {
   buildStageGraph,
   convertDockerfile,
+  requiredMountsOfDockerfile,
+  requiredMountsOfPlan,
+  type RequiredMount,
   emptyImage,
   type ConvertOptions,
   type ConvertResult,

@@ -1,7 +1,8 @@
-/** Atomic file writes: a temp file in the same directory, fsync, rename over the target. */
+/** Atomic file writes (whole buffers and streams): a temp file in the same directory, fsync, rename over the target. */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 
 /** Writes `data` to `path` so that readers see either the old or the complete new content. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
@@ -10,6 +11,29 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     const handle = await open(temp, 'wx', mode);
     try {
       await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Streams `data` to `path` the same way: a temp file beside it (created exclusively, so nothing that
+ * appears there is written through), fsync, rename over the target. On any failure (including an
+ * abort) the temp file is removed and `path` is untouched.
+ */
+export async function writeStreamAtomic(path: string, data: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, options: { readonly signal?: AbortSignal | undefined; readonly mode?: number | undefined } = {}): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const handle = await open(temp, 'wx', options.mode ?? 0o644);
+    try {
+      await pipeline(data, handle.createWriteStream({ autoClose: false }), { signal: options.signal });
       await handle.sync();
     } finally {
       await handle.close();

@@ -3,3 +3,4 @@ export { formatPlatform, isBuilderArg, predefinedPlatformArgs, resolveGlobalArgs
 export { convertDockerfile, type ConvertOptions, type ConvertResult, type ConvertedStage, type ResolvedImage } from './convert.js';
 export { emptyImage, goDuration, goQuote, DEFAULT_PATH, HISTORY_COMMENT, type ContainerConfig, type HealthcheckConfig, type HistoryEntry, type StageImage } from './image-config.js';
 export { parsePorts } from './ports.js';
+export { requiredMountsOfDockerfile, requiredMountsOfPlan, type RequiredMount } from './required-mounts.js';
