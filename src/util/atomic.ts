@@ -2,7 +2,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 
 /** Writes `data` to `path` so that readers see either the old or the complete new content. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
@@ -33,7 +32,11 @@ export async function writeStreamAtomic(path: string, data: AsyncIterable<Uint8A
   try {
     const handle = await open(temp, 'wx', options.mode ?? 0o644);
     try {
-      await pipeline(data, handle.createWriteStream({ autoClose: false }), { signal: options.signal });
+      for await (const chunk of data) {
+        options.signal?.throwIfAborted();
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        for (let offset = 0; offset < bytes.length;) offset += (await handle.write(bytes, offset, bytes.length - offset)).bytesWritten;
+      }
       await handle.sync();
     } finally {
       await handle.close();
