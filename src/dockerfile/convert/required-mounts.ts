@@ -27,7 +27,12 @@ export function requiredMountsOfDockerfile(parsed: ParsedDockerfile, options: St
       if (command.kind !== 'run') continue;
       for (const spec of command.mountSpecs) {
         if (spec.includes('$')) continue;
-        const mount = parseMount(spec);
+        let mount;
+        try {
+          mount = parseMount(spec);
+        } catch {
+          continue; // convert reports it, at its line
+        }
         if (!mount.required || (mount.type !== 'secret' && mount.type !== 'ssh')) continue;
         const id = mount.type === 'secret' ? secretMountId(mount) : sshMountId(mount);
         if (id !== undefined) out.push({ type: mount.type, id, location: { file: parsed.file, range: command.range } });
