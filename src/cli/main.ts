@@ -14,9 +14,22 @@ export interface CliIo {
 }
 
 const processIo: CliIo = {
-  stdout: (text) => process.stdout.write(text),
+  stdout: (text) => {
+    if (!process.stdout.destroyed) process.stdout.write(text);
+  },
   stderr: (text) => process.stderr.write(text),
 };
+
+/**
+ * A reader that closes stdout early (`stagecraft build -o - . | head -c 100`) is no error: what is
+ * left to write is dropped, as by any Unix tool. Node ignores SIGPIPE, so the closed pipe shows as an
+ * EPIPE `error` event, which would otherwise crash the process.
+ */
+function quietOnClosedStdout(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
 
 /** Help examples of the commands that do not define their own. */
 const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
@@ -65,6 +78,7 @@ export function buildProgram(io: CliIo): Command {
 
 /** Runs the CLI on `argv` (without node and the script); returns the exit status. */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  if (io === processIo) quietOnClosedStdout();
   const debug = argv.includes('--debug');
   const program = buildProgram(io);
   try {

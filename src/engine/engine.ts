@@ -3,17 +3,15 @@
  * the distribution client with docker credentials) and binds the image operations to them. The
  * database and store open on first use, so commands that need no state create none.
  */
-import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { Readable, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { Config } from '../config/index.js';
 import { hostPlatform, type Digest, type Platform } from '../core/index.js';
 import { openContent, type Content, type GcOptions, type GcResult, type GcRootProvider, type ImageReference } from '../content/index.js';
 import { Database } from '../db/index.js';
 import { CacheRecords } from '../cache/index.js';
+import { writeOutput } from '../exporter/index.js';
 import { build, type BuildOptions, type BuildResult } from './build.js';
 import { noSpaceError } from './no-space.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
@@ -103,23 +101,6 @@ export interface Engine {
 /** Paths inside the state root. */
 export function statePaths(config: Config): { readonly database: string; readonly content: string } {
   return { database: join(config.stateRoot, 'metadata.db'), content: join(config.stateRoot, 'content') };
-}
-
-async function writeOutput(data: AsyncIterable<Buffer>, output: string | Writable, signal: AbortSignal | undefined): Promise<void> {
-  if (typeof output !== 'string') {
-    // A stream given by the caller (stdout) stays open: the caller owns it.
-    await pipeline(Readable.from(data), output, { signal, end: false });
-    return;
-  }
-  await mkdir(dirname(output), { recursive: true });
-  const temp = join(dirname(output), `.${basename(output)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await pipeline(Readable.from(data), createWriteStream(temp, { flags: 'wx' }), { signal });
-    await rename(temp, output);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
 }
 
 /**

@@ -1,2 +1,4 @@
 export { parseOutputSpec, type Compression, type LayerCompression, type OutputSpec } from './options.js';
 export { DEFAULT_DOCKER_SOCKET, dockerDaemonSocket, loadIntoDockerDaemon, pingDockerDaemon, type DockerDaemonOptions, type DockerLoadResult } from './daemon.js';
+export { resolveExporters, type BuiltImage, type ExportContext, type Exporter, type ResolveExportersOptions, type ResolvedExporters } from './exporter.js';
+export { outputTarget, writeOutput, type WriteOutcome } from './write.js';

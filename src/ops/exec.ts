@@ -17,6 +17,14 @@ import { resolveBindSource } from './bind-source.js';
 import { copyPath } from './file/copy.js';
 import { Limiter } from '../util/limiter.js';
 
+
+/** A required secret or ssh agent (`RUN --mount=type=secret|ssh,required=true`) the build was not given. */
+export function missingMountError(type: 'secret' | 'ssh', id: string): StagecraftError {
+  return type === 'secret'
+    ? new StagecraftError('USAGE', `secret ${id} is required but was not given`, { hint: `pass it with --secret id=${id},src=FILE or --secret id=${id},env=VAR` })
+    : new StagecraftError('USAGE', `ssh agent ${id} is required but was not given`, { hint: `pass it with --ssh ${id}=/path/to/agent.sock (or --ssh default with SSH_AUTH_SOCK set)` });
+}
+
 export interface SecretProvider {
   /** The secret's bytes, or undefined when the build was given no such secret. */
   get(id: string): Promise<Buffer | undefined>;
@@ -82,7 +90,7 @@ async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], d
         const data = await deps.secrets.get(mount.id);
         if (data === undefined) {
           if (mount.required) {
-            throw new StagecraftError('USAGE', `secret ${mount.id} is required but was not given`, { hint: `pass it with --secret id=${mount.id},src=FILE or --secret id=${mount.id},env=VAR` });
+            throw missingMountError('secret', mount.id);
           }
           break;
         }
@@ -93,7 +101,7 @@ async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], d
       case 'ssh': {
         const socket = deps.ssh.get(mount.id);
         if (socket === undefined) {
-          if (mount.required) throw new StagecraftError('USAGE', `ssh agent ${mount.id} is required but was not given`, { hint: `pass it with --ssh ${mount.id}=/path/to/agent.sock (or --ssh default with SSH_AUTH_SOCK set)` });
+          if (mount.required) throw missingMountError('ssh', mount.id);
           break;
         }
         mounts.push({ type: 'ssh', source: socket, target: mount.target, uid: mount.uid, gid: mount.gid, mode: mount.mode });

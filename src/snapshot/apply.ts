@@ -5,15 +5,15 @@
  * pointing out — can touch anything outside. Whiteouts delete (or become overlay whiteouts), opaque
  * markers clear a directory of what lower layers had.
  */
-import { constants } from 'node:fs';
-import { chmod, link, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { constants, type BigIntStats } from 'node:fs';
+import { chmod, copyFile, link, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
 import { runProcess } from '../util/process.js';
 import { ByteLimit, DigestStream, formatSize } from '../util/streams.js';
 import { decompressLayer, type DetectedCompression } from './compress.js';
-import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './pack.js';
+import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX, packItems, walkTree } from './pack.js';
 import { readTar } from './tar/reader.js';
 import type { TarHeader } from './tar/format.js';
 import { OVERLAY_OPAQUE, writeXattr } from './xattr.js';
@@ -200,7 +200,8 @@ class Extractor {
     private readonly chown: boolean,
   ) {}
 
-  async entry(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+  /** `source`: a file on disk holding a regular file's data (copied in the kernel instead of `body`). */
+  async entry(header: TarHeader, body: AsyncIterable<Buffer>, source?: string): Promise<void> {
     this.entries++;
     const maxEntries = this.options.maxEntries ?? DEFAULT_MAX_LAYER_ENTRIES;
     if (this.entries > maxEntries) {
@@ -209,13 +210,13 @@ class Extractor {
       });
     }
     try {
-      await this.#entry(header, body);
+      await this.#entry(header, body, source);
     } catch (error) {
       throw entryError(header.name, error);
     }
   }
 
-  async #entry(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+  async #entry(header: TarHeader, body: AsyncIterable<Buffer>, source: string | undefined): Promise<void> {
     const components = cleanComponents(header.name);
     if (header.type === 'symlink' || header.type === 'link') {
       const why = invalidPathReason(header.linkname, false);
@@ -243,6 +244,11 @@ class Extractor {
         break;
       case 'file':
       {
+        if (source !== undefined) {
+          // EXCL: the destination is created, never written through (O_EXCL does not follow a symlink).
+          await copyFile(source, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+          break;
+        }
         // O_EXCL|O_NOFOLLOW: never write through something that appeared at dest in the meantime.
         const handle = await open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         await pipeline(body, handle.createWriteStream());
@@ -331,6 +337,27 @@ export async function applyTar(root: string, tar: AsyncIterable<Uint8Array>, opt
   for await (const { header, body } of readTar(tar)) {
     options.signal?.throwIfAborted();
     await extractor.entry(header, body);
+  }
+  await extractor.finish();
+  return { entries: extractor.entries, skippedDevices: extractor.skippedDevices };
+}
+
+const NO_BODY: AsyncIterable<Buffer> = (async function* () {})();
+
+/**
+ * Copies the tree at `sourceRoot` (a mounted or committed snapshot) onto `root` exactly as extracting
+ * it as one layer would: the same entry checks, owners (when root), modes, xattrs (all but
+ * trusted.overlay.*), whole-second mtimes, hardlinks, skipped device nodes; the data of regular files
+ * is copied in the kernel (reflink or copy_file_range) instead of through a tar stream.
+ */
+export async function applyTree(root: string, sourceRoot: string, options: ApplyOptions = {}): Promise<{ entries: number; skippedDevices: number }> {
+  const extractor = new Extractor(root, options, options.chown ?? process.getuid?.() === 0);
+  async function* items(): AsyncGenerator<{ kind: 'path'; path: string; source: string; stat: BigIntStats }> {
+    for await (const entry of walkTree(sourceRoot, '', options.signal)) yield { kind: 'path', ...entry };
+  }
+  for await (const { header } of packItems(items(), { xattrs: 'all', readAhead: false, signal: options.signal })) {
+    options.signal?.throwIfAborted();
+    await extractor.entry(header, NO_BODY, header.type === 'file' ? join(sourceRoot, header.name) : undefined);
   }
   await extractor.finish();
   return { entries: extractor.entries, skippedDevices: extractor.skippedDevices };

@@ -17,6 +17,7 @@ export {
   DEFAULT_MAX_LAYER_ENTRIES,
   applyLayer,
   applyTar,
+  applyTree,
   invalidPathReason,
   type ApplyOptions,
   type ApplyResult,

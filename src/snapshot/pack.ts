@@ -35,6 +35,8 @@ export interface PackOptions {
    */
   readonly xattrs?: 'capability' | 'all' | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Read small files ahead of writing them (default true); off when the caller copies data itself. */
+  readonly readAhead?: boolean | undefined;
 }
 
 /** Byte-order comparison of names (JS string order differs for characters outside the BMP). */
@@ -153,7 +155,7 @@ async function prepare(item: Extract<LayerItem, { kind: 'path' }>, options: Pack
     if (capability !== null && capability.length > 0) xattrs.set(CAPABILITY, capability);
   }
   const linkname = type === 'symlink' ? await readlink(item.source) : undefined;
-  const small = type === 'file' && stat.nlink === 1n && stat.size > 0n && stat.size <= BigInt(READ_AHEAD_MAX);
+  const small = options.readAhead !== false && type === 'file' && stat.nlink === 1n && stat.size > 0n && stat.size <= BigInt(READ_AHEAD_MAX);
   const contents = small ? await readFile(item.source) : undefined;
   return { stat, xattrs, linkname, contents };
 }

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { StagecraftError, hostPlatform } from '../../core/index.js';
 import type { EventSink } from '../../events/index.js';
-import { parseOutputSpec, type OutputSpec } from '../../exporter/index.js';
+import { parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
 import { parseSecretSpec, parseSshSpec } from '../secret-flags.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
@@ -311,16 +311,15 @@ Examples:
       checkBuildEntitlements((flags.network ?? 'default') as 'default' | 'host' | 'none', allow);
       const cacheFrom = (flags.cacheFrom ?? []).map((raw) => parseCacheSpec(raw, 'from').location);
       const cacheTo = (flags.cacheTo ?? []).map((raw) => parseCacheSpec(raw, 'to'));
+      const outputs: OutputSpec[] = (flags.output ?? []).map(parseOutputSpec);
+      // The engine resolves them again; here it fails before stdin or the context is read.
+      resolveExporters({ outputs, tags: flags.tag ?? [], push: flags.push === true, cacheTo });
       let stdinContext: { dir: string; dockerfileText?: string } | undefined;
       if (context === '-') {
         if (flags.file === '-') throw usage('the context and the Dockerfile cannot both come from stdin', 'give the Dockerfile with -f PATH');
         stdinContext = await contextFromStdin();
         context = stdinContext.dir;
       }
-      const outputs: OutputSpec[] = (flags.output ?? []).map(parseOutputSpec);
-      if (outputs.filter((o) => o.type === 'local' || o.type === 'tar').length > 1) throw usage('only one local or tar output is supported', 'give one -o type=local or type=tar');
-      const compressions = new Set(outputs.flatMap((o) => ((o.type === 'image' || o.type === 'oci' || o.type === 'docker') && o.compression.explicit ? [o.compression.compression] : [])));
-      if (compressions.size > 1) throw usage('outputs ask for different layer compressions', 'give every image output the same compression=');
       const buildArgs = parseBuildArgs(flags.buildArg ?? [], process.env);
       const epoch = sourceDateEpoch(buildArgs);
       const labels = parseLabels(flags.label ?? []);

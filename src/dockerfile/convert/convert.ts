@@ -10,6 +10,8 @@ import { PlanBuilder, type ExecMount, type ExecSettings, type FileAction, type P
 import {
   FlagError,
   parseMount,
+  secretMountId,
+  sshMountId,
   type Command,
   type CopyInstruction,
   type AddInstruction,
@@ -744,11 +746,8 @@ function dispatchRun(ctx: DispatchContext, command: RunInstruction): void {
         mounts.push({ type: 'tmpfs', target: resolveTarget(mount.target), ...(mount.size !== undefined ? { size: mount.size } : {}) });
         break;
       case 'secret': {
-        let id = mount.source ?? mount.id;
-        if (id === undefined || id === '') {
-          if (mount.target === undefined || mount.target === '') throw new DispatchError('one of source, target required', 'write --mount=type=secret,id=<id>');
-          id = posix.basename(mount.target);
-        }
+        const id = secretMountId(mount);
+        if (id === undefined) throw new DispatchError('one of source, target required', 'write --mount=type=secret,id=<id>');
         const target = mount.target !== undefined && mount.target !== '' ? mount.target : mount.env === undefined ? `/run/secrets/${posix.basename(id)}` : undefined;
         mounts.push({
           type: 'secret', id, ...(target !== undefined ? { target } : {}), ...(mount.env !== undefined ? { env: mount.env } : {}),
@@ -758,7 +757,7 @@ function dispatchRun(ctx: DispatchContext, command: RunInstruction): void {
         break;
       }
       case 'ssh': {
-        const id = mount.id ?? 'default';
+        const id = sshMountId(mount);
         const target = mount.target ?? `/run/buildkit/ssh_agent.${sshCount}`;
         sshCount++;
         mounts.push({ type: 'ssh', id, target, required: mount.required, uid: mount.uid ?? 0, gid: mount.gid ?? 0, mode: mount.mode ?? 0o600 });

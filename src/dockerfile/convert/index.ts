@@ -4,3 +4,4 @@ export { convertDockerfile, type ConvertOptions, type ConvertResult, type Conver
 export { emptyImage, goDuration, goQuote, DEFAULT_PATH, HISTORY_COMMENT } from './image-config.js';
 export { parsePorts } from './ports.js';
 export { contextKey, namedContextName, parseBuildContextFlag, type ConvertNamedContext, type NamedContextSpec } from './named-contexts.js';
+export { requiredMountsOfDockerfile, requiredMountsOfPlan, type RequiredMount } from './required-mounts.js';

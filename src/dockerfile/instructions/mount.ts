@@ -2,6 +2,7 @@
  * `RUN --mount=type=…,…` values, with BuildKit's keys, defaults and validation. Parsed once at parse
  * time (values holding `$` are checked for structure only) and again after variable expansion.
  */
+import { posix } from 'node:path';
 import { closest } from '../../core/index.js';
 import { FlagError } from './flags.js';
 
@@ -259,4 +260,16 @@ export function parseMount(value: string, expand?: (word: string) => string): Ru
 function unknownKey(key: string, field: string): FlagError {
   const guess = closest(key, ALL_KEYS);
   return new FlagError(`unexpected key '${key}' in '${field}'`, guess !== undefined ? `did you mean ${guess}?` : undefined);
+}
+
+/** The id a secret mount reads (BuildKit: `source` or `id`, else the target's base name); undefined when it names none. */
+export function secretMountId(mount: RunMount): string | undefined {
+  const id = mount.source ?? mount.id;
+  if (id !== undefined && id !== '') return id;
+  return mount.target !== undefined && mount.target !== '' ? posix.basename(mount.target) : undefined;
+}
+
+/** The ssh agent id an ssh mount uses (`default` unless `id=` names one). */
+export function sshMountId(mount: RunMount): string {
+  return mount.id ?? 'default';
 }

@@ -1,0 +1,32 @@
+/**
+ * The archive exporters: `-o type=oci|docker,dest=FILE|-` (an OCI layout tar or `docker save` tar), and
+ * `tar=false,dest=DIR` (the OCI image layout as a directory, added to one that exists, as buildx).
+ */
+import { writeDockerArchive, writeOciArchive, writeOciLayoutDir } from '../image/index.js';
+import type { BuiltImage, ExportContext, Exporter } from './exporter.js';
+import { outputTarget, writeOutput } from './write.js';
+
+export class ArchiveExporter implements Exporter {
+  /** `names`: the output's own `name=` (normalised); empty: the image's names. */
+  constructor(
+    private readonly format: 'oci' | 'docker',
+    private readonly names: readonly string[],
+    private readonly dest: string,
+    private readonly tar = true,
+  ) {}
+
+  async export(image: BuiltImage, ctx: ExportContext): Promise<readonly string[]> {
+    const saved = { names: this.names.length > 0 ? this.names : image.names, descriptor: image.descriptor };
+    if (!this.tar) {
+      // e.g. for --build-context NAME=oci-layout://DIR; stdout was refused when the exporters were resolved.
+      await writeOciLayoutDir(ctx.content, [saved], this.dest, { signal: ctx.signal });
+      return [`${this.format} layout ${this.dest}`];
+    }
+    // A fresh archive stream per call: the shape a Docker daemon load takes too (`() => stream`).
+    const archive = (): AsyncIterable<Buffer> => this.format === 'oci'
+      ? writeOciArchive(ctx.content, [saved], { signal: ctx.signal })
+      : writeDockerArchive(ctx.content, [saved], { signal: ctx.signal });
+    const outcome = await writeOutput(archive(), outputTarget(this.dest, ctx.stdout), ctx.signal);
+    return [`${this.format} archive ${this.dest}${outcome === 'closed' ? ' (the reader closed the pipe early)' : ''}`];
+  }
+}

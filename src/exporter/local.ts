@@ -1,0 +1,25 @@
+/**
+ * `-o type=local,dest=DIR`: the final stage's files, copied from its snapshot (mounted read-only)
+ * into DIR, which is created if needed and merged into if it exists (as buildx). The copy has the
+ * semantics of extracting the image's layers there: owners (when root), modes with setuid bits,
+ * xattrs, mtimes and hardlinks kept; device nodes never created; whiteouts never appear (the snapshot
+ * has none: a file deleted by a later layer is simply not there).
+ */
+import { mkdir } from 'node:fs/promises';
+import { applyTree } from '../snapshot/index.js';
+import type { BuiltImage, ExportContext, Exporter } from './exporter.js';
+
+export class LocalExporter implements Exporter {
+  constructor(private readonly dest: string) {}
+
+  async export(image: BuiltImage, ctx: ExportContext): Promise<readonly string[]> {
+    await mkdir(this.dest, { recursive: true });
+    const rootfs = await image.rootfs(ctx.signal);
+    try {
+      await applyTree(this.dest, rootfs.path, { whiteouts: 'delete', signal: ctx.signal });
+    } finally {
+      await rootfs[Symbol.asyncDispose]();
+    }
+    return [`local ${this.dest}`];
+  }
+}
