@@ -14,7 +14,7 @@ import type { Database } from '../db/index.js';
 import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { createRuncExecutor } from '../executor/index.js';
-import { resolveExporters, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
+import { pingDockerDaemon, resolveExporters, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
 import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
@@ -66,6 +66,8 @@ export interface BuildOptions {
   readonly execConcurrency?: number | undefined;
   readonly events: EventSink;
   readonly signal?: AbortSignal | undefined;
+  /** The Docker daemon's socket for `--load` / `type=docker` without dest (the CLI reads DOCKER_HOST). */
+  readonly dockerSocket?: string | undefined;
   /** Writes a `-` output (tar to stdout). */
   readonly stdout?: NodeJS.WritableStream | undefined;
 }
@@ -131,6 +133,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const lex = new ShellLex({ escapeToken: parsed.escapeToken });
     const graphOptions = { lex, buildArgs: options.buildArgs, target: options.target, buildPlatform: options.buildPlatform, targetPlatform: options.platform };
     checkRequiredMounts(requiredMountsOfDockerfile(parsed, graphOptions), options.secrets, options.ssh);
+    // `--load`: a missing Docker daemon fails now, not after the build.
+    if (exports.daemon) await pingDockerDaemon({ socketPath: options.dockerSocket, signal });
 
     const env = await prepare(deps, options, { runDir, disposer, events, signal });
     const converted = await convertDockerfile(parsed, {
@@ -167,6 +171,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       records: env.records,
       push: (name, pushSignal) => deps.push(name, undefined, pushSignal),
       stdout: options.stdout,
+      dockerSocket: options.dockerSocket,
       sourceDateEpoch: options.sourceDateEpoch,
       warn: (message) => events.emit({ type: 'build.warning', time: Date.now(), message }),
       signal,

@@ -3,6 +3,7 @@
  * `tar=false,dest=DIR` (the OCI image layout as a directory, added to one that exists, as buildx).
  */
 import { writeDockerArchive, writeOciArchive, writeOciLayoutDir } from '../image/index.js';
+import { loadIntoDockerDaemon } from './daemon.js';
 import type { BuiltImage, ExportContext, Exporter } from './exporter.js';
 import { outputTarget, writeOutput } from './write.js';
 
@@ -11,21 +12,26 @@ export class ArchiveExporter implements Exporter {
   constructor(
     private readonly format: 'oci' | 'docker',
     private readonly names: readonly string[],
-    private readonly dest: string,
+    /** undefined: load into the Docker daemon (`--load`, `type=docker` without dest). */
+    private readonly dest: string | undefined,
     private readonly tar = true,
   ) {}
 
   async export(image: BuiltImage, ctx: ExportContext): Promise<readonly string[]> {
     const saved = { names: this.names.length > 0 ? this.names : image.names, descriptor: image.descriptor };
+    // A fresh archive stream per call: the shape a Docker daemon load takes too (`() => stream`).
+    const archive = (): AsyncIterable<Buffer> => this.format === 'oci'
+      ? writeOciArchive(ctx.content, [saved], { signal: ctx.signal })
+      : writeDockerArchive(ctx.content, [saved], { signal: ctx.signal });
+    if (this.dest === undefined) {
+      const { loaded } = await loadIntoDockerDaemon(archive, { socketPath: ctx.dockerSocket, signal: ctx.signal });
+      return [`loaded into the Docker daemon: ${loaded.length > 0 ? loaded.join(', ') : image.descriptor.digest}`];
+    }
     if (!this.tar) {
       // e.g. for --build-context NAME=oci-layout://DIR; stdout was refused when the exporters were resolved.
       await writeOciLayoutDir(ctx.content, [saved], this.dest, { signal: ctx.signal });
       return [`${this.format} layout ${this.dest}`];
     }
-    // A fresh archive stream per call: the shape a Docker daemon load takes too (`() => stream`).
-    const archive = (): AsyncIterable<Buffer> => this.format === 'oci'
-      ? writeOciArchive(ctx.content, [saved], { signal: ctx.signal })
-      : writeDockerArchive(ctx.content, [saved], { signal: ctx.signal });
     const outcome = await writeOutput(archive(), outputTarget(this.dest, ctx.stdout), ctx.signal);
     return [`${this.format} archive ${this.dest}${outcome === 'closed' ? ' (the reader closed the pipe early)' : ''}`];
   }

@@ -50,6 +50,8 @@ export interface ExportContext {
   readonly push: (name: string, signal: AbortSignal) => Promise<unknown>;
   /** Where `dest=-` outputs go. */
   readonly stdout: NodeJS.WritableStream | undefined;
+  /** The Docker daemon's socket, for `--load` / `type=docker` without dest (default /var/run/docker.sock). */
+  readonly dockerSocket: string | undefined;
   /** SOURCE_DATE_EPOCH (seconds): clamps the mtimes of a tar output. */
   readonly sourceDateEpoch: number | undefined;
   /** A warning in the build's output (e.g. a `--cache-to` that failed with ignore-error=true). */
@@ -81,6 +83,8 @@ export interface ResolvedExporters {
   readonly dockerMediaTypes: boolean;
   /** `--cache-to type=inline`: the image config carries the cache records. */
   readonly inlineCache: boolean;
+  /** An output loads the image into the Docker daemon: its socket is checked before the build. */
+  readonly daemon: boolean;
 }
 
 function usage(message: string, hint: string): StagecraftError {
@@ -105,7 +109,8 @@ function layerCompression(outputs: readonly OutputSpec[], push: boolean): Export
   const specs = outputs.flatMap((o) => (o.type === 'image' || o.type === 'oci' || o.type === 'docker' ? [o.compression] : []));
   const explicit = specs.find((c) => c.explicit);
   if (explicit !== undefined) return explicit;
-  const leaves = push || outputs.some((o) => (o.type === 'image' && o.push) || o.type === 'oci' || o.type === 'docker');
+  // A load into the Docker daemon stays on the machine (the daemon stores layers uncompressed).
+  const leaves = push || outputs.some((o) => (o.type === 'image' && o.push) || o.type === 'oci' || (o.type === 'docker' && o.dest !== undefined));
   return leaves ? DEFAULT_EXPORT_COMPRESSION : undefined;
 }
 
@@ -149,5 +154,6 @@ export function resolveExporters(options: ResolveExportersOptions): ResolvedExpo
     // oci-mediatypes=false on an image output: Docker's media types (BuildKit's docker exporter default).
     dockerMediaTypes: imageOutputs.some((o) => !o.ociMediaTypes),
     inlineCache: (options.cacheTo ?? []).some((s) => s.location.type === 'inline'),
+    daemon: outputs.some((o) => o.type === 'docker' && o.dest === undefined),
   };
 }

@@ -24,7 +24,8 @@ interface OutputBase {
 export type OutputSpec =
   | (OutputBase & { readonly type: 'local'; readonly dest: string })
   | (OutputBase & { readonly type: 'tar'; readonly dest: string })
-  | (OutputBase & { readonly type: 'oci' | 'docker'; readonly dest: string; readonly names: readonly string[]; readonly compression: LayerCompression; readonly ociMediaTypes: boolean; readonly tar: boolean })
+  /** `dest` undefined: `type=docker` (or `--load`) loads the image into the local Docker daemon, as buildx. */
+  | (OutputBase & { readonly type: 'oci' | 'docker'; readonly dest: string | undefined; readonly names: readonly string[]; readonly compression: LayerCompression; readonly ociMediaTypes: boolean; readonly tar: boolean })
   | (OutputBase & { readonly type: 'image'; readonly names: readonly string[]; readonly push: boolean; readonly compression: LayerCompression; readonly ociMediaTypes: boolean; readonly store: boolean });
 
 const TYPES = ['local', 'tar', 'oci', 'docker', 'image', 'registry'] as const;
@@ -94,8 +95,9 @@ export function parseOutputSpec(raw: string): OutputSpec {
     case 'docker': {
       const dest = map.get('dest');
       const tar = map.has('tar') ? parseBool('tar', map.get('tar') ?? '', raw) : true;
-      if (dest === undefined || dest === '') throw usage(`--output type=${t} needs dest=`, `write type=${t},dest=image.tar`);
-      return { raw, type: t, dest, names, compression: parseCompression(map, raw), ociMediaTypes: map.has('oci-mediatypes') ? parseBool('oci-mediatypes', map.get('oci-mediatypes') ?? '', raw) : t === 'oci', tar };
+      if (t === 'oci' && (dest === undefined || dest === '')) throw usage(`--output type=${t} needs dest=`, `write type=${t},dest=image.tar`);
+      if (!tar && (dest === undefined || dest === '')) throw usage(`--output ${raw}: tar=false needs dest=DIR`, `write type=${t},tar=false,dest=DIR`);
+      return { raw, type: t, dest: dest === '' ? undefined : dest, names, compression: parseCompression(map, raw), ociMediaTypes: map.has('oci-mediatypes') ? parseBool('oci-mediatypes', map.get('oci-mediatypes') ?? '', raw) : t === 'oci', tar };
     }
     case 'image':
     case 'registry': {

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { StagecraftError, hostPlatform } from '../../core/index.js';
 import type { EventSink } from '../../events/index.js';
-import { parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
+import { dockerDaemonSocket, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
 import { parseSecretSpec, parseSshSpec } from '../secret-flags.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
@@ -261,7 +261,7 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--platform <os/arch[/variant]>', 'target platform (default: this machine)')
     .option('-o, --output <spec>', 'output: type=local|tar|oci|docker|image|registry,dest=…,name=… (repeatable)', collect)
     .option('--push', 'push the image (shorthand for --output=type=registry)')
-    .option('--load', 'keep the image in stagecraft\'s store (always done; accepted for compatibility)')
+    .option('--load', 'load the image into the local Docker daemon (shorthand for -o type=docker; DOCKER_HOST=unix://… or /var/run/docker.sock)')
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF | type=local,src=DIR | REF (a cache, or an image built with --cache-to type=inline); one that cannot be used is a warning (repeatable)', collect)
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF | type=local,dest=DIR, with mode=min|max | type=inline (in the image config); ignore-error=true makes a failed export a warning (repeatable)', collect)
     .option('--no-cache', 'run every step, ignoring the cache')
@@ -312,6 +312,9 @@ Examples:
       const cacheFrom = (flags.cacheFrom ?? []).map((raw) => parseCacheSpec(raw, 'from').location);
       const cacheTo = (flags.cacheTo ?? []).map((raw) => parseCacheSpec(raw, 'to'));
       const outputs: OutputSpec[] = (flags.output ?? []).map(parseOutputSpec);
+      // `--load` is `-o type=docker` (into the local Docker daemon), as in buildx.
+      if (flags.load === true && !outputs.some((o) => o.type === 'docker' && o.dest === undefined)) outputs.push(parseOutputSpec('type=docker'));
+      const dockerSocket = outputs.some((o) => o.type === 'docker' && o.dest === undefined) ? dockerDaemonSocket(process.env) : undefined;
       // The engine resolves them again; here it fails before stdin or the context is read.
       resolveExporters({ outputs, tags: flags.tag ?? [], push: flags.push === true, cacheTo });
       let stdinContext: { dir: string; dockerfileText?: string } | undefined;
@@ -392,6 +395,7 @@ Examples:
             events: sink,
             signal,
             stdout: process.stdout,
+            dockerSocket,
           });
         } finally {
           finish();
