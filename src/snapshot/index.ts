@@ -1,6 +1,6 @@
 export { makeHeader, type TarEntryType, type TarHeader } from './tar/format.js';
 export { writeTar, type TarWriteEntry } from './tar/writer.js';
-export { readTar, type TarReadEntry } from './tar/reader.js';
+export { readTar, type ReadTarOptions, type TarReadEntry } from './tar/reader.js';
 export {
   OPAQUE_WHITEOUT,
   WHITEOUT_PREFIX,
