@@ -21,7 +21,7 @@ import {
 } from '../core/index.js';
 import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION, type BlobInfo, type Content, type Lease } from '../content/index.js';
 import { MEDIA_TYPES, formatIssues, ociIndexSchema, parseImageConfig, parseManifest, selectManifest, type Descriptor, type ImageConfig } from '../oci/index.js';
-import { decompressLayer, detectCompression, readTar, type DetectedCompression } from '../snapshot/index.js';
+import { COMPRESSION_MAGIC_BYTES, decompressLayer, detectCompression, readTar, type ArchiveCompression } from '../snapshot/index.js';
 import { readStoredImage } from './image.js';
 
 export interface LoadOptions {
@@ -192,11 +192,11 @@ async function loadOci(content: Content, indexJson: Buffer, options: LoadOptions
   return [...byDigest.values()];
 }
 
-async function blobCompression(content: Content, digest: Digest): Promise<DetectedCompression> {
+async function blobCompression(content: Content, digest: Digest): Promise<ArchiveCompression> {
   const handle = await open(content.blobs.blobPath(digest), 'r');
   try {
-    const head = Buffer.alloc(4);
-    const { bytesRead } = await handle.read(head, 0, 4, 0);
+    const head = Buffer.alloc(COMPRESSION_MAGIC_BYTES);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
     return detectCompression(head.subarray(0, bytesRead));
   } finally {
     await handle.close();

@@ -26,10 +26,12 @@ export {
   LAYER_MEDIA_TYPES,
   compressLayer,
   decompressLayer,
+  COMPRESSION_MAGIC_BYTES,
   detectCompression,
   type CompressOptions,
   type CompressResult,
   type CompressionAlgorithm,
+  type ArchiveCompression,
   type DetectedCompression,
 } from './compress.js';
 export type {

@@ -19,24 +19,12 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import xzDecompress from 'xz-decompress';
 import { StagecraftError, isStagecraftError } from '../../core/index.js';
-import { DEFAULT_MAX_LAYER_BYTES, DEFAULT_MAX_LAYER_ENTRIES, invalidPathReason, readTar, zstdDecompress } from '../../snapshot/index.js';
+import { COMPRESSION_MAGIC_BYTES, DEFAULT_MAX_LAYER_BYTES, DEFAULT_MAX_LAYER_ENTRIES, detectCompression, invalidPathReason, readTar, zstdDecompress, type ArchiveCompression } from '../../snapshot/index.js';
 import { ByteLimit, formatSize } from '../../util/streams.js';
 import { bunzip2 } from './bzip2.js';
 import { cleanPath } from '../../util/patterns.js';
 import { isRoot, makeSpecial, setOwner, writeXattrs } from './entry.js';
 import { ensureDir, errnoCode, lstatOrNull, resolveInRoot } from './root.js';
-
-export type ArchiveCompression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
-
-/** Compression from the magic bytes, as go-archive's `DetectCompression`. */
-export function detectArchiveCompression(head: Uint8Array): ArchiveCompression {
-  const starts = (bytes: readonly number[]): boolean => bytes.every((b, i) => head[i] === b);
-  if (starts([0x42, 0x5a, 0x68])) return 'bzip2';
-  if (starts([0x1f, 0x8b, 0x08])) return 'gzip';
-  if (starts([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'xz';
-  if (starts([0x28, 0xb5, 0x2f, 0xfd])) return 'zstd';
-  return 'none';
-}
 
 interface OpenedArchive {
   readonly compression: ArchiveCompression;
@@ -53,11 +41,11 @@ function messageOf(error: unknown): string {
 
 async function openArchive(path: string, name: string, maxBytes: number): Promise<OpenedArchive> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  const head = Buffer.alloc(6);
+  const head = Buffer.alloc(COMPRESSION_MAGIC_BYTES);
   let compression: ArchiveCompression;
   try {
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    compression = detectArchiveCompression(head.subarray(0, bytesRead));
+    compression = detectCompression(head.subarray(0, bytesRead));
   } catch (error) {
     await handle.close();
     throw error;
