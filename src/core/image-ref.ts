@@ -162,8 +162,3 @@ export function withTag(ref: ImageRef, tag: string): ImageRef {
 export function withDigest(ref: ImageRef, digest: Digest): ImageRef {
   return make(ref.domain, ref.path, ref.tag, digest);
 }
-
-/** The repository alone (no tag, no digest). */
-export function withoutTagOrDigest(ref: ImageRef): ImageRef {
-  return make(ref.domain, ref.path, undefined, undefined);
-}

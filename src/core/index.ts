@@ -20,7 +20,6 @@ export {
   parseImageRef,
   withDigest,
   withTag,
-  withoutTagOrDigest,
   type ImageRef,
   type ParseImageRefOptions,
 } from './image-ref.js';

@@ -55,8 +55,6 @@ export interface ConvertOptions {
   /** Stages (by name) whose steps ignore the cache. */
   readonly noCacheFilter?: ReadonlySet<string> | undefined;
   readonly noCache?: boolean | undefined;
-  /** .dockerignore patterns for the context. */
-  readonly contextExcludes?: readonly string[] | undefined;
   /** SOURCE_DATE_EPOCH in seconds: clamps file times and sets history times. */
   readonly sourceDateEpoch?: number | undefined;
 }
@@ -135,7 +133,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
   const imageVertex = (ref: string, p: PlatformSpec): VertexId =>
     builder.add({ type: 'image', ref, platform: { os: p.os, architecture: p.architecture, variant: p.variant } }, [], { name: `[internal] load metadata for ${ref}` });
   const contextVertex = (include: readonly string[]): VertexId =>
-    builder.add({ type: 'context', name: CONTEXT_NAME, include: [...include].sort(), exclude: options.contextExcludes ?? [] }, [], { name: `[internal] load build context` });
+    builder.add({ type: 'context', name: CONTEXT_NAME, include: [...include].sort(), exclude: [] }, [], { name: `[internal] load build context` });
 
   const converted = new Map<number, ConvertedStage>();
   const states = new Map<number, StageState>();
