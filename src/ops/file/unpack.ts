@@ -24,7 +24,8 @@ import { ByteLimit, formatSize } from '../../util/streams.js';
 import { bunzip2 } from './bzip2.js';
 import { cleanPath } from '../../util/patterns.js';
 import { isRoot, makeSpecial, setOwner, writeXattrs } from './entry.js';
-import { ensureDir, errnoCode, lstatOrNull, resolveInRoot } from './root.js';
+import { errnoCode, resolveInRoot, walkInRoot } from '../../util/root-path.js';
+import { lstatOrNull } from './root.js';
 
 interface OpenedArchive {
   readonly compression: ArchiveCompression;
@@ -155,7 +156,7 @@ export async function extractArchive(path: string, destDir: string, options: Ext
       if (clean === '..' || clean.startsWith('../')) throw escapeError(options.name, header.name);
       const rel = cleanPath(`/${clean}`);
       if (rel === '/') continue; // the root entry: the destination directory exists
-      const parent = await ensureDir(destDir, posix.dirname(rel), { mode: 0o755 });
+      const parent = await walkInRoot(destDir, posix.dirname(rel), { lexical: true, create: { mode: 0o755 } });
       const target = join(parent.path, posix.basename(rel));
       const existing = await lstatOrNull(target);
       if (existing !== null && !(existing.isDirectory() && header.type === 'dir')) await rm(target, { recursive: true, force: true });
@@ -173,7 +174,7 @@ export async function extractArchive(path: string, destDir: string, options: Ext
           break;
         case 'link': {
           const linkRel = cleanPath(`/${header.linkname}`);
-          const source = join(await resolveInRoot(destDir, posix.dirname(linkRel), { followFinal: true }), posix.basename(linkRel));
+          const source = join(await resolveInRoot(destDir, posix.dirname(linkRel), { followFinal: true, lexical: true }), posix.basename(linkRel));
           const stat = await lstatOrNull(source);
           if (linkRel === '/' || stat === null || stat.isDirectory()) {
             throw new StagecraftError('FILE_OPERATION', `ADD ${options.name}: hardlink "${header.name}" points to "${header.linkname}", which is not a file extracted before it`, {
