@@ -247,11 +247,12 @@ describe('walkInRoot', () => {
 });
 
 describe('resolveBindSource', () => {
+  // In the suite's temp dir (removed with it), beside the rootfs of the tests above.
   let work: string;
   let root: string;
   let host: string;
   before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'stagecraft-bind-'));
+    work = join(outside, '..', 'bind');
     root = join(work, 'root');
     host = join(work, 'host');
     await mkdir(join(host, 'sub'), { recursive: true });
@@ -266,9 +267,6 @@ describe('resolveBindSource', () => {
     await symlink(`../../../../../../../../..${host}`, join(root, 'deep/a/up'));
     await symlink('/loop', join(root, 'loop'));
     await symlink('/nowhere', join(root, 'dangling'));
-  });
-  after(async () => {
-    await rm(work, { recursive: true, force: true });
   });
 
   const inRoot = (path: string): string => join(root, path);
