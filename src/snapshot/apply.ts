@@ -161,6 +161,12 @@ async function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0, 
 
 class Extractor {
   private readonly written = new Set<string>();
+  /**
+   * Parent directories already resolved (and made) inside the root, by their archive components: most
+   * entries share their parent with the one before. Only this extraction writes the root, so an entry
+   * stays valid until the extraction removes something or makes a symlink, which clears them all.
+   */
+  private readonly parents = new Map<string, string>();
   private readonly dirTimes: Array<[string, number]> = [];
   entries = 0;
   skippedDevices = 0;
@@ -197,7 +203,13 @@ class Extractor {
       return;
     }
     const base = components[components.length - 1] as string;
-    const parentPath = await resolveDir(this.root, components.slice(0, -1), header.name, true);
+    const parentComponents = components.slice(0, -1);
+    const parentKey = parentComponents.join('/');
+    let parentPath = this.parents.get(parentKey);
+    if (parentPath === undefined) {
+      parentPath = await resolveDir(this.root, parentComponents, header.name, true);
+      this.parents.set(parentKey, parentPath);
+    }
     if (base.startsWith(WHITEOUT_PREFIX)) {
       await this.whiteout(header.name, parentPath, base);
       return;
@@ -205,6 +217,7 @@ class Extractor {
     const dest = join(parentPath, base);
     const existing = await lstatOrNull(dest);
     if (existing !== null && !(existing.isDirectory() && header.type === 'dir')) {
+      this.parents.clear();
       await rm(dest, { recursive: true, force: true });
     }
     switch (header.type) {
@@ -219,6 +232,7 @@ class Extractor {
         break;
       }
       case 'symlink':
+        this.parents.clear();
         await symlink(header.linkname, dest);
         break;
       case 'link': {
@@ -256,6 +270,7 @@ class Extractor {
         return;
       }
       // Opaque applies to lower layers only: keep what this layer already wrote in the directory.
+      this.parents.clear();
       for (const child of await readdir(parentPath)) {
         const path = join(parentPath, child);
         if (!this.written.has(path)) await rm(path, { recursive: true, force: true });
@@ -267,6 +282,7 @@ class Extractor {
     if (target === '' || target === '.' || target === '..') throw unsafe(name, 'is a whiteout of a path outside its directory');
     const path = join(parentPath, target);
     if (this.written.has(path)) return; // a whiteout applies to lower layers only
+    this.parents.clear();
     await rm(path, { recursive: true, force: true });
     if (overlay) await mknod(path, 'c', 0, 0, this.options.signal);
   }
