@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
 import { runProcess } from '../util/process.js';
-import { errnoCode, walkInRoot } from '../util/root-path.js';
+import { ResolvedDirs, errnoCode, walkInRoot } from '../util/root-path.js';
 import { ByteLimit, DigestStream, formatSize } from '../util/streams.js';
 import { decompressLayer, type DetectedCompression } from './compress.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './pack.js';
@@ -161,12 +161,8 @@ async function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0, 
 
 class Extractor {
   private readonly written = new Set<string>();
-  /**
-   * Parent directories already resolved (and made) inside the root, by their archive components: most
-   * entries share their parent with the one before. Only this extraction writes the root, so an entry
-   * stays valid until the extraction removes something or makes a symlink, which clears them all.
-   */
-  private readonly parents = new Map<string, string>();
+  /** Parent directories resolved so far (only this extraction writes the root). */
+  private readonly parents = new ResolvedDirs();
   private readonly dirTimes: Array<[string, number]> = [];
   entries = 0;
   skippedDevices = 0;
@@ -204,12 +200,7 @@ class Extractor {
     }
     const base = components[components.length - 1] as string;
     const parentComponents = components.slice(0, -1);
-    const parentKey = parentComponents.join('/');
-    let parentPath = this.parents.get(parentKey);
-    if (parentPath === undefined) {
-      parentPath = await resolveDir(this.root, parentComponents, header.name, true);
-      this.parents.set(parentKey, parentPath);
-    }
+    const parentPath = await this.parents.get(parentComponents.join('/'), () => resolveDir(this.root, parentComponents, header.name, true));
     if (base.startsWith(WHITEOUT_PREFIX)) {
       await this.whiteout(header.name, parentPath, base);
       return;
@@ -217,7 +208,7 @@ class Extractor {
     const dest = join(parentPath, base);
     const existing = await lstatOrNull(dest);
     if (existing !== null && !(existing.isDirectory() && header.type === 'dir')) {
-      this.parents.clear();
+      this.parents.forget();
       await rm(dest, { recursive: true, force: true });
     }
     switch (header.type) {
@@ -232,7 +223,7 @@ class Extractor {
         break;
       }
       case 'symlink':
-        this.parents.clear();
+        this.parents.forget();
         await symlink(header.linkname, dest);
         break;
       case 'link': {
@@ -270,7 +261,7 @@ class Extractor {
         return;
       }
       // Opaque applies to lower layers only: keep what this layer already wrote in the directory.
-      this.parents.clear();
+      this.parents.forget();
       for (const child of await readdir(parentPath)) {
         const path = join(parentPath, child);
         if (!this.written.has(path)) await rm(path, { recursive: true, force: true });
@@ -282,7 +273,7 @@ class Extractor {
     if (target === '' || target === '.' || target === '..') throw unsafe(name, 'is a whiteout of a path outside its directory');
     const path = join(parentPath, target);
     if (this.written.has(path)) return; // a whiteout applies to lower layers only
-    this.parents.clear();
+    this.parents.forget();
     await rm(path, { recursive: true, force: true });
     if (overlay) await mknod(path, 'c', 0, 0, this.options.signal);
   }

@@ -288,3 +288,27 @@ export async function readFileInRoot(root: string, path: string): Promise<string
   });
   return read?.text;
 }
+
+/**
+ * Directories one extraction has resolved (and made) inside a root that it alone writes, by their
+ * path in the archive: most entries share their parent with the one before, and a walk per entry
+ * costs a handle per component. An entry stays right until the extraction removes something or makes
+ * a symlink (either can change what a path resolves to): call `forget` before doing so.
+ */
+export class ResolvedDirs {
+  readonly #dirs = new Map<string, string>();
+
+  /** The host path of `key`, from `resolve` the first time (or after `forget`). */
+  async get(key: string, resolve: () => Promise<string>): Promise<string> {
+    let path = this.#dirs.get(key);
+    if (path === undefined) {
+      path = await resolve();
+      this.#dirs.set(key, path);
+    }
+    return path;
+  }
+
+  forget(): void {
+    this.#dirs.clear();
+  }
+}

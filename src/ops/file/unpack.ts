@@ -24,7 +24,7 @@ import { ByteLimit, formatSize } from '../../util/streams.js';
 import { bunzip2 } from './bzip2.js';
 import { cleanPath } from '../../util/patterns.js';
 import { isRoot, makeSpecial, setOwner, writeXattrs } from './entry.js';
-import { errnoCode, resolveInRoot, walkInRoot } from '../../util/root-path.js';
+import { ResolvedDirs, errnoCode, resolveInRoot, walkInRoot } from '../../util/root-path.js';
 import { lstatOrNull } from './root.js';
 
 interface OpenedArchive {
@@ -138,6 +138,8 @@ export async function extractArchive(path: string, destDir: string, options: Ext
   let entries = 0;
   let current = '';
   try {
+    // Parent directories resolved so far: the destination is private to this operation.
+    const parents = new ResolvedDirs();
     for await (const { header, body } of readTar(opened.tar)) {
       options.signal.throwIfAborted();
       current = header.name;
@@ -156,10 +158,14 @@ export async function extractArchive(path: string, destDir: string, options: Ext
       if (clean === '..' || clean.startsWith('../')) throw escapeError(options.name, header.name);
       const rel = cleanPath(`/${clean}`);
       if (rel === '/') continue; // the root entry: the destination directory exists
-      const parent = await walkInRoot(destDir, posix.dirname(rel), { lexical: true, create: { mode: 0o755 } });
-      const target = join(parent.path, posix.basename(rel));
+      const parentRel = posix.dirname(rel);
+      const parent = await parents.get(parentRel, async () => (await walkInRoot(destDir, parentRel, { lexical: true, create: { mode: 0o755 } })).path);
+      const target = join(parent, posix.basename(rel));
       const existing = await lstatOrNull(target);
-      if (existing !== null && !(existing.isDirectory() && header.type === 'dir')) await rm(target, { recursive: true, force: true });
+      if (existing !== null && !(existing.isDirectory() && header.type === 'dir')) {
+        parents.forget();
+        await rm(target, { recursive: true, force: true });
+      }
       switch (header.type) {
         case 'dir':
           if (existing === null || !existing.isDirectory()) await mkdir(target, { mode: 0o700 });
@@ -170,6 +176,7 @@ export async function extractArchive(path: string, destDir: string, options: Ext
           break;
         }
         case 'symlink':
+          parents.forget();
           await symlink(header.linkname, target);
           break;
         case 'link': {
