@@ -5,7 +5,7 @@
  * registry as the layers' source, so a later build fetches only the layers it really uses.
  */
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -15,6 +15,7 @@ import { MAX_IMAGE_CONFIG_BYTES, MEDIA_TYPES, isImageManifestMediaType, parseMan
 import type { RegistryClient } from '../registry/index.js';
 import { parseKeyValueFlagLast, splitFlagFields } from '../util/csv-flags.js';
 import { INLINE_CACHE_CONFIG_KEY, readInlineCache, type InlineCacheContents } from './inline.js';
+import { writeFileAtomic, writeStreamAtomic } from '../util/atomic.js';
 import { LayerRecord, type CacheRecords } from './records.js';
 
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.stagecraft.cache.config.v1+json';
@@ -123,22 +124,15 @@ export async function exportCache(deps: RemoteCacheDeps, location: CacheLocation
   } else {
     const dir = location.dir;
     await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
-    const write = async (digest: Digest, data: Buffer | string): Promise<void> => {
-      const path = join(dir, 'blobs', 'sha256', digestHex(digest));
-      await writeFile(`${path}.tmp`, data);
-      await rename(`${path}.tmp`, path);
-    };
+    const blobPath = (digest: Digest): string => join(dir, 'blobs', 'sha256', digestHex(digest));
     for (const layer of layers.values()) {
-      const path = join(dir, 'blobs', 'sha256', digestHex(layer.digest));
-      await copyFile(deps.content.blobs.blobPath(layer.digest), `${path}.tmp`);
-      await rename(`${path}.tmp`, path);
+      await writeStreamAtomic(blobPath(layer.digest), await deps.content.blobs.open(layer.digest), { signal });
     }
-    await write(sha256Digest(configBytes), configBytes);
-    await write(sha256Digest(manifest), manifest);
-    await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    await writeFileAtomic(blobPath(sha256Digest(configBytes)), configBytes);
+    await writeFileAtomic(blobPath(sha256Digest(manifest)), manifest);
+    await writeFileAtomic(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
     const index = { schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPES.ociManifest, digest: sha256Digest(manifest), size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'cache' } }] };
-    await writeFile(join(dir, 'index.json.tmp'), JSON.stringify(index));
-    await rename(join(dir, 'index.json.tmp'), join(dir, 'index.json'));
+    await writeFileAtomic(join(dir, 'index.json'), JSON.stringify(index));
   }
   return config.records.length;
 }

@@ -19,8 +19,8 @@ export {
   imageRefName,
   parseImageRef,
   withDigest,
-  withTag,
   withoutTagOrDigest,
+  withTag,
   type ImageRef,
   type ParseImageRefOptions,
 } from './image-ref.js';

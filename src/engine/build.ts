@@ -13,7 +13,7 @@ import { StagecraftError, formatPlatform, parseImageRef, type Digest, type Platf
 import type { Database } from '../db/index.js';
 import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
-import { createRuncExecutor } from '../executor/index.js';
+import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
 import { pingDockerDaemon, resolveExporters, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
 import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
@@ -279,7 +279,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     secrets: { get: (id: string) => Promise.resolve(options.secrets.get(id)) },
     ssh: options.ssh,
     cacheMounts: new CacheMountPool(join(deps.stateRoot, 'cache-mounts'), env.locks),
-    hostname: 'buildkitsandbox',
+    hostname: DEFAULT_HOSTNAME,
     defaultNetwork: options.network,
     baseImages: env.baseImages,
     downloads: new HttpDownloads({ root: join(scope.runDir, 'http'), allowHostLocal: (options.allow ?? []).includes('network.host'), events }),

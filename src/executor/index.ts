@@ -2,7 +2,7 @@ export type { BindMount, ExecResourceLimits, ExecIo, ExecMount, ExecResult, Exec
 export { createSlirpNetwork, SLIRP_NAMESERVER, type NetworkNamespace, type NetworkProvider, type SlirpNetworkOptions } from './network.js';
 export { createRuncExecutor, runcExecutorOptionsSchema, type RuncExecutorOptions } from './runc.js';
 export { parseGroup, parsePasswd, resolveUser, type GroupEntry, type PasswdEntry, type ResolvedUser, type UserFiles } from './user.js';
-export { mkdirInRoot, MountStubs, readFileInRoot, resolveInRoot } from './root-path.js';
+export { MountStubs } from './mount-stubs.js';
 export {
   ALL_CAPABILITIES,
   DEFAULT_CAPABILITIES,

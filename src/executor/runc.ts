@@ -14,8 +14,9 @@ import { z } from 'zod';
 import { StagecraftError } from '../core/index.js';
 import { Disposer } from '../util/disposer.js';
 import { runProcess } from '../util/process.js';
+import { containerPathInRoot, readFileInRoot, walkInRoot, type WalkErrors } from '../util/root-path.js';
+import { MountStubs } from './mount-stubs.js';
 import { createSlirpNetwork, type NetworkProvider } from './network.js';
-import { MountStubs, containerPathInRoot, mkdirInRoot, readFileInRoot } from './root-path.js';
 import {
   boundingCapabilities,
   DEFAULT_HOSTNAME,
@@ -62,6 +63,16 @@ export type RuncExecutorOptions = z.input<typeof runcExecutorOptionsSchema> & {
 type Settings = z.output<typeof runcExecutorOptionsSchema>;
 
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, number]) => [number, name]));
+
+/** How creating a missing working directory fails: WORKDIR names a file of the image, or runs in a loop. */
+const WORKDIR_ERRORS: WalkErrors = {
+  tooManyLinks: (path) => new StagecraftError('FILE_OPERATION', `too many levels of symbolic links resolving working directory ${path} in the rootfs`, {
+    hint: 'a symlink in the image points back at itself; fix or remove it',
+  }),
+  notADirectory: (path, blocker, final) => new StagecraftError('FILE_OPERATION', final ? `working directory ${path} is not a directory` : `cannot create working directory ${path}: ${blocker} is not a directory`, {
+    hint: 'WORKDIR must name a directory; a file of the image is in the way',
+  }),
+};
 
 const runcLogLine = z.object({ level: z.string(), msg: z.string() });
 
@@ -154,7 +165,7 @@ class RuncExecutor implements Executor {
       }
     }
     // As BuildKit: a missing working directory is created, owned by the process's user.
-    await mkdirInRoot(rootfs, cwd, user.uid, user.gid);
+    await walkInRoot(rootfs, cwd, { create: { mode: 0o755, owner: { uid: user.uid, gid: user.gid } }, errors: WORKDIR_ERRORS });
 
     const secretEnv = spec.secretEnv ?? {};
     const sensitive = Object.keys(secretEnv).length > 0 || spec.mounts.some((mount) => mount.type === 'secret' || mount.type === 'ssh');

@@ -53,7 +53,8 @@ export interface RuntimeSpec {
 }
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-export const DEFAULT_HOSTNAME = 'stagecraft';
+/** The hostname of a RUN step that names none: BuildKit's, so scripts that look at it behave alike. */
+export const DEFAULT_HOSTNAME = 'buildkitsandbox';
 export const NOFILE_LIMIT = 1_048_576;
 /** Docker's default /dev/shm size (64 MiB). */
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;

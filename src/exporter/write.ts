@@ -21,7 +21,7 @@ function isClosedPipe(error: unknown): boolean {
 
 export async function writeOutput(data: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, output: string | NodeJS.WritableStream, signal?: AbortSignal): Promise<WriteOutcome> {
   if (typeof output === 'string') {
-    await writeStreamAtomic(output, data, { signal });
+    await writeStreamAtomic(output, data instanceof Readable ? data : Readable.from(data), { signal, parents: true });
     return 'complete';
   }
   const source = data instanceof Readable ? data : Readable.from(data);

@@ -1,7 +1,6 @@
 export { readStoredImage, type StoredImage } from './image.js';
 export { writeDockerArchive, writeOciArchive, writeOciLayoutDir, type SaveImage, type SaveOptions } from './save.js';
 export { loadArchive, type LoadOptions, type LoadResult, type LoadedImage } from './load.js';
-export { cleanArchivePath, readTar, writeTar, type TarDirInput, type TarFileInput, type TarInput, type TarMember } from './tar.js';
 export { assembleImage, replaceManifestLayers, rfc3339, type AssembleInput, type AssembleLayer, type AssembledImage, type ImageAnnotations } from './assemble.js';
 export { DEFAULT_EXPORT_COMPRESSION, compressForExport, compressLayers, type ExportCompression, type ExportCompressionSpec } from './compress-layers.js';
 export { unpackedLayerSize } from './layer-size.js';

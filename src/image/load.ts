@@ -20,9 +20,8 @@ import {
 } from '../core/index.js';
 import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION, type BlobInfo, type Content, type Lease } from '../content/index.js';
 import { MEDIA_TYPES, formatIssues, ociIndexSchema, parseImageConfig, parseManifest, platformFromOci, selectManifest, type Descriptor, type ImageConfig } from '../oci/index.js';
-import { decompressLayer, detectCompression, type DetectedCompression } from '../snapshot/index.js';
+import { COMPRESSION_MAGIC_BYTES, decompressLayer, detectCompression, readTar, type ArchiveCompression } from '../snapshot/index.js';
 import { readStoredImage } from './image.js';
-import { cleanArchivePath, readTar } from './tar.js';
 
 export interface LoadOptions {
   /** Which manifest to take from a multi-platform index (default: the caller's host platform). */
@@ -96,16 +95,28 @@ function nameFromAnnotations(annotations: Record<string, string> | undefined, so
   }
 }
 
+/** Archive paths as compared by loaders: no leading `./` or `/`, no trailing `/`. */
+function cleanArchivePath(name: string): string {
+  let out = name;
+  while (out.startsWith('./')) out = out.slice(2);
+  while (out.startsWith('/')) out = out.slice(1);
+  return out.replace(/\/+$/u, '');
+}
+
 export async function loadArchive(content: Content, input: AsyncIterable<Uint8Array>, options: LoadOptions): Promise<LoadResult> {
   const { source, signal } = options;
   const lease = content.leases.create({ label: `load ${source}` });
   try {
     const metadata = new Map<string, Buffer>();
     const files = new Map<string, BlobInfo>();
-    for await (const member of readTar(input, source)) {
+    const notATar = (fault: string): StagecraftError => new StagecraftError('ARCHIVE_INVALID', `${source} is not a valid tar archive: ${fault}`, {
+      hint: 'the file may be truncated or not an image archive; create it with `stagecraft save` or `docker save`',
+    });
+    for await (const { header, body } of readTar(input, { invalid: notATar })) {
       signal?.throwIfAborted();
-      if (member.type !== 'file') continue;
-      const path = cleanArchivePath(member.name);
+      if (header.type !== 'file') continue;
+      const member = { body, size: header.size };
+      const path = cleanArchivePath(header.name);
       if (METADATA_FILES.has(path)) {
         metadata.set(path, await collectBytes(member.body, METADATA_LIMIT, path, source));
         continue;
@@ -182,11 +193,11 @@ async function loadOci(content: Content, indexJson: Buffer, options: LoadOptions
   return [...byDigest.values()];
 }
 
-async function blobCompression(content: Content, digest: Digest): Promise<DetectedCompression> {
+async function blobCompression(content: Content, digest: Digest): Promise<ArchiveCompression> {
   const handle = await open(content.blobs.blobPath(digest), 'r');
   try {
-    const head = Buffer.alloc(4);
-    const { bytesRead } = await handle.read(head, 0, 4, 0);
+    const head = Buffer.alloc(COMPRESSION_MAGIC_BYTES);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
     return detectCompression(head.subarray(0, bytesRead));
   } finally {
     await handle.close();

@@ -8,15 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StagecraftError, canonicalJson, digestHex, familiarName, parseImageRef, type Digest } from '../core/index.js';
 import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION, childrenOf, mayHaveChildren, type Content, type Lease } from '../content/index.js';
 import { MEDIA_TYPES, ociIndexSchema, type Descriptor } from '../oci/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { decompressLayer } from '../snapshot/index.js';
+import { decompressLayer, makeHeader, writeTar, type TarWriteEntry } from '../snapshot/index.js';
 import { readStoredImage, type StoredImage } from './image.js';
-import { writeTar, type TarInput } from './tar.js';
 
 /** One image to save, under the names it is saved with. */
 export interface SaveImage {
@@ -29,13 +27,18 @@ export interface SaveOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-function blobEntry(content: Content, digest: Digest, size: number): TarInput {
-  return { type: 'file', name: `blobs/sha256/${digestHex(digest)}`, size, body: () => content.blobs.open(digest) };
+/** Archive members are written as `docker save` does: mode 0644 files and 0755 directories, owned by 0:0, mtime 0. */
+function blobEntry(content: Content, digest: Digest, size: number): TarWriteEntry {
+  return { header: makeHeader({ type: 'file', name: `blobs/sha256/${digestHex(digest)}`, size }), body: () => content.blobs.open(digest) };
 }
 
-function jsonEntry(name: string, value: unknown): TarInput {
+function jsonEntry(name: string, value: unknown): TarWriteEntry {
   const bytes = Buffer.from(typeof value === 'string' ? value : `${JSON.stringify(value)}\n`);
-  return { type: 'file', name, size: bytes.length, body: () => Readable.from([bytes]) };
+  return { header: makeHeader({ type: 'file', name, size: bytes.length }), body: () => [bytes] };
+}
+
+function dirEntry(name: string): TarWriteEntry {
+  return { header: makeHeader({ type: 'dir', name, mode: 0o755 }) };
 }
 
 /** Every blob reachable from `root` that is present (index children of other platforms may be absent). */
@@ -87,11 +90,11 @@ async function ociLayout(content: Content, images: readonly SaveImage[], signal:
 /** The tar stream of an OCI archive holding `images` (an OCI image layout, see `ociLayout`). */
 export async function* writeOciArchive(content: Content, images: readonly SaveImage[], options: SaveOptions = {}): AsyncGenerator<Buffer> {
   const { manifests, blobs } = await ociLayout(content, images, options.signal);
-  const entries: TarInput[] = [
+  const entries: TarWriteEntry[] = [
     jsonEntry('oci-layout', '{"imageLayoutVersion":"1.0.0"}'),
     jsonEntry('index.json', { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests }),
-    { type: 'dir', name: 'blobs' },
-    { type: 'dir', name: 'blobs/sha256' },
+    dirEntry('blobs'),
+    dirEntry('blobs/sha256'),
     ...blobs.map(([digest, size]) => blobEntry(content, digest, size)),
   ];
   yield* writeTar(entries, options.signal);
@@ -217,9 +220,9 @@ export async function* writeDockerArchive(content: Content, images: readonly Sav
         repositories[repo] = { ...repositories[repo], [tag.slice(colon + 1)]: top === undefined ? digestHex(configDigest) : digestHex(top.diffId) };
       }
     }
-    const entries: TarInput[] = [
-      { type: 'dir', name: 'blobs' },
-      { type: 'dir', name: 'blobs/sha256' },
+    const entries: TarWriteEntry[] = [
+      dirEntry('blobs'),
+      dirEntry('blobs/sha256'),
       ...[...blobs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([digest, size]) => blobEntry(content, digest, size)),
       jsonEntry('manifest.json', manifest),
       jsonEntry('repositories', canonicalJson(repositories)),

@@ -17,7 +17,7 @@
 import { realpath } from 'node:fs/promises';
 import { relative, sep } from 'node:path';
 import { StagecraftError } from '../core/index.js';
-import { errnoCode, resolveInRoot } from './file/root.js';
+import { errnoCode, resolveInRoot } from '../util/root-path.js';
 
 function notFound(source: string): StagecraftError {
   return new StagecraftError('FILE_NOT_FOUND', `mount source "${source}" not found`, {
@@ -36,7 +36,7 @@ function inside(root: string, path: string): boolean {
  */
 export async function resolveBindSource(root: string, source: string): Promise<string> {
   const realRoot = await realpath(root);
-  const host = await resolveInRoot(realRoot, source, { followFinal: true });
+  const host = await resolveInRoot(realRoot, source, { followFinal: true, lexical: true });
   let real: string;
   try {
     real = await realpath(host);

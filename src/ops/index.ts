@@ -1,7 +1,7 @@
-export { opFor, LayerResultCache, requireLayers, type ContextSource, type OpDeps } from './ops.js';
+export { opFor, LayerResultCache, type ContextSource, type OpDeps } from './ops.js';
 export { BaseImages, type BaseImage, type BaseImageOptions } from './base-images.js';
 export { LayerStore, type LayerStoreOptions } from './layers.js';
-export { CacheMountPool, cacheMountDirName, type CacheMountRequest } from './cache-mounts.js';
+export { CacheMountPool, type CacheMountRequest } from './cache-mounts.js';
 export { ExecFailure, missingMountError, type SecretProvider, type ExecDeps } from './exec.js';
 export { EMPTY_FS, type FsResult } from './result.js';
 export { HttpDownloads, type DownloadOptions } from './http.js';

@@ -5,7 +5,7 @@
  * definition (the solver adds the inputs' keys). Proxy variables and secret values are never part
  * of a key.
  */
-import { StagecraftError, type Digest } from '../core/index.js';
+import type { Digest } from '../core/index.js';
 import type { Op as PlanOp, Vertex } from '../plan/index.js';
 import type { Op, ResultCache, SolveNode } from '../solver/index.js';
 import type { CacheRecords } from '../cache/index.js';
@@ -93,9 +93,4 @@ export class LayerResultCache implements ResultCache<FsResult> {
     if (result.kind === 'layers') this.records.put(key, node.name, { layers: [...result.layers] }, preimage);
     return Promise.resolve();
   }
-}
-
-export function requireLayers(result: FsResult | undefined, what: string): FsResult & { kind: 'layers' } {
-  if (result === undefined || result.kind !== 'layers') throw new StagecraftError('DOCKERFILE_STAGE', `${what} has no filesystem to export`);
-  return result;
 }

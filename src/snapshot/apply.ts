@@ -6,11 +6,12 @@
  * markers clear a directory of what lower layers had.
  */
 import { constants, type BigIntStats } from 'node:fs';
-import { chmod, copyFile, link, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { chmod, copyFile, link, lchown, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
 import { runProcess } from '../util/process.js';
+import { ResolvedDirs, errnoCode, walkInRoot } from '../util/root-path.js';
 import { ByteLimit, DigestStream, formatSize } from '../util/streams.js';
 import { decompressLayer, type DetectedCompression } from './compress.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX, packItems, walkTree } from './pack.js';
@@ -59,8 +60,6 @@ export interface ApplyResult {
   /** Device nodes not created because `devices` was off. */
   readonly skippedDevices: number;
 }
-
-const MAX_SYMLINK_HOPS = 40;
 
 /** errno codes that a crafted entry can cause on a healthy filesystem: the layer is at fault. */
 const ENTRY_ERRNOS = new Set(['ENAMETOOLONG', 'ELOOP', 'EINVAL', 'ENOTDIR', 'EEXIST', 'EISDIR', 'EMLINK', 'ENOENT', 'E2BIG', 'ERANGE', 'EOVERFLOW']);
@@ -126,10 +125,6 @@ export function cleanComponents(name: string): string[] {
   return parts;
 }
 
-function errnoCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
 async function lstatOrNull(path: string): Promise<Awaited<ReturnType<typeof lstat>> | null> {
   try {
     return await lstat(path);
@@ -140,42 +135,18 @@ async function lstatOrNull(path: string): Promise<Awaited<ReturnType<typeof lsta
 }
 
 /**
- * The real directory inside `root` for `components`, following symlinks only within `root` (absolute
- * targets start at `root`, `..` stops at `root`). Missing directories are created when `create`.
- * Returns the components of the resolved directory relative to `root`.
+ * The directory inside `root` for `components` (util/root-path.ts: symlinks followed only within
+ * `root`), created with mode 0755 where missing when `create`. Returns its host path.
  */
-export async function resolveDir(root: string, components: readonly string[], entryName: string, create: boolean): Promise<string[]> {
-  const pending = [...components];
-  const resolved: string[] = [];
-  let hops = 0;
-  while (pending.length > 0) {
-    const part = pending.shift() as string;
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      resolved.pop();
-      continue;
-    }
-    const path = join(root, ...resolved, part);
-    const stat = await lstatOrNull(path);
-    if (stat === null) {
-      if (!create) throw invalid(entryName, `refers to "${[...resolved, part].join('/')}", which does not exist`);
-      await mkdir(path, { mode: 0o755 });
-      // Exactly 0755: mkdir(2) applies the umask and inherits setgid from a setgid parent.
-      await chmod(path, 0o755);
-      resolved.push(part);
-    } else if (stat.isDirectory()) {
-      resolved.push(part);
-    } else if (stat.isSymbolicLink()) {
-      if (++hops > MAX_SYMLINK_HOPS) throw invalid(entryName, 'goes through too many symlinks');
-      const target = await readlink(path);
-      if (target.startsWith('/')) resolved.length = 0;
-      pending.unshift(...target.split('/'));
-      if (pending.length > PATH_MAX) throw invalid(entryName, 'goes through symlinks expanding to a path longer than PATH_MAX');
-    } else {
-      throw invalid(entryName, `needs "${[...resolved, part].join('/')}" to be a directory, but it is a file`);
-    }
-  }
-  return resolved;
+async function resolveDir(root: string, components: readonly string[], entryName: string, create: boolean): Promise<string> {
+  const walked = await walkInRoot(root, components.join('/'), {
+    ...(create ? { create: { mode: 0o755 } } : {}),
+    errors: {
+      tooManyLinks: () => invalid(entryName, 'goes through too many symlinks'),
+      notADirectory: (_path, blocker) => invalid(entryName, `needs "${blocker.slice(1)}" to be a directory, but it is a file`),
+    },
+  });
+  return walked.path;
 }
 
 async function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0, signal?: AbortSignal): Promise<void> {
@@ -190,6 +161,8 @@ async function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0, 
 
 class Extractor {
   private readonly written = new Set<string>();
+  /** Parent directories resolved so far (only this extraction writes the root). */
+  private readonly parents = new ResolvedDirs();
   private readonly dirTimes: Array<[string, number]> = [];
   entries = 0;
   skippedDevices = 0;
@@ -227,8 +200,8 @@ class Extractor {
       return;
     }
     const base = components[components.length - 1] as string;
-    const parent = await resolveDir(this.root, components.slice(0, -1), header.name, true);
-    const parentPath = join(this.root, ...parent);
+    const parentComponents = components.slice(0, -1);
+    const parentPath = await this.parents.get(parentComponents.join('/'), () => resolveDir(this.root, parentComponents, header.name, true));
     if (base.startsWith(WHITEOUT_PREFIX)) {
       await this.whiteout(header.name, parentPath, base);
       return;
@@ -236,6 +209,7 @@ class Extractor {
     const dest = join(parentPath, base);
     const existing = await lstatOrNull(dest);
     if (existing !== null && !(existing.isDirectory() && header.type === 'dir')) {
+      this.parents.forget();
       await rm(dest, { recursive: true, force: true });
     }
     switch (header.type) {
@@ -255,13 +229,13 @@ class Extractor {
         break;
       }
       case 'symlink':
+        this.parents.forget();
         await symlink(header.linkname, dest);
         break;
       case 'link': {
         const target = cleanComponents(header.linkname);
         if (target.length === 0) throw unsafe(header.name, 'is a hardlink to the layer root');
-        const targetParent = await resolveDir(this.root, target.slice(0, -1), header.name, false);
-        const targetPath = join(this.root, ...targetParent, target[target.length - 1] as string);
+        const targetPath = join(await resolveDir(this.root, target.slice(0, -1), header.name, false), target[target.length - 1] as string);
         const stat = await lstatOrNull(targetPath);
         if (stat === null) throw invalid(header.name, `is a hardlink to "${header.linkname}", which is not in the layer`);
         if (stat.isDirectory()) throw invalid(header.name, `is a hardlink to the directory "${header.linkname}"`);
@@ -293,6 +267,7 @@ class Extractor {
         return;
       }
       // Opaque applies to lower layers only: keep what this layer already wrote in the directory.
+      this.parents.forget();
       for (const child of await readdir(parentPath)) {
         const path = join(parentPath, child);
         if (!this.written.has(path)) await rm(path, { recursive: true, force: true });
@@ -304,6 +279,7 @@ class Extractor {
     if (target === '' || target === '.' || target === '..') throw unsafe(name, 'is a whiteout of a path outside its directory');
     const path = join(parentPath, target);
     if (this.written.has(path)) return; // a whiteout applies to lower layers only
+    this.parents.forget();
     await rm(path, { recursive: true, force: true });
     if (overlay) await mknod(path, 'c', 0, 0, this.options.signal);
   }

@@ -169,11 +169,27 @@ export async function compressLayer(
   };
 }
 
+/** The compression of an image layer: none, or one a layer media type names. */
 export type DetectedCompression = 'none' | CompressionAlgorithm;
 
-export function detectCompression(head: Buffer): DetectedCompression {
-  if (head.length >= 3 && head[0] === 0x1f && head[1] === 0x8b && head[2] === 0x08) return 'gzip';
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+/** The compression of any archive (a layer, an `ADD` archive, a context on stdin). */
+export type ArchiveCompression = DetectedCompression | 'bzip2' | 'xz';
+
+/** The most bytes `detectCompression` looks at. */
+export const COMPRESSION_MAGIC_BYTES = 6;
+
+const MAGIC: ReadonlyArray<readonly [ArchiveCompression, readonly number[]]> = [
+  ['bzip2', [0x42, 0x5a, 0x68]],
+  ['gzip', [0x1f, 0x8b, 0x08]],
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+];
+
+/** Compression from the first bytes of a stream (go-archive's `DetectCompression`). */
+export function detectCompression(head: Uint8Array): ArchiveCompression {
+  for (const [compression, magic] of MAGIC) {
+    if (magic.every((byte, i) => head[i] === byte)) return compression;
+  }
   return 'none';
 }
 
@@ -182,8 +198,15 @@ export function detectCompression(head: Buffer): DetectedCompression {
  * first bytes. Errors of the source or the decoder surface when the result is read.
  */
 export async function decompressLayer(source: AsyncIterable<Uint8Array>): Promise<{ compression: DetectedCompression; tar: Readable }> {
-  const { head, stream } = await peek(source, 4);
+  const { head, stream } = await peek(source, COMPRESSION_MAGIC_BYTES);
   const compression = detectCompression(head);
+  if (compression === 'bzip2' || compression === 'xz') {
+    stream.destroy();
+    await source[Symbol.asyncIterator]().return?.(); // closes the source (a blob file) the caller handed over
+    throw new StagecraftError('LAYER_INVALID', `the layer is compressed with ${compression}, which no layer media type allows`, {
+      hint: 'image layers are plain, gzip or zstd tars; rebuild or re-export the image with one of those',
+    });
+  }
   if (compression === 'none') return { compression, tar: stream };
   // zstd through our own generator: zstd-napi's DecompressStream ignores backpressure (see zstd.ts).
   let decoded: AsyncIterable<Buffer>;

@@ -1,6 +1,6 @@
 export { makeHeader, type TarEntryType, type TarHeader } from './tar/format.js';
 export { writeTar, type TarWriteEntry } from './tar/writer.js';
-export { readTar, type TarReadEntry } from './tar/reader.js';
+export { readTar, type ReadTarOptions, type TarReadEntry } from './tar/reader.js';
 export {
   OPAQUE_WHITEOUT,
   WHITEOUT_PREFIX,
@@ -27,10 +27,12 @@ export {
   LAYER_MEDIA_TYPES,
   compressLayer,
   decompressLayer,
+  COMPRESSION_MAGIC_BYTES,
   detectCompression,
   type CompressOptions,
   type CompressResult,
   type CompressionAlgorithm,
+  type ArchiveCompression,
   type DetectedCompression,
 } from './compress.js';
 export type {

@@ -2,7 +2,7 @@
  * Extended attributes of a path itself (never through a final symlink): `@napi-rs/xattr` wraps
  * l{get,set,list,remove}xattr(2), which Node's fs lacks.
  */
-import { getAttribute, listAttributes, removeAttribute, setAttribute } from '@napi-rs/xattr';
+import { getAttribute, listAttributes, setAttribute } from '@napi-rs/xattr';
 
 export const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
 export const CAPABILITY = 'security.capability';
@@ -40,13 +40,4 @@ export async function readXattr(path: string, name: string): Promise<Buffer | nu
 
 export async function writeXattr(path: string, name: string, value: Buffer): Promise<void> {
   await setAttribute(path, name, value);
-}
-
-export async function removeXattr(path: string, name: string): Promise<void> {
-  try {
-    await removeAttribute(path, name);
-  } catch (error) {
-    if (/ENODATA|No data available/iu.test(String((error as { message?: unknown }).message))) return;
-    throw error;
-  }
 }

@@ -8,7 +8,7 @@
  */
 import { StagecraftError, canonicalJson, sha256Digest, type Digest } from '../core/index.js';
 import type { EventSink } from '../events/index.js';
-import { Semaphore } from './semaphore.js';
+import { Limiter } from '../util/limiter.js';
 
 export interface SolveNode {
   readonly id: string;
@@ -90,7 +90,7 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
   if (outer?.aborted === true) controller.abort(outer.reason);
   outer?.addEventListener('abort', onOuterAbort, { once: true });
   const signal = controller.signal;
-  const execSlots = new Semaphore(options.execConcurrency ?? 2);
+  const execSlots = new Limiter(options.execConcurrency ?? 2);
   const started = new Set<Promise<unknown>>();
   const track = <T>(promise: Promise<T>): Promise<T> => {
     started.add(promise);

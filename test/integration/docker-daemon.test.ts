@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
@@ -15,7 +14,8 @@ import { isStagecraftError, parseDigest } from '../../src/core/index.js';
 import { openContent, type Content } from '../../src/content/index.js';
 import { Database } from '../../src/db/index.js';
 import { loadIntoDockerDaemon } from '../../src/exporter/index.js';
-import { writeDockerArchive, writeTar, type SaveImage } from '../../src/image/index.js';
+import { writeDockerArchive, type SaveImage } from '../../src/image/index.js';
+import { makeHeader, writeTar } from '../../src/snapshot/index.js';
 import { makeBusyboxImage, type LayoutImage } from '../helpers/base-image.js';
 import { startDockerd, type TestDockerd } from '../helpers/dockerd.js';
 
@@ -69,8 +69,8 @@ describe('exporter: load into a real Docker daemon', () => {
     const manifest = JSON.stringify([{ Config: 'config.json', RepoTags: ['broken:1'], Layers: ['missing/layer.tar'] }]);
     const config = '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"]}}';
     const broken = writeTar([
-      { type: 'file', name: 'manifest.json', size: Buffer.byteLength(manifest), body: () => Readable.from([Buffer.from(manifest)]) },
-      { type: 'file', name: 'config.json', size: Buffer.byteLength(config), body: () => Readable.from([Buffer.from(config)]) },
+      { header: makeHeader({ type: 'file', name: 'manifest.json', size: Buffer.byteLength(manifest) }), body: () => [Buffer.from(manifest)] },
+      { header: makeHeader({ type: 'file', name: 'config.json', size: Buffer.byteLength(config) }), body: () => [Buffer.from(config)] },
     ]);
     await assert.rejects(loadIntoDockerDaemon(() => broken, { socketPath: daemon.socket }), (error: unknown) => {
       assert.ok(isStagecraftError(error), String(error));

@@ -166,7 +166,7 @@ describe('runc executor', { timeout: 120_000 }, () => {
     const { stdout } = await run(spec(rootfs, 'hostname; grep -c "127.0.0.1.*localhost.*build-host" /etc/hosts; grep -c nameserver /etc/resolv.conf; echo x > /etc/resolv.conf || echo read-only', { hostname: 'build-host' }));
     assert.equal(stdout.split('\n').slice(0, 2).join('\n'), 'build-host\n1');
     assert.match(stdout, /read-only\n$/);
-    assert.equal((await run(spec(rootfs, 'hostname'))).stdout, 'stagecraft\n');
+    assert.equal((await run(spec(rootfs, 'hostname'))).stdout, 'buildkitsandbox\n');
     await assert.rejects(stat(join(rootfs, 'etc/hosts')), 'the /etc/hosts mount stub is removed');
   });
 

@@ -17,7 +17,8 @@ import { execFileSync } from 'node:child_process';
 import { StoreLocks, STATE_ROOT_LOCK } from '../../src/cache/index.js';
 import { Database } from '../../src/db/index.js';
 import { openContent } from '../../src/content/index.js';
-import { CacheMountPool, cacheMountDirName } from '../../src/ops/index.js';
+import { CacheMountPool } from '../../src/ops/index.js';
+import { cacheMountDirName } from '../../src/ops/cache-mounts.js';
 import { OverlaySnapshotter, mountPoints } from '../../src/snapshot/index.js';
 
 function ownerOf(pid: number): string {

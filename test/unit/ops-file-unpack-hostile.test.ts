@@ -93,6 +93,19 @@ describe('hostile ADD archives', () => {
     assert.ok((await lstat(join(roots.dest, 'app/leaf'))).isFile());
   });
 
+  it('resolves a directory again once a later entry replaced it with a symlink', async () => {
+    await add('a.tar', archive(
+      dir('d/'),
+      file('d/first', 'in-dir'),
+      symlink('d', host),
+      file('d/secret', 'through-link'),
+      file('d/second', 'through-link'),
+    ));
+    assert.equal(await readFile(join(roots.dest, 'app', host, 'secret'), 'utf8'), 'through-link');
+    assert.equal(await readFile(join(roots.dest, 'app', host, 'second'), 'utf8'), 'through-link');
+    assert.equal(await readlink(join(roots.dest, 'app/d')), host);
+  });
+
   it('refuses hardlinks to outside the destination or through a symlink out of it', async () => {
     await assert.rejects(add('a.tar', archive(hardlink('h', `${host}/secret`))), fileOperation(/hardlink/));
     await assert.rejects(add('b.tar', archive(hardlink('h', '../../host/secret'))), fileOperation(/hardlink|outside/));

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import zstd from 'zstd-napi';
 import { isStagecraftError } from '../../src/core/index.js';
-import { detectArchiveCompression, isArchive } from '../../src/ops/file/index.js';
+import { isArchive } from '../../src/ops/file/index.js';
 import { makeHeader, writeTar, type TarHeader, type TarWriteEntry } from '../../src/snapshot/index.js';
 import { copy, link, makeRoots, put, read, run, type Roots } from './ops-file-helpers.js';
 
@@ -57,14 +57,6 @@ async function assertSampleExtracted(base: string): Promise<void> {
 }
 
 describe('ADD of local archives', () => {
-  it('detects compression by magic bytes', () => {
-    assert.equal(detectArchiveCompression(Buffer.from([0x1f, 0x8b, 0x08, 0])), 'gzip');
-    assert.equal(detectArchiveCompression(Buffer.from('BZh91AY')), 'bzip2');
-    assert.equal(detectArchiveCompression(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])), 'xz');
-    assert.equal(detectArchiveCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])), 'zstd');
-    assert.equal(detectArchiveCompression(Buffer.from('plain')), 'none');
-  });
-
   it('extracts plain, gzip, bzip2, xz and zstd tars, detected by content not name', async () => {
     const tar = await tarOf(SAMPLE);
     const variants: Record<string, Buffer> = {

@@ -107,6 +107,24 @@ describe('hostile layers: symlinks and hardlinks', () => {
     assert.ok((await stat(join(root, host, 'newdir'))).isDirectory());
   });
 
+  it('resolves a directory again once a later entry of the layer replaced it with a symlink', async () => {
+    // The first files are written into "a" while it is a directory; then "a" becomes a link to the host
+    // and more files follow: they must land in the root's copy of the host path, not on the host.
+    await apply(archive(
+      dir('a/'),
+      file('a/first', 'in-dir'),
+      dir('b/'),
+      file('b/keep', 'kept'),
+      symlink('a', host),
+      file('a/secret', 'through-link'),
+      file('a/second', 'through-link'),
+    ));
+    assert.equal(await readFile(join(root, host, 'secret'), 'utf8'), 'through-link');
+    assert.equal(await readFile(join(root, host, 'second'), 'utf8'), 'through-link');
+    assert.equal(await readFile(join(root, 'b/keep'), 'utf8'), 'kept');
+    assert.equal(await readlink(join(root, 'a')), host);
+  });
+
   it('refuses symlink loops with a typed error', async () => {
     await assert.rejects(apply(archive(symlink('a', 'b'), symlink('b', 'a'), file('a/x', 'y'))), typed('LAYER_INVALID', /too many symlinks/));
   });

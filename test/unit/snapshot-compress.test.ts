@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { compressLayer, decompressLayer, type CompressionAlgorithm } from '../../src/snapshot/index.js';
+import { isStagecraftError } from '../../src/core/index.js';
+import { compressLayer, decompressLayer, detectCompression, type CompressionAlgorithm } from '../../src/snapshot/index.js';
 
 function sha256(data: Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -89,5 +90,24 @@ describe('compressLayer', () => {
     const chunks: Buffer[] = [];
     for await (const chunk of tar) chunks.push(chunk as Buffer);
     assert.ok(Buffer.concat(chunks).equals(data));
+  });
+});
+
+describe('detectCompression', () => {
+  it('detects compression by magic bytes', () => {
+    assert.equal(detectCompression(Buffer.from([0x1f, 0x8b, 0x08, 0])), 'gzip');
+    assert.equal(detectCompression(Buffer.from('BZh91AY')), 'bzip2');
+    assert.equal(detectCompression(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])), 'xz');
+    assert.equal(detectCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])), 'zstd');
+    assert.equal(detectCompression(Buffer.from('plain')), 'none');
+    assert.equal(detectCompression(Buffer.from([0x1f, 0x8b])), 'none');
+    assert.equal(detectCompression(Buffer.alloc(0)), 'none');
+  });
+
+  it('decompressLayer refuses bzip2 and xz layers, which no layer media type allows', async () => {
+    for (const [tool, compression] of [['bzip2', 'bzip2'], ['xz', 'xz']] as const) {
+      const blob = execFileSync(tool, ['-c'], { input: payload(4096) });
+      await assert.rejects(decompressLayer(Readable.from([blob])), (error) => isStagecraftError(error) && error.code === 'LAYER_INVALID' && error.message.includes(compression));
+    }
   });
 });

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { makeHeader, packDirectory, readTar, writeTar, type TarHeader, type TarWriteEntry } from '../../src/snapshot/index.js';
+import { StagecraftError, isStagecraftError } from '../../src/core/index.js';
+import { makeHeader, packDirectory, readTar, writeTar, type ReadTarOptions, type TarHeader, type TarWriteEntry } from '../../src/snapshot/index.js';
 
 async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -178,5 +179,31 @@ describe('packDirectory', () => {
       const digest = createHash('sha256').update(gnu).digest('hex');
       assert.equal(digest.length, 64);
     }
+  });
+});
+
+describe('readTar invalid', () => {
+  const archiveError = (fault: string): StagecraftError => new StagecraftError('ARCHIVE_INVALID', `image.tar: ${fault}`);
+
+  it('words a damaged header with the caller\'s error', async () => {
+    const tar = await collect(writeTar([fileEntry('a', 'hello')]));
+    tar[0] = 0x41; // the checksum no longer matches
+    const read = async (options: ReadTarOptions): Promise<void> => {
+      for await (const { body } of readTar(Readable.from([tar]), options)) await collect(body);
+    };
+    await assert.rejects(read({}), (error) => isStagecraftError(error) && error.code === 'LAYER_INVALID');
+    await assert.rejects(read({ invalid: archiveError }), (error) => isStagecraftError(error) && error.code === 'ARCHIVE_INVALID' && error.message === 'image.tar: header checksum mismatch');
+  });
+
+  it('words a body cut short with the caller\'s error', async () => {
+    const tar = (await collect(writeTar([fileEntry('a', 'x'.repeat(2000))]))).subarray(0, 1024);
+    const names: string[] = [];
+    await assert.rejects(async () => {
+      for await (const { header, body } of readTar(Readable.from([tar]), { invalid: archiveError })) {
+        names.push(header.name);
+        await collect(body);
+      }
+    }, (error) => isStagecraftError(error) && error.code === 'ARCHIVE_INVALID' && /ends inside a file body/.test(error.message));
+    assert.deepEqual(names, ['a']);
   });
 });

@@ -16,7 +16,7 @@ import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags,
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
 import { ShellLex, listTargets, loadDockerfile, outlineDockerfile, type OutlineOptions } from '../../dockerfile/index.js';
 import { checkBuildEntitlements, parseEntitlements, type BuildResult, type Engine } from '../../engine/index.js';
-import { applyLayer } from '../../snapshot/index.js';
+import { applyLayer, detectCompression } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
 import { parseBuildContextFlag, type NamedContextSpec } from '../../dockerfile/index.js';
 import type { CliIo } from '../main.js';
@@ -213,7 +213,7 @@ async function contextFromStdin(): Promise<{ dir: string; dockerfileText?: strin
   const data = Buffer.concat(chunks);
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-stdin-context-'));
   const isTar = data.length >= 512 && data.subarray(257, 262).toString('latin1') === 'ustar';
-  const compressed = (data[0] === 0x1f && data[1] === 0x8b) || (data.length >= 4 && data.readUInt32LE(0) === 0xfd2fb528);
+  const compressed = detectCompression(data) !== 'none';
   if (!isTar && !compressed) return { dir, dockerfileText: data.toString('utf8') };
   try {
     await applyLayer(dir, Readable.from([data]), { whiteouts: 'delete' });

@@ -60,8 +60,6 @@ export interface ConvertOptions {
   /** Stages (by name) whose steps ignore the cache. */
   readonly noCacheFilter?: ReadonlySet<string> | undefined;
   readonly noCache?: boolean | undefined;
-  /** .dockerignore patterns for the context. */
-  readonly contextExcludes?: readonly string[] | undefined;
   /** SOURCE_DATE_EPOCH in seconds: clamps file times and sets history times. */
   readonly sourceDateEpoch?: number | undefined;
   /** `--add-host`, `--shm-size`, `--ulimit`: written into every RUN step's op (so into its cache key). */
@@ -148,7 +146,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
   const imageVertex = (ref: string, p: Platform): VertexId =>
     builder.add({ type: 'image', ref, platform: p }, [], { name: `[internal] load metadata for ${ref}` });
   const contextVertex = (include: readonly string[]): VertexId =>
-    builder.add({ type: 'context', name: CONTEXT_NAME, include: [...include].sort(), exclude: options.contextExcludes ?? [] }, [], { name: `[internal] load build context` });
+    builder.add({ type: 'context', name: CONTEXT_NAME, include: [...include].sort(), exclude: [] }, [], { name: `[internal] load build context` });
   /** The vertex of a named context (`include`: the paths a directory context's consumer reads), or undefined. */
   const namedVertex = (name: string, include: readonly string[], p: Platform): VertexId | undefined => {
     const context = namedContexts.get(name);

@@ -15,7 +15,8 @@ import { parseChmod } from './chmod.js';
 import { copyPath } from './copy.js';
 import { setOwner } from './entry.js';
 import { resolveOwner } from './owner.js';
-import { ensureDir, errnoCode, lstatOrNull, resolveInRoot, restoreTimes, type Owner } from './root.js';
+import { errnoCode, resolveInRoot, walkInRoot } from '../../util/root-path.js';
+import { lstatOrNull, restoreTimes, type Owner } from './root.js';
 import { extractArchive, isArchive } from './unpack.js';
 import { resolveWildcards } from './wildcards.js';
 
@@ -87,7 +88,7 @@ async function applyCopy(action: CopyAction, destRoot: string, srcRoot: string, 
     const matches = await resolveWildcards(srcRoot, cleanPath(`/${plan.src}`));
     // AllowEmptyWildcard: a wildcard matching nothing copies nothing.
     if (plan.required !== undefined && matches.length > 0) {
-      const requiredHost = await resolveInRoot(srcRoot, plan.required, { followFinal: false });
+      const requiredHost = await resolveInRoot(srcRoot, plan.required, { followFinal: false, lexical: true });
       if ((await lstatOrNull(requiredHost)) === null) {
         throw new StagecraftError('FILE_NOT_FOUND', `"${plan.required}": not found`, {
           hint: 'check the path is inside the build context (or the --from stage) and not excluded by .dockerignore',
@@ -117,9 +118,9 @@ async function applyCopy(action: CopyAction, destRoot: string, srcRoot: string, 
 
 /** BuildKit's `unpack`: extracts `src` into `dest` (a directory) if it is a tar archive. */
 async function unpackIfArchive(srcRoot: string, src: string, destRoot: string, dest: string, owner: Owner | undefined, mtime: number | undefined, signal: AbortSignal): Promise<boolean> {
-  const host = await resolveInRoot(srcRoot, src, { followFinal: true });
+  const host = await resolveInRoot(srcRoot, src, { followFinal: true, lexical: true });
   if (!(await isArchive(host))) return false;
-  const target = await ensureDir(destRoot, dest, { mode: 0o755, owner, mtime });
+  const target = await walkInRoot(destRoot, dest, { lexical: true, create: { mode: 0o755, owner, mtime } });
   await extractArchive(host, target.path, { name: cleanPath(`/${src}`), signal });
   await restoreTimes(target.created, mtime);
   return true;
@@ -130,12 +131,12 @@ async function applyMkdir(action: MkdirAction, destRoot: string): Promise<void> 
   const owner = action.chown !== undefined ? await resolveOwner(destRoot, action.chown, { unknownName: 'root' }) : undefined;
   const mode = action.mode & 0o777;
   if (action.parents) {
-    const { created } = await ensureDir(destRoot, action.path, { mode, owner, mtime: action.mtime });
+    const { created } = await walkInRoot(destRoot, action.path, { lexical: true, create: { mode, owner, mtime: action.mtime } });
     // Creating a child bumped its parent's mtime: set created directories' times again.
     await restoreTimes(created, action.mtime);
     return;
   }
-  const host = await resolveInRoot(destRoot, action.path, { followFinal: true });
+  const host = await resolveInRoot(destRoot, action.path, { followFinal: true, lexical: true });
   try {
     await mkdir(host, { mode });
   } catch (error) {
@@ -150,7 +151,7 @@ async function applyMkdir(action: MkdirAction, destRoot: string): Promise<void> 
 async function applyMkfile(action: MkfileAction, destRoot: string): Promise<void> {
   const owner = action.chown !== undefined ? await resolveOwner(destRoot, action.chown) : undefined;
   const mode = action.mode & 0o777;
-  const host = await resolveInRoot(destRoot, action.path, { followFinal: true });
+  const host = await resolveInRoot(destRoot, action.path, { followFinal: true, lexical: true });
   const handle = await open(host, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode);
   try {
     await handle.writeFile(action.data, 'utf8');

@@ -25,7 +25,8 @@ import type { Limiter } from '../../util/limiter.js';
 import { cleanPath, hasWildcards, type MatchInfo, type PatternMatcher } from '../../util/patterns.js';
 import { applyMode, type ModeSpec } from './chmod.js';
 import { copySpecial, copyXattrs, setOwner } from './entry.js';
-import { compareNames, displayPath, ensureDir, lstatOrNull, resolveInRoot, restoreTimes, type Owner } from './root.js';
+import { resolveInRoot, walkInRoot } from '../../util/root-path.js';
+import { compareNames, displayPath, lstatOrNull, restoreTimes, type Owner } from './root.js';
 
 export interface CopyOptions {
   /** `--chown`, resolved; otherwise `defaultOwner`, else each entry keeps its source owner. */
@@ -363,10 +364,10 @@ export async function copyPath(request: CopyRequest, options: CopyOptions): Prom
   const lastSlash = dest.lastIndexOf('/');
   const last = dest.slice(lastSlash + 1);
   const ensure = last !== '' && last !== '.' ? dest.slice(0, lastSlash + 1) : dest;
-  if (ensure !== '') created.push(...(await ensureDir(destRoot, ensure, mkdirOptions)).created);
+  if (ensure !== '') created.push(...(await walkInRoot(destRoot, ensure, { lexical: true, create: mkdirOptions })).created);
 
-  const destResolved = await resolveInRoot(destRoot, cleanPath(`/${dest}`), { followFinal: true });
-  const srcFollowed = await resolveInRoot(srcRoot, src, { followFinal: options.followLinks });
+  const destResolved = await resolveInRoot(destRoot, cleanPath(`/${dest}`), { followFinal: true, lexical: true });
+  const srcFollowed = await resolveInRoot(srcRoot, src, { followFinal: options.followLinks, lexical: true });
   const srcStat = await lstatOrNull(srcFollowed);
   if (srcStat === null) {
     throw new StagecraftError('FILE_NOT_FOUND', `"${cleanPath(`/${src}`)}": not found`, {
@@ -380,7 +381,7 @@ export async function copyPath(request: CopyRequest, options: CopyOptions): Prom
     destPath = join(destResolved, posix.basename(cleanPath(`/${src}`)));
   }
   const target = options.copyDirContents && srcIsDir && destStat === null ? destPath : dirname(destPath);
-  created.push(...(await ensureDir(destRoot, relative(destRoot, target), mkdirOptions)).created);
+  created.push(...(await walkInRoot(destRoot, relative(destRoot, target), { lexical: true, create: mkdirOptions })).created);
 
   const copier = new Copier(srcRoot, destRoot, options);
   let walkError: { readonly error: unknown } | undefined;

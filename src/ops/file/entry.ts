@@ -7,7 +7,8 @@ import type { BigIntStats } from 'node:fs';
 import { lchown, writeFile } from 'node:fs/promises';
 import { StagecraftError } from '../../core/index.js';
 import { runProcess } from '../../util/process.js';
-import { errnoCode, type Owner } from './root.js';
+import { errnoCode } from '../../util/root-path.js';
+import { type Owner } from './root.js';
 
 export function isRoot(): boolean {
   return process.getuid?.() === 0;

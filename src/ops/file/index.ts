@@ -6,6 +6,6 @@
 export { applyFileActions, cleanActionPath, type FileOpOptions, type FileOpRoots } from './actions.js';
 export { applyMode, parseChmod, type ModeSpec } from './chmod.js';
 export { resolveOwner } from './owner.js';
-export { resolveInRoot, type Owner } from './root.js';
-export { detectArchiveCompression, isArchive, type ArchiveCompression } from './unpack.js';
+export type { Owner } from './root.js';
+export { isArchive } from './unpack.js';
 export { resolveWildcards } from './wildcards.js';

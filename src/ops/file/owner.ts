@@ -11,7 +11,8 @@ import { constants } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import { StagecraftError } from '../../core/index.js';
 import type { ChownSpec } from '../../plan/index.js';
-import { errnoCode, resolveInRoot, type Owner } from './root.js';
+import { errnoCode, resolveInRoot } from '../../util/root-path.js';
+import { type Owner } from './root.js';
 
 /** Largest passwd/group file read (as BuildKit). */
 const MAX_USER_FILE = 10 << 20;
@@ -26,7 +27,7 @@ function parseId(value: string): number | undefined {
 
 /** The lines of `/etc/<name>` in `root`, or null when the file is missing. */
 async function readUserFile(root: string, path: string): Promise<string[] | null> {
-  const host = await resolveInRoot(root, path, { followFinal: true });
+  const host = await resolveInRoot(root, path, { followFinal: true, lexical: true });
   let handle;
   try {
     // Look before opening: a step can make /etc/passwd a FIFO (open would block forever) or a device

@@ -19,24 +19,13 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import xzDecompress from 'xz-decompress';
 import { StagecraftError, isStagecraftError } from '../../core/index.js';
-import { DEFAULT_MAX_LAYER_BYTES, DEFAULT_MAX_LAYER_ENTRIES, invalidPathReason, readTar, zstdDecompress } from '../../snapshot/index.js';
+import { COMPRESSION_MAGIC_BYTES, DEFAULT_MAX_LAYER_BYTES, DEFAULT_MAX_LAYER_ENTRIES, detectCompression, invalidPathReason, readTar, zstdDecompress, type ArchiveCompression } from '../../snapshot/index.js';
 import { ByteLimit, formatSize } from '../../util/streams.js';
 import { bunzip2 } from './bzip2.js';
 import { cleanPath } from '../../util/patterns.js';
 import { isRoot, makeSpecial, setOwner, writeXattrs } from './entry.js';
-import { ensureDir, errnoCode, lstatOrNull, resolveInRoot } from './root.js';
-
-export type ArchiveCompression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
-
-/** Compression from the magic bytes, as go-archive's `DetectCompression`. */
-export function detectArchiveCompression(head: Uint8Array): ArchiveCompression {
-  const starts = (bytes: readonly number[]): boolean => bytes.every((b, i) => head[i] === b);
-  if (starts([0x42, 0x5a, 0x68])) return 'bzip2';
-  if (starts([0x1f, 0x8b, 0x08])) return 'gzip';
-  if (starts([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'xz';
-  if (starts([0x28, 0xb5, 0x2f, 0xfd])) return 'zstd';
-  return 'none';
-}
+import { ResolvedDirs, errnoCode, resolveInRoot, walkInRoot } from '../../util/root-path.js';
+import { lstatOrNull } from './root.js';
 
 interface OpenedArchive {
   readonly compression: ArchiveCompression;
@@ -53,11 +42,11 @@ function messageOf(error: unknown): string {
 
 async function openArchive(path: string, name: string, maxBytes: number): Promise<OpenedArchive> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  const head = Buffer.alloc(6);
+  const head = Buffer.alloc(COMPRESSION_MAGIC_BYTES);
   let compression: ArchiveCompression;
   try {
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    compression = detectArchiveCompression(head.subarray(0, bytesRead));
+    compression = detectCompression(head.subarray(0, bytesRead));
   } catch (error) {
     await handle.close();
     throw error;
@@ -149,6 +138,8 @@ export async function extractArchive(path: string, destDir: string, options: Ext
   let entries = 0;
   let current = '';
   try {
+    // Parent directories resolved so far: the destination is private to this operation.
+    const parents = new ResolvedDirs();
     for await (const { header, body } of readTar(opened.tar)) {
       options.signal.throwIfAborted();
       current = header.name;
@@ -167,10 +158,14 @@ export async function extractArchive(path: string, destDir: string, options: Ext
       if (clean === '..' || clean.startsWith('../')) throw escapeError(options.name, header.name);
       const rel = cleanPath(`/${clean}`);
       if (rel === '/') continue; // the root entry: the destination directory exists
-      const parent = await ensureDir(destDir, posix.dirname(rel), { mode: 0o755 });
-      const target = join(parent.path, posix.basename(rel));
+      const parentRel = posix.dirname(rel);
+      const parent = await parents.get(parentRel, async () => (await walkInRoot(destDir, parentRel, { lexical: true, create: { mode: 0o755 } })).path);
+      const target = join(parent, posix.basename(rel));
       const existing = await lstatOrNull(target);
-      if (existing !== null && !(existing.isDirectory() && header.type === 'dir')) await rm(target, { recursive: true, force: true });
+      if (existing !== null && !(existing.isDirectory() && header.type === 'dir')) {
+        parents.forget();
+        await rm(target, { recursive: true, force: true });
+      }
       switch (header.type) {
         case 'dir':
           if (existing === null || !existing.isDirectory()) await mkdir(target, { mode: 0o700 });
@@ -181,11 +176,12 @@ export async function extractArchive(path: string, destDir: string, options: Ext
           break;
         }
         case 'symlink':
+          parents.forget();
           await symlink(header.linkname, target);
           break;
         case 'link': {
           const linkRel = cleanPath(`/${header.linkname}`);
-          const source = join(await resolveInRoot(destDir, posix.dirname(linkRel), { followFinal: true }), posix.basename(linkRel));
+          const source = join(await resolveInRoot(destDir, posix.dirname(linkRel), { followFinal: true, lexical: true }), posix.basename(linkRel));
           const stat = await lstatOrNull(source);
           if (linkRel === '/' || stat === null || stat.isDirectory()) {
             throw new StagecraftError('FILE_OPERATION', `ADD ${options.name}: hardlink "${header.name}" points to "${header.linkname}", which is not a file extracted before it`, {

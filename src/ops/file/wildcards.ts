@@ -9,7 +9,8 @@ import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { StagecraftError } from '../../core/index.js';
 import { PatternSyntaxError, cleanPath, hasWildcards, pathMatch, validatePathPattern } from '../../util/patterns.js';
-import { compareNames, lstatOrNull, resolveInRoot } from './root.js';
+import { resolveInRoot } from '../../util/root-path.js';
+import { compareNames, lstatOrNull } from './root.js';
 
 /** `p` split into the components before the first wildcard one and the rest. */
 export function splitWildcards(path: string): { readonly literal: string; readonly pattern: string } {
@@ -35,7 +36,7 @@ export async function resolveWildcards(root: string, source: string): Promise<st
       hint: 'check "[...]" classes are closed and not empty and "\\" is followed by a character',
     });
   }
-  const base = await resolveInRoot(root, literal, { followFinal: true });
+  const base = await resolveInRoot(root, literal, { followFinal: true, lexical: true });
   const stat = await lstatOrNull(base);
   if (stat === null) {
     throw new StagecraftError('FILE_NOT_FOUND', `"${literal}": not found (while resolving "${source}")`, {

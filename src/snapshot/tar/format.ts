@@ -217,10 +217,20 @@ export const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
 
 // ---------------------------------------------------------------- decoding
 
+/** What is wrong with the archive, for each error `corruptTar` made (so a reader of other archives can word its own). */
+const faults = new WeakMap<StagecraftError, string>();
+
 export function corruptTar(message: string): StagecraftError {
-  return new StagecraftError('LAYER_INVALID', `invalid layer tar: ${message}`, {
+  const error = new StagecraftError('LAYER_INVALID', `invalid layer tar: ${message}`, {
     hint: 'the layer blob is damaged or not a tar archive; pull or build it again',
   });
+  faults.set(error, message);
+  return error;
+}
+
+/** What is wrong with the archive when `error` came from `corruptTar`, else undefined. */
+export function tarFault(error: unknown): string | undefined {
+  return error instanceof StagecraftError ? faults.get(error) : undefined;
 }
 
 function readString(block: Buffer, offset: number, size: number): string {

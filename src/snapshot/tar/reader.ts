@@ -1,3 +1,4 @@
+import type { StagecraftError } from '../../core/index.js';
 import {
   BLOCK,
   PAX_XATTR,
@@ -6,6 +7,7 @@ import {
   isZeroBlock,
   padding,
   parsePax,
+  tarFault,
   type TarEntryType,
   type TarHeader,
 } from './format.js';
@@ -114,12 +116,56 @@ function pickNumber(records: Map<string, Buffer>, key: string, fallback: number,
   return number;
 }
 
+export interface ReadTarOptions {
+  /**
+   * The error for a malformed archive, from what is wrong with it. Default: a layer's (LAYER_INVALID);
+   * a reader of image archives words its own.
+   */
+  readonly invalid?: ((fault: string) => StagecraftError) | undefined;
+}
+
 /**
  * Reads a tar stream entry by entry: ustar, pax (path, linkpath, size, uid, gid, mtime,
  * SCHILY.xattr.*), GNU long names and links, old GNU and base-256 numbers. Reads the source to its
  * end, so a digest computed over the source covers the whole archive including trailing padding.
  */
-export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerator<TarReadEntry> {
+export async function* readTar(source: AsyncIterable<Uint8Array>, options: ReadTarOptions = {}): AsyncGenerator<TarReadEntry> {
+  const { invalid } = options;
+  if (invalid === undefined) {
+    yield* readEntries(source);
+    return;
+  }
+  const reword = (error: unknown): unknown => {
+    const fault = tarFault(error);
+    return fault === undefined ? error : invalid(fault);
+  };
+  const entries = readEntries(source);
+  try {
+    for (;;) {
+      let next: IteratorResult<TarReadEntry>;
+      try {
+        next = await entries.next();
+      } catch (error) {
+        throw reword(error);
+      }
+      if (next.done === true) return;
+      const { header, body } = next.value;
+      yield { header, body: reworded(body, reword) };
+    }
+  } finally {
+    await entries.return(undefined);
+  }
+}
+
+async function* reworded(body: AsyncIterable<Buffer>, reword: (error: unknown) => unknown): AsyncGenerator<Buffer> {
+  try {
+    yield* body;
+  } catch (error) {
+    throw reword(error);
+  }
+}
+
+async function* readEntries(source: AsyncIterable<Uint8Array>): AsyncGenerator<TarReadEntry> {
   const input = new ByteSource(source[Symbol.asyncIterator]());
   let pax = new Map<string, Buffer>();
   let longName: string | undefined;

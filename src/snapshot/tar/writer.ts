@@ -4,7 +4,7 @@ import { BLOCK, END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from './
 export interface TarWriteEntry {
   readonly header: TarHeader;
   /** The body of a regular file: exactly `header.size` bytes, opened only when the entry is written. */
-  readonly body?: (() => AsyncIterable<Uint8Array> | Iterable<Uint8Array>) | undefined;
+  readonly body?: (() => AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Promise<AsyncIterable<Uint8Array>>) | undefined;
 }
 
 /**
@@ -44,7 +44,7 @@ async function* generateTar(
     if (entry.header.type !== 'file' || entry.header.size === 0) continue;
     if (entry.body === undefined) throw new Error(`tar entry ${entry.header.name} has size ${entry.header.size} but no body`);
     let written = 0;
-    for await (const chunk of entry.body()) {
+    for await (const chunk of await entry.body()) {
       signal?.throwIfAborted();
       const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       if (written + buffer.length > entry.header.size) {
