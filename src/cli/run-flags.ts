@@ -58,15 +58,8 @@ function parseBytes(flag: string, value: string): number {
   return bytes;
 }
 
-export interface LegacyResourceFlags {
-  readonly memory?: string | undefined;
-  readonly memorySwap?: string | undefined;
-  readonly cpuShares?: string | undefined;
-  readonly cpuPeriod?: string | undefined;
-  readonly cpuQuota?: string | undefined;
-  readonly cpusetCpus?: string | undefined;
-  readonly cpusetMems?: string | undefined;
-}
+/** The resource flags as typed: one string per limit of the plan's `ExecResources`. */
+export type LegacyResourceFlags = { readonly [K in keyof ExecResources]?: string | undefined };
 
 function positiveInteger(flag: string, value: string): number {
   if (!/^\d+$/u.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) === 0) throw usage(`invalid ${flag} "${value}": must be a whole number above 0`, `e.g. ${flag} 1024`);

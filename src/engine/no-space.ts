@@ -7,6 +7,7 @@
 import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StagecraftError, isStagecraftError } from '../core/index.js';
+import { formatSize } from '../util/streams.js';
 
 /** The ENOSPC/EDQUOT error in `error` or its causes, if any. */
 function findNoSpace(error: unknown): NodeJS.ErrnoException | undefined {
@@ -20,16 +21,6 @@ function findNoSpace(error: unknown): NodeJS.ErrnoException | undefined {
   return undefined;
 }
 
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit] ?? 'B'}`;
-}
 
 /** Free and total bytes of the filesystem holding `path` (or its nearest existing parent). */
 async function space(path: string): Promise<{ free: number; total: number } | undefined> {
@@ -53,7 +44,7 @@ export async function noSpaceError(error: unknown, stateRoot: string, what?: str
   if (isStagecraftError(error) && error.code === 'NO_SPACE') return error;
   const path = cause.path ?? stateRoot;
   const room = await space(path);
-  const left = room === undefined ? '' : ` (${formatBytes(room.free)} free of ${formatBytes(room.total)})`;
+  const left = room === undefined ? '' : ` (${formatSize(room.free)} free of ${formatSize(room.total)})`;
   const where = cause.path === undefined ? `the filesystem of the state root ${stateRoot}` : `the filesystem of ${cause.path}`;
   return new StagecraftError('NO_SPACE', `no space left on ${where}${left}${what === undefined ? '' : ` while running ${what}`}; nothing partial was kept`, {
     hint: `free space: \`stagecraft prune\` drops unused build cache, \`stagecraft prune --all\` also unpacked layers and cache mounts (\`stagecraft du\` shows usage); or use a state root on a larger filesystem (--root)`,

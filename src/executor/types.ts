@@ -4,6 +4,7 @@
  * tmpfs for secrets, the runc container) and releases all of it before `run` settles.
  */
 import type { Readable } from 'node:stream';
+import type { ExecHost, ExecResources, ExecUlimit } from '../plan/index.js';
 
 /** A host directory or file bind-mounted at `target`. */
 export interface BindMount {
@@ -81,31 +82,22 @@ export interface ExecSpec {
   readonly network: NetworkMode;
   readonly mounts: readonly ExecMount[];
   /** Extra /etc/hosts entries (`--add-host name:ip`). */
-  readonly extraHosts?: readonly { readonly host: string; readonly ip: string }[] | undefined;
+  readonly extraHosts?: readonly ExecHost[] | undefined;
   readonly readonlyRootfs?: boolean | undefined;
   /** RUN --security=insecure: all capabilities, no masked paths, writable /sys and cgroups. */
   readonly securityInsecure?: boolean | undefined;
   /** Size of the /dev/shm tmpfs in bytes (`--shm-size`); default 64 MiB, as Docker. */
   readonly shmSize?: number | undefined;
   /** Resource limits (`--ulimit`); they replace the default of the same name (NOFILE). */
-  readonly ulimits?: readonly { readonly name: string; readonly soft: number; readonly hard: number }[] | undefined;
+  readonly ulimits?: readonly ExecUlimit[] | undefined;
   /** The cgroup the container's cgroup is made under (`--cgroup-parent`); default: runc's. */
   readonly cgroupParent?: string | undefined;
   /** Cgroup limits (`--memory`, `--cpu-shares`, …). */
   readonly resources?: ExecResourceLimits | undefined;
 }
 
-/** Cgroup limits of a process (OCI runtime spec linux.resources memory and cpu, in Docker's units). */
-export interface ExecResourceLimits {
-  readonly memory?: number | undefined;
-  /** Memory plus swap; -1 unlimited. */
-  readonly memorySwap?: number | undefined;
-  readonly cpuShares?: number | undefined;
-  readonly cpuPeriod?: number | undefined;
-  readonly cpuQuota?: number | undefined;
-  readonly cpusetCpus?: string | undefined;
-  readonly cpusetMems?: string | undefined;
-}
+/** Cgroup limits of a process (OCI runtime spec linux.resources memory and cpu, in Docker's units): the plan's. */
+export type ExecResourceLimits = ExecResources;
 
 export interface ExecIo {
   readonly stdout: (chunk: Buffer) => void;
