@@ -237,7 +237,7 @@ function callResult(call: CallFunction, dockerfile: { path: string; text: string
 
 function summary(result: BuildResult): string {
   const lines = [
-    `built image ${result.configDigest} in ${(result.durationMs / 1000).toFixed(1)}s: ${result.executed} steps run, ${result.cached} cached, ${formatBytes(result.size)} stored (blobs as kept in the store; images shows the unpacked size)`,
+    `built image ${result.configDigest} in ${(result.durationMs / 1000).toFixed(1)}s: ${result.executed} steps run, ${result.cached} cached, ${formatBytes(result.size)} in the store`,
     `  manifest digest ${result.manifestDigest}`,
     ...result.names.map((n) => `  named ${n}`),
     ...result.exported.map((e) => `  exported ${e}`),
