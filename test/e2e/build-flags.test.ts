@@ -33,8 +33,8 @@ describe('build flags with their buildx meaning', () => {
     assert.equal(readFileSync(join(out, 'net'), 'utf8'), 'lo\n');
   });
 
-  it('--label adds image labels; -q prints only the image ID; --load is accepted', () => {
-    const run = runCli(['--root', root(), 'build', '-q', '--load', '--label', 'org.example.team=build', '-t', 'flags:label', dir]);
+  it('--label adds image labels; -q prints only the image ID', () => {
+    const run = runCli(['--root', root(), 'build', '-q', '--label', 'org.example.team=build', '-t', 'flags:label', dir]);
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /^sha256:[a-f0-9]{64}\n$/);
     assert.equal(inspectConfig('flags:label').config.Labels?.['org.example.team'], 'build');
@@ -90,7 +90,8 @@ describe('build flags with their buildx meaning', () => {
     for (let i = 0; i < 2; i++) {
       const pushed = runCli(['--root', pushRoot, 'push', 'flags:local', name]);
       assert.equal(pushed.status, 0, pushed.stderr);
-      assert.match(pushed.stderr, /layer compressed \(/);
+      // The first push uploads every layer; the second finds them in the repository.
+      assert.match(pushed.stderr, i === 0 ? /: layer done, / : /: layer already exists/);
     }
     const remote = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] };
     assert.ok(remote.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip'), remote.layers.map((l) => l.mediaType).join());
