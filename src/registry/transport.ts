@@ -194,6 +194,37 @@ export async function* bodyChunks(body: ReadableStream<Uint8Array>): AsyncGenera
   }
 }
 
+/**
+ * The chunks of a small body (a manifest, a tag list page) where each chunk must come within
+ * `idleMs`: a registry that sends the headers and then stalls ends with REGISTRY_ERROR naming `what`.
+ */
+export async function* bodyChunksWithin(body: ReadableStream<Uint8Array>, idleMs: number, what: string): AsyncGenerator<Uint8Array> {
+  const reader: ReadableStreamDefaultReader<Uint8Array> = body.getReader();
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<'stalled'>((resolve) => {
+        timer = setTimeout(() => resolve('stalled'), idleMs);
+      });
+      const next: Awaited<ReturnType<typeof reader.read>> | 'stalled' = await Promise.race([reader.read(), stalled]).finally(() => clearTimeout(timer));
+      if (next === 'stalled') {
+        throw new StagecraftError('REGISTRY_ERROR', redactText(`${what}: the response body stalled (no data for ${formatDuration(idleMs)})`), {
+          hint: 'the registry or a proxy stopped sending; try again, or raise "registryResponseTimeout" (seconds) in the config file',
+        });
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    void reader.cancel().catch(() => undefined);
+    reader.releaseLock();
+  }
+}
+
+function formatDuration(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 100) / 10} s` : `${ms} ms`;
+}
+
 /** Discards a response body so the connection can be reused. */
 export async function discard(response: Response): Promise<void> {
   try {
@@ -262,6 +293,11 @@ export class Transport {
   challengeScheme(host: string): 'basic' | 'bearer' | 'other' | undefined {
     const scheme = this.auth.get(host)?.challenge?.scheme;
     return scheme === undefined ? undefined : scheme === 'basic' || scheme === 'bearer' ? scheme : 'other';
+  }
+
+  /** How long to wait for a response's headers, and for each chunk of a small body. */
+  get responseTimeoutMs(): number {
+    return this.options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS;
   }
 
   get clockSource(): Clock {
@@ -458,15 +494,14 @@ export class Transport {
    * not retried: a registry that accepted the connection and stayed silent this long is not answering.
    */
   private async fetchWithin(url: URL, init: RequestInit, what: string, host: string, signal: AbortSignal | undefined): Promise<Response> {
-    const timeoutMs = this.options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS;
+    const timeoutMs = this.responseTimeoutMs;
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(new Error('response timeout')), timeoutMs);
     try {
       return await this.fetchImpl(url, { ...init, signal: signal === undefined ? timeout.signal : AbortSignal.any([signal, timeout.signal]) });
     } catch (error) {
       if (timeout.signal.aborted && signal?.aborted !== true) {
-        const seconds = timeoutMs >= 1000 ? `${Math.round(timeoutMs / 100) / 10} s` : `${timeoutMs} ms`;
-        throw new StagecraftError('REGISTRY_ERROR', redactText(`${what}: timed out after ${seconds} waiting for ${host} to answer (the connection was accepted, no response came)`), {
+        throw new StagecraftError('REGISTRY_ERROR', redactText(`${what}: timed out after ${formatDuration(timeoutMs)} waiting for ${host} to answer (the connection was accepted, no response came)`), {
           hint: `check that ${host} is a registry and is not overloaded; the wait can be raised with "registryResponseTimeout" (seconds) in the config file`,
         });
       }

@@ -1,7 +1,8 @@
 /**
  * The built CLI against registries that never serve the image: one that answers 404 to everything
  * (with an empty body, or with a body that never ends), 401 without a WWW-Authenticate challenge, 500
- * to everything, and one that accepts the connection and never answers. `build` (FROM that registry)
+ * to everything, 200 with a manifest body that stalls, and one that accepts the connection and never
+ * answers. `build` (FROM that registry)
  * and `pull` must end on their own with the exit status of the error code and a message naming the
  * image, as `docker buildx build` does ("failed to resolve source metadata for …"), never hang.
  *
@@ -98,6 +99,15 @@ const cases: readonly Case[] = [
   },
   { name: '401 without WWW-Authenticate', handle: (_req, res) => { res.writeHead(401).end(); }, exit: 7, why: /requires authentication/ },
   { name: '500 to everything', handle: (_req, res) => { res.writeHead(500).end(); }, exit: 7, why: /500 Internal Server Error/ },
+  {
+    name: 'a manifest body that stalls after the headers',
+    handle: (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+      res.write('{"schemaVersion":');
+    },
+    exit: 7,
+    why: /the response body stalled \(no data for 2 s\)/,
+  },
   // Accepts the connection, reads the request, never answers.
   { name: 'a registry that never answers', handle: () => undefined, exit: 7, why: /timed out after 2 s waiting for 127\.0\.0\.1:\d+ to answer/ },
 ];

@@ -356,4 +356,15 @@ describe('RegistryClient: registries that never answer', () => {
       (e: unknown) => isStagecraftError(e) && e.code === 'NOT_FOUND' && /404 Not Found \(gone\)/.test(e.message),
     );
   });
+
+  it('gives up on a manifest body that stalls after the headers (REGISTRY_ERROR naming the manifest)', async () => {
+    const stall = fakeFetch(() => new Response(new ReadableStream<Uint8Array>({ start: (c) => { c.enqueue(new TextEncoder().encode('{"schemaVersion":')); } }), {
+      status: 200,
+      headers: { 'content-type': MEDIA_TYPES.ociManifest },
+    }));
+    await assert.rejects(
+      new RegistryClient({ fetch: stall.fetch, responseTimeoutMs: 50 }).fetchManifest(parseImageRef('r.io/a/b'), 'latest'),
+      (e: unknown) => isStagecraftError(e) && e.code === 'REGISTRY_ERROR' && /GET manifest r\.io\/a\/b:latest: the response body stalled \(no data for 50 ms\)/.test(e.message),
+    );
+  });
 });
