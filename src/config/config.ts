@@ -25,6 +25,8 @@ export const configFileSchema = z.strictObject({
   maxParallelism: z.number().int().min(1).max(256).optional(),
   /** After every build, prune least recently used build cache until the store fits (bytes). */
   keepStorage: z.number().int().min(0).optional(),
+  /** Seconds to wait for a registry's response headers before giving up (default 30, as BuildKit). */
+  registryResponseTimeout: z.number().positive().max(3600).optional(),
 });
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
@@ -43,6 +45,8 @@ export interface Config {
   readonly maxParallelism: number | undefined;
   /** The automatic keep-storage policy (bytes), applied after each build; undefined: none. */
   readonly keepStorage: number | undefined;
+  /** Milliseconds to wait for a registry's response headers; undefined: the registry client's default (30 s). */
+  readonly registryResponseTimeoutMs: number | undefined;
 }
 
 /** Values from command-line flags; each wins over the environment. */
@@ -96,7 +100,7 @@ function readConfigFile(path: string, explicit: boolean): ConfigFile | undefined
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.length === 0 ? '(top level)' : issue.path.join('.')}: ${issue.message}`);
     throw new StagecraftError('CONFIG', `config file ${path} is invalid: ${problems.join('; ')}`, {
-      hint: 'allowed keys: "insecureRegistries" (array of hosts) and "registryMirrors" (array of URLs for docker.io)',
+      hint: 'allowed keys: "insecureRegistries" (array of hosts), "registryMirrors" (array of URLs for docker.io), "maxParallelism", "keepStorage" (bytes) and "registryResponseTimeout" (seconds)',
     });
   }
   return parsed.data;
@@ -130,6 +134,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
     registryMirrors: Object.freeze(mirrors),
     maxParallelism: file?.maxParallelism,
     keepStorage: file?.keepStorage,
+    registryResponseTimeoutMs: file?.registryResponseTimeout === undefined ? undefined : Math.round(file.registryResponseTimeout * 1000),
   });
 }
 

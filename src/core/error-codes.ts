@@ -17,7 +17,7 @@ export const ERROR_CODES = {
   NOT_FOUND: { exit: 6, summary: 'An image, tag or blob does not exist in the store or the registry.' },
   PLATFORM_MISMATCH: { exit: 6, summary: 'No manifest in an index matches the requested platform.' },
   REGISTRY_AUTH: { exit: 7, summary: 'The registry refused the credentials, or none were given where they are needed.' },
-  REGISTRY_ERROR: { exit: 7, summary: 'The registry answered with an error or could not be reached after retries.' },
+  REGISTRY_ERROR: { exit: 7, summary: 'The registry answered with an error, could not be reached after retries, or accepted the connection and sent no response within the response timeout (30 s, config registryResponseTimeout).' },
   STORE_CORRUPT: { exit: 8, summary: 'The state root holds data that fails verification.' },
   STORE_BUSY: { exit: 8, summary: 'The state root is in use by a running build, so an exclusive operation (prune --all) cannot run now.' },
   NO_SPACE: { exit: 8, summary: 'The filesystem of the state root (or of an output) is full; the store stays consistent, and prune frees space.' },

@@ -138,6 +138,7 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     credentials: options.credentials ?? new CredentialStore({ dockerConfigPath: config.dockerConfigPath }),
     insecureHosts: config.insecureRegistries,
     mirrors: config.registryMirrors,
+    responseTimeoutMs: config.registryResponseTimeoutMs,
   });
   const defaultPlatform = options.platform ?? hostPlatform(process.arch);
   /** A full disk as NO_SPACE (naming the path and the space left) rather than a bare ENOSPC. */

@@ -46,7 +46,11 @@ export class BaseImages {
       const local = await this.#local(ref, platform);
       if (local !== undefined) return local;
     }
-    const resolved = await registry.resolve(ref, { platform, signal });
+    const resolved = await registry.resolve(ref, { platform, signal }).catch((error: unknown) => {
+      // As BuildKit: `failed to resolve source metadata for <ref>: <why>`, keeping the code (exit status) and hint.
+      if (!(error instanceof StagecraftError) || error.code === 'ABORTED' || signal.aborted) throw error;
+      throw new StagecraftError(error.code, `failed to resolve source metadata for ${formatImageRef(ref)}: ${error.message}`, { hint: error.hint, location: error.location, cause: error });
+    });
     const manifest = resolved.manifest;
     const configBlob = await content.blobs.info(manifest.config.digest);
     if (configBlob === undefined) {

@@ -31,7 +31,7 @@ import { verifiedBlobStream } from './blob.js';
 import { redactUrl } from './redact.js';
 import { tagListSchema } from './schemas.js';
 import { TransferReporter } from './transfer.js';
-import { bodyChunks, discard, errorFromResponse, retryReason, Transport, type Endpoint, type HttpMethod, type RequestBody, type TransportOptions } from './transport.js';
+import { bodyChunksWithin, discard, errorFromResponse, retryReason, Transport, type Endpoint, type HttpMethod, type RequestBody, type TransportOptions } from './transport.js';
 
 /** A repository in a registry; an `ImageRef` is one. */
 export interface Repository {
@@ -328,7 +328,7 @@ export class RegistryClient {
     const chunks: Uint8Array[] = [];
     let total = 0;
     if (response.body !== null) {
-      for await (const chunk of bodyChunks(response.body)) {
+      for await (const chunk of bodyChunksWithin(response.body, this.transport.responseTimeoutMs, what)) {
         total += chunk.byteLength;
         if (total > this.maxManifestBytes) throw tooLarge();
         chunks.push(chunk);

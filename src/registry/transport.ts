@@ -42,7 +42,18 @@ export interface TransportOptions {
   readonly fetch?: typeof fetch | undefined;
   /** Where retried requests (`registry.retry`) and blob transfers (`transfer.*`) are reported. Default: nowhere. */
   readonly events?: EventSink | undefined;
+  /**
+   * How long to wait for the status and headers of each response (Go's ResponseHeaderTimeout, which
+   * BuildKit's resolver sets to 30 s). A registry that accepts the connection and never answers ends
+   * with REGISTRY_ERROR after this long instead of hanging. Default DEFAULT_RESPONSE_TIMEOUT_MS.
+   */
+  readonly responseTimeoutMs?: number | undefined;
 }
+
+/** The default wait for a registry's response headers: 30 s, as BuildKit's resolver transport. */
+export const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000;
+/** An error body is only detail for the message: read it for at most this long, then report the status alone. */
+const ERROR_BODY_TIMEOUT_MS = 5_000;
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -137,19 +148,32 @@ export function basicAuthorization(credentials: Credentials): string {
   return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
 }
 
-/** Reads at most `limit` bytes of an error body as text (the rest is discarded). */
-async function readErrorBody(response: Response, limit = 64 * 1024): Promise<string> {
+/**
+ * Reads at most `limit` bytes of an error body as text (the rest is discarded), for at most
+ * `timeoutMs`: a registry that sends an error status and never ends its body must not hang the caller.
+ */
+async function readErrorBody(response: Response, limit = 64 * 1024, timeoutMs = ERROR_BODY_TIMEOUT_MS): Promise<string> {
   if (response.body === null) return '';
   const chunks: Uint8Array[] = [];
   let total = 0;
+  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'expired'>((resolve) => {
+    timer = setTimeout(() => resolve('expired'), timeoutMs);
+  });
   try {
-    for await (const chunk of bodyChunks(response.body)) {
-      if (total < limit) chunks.push(chunk);
-      total += chunk.byteLength;
-      if (total >= limit) break;
+    while (total < limit) {
+      const next: Awaited<ReturnType<typeof reader.read>> | 'expired' = await Promise.race([reader.read(), expired]);
+      if (next === 'expired' || next.done) break;
+      chunks.push(next.value);
+      total += next.value.byteLength;
     }
   } catch {
     // a broken error body still lets us report the status
+  } finally {
+    clearTimeout(timer);
+    // Release the connection: the rest of the body (or a body that never ends) is not read.
+    void reader.cancel().catch(() => undefined);
   }
   return Buffer.concat(chunks).toString('utf8').slice(0, limit);
 }
@@ -168,6 +192,37 @@ export async function* bodyChunks(body: ReadableStream<Uint8Array>): AsyncGenera
     await reader.cancel().catch(() => undefined);
     reader.releaseLock();
   }
+}
+
+/**
+ * The chunks of a small body (a manifest, a tag list page) where each chunk must come within
+ * `idleMs`: a registry that sends the headers and then stalls ends with REGISTRY_ERROR naming `what`.
+ */
+export async function* bodyChunksWithin(body: ReadableStream<Uint8Array>, idleMs: number, what: string): AsyncGenerator<Uint8Array> {
+  const reader: ReadableStreamDefaultReader<Uint8Array> = body.getReader();
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<'stalled'>((resolve) => {
+        timer = setTimeout(() => resolve('stalled'), idleMs);
+      });
+      const next: Awaited<ReturnType<typeof reader.read>> | 'stalled' = await Promise.race([reader.read(), stalled]).finally(() => clearTimeout(timer));
+      if (next === 'stalled') {
+        throw new StagecraftError('REGISTRY_ERROR', redactText(`${what}: the response body stalled (no data for ${formatDuration(idleMs)})`), {
+          hint: 'the registry or a proxy stopped sending; try again, or raise "registryResponseTimeout" (seconds) in the config file',
+        });
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    void reader.cancel().catch(() => undefined);
+    reader.releaseLock();
+  }
+}
+
+function formatDuration(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 100) / 10} s` : `${ms} ms`;
 }
 
 /** Discards a response body so the connection can be reused. */
@@ -238,6 +293,11 @@ export class Transport {
   challengeScheme(host: string): 'basic' | 'bearer' | 'other' | undefined {
     const scheme = this.auth.get(host)?.challenge?.scheme;
     return scheme === undefined ? undefined : scheme === 'basic' || scheme === 'bearer' ? scheme : 'other';
+  }
+
+  /** How long to wait for a response's headers, and for each chunk of a small body. */
+  get responseTimeoutMs(): number {
+    return this.options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS;
   }
 
   get clockSource(): Clock {
@@ -428,6 +488,29 @@ export class Transport {
     return { token, expiresAt: start + lifetime };
   }
 
+  /**
+   * fetch that gives up when the status and headers have not come within the response timeout (the
+   * body is not bounded by it: a large blob may take long). The timeout is a REGISTRY_ERROR that is
+   * not retried: a registry that accepted the connection and stayed silent this long is not answering.
+   */
+  private async fetchWithin(url: URL, init: RequestInit, what: string, host: string, signal: AbortSignal | undefined): Promise<Response> {
+    const timeoutMs = this.responseTimeoutMs;
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new Error('response timeout')), timeoutMs);
+    try {
+      return await this.fetchImpl(url, { ...init, signal: signal === undefined ? timeout.signal : AbortSignal.any([signal, timeout.signal]) });
+    } catch (error) {
+      if (timeout.signal.aborted && signal?.aborted !== true) {
+        throw new StagecraftError('REGISTRY_ERROR', redactText(`${what}: timed out after ${formatDuration(timeoutMs)} waiting for ${host} to answer (the connection was accepted, no response came)`), {
+          hint: `check that ${host} is a registry and is not overloaded; the wait can be raised with "registryResponseTimeout" (seconds) in the config file`,
+        });
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private userAgent(): string {
     return this.options.userAgent ?? 'stagecraft';
   }
@@ -441,7 +524,7 @@ export class Transport {
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const sent: Record<string, string> = { ...headers };
       if (url.origin !== realm.origin) delete sent['authorization'];
-      const response = await this.fetchImpl(url, { method: 'GET', headers: sent, signal: signal ?? null, redirect: 'manual' });
+      const response = await this.fetchWithin(url, { method: 'GET', headers: sent, redirect: 'manual' }, `GET ${what}`, url.host, signal);
       if (!isRedirect(response.status)) return response;
       url = await redirectTarget(response, url, what);
     }
@@ -462,12 +545,12 @@ export class Transport {
       const headers: Record<string, string> = { 'user-agent': this.userAgent(), ...options.headers };
       if (authorization !== undefined && url.origin === origin) headers['authorization'] = authorization;
       const body = withBody ? options.body?.() : undefined;
-      const init: RequestInit & { duplex?: 'half' } = { method, headers, redirect: 'manual', signal: options.signal ?? null };
+      const init: RequestInit & { duplex?: 'half' } = { method, headers, redirect: 'manual' };
       if (body !== undefined) {
         init.body = body;
         if (body instanceof ReadableStream) init.duplex = 'half';
       }
-      const response = await this.fetchImpl(url, init);
+      const response = await this.fetchWithin(url, init, options.what, url.host, options.signal);
       if (!isRedirect(response.status)) return { response, url };
       const status = response.status;
       url = await redirectTarget(response, url, options.what);

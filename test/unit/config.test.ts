@@ -82,4 +82,21 @@ describe('config: build settings from the config file', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('reads registryResponseTimeout in seconds (undefined: the client default), and rejects zero', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stagecraft-config-timeout-'));
+    try {
+      const file = join(dir, 'config.json');
+      assert.equal(loadConfig({ env: { STAGECRAFT_ROOT: dir }, uid: 1000, homedir: dir }).registryResponseTimeoutMs, undefined);
+      await writeFile(file, JSON.stringify({ registryResponseTimeout: 2.5 }));
+      assert.equal(loadConfig({ env: { STAGECRAFT_ROOT: dir, STAGECRAFT_CONFIG: file }, uid: 1000, homedir: dir }).registryResponseTimeoutMs, 2500);
+      await writeFile(file, JSON.stringify({ registryResponseTimeout: 0 }));
+      assert.throws(
+        () => loadConfig({ env: { STAGECRAFT_ROOT: dir, STAGECRAFT_CONFIG: file }, uid: 1000, homedir: dir }),
+        (e: unknown) => isStagecraftError(e) && e.code === 'CONFIG' && e.message.includes('registryResponseTimeout'),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -320,3 +320,51 @@ describe('events', () => {
     assert.deepEqual([done.direction, done.ref, done.digest, done.kind, done.outcome, done.bytes], ['pull', 'example.com/app', descriptor.digest, 'layer', 'done', blob.length]);
   });
 });
+
+describe('RegistryClient: registries that never answer', () => {
+  it('gives up on a response that does not start within responseTimeoutMs, once (REGISTRY_ERROR, not retried)', async () => {
+    let calls = 0;
+    // Accepts the request and never answers; only the request's signal ends it.
+    const silent = (_input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+      calls++;
+      return new Promise((_resolve, reject) => {
+        init.signal?.addEventListener('abort', () => reject(init.signal?.reason), { once: true });
+      });
+    };
+    const client = new RegistryClient({ fetch: silent, responseTimeoutMs: 50, retry: { baseDelayMs: 1, maxDelayMs: 1 } });
+    await assert.rejects(
+      client.fetchManifest(parseImageRef('r.io/a/b'), 'latest'),
+      (e: unknown) => isStagecraftError(e) && e.code === 'REGISTRY_ERROR' && /timed out after 50 ms waiting for r\.io to answer/.test(e.message) && /registryResponseTimeout/.test(e.hint ?? ''),
+    );
+    assert.equal(calls, 1);
+  });
+
+  it('a caller abort during the wait is the abort, not a timeout', async () => {
+    const silent = (_input: string | URL | Request, init: RequestInit = {}): Promise<Response> => new Promise((_resolve, reject) => {
+      init.signal?.addEventListener('abort', () => reject(init.signal?.reason), { once: true });
+    });
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    setTimeout(() => controller.abort(reason), 20);
+    await assert.rejects(new RegistryClient({ fetch: silent, responseTimeoutMs: 60_000 }).fetchManifest(parseImageRef('r.io/a/b'), 'latest', { signal: controller.signal }), (e: unknown) => e === reason);
+  });
+
+  it('reports an error status whose body never ends, with what came of the body', async () => {
+    const never = fakeFetch(() => new Response(new ReadableStream<Uint8Array>({ start: (c) => { c.enqueue(new TextEncoder().encode('gone')); } }), { status: 404, statusText: 'Not Found' }));
+    await assert.rejects(
+      new RegistryClient({ fetch: never.fetch }).fetchManifest(parseImageRef('r.io/a/b'), 'latest'),
+      (e: unknown) => isStagecraftError(e) && e.code === 'NOT_FOUND' && /404 Not Found \(gone\)/.test(e.message),
+    );
+  });
+
+  it('gives up on a manifest body that stalls after the headers (REGISTRY_ERROR naming the manifest)', async () => {
+    const stall = fakeFetch(() => new Response(new ReadableStream<Uint8Array>({ start: (c) => { c.enqueue(new TextEncoder().encode('{"schemaVersion":')); } }), {
+      status: 200,
+      headers: { 'content-type': MEDIA_TYPES.ociManifest },
+    }));
+    await assert.rejects(
+      new RegistryClient({ fetch: stall.fetch, responseTimeoutMs: 50 }).fetchManifest(parseImageRef('r.io/a/b'), 'latest'),
+      (e: unknown) => isStagecraftError(e) && e.code === 'REGISTRY_ERROR' && /GET manifest r\.io\/a\/b:latest: the response body stalled \(no data for 50 ms\)/.test(e.message),
+    );
+  });
+});
