@@ -2,8 +2,9 @@
  * `ADD <url>`: downloads over HTTP(S) with Node's fetch, streamed into the content store (memory stays
  * flat whatever the size): the body is hashed and counted as it passes and stored as a blob named by
  * its sha256 digest, held by the build's lease until the build ends. With `--checksum` the key is the
- * checksum (no download needed to decide a cache hit), the download is verified against it before it
- * becomes visible in the store, and a sha256 checksum whose blob is already stored needs no download.
+ * checksum (no download needed to decide a cache hit) and the download is verified against it before it
+ * becomes visible in the store. A blob already in the store is never used in place of the download:
+ * the store holds private image layers too, and naming a digest must not be a way to read them.
  * The ADD copies from a per-build file written from the store (re-verified as it is read), mode 0600.
  *
  * A connection that fails or closes before the body is complete (fewer bytes than Content-Length, or
@@ -237,11 +238,8 @@ export class HttpDownloads implements AsyncDisposable {
 async function download(op: HttpSourceOp, lease: Lease, signal: AbortSignal, options: DownloadOptions): Promise<Fetched> {
   const url = redactUrl(op.url);
   const events = options.events ?? nullSink;
-  // A sha256 checksum names the blob: if the store has it, no download is needed (it is verified
-  // again when the ADD reads it).
-  if (op.checksum !== undefined && isDigest(op.checksum) && options.content.blobs.touch(op.checksum, lease)) {
-    return { digest: op.checksum, checksum: op.checksum };
-  }
+  // Always downloaded, even when the store already holds a blob named by a sha256 checksum: the store
+  // also holds private image layers, which a Dockerfile naming their digest must not be able to read.
   const attempts = options.attempts ?? 3;
   let tries = 0;
   return retry(

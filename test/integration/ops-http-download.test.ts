@@ -63,7 +63,7 @@ before(async () => {
       response.write(BODY.subarray(0, 1000), () => response.socket?.destroy());
       return;
     }
-    if (path === '/missing') {
+    if (path.startsWith('/missing')) {
       response.writeHead(404);
       response.end();
       return;
@@ -157,19 +157,23 @@ describe('ADD <url> downloads', () => {
     assert.equal(await build.blob(op, signal), sha256Digest(UNIQUE));
   });
 
-  it('a sha256 checksum whose blob is in the store needs no download; a damaged blob is refused when read', async () => {
-    const data = Buffer.alloc(4096, 'c');
-    const digest = sha256Digest(data);
-    await content.blobs.put(data);
-    const op = { type: 'http', url: `${base}/never`, checksum: digest, filename: 'c' } as const;
-    const build = downloads(join(work, 'known'));
-    assert.deepEqual(await readFile(join(await build.fetch(op, signal), 'c')), data);
-    assert.equal(hits.get('/never'), undefined, 'no request was made');
-    assert.ok(content.leases.isLeased(digest));
-    await build[Symbol.asyncDispose]();
-    await writeFile(content.blobs.blobPath(digest), Buffer.alloc(4096, 'd'));
-    await assert.rejects(downloads(join(work, 'damaged')).fetch(op, signal), { code: 'STORE_CORRUPT' });
-    assert.equal(hits.get('/never'), undefined);
+  it('a sha256 checksum naming a blob already in the store still downloads: a Dockerfile cannot read store blobs by digest', async () => {
+    // A "private layer" in the store, whose digest a hostile Dockerfile knows.
+    const secret = Buffer.alloc(4096, 's');
+    const digest = sha256Digest(secret);
+    await content.blobs.put(secret);
+    await assert.rejects(downloads(join(work, 'known')).fetch({ type: 'http', url: `${base}/missing-private`, checksum: digest, filename: 'c' }, signal), { code: 'NOT_FOUND' });
+    const before = hits.get('/wrong') ?? 0;
+    await assert.rejects(downloads(join(work, 'known-2')).fetch({ type: 'http', url: `${base}/wrong`, checksum: digest, filename: 'c' }, signal), { code: 'DIGEST_MISMATCH' });
+    assert.equal(hits.get('/wrong'), before + 1);
+  });
+
+  it('a stored blob damaged on disk is refused when the ADD reads it', async () => {
+    const op = { type: 'http', url: `${base}/unique`, filename: 'd' } as const;
+    const digest = await downloads(join(work, 'damage-1')).blob(op, signal);
+    await writeFile(content.blobs.blobPath(digest), Buffer.alloc(UNIQUE.length, 'd'));
+    await assert.rejects(downloads(join(work, 'damage-2')).fetch(op, signal), { code: 'STORE_CORRUPT' });
+    await rm(content.blobs.blobPath(digest));
   });
 
   it('retries a 503 and a reset, then succeeds', async () => {
