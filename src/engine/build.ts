@@ -282,7 +282,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     hostname: DEFAULT_HOSTNAME,
     defaultNetwork: options.network,
     baseImages: env.baseImages,
-    downloads: new HttpDownloads({ root: join(scope.runDir, 'http'), allowHostLocal: (options.allow ?? []).includes('network.host'), events }),
+    downloads: disposer.use(new HttpDownloads({ root: join(scope.runDir, 'http'), content: env.content, allowHostLocal: (options.allow ?? []).includes('network.host'), events })),
     context: {
       hash: (name: string, include: readonly string[], hashSignal: AbortSignal) => contextFor(name).hash(include, [], hashSignal),
       view: async (name: string, include: readonly string[]) => disposer.use(await contextFor(name).view(include, [])).path,
