@@ -15,6 +15,7 @@ import { extractArchive } from '../../src/ops/file/unpack.js';
 import { describeTree, plantCanaries } from '../helpers/canary.js';
 import { archive, dir, entry, file, hardlink, header, pax, symlink } from '../helpers/tar-craft.js';
 import { copy, makeRoots, run, type Roots } from './ops-file-helpers.js';
+import { peakRssGrowth } from '../helpers/rss.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -32,22 +33,6 @@ afterEach(async () => {
   assert.deepEqual((await readdir(roots.base)).sort(), ['dest', 'host', 'src']);
   await roots.cleanup();
 });
-
-/** How much the RSS grew at its peak (sampled every 5 ms and at the end) while `task` ran. */
-async function peakRssGrowth(task: () => Promise<void>): Promise<number> {
-  global.gc?.();
-  const baseline = process.memoryUsage().rss;
-  let peak = baseline;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 5);
-  try {
-    await task();
-  } finally {
-    clearInterval(timer);
-  }
-  return Math.max(peak, process.memoryUsage().rss) - baseline;
-}
 
 function compressWith(tool: 'bzip2' | 'xz', data: Buffer): Buffer {
   const result = spawnSync(tool, ['-c'], { input: data, maxBuffer: 1 << 30 });
