@@ -35,11 +35,20 @@ function ping(socket: string): Promise<boolean> {
   });
 }
 
+/**
+ * A reason to skip, or, where the machine must have a daemon (CI sets STAGECRAFT_REQUIRE_DOCKERD=1
+ * after installing docker.io), a failure: the `--load` tests must not pass by skipping there.
+ */
+function skipOrFail(reason: string): { readonly skip: string } {
+  if (process.env.STAGECRAFT_REQUIRE_DOCKERD === '1') throw new Error(`STAGECRAFT_REQUIRE_DOCKERD=1 but ${reason}`);
+  return { skip: reason };
+}
+
 export async function startDockerd(): Promise<TestDockerd | { readonly skip: string }> {
   const dockerd = DOCKERD_CANDIDATES.find((p) => existsSync(p));
   const dockerCli = DOCKER_CANDIDATES.find((p) => existsSync(p));
-  if (dockerd === undefined || dockerCli === undefined) return { skip: 'dockerd or the docker CLI is not installed (apt-get install docker.io)' };
-  if (process.getuid?.() !== 0) return { skip: 'dockerd needs root' };
+  if (dockerd === undefined || dockerCli === undefined) return skipOrFail('dockerd or the docker CLI is not installed (apt-get install docker.io)');
+  if (process.getuid?.() !== 0) return skipOrFail('dockerd needs root');
   const dir = await mkdtemp(join(tmpdir(), 'stagecraft-dockerd-'));
   const socket = join(dir, 'docker.sock');
   const logFile = join(dir, 'dockerd.log');
@@ -72,7 +81,7 @@ export async function startDockerd(): Promise<TestDockerd | { readonly skip: str
     if (exited || Date.now() > deadline) {
       const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '').slice(-5).join('\n');
       await stop();
-      return { skip: `dockerd did not start here: ${tail}` };
+      return skipOrFail(`dockerd did not start here: ${tail}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
