@@ -90,8 +90,7 @@ describe('exporters: resolve before the build, check before any pull, outputs fr
       'RUN echo x > /owned && chown 1234:5678 /owned && chmod 4750 /owned && ln /d/kept /d/kept-link && rm /bin/true',
       '',
     ].join('\n'));
-    const out = join(env.work, 'deleted-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'deleted-out');
     assert.equal(run.status, 0, run.stderr);
     assert.equal(readFileSync(join(out, 'd/kept'), 'utf8'), 'b\n');
     assert.deepEqual(readdirSync(join(out, 'd')).sort(), ['kept', 'kept-link']);

@@ -285,8 +285,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
       'COPY --parents --from=evil /dlink/./sub/file /parents/',
       'COPY --link --from=evil /flink /linked.txt',
     ].join('\n'));
-    const out = join(env.work, 'copy-from-links-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'copy-from-links-out');
     assert.equal(run.status, 0, run.stderr);
     for (const name of ['f.txt', 'r.txt', 'd/secret', 'glob/secret', 'linked.txt']) assert.equal(readFileSync(join(out, name), 'utf8'), 'STAGE\n', name);
     for (const name of ['sf.txt', 'd/sub/file', 'parents/sub/file']) assert.equal(readFileSync(join(out, name), 'utf8'), 'STAGE-SUB\n', name);
@@ -340,8 +339,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
       'COPY --link f /hostlink/linked',
     ].join('\n'), { f: 'CONTEXT\n', 'd/secret': 'CONTEXT-D\n' });
     writeFileSync(join(dir, 'a.tar'), craftTar([['from-tar', 'file', 'TAR\n']]));
-    const out = join(env.work, 'dest-links-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'dest-links-out');
     assert.equal(run.status, 0, run.stderr);
     const inRoot = join(out, host.slice(1));
     assert.equal(readFileSync(join(out, 'hostlink/linked'), 'utf8'), 'CONTEXT\n');
@@ -392,8 +390,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
       `RUN cat /x${host}/pwned /x/s /x${host}/sub/pwned > /got.txt`,
     ].join('\n'));
     writeFileSync(join(dir, 't.tar'), craftTar([['l/pwned', 'file', 'TAR-L\n'], ['s', 'file', 'TAR-S\n'], ['r/pwned', 'file', 'TAR-R\n']]));
-    const out = join(env.work, 'add-into-links-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'add-into-links-out');
     assert.equal(run.status, 0, run.stderr);
     assert.equal(readFileSync(join(out, 'got.txt'), 'utf8'), 'TAR-L\nTAR-S\nTAR-R\n');
     assert.ok(lstatSync(join(out, 'x/s')).isFile(), 'the link was replaced by the file');
@@ -406,8 +403,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
       'RUN pwd > /pwd.txt && echo pwn > pwned-in-wd',
       `RUN ls -A /evil > /evil.txt; cat /evil/pwned-by-layer > /layer.txt`,
     ].join('\n'));
-    const out = join(env.work, 'hostile-base-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const run = env.buildLocal(dir, 'hostile-base-out');
     // The ONBUILD trigger's source resolves inside the context: not there, so the build fails.
     assert.equal(run.status, 4, run.stderr);
     assert.match(run.stderr, /not found/);
@@ -447,8 +443,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
       `RUN rm /sub-link && mkdir /sub-link && echo IMAGE > /sub-link/file`,
       `RUN mkdir -p /a && ln -s ${host} /a/b`,
     ].join('\n'));
-    const out = join(env.work, 'export-links-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'export-links-out');
     assert.equal(run.status, 0, run.stderr);
     assert.equal(readlinkSync(join(out, 'out-link')), `${host}/secret`);
     assert.equal(readlinkSync(join(out, 'out-dir')), climb());
@@ -517,8 +512,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
       "RUN --mount=type=cache,from=evil,source=/abs,target=/c sh -c 'ls -A /c > /c.txt; cat /c/secret >> /c.txt; echo pwn > /c/pwned; chmod 777 /c; true'",
       "RUN --mount=type=cache,from=evil,source=/file,target=/f,id=f2 sh -c 'cat /f/* > /f.txt; true'",
     ].join('\n'));
-    const out = join(env.work, 'cache-from-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'cache-from-out');
     assert.equal(run.status, 0, run.stderr);
     assert.doesNotMatch(readFileSync(join(out, 'c.txt'), 'utf8'), /HOST-SECRET|sub/);
     assert.doesNotMatch(readFileSync(join(out, 'f.txt'), 'utf8'), /HOST-SECRET/);
@@ -552,8 +546,7 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
       `FROM ${env.busybox}`,
       'RUN cp /bin/busybox /suid && chmod 4755 /suid && cp /bin/busybox /sgid && chmod 2755 /sgid && mknod /null-dev c 1 3',
     ].join('\n'));
-    const out = join(env.work, 'export-setuid-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'export-setuid-out');
     assert.equal(run.status, 0, run.stderr);
     assert.ok(!existsSync(join(out, 'null-dev')), 'device nodes are not exported');
     for (const name of ['suid', 'sgid']) {

@@ -53,8 +53,7 @@ describe('a hostile Dockerfile cannot reach the host or the user\'s files throug
       "RUN --mount=type=bind,from=evil,source=/rel,target=/m,rw sh -c 'echo pwn > /m/written2; chmod 777 /m/secret; touch -d 2001-01-01 /m/secret; true'",
       "RUN --mount=type=bind,from=evil,source=/abs-file,target=/f,rw sh -c 'echo more >> /f; chmod 777 /f; true'",
     ].join('\n'));
-    const out = join(env.work, 'stage-links-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'stage-links-out');
     assert.equal(run.status, 0, run.stderr);
     for (const name of ['abs', 'rel', 'abs-file', 'deep', 'dots']) {
       assert.equal(readFileSync(join(out, `${name}.txt`), 'utf8'), 'STAGE\n', `${name}: the stage's own file was mounted, not the host's`);
@@ -74,8 +73,7 @@ describe('a hostile Dockerfile cannot reach the host or the user\'s files throug
     symlinkSync(host, join(dir, 'dirlink'));
     symlinkSync(`../../../../../../../../..${host}`, join(dir, 'rellink'));
     symlinkSync(`${host}/secret`, join(dir, 'filelink'));
-    const out = join(env.work, 'context-links-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'context-links-out');
     assert.equal(run.status, 0, run.stderr);
     for (const name of ['abs', 'rel', 'file']) {
       assert.equal(readFileSync(join(out, `${name}.txt`), 'utf8'), 'CONTEXT\n', `${name}: the context's own file was mounted, not the host's`);
@@ -117,8 +115,7 @@ describe('a hostile Dockerfile cannot reach the host or the user\'s files throug
     }
     utimesSync(join(dir, 'd'), past, past);
     const before = treeState(dir);
-    const out = join(env.work, 'user-files-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'user-files-out');
     assert.equal(run.status, 0, run.stderr);
     assert.deepEqual(treeState(dir), before, 'content, mode, owner, mtime and link count of every context file are unchanged');
     assert.equal(readFileSync(join(out, 'after.txt'), 'utf8'), 'A\nF\n');
@@ -156,8 +153,7 @@ describe('a hostile Dockerfile cannot reach the host or the user\'s files throug
       'USER root',
       "RUN stat -c '%u:%g' /made /made/here /app-made > /owners",
     ].join('\n'));
-    const out = join(env.work, 'workdir-unknown-user-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'workdir-unknown-user-out');
     assert.equal(run.status, 0, run.stderr);
     assert.equal(readFileSync(join(out, 'owners'), 'utf8'), '0:0\n0:0\n1000:1000\n');
   });
@@ -173,8 +169,7 @@ describe('a hostile Dockerfile cannot reach the host or the user\'s files throug
     ].join('\n'), { f: 'f', 'd/g': 'g' });
     symlinkSync('g', join(dir, 'd/link'));
     for (const path of ['f', 'd', 'd/g', 'd/link']) lchownSync(join(dir, path), 1234, 5678);
-    const out = join(env.work, 'context-owner-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'context-owner-out');
     assert.equal(run.status, 0, run.stderr);
     assert.equal(readFileSync(join(out, 'owners'), 'utf8'), '0:0\n0:0\n0:0\n0:0\n0:0\n7:8\n');
   });
@@ -187,8 +182,7 @@ describe('a hostile Dockerfile cannot reach the host or the user\'s files throug
       'COPY a/**/c /found/',
       'RUN ls /found > /found.txt && (test -e /dst && echo dst exists || echo no dst) > /dst.txt',
     ].join('\n'), { 'a/b/c': 'c' });
-    const out = join(env.work, 'glob-empty-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'glob-empty-out');
     assert.equal(run.status, 0, run.stderr);
     assert.equal(readFileSync(join(out, 'found.txt'), 'utf8'), 'c\n');
     assert.equal(readFileSync(join(out, 'dst.txt'), 'utf8'), 'no dst\n');

@@ -110,8 +110,7 @@ describe('stagecraft build (runc, overlayfs, real registry)', () => {
     writeFileSync(join(dir, 'logs/debug.log'), 'noise\n');
     writeFileSync(join(dir, 'token.secret'), 'hidden\n');
     writeFileSync(join(dir, 'keep.secret'), 'kept\n');
-    const out = join(env.work, 'ignore-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'ignore-out');
     assert.equal(run.status, 0, run.stderr);
     assert.deepEqual(readdirSync(join(out, 'ctx')).sort(), ['.dockerignore', 'Dockerfile', 'app.txt', 'keep.secret']);
     writeFileSync(join(dir, 'logs/debug.log'), 'more noise\n');

@@ -58,8 +58,7 @@ describe('state root safety', () => {
     for (let i = 0; i < 60; i++) lines.push(`COPY --from=s${i} /part /parts/${i}`);
     lines.push('RUN cat /parts/* | wc -l > /count');
     writeFileSync(join(dir, 'Dockerfile'), `${lines.join('\n')}\n`);
-    const out = join(env.work, 'wide-out');
-    const run = env.build(['-o', `type=local,dest=${out}`, dir]);
+    const { out, ...run } = env.buildLocal(dir, 'wide-out');
     assert.equal(run.status, 0, run.stderr.slice(-3000));
     assert.equal(execFileSync('cat', [join(out, 'count')], { encoding: 'utf8' }).trim(), '60');
   });

@@ -21,6 +21,8 @@ export interface BuildEnv {
   /** A fresh copy of examples/hello (its build args: REGISTRY=<this registry>). */
   exampleContext(name: string): string;
   build(args: readonly string[], options?: { root?: string; env?: NodeJS.ProcessEnv }): BuildRun;
+  /** Builds `dir` with `-o type=local` into `WORK/outName` (returned as `out`). */
+  buildLocal(dir: string, outName: string): BuildRun & { readonly out: string };
   close(): Promise<void>;
 }
 
@@ -37,6 +39,11 @@ export async function startBuildEnv(): Promise<BuildEnv> {
   pushLayout(image, busybox);
   const defaultRoot = join(work, 'root');
   let roots = 0;
+  const build = (args: readonly string[], options: { root?: string; env?: NodeJS.ProcessEnv } = {}): BuildRun => {
+    const run = runCli(['--root', options.root ?? defaultRoot, 'build', '--progress=rawjson', ...args], { env: options.env ?? process.env });
+    const events = run.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => RawJsonLine.parse(JSON.parse(l)));
+    return { ...run, events };
+  };
   return {
     registry,
     work,
@@ -47,10 +54,10 @@ export async function startBuildEnv(): Promise<BuildEnv> {
       cpSync(fileURLToPath(new URL('../../examples/hello', import.meta.url)), dir, { recursive: true });
       return dir;
     },
-    build(args, options = {}) {
-      const run = runCli(['--root', options.root ?? defaultRoot, 'build', '--progress=rawjson', ...args], { env: options.env ?? process.env });
-      const events = run.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => RawJsonLine.parse(JSON.parse(l)));
-      return { ...run, events };
+    build,
+    buildLocal(dir, outName) {
+      const out = join(work, outName);
+      return { ...build(['-o', `type=local,dest=${out}`, dir]), out };
     },
     async close() {
       await registry.stop();
