@@ -54,20 +54,20 @@ function uvarint(buffer: Buffer, at: number): { value: number; next: number } | 
   return undefined;
 }
 
-/** Strips the 16-byte sentinels the linker puts around the module text. */
-function stripSentinels(text: string): string {
-  if (text.length >= 33 && text[text.length - 17] === '\n') return text.slice(16, -16);
-  return text;
+/** The module text without the 16-byte sentinels the linker puts around it (bytes, before decoding). */
+function stripSentinels(modinfo: Buffer): Buffer {
+  if (modinfo.length >= 33 && modinfo[modinfo.length - 17] === 0x0a) return modinfo.subarray(16, modinfo.length - 16);
+  return modinfo;
 }
 
 /** Parses the module text (`path`, `mod`, `dep`, `=>`, `build` lines, tab-separated). */
-export function parseModInfo(goVersion: string, modinfo: string): GoBuildInfo {
+export function parseModInfo(goVersion: string, modinfo: Buffer): GoBuildInfo {
   let path: string | undefined;
   let main: GoModule | undefined;
   const deps: GoModule[] = [];
   const settings = new Map<string, string>();
   let last: 'main' | 'dep' | undefined;
-  for (const line of stripSentinels(modinfo).split('\n')) {
+  for (const line of stripSentinels(modinfo).toString('utf8').split('\n')) {
     const fields = line.split('\t');
     const [kind = '', a = '', b = '', c] = fields;
     switch (kind) {
@@ -108,39 +108,39 @@ async function decode(file: ScanFile, elf: ElfFile, blob: Buffer): Promise<GoBui
   const ptrSize = blob[14] as number;
   const flags = blob[15] as number;
   let version: string;
-  let modinfo: string;
+  let modinfo: Buffer;
   if ((flags & 2) !== 0) {
     const v = uvarint(blob, HEADER_BYTES);
     if (v === undefined || v.next + v.value > blob.length) return undefined;
     version = blob.toString('utf8', v.next, v.next + v.value);
     const m = uvarint(blob, v.next + v.value);
     if (m === undefined || m.next + m.value > blob.length) return undefined;
-    modinfo = blob.toString('utf8', m.next, m.next + m.value);
+    modinfo = blob.subarray(m.next, m.next + m.value);
   } else {
     if (ptrSize !== 4 && ptrSize !== 8) return undefined;
     const bigEndian = flags !== 0;
     const readPtr = (buffer: Buffer, at: number): bigint => (ptrSize === 8
       ? (bigEndian ? buffer.readBigUInt64BE(at) : buffer.readBigUInt64LE(at))
       : BigInt(bigEndian ? buffer.readUInt32BE(at) : buffer.readUInt32LE(at)));
-    const readString = async (address: bigint): Promise<string | undefined> => {
+    const readString = async (address: bigint): Promise<Buffer | undefined> => {
       const headerOffset = fileOffsetOf(elf, address, ptrSize * 2);
       if (headerOffset === undefined) return undefined;
       const header = await file.read(headerOffset, ptrSize * 2);
       if (header.length !== ptrSize * 2) return undefined;
       const dataAddress = readPtr(header, 0);
       const length = readPtr(header, ptrSize);
-      if (length === 0n) return '';
+      if (length === 0n) return Buffer.alloc(0);
       if (length > BigInt(Math.min(MAX_BUILDINFO_BYTES, file.size))) return undefined;
       const dataOffset = fileOffsetOf(elf, dataAddress, Number(length));
       if (dataOffset === undefined) return undefined;
       const data = await file.read(dataOffset, Number(length));
-      return data.length === Number(length) ? data.toString('utf8') : undefined;
+      return data.length === Number(length) ? data : undefined;
     };
     if (blob.length < 16 + 2 * ptrSize) return undefined;
     const v = await readString(readPtr(blob, 16));
     if (v === undefined) return undefined;
-    version = v;
-    modinfo = (await readString(readPtr(blob, 16 + ptrSize))) ?? '';
+    version = v.toString('utf8');
+    modinfo = (await readString(readPtr(blob, 16 + ptrSize))) ?? Buffer.alloc(0);
   }
   if (!version.startsWith('go') && !version.startsWith('devel')) return undefined;
   return parseModInfo(version, modinfo);
