@@ -12,6 +12,8 @@ export interface ZipSpecEntry {
   readonly method?: 0 | 8;
   /** Declared uncompressed size, when it should lie. */
   readonly declaredSize?: number;
+  /** `data` is already a raw deflate stream (method 8; the CRC is left 0). */
+  readonly precompressed?: boolean;
 }
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
@@ -32,10 +34,10 @@ export function makeZip(entries: readonly ZipSpecEntry[], options: { readonly pr
   let offset = 0;
   for (const entry of entries) {
     const data = typeof entry.data === 'string' ? Buffer.from(entry.data) : entry.data;
-    const method = entry.method ?? 8;
-    const body = method === 8 ? deflateRawSync(data) : data;
+    const method = entry.precompressed === true ? 8 : entry.method ?? 8;
+    const body = entry.precompressed === true || method === 0 ? data : deflateRawSync(data);
     const name = Buffer.from(entry.name);
-    const crc = crc32(data);
+    const crc = entry.precompressed === true ? 0 : crc32(data);
     const size = entry.declaredSize ?? data.length;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);

@@ -177,10 +177,15 @@ async function catalogArchive(context: CatalogContext, source: RandomAccess, loc
 
   const out: SbomPackage[] = [];
   const licenses = [manifest?.get('Bundle-License'), manifest?.get('Plugin-License-Name')].filter((v): v is string => v !== undefined && v !== '');
-  const stem = archiveNameVersion(fileName).name;
-  const artifacts = new Set(poms.map((p) => p.artifactId));
-  // syft: the pom.properties whose artifactId is the file's name (exactly, when one is; else by prefix/suffix).
-  const main = poms.find((p) => (artifacts.has(stem) ? p.artifactId === stem : p.artifactId.startsWith(stem) || stem.endsWith(p.artifactId)));
+  // syft: the pom.properties whose artifactId is the file's name (exactly, when one is; else by
+  // prefix/suffix). `_` and `-` compare equal: Debian renames error_prone_annotations.jar.
+  const fold = (name: string): string => name.replace(/_/g, '-');
+  const stem = fold(archiveNameVersion(fileName).name);
+  const artifacts = new Set(poms.map((p) => fold(p.artifactId)));
+  const main = poms.find((p) => {
+    const artifact = fold(p.artifactId);
+    return artifacts.has(stem) ? artifact === stem : artifact.startsWith(stem) || stem.endsWith(artifact);
+  });
   if (main !== undefined || manifest !== undefined) {
     const name = main?.artifactId ?? selectName(manifest, fileName);
     const version = main?.version !== undefined && main.version !== '' ? main.version : selectVersion(manifest, fileName);
