@@ -112,7 +112,7 @@ describe('dpkg-db cataloger', () => {
       version: '12.2.0-14',
       type: 'deb',
       purl: 'pkg:deb/debian/libgcc-s1@12.2.0-14?arch=amd64&distro=debian-12&upstream=gcc-12%4012.2.0-14',
-      licenses: ['GPL-3+ with GCC-exception-3.1', 'LGPL-2.1-or-later', 'Zlib'],
+      licenses: ['GPL-3.0-or-later WITH GCC-exception-3.1', 'LGPL-2.1-or-later', 'Zlib'],
       foundBy: 'dpkg-db',
       locations: [
         { path: '/var/lib/dpkg/status' },
@@ -184,6 +184,8 @@ describe('dpkg-db cataloger', () => {
     assert.deepEqual(copyrightLicenses('License: GPL-2+ or Artistic\nLicense: BSD-3-clause and MIT\nLicense: custom-thing\n'),
       ['BSD-3-Clause AND MIT', 'GPL-2.0-or-later OR Artistic-1.0-Perl', 'custom-thing']);
     assert.deepEqual(copyrightLicenses('See /usr/share/common-licenses/LGPL-2.1.\n'), ['LGPL-2.1-only']);
+    assert.deepEqual(copyrightLicenses('License: GPL-2 with Linux-syscall-note exception\nLicense: GPL-3+ with Bison exception\n'),
+      ['GPL-2.0-only WITH Linux-syscall-note', 'GPL-3+ with Bison exception']);
   });
 
   it('is deterministic: the same input gives identical output', async () => {

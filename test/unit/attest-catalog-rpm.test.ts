@@ -134,7 +134,7 @@ describe('rpm-db cataloger', () => {
       const { result, warnings } = await scan(root);
       assert.deepEqual(result.packages, []);
       assert.equal(warnings.length, 1, warnings.join('\n'));
-      assert.match(warnings[0] ?? '', new RegExp(`^/${path.replace(/\./g, '\\.')}: corrupt rpm (sqlite|bdb|ndb) database`));
+      assert.match(warnings[0] ?? '', new RegExp(`^/${path.replace(/\./g, '\\.')}: unreadable rpm (sqlite|bdb|ndb) database`));
     }
     // A sqlite file whose Packages rows hold broken headers: one warning, the good rows are read.
     const root = join(dir, 'badrows');

@@ -23,7 +23,7 @@ const FILES: readonly { readonly name: string; readonly backend: Backend }[] = [
   { name: 'Packages', backend: 'bdb' },
   { name: 'Packages.db', backend: 'ndb' },
 ];
-const RPMDB_MAX_BYTES = 1024 * 1024 * 1024;
+const RPMDB_MAX_BYTES = 512 * 1024 * 1024;
 const MAX_PACKAGES = 200_000;
 
 /** `bash-5.1.8-6.el9.src.rpm` → bash, 5.1.8-6.el9. */
@@ -117,7 +117,7 @@ async function readStore(context: CatalogContext, path: string, backend: Backend
     // better-sqlite3 throws SqliteError for a file that is not a database ("file is not a database").
     const reason = error instanceof Error ? error.message : String(error);
     if (!(error instanceof RpmStoreError) && !(error instanceof Error && error.name === 'SqliteError')) throw error;
-    context.warn(`${path}: corrupt rpm ${backend} database (${reason}); not read`);
+    context.warn(`${path}: unreadable rpm ${backend} database (${reason}); its packages are not listed`);
     return [];
   }
   const out: SbomPackage[] = [];
