@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CATALOGERS, catalogFilesystem, directoryScanFs, parseOsRelease, purl, type Cataloger, type SbomPackage } from '../../src/attest/index.js';
 import { parseDigest } from '../../src/core/index.js';
+import { TAG, ndbFile, rpmHeader } from '../helpers/rpm-fixture.js';
 
 async function put(root: string, path: string, content: string): Promise<void> {
   await mkdir(dirname(join(root, path)), { recursive: true });
@@ -47,6 +48,24 @@ describe('catalogFilesystem', () => {
     assert.deepEqual(result.packages.map((p) => p.purl), [
       'pkg:deb/debian/bash@5.2.15-2+b2?arch=amd64&distro=debian-12',
       'pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib',
+    ]);
+  });
+
+  it('runs the dpkg, apk and rpm catalogers by default over one root', async () => {
+    const mixed = join(dir, 'mixed');
+    await put(mixed, 'var/lib/dpkg/status', STATUS);
+    await put(mixed, 'lib/apk/db/installed', 'P:musl\nV:1.2.5-r0\nA:x86_64\n');
+    await mkdir(join(mixed, 'var/lib/rpm'), { recursive: true });
+    await writeFile(join(mixed, 'var/lib/rpm/Packages.db'), ndbFile([rpmHeader({ [TAG.NAME]: 'bash', [TAG.VERSION]: '4.4', [TAG.RELEASE]: '1', [TAG.ARCH]: 'x86_64' })]));
+    const warnings: string[] = [];
+    const result = await catalogFilesystem(directoryScanFs(mixed), { warn: (m) => warnings.push(m), signal: AbortSignal.timeout(30_000) });
+    assert.deepEqual(warnings, []);
+    assert.equal(result.distro, undefined);
+    assert.deepEqual(result.packages.map((p) => `${p.foundBy} ${p.purl}`), [
+      'apk-db pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64',
+      'dpkg-db pkg:deb/debian/bash@5.2.15-2+b2?arch=amd64',
+      'dpkg-db pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&upstream=zlib',
+      'rpm-db pkg:rpm/bash@4.4-1?arch=x86_64',
     ]);
   });
 
