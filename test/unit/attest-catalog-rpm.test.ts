@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -200,5 +202,44 @@ describe('rpm header and stores on hostile input', () => {
     const away = Buffer.from(bdb);
     away.writeUInt32LE(99_999, 2 * 512 + 16);
     assert.deepEqual(bdbHashValues(away), { blobs: [], skipped: 1 });
+  });
+});
+
+/**
+ * A database written by the real rpm (Debian's `rpm` package: rpmbuild + rpm --justdb; its only
+ * backend is sqlite). Skipped where rpm is not installed.
+ */
+describe('rpm-db on a database written by rpm itself', () => {
+  const haveRpm = existsSync('/usr/bin/rpm') && existsSync('/usr/bin/rpmbuild');
+  let dir: string;
+  before(async () => { dir = await mkdtemp(join(tmpdir(), 'rpm-real-')); });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('lists what rpm -qa lists, with the same epoch:version-release, arch and source rpm', { skip: !haveRpm && 'rpm/rpmbuild are not installed' }, async () => {
+    const specs = [
+      { name: 'hello-stagecraft', extra: 'Epoch: 3\nBuildArch: noarch\nLicense: MIT and (GPL-2.0-or-later)\nURL: https://example.test/hello' },
+      { name: 'other-stagecraft', extra: 'License: Apache-2.0' },
+    ];
+    const top = join(dir, 'top');
+    const dbpath = join(dir, 'root/var/lib/rpm');
+    await mkdir(dbpath, { recursive: true });
+    const rpmOptions = ['--define', `_topdir ${top}`, '--define', `_dbpath ${dbpath}`, '--define', '_db_backend sqlite'];
+    for (const spec of specs) {
+      const file = join(dir, `${spec.name}.spec`);
+      await writeFile(file, `Name: ${spec.name}\nVersion: 1.2.3\nRelease: 4.test\nSummary: test ${spec.name}\nVendor: Stagecraft Tests\n${spec.extra}\n%description\nTest.\n%install\nmkdir -p %{buildroot}/usr/share/${spec.name}\necho hi > %{buildroot}/usr/share/${spec.name}/hi\n%files\n/usr/share/${spec.name}/hi\n`);
+      execFileSync('rpmbuild', [...rpmOptions, '--quiet', '-bb', file], { stdio: 'pipe' });
+    }
+    const built = execFileSync('find', [top, '-name', '*.rpm'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+    assert.equal(built.length, 2);
+    execFileSync('rpm', [...rpmOptions, '-i', '--justdb', '--nodeps', '--noscripts', '--ignorearch', '--ignoreos', ...built], { stdio: 'pipe' });
+    const want = execFileSync('rpm', [...rpmOptions, '-qa', '--qf', '%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE} %{ARCH} %{SOURCERPM} %{LICENSE}\\n'], { encoding: 'utf8' })
+      .split('\n').filter(Boolean).sort();
+    assert.equal(want.length, 2);
+    const warnings: string[] = [];
+    const result = await catalogFilesystem(directoryScanFs(join(dir, 'root')), { warn: (m) => warnings.push(m), signal: AbortSignal.timeout(30_000), catalogers: [rpmCataloger], tmpDir: dir });
+    assert.deepEqual(warnings, []);
+    const got = result.packages.map((p) => `${p.name} ${p.version} ${p.arch ?? ''} ${p.source === undefined ? '' : `${p.source.name}-${p.source.version ?? ''}.src.rpm`} ${p.licenses.join()}`).sort();
+    assert.deepEqual(got, want);
+    assert.ok(got.some((line) => line.startsWith('hello-stagecraft 3:1.2.3-4.test noarch')), got.join('\n'));
   });
 });
