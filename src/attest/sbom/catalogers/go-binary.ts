@@ -13,7 +13,7 @@
  */
 import type { Cataloger, FsEntry, SbomPackage, ScanFile } from '../types.js';
 import { PF_W, PT_LOAD, fileOffsetOf, readElf, type ElfFile } from './elf.js';
-import { purl } from './lang-purl.js';
+import { purl } from '../purl.js';
 import { READ_CONCURRENCY, errorText, mapBounded, withScanFile } from './scan.js';
 
 const MAGIC = Buffer.from('\xff Go buildinf:', 'latin1');

@@ -1,12 +1,21 @@
-/** The catalogers `catalogFilesystem` runs, in order. */
+/**
+ * Every cataloger the SBOM runner runs, in this order (one line each; the order is also the order
+ * of their warnings).
+ */
 import type { Cataloger } from '../types.js';
+import { apkCataloger } from './apk.js';
 import { binaryCataloger } from './binary.js';
+import { dpkgCataloger } from './dpkg.js';
 import { goModuleBinaryCataloger } from './go-binary.js';
 import { javaArchiveCataloger } from './java.js';
 import { javascriptPackageCataloger } from './javascript.js';
 import { pythonInstalledCataloger } from './python.js';
+import { rpmCataloger } from './rpm.js';
 
 export const CATALOGERS: readonly Cataloger[] = [
+  dpkgCataloger,
+  apkCataloger,
+  rpmCataloger,
   javascriptPackageCataloger,
   pythonInstalledCataloger,
   goModuleBinaryCataloger,

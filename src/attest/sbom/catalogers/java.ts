@@ -9,7 +9,7 @@
  */
 import type { CatalogContext, Cataloger, SbomPackage } from '../types.js';
 import { ZipError, bufferSource, entryData, readZipDirectory, readZipEntry, sliceSource, type RandomAccess, type ZipEntry } from '../zip.js';
-import { purl } from './lang-purl.js';
+import { purl } from '../purl.js';
 import { baseName, errorText, withScanFile } from './scan.js';
 
 const ARCHIVE = /\.(?:jar|war|ear|par|sar|nar|jpi|hpi|kar|far|lpkg|rar|zap)$/i;

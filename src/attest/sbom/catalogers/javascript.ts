@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { CatalogContext, Cataloger, SbomPackage } from '../types.js';
-import { purl } from './lang-purl.js';
+import { purl } from '../purl.js';
 import { READ_CONCURRENCY, mapBounded, readBounded } from './scan.js';
 
 /** A package.json larger than this is not a real one (the largest on npm are a few hundred KiB with their readme). */

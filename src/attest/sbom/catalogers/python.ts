@@ -5,7 +5,7 @@
  * `RECORD` beside a METADATA, when present, is listed as a second location but not parsed.
  */
 import type { CatalogContext, Cataloger, FsEntry, SbomPackage } from '../types.js';
-import { purl } from './lang-purl.js';
+import { purl } from '../purl.js';
 import { READ_CONCURRENCY, baseName, dirName, mapBounded, readRangeSafe } from './scan.js';
 
 /** The headers come first; a METADATA is read up to this far (its body is the long description). */
