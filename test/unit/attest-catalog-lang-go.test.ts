@@ -215,6 +215,16 @@ describe('go-module-binary cataloger', () => {
     assert.deepEqual(warnings, []);
   });
 
+  it('leaves out a module whose version cannot be written as a purl, with a warning, and keeps the rest', async () => {
+    const root = join(dir, 'badversion');
+    const text = MODINFO.replace('v1.6.0', 'v1 6 0');
+    await put(root, 'bin/app', elf64([{ name: '.go.buildinfo', data: inlineBlob('go1.21.5', wrapped(text)) }]).file);
+    const { packages, warnings } = await runCataloger(goModuleBinaryCataloger, root);
+    assert.deepEqual(purls(packages), EXPECTED.filter((p) => !p.includes('uuid')));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /^go binary \/bin\/app: module github\.com\/google\/uuid@v1 6 0 left out/);
+  });
+
   it('parses module text: sentinels, replacements of the main module, build settings', () => {
     const info = parseModInfo('go1.20', wrapped('mod\texample.com/m\tv1.0.0\t\n=>\texample.com/fork\tv1.0.1\t\nbuild\tGOOS=linux\n'));
     assert.deepEqual(info.main, { path: 'example.com/m', version: 'v1.0.0', sum: '', replace: { path: 'example.com/fork', version: 'v1.0.1', sum: '' } });
