@@ -142,6 +142,22 @@ describe('binary-classifier cataloger', () => {
     assert.deepEqual(packages.find((p) => p.name === 'ruby')?.locations, [{ path: '/usr/local/bin/ruby' }, { path: '/usr/local/lib/libruby.so.3.3.0' }]);
   });
 
+  it('leaves out files an OS package owns (dpkg .list with merged /usr, distroless md5sums, apk), as syft', async () => {
+    const root = join(dir, 'owned');
+    await put(root, '/var/lib/dpkg/info/bash.list', '/.\n/bin\n/bin/bash\n/usr/share/doc/bash\n');
+    await put(root, '/usr/bin/bash', '\x00@(#)Bash version 5.2.15(1) release GNU\x00');
+    await put(root, '/var/lib/dpkg/status.d/curl.md5sums', 'd41d8cd98f00b204e9800998ecf8427e  usr/bin/curl\n');
+    await put(root, '/usr/bin/curl', 'curl/7.88.1');
+    await put(root, '/lib/apk/db/installed', 'C:Q1abc=\nP:busybox\nV:1.36.1-r15\nF:bin\nR:busybox\n\n');
+    await put(root, '/bin/busybox', 'BusyBox v1.36.1');
+    await put(root, '/usr/local/bin/node', 'node.js/v22.1.0');
+    const { packages, warnings } = await runCataloger(binaryClassifierCataloger(), root);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(purls(packages), ['pkg:generic/node@22.1.0']);
+    const all = await runCataloger(binaryClassifierCataloger({ excludeOsOwned: false }), root);
+    assert.deepEqual(purls(all.packages), ['pkg:generic/bash@5.2.15', 'pkg:generic/busybox@1.36.1', 'pkg:generic/curl@7.88.1', 'pkg:generic/node@22.1.0']);
+  });
+
   it('finds evidence across chunk boundaries and skips files over the size cap with a warning', async () => {
     const root = join(dir, 'chunks');
     const chunk = 8192;

@@ -73,6 +73,12 @@ export const CLASSIFIERS: readonly Classifier[] = [
 export interface BinaryClassifierOptions {
   /** Files larger than this are not searched (default 512 MiB; node is ~100 MiB). */
   readonly maxFileBytes?: number | undefined;
+  /**
+   * Leave out a file an OS package owns (dpkg, apk), as syft's default
+   * `exclude-binary-overlap-by-ownership`: Debian's bash is `pkg:deb/debian/bash`, not also
+   * `pkg:generic/bash`. Default true.
+   */
+  readonly excludeOsOwned?: boolean | undefined;
   /** Chunk size of the search (default 1 MiB). */
   readonly chunkBytes?: number | undefined;
 }
@@ -166,6 +172,54 @@ function candidate(entry: FsEntry): boolean {
   return name === 'release' || CLASSIFIERS.some((c) => c.file.test(name));
 }
 
+const DPKG_INFO = '/var/lib/dpkg/info/';
+const DPKG_STATUS_D = '/var/lib/dpkg/status.d/';
+const APK_INSTALLED = '/lib/apk/db/installed';
+const MAX_OWNERSHIP_FILE_BYTES = 64 * 1024 * 1024;
+
+/** `/bin/x` and `/usr/bin/x` are one file on a merged-/usr system: compare without the `/usr`. */
+function unmerged(path: string): string {
+  return /^\/usr\/(?:s?bin|lib(?:32|64|x32)?)\//.test(path) ? path.slice(4) : path;
+}
+
+/**
+ * Which of `paths` an OS package lists as its own: dpkg's `info/*.list`, distroless
+ * `status.d/*.md5sums`, apk's `installed` (`F:` directory, `R:` file). rpm file lists are not read.
+ */
+export async function ownedByOsPackages(context: CatalogContext, paths: readonly string[]): Promise<Set<string>> {
+  const wanted = new Map(paths.map((path) => [unmerged(path), path]));
+  const owned = new Set<string>();
+  const mark = (listed: string): void => {
+    const path = wanted.get(unmerged(listed.startsWith('/') ? listed : `/${listed}`));
+    if (path !== undefined) owned.add(path);
+  };
+  const sources = (await context.fs.entries()).filter((entry) => entry.type === 'file' && (
+    (entry.path.startsWith(DPKG_INFO) && entry.path.endsWith('.list') && !entry.path.includes('/', DPKG_INFO.length))
+    || (entry.path.startsWith(DPKG_STATUS_D) && entry.path.endsWith('.md5sums') && !entry.path.includes('/', DPKG_STATUS_D.length))
+    || entry.path === APK_INSTALLED));
+  await mapBounded(sources, 8, context.signal, async (entry) => {
+    const data = await readBounded(context, entry.path, MAX_OWNERSHIP_FILE_BYTES, 'package file list');
+    if (data === undefined) return;
+    const lines = data.toString('utf8').split('\n');
+    if (entry.path === APK_INSTALLED) {
+      let dir = '';
+      for (const line of lines) {
+        if (line.startsWith('F:')) dir = line.slice(2);
+        else if (line.startsWith('R:')) mark(`${dir}/${line.slice(2)}`);
+        else if (line === '') dir = '';
+      }
+    } else if (entry.path.endsWith('.md5sums')) {
+      for (const line of lines) {
+        const path = /^[0-9a-f]{32}\s+(.+)$/.exec(line)?.[1];
+        if (path !== undefined) mark(path);
+      }
+    } else {
+      for (const line of lines) if (line !== '') mark(line);
+    }
+  });
+  return owned;
+}
+
 export function binaryClassifierCataloger(options: BinaryClassifierOptions = {}): Cataloger {
   const settings = {
     maxFileBytes: options.maxFileBytes ?? 512 * 1024 * 1024,
@@ -185,9 +239,13 @@ export function binaryClassifierCataloger(options: BinaryClassifierOptions = {})
           return undefined;
         }
       });
+      const classified = found.filter((pkg): pkg is SbomPackage => pkg !== undefined);
+      const owned = options.excludeOsOwned === false || classified.length === 0
+        ? new Set<string>()
+        : await ownedByOsPackages(context, classified.map((pkg) => pkg.locations[0]?.path ?? ''));
       const byPurl = new Map<string, SbomPackage>();
-      for (const pkg of found) {
-        if (pkg === undefined) continue;
+      for (const pkg of classified) {
+        if (owned.has(pkg.locations[0]?.path ?? '')) continue;
         const seen = byPurl.get(pkg.purl);
         byPurl.set(pkg.purl, seen === undefined ? pkg : { ...seen, locations: [...seen.locations, ...pkg.locations] });
       }
