@@ -7,11 +7,12 @@ import { chmod, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config } from '../config/index.js';
-import { hostPlatform, type Digest, type Platform } from '../core/index.js';
+import { formatPlatform, hostPlatform, type Digest, type Platform } from '../core/index.js';
+import { HistoryRecorder, HistoryStore, buildRequest } from '../history/index.js';
 import { openContent, type Content, type GcOptions, type GcResult, type GcRootProvider, type ImageReference } from '../content/index.js';
 import { Database } from '../db/index.js';
 import { CacheRecords } from '../cache/index.js';
-import { writeOutput } from '../exporter/index.js';
+import { writeOutput, type OutputSpec } from '../exporter/index.js';
 import { build, type BuildOptions, type BuildResult } from './build.js';
 import { noSpaceError } from './no-space.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
@@ -92,6 +93,8 @@ export interface Engine {
   du(): Promise<DiskUsage>;
   /** Drops build cache (and with `all`, snapshots and cache mounts), then collects unneeded blobs. */
   prune(options?: PruneOptions): Promise<PruneResult>;
+  /** The build history (records of every build of this state root). */
+  buildHistory(): Promise<HistoryStore>;
   /** Builds a Dockerfile (see build.ts). */
   build(options: BuildOptions): Promise<BuildResult>;
   /** Closes the database. The engine must not be used afterwards. */
@@ -201,6 +204,24 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
       const store = await content();
       const db = database;
       if (db === undefined) throw new Error('engine: the database did not open');
+      // Every build is recorded in the history: its events pass through the recorder first.
+      const recorder = new HistoryRecorder({
+        open: () => new HistoryStore(db, options.clock),
+        request: await buildRequest({
+          contextDir: buildOptions.contextDir,
+          dockerfile: buildOptions.dockerfile.path,
+          platform: formatPlatform(buildOptions.platform),
+          buildArgs: buildOptions.buildArgs,
+          secrets: buildOptions.secrets,
+          ssh: buildOptions.ssh,
+          tags: buildOptions.tags,
+          outputs: buildOptions.outputs.map(describeOutput),
+          noCache: buildOptions.noCache,
+          push: buildOptions.push,
+        }),
+        next: buildOptions.events,
+      });
+      buildOptions = { ...buildOptions, events: recorder };
       const result = await build(
         {
           stateRoot: config.stateRoot,
@@ -209,6 +230,7 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
           // Pulls, pushes and cache transfers of this build report to its event stream.
           registry: registry.withEvents(buildOptions.events),
           push: (localRef, remoteRef, signal) => push(deps, localRef, remoteRef, { signal, events: buildOptions.events }),
+          observer: recorder,
         },
         { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism },
       );
@@ -218,8 +240,27 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
       }
       return result;
     },
+    async buildHistory() {
+      await content();
+      if (database === undefined) throw new Error('engine: the database did not open');
+      return new HistoryStore(database, options.clock);
+    },
     close() {
       database?.close();
     },
   };
+}
+
+/** An output as `type=…,dest=…` or `type=image,name=…` (what the history shows of it). */
+function describeOutput(output: OutputSpec): string {
+  switch (output.type) {
+    case 'local':
+    case 'tar':
+      return `type=${output.type},dest=${output.dest}`;
+    case 'oci':
+    case 'docker':
+      return [`type=${output.type}`, ...(output.dest === undefined ? [] : [`dest=${output.dest}`]), ...(output.names.length > 0 ? [`name=${output.names.join(',')}`] : [])].join(',');
+    case 'image':
+      return [`type=image`, ...(output.names.length > 0 ? [`name=${output.names.join(',')}`] : []), ...(output.push ? ['push=true'] : [])].join(',');
+  }
 }
