@@ -158,12 +158,22 @@ describe('build history: every build recorded, `stagecraft history ls|show|logs|
     assert.match(old.stdout, /^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/m);
     assert.match(old.stderr, /deprecated; use `stagecraft image history hist:ok`/);
 
-    // rm: by ^N, by id, unknown, --all.
+    // rm: by ^N, by id, unknown, by age, --all.
     assert.equal(ok(['history', 'rm', '^1']).stdout, `${cancelled.id}\n`);
     assert.deepEqual(list().map((b) => b.id), [failed.id, success.id]);
     assert.equal(cli(['history', 'rm', 'ffffffffffff']).status, 6);
     assert.equal(cli(['history', 'rm']).status, 2);
-    assert.deepEqual(JSON.parse(ok(['history', 'rm', '--all', '--json']).stdout), { removed: [failed.id, success.id] });
+    assert.equal(cli(['history', 'rm', '--older-than', 'soon']).status, 2);
+    assert.deepEqual(JSON.parse(ok(['history', 'rm', '--older-than', '1000h', '--json']).stdout), { removed: [] });
+    assert.deepEqual(JSON.parse(ok(['history', 'rm', '--older-than', '1ms', '--json']).stdout), { removed: [failed.id, success.id] });
+    // A warm rebuild is recorded too, its steps from the cache.
+    const again = env.build(['--build-arg', 'VERSION=7', '--secret', `id=tok,src=${join(dir, 'secret.txt')}`, dir], { root });
+    assert.equal(again.status, 0, again.stderr);
+    const [warm] = list();
+    assert.equal(warm?.status, 'success');
+    // The solver looks no further than the cached target: its inputs are not visited.
+    assert.ok((warm?.steps.cached ?? 0) >= 1 && warm?.steps.executed === 0, JSON.stringify(warm?.steps));
+    assert.deepEqual(JSON.parse(ok(['history', 'rm', '--all', '--json']).stdout), { removed: [warm?.id] });
     assert.deepEqual(list(), []);
     assert.equal(cli(['history', 'show', '^1']).status, 6);
   });

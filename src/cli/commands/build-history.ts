@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { StagecraftError } from '../../core/index.js';
+import { instructions } from '../../dockerfile/index.js';
 import { BUILD_STATUSES, type BuildRecord, type BuildStatus, type HistoryStore, type ListOptions, type StepRecord } from '../../history/index.js';
 import type { CliIo } from '../main.js';
 import { formatBytes, humanDuration, shortDigest, table, withEngine } from './store-context.js';
@@ -212,13 +213,20 @@ export function registerBuildHistory(program: Command, io: CliIo): void {
     .description('remove recorded builds')
     .argument('[refs...]', 'build ids, prefixes or ^N')
     .option('--all', 'remove every recorded build')
+    .option('--older-than <duration>', 'remove the builds that ended longer ago than DURATION (e.g. 720h)')
     .option('--json', 'print { removed: [ids] } as JSON')
-    .action(async (refs: string[], flags: JsonFlag & { all?: boolean }, command: Command) => {
-      if (flags.all !== true && refs.length === 0) throw new StagecraftError('USAGE', 'history rm needs build ids or --all', { hint: 'stagecraft history rm ^1, or stagecraft history rm --all' });
-      if (flags.all === true && refs.length > 0) throw new StagecraftError('USAGE', 'history rm takes build ids or --all, not both', { hint: 'drop the ids or --all' });
+    .action(async (refs: string[], flags: JsonFlag & { all?: boolean; olderThan?: string }, command: Command) => {
+      const modes = [refs.length > 0, flags.all === true, flags.olderThan !== undefined].filter(Boolean).length;
+      if (modes === 0) throw new StagecraftError('USAGE', 'history rm needs build ids, --all or --older-than', { hint: 'stagecraft history rm ^1, stagecraft history rm --older-than 720h, or stagecraft history rm --all' });
+      if (modes > 1) throw new StagecraftError('USAGE', 'history rm takes build ids, --all or --older-than, one of them', { hint: 'drop all but one' });
+      const olderThanNs = flags.olderThan === undefined ? undefined : instructions.parseGoDuration(flags.olderThan);
+      if (flags.olderThan !== undefined && olderThanNs === undefined) throw new StagecraftError('USAGE', `invalid --older-than "${flags.olderThan}"`, { hint: 'durations look like 90m, 24h or 720h' });
       const removed = await withEngine(command, async (engine) => {
         const store = await engine.buildHistory();
-        const ids = flags.all === true ? store.list().map((b) => b.id) : [...new Set(refs.map((ref) => store.resolve(ref)))];
+        const before = olderThanNs === undefined ? undefined : Date.now() - olderThanNs / 1e6;
+        const ids = flags.all === true ? store.list().map((b) => b.id)
+          : before !== undefined ? store.list().filter((b) => b.endedAt < before).map((b) => b.id)
+          : [...new Set(refs.map((ref) => store.resolve(ref)))];
         store.remove(ids);
         return ids;
       });
