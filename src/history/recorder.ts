@@ -9,7 +9,7 @@
  */
 import type { BuildEvent, EventSink } from '../events/index.js';
 import { projectOf } from './project.js';
-import type { HistoryStore } from './store.js';
+import { compressLog, decompressLog, type CompressedLog, type HistoryStore } from './store.js';
 import type { BuildRecord, BuildRequestFacts, BuildStatus, SourcePoint, StepRecord, StepStatus, WarningRecord } from './types.js';
 
 /** The facts of the request that the events do not carry. */
@@ -73,7 +73,9 @@ interface StepState {
   missReasons: readonly string[];
   exitCode: number | undefined;
   error: string | undefined;
+  /** Output while the step runs; deflated into `compressed` when it ends (memory: one step's output at a time per step running). */
   readonly log: Buffer[];
+  compressed: CompressedLog | undefined;
 }
 
 const EXIT_CODE = /exit code: (\d+)/;
@@ -134,7 +136,7 @@ export class HistoryRecorder implements EventSink {
   #step(vertex: string, time: number): StepState {
     let step = this.#steps.get(vertex);
     if (step === undefined) {
-      step = { seq: this.#steps.size + 1, vertex, name: vertex, stage: undefined, status: 'running', startedAt: time, durationMs: undefined, missReasons: [], exitCode: undefined, error: undefined, log: [] };
+      step = { seq: this.#steps.size + 1, vertex, name: vertex, stage: undefined, status: 'running', startedAt: time, durationMs: undefined, missReasons: [], exitCode: undefined, error: undefined, log: [], compressed: undefined };
       this.#steps.set(vertex, step);
     }
     return step;
@@ -161,6 +163,7 @@ export class HistoryRecorder implements EventSink {
         const step = this.#step(event.vertex, event.time);
         step.status = 'done';
         step.durationMs = event.durationMs;
+        compress(step);
         return;
       }
       case 'vertex.failed': {
@@ -170,12 +173,14 @@ export class HistoryRecorder implements EventSink {
         step.error = event.error;
         const code = EXIT_CODE.exec(event.error)?.[1];
         step.exitCode = code === undefined ? undefined : Number(code);
+        compress(step);
         return;
       }
       case 'vertex.canceled': {
         const step = this.#step(event.vertex, event.time);
         step.status = 'cancelled';
         step.durationMs = Math.max(0, event.time - step.startedAt);
+        compress(step);
         return;
       }
       case 'cache.miss':
@@ -244,20 +249,35 @@ export class HistoryRecorder implements EventSink {
         steps: { total: steps.length, executed, cached },
         warnings: this.#warnings.length,
       };
-      const logs = new Map<number, readonly Buffer[]>([...this.#steps.values()].filter((s) => s.log.length > 0).map((s) => [s.seq, s.log]));
+      const logs = new Map<number, CompressedLog>();
+      for (const step of this.#steps.values()) {
+        compress(step);
+        if (step.compressed !== undefined) logs.set(step.seq, step.compressed);
+      }
       store.save({ build, steps, warnings: this.#warnings, logs });
     } catch (error) {
       this.#warn(`the build history could not record build ${id}: ${message(error)}`);
     } finally {
       this.writeMs = performance.now() - begin;
       // The output is written; free it.
-      for (const step of this.#steps.values()) step.log.length = 0;
+      for (const step of this.#steps.values()) {
+        step.log.length = 0;
+        step.compressed = undefined;
+      }
     }
   }
 
   #warn(text: string): void {
     this.#options.next.emit({ type: 'build.warning', time: Date.now(), message: text });
   }
+}
+
+/** Deflates what a step wrote since the last call (appending to what was compressed before). */
+function compress(step: StepState): void {
+  if (step.log.length === 0) return;
+  const chunks = step.compressed === undefined ? step.log : [decompressLog(step.compressed), ...step.log];
+  step.compressed = compressLog(chunks);
+  step.log.length = 0;
 }
 
 function message(error: unknown): string {

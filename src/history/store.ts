@@ -31,12 +31,29 @@ const LogRow = z.object({ seq: int, encoding: z.literal('deflate'), size: int, d
 const IdRow = z.object({ id: z.string() });
 const MissReasons = z.array(z.string());
 
-/** One build as the recorder hands it over: the record, its steps and warnings, each step's raw output. */
+/** A step's whole output, deflated (`compressLog`). */
+export interface CompressedLog {
+  /** Bytes before compression. */
+  readonly size: number;
+  readonly data: Buffer;
+}
+
+export function compressLog(chunks: readonly Buffer[]): CompressedLog {
+  const raw = Buffer.concat(chunks);
+  return { size: raw.length, data: deflateSync(raw) };
+}
+
+/** The output back, never more than its recorded size (a damaged row cannot inflate without bound). */
+export function decompressLog(log: CompressedLog): Buffer {
+  return inflateSync(log.data, { maxOutputLength: Math.max(log.size, 1) });
+}
+
+/** One build as the recorder hands it over: the record, its steps and warnings, each step's output by step number. */
 export interface NewBuildRecord {
   readonly build: BuildRecord;
   readonly steps: readonly StepRecord[];
   readonly warnings: readonly WarningRecord[];
-  readonly logs: ReadonlyMap<number, readonly Buffer[]>;
+  readonly logs: ReadonlyMap<number, CompressedLog>;
 }
 
 export interface ListOptions {
@@ -126,10 +143,8 @@ export class HistoryStore {
           url: warning.url ?? null, detail: warning.detail ?? null,
         });
       }
-      for (const [seq, chunks] of record.logs) {
-        const raw = Buffer.concat(chunks);
-        if (raw.length === 0) continue;
-        this.#insertLog({ build_id: build.id, seq, encoding: 'deflate', size: raw.length, data: deflateSync(raw) });
+      for (const [seq, log] of record.logs) {
+        if (log.size > 0) this.#insertLog({ build_id: build.id, seq, encoding: 'deflate', size: log.size, data: log.data });
       }
     });
   }
@@ -170,8 +185,14 @@ export class HistoryStore {
   /** Each step's whole output, by step number. */
   logs(id: string): StepLog[] {
     return this.#logs.all({ id }).map((row) => {
-      const raw = inflateSync(row.data, { maxOutputLength: Math.max(row.size, 1) });
-      return { seq: row.seq, text: raw.toString('utf8') };
+      try {
+        return { seq: row.seq, text: decompressLog(row).toString('utf8') };
+      } catch (error) {
+        throw new StagecraftError('STORE_CORRUPT', `the recorded output of step ${row.seq} of build ${id} in ${this.#db.path} is damaged: ${(error as Error).message}`, {
+          hint: `remove the record with \`stagecraft history rm ${id}\``,
+          cause: error,
+        });
+      }
     });
   }
 

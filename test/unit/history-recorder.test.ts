@@ -190,6 +190,22 @@ describe('history: the recorder and store', () => {
     assert.equal(new HistoryStore(db).get('w1'), undefined, 'one transaction: no build row without its steps');
   });
 
+  it('keeps output that arrives after a step ended; a damaged log row is STORE_CORRUPT naming the build, not a crash', () => {
+    using db = Database.open(join(dir, 'late.db'));
+    record(db, [
+      { type: 'build.started', time: 1, buildId: 'l1', target: '', vertices: 0 },
+      { type: 'vertex.started', time: 2, vertex: V1, name: 'RUN x', inputs: [] },
+      { type: 'vertex.log', time: 3, vertex: V1, stream: 'stdout', data: 'first\n' },
+      { type: 'vertex.completed', time: 4, vertex: V1, durationMs: 2 },
+      { type: 'vertex.log', time: 5, vertex: V1, stream: 'stderr', data: 'late\n' },
+      { type: 'build.completed', time: 6, durationMs: 5, executed: 1, cached: 0 },
+    ]);
+    const store = new HistoryStore(db);
+    assert.deepEqual(store.logs('l1'), [{ seq: 1, text: 'first\nlate\n' }]);
+    db.writeTransaction(() => db.command("UPDATE history_logs SET data = zeroblob(64) WHERE build_id = 'l1'")({}));
+    assert.throws(() => store.logs('l1'), (error: unknown) => error instanceof Error && 'code' in error && error.code === 'STORE_CORRUPT' && /step 1 of build l1 .* is damaged/.test(error.message));
+  });
+
   it('resolves ^N and id prefixes; removes by id and by age', () => {
     using db = Database.open(join(dir, 'refs.db'));
     for (const [id, time] of [['aa11', 100], ['aa22', 200], ['bb33', 300]] as const) {
