@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config } from '../config/index.js';
 import { formatPlatform, hostPlatform, type Digest, type Platform } from '../core/index.js';
-import { HistoryRecorder, HistoryStore, buildRequest } from '../history/index.js';
+import { HistoryRecorder, HistoryStore, projectOf, requestFacts } from '../history/index.js';
 import { openContent, type Content, type GcOptions, type GcResult, type GcRootProvider, type ImageReference } from '../content/index.js';
 import { Database } from '../db/index.js';
 import { CacheRecords } from '../cache/index.js';
 import { writeOutput, type OutputSpec } from '../exporter/index.js';
-import { build, type BuildOptions, type BuildResult } from './build.js';
+import { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
 import { noSpaceError } from './no-space.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
@@ -207,7 +207,7 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
       // Every build is recorded in the history: its events pass through the recorder first.
       const recorder = new HistoryRecorder({
         open: () => new HistoryStore(db, options.clock),
-        request: await buildRequest({
+        request: requestFacts({
           contextDir: buildOptions.contextDir,
           dockerfile: buildOptions.dockerfile.path,
           platform: formatPlatform(buildOptions.platform),
@@ -222,18 +222,23 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
         next: buildOptions.events,
       });
       buildOptions = { ...buildOptions, events: recorder };
-      const result = await build(
-        {
-          stateRoot: config.stateRoot,
-          content: () => Promise.resolve(store),
-          database: () => db,
-          // Pulls, pushes and cache transfers of this build report to its event stream.
-          registry: registry.withEvents(buildOptions.events),
-          push: (localRef, remoteRef, signal) => push(deps, localRef, remoteRef, { signal, events: buildOptions.events }),
-          observer: recorder,
-        },
-        { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism },
-      );
+      // The git remote is looked up while the build runs (it is only needed when the record is written).
+      const naming = projectOf(buildOptions.contextDir).then((project) => recorder.setProject(project), () => undefined);
+      const buildDeps: BuildDeps = {
+        stateRoot: config.stateRoot,
+        content: () => Promise.resolve(store),
+        database: () => db,
+        // Pulls, pushes and cache transfers of this build report to its event stream.
+        registry: registry.withEvents(buildOptions.events),
+        push: (localRef, remoteRef, signal) => push(deps, localRef, remoteRef, { signal, events: buildOptions.events }),
+        observer: recorder,
+      };
+      let result: BuildResult;
+      try {
+        result = await build(buildDeps, { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism });
+      } finally {
+        await naming;
+      }
       // The automatic keep-storage policy of the config file.
       if (config.keepStorage !== undefined) {
         await prune({ stateRoot: config.stateRoot, content: store, db, clock: options.clock ?? Date.now }, { keepStorage: config.keepStorage, olderThanMs: Number.POSITIVE_INFINITY, signal: buildOptions.signal });

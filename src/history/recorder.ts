@@ -8,6 +8,7 @@
  * tables) or a write that fails becomes one `build.warning` and the build goes on unrecorded.
  */
 import type { BuildEvent, EventSink } from '../events/index.js';
+import { resolve } from 'node:path';
 import { projectOf } from './project.js';
 import { compressLog, decompressLog, type CompressedLog, type HistoryStore } from './store.js';
 import type { BuildRecord, BuildRequestFacts, BuildStatus, SourcePoint, StepRecord, StepStatus, WarningRecord } from './types.js';
@@ -35,10 +36,15 @@ export interface BuildRequestInput {
   readonly push: boolean;
 }
 
-/** The request facts a record keeps: build args, but secrets and ssh sockets by id only. */
+/** The request facts a record keeps (build args, but secrets and ssh sockets by id only), the project found from git. */
 export async function buildRequest(input: BuildRequestInput): Promise<BuildRequest> {
+  return { ...requestFacts(input), project: await projectOf(input.contextDir) };
+}
+
+/** As `buildRequest`, with the context directory as the project (`HistoryRecorder.setProject` can name it later). */
+export function requestFacts(input: BuildRequestInput): BuildRequest {
   return {
-    project: await projectOf(input.contextDir),
+    project: resolve(input.contextDir),
     context: input.contextDir,
     dockerfile: input.dockerfile,
     platform: input.platform,
@@ -91,11 +97,28 @@ export class HistoryRecorder implements EventSink {
   readonly #locations = new Map<string, SourcePoint>();
   readonly #layers = new Map<string, { digest: string; size: number }>();
   #done = false;
+  #written = false;
+  #project: string;
   /** How long the last write took, in ms (for the benchmark). */
   writeMs: number | undefined;
 
   constructor(options: HistoryRecorderOptions) {
     this.#options = options;
+    this.#project = options.request.project;
+  }
+
+  /** Names the project (the git remote, found while the build runs); the record is written with the latest name. */
+  setProject(project: string): void {
+    if (project === this.#project) return;
+    this.#project = project;
+    // Named after the record was written (a build that failed at once): correct the row.
+    if (this.#written && this.#buildId !== undefined) {
+      try {
+        this.#store?.setProject(this.#buildId, project);
+      } catch {
+        // The record keeps the context directory as its project.
+      }
+    }
   }
 
   /** Where each step is in the Dockerfile (from the plan). */
@@ -239,7 +262,7 @@ export class HistoryRecorder implements EventSink {
       const errorVertex = event.type === 'build.failed' ? event.vertex ?? failedStep?.vertex : undefined;
       const errorLocation = event.type === 'build.failed' ? event.location ?? (errorVertex === undefined ? undefined : this.#locations.get(errorVertex)) : undefined;
       const build: BuildRecord = {
-        id, project: request.project, context: request.context, dockerfile: request.dockerfile, target: this.#target, platform: request.platform,
+        id, project: this.#project, context: request.context, dockerfile: request.dockerfile, target: this.#target, platform: request.platform,
         startedAt: this.#startedAt, endedAt: event.time, status,
         ...(event.type === 'build.failed'
           ? { error: { message: event.error, ...(event.code === undefined ? {} : { code: event.code }), ...(errorLocation === undefined ? {} : { location: { file: errorLocation.file, line: errorLocation.line } }), ...(errorVertex === undefined ? {} : { vertex: errorVertex }) } }
@@ -255,6 +278,7 @@ export class HistoryRecorder implements EventSink {
         if (step.compressed !== undefined) logs.set(step.seq, step.compressed);
       }
       store.save({ build, steps, warnings: this.#warnings, logs });
+      this.#written = true;
     } catch (error) {
       this.#warn(`the build history could not record build ${id}: ${message(error)}`);
     } finally {

@@ -82,6 +82,7 @@ export class HistoryStore {
   readonly #prefix: TypedStatement<{ prefix: string }, z.infer<typeof IdRow>>;
   readonly #nth: TypedStatement<{ offset: number }, z.infer<typeof IdRow>>;
   readonly #delete: (p: { id: string }) => { readonly changes: number };
+  readonly #setProject: (p: { id: string; project: string }) => { readonly changes: number };
   readonly #deleteBefore: (p: { before: number }) => { readonly changes: number };
 
   /**
@@ -109,6 +110,7 @@ export class HistoryStore {
     this.#prefix = db.statement("SELECT id FROM history_builds WHERE substr(id, 1, length(@prefix)) = @prefix ORDER BY started_at DESC LIMIT 2", IdRow);
     this.#nth = db.statement('SELECT id FROM history_builds ORDER BY started_at DESC, id LIMIT 1 OFFSET @offset', IdRow);
     this.#delete = db.command('DELETE FROM history_builds WHERE id = @id');
+    this.#setProject = db.command('UPDATE history_builds SET project = @project WHERE id = @id');
     this.#deleteBefore = db.command('DELETE FROM history_builds WHERE ended_at < @before');
   }
 
@@ -147,6 +149,10 @@ export class HistoryStore {
         if (log.size > 0) this.#insertLog({ build_id: build.id, seq, encoding: 'deflate', size: log.size, data: log.data });
       }
     });
+  }
+
+  setProject(id: string, project: string): void {
+    this.#setProject({ id, project });
   }
 
   /** Builds, newest first. */

@@ -206,6 +206,21 @@ describe('history: the recorder and store', () => {
     assert.throws(() => store.logs('l1'), (error: unknown) => error instanceof Error && 'code' in error && error.code === 'STORE_CORRUPT' && /step 1 of build l1 .* is damaged/.test(error.message));
   });
 
+  it('the project found while the build runs names the record, also when it comes after the record was written', () => {
+    using db = Database.open(join(dir, 'project.db'));
+    const early = record(db, [{ type: 'build.started', time: 1, buildId: 'p1', target: '', vertices: 0 }]).recorder;
+    early.setProject('https://example.com/early.git');
+    early.emit({ type: 'build.completed', time: 2, durationMs: 1, executed: 0, cached: 0 });
+    const late = record(db, [
+      { type: 'build.started', time: 3, buildId: 'p2', target: '', vertices: 0 },
+      { type: 'build.failed', time: 4, durationMs: 1, error: 'bad Dockerfile', code: 'DOCKERFILE_SYNTAX' },
+    ]).recorder;
+    const store = new HistoryStore(db);
+    assert.equal(store.get('p2')?.build.project, '/src/app', 'the context directory until the remote is known');
+    late.setProject('https://example.com/late.git');
+    assert.deepEqual(store.list().map((b) => [b.id, b.project]), [['p2', 'https://example.com/late.git'], ['p1', 'https://example.com/early.git']]);
+  });
+
   it('resolves ^N and id prefixes; removes by id and by age', () => {
     using db = Database.open(join(dir, 'refs.db'));
     for (const [id, time] of [['aa11', 100], ['aa22', 200], ['bb33', 300]] as const) {
