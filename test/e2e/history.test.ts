@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
 import { CLI_PATH, runCli } from '../helpers/cli.js';
+import { Database } from '../../src/db/index.js';
 
 const Build = z.object({
   id: z.string(),
@@ -176,5 +177,25 @@ describe('build history: every build recorded, `stagecraft history ls|show|logs|
     assert.deepEqual(JSON.parse(ok(['history', 'rm', '--all', '--json']).stdout), { removed: [warm?.id] });
     assert.deepEqual(list(), []);
     assert.equal(cli(['history', 'show', '^1']).status, 6);
+  });
+
+  it('a history of a newer schema never blocks a build: one warning, the build succeeds; `history ls` says why it cannot read it', { timeout: 60_000 }, async () => {
+    const newer = await env.newRoot();
+    writeFileSync(join(dir, 'Dockerfile.plain'), `FROM ${env.busybox}\nCOPY f /f\n`);
+    const first = env.build(['-f', join(dir, 'Dockerfile.plain'), dir], { root: newer });
+    assert.equal(first.status, 0, first.stderr);
+    {
+      using db = Database.open(join(newer, 'metadata.db'));
+      db.writeTransaction(() => db.command("INSERT INTO schema_migrations (owner, version, description, applied_at) VALUES ('history', 99, 'from a newer stagecraft', 0)")({}));
+    }
+    const second = env.build(['-f', join(dir, 'Dockerfile.plain'), dir], { root: newer });
+    assert.equal(second.status, 0, second.stderr);
+    const warnings = second.events.filter((e) => e.type === 'build.warning').map((e) => (e.type === 'build.warning' ? e.message : ''));
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0] ?? '', /build history cannot be used, this build is not recorded: .*schema version 99 of "history", newer than this stagecraft knows/);
+    assert.ok(second.events.some((e) => e.type === 'build.completed'));
+    const ls = runCli(['--root', newer, 'history', 'ls']);
+    assert.equal(ls.status, 8);
+    assert.match(ls.stderr, /schema version 99 of "history", newer than this stagecraft knows[\s\S]*use a newer stagecraft with this state root/);
   });
 });
