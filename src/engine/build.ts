@@ -206,7 +206,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       time: Date.now(),
       durationMs: Date.now() - started,
       error: error instanceof Error ? error.message : String(error),
-      ...(error instanceof StagecraftError ? { code: error.code } : {}),
+      // An abort with a reason of the caller's own is still a cancelled build.
+      ...(error instanceof StagecraftError ? { code: error.code } : options.signal?.aborted === true ? { code: 'ABORTED' } : {}),
       ...(location === undefined ? {} : { location: { file: location.file, line: location.range.start.line } }),
       ...(failedVertex === undefined ? {} : { vertex: failedVertex }),
     });
