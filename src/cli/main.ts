@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { normalizeLegacyBoolFlags, registerBuild } from './commands/build.js';
+import { registerBuildHistory, routeImageHistory } from './commands/build-history.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerDebugAst } from './commands/debug-ast.js';
 import { registerPlan } from './commands/plan.js';
@@ -66,6 +67,7 @@ export function buildProgram(io: CliIo): Command {
   registerBuild(program, io);
   registerPlan(program, io);
   registerImageCommands(program, io);
+  registerBuildHistory(program, io);
   registerDebugAst(program, io);
   registerUpkeep(program, io);
   registerCompletion(program, io);
@@ -82,7 +84,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   const debug = argv.includes('--debug');
   const program = buildProgram(io);
   try {
-    await program.parseAsync(normalizeLegacyBoolFlags(argv), { from: 'user' });
+    await program.parseAsync(normalizeLegacyBoolFlags(routeImageHistory(argv, io.stderr)), { from: 'user' });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -20,7 +20,7 @@ import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCach
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { openSnapshotter, type Snapshotter } from '../snapshot/index.js';
-import { VertexError, solve, type CacheKey, type SolveNode } from '../solver/index.js';
+import { VertexError, solve, type CacheKey, type ResultCache, type SolveNode } from '../solver/index.js';
 import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
@@ -91,6 +91,16 @@ export interface BuildDeps {
   readonly database: () => Database;
   readonly registry: RegistryClient;
   readonly push: (localRef: string, remoteRef: string | undefined, signal: AbortSignal | undefined) => Promise<unknown>;
+  /** Told what the events do not say (the build history listens here). */
+  readonly observer?: BuildObserver | undefined;
+}
+
+/** Facts of a build's steps beyond its events. Must not throw. */
+export interface BuildObserver {
+  /** Where a step is in the Dockerfile, once the plan is made. */
+  locate(vertex: string, location: { readonly file: string; readonly line: number }): void;
+  /** The layer a RUN, COPY or ADD step made, executed or taken from the cache. */
+  layer(vertex: string, layer: { readonly digest: Digest; readonly size: number }): void;
 }
 
 async function readDockerignore(contextDir: string, dockerfilePath: string): Promise<string[]> {
@@ -117,9 +127,11 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
   const disposer = new Disposer();
   // The last lines of each step's output, for the error message of a failing step.
   const tails = new Map<string, string>();
+  let failedVertex: string | undefined;
   const events: EventSink = {
     emit: (event) => {
       if (event.type === 'vertex.log') tails.set(event.vertex, ((tails.get(event.vertex) ?? '') + event.data).slice(-4096));
+      if (event.type === 'vertex.failed') failedVertex ??= event.vertex;
       options.events.emit(event);
     },
   };
@@ -151,6 +163,10 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       namedContexts: env.named.convert,
     });
     for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
+    for (const vertex of converted.plan.vertices) {
+      const location = vertex.meta.location;
+      if (location !== undefined) deps.observer?.locate(vertex.id, { file: location.file, line: location.range.start.line });
+    }
     // check, from the plan: ids made of variables, ONBUILD triggers; entitlements.
     checkPlanEntitlements(converted.plan.vertices, options.allow ?? []);
     checkRequiredMounts(requiredMountsOfPlan(converted.plan), options.secrets, options.ssh);
@@ -180,11 +196,21 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     for (const exporter of exports.exporters) exported.push(...(await exporter.export(built, context)));
 
     const durationMs = Date.now() - started;
-    events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached });
+    events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached, image: { digest: image.descriptor.digest, configDigest: image.configDigest, size: image.size } });
     return { manifestDigest: image.descriptor.digest, configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported };
   } catch (caught) {
     const error = await noSpaceError(caught, deps.stateRoot);
-    events.emit({ type: 'build.failed', time: Date.now(), durationMs: Date.now() - started, error: error instanceof Error ? error.message : String(error) });
+    const location = error instanceof StagecraftError ? error.location : undefined;
+    events.emit({
+      type: 'build.failed',
+      time: Date.now(),
+      durationMs: Date.now() - started,
+      error: error instanceof Error ? error.message : String(error),
+      // An abort with a reason of the caller's own is still a cancelled build.
+      ...(error instanceof StagecraftError ? { code: error.code } : options.signal?.aborted === true ? { code: 'ABORTED' } : {}),
+      ...(location === undefined ? {} : { location: { file: location.file, line: location.range.start.line } }),
+      ...(failedVertex === undefined ? {} : { vertex: failedVertex }),
+    });
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
@@ -307,7 +333,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
         if (vertex === undefined) throw new Error(`no vertex ${node.id}`);
         return opFor(vertex, opDeps);
       },
-      cache: new LayerResultCache(env.records, env.content.blobs),
+      cache: observedCache(new LayerResultCache(env.records, env.content.blobs), vertices, deps.observer),
       // Directory results (context, downloads) are never stored, so they always "miss": not worth a word.
       explainMiss: (node, key, inputs) => (vertices.get(node.id)?.op.type === 'context' || vertices.get(node.id)?.op.type === 'http') ? [] : explainMiss(key.preimage, history.previous(stepId(node.id)), inputs.map((input) => {
         const vertex = vertices.get(input.node.id);
@@ -377,6 +403,27 @@ async function assembleAndStore(env: BuildEnvironment, options: BuildOptions, im
     configDigest: assembled.configDigest,
     size: layers.reduce((sum, l) => sum + l.size, 0) + assembled.config.length + assembled.manifest.length,
     inlineCacheRecords: inline?.count ?? 0,
+  };
+}
+
+/** The result cache, telling `observer` the layer each RUN/COPY/ADD step made (the last of its stack). */
+function observedCache(cache: LayerResultCache, vertices: ReadonlyMap<string, Vertex>, observer: BuildObserver | undefined): ResultCache<FsResult> {
+  if (observer === undefined) return cache;
+  const tell = (node: SolveNode, result: FsResult | undefined): void => {
+    const type = vertices.get(node.id)?.op.type;
+    const own = result?.kind === 'layers' && (type === 'exec' || type === 'file') ? result.layers.at(-1) : undefined;
+    if (own !== undefined) observer.layer(node.id, { digest: own.digest, size: own.size });
+  };
+  return {
+    load: async (key, node) => {
+      const result = await cache.load(key);
+      tell(node, result);
+      return result;
+    },
+    save: async (key, node, result, preimage) => {
+      await cache.save(key, node, result, preimage);
+      tell(node, result);
+    },
   };
 }
 

@@ -7,12 +7,13 @@ import { chmod, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config } from '../config/index.js';
-import { hostPlatform, type Digest, type Platform } from '../core/index.js';
+import { formatPlatform, hostPlatform, type Digest, type Platform } from '../core/index.js';
+import { HistoryRecorder, HistoryStore, projectOf, requestFacts } from '../history/index.js';
 import { openContent, type Content, type GcOptions, type GcResult, type GcRootProvider, type ImageReference } from '../content/index.js';
 import { Database } from '../db/index.js';
 import { CacheRecords } from '../cache/index.js';
-import { writeOutput } from '../exporter/index.js';
-import { build, type BuildOptions, type BuildResult } from './build.js';
+import { writeOutput, type OutputSpec } from '../exporter/index.js';
+import { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
 import { noSpaceError } from './no-space.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
@@ -92,6 +93,8 @@ export interface Engine {
   du(): Promise<DiskUsage>;
   /** Drops build cache (and with `all`, snapshots and cache mounts), then collects unneeded blobs. */
   prune(options?: PruneOptions): Promise<PruneResult>;
+  /** The build history (records of every build of this state root). */
+  buildHistory(): Promise<HistoryStore>;
   /** Builds a Dockerfile (see build.ts). */
   build(options: BuildOptions): Promise<BuildResult>;
   /** Closes the database. The engine must not be used afterwards. */
@@ -201,25 +204,68 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
       const store = await content();
       const db = database;
       if (db === undefined) throw new Error('engine: the database did not open');
-      const result = await build(
-        {
-          stateRoot: config.stateRoot,
-          content: () => Promise.resolve(store),
-          database: () => db,
-          // Pulls, pushes and cache transfers of this build report to its event stream.
-          registry: registry.withEvents(buildOptions.events),
-          push: (localRef, remoteRef, signal) => push(deps, localRef, remoteRef, { signal, events: buildOptions.events }),
-        },
-        { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism },
-      );
+      // Every build is recorded in the history: its events pass through the recorder first.
+      const recorder = new HistoryRecorder({
+        open: () => new HistoryStore(db, options.clock),
+        request: requestFacts({
+          contextDir: buildOptions.contextDir,
+          dockerfile: buildOptions.dockerfile.path,
+          platform: formatPlatform(buildOptions.platform),
+          buildArgs: buildOptions.buildArgs,
+          secrets: buildOptions.secrets,
+          ssh: buildOptions.ssh,
+          tags: buildOptions.tags,
+          outputs: buildOptions.outputs.map(describeOutput),
+          noCache: buildOptions.noCache,
+          push: buildOptions.push,
+        }),
+        next: buildOptions.events,
+      });
+      buildOptions = { ...buildOptions, events: recorder };
+      // The git remote is looked up while the build runs (it is only needed when the record is written).
+      const naming = projectOf(buildOptions.contextDir).then((project) => recorder.setProject(project), () => undefined);
+      const buildDeps: BuildDeps = {
+        stateRoot: config.stateRoot,
+        content: () => Promise.resolve(store),
+        database: () => db,
+        // Pulls, pushes and cache transfers of this build report to its event stream.
+        registry: registry.withEvents(buildOptions.events),
+        push: (localRef, remoteRef, signal) => push(deps, localRef, remoteRef, { signal, events: buildOptions.events }),
+        observer: recorder,
+      };
+      let result: BuildResult;
+      try {
+        result = await build(buildDeps, { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism });
+      } finally {
+        await naming;
+      }
       // The automatic keep-storage policy of the config file.
       if (config.keepStorage !== undefined) {
         await prune({ stateRoot: config.stateRoot, content: store, db, clock: options.clock ?? Date.now }, { keepStorage: config.keepStorage, olderThanMs: Number.POSITIVE_INFINITY, signal: buildOptions.signal });
       }
       return result;
     },
+    async buildHistory() {
+      await content();
+      if (database === undefined) throw new Error('engine: the database did not open');
+      return new HistoryStore(database, options.clock);
+    },
     close() {
       database?.close();
     },
   };
+}
+
+/** An output as `type=…,dest=…` or `type=image,name=…` (what the history shows of it). */
+function describeOutput(output: OutputSpec): string {
+  switch (output.type) {
+    case 'local':
+    case 'tar':
+      return `type=${output.type},dest=${output.dest}`;
+    case 'oci':
+    case 'docker':
+      return [`type=${output.type}`, ...(output.dest === undefined ? [] : [`dest=${output.dest}`]), ...(output.names.length > 0 ? [`name=${output.names.join(',')}`] : [])].join(',');
+    case 'image':
+      return [`type=image`, ...(output.names.length > 0 ? [`name=${output.names.join(',')}`] : []), ...(output.push ? ['push=true'] : [])].join(',');
+  }
 }

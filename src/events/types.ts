@@ -41,9 +41,37 @@ export type BuildEvent =
   | ({ readonly type: 'transfer.progress'; readonly time: number; readonly current: number; readonly total: number } & TransferRef)
   | ({ readonly type: 'transfer.completed'; readonly time: number; readonly kind: TransferKind; readonly outcome: TransferOutcome; readonly bytes: number; readonly total: number; readonly durationMs: number } & TransferRef)
   | { readonly type: 'registry.retry'; readonly time: number; readonly what: string; readonly reason: string; readonly attempt: number; readonly attempts: number; readonly delayMs: number }
-  | { readonly type: 'build.warning'; readonly time: number; readonly message: string }
-  | { readonly type: 'build.completed'; readonly time: number; readonly durationMs: number; readonly executed: number; readonly cached: number }
-  | { readonly type: 'build.failed'; readonly time: number; readonly durationMs: number; readonly error: string };
+  | {
+    readonly type: 'build.warning';
+    readonly time: number;
+    readonly message: string;
+    /** The build check's rule name (BuildKit's, e.g. `JSONArgsRecommended`). */
+    readonly rule?: string | undefined;
+    readonly location?: { readonly file: string; readonly line: number; readonly column?: number | undefined } | undefined;
+    readonly url?: string | undefined;
+    /** How to fix it. */
+    readonly detail?: string | undefined;
+  }
+  | {
+    readonly type: 'build.completed';
+    readonly time: number;
+    readonly durationMs: number;
+    readonly executed: number;
+    readonly cached: number;
+    readonly image?: { readonly digest: string; readonly configDigest: string; readonly size: number } | undefined;
+  }
+  | {
+    readonly type: 'build.failed';
+    readonly time: number;
+    readonly durationMs: number;
+    readonly error: string;
+    /** The StagecraftError code (ABORTED when the build was cancelled). */
+    readonly code?: string | undefined;
+    /** Where in the Dockerfile it failed. */
+    readonly location?: { readonly file: string; readonly line: number } | undefined;
+    /** The failing step's vertex. */
+    readonly vertex?: string | undefined;
+  };
 
 export type BuildEventType = BuildEvent['type'];
 

@@ -181,7 +181,7 @@ describe('stagecraft pull/push/images/inspect/tag/rmi/save/load', () => {
     assert.ok((history[0]?.size ?? 0) > 5000, 'the COPY layer holds data.txt');
     assert.deepEqual(history.map((h) => h.id), [iid2, undefined, undefined, undefined]);
 
-    const text = ok(['history', 'hist:1']).stdout.split('\n');
+    const text = ok(['image', 'history', 'hist:1']).stdout.split('\n');
     assert.match(text[0] ?? '', /^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
     assert.match(text[1] ?? '', new RegExp(`^${iid2.slice(7, 19)}\\s+(Less than a second|\\d+ seconds|About a minute|\\d+ minutes) ago\\s+COPY.*\\s${formatBytes(history[0]?.size ?? 0).replace('.', '\\.')}`));
     assert.match(text[3] ?? '', /^<missing>\s+.* ago\s+ENV GREETING=hello\s+0B/);
@@ -190,11 +190,13 @@ describe('stagecraft pull/push/images/inspect/tag/rmi/save/load', () => {
       const createdBy = line.split(/\s{3,}/)[2] ?? '';
       assert.ok(createdBy.length <= 45, `CREATED BY is cut to 45 characters: ${line}`);
     }
-    const full = ok(['history', '--no-trunc', 'hist:1']).stdout;
+    const full = ok(['image', 'history', '--no-trunc', 'hist:1']).stdout;
     assert.match(full, new RegExp(`^${iid2}\\s`, 'm'));
     assert.match(full, /RUN .*echo "\$GREETING from a RUN step" > \/greeting/);
+    assert.equal(ok(['image', 'history', '-q', 'hist:1']).stdout, `${iid2.slice(7, 19)}\n<missing>\n<missing>\n<missing>\n`);
+    assert.equal(cli(['image', 'history', 'nothing:here']).status, 6);
+    // The old spelling still works (`stagecraft history` is the build history now), with a note.
     assert.equal(ok(['history', '-q', 'hist:1']).stdout, `${iid2.slice(7, 19)}\n<missing>\n<missing>\n<missing>\n`);
-    assert.equal(cli(['history', 'nothing:here']).status, 6);
   });
 
   it('inspects refs that are not in the store from their registry: a manifest, an index with platforms, --raw bytes', { timeout: 60_000 }, async () => {

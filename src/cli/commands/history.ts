@@ -1,4 +1,7 @@
-/** `stagecraft image history IMAGE` (and `stagecraft history IMAGE`), as `docker history`. */
+/**
+ * `stagecraft image history IMAGE`, as `docker history`. (`stagecraft history IMAGE` still reaches it,
+ * with a deprecation note: `stagecraft history` is the build history, see build-history.ts.)
+ */
 import type { Command } from 'commander';
 import type { HistoryEntry } from '../../engine/index.js';
 import type { CliIo } from '../main.js';
@@ -54,5 +57,4 @@ export function registerHistory(program: Command, io: CliIo): void {
   const image = program.commands.find((c) => c.name() === 'image')
     ?? program.command('image').description('image subcommands, as `docker image …`').addHelpText('after', '\nExamples:\n  stagecraft image history app:1.0');
   addHistory(image, io, 'image ');
-  addHistory(program, io, '');
 }

@@ -1,0 +1,86 @@
+/**
+ * What recording a build in the history costs (issue 17: < 20 ms on a warm build).
+ *   node --import tsx bench/history-bench.ts [runs]
+ * Builds a small Dockerfile (FROM scratch, three COPY steps: no registry, no runc) with the library,
+ * once cold and then warm `runs` times, and reports the warm build's wall time. Then it replays the
+ * events of a warm build through a HistoryRecorder on the same database, timing what recording adds
+ * to the build's path: the request facts, opening the store (migration check, statements), every
+ * event and the one write transaction. The git remote lookup runs beside the build and is timed
+ * apart. Last, the same with 200 KB of step output (deflated when the step ends).
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/index.js';
+import { hostPlatform } from '../src/core/index.js';
+import { Database } from '../src/db/index.js';
+import { RecordingSink, nullSink, type BuildEvent } from '../src/events/index.js';
+import { createEngine, statePaths } from '../src/engine/index.js';
+import { HistoryRecorder, HistoryStore, projectOf, requestFacts } from '../src/history/index.js';
+
+const runs = Number(process.argv[2] ?? '20');
+const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+const max = (values: readonly number[]): number => Math.max(...values);
+
+const work = await mkdtemp(join(tmpdir(), 'stagecraft-history-bench-'));
+try {
+  const context = join(work, 'ctx');
+  await mkdir(context, { recursive: true });
+  for (const name of ['a', 'b', 'c']) await writeFile(join(context, name), `${name}\n`.repeat(1000));
+  const dockerfile = 'FROM scratch\nCOPY a /a\nCOPY b /b\nCOPY c /c\n';
+  const config = loadConfig({ env: { STAGECRAFT_ROOT: join(work, 'root') }, flags: {} });
+  const engine = createEngine(config);
+  const platform = hostPlatform(process.arch);
+  const options = (events: RecordingSink | typeof nullSink) => ({
+    contextDir: context, dockerfile: { path: join(context, 'Dockerfile'), text: dockerfile }, buildArgs: new Map([['A', '1']]), platform, buildPlatform: platform,
+    secrets: new Map<string, Buffer>(), ssh: new Map<string, string>(), tags: ['bench:1'], outputs: [], push: false, noCache: false, noCacheFilter: [], pull: false,
+    network: 'default' as const, labels: new Map<string, string>(), events,
+  });
+  await engine.build(options(nullSink));
+  const wall: number[] = [];
+  let warmEvents: readonly BuildEvent[] = [];
+  for (let i = 0; i < runs; i++) {
+    const sink = new RecordingSink();
+    const begin = performance.now();
+    await engine.build(options(sink));
+    wall.push(performance.now() - begin);
+    warmEvents = sink.events;
+  }
+  engine.close();
+
+  const db = Database.open(statePaths(config).database);
+  const replay = (events: readonly BuildEvent[], id: string): { total: number; write: number } => {
+    const begin = performance.now();
+    const request = requestFacts({ contextDir: context, dockerfile: join(context, 'Dockerfile'), platform: 'linux/amd64', buildArgs: new Map([['A', '1']]), secrets: new Map(), ssh: new Map(), tags: ['bench:1'], outputs: [], noCache: false, push: false });
+    const recorder = new HistoryRecorder({ open: () => new HistoryStore(db), request, next: nullSink });
+    for (const event of events) recorder.emit(event.type === 'build.started' ? { ...event, buildId: id } : event);
+    return { total: performance.now() - begin, write: recorder.writeMs ?? Number.NaN };
+  };
+  const lookups: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const begin = performance.now();
+    await projectOf(context);
+    lookups.push(performance.now() - begin);
+  }
+  const small: { total: number; write: number }[] = [];
+  for (let i = 0; i < runs; i++) small.push(replay(warmEvents, `benchwarm${i}`));
+  const started = warmEvents.find((e) => e.type === 'build.started');
+  const logged: BuildEvent[] = [
+    ...(started === undefined ? [] : [started]),
+    { type: 'vertex.started', time: 1, vertex: 'sha256:v', name: 'RUN noisy', inputs: [] },
+    ...Array.from({ length: 200 }, (_, i): BuildEvent => ({ type: 'vertex.log', time: 2, vertex: 'sha256:v', stream: 'stdout', data: `${'x'.repeat(1000)} ${i}\n` })),
+    { type: 'vertex.completed', time: 3, vertex: 'sha256:v', durationMs: 2 },
+    { type: 'build.completed', time: 4, durationMs: 3, executed: 1, cached: 0 },
+  ];
+  const big: { total: number; write: number }[] = [];
+  for (let i = 0; i < runs; i++) big.push(replay(logged, `benchlogs${i}`));
+  db.close();
+
+  const fmt = (n: number): string => n.toFixed(2);
+  console.log(`warm build (FROM scratch + 3 COPY, ${warmEvents.length} events), ${runs} runs: median ${fmt(median(wall))} ms, max ${fmt(max(wall))} ms (recording included)`);
+  console.log(`recording a warm build: median ${fmt(median(small.map((s) => s.total)))} ms (write transaction ${fmt(median(small.map((s) => s.write)))} ms), max ${fmt(max(small.map((s) => s.total)))} ms`);
+  console.log(`git remote lookup (runs beside the build, not before it): median ${fmt(median(lookups))} ms`);
+  console.log(`recording 200 KB of step output: median ${fmt(median(big.map((s) => s.total)))} ms (write ${fmt(median(big.map((s) => s.write)))} ms), max ${fmt(max(big.map((s) => s.total)))} ms`);
+} finally {
+  await rm(work, { recursive: true, force: true });
+}

@@ -1,0 +1,17 @@
+export { HISTORY_MIGRATIONS, HISTORY_SCHEMA_OWNER } from './schema.js';
+export { HistoryStore, compressLog, decompressLog, type CompressedLog, type ListOptions, type NewBuildRecord } from './store.js';
+export { HistoryRecorder, buildRequest, requestFacts, type BuildRequest, type BuildRequestInput, type HistoryRecorderOptions } from './recorder.js';
+export { projectOf, remoteUrl, withoutCredentials } from './project.js';
+export {
+  BUILD_STATUSES,
+  BuildRequestFacts,
+  STEP_STATUSES,
+  type BuildRecord,
+  type BuildRecordBundle,
+  type BuildStatus,
+  type SourcePoint,
+  type StepLog,
+  type StepRecord,
+  type StepStatus,
+  type WarningRecord,
+} from './types.js';
