@@ -1,4 +1,6 @@
 import { Command, CommanderError } from 'commander';
+import { ExitStatus } from './exit-status.js';
+import { registerLint } from './commands/lint.js';
 import { normalizeLegacyBoolFlags, registerBuild } from './commands/build.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerDebugAst } from './commands/debug-ast.js';
@@ -65,6 +67,7 @@ export function buildProgram(io: CliIo): Command {
 
   registerBuild(program, io);
   registerPlan(program, io);
+  registerLint(program, io);
   registerImageCommands(program, io);
   registerDebugAst(program, io);
   registerUpkeep(program, io);
@@ -85,6 +88,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     await program.parseAsync(normalizeLegacyBoolFlags(argv), { from: 'user' });
     return 0;
   } catch (error) {
+    if (error instanceof ExitStatus) return error.status;
     if (error instanceof CommanderError) {
       // commander has printed its own message already; help and version exit 0.
       return error.exitCode === 0 ? 0 : 2;

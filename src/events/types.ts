@@ -41,7 +41,19 @@ export type BuildEvent =
   | ({ readonly type: 'transfer.progress'; readonly time: number; readonly current: number; readonly total: number } & TransferRef)
   | ({ readonly type: 'transfer.completed'; readonly time: number; readonly kind: TransferKind; readonly outcome: TransferOutcome; readonly bytes: number; readonly total: number; readonly durationMs: number } & TransferRef)
   | { readonly type: 'registry.retry'; readonly time: number; readonly what: string; readonly reason: string; readonly attempt: number; readonly attempts: number; readonly delayMs: number }
-  | { readonly type: 'build.warning'; readonly time: number; readonly message: string }
+  | {
+    readonly type: 'build.warning';
+    readonly time: number;
+    readonly message: string;
+    /** A build check's rule name (docs/checks.md), when the warning is one. */
+    readonly rule?: string | undefined;
+    /** Where in the Dockerfile. */
+    readonly location?: { readonly file: string; readonly line: number; readonly column?: number | undefined } | undefined;
+    /** The rule's documentation. */
+    readonly url?: string | undefined;
+    /** How to fix it. */
+    readonly detail?: string | undefined;
+  }
   | { readonly type: 'build.completed'; readonly time: number; readonly durationMs: number; readonly executed: number; readonly cached: number }
   | { readonly type: 'build.failed'; readonly time: number; readonly durationMs: number; readonly error: string };
 
