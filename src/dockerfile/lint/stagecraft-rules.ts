@@ -31,7 +31,13 @@ function program(words: readonly string[]): string[] {
   return words.slice(i);
 }
 
-interface PackageAction { readonly manager: string; readonly action: 'install' | 'remove'; readonly packages: readonly string[] }
+interface PackageAction {
+  readonly manager: string;
+  readonly action: 'install' | 'remove';
+  readonly packages: readonly string[];
+  /** apk's `--virtual NAME`: the group `apk del NAME` removes again. */
+  readonly group?: string | undefined;
+}
 
 const INSTALL_VERBS: Readonly<Record<string, { install: readonly string[]; remove: readonly string[] }>> = {
   'apt-get': { install: ['install'], remove: ['remove', 'purge', 'autoremove'] },
@@ -56,19 +62,18 @@ export function packageActions(text: string): PackageAction[] {
     const action = verbs.install.includes(verb) ? 'install' : verbs.remove.includes(verb) ? 'remove' : undefined;
     if (action === undefined) continue;
     const packages: string[] = [];
+    let group: string | undefined;
     const args = rest.slice(verbIndex + 1);
     for (let i = 0; i < args.length; i++) {
       const arg = args[i] ?? '';
-      if (arg === '--virtual' || arg === '-t') {
-        // apk's virtual package name: removing it removes what it groups
-        const name = args[++i];
-        if (name !== undefined) packages.push(name);
+      if (manager === 'apk' && (arg === '--virtual' || arg === '-t')) {
+        group = args[++i];
         continue;
       }
       if (arg.startsWith('-')) continue;
       packages.push(arg.replace(/^['"]|['"]$/g, '').split(/[=~<>]/)[0] ?? arg);
     }
-    actions.push({ manager, action, packages });
+    actions.push({ manager, action, packages, group });
   }
   return actions;
 }
@@ -95,15 +100,15 @@ function buildTools(model: LintModel, report: Reporter): void {
       const text = runText(command);
       for (const action of packageActions(text)) {
         for (const name of action.packages) {
-          if (action.action === 'remove') installed.delete(name);
-          else {
-            const kind = isBuildTool(name);
-            if (kind !== undefined) installed.set(name, { command, kind });
-            // an apk virtual group: its members go with it
-            if (action.manager === 'apk' && name.startsWith('.')) for (const member of action.packages) installed.set(`${name}:${member}`, { command, kind: 'group' });
+          if (action.action === 'remove') {
+            installed.delete(name);
+            // removing an apk virtual group removes its members
+            for (const key of [...installed.keys()]) if (key.startsWith(`${name}\0`)) installed.delete(key);
+            continue;
           }
+          const kind = isBuildTool(name);
+          if (kind !== undefined) installed.set(action.group === undefined ? name : `${action.group}\0${name}`, { command, kind });
         }
-        if (action.action === 'remove') for (const key of [...installed.keys()]) if (action.packages.some((p) => key.startsWith(`${p}:`))) installed.delete(key);
       }
       for (const words of simpleCommands(text)) {
         const [tool, verb, ...args] = program(words);
@@ -114,8 +119,8 @@ function buildTools(model: LintModel, report: Reporter): void {
     }
   }
   const byCommand = new Map<RunInstruction, string[]>();
-  for (const [name, { command, kind }] of installed) {
-    if (kind === 'group') continue;
+  for (const [key, { command }] of installed) {
+    const name = key.slice(key.indexOf('\0') + 1);
     byCommand.set(command, [...(byCommand.get(command) ?? []), name]);
   }
   for (const [command, names] of byCommand) {
