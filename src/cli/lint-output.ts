@@ -7,6 +7,7 @@ import { RULE_INFO, type LintFinding, type LintResult } from '../dockerfile/inde
 /** The Dockerfile lines around `line`, the reported one marked `>>>` (BuildKit's source excerpt). */
 function sourceExcerpt(text: string, line: number): string[] {
   const lines = text.split(/\r?\n/);
+  if (lines.at(-1) === '') lines.pop();
   const first = Math.max(1, line - 2);
   const last = Math.min(lines.length, line + 2);
   const width = String(last).length;
