@@ -3,6 +3,7 @@
  * A rule added to the registry without a case here fails the first test.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { StagecraftError, parsePlatform } from '../../src/core/index.js';
 import { RULE_INFO, lintDockerfile, type BaseImageInfo, type LintRunOptions } from '../../src/dockerfile/index.js';
@@ -89,6 +90,22 @@ describe('build-check rules', () => {
       assert.deepEqual(linesOf(c.rule, c.good, c.goodOptions ?? c.options), []);
     });
   }
+});
+
+describe('docs/checks.md', () => {
+  it('documents exactly the rules of the registry, each with an example and a fix; our URLs point at their anchors', () => {
+    const doc = readFileSync(new URL('../../docs/checks.md', import.meta.url), 'utf8');
+    const sections = doc.split(/^### /m).slice(1);
+    assert.deepEqual(sections.map((s) => s.split('\n', 1)[0]).sort(), RULE_INFO.map((r) => r.name).sort());
+    for (const section of sections) {
+      assert.match(section, /```dockerfile\n[\s\S]+?```/, `${section.split('\n', 1)[0] ?? ''} has an example`);
+      assert.match(section, /\nFix: /, `${section.split('\n', 1)[0] ?? ''} has a fix`);
+    }
+    for (const rule of RULE_INFO) {
+      if (rule.url.startsWith('https://')) continue;
+      assert.equal(rule.url, `docs/checks.md#${rule.name.toLowerCase()}`);
+    }
+  });
 });
 
 describe('rule details', () => {

@@ -6,6 +6,7 @@ import { closest, formatPlatform, parseImageRef, parsePlatform } from '../../cor
 import type { Command, Stage } from '../instructions/index.js';
 import { PatternMatcher } from '../../util/patterns.js';
 import { stageChain } from './model.js';
+import { OWN_DOCS } from './stagecraft-rules.js';
 import type { LintModel, LintRule, ModelStage, Reporter } from './types.js';
 
 const DOCS = 'https://docs.docker.com/go/dockerfile/rule';
@@ -540,7 +541,7 @@ export const BUILDKIT_RULES: readonly LintRule[] = [
   },
   {
     // Defined in BuildKit's ruleset without a documentation page; ours is docs/checks.md.
-    name: 'InvalidBaseImagePlatform', description: 'Base image platform does not match expected target platform', url: 'https://github.com/stagecraft/stagecraft/blob/main/docs/checks.md#invalidbaseimageplatform', experimental: false, origin: 'buildkit', needs: 'image',
+    name: 'InvalidBaseImagePlatform', description: 'Base image platform does not match expected target platform', url: `${OWN_DOCS}#invalidbaseimageplatform`, experimental: false, origin: 'buildkit', needs: 'image',
     check: basePlatform,
   },
 ];
