@@ -11,7 +11,7 @@ import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, Ste
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatPlatform, parseImageRef, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
-import { ShellLex, convertDockerfile, type BaseImageInfo, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
+import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
 import { pingDockerDaemon, resolveExporters, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
@@ -117,6 +117,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
   try {
     checkBuildEntitlements(options.network, options.allow ?? []);
     const parsed = loadDockerfile(options.dockerfile.text, options.dockerfile.path);
+    // A malformed `# check=` (or BUILDKIT_DOCKERFILE_CHECK) fails now, not after the base images are resolved.
+    checkConfigOf(options.dockerfile.text, options.dockerfile.path, options.buildArgs.get('BUILDKIT_DOCKERFILE_CHECK'));
     // check, from the Dockerfile alone: before a registry is contacted or anything is unpacked.
     const lex = new ShellLex({ escapeToken: parsed.escapeToken });
     const graphOptions = { lex, buildArgs: options.buildArgs, target: options.target, buildPlatform: options.buildPlatform, targetPlatform: options.platform };

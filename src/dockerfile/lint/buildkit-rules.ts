@@ -36,6 +36,12 @@ export function looksSecret(key: string): boolean {
   return SECRET_WORD.test(key) && !SECRET_ALLOW.test(key);
 }
 
+/** "Did you mean": only among a bounded set of names, so a hostile Dockerfile cannot make it quadratic. */
+function suggest(name: string, candidates: ReadonlySet<string> | ReadonlyMap<string, string>, caseInsensitive: boolean): string | undefined {
+  if (candidates.size > 256) return undefined;
+  return closest(name, candidates.keys(), caseInsensitive);
+}
+
 const RESERVED_STAGE_NAMES = new Set(['context', 'scratch']);
 /** Variables BuildKit never puts into the environment, so never undefined. */
 const NON_ENV_ARGS = new Set(['BUILDKIT_SBOM_SCAN_CONTEXT', 'BUILDKIT_SBOM_SCAN_STAGE']);
@@ -117,7 +123,7 @@ function undefinedVars(model: LintModel, report: Reporter): void {
       const onUnmatched = (name: string): void => {
         if (!checked || seen.has(name)) return;
         seen.add(name);
-        const guess = closest(name, scope.env.keys(), false);
+        const guess = suggest(name, scope.env, false);
         reportAt(report, command, `Usage of undefined variable '$${name}'${guess !== undefined ? ` (did you mean $${guess}?)` : ''}`,
           guess !== undefined ? `use $${guess}, or declare ${name} with ARG or ENV before this line` : `declare ${name} with ARG (or ENV) in this stage before using it`);
       };
@@ -292,7 +298,7 @@ function fromArgs(model: LintModel, report: Reporter): void {
     }
     for (const name of unmatched) {
       if (known.has(name)) continue;
-      const guess = closest(name, known, true);
+      const guess = suggest(name, known, true);
       reportAt(report, stage.from, `FROM argument '${name}' is not declared${guess !== undefined ? ` (did you mean ${guess}?)` : ''}`,
         guess !== undefined ? `use ${guess}, or declare ARG ${name} before the first FROM` : `declare ARG ${name} (with a default) before the first FROM`);
     }

@@ -37,6 +37,12 @@ function enabled(rule: Pick<LintRule, 'name' | 'experimental'>, config: CheckCon
   return !config.skipAll && !config.skip.has(rule.name);
 }
 
+/** The check configuration a Dockerfile and build arg ask for; throws for a malformed one (so a build can fail before any work). */
+export function checkConfigOf(text: string, file: string, checkArg: string | undefined): CheckConfig {
+  const directive = parseDockerfile(text, { file }).directives.find((d) => d.name === 'check');
+  return resolveCheckConfig({ file, buildArg: checkArg, directive: directive === undefined ? undefined : { value: directive.value, line: directive.range.start.line } });
+}
+
 /** Runs the checks over one Dockerfile. Throws what parsing throws (a syntax error is no finding). */
 export function lintDockerfile(text: string, options: LintRunOptions): LintResult {
   const ast = parseDockerfile(text, { file: options.file });

@@ -81,14 +81,14 @@ export function buildLintModel(ast: DockerfileAst, parsed: ParsedDockerfile, opt
   }
   // COPY --from may name a later stage: resolve those now that every name is known.
   const resolved = stages.map((s) => {
-    const extra: number[] = [];
+    const all = new Set(s.dependencies);
     for (const command of s.stage.commands) {
       if (command.kind === 'copy' && command.from !== undefined && !/^\d+$/.test(command.from)) {
         const index = byName.get(command.from.toLowerCase());
-        if (index !== undefined && !s.dependencies.includes(index)) extra.push(index);
+        if (index !== undefined) all.add(index);
       }
     }
-    return extra.length === 0 ? s : { ...s, dependencies: [...s.dependencies, ...extra] };
+    return all.size === s.dependencies.length ? s : { ...s, dependencies: [...all] };
   });
 
   let target = resolved.length - 1;

@@ -94,6 +94,7 @@ export function isBuildTool(name: string): 'compiler' | 'package manager' | unde
 function buildTools(model: LintModel, report: Reporter): void {
   const chain = stageChain(model, model.target);
   const installed = new Map<string, { command: RunInstruction; kind: string }>();
+  const groups = new Map<string, string[]>();
   for (const stage of chain) {
     for (const command of stage.stage.commands) {
       if (command.kind !== 'run') continue;
@@ -103,11 +104,19 @@ function buildTools(model: LintModel, report: Reporter): void {
           if (action.action === 'remove') {
             installed.delete(name);
             // removing an apk virtual group removes its members
-            for (const key of [...installed.keys()]) if (key.startsWith(`${name}\0`)) installed.delete(key);
+            for (const member of groups.get(name) ?? []) installed.delete(`${name}\0${member}`);
+            groups.delete(name);
             continue;
           }
           const kind = isBuildTool(name);
-          if (kind !== undefined) installed.set(action.group === undefined ? name : `${action.group}\0${name}`, { command, kind });
+          if (kind === undefined) continue;
+          if (action.group === undefined) installed.set(name, { command, kind });
+          else {
+            installed.set(`${action.group}\0${name}`, { command, kind });
+            const members = groups.get(action.group) ?? [];
+            members.push(name);
+            groups.set(action.group, members);
+          }
         }
       }
       for (const words of simpleCommands(text)) {
@@ -121,7 +130,9 @@ function buildTools(model: LintModel, report: Reporter): void {
   const byCommand = new Map<RunInstruction, string[]>();
   for (const [key, { command }] of installed) {
     const name = key.slice(key.indexOf('\0') + 1);
-    byCommand.set(command, [...(byCommand.get(command) ?? []), name]);
+    const names = byCommand.get(command) ?? [];
+    names.push(name);
+    byCommand.set(command, names);
   }
   for (const [command, names] of byCommand) {
     reportAt(report, command, `Build tools installed in the final stage: ${names.join(', ')}`,
@@ -173,7 +184,7 @@ function aptLists(model: LintModel, report: Reporter): void {
       if (command.kind !== 'run') continue;
       const text = runText(command);
       if (!packageActions(text).some((a) => (a.manager === 'apt-get' || a.manager === 'apt') && a.action === 'install')) continue;
-      if (/rm\s+(-[a-zA-Z]+\s+)*\/var\/lib\/apt\/lists/.test(text)) continue;
+      if (removesAptLists(text)) continue;
       if (command.mounts.some((m) => m.type === 'cache' && (m.target ?? '').startsWith('/var/lib/apt'))) continue;
       reportAt(report, command, 'apt-get install without removing /var/lib/apt/lists in the same RUN: the package lists stay in the layer',
         'end the RUN with && rm -rf /var/lib/apt/lists/* (or mount a cache: RUN --mount=type=cache,target=/var/lib/apt/lists …)');
@@ -181,21 +192,57 @@ function aptLists(model: LintModel, report: Reporter): void {
   }
 }
 
-const DEPENDENCY_INSTALLS: readonly { readonly test: RegExp; readonly manifests: string }[] = [
-  { test: /\bnpm\s+(ci|install|i)\b/, manifests: 'package.json package-lock.json' },
-  { test: /\byarn(\s+install)?\s*($|--frozen-lockfile|--immutable)/, manifests: 'package.json yarn.lock' },
-  { test: /\bpnpm\s+(install|i)\b/, manifests: 'package.json pnpm-lock.yaml' },
-  { test: /\bpip3?\s+install\b.*(-r|--requirement)\s/, manifests: 'requirements.txt' },
-  { test: /\b(poetry|pipenv|uv)\s+(install|sync)\b/, manifests: 'pyproject.toml and its lock file' },
-  { test: /\bgo\s+mod\s+download\b/, manifests: 'go.mod go.sum' },
-  { test: /\bbundle\s+install\b/, manifests: 'Gemfile Gemfile.lock' },
-  { test: /\bmvn\b.*dependency:(go-offline|resolve)/, manifests: 'pom.xml' },
-  { test: /\bcomposer\s+install\b/, manifests: 'composer.json composer.lock' },
-  { test: /\bcargo\s+fetch\b/, manifests: 'Cargo.toml Cargo.lock' },
-];
+/**
+ * The manifests a dependency installation reads, if `words` (one simple command) is one. Token tests,
+ * not regexes over the whole script: linear in the script's length, whatever it holds.
+ */
+function dependencyManifests(words: readonly string[]): string | undefined {
+  const [tool, verb, ...rest] = program(words);
+  const args = [verb ?? '', ...rest];
+  switch (tool ?? '') {
+    case 'npm':
+      return verb === 'ci' || verb === 'install' || verb === 'i' ? 'package.json package-lock.json' : undefined;
+    case 'yarn':
+      return verb === undefined || verb === 'install' || verb.startsWith('--') ? 'package.json yarn.lock' : undefined;
+    case 'pnpm':
+      return verb === 'install' || verb === 'i' ? 'package.json pnpm-lock.yaml' : undefined;
+    case 'pip':
+    case 'pip3':
+      return verb === 'install' && args.some((a) => a === '-r' || a === '--requirement' || a.startsWith('-r') || a.startsWith('--requirement=')) ? 'requirements.txt' : undefined;
+    case 'poetry':
+    case 'pipenv':
+    case 'uv':
+      return verb === 'install' || verb === 'sync' ? 'pyproject.toml and its lock file' : undefined;
+    case 'go':
+      return verb === 'mod' && rest[0] === 'download' ? 'go.mod go.sum' : undefined;
+    case 'bundle':
+      return verb === 'install' ? 'Gemfile Gemfile.lock' : undefined;
+    case 'mvn':
+    case './mvnw':
+      return args.some((a) => a.startsWith('dependency:go-offline') || a.startsWith('dependency:resolve')) ? 'pom.xml' : undefined;
+    case 'composer':
+      return verb === 'install' ? 'composer.json composer.lock' : undefined;
+    case 'cargo':
+      return verb === 'fetch' ? 'Cargo.toml Cargo.lock' : undefined;
+    default:
+      return undefined;
+  }
+}
 
 function dependencyInstall(text: string): string | undefined {
-  return DEPENDENCY_INSTALLS.find((d) => d.test.test(text))?.manifests;
+  for (const words of simpleCommands(text)) {
+    const manifests = dependencyManifests(words);
+    if (manifests !== undefined) return manifests;
+  }
+  return undefined;
+}
+
+/** Whether the script removes the apt lists (`rm -rf /var/lib/apt/lists/*`). */
+function removesAptLists(text: string): boolean {
+  return simpleCommands(text).some((words) => {
+    const [tool, ...args] = program(words);
+    return tool === 'rm' && args.some((a) => a.startsWith('/var/lib/apt/lists'));
+  });
 }
 
 function copyAllFirst(model: LintModel, report: Reporter): void {
