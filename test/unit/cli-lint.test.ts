@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { main } from '../../src/cli/main.js';
+import { initialPlainState, renderPlain } from '../../src/cli/progress/plain.js';
+import { warningSummary } from '../../src/cli/progress/text.js';
+import { initialTtyState, reduceTty, ttyFrame } from '../../src/cli/progress/tty.js';
 import { RULE_INFO } from '../../src/dockerfile/index.js';
 import { SarifLog } from '../helpers/sarif-schema.js';
 
@@ -142,5 +145,23 @@ describe('build --check / --call check', () => {
   it('BUILDKIT_DOCKERFILE_CHECK as a build arg configures --check', async () => {
     const out = await run(['build', '--check', '--build-arg', 'BUILDKIT_DOCKERFILE_CHECK=skip=MaintainerDeprecated,FinalStageRunsAsRoot', context(DIRTY)]);
     assert.match(out.stdout, /^Check complete, 1 warning has been found!\n\nWARNING: JSONArgsRecommended/);
+  });
+});
+
+describe('warnings in the progress renderers', () => {
+  const warning = { type: 'build.warning' as const, time: 1, message: 'Maintainer instruction is deprecated in favor of using label', rule: 'MaintainerDeprecated', location: { file: 'Dockerfile', line: 2, column: 1 }, url: 'https://docs.docker.com/go/dockerfile/rule/maintainer-deprecated/', detail: 'write LABEL org.opencontainers.image.authors="me"' };
+  const plainWarning = { type: 'build.warning' as const, time: 1, message: 'one or more build-args [X] were not consumed' };
+
+  it('plain prints file:line, rule, message and the fix; a plain warning as before', () => {
+    assert.equal(renderPlain(initialPlainState, warning)[1], 'WARNING: Dockerfile:2: MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label\n  fix: write LABEL org.opencontainers.image.authors="me"\n');
+    assert.equal(renderPlain(initialPlainState, plainWarning)[1], 'WARNING: one or more build-args [X] were not consumed\n');
+  });
+
+  it('tty lists them with file:line and rule; the summary counts them as buildx', () => {
+    const state = reduceTty(reduceTty(initialTtyState, warning), plainWarning);
+    const frame = ttyFrame(state, 2, 200);
+    assert.ok(frame.includes('WARNING: Dockerfile:2: MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label'));
+    assert.equal(warningSummary([warning, plainWarning]), '\n 2 warnings found:\n - MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (Dockerfile:2)\n   fix: write LABEL org.opencontainers.image.authors="me"\n - one or more build-args [X] were not consumed\n');
+    assert.equal(warningSummary([]), '');
   });
 });
