@@ -1,24 +1,28 @@
 /**
- * `build --call outline|targets|build[,format=json]` (buildx util/buildflags/callfunc.go): instead of
- * building, print what the Dockerfile asks of its caller, in buildx's text layout (BuildKit's
- * subrequests outline/targets printers, Go text/tabwriter) or as JSON.
+ * `build --call outline|targets|check|build[,format=json][,ignorestatus=true]` (buildx
+ * util/buildflags/callfunc.go): instead of building, print what the Dockerfile asks of its caller, or
+ * its build-check findings, in buildx's text layout (BuildKit's subrequests printers, Go
+ * text/tabwriter) or as JSON.
  */
 import { StagecraftError } from '../core/index.js';
 import type { Outline, TargetEntry } from '../dockerfile/index.js';
 import { splitFlagFields } from '../util/csv-flags.js';
 
 export interface CallFunction {
-  readonly name: 'build' | 'outline' | 'targets';
+  readonly name: 'build' | 'outline' | 'targets' | 'check';
   readonly format: 'text' | 'json';
+  /** `ignorestatus=true`: exit 0 even when the function reports a failure (checks with warnings). */
+  readonly ignoreStatus: boolean;
 }
 
-const IMPLEMENTED = ['build', 'outline', 'targets'];
+const IMPLEMENTED = ['build', 'check', 'outline', 'targets'];
 
-/** `--call NAME[,format=json|text]`. `check` (and its alias `lint`) is refused: not implemented yet. */
+/** `--call NAME[,format=json|text][,ignorestatus=true]`; `lint` is another name for `check`, as in buildx. */
 export function parseCallFlag(value: string | undefined): CallFunction {
-  if (value === undefined || value === '') return { name: 'build', format: 'text' };
+  if (value === undefined || value === '') return { name: 'build', format: 'text', ignoreStatus: false };
   let name: string | undefined;
   let format: 'text' | 'json' = 'text';
+  let ignoreStatus = false;
   for (const field of splitFlagFields(value, '--call')) {
     const eq = field.indexOf('=');
     if (eq === -1) {
@@ -31,18 +35,18 @@ export function parseCallFlag(value: string | undefined): CallFunction {
     if (key === 'format') {
       if (v !== 'json' && v !== 'text' && v !== '') throw new StagecraftError('USAGE', `invalid --call "${value}": unknown format "${v}"`, { hint: 'format is json or text' });
       format = v === 'json' ? 'json' : 'text';
-    } else if (key !== 'ignorestatus') {
+    } else if (key === 'ignorestatus') {
+      if (!['true', 'false', ''].includes(v)) throw new StagecraftError('USAGE', `invalid --call "${value}": ignorestatus must be true or false`, { hint: 'write --call check,ignorestatus=true' });
+      ignoreStatus = v !== 'false';
+    } else {
       throw new StagecraftError('USAGE', `invalid --call field "${field}"`, { hint: 'write --call outline or --call targets,format=json' });
     }
   }
-  const fn = name ?? 'build';
-  if (fn === 'check' || fn === 'lint') {
-    throw new StagecraftError('USAGE', `--call ${fn} is not implemented yet`, { hint: 'stagecraft has no Dockerfile checks yet; --call takes build, outline or targets' });
-  }
-  if (fn !== 'build' && fn !== 'outline' && fn !== 'targets') {
+  const fn = name === 'lint' ? 'check' : name ?? 'build';
+  if (fn !== 'build' && fn !== 'outline' && fn !== 'targets' && fn !== 'check') {
     throw new StagecraftError('USAGE', `unknown --call function "${fn}"`, { hint: `--call takes ${IMPLEMENTED.join(', ')}` });
   }
-  return { name: fn, format };
+  return { name: fn, format, ignoreStatus };
 }
 
 /**

@@ -1,4 +1,6 @@
 import { Command, CommanderError } from 'commander';
+import { ExitStatus } from './exit-status.js';
+import { registerLint } from './commands/lint.js';
 import { normalizeLegacyBoolFlags, registerBuild } from './commands/build.js';
 import { registerBuildHistory, routeImageHistory } from './commands/build-history.js';
 import { registerCompletion } from './commands/completion.js';
@@ -66,6 +68,7 @@ export function buildProgram(io: CliIo): Command {
 
   registerBuild(program, io);
   registerPlan(program, io);
+  registerLint(program, io);
   registerImageCommands(program, io);
   registerBuildHistory(program, io);
   registerDebugAst(program, io);
@@ -87,6 +90,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     await program.parseAsync(normalizeLegacyBoolFlags(routeImageHistory(argv, io.stderr)), { from: 'user' });
     return 0;
   } catch (error) {
+    if (error instanceof ExitStatus) return error.status;
     if (error instanceof CommanderError) {
       // commander has printed its own message already; help and version exit 0.
       return error.exitCode === 0 ? 0 : 2;

@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   USER_NOT_FOUND: { exit: 3, summary: "A USER names a user or group that the image's /etc/passwd or /etc/group does not define." },
   EXEC_START: { exit: 10, summary: 'A RUN step could not start: the command is not an executable of the image, or runc rejected the container.' },
   BUILD_STEP_FAILED: { exit: 1, summary: 'A RUN step exited with a non-zero status; the message shows the step, its exit code and its last output.' },
+  CHECK_FAILED: { exit: 1, summary: 'Build checks found violations and the check configuration (# check=error=true or BUILDKIT_DOCKERFILE_CHECK) makes them fail the build.' },
   ABORTED: { exit: 130, summary: 'The operation was interrupted.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 

@@ -24,3 +24,4 @@ export {
   type StageGraph,
 } from './convert/index.js';
 export { listTargets, outlineDockerfile, type Outline, type OutlineArg, type OutlineMount, type OutlineOptions, type TargetEntry } from './outline.js';
+export { LINT_RULES, RULE_INFO, checkConfigOf, lintDockerfile, isCredentialsPath, OWN_DOCS, type BaseImageInfo, type LintFinding, type LintLevel, type LintResult, type LintRunOptions } from './lint/index.js';

@@ -5,13 +5,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
-import { StagecraftError, formatPlatform, parseImageRef, type Digest, type Platform, type SourceLocation } from '../core/index.js';
+import { StagecraftError, formatPlatform, parseImageRef, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
-import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
+import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
 import { pingDockerDaemon, resolveExporters, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
@@ -21,10 +21,10 @@ import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { openSnapshotter, type Snapshotter } from '../snapshot/index.js';
 import { VertexError, solve, type CacheKey, type ResultCache, type SolveNode } from '../solver/index.js';
-import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
 import { checkRequiredMounts } from './check.js';
+import { checkDockerfile, readDockerignore, reportChecks } from './lint.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
 import { prepareNamedContexts, type PreparedContexts } from './named-contexts.js';
 import { noSpaceError } from './no-space.js';
@@ -103,18 +103,6 @@ export interface BuildObserver {
   layer(vertex: string, layer: { readonly digest: Digest; readonly size: number }): void;
 }
 
-async function readDockerignore(contextDir: string, dockerfilePath: string): Promise<string[]> {
-  // BuildKit: <Dockerfile>.dockerignore next to the Dockerfile wins over <context>/.dockerignore.
-  for (const candidate of [`${dockerfilePath}.dockerignore`, join(contextDir, '.dockerignore')]) {
-    try {
-      return parseDockerignore(await readFile(candidate));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-  }
-  return [];
-}
-
 export async function build(deps: BuildDeps, options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   // Every output, name and cache export is checked before any work starts.
@@ -141,6 +129,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
   try {
     checkBuildEntitlements(options.network, options.allow ?? []);
     const parsed = loadDockerfile(options.dockerfile.text, options.dockerfile.path);
+    // A malformed `# check=` (or BUILDKIT_DOCKERFILE_CHECK) fails now, not after the base images are resolved.
+    checkConfigOf(options.dockerfile.text, options.dockerfile.path, options.buildArgs.get('BUILDKIT_DOCKERFILE_CHECK'));
     // check, from the Dockerfile alone: before a registry is contacted or anything is unpacked.
     const lex = new ShellLex({ escapeToken: parsed.escapeToken });
     const graphOptions = { lex, buildArgs: options.buildArgs, target: options.target, buildPlatform: options.buildPlatform, targetPlatform: options.platform };
@@ -167,6 +157,12 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       const location = vertex.meta.location;
       if (location !== undefined) deps.observer?.locate(vertex.id, { file: location.file, line: location.range.start.line });
     }
+    // Build checks, with the base images now resolved (as BuildKit, which lints while it dispatches);
+    // `error=true` fails here, before any step runs.
+    reportChecks(await checkDockerfile({
+      contextDir: options.contextDir, dockerfile: options.dockerfile, buildArgs: options.buildArgs, target: options.target,
+      buildPlatform: options.buildPlatform, platform: options.platform, baseImages: await resolvedBaseImages(env, converted, options.platform, signal),
+    }), events);
     // check, from the plan: ids made of variables, ONBUILD triggers; entitlements.
     checkPlanEntitlements(converted.plan.vertices, options.allow ?? []);
     checkRequiredMounts(requiredMountsOfPlan(converted.plan), options.secrets, options.ssh);
@@ -216,6 +212,27 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     options.signal?.removeEventListener('abort', onAbort);
     await disposer.dispose();
   }
+}
+
+/** The config of each needed stage's base image (already resolved by convert: no new registry request). */
+async function resolvedBaseImages(env: BuildEnvironment, converted: ConvertResult, platform: Platform, signal: AbortSignal): Promise<Map<number, BaseImageInfo>> {
+  const images = new Map<number, BaseImageInfo>();
+  for (const index of converted.graph.needed) {
+    const stage = converted.graph.stages[index];
+    if (stage?.base.kind !== 'image') continue;
+    let stagePlatform = platform;
+    try {
+      if (stage.platform !== undefined) stagePlatform = parsePlatform(stage.platform);
+    } catch {
+      continue;
+    }
+    const base = await env.baseImages.resolve(stage.base.ref, stagePlatform, signal);
+    images.set(index, {
+      env: base.config.config?.Env ?? [], user: base.config.config?.User, shell: base.config.config?.Shell,
+      os: base.config.os, architecture: base.config.architecture, variant: base.config.variant,
+    });
+  }
+  return images;
 }
 
 /** What the build works with: the stores, the snapshotter and layers, base images, the context. */

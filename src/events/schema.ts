@@ -26,8 +26,8 @@ export const EVENT_SCHEMAS = {
   'transfer.completed': z.object({ type: z.literal('transfer.completed'), time, ...transfer, kind, outcome: z.enum(['done', 'exists', 'mounted']), bytes, total: bytes, durationMs: z.number().nonnegative() }),
   'registry.retry': z.object({ type: z.literal('registry.retry'), time, what: z.string(), reason: z.string(), attempt: z.number().int().positive(), attempts: z.number().int().positive(), delayMs: z.number().nonnegative() }),
   'build.warning': z.object({
-    type: z.literal('build.warning'), time, message: z.string(),
-    rule: z.string().optional(), location: z.object({ file: z.string(), line: z.number().int(), column: z.number().int().optional() }).optional(),
+    type: z.literal('build.warning'), time, message: z.string(), rule: z.string().optional(),
+    location: z.object({ file: z.string(), line: z.number().int().positive(), column: z.number().int().positive().optional() }).optional(),
     url: z.string().optional(), detail: z.string().optional(),
   }),
   'build.completed': z.object({

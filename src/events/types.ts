@@ -45,9 +45,11 @@ export type BuildEvent =
     readonly type: 'build.warning';
     readonly time: number;
     readonly message: string;
-    /** The build check's rule name (BuildKit's, e.g. `JSONArgsRecommended`). */
+    /** A build check's rule name (docs/checks.md), when the warning is one. */
     readonly rule?: string | undefined;
+    /** Where in the Dockerfile. */
     readonly location?: { readonly file: string; readonly line: number; readonly column?: number | undefined } | undefined;
+    /** The rule's documentation. */
     readonly url?: string | undefined;
     /** How to fix it. */
     readonly detail?: string | undefined;

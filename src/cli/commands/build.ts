@@ -9,13 +9,16 @@ import { Readable } from 'node:stream';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { StagecraftError, hostPlatform } from '../../core/index.js';
-import type { EventSink } from '../../events/index.js';
+import type { BuildEvent, EventSink } from '../../events/index.js';
+import { warningSummary } from '../progress/text.js';
 import { dockerDaemonSocket, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
 import { parseSecretSpec, parseSshSpec } from '../secret-flags.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
 import { ShellLex, listTargets, loadDockerfile, outlineDockerfile, type OutlineOptions } from '../../dockerfile/index.js';
-import { checkBuildEntitlements, parseEntitlements, type BuildResult, type Engine } from '../../engine/index.js';
+import { checkBuildEntitlements, checkDockerfile, checkFailure, parseEntitlements, type BuildResult, type CheckOptions, type Engine } from '../../engine/index.js';
+import { ExitStatus } from '../exit-status.js';
+import { checkText, lintJson } from '../lint-output.js';
 import { applyLayer, detectCompression } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
 import { parseBuildContextFlag, type NamedContextSpec } from '../../dockerfile/index.js';
@@ -54,6 +57,7 @@ interface BuildFlags {
   ulimit?: string[];
   annotation?: string[];
   call?: string;
+  check?: boolean;
   /** Legacy `docker build` flags (see LEGACY_FLAGS). */
   compress?: boolean;
   rm?: boolean;
@@ -225,6 +229,17 @@ async function contextFromStdin(): Promise<{ dir: string; dockerfileText?: strin
 }
 
 /** `--call outline|targets`: the Dockerfile read, nothing built. */
+/**
+ * `--check` / `--call check`: the findings as buildx prints them (or JSON), no build and no registry.
+ * Exit status 1 with any finding or an `error=true` violation, unless `ignorestatus=true`.
+ */
+async function runChecks(io: CliIo, call: CallFunction, options: CheckOptions): Promise<void> {
+  const result = await checkDockerfile(options);
+  io.stdout(call.format === 'json' ? lintJson(result) : checkText(result, options.dockerfile.text));
+  if (result.config.error && result.violated.length > 0 && call.format !== 'json') io.stdout(`\nERROR: ${checkFailure(result).message}\n`);
+  if (result.findings.length > 0 && !call.ignoreStatus) throw new ExitStatus(1);
+}
+
 function callResult(call: CallFunction, dockerfile: { path: string; text: string }, options: Omit<OutlineOptions, 'lex'>): string {
   const parsed = loadDockerfile(dockerfile.text, dockerfile.path);
   if (call.name === 'targets') {
@@ -287,7 +302,8 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--cpu-quota <us>', 'CPU CFS quota of RUN steps')
     .option('--cpuset-cpus <list>', 'CPUs RUN steps may use (0-3, 0,1)')
     .option('--cpuset-mems <list>', 'memory nodes RUN steps may use (0-3, 0,1)')
-    .option('--call <outline|targets|build>', 'print the build args, secrets and ssh the target uses (outline) or the stages (targets) instead of building; add ,format=json for JSON')
+    .option('--call <outline|targets|check|build>', 'instead of building: print the build args, secrets and ssh the target uses (outline), the stages (targets) or the build-check findings (check); add ,format=json for JSON')
+    .option('--check', 'run the build checks only, no build (shorthand for --call=check); exit 1 with any warning')
     .addHelpText('after', `
 Examples:
   stagecraft build -t app:latest .
@@ -295,10 +311,12 @@ Examples:
   stagecraft build --secret id=npmrc,src=$HOME/.npmrc -o type=oci,dest=app.tar .
   stagecraft build --push -t registry.example.com/app:1.0 .
   stagecraft build -o type=local,dest=out --target artifacts .
-  stagecraft build --call outline .`)
+  stagecraft build --call outline .
+  stagecraft build --check .`)
     .action(async (context: string, flags: BuildFlags, command: Command) => {
       // Everything the user typed is checked before any work starts.
-      const call = parseCallFlag(flags.call);
+      if (flags.check === true && flags.call !== undefined && flags.call !== '') throw usage('--check and --call cannot be used together', '--check is --call=check');
+      const call = parseCallFlag(flags.check === true ? 'check' : flags.call);
       for (const legacy of LEGACY_FLAGS) if (legacy.warning !== undefined && flags[legacy.key] !== undefined) io.stderr(`WARNING: ${legacy.warning}\n`);
       const extraHosts = parseAddHosts(flags.addHost ?? []);
       const shmSize = parseShmSize(flags.shmSize);
@@ -336,6 +354,14 @@ Examples:
       if (Object.keys(annotations.manifestDescriptor).length > 0 && outputs.some((o) => (o.type === 'image' || o.type === 'oci' || o.type === 'docker') && !o.ociMediaTypes)) {
         throw usage('manifest-descriptor annotations cannot be exported with oci-mediatypes=false', 'drop the manifest-descriptor: annotation or export with oci-mediatypes=true (as BuildKit)');
       }
+      if (call.name === 'check') {
+        try {
+          await runChecks(io, call, { contextDir: resolve(context), dockerfile, buildArgs, target: flags.target, buildPlatform, platform });
+        } finally {
+          if (stdinContext !== undefined) await rm(stdinContext.dir, { recursive: true, force: true });
+        }
+        return;
+      }
       if (call.name !== 'build') {
         if (stdinContext !== undefined) await rm(stdinContext.dir, { recursive: true, force: true });
         io.stdout(callResult(call, dockerfile, { buildArgs, target: flags.target, buildPlatform, targetPlatform: platform }));
@@ -348,8 +374,10 @@ Examples:
       const progress = progressSink(progressMode, io.stderr);
       const names = new Map<string, string>();
       const misses: { vertex: string; reasons: readonly string[] }[] = [];
+      const warnings: Extract<BuildEvent, { type: 'build.warning' }>[] = [];
       const sink: EventSink = {
         emit: (event) => {
+          if (event.type === 'build.warning') warnings.push(event);
           if (event.type === 'vertex.started') names.set(event.vertex, event.name);
           if (event.type === 'cache.miss') misses.push({ vertex: event.vertex, reasons: event.reasons });
           progress.sink.emit(event);
@@ -357,6 +385,8 @@ Examples:
       };
       const finish = (): void => {
         progress.finish();
+        // buildx's " N warnings found:" list after the build, in every human-readable mode.
+        if (progressMode !== 'quiet' && progressMode !== 'rawjson') io.stderr(warningSummary(warnings));
         if (flags.explainCache === true) io.stderr(explainText(misses, names));
       };
       const result = await withEngine(command, async (engine, signal) => {

@@ -5,7 +5,7 @@
  * Rendering is a pure state transition: `render(state, event) → [state, text]`.
  */
 import type { BuildEvent } from '../../events/index.js';
-import { retryText, transferCompletedText } from './text.js';
+import { retryText, transferCompletedText, warningText } from './text.js';
 
 export interface PlainState {
   readonly numbers: ReadonlyMap<string, number>;
@@ -85,7 +85,7 @@ export function renderPlain(state: PlainState, event: BuildEvent): [PlainState, 
     case 'registry.retry':
       return [state, `RETRY: ${retryText(event)}\n`];
     case 'build.warning':
-      return [state, `WARNING: ${event.message}\n`];
+      return [state, `WARNING: ${warningText(event)}\n${event.detail !== undefined ? `  fix: ${event.detail}\n` : ''}`];
     case 'build.completed':
     case 'build.failed':
       return [state, ''];

@@ -37,3 +37,23 @@ export function transferCompletedText(event: Extract<BuildEvent, { type: 'transf
   const detail = event.outcome === 'done' ? `, ${formatBytes(event.bytes)} in ${(event.durationMs / 1000).toFixed(1)}s` : ` (${formatBytes(event.total)})`;
   return `${transferName(event)}: ${event.kind} ${OUTCOME[event.outcome]}${detail}`;
 }
+
+type WarningEvent = Extract<BuildEvent, { type: 'build.warning' }>;
+
+/** A warning's line: `Dockerfile:7: JSONArgsRecommended: message` for a build check, the message alone otherwise. */
+export function warningText(event: WarningEvent): string {
+  const where = event.location === undefined ? '' : `${event.location.file}:${event.location.line}: `;
+  return `${where}${event.rule !== undefined ? `${event.rule}: ` : ''}${event.message}`;
+}
+
+/** buildx's summary after the build: ` 2 warnings found:` and one ` - Rule: message (file:line)` per warning, with the fix. */
+export function warningSummary(warnings: readonly WarningEvent[]): string {
+  if (warnings.length === 0) return '';
+  const lines = [` ${warnings.length === 1 ? '1 warning found' : `${warnings.length} warnings found`}:`];
+  for (const w of warnings) {
+    const where = w.location === undefined ? '' : ` (${w.location.file}:${w.location.line})`;
+    lines.push(` - ${w.rule !== undefined ? `${w.rule}: ` : ''}${w.message}${where}`);
+    if (w.detail !== undefined) lines.push(`   fix: ${w.detail}`);
+  }
+  return `\n${lines.join('\n')}\n`;
+}

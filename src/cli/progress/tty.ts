@@ -6,7 +6,7 @@
  * turns a state into the lines of one frame; the driver redraws in place.
  */
 import type { BuildEvent, TransferOutcome } from '../../events/index.js';
-import { formatBytes, retryText, transferName } from './text.js';
+import { formatBytes, retryText, transferName, warningText } from './text.js';
 
 export interface TtyStep {
   readonly vertex: string;
@@ -91,7 +91,7 @@ export function reduceTty(state: TtyState, event: BuildEvent): TtyState {
     case 'registry.retry':
       return { ...state, retries: [...state.retries, retryText(event)].slice(-RETRIES_SHOWN) };
     case 'build.warning':
-      return { ...state, warnings: [...state.warnings, event.message] };
+      return { ...state, warnings: [...state.warnings, warningText(event)] };
     case 'build.completed':
     case 'build.failed':
       return { ...state, ended: event.time };

@@ -87,12 +87,13 @@ describe('--call outline', () => {
 
 describe('--call', () => {
   const usage = (pattern: RegExp) => (e: unknown): boolean => e instanceof StagecraftError && e.code === 'USAGE' && pattern.test(e.message);
-  it('takes build (the default), outline, targets and format=json; refuses check (not implemented yet) and unknown functions', () => {
-    assert.deepEqual(parseCallFlag(undefined), { name: 'build', format: 'text' });
-    assert.deepEqual(parseCallFlag('outline'), { name: 'outline', format: 'text' });
-    assert.deepEqual(parseCallFlag('targets,format=json'), { name: 'targets', format: 'json' });
-    assert.throws(() => parseCallFlag('check'), usage(/--call check is not implemented yet/));
-    assert.throws(() => parseCallFlag('lint'), usage(/--call lint is not implemented yet/));
+  it('takes build (the default), outline, targets, check (alias lint), format=json and ignorestatus; refuses unknown functions', () => {
+    assert.deepEqual(parseCallFlag(undefined), { name: 'build', format: 'text', ignoreStatus: false });
+    assert.deepEqual(parseCallFlag('outline'), { name: 'outline', format: 'text', ignoreStatus: false });
+    assert.deepEqual(parseCallFlag('targets,format=json'), { name: 'targets', format: 'json', ignoreStatus: false });
+    assert.deepEqual(parseCallFlag('check'), { name: 'check', format: 'text', ignoreStatus: false });
+    assert.deepEqual(parseCallFlag('lint,ignorestatus=true'), { name: 'check', format: 'text', ignoreStatus: true });
+    assert.throws(() => parseCallFlag('check,ignorestatus=maybe'), usage(/ignorestatus must be true or false/));
     assert.throws(() => parseCallFlag('outlines'), usage(/unknown --call function "outlines"/));
     assert.throws(() => parseCallFlag('outline,targets'), usage(/more than one function/));
     assert.throws(() => parseCallFlag('outline,format=yaml'), usage(/unknown format "yaml"/));
