@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Enums, Models, Serialize, Spec } from '@cyclonedx/cyclonedx-library';
-import type { SbomResult } from './catalog-result.js';
+import type { SbomResult } from './catalog.js';
 import { spdxExpression, spdxId } from './license.js';
 import { sbomContentHash, sortedPackages, type SbomDocumentInfo } from './spdx.js';
 import type { SbomPackage } from './types.js';

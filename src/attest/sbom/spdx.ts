@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson, type Digest } from '../../core/index.js';
-import type { SbomResult } from './catalog-result.js';
+import type { SbomResult } from './catalog.js';
 import { licenseRef, spdxExpression } from './license.js';
 import type { Ecosystem, SbomPackage } from './types.js';
 

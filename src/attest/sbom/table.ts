@@ -2,7 +2,7 @@
  * The table syft prints by default (`NAME  VERSION  TYPE`): one row per package and version, sorted,
  * duplicates (the same package found twice) merged; columns padded to the widest cell.
  */
-import type { SbomResult } from './catalog-result.js';
+import type { SbomResult } from './catalog.js';
 import { compare } from './spdx.js';
 
 export function sbomTable(result: SbomResult): string {
