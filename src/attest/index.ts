@@ -7,3 +7,5 @@ export { toSpdx, type SbomDocumentInfo } from './sbom/spdx.js';
 export { toCycloneDx } from './sbom/cyclonedx.js';
 export { sbomTable } from './sbom/table.js';
 export { spdxExpression } from './sbom/license.js';
+export { layerAttribution, buildLayerIndex, type LayerSource } from './sbom/layer-index.js';
+export { withFileDigests } from './sbom/file-digests.js';

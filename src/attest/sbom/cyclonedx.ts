@@ -6,11 +6,22 @@
  * bom-ref is set here (purl-based), so the serializer never invents one: same input, same document.
  */
 import { createHash } from 'node:crypto';
-import { Enums, Models, Serialize, Spec } from '@cyclonedx/cyclonedx-library';
+import { createRequire } from 'node:module';
+import type * as CycloneDxLibrary from '@cyclonedx/cyclonedx-library';
+import type { Models } from '@cyclonedx/cyclonedx-library';
 import type { SbomResult } from './catalog.js';
 import { spdxExpression, spdxId } from './license.js';
 import { sbomContentHash, sortedPackages, type SbomDocumentInfo } from './spdx.js';
 import type { SbomPackage } from './types.js';
+
+type CycloneDx = typeof CycloneDxLibrary;
+let library: CycloneDx | undefined;
+
+/** The library, loaded on first use: it takes ~200 ms to load, which no other command should pay. */
+function cdx(): CycloneDx {
+  library ??= createRequire(import.meta.url)('@cyclonedx/cyclonedx-library') as CycloneDx;
+  return library;
+}
 
 /** A deterministic `urn:uuid:` (RFC 9562 version 8) from a content hash. */
 function serialNumber(hex: string): string {
@@ -26,6 +37,7 @@ function serialNumber(hex: string): string {
  * a declared value is a compound expression — one expression for all, as the schema allows only one.
  */
 function licenses(declared: readonly string[]): Models.LicenseRepository {
+  const { Models } = cdx();
   const repo = new Models.LicenseRepository();
   const texts = [...new Set(declared.map((t) => t.trim()).filter((t) => t !== ''))];
   const expressions = texts.map((t) => spdxExpression(t));
@@ -43,6 +55,7 @@ function licenses(declared: readonly string[]): Models.LicenseRepository {
 }
 
 function properties(pkg: SbomPackage): Models.PropertyRepository {
+  const { Models } = cdx();
   const repo = new Models.PropertyRepository();
   repo.add(new Models.Property('stagecraft:package:foundBy', pkg.foundBy));
   repo.add(new Models.Property('stagecraft:package:type', pkg.type));
@@ -68,6 +81,7 @@ function packageId(pkg: SbomPackage): string {
 
 /** The CycloneDX 1.6 JSON document for `result`. Deterministic: the same input gives the same document. */
 export function toCycloneDx(result: SbomResult, info: SbomDocumentInfo): Record<string, unknown> {
+  const { Enums, Models, Serialize, Spec } = cdx();
   const hash = sbomContentHash(result, info);
   const packages = sortedPackages(result.packages);
   const purlCount = new Map<string, number>();
