@@ -11,6 +11,9 @@ const STATUS = '/var/lib/dpkg/status';
 const STATUS_D = '/var/lib/dpkg/status.d';
 const INFO = '/var/lib/dpkg/info';
 const COPYRIGHT_MAX_BYTES = 4 * 1024 * 1024;
+const COPYRIGHT_READS = 8;
+/** More status.d entries than any image has packages: the rest are not read. */
+const MAX_STATUS_D = 50_000;
 
 /** One deb822 paragraph: field name (lowercased) → value, continuation lines joined with '\n'. */
 export type Paragraph = ReadonlyMap<string, string>;
@@ -88,12 +91,7 @@ function installed(status: string | undefined): boolean {
   return status.trim().split(/\s+/)[2] === 'installed';
 }
 
-interface Found {
-  readonly pkg: SbomPackage;
-  readonly docName: string;
-}
-
-function toPackage(context: CatalogContext, paragraph: Paragraph, path: string, known: ReadonlySet<string>): Found | undefined {
+function toPackage(context: CatalogContext, paragraph: Paragraph, path: string, known: ReadonlySet<string>): SbomPackage {
   const name = paragraph.get('package') ?? '';
   const version = paragraph.get('version') ?? '';
   const arch = paragraph.get('architecture') || undefined;
@@ -113,7 +111,7 @@ function toPackage(context: CatalogContext, paragraph: Paragraph, path: string, 
     }
   }
   const description = paragraph.get('description')?.split('\n')[0]?.trim();
-  const pkg: SbomPackage = {
+  return {
     name,
     version,
     type: 'deb',
@@ -127,23 +125,22 @@ function toPackage(context: CatalogContext, paragraph: Paragraph, path: string, 
     description: description || undefined,
     homepage: paragraph.get('homepage') || undefined,
   };
-  return { pkg, docName: name };
 }
 
-async function withLicenses(context: CatalogContext, found: Found): Promise<SbomPackage> {
-  const path = `/usr/share/doc/${found.docName}/copyright`;
+async function withLicenses(context: CatalogContext, pkg: SbomPackage): Promise<SbomPackage> {
+  const path = `/usr/share/doc/${pkg.name}/copyright`;
   const text = await readText(context, path, 'copyright file', COPYRIGHT_MAX_BYTES);
-  if (text === undefined) return found.pkg;
+  if (text === undefined) return pkg;
   const licenses = copyrightLicenses(text);
-  if (licenses.length === 0) return found.pkg;
-  return { ...found.pkg, licenses, locations: [...found.pkg.locations, { path }] };
+  if (licenses.length === 0) return pkg;
+  return { ...pkg, licenses, locations: [...pkg.locations, { path }] };
 }
 
-async function readDb(context: CatalogContext, path: string, known: ReadonlySet<string>): Promise<Found[]> {
+async function readDb(context: CatalogContext, path: string, known: ReadonlySet<string>): Promise<SbomPackage[]> {
   const text = await readText(context, path, 'dpkg status file');
   if (text === undefined) return [];
   const { paragraphs, badLines } = parseDeb822(text);
-  const out: Found[] = [];
+  const out: SbomPackage[] = [];
   let incomplete = 0;
   for (const paragraph of paragraphs) {
     if (!installed(paragraph.get('status'))) continue;
@@ -152,8 +149,7 @@ async function readDb(context: CatalogContext, path: string, known: ReadonlySet<
       incomplete++;
       continue;
     }
-    const found = toPackage(context, paragraph, path, known);
-    if (found !== undefined) out.push(found);
+    out.push(toPackage(context, paragraph, path, known));
   }
   if (badLines > 0 || incomplete > 0) {
     context.warn(`${path}: corrupt dpkg status (${badLines} malformed line(s), ${incomplete} entr${incomplete === 1 ? 'y' : 'ies'} without a valid Package/Version); read ${out.length} package(s)`);
@@ -166,24 +162,29 @@ export const dpkgCataloger: Cataloger = {
   async catalog(context) {
     const entries = await context.fs.entries();
     const known = new Set(entries.map((e) => e.path));
-    const dbs = [STATUS, ...(await filesIn(context, STATUS_D)).filter((p) => !p.endsWith('.md5sums'))];
-    const found: Found[] = [];
+    let entriesD = (await filesIn(context, STATUS_D)).filter((p) => !p.endsWith('.md5sums'));
+    if (entriesD.length > MAX_STATUS_D) {
+      context.warn(`${STATUS_D}: ${entriesD.length} entries, only the first ${MAX_STATUS_D} are read`);
+      entriesD = entriesD.slice(0, MAX_STATUS_D);
+    }
+    const dbs = [STATUS, ...entriesD];
+    const found: SbomPackage[] = [];
     for (const db of dbs) {
       context.signal.throwIfAborted();
-      if (db === STATUS && !known.has(STATUS)) continue;
       const fromDb = await readDb(context, db, known);
       if (db.startsWith(`${STATUS_D}/`)) {
         // distroless: status.d/<name>.md5sums beside the entry.
         const md5 = `${db}.md5sums`;
-        found.push(...fromDb.map((f) => (known.has(md5) ? { ...f, pkg: { ...f.pkg, locations: [...f.pkg.locations, { path: md5 }] } } : f)));
+        found.push(...fromDb.map((p) => (known.has(md5) ? { ...p, locations: [...p.locations, { path: md5 }] } : p)));
       } else {
         found.push(...fromDb);
       }
     }
+    // Copyright files are small and many: read a few at a time.
     const out: SbomPackage[] = [];
-    for (const f of found) {
+    for (let i = 0; i < found.length; i += COPYRIGHT_READS) {
       context.signal.throwIfAborted();
-      out.push(await withLicenses(context, f));
+      out.push(...(await Promise.all(found.slice(i, i + COPYRIGHT_READS).map((f) => withLicenses(context, f)))));
     }
     return out;
   },
