@@ -61,6 +61,18 @@ async function withFileInRoot<T>(root: string, path: string, action: (file: File
   return result?.value;
 }
 
+async function readAt(file: FileHandle, size: number, position: number, length: number): Promise<Buffer> {
+  const want = Math.max(0, Math.min(length, size - position));
+  const buffer = Buffer.alloc(want);
+  let done = 0;
+  while (done < want) {
+    const { bytesRead } = await file.read(buffer, done, want - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buffer.subarray(0, done);
+}
+
 export function directoryScanFs(root: string): ScanFs {
   let walked: Promise<readonly FsEntry[]> | undefined;
   const walk = async (): Promise<readonly FsEntry[]> => {
@@ -102,16 +114,7 @@ export function directoryScanFs(root: string): ScanFs {
       if (size > maxBytes) throw new FileTooLargeError(path, size, maxBytes);
       return file.readFile();
     }),
-    readRange: (path, position, length) => withFileInRoot(root, path, async (file, size) => {
-      const want = Math.max(0, Math.min(length, size - position));
-      const buffer = Buffer.alloc(want);
-      let done = 0;
-      while (done < want) {
-        const { bytesRead } = await file.read(buffer, done, want - done, position + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return buffer.subarray(0, done);
-    }),
+    readRange: (path, position, length) => withFileInRoot(root, path, (file, size) => readAt(file, size, position, length)),
+    withFile: (path, action) => withFileInRoot(root, path, (file, size) => action({ size, read: (position, length) => readAt(file, size, position, length) })),
   };
 }

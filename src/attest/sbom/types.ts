@@ -75,6 +75,19 @@ export interface ScanFs {
   readFile(path: string, options?: { readonly maxBytes?: number | undefined }): Promise<Buffer | undefined>;
   /** Reads `length` bytes at `position` of a regular file (large binaries); undefined when not a regular file. */
   readRange(path: string, position: number, length: number): Promise<Buffer | undefined>;
+  /**
+   * Opens a regular file once (path resolved once) for several reads (headers of binaries, archives,
+   * chunked searches), runs `action` and closes it whatever happens; undefined when it is not a
+   * regular file. Optional: without it, readers fall back to `readRange`.
+   */
+  withFile?<T>(path: string, action: (file: ScanFile) => Promise<T>): Promise<T | undefined>;
+}
+
+/** An open regular file of a `ScanFs`, valid only inside `withFile`'s action. */
+export interface ScanFile {
+  readonly size: number;
+  /** Up to `length` bytes at `position` (fewer at the end of the file). */
+  read(position: number, length: number): Promise<Buffer>;
 }
 
 export interface CatalogContext {

@@ -4,11 +4,21 @@
  */
 import type { Cataloger } from '../types.js';
 import { apkCataloger } from './apk.js';
+import { binaryCataloger } from './binary.js';
 import { dpkgCataloger } from './dpkg.js';
+import { goModuleBinaryCataloger } from './go-binary.js';
+import { javaArchiveCataloger } from './java.js';
+import { javascriptPackageCataloger } from './javascript.js';
+import { pythonInstalledCataloger } from './python.js';
 import { rpmCataloger } from './rpm.js';
 
 export const CATALOGERS: readonly Cataloger[] = [
   dpkgCataloger,
   apkCataloger,
   rpmCataloger,
+  javascriptPackageCataloger,
+  pythonInstalledCataloger,
+  goModuleBinaryCataloger,
+  javaArchiveCataloger,
+  binaryCataloger,
 ];
