@@ -91,6 +91,23 @@ describe('stagecraft sbom', () => {
     assert.deepEqual(JSON.parse(again.stdout), JSON.parse(readFileSync(out, 'utf8')));
   });
 
+  it('finds the node_modules, Python and Java packages, each in the layer that copied it', { timeout: 120_000 }, () => {
+    const doc = SpdxDocument.parse(JSON.parse(ok(['sbom', '--format', 'spdx-json', tag]).stdout));
+    // The layer of each top directory: busybox, then COPY /etc, /var, /app, /usr.
+    const layerOfPath = (path: string): string | undefined => layers[['/etc/', '/var/', '/app/', '/usr/'].findIndex((top) => path.startsWith(top)) + 1];
+    const purlType = { npm: 'npm', pypi: 'pypi', maven: 'maven' } as const;
+    const checked = fixture.expected.filter((e): e is typeof e & { type: keyof typeof purlType } => e.type in purlType);
+    assert.ok(checked.length >= 10);
+    for (const p of checked) {
+      const found = doc.packages?.filter((q) => q.versionInfo === p.version && q.externalRefs?.some((r) => r.referenceType === 'purl' && r.referenceLocator.startsWith(`pkg:${purlType[p.type]}/`) && decodeURIComponent(r.referenceLocator).includes(`${p.name}@`)));
+      assert.ok(found !== undefined && found.length > 0, `${p.type} ${p.name} ${p.version} missing`);
+      const files = (doc.relationships ?? []).filter((r) => found.some((f) => f.SPDXID === r.spdxElementId) && r.relationshipType === 'OTHER').map((r) => doc.files?.find((f) => f.SPDXID === r.relatedSpdxElement));
+      const file = files.find((f) => f?.fileName === p.path);
+      assert.ok(file, `${p.name}: no file ${p.path} among ${JSON.stringify(files.map((f) => f?.fileName))}`);
+      assert.equal(file.comment, `layerID: ${layerOfPath(p.path)}`, p.path);
+    }
+  });
+
   it('writes valid CycloneDX 1.6 with locations and layers as properties', { timeout: 120_000 }, async () => {
     const run = ok(['sbom', '--format', 'cyclonedx-json', tag]);
     assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(run.stdout), null);
