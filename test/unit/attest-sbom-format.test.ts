@@ -28,6 +28,7 @@ const PACKAGES: SbomPackage[] = [
   { name: 'ms', version: '2.1.3', type: 'npm', purl: 'pkg:npm/ms@2.1.3', licenses: ['MIT'], foundBy: 'javascript-package', locations: [{ path: '/app/node_modules/ms/package.json', layer: LAYER1 }] },
   { name: 'ms', version: '2.1.3', type: 'npm', purl: 'pkg:npm/ms@2.1.3', licenses: ['MIT'], foundBy: 'javascript-package', locations: [{ path: '/app/node_modules/debug/node_modules/ms/package.json', layer: LAYER1 }] },
   { name: 'requests', version: '2.31.0', type: 'pypi', purl: 'pkg:pypi/requests@2.31.0', licenses: ['Apache Software License'], foundBy: 'python-installed', locations: [{ path: '/usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA' }] },
+  { name: 'tzdata', version: '2024a', type: 'deb', purl: 'pkg:deb/debian/tzdata@2024a', licenses: ['LicenseRef-public-domain'], foundBy: 'dpkg-db', locations: [{ path: '/var/lib/dpkg/status' }] },
   { name: 'busybox', version: '1.36.1', type: 'binary', purl: 'pkg:generic/busybox@1.36.1', licenses: [], foundBy: 'binary-classifier', locations: [{ path: '/bin/busybox' }] },
 ];
 
@@ -86,6 +87,9 @@ describe('toSpdx', () => {
     assert.deepEqual(parsed.hasExtractedLicensingInfos?.find((l) => l.licenseId === ref)?.extractedText, 'GPL-2+');
     assert.equal(packages.find((p) => p.name === '@scope/left')?.licenseDeclared, '(MIT OR Apache-2.0)');
     assert.equal(packages.find((p) => p.name === 'busybox')?.licenseDeclared, 'NOASSERTION');
+    // A LicenseRef the cataloger made is kept, and defined in the document.
+    assert.equal(packages.find((p) => p.name === 'tzdata')?.licenseDeclared, 'LicenseRef-public-domain');
+    assert.deepEqual(parsed.hasExtractedLicensingInfos?.find((l) => l.licenseId === 'LicenseRef-public-domain'), { licenseId: 'LicenseRef-public-domain', extractedText: 'public-domain' });
     assert.equal(packages.find((p) => p.name === '@scope/left')?.homepage, 'https://example.org/left');
     assert.equal(packages.filter((p) => p.name === 'ms').length, 2, 'the same package at two paths stays two packages');
   });
@@ -212,6 +216,7 @@ describe('sbomTable', () => {
       'libc6        2.36-9+deb12u4   deb',
       'ms           2.1.3            npm',
       'requests     2.31.0           pypi',
+      'tzdata       2024a            deb',
       'zlib1g       1:1.2.13.dfsg-1  deb',
       '',
     ].join('\n'));

@@ -92,6 +92,10 @@ function licenseField(licenses: readonly string[]): LicenseField | undefined {
     const expression = spdxExpression(text);
     if (expression !== undefined) {
       parts.push(expression);
+      // A LicenseRef of this document (not of another: DocumentRef-…:) must be defined in it (§10.1).
+      for (const match of expression.matchAll(/(?<![:A-Za-z0-9.-])LicenseRef-([A-Za-z0-9.-]+)/gu)) {
+        extracted.push({ licenseId: match[0], extractedText: match[1] ?? match[0] });
+      }
       continue;
     }
     const ref = licenseRef(text);
