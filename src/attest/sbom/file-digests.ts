@@ -11,17 +11,25 @@ const CHUNK = 1 << 20;
 /** Larger files keep their path and layer only (a multi-GB blob is not hashed for an SBOM). */
 const MAX_HASHED_BYTES = 512 * 1024 * 1024;
 
-async function fileDigest(fs: ScanFs, path: string, size: number, signal: AbortSignal): Promise<Digest | undefined> {
+async function hashChunks(size: number, read: (position: number, length: number) => Promise<Buffer | undefined>, signal: AbortSignal): Promise<Digest | undefined> {
   if (size > MAX_HASHED_BYTES) return undefined;
   const hash = createHash('sha256');
   for (let position = 0; position < size; position += CHUNK) {
     signal.throwIfAborted();
-    const chunk = await fs.readRange(path, position, Math.min(CHUNK, size - position));
-    if (chunk === undefined) return undefined;
+    const want = Math.min(CHUNK, size - position);
+    const chunk = await read(position, want);
+    // Shorter than the walk said: the file changed under the scan; no digest rather than a wrong one.
+    if (chunk === undefined || chunk.length < want) return undefined;
     hash.update(chunk);
-    if (chunk.length < Math.min(CHUNK, size - position)) return undefined;
   }
   return `sha256:${hash.digest('hex')}` as Digest;
+}
+
+/** Opens the file once where the ScanFs can (`withFile`), else reads it by ranges. */
+async function fileDigest(fs: ScanFs, path: string, size: number | undefined, signal: AbortSignal): Promise<Digest | undefined> {
+  if (fs.withFile !== undefined) return fs.withFile(path, (file) => hashChunks(file.size, (position, length) => file.read(position, length), signal));
+  if (size === undefined) return undefined;
+  return hashChunks(size, (position, length) => fs.readRange(path, position, length), signal);
 }
 
 /** `result` with `digest` set on every location that is a regular file of `fs`. */
@@ -30,9 +38,8 @@ export async function withFileDigests(fs: ScanFs, result: SbomResult, signal: Ab
   const digests = new Map<string, Digest | undefined>();
   for (const pkg of result.packages) {
     for (const location of pkg.locations) {
-      const size = sizes.get(location.path);
-      if (digests.has(location.path) || size === undefined) continue;
-      digests.set(location.path, await fileDigest(fs, location.path, size, signal));
+      if (digests.has(location.path) || !sizes.has(location.path)) continue;
+      digests.set(location.path, await fileDigest(fs, location.path, sizes.get(location.path), signal));
     }
   }
   return {
