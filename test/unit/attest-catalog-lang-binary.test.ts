@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { binaryClassifierCataloger } from '../../src/attest/sbom/catalogers/binary.js';
+import { purl } from '../../src/attest/sbom/purl.js';
 import { purls, runCataloger } from '../helpers/catalog.js';
 
 async function put(root: string, path: string, content: Buffer | string): Promise<void> {
@@ -104,7 +105,7 @@ describe('binary-classifier cataloger', () => {
     const found = new Map<string, string>();
     for (const p of packages) for (const l of p.locations) found.set(l.path, `${p.name}@${p.version}`);
     assert.deepEqual(Object.fromEntries([...found].sort()), Object.fromEntries([...expected].sort()), `not on this machine: ${missing.join(', ')}`);
-    assert.ok(packages.every((p) => p.type === 'binary' && p.foundBy === 'binary-classifier' && p.purl === `pkg:generic/${p.name === 'openjdk' ? 'oracle/' : ''}${p.name}@${encodeURIComponent(p.version)}`));
+    assert.ok(packages.every((p) => p.type === 'binary' && p.foundBy === 'binary-classifier' && p.purl === purl('generic', p.name === 'openjdk' ? 'oracle' : undefined, p.name, p.version)));
   });
 
   it('recognises the other runtimes from their evidence strings (as syft documents them), and merges one purl found twice', async () => {
@@ -133,7 +134,7 @@ describe('binary-classifier cataloger', () => {
       'pkg:generic/httpd@2.4.58',
       'pkg:generic/memcached@1.6.22',
       'pkg:generic/nginx@1.25.3',
-      'pkg:generic/oracle/openjdk@21.0.1%2B12-LTS',
+      'pkg:generic/oracle/openjdk@21.0.1+12-LTS',
       'pkg:generic/python@3.12.1',
       'pkg:generic/redis@7.2.4',
       'pkg:generic/ruby@3.3.0',

@@ -56,6 +56,14 @@ describe('zip reader', () => {
     await assert.rejects(readZipEntry(source, entries[1] as never, 9_999), ZipError);
   });
 
+  it('finds the end record behind an archive comment longer than the first KiB looked at', async () => {
+    const zip = makeZip([{ name: 'META-INF/MANIFEST.MF', data: 'Manifest-Version: 1.0\n' }]);
+    const comment = Buffer.alloc(5000, 0x20);
+    zip.writeUInt16LE(comment.length, zip.length - 2);
+    const entries = await readZipDirectory(bufferSource(Buffer.concat([zip, comment])));
+    assert.deepEqual(entries.map((e) => e.name), ['META-INF/MANIFEST.MF']);
+  });
+
   it('turns malformed archives into ZipError, never another exception', async () => {
     const good = makeZip([{ name: 'a.txt', data: 'hello' }]);
     const cases: Buffer[] = [

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { javascriptPackageCataloger, npmAuthor, npmLicenses } from '../../src/attest/sbom/catalogers/javascript.js';
 import { normalizePythonName, pythonInstalledCataloger } from '../../src/attest/sbom/catalogers/python.js';
-import { purl } from '../../src/attest/sbom/catalogers/lang-purl.js';
+import { catalogFilesystem, directoryScanFs } from '../../src/attest/index.js';
 import { purls, runCataloger } from '../helpers/catalog.js';
+import { elf64, inlineBlob, wrapped } from '../helpers/go-elf-craft.js';
+import { makeZip } from '../helpers/zip-craft.js';
 
 async function put(root: string, path: string, content: string | Buffer): Promise<void> {
   await mkdir(dirname(join(root, path)), { recursive: true });
@@ -153,10 +155,37 @@ describe('python-installed cataloger', () => {
     assert.deepEqual(warnings, ['python metadata /usr/local/lib/python3.11/site-packages/broken-1.0.dist-info/METADATA: no Name or Version header; skipped']);
   });
 
-  it('normalises names as PEP 503 and encodes purls as the purl spec', () => {
+  it('normalises names as PEP 503', () => {
     assert.equal(normalizePythonName('Zope.Interface__x'), 'zope-interface-x');
-    assert.equal(purl('golang', 'github.com/cli/cli', 'v2', '(devel)'), 'pkg:golang/github.com/cli/cli/v2@%28devel%29');
-    assert.equal(purl('npm', '@scope', 'name', '1.0.0+build'), 'pkg:npm/%40scope/name@1.0.0%2Bbuild');
-    assert.equal(purl('generic', undefined, 'x', undefined, { b: '2', a: 'a b' }), 'pkg:generic/x?a=a%20b&b=2');
+  });
+});
+
+describe('language catalogers in CATALOGERS', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'catalog-all-'));
+    await put(dir, 'etc/os-release', 'ID=debian\nVERSION_ID="12"\n');
+    await put(dir, 'app/node_modules/left-pad/package.json', pkgJson({ name: 'left-pad', version: '1.3.0', license: 'WTFPL' }));
+    await put(dir, 'usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA', 'Name: six\nVersion: 1.16.0\n');
+    await put(dir, 'opt/lib/app-1.0.jar', makeZip([{ name: 'META-INF/maven/org.example/app/pom.properties', data: 'groupId=org.example\nartifactId=app\nversion=1.0\n' }]));
+    await put(dir, 'usr/local/bin/tool', elf64([{ name: '.go.buildinfo', data: inlineBlob('go1.22.3', wrapped('mod\texample.com/tool\tv0.4.0\t\n')) }]).file);
+    await chmod(join(dir, 'usr/local/bin/tool'), 0o755);
+    await put(dir, 'usr/local/bin/node', Buffer.from('\x7fELF ... node.js/v22.1.0 ...', 'latin1'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('runs every language cataloger through catalogFilesystem: one package per ecosystem, with its file', async () => {
+    const warnings: string[] = [];
+    const result = await catalogFilesystem(directoryScanFs(dir), { warn: (m) => warnings.push(m), signal: new AbortController().signal });
+    assert.deepEqual(warnings, []);
+    for (const name of ['javascript-package', 'python-installed', 'go-module-binary', 'java-archive', 'binary-classifier']) assert.ok(result.catalogers.includes(name), name);
+    assert.deepEqual(result.packages.map((p) => `${p.foundBy} ${p.purl} ${p.locations.map((l) => l.path).join(',')}`).sort(), [
+      'binary-classifier pkg:generic/node@22.1.0 /usr/local/bin/node',
+      'go-module-binary pkg:golang/example.com/tool@v0.4.0 /usr/local/bin/tool',
+      'go-module-binary pkg:golang/stdlib@1.22.3 /usr/local/bin/tool',
+      'java-archive pkg:maven/org.example/app@1.0 /opt/lib/app-1.0.jar',
+      'javascript-package pkg:npm/left-pad@1.3.0 /app/node_modules/left-pad/package.json',
+      'python-installed pkg:pypi/six@1.16.0 /usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA',
+    ]);
   });
 });

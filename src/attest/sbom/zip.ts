@@ -80,15 +80,22 @@ export async function readZipDirectory(source: RandomAccess, limits: ZipLimits =
   const maxEntries = limits.maxEntries ?? 500_000;
   const maxDirectoryBytes = limits.maxDirectoryBytes ?? 64 * 1024 * 1024;
   if (source.size < EOCD_BYTES) throw new ZipError('too small to be a zip archive');
-  const tailLength = Math.min(source.size, EOCD_BYTES + MAX_COMMENT);
-  const tailStart = source.size - tailLength;
-  const tail = await readExact(source, tailStart, tailLength, 'the end of the archive');
+  // The end record is the last 22 bytes unless the archive has a comment (up to 64 KiB): look in
+  // the last KiB first, and in the whole possible range only when it is not there.
+  let tailStart = 0;
+  let tail: Buffer = Buffer.alloc(0);
   let eocd = -1;
-  for (let at = tail.length - EOCD_BYTES; at >= 0; at--) {
-    if (tail.readUInt32LE(at) === EOCD_SIGNATURE && at + EOCD_BYTES + tail.readUInt16LE(at + 20) <= tail.length) {
-      eocd = at;
-      break;
+  for (const want of [1024, EOCD_BYTES + MAX_COMMENT]) {
+    const tailLength = Math.min(source.size, want);
+    tailStart = source.size - tailLength;
+    tail = await readExact(source, tailStart, tailLength, 'the end of the archive');
+    for (let at = tail.length - EOCD_BYTES; at >= 0; at--) {
+      if (tail.readUInt32LE(at) === EOCD_SIGNATURE && at + EOCD_BYTES + tail.readUInt16LE(at + 20) <= tail.length) {
+        eocd = at;
+        break;
+      }
     }
+    if (eocd !== -1 || tailLength === source.size) break;
   }
   if (eocd === -1) throw new ZipError('no end of central directory record');
   let count = tail.readUInt16LE(eocd + 10);

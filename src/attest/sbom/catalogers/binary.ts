@@ -6,7 +6,7 @@
  * one package with several locations (python3.11 and libpython3.11.so).
  */
 import type { CatalogContext, Cataloger, FsEntry, SbomPackage, ScanFile } from '../types.js';
-import { purl } from './lang-purl.js';
+import { purl } from '../purl.js';
 import { baseName, errorText, mapBounded, readBounded, withScanFile } from './scan.js';
 
 export interface Classifier {

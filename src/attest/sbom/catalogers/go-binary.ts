@@ -13,7 +13,7 @@
  */
 import type { Cataloger, FsEntry, SbomPackage, ScanFile } from '../types.js';
 import { PF_W, PT_LOAD, fileOffsetOf, readElf, type ElfFile } from './elf.js';
-import { purl } from './lang-purl.js';
+import { purl } from '../purl.js';
 import { READ_CONCURRENCY, errorText, mapBounded, withScanFile } from './scan.js';
 
 const MAGIC = Buffer.from('\xff Go buildinf:', 'latin1');
@@ -205,15 +205,23 @@ function goPurl(path: string, version: string): string {
   return purl('golang', undefined, path, version);
 }
 
-export function goPackages(info: GoBuildInfo, location: string): SbomPackage[] {
+/** The packages of one binary; a module that cannot be written as a purl is left out and passed to `skip`. */
+export function goPackages(info: GoBuildInfo, location: string, skip: (module: string, error: unknown) => void = () => undefined): SbomPackage[] {
   const arch = info.settings.get('GOARCH');
   const out: SbomPackage[] = [];
   const add = (path: string, version: string): void => {
+    let url: string;
+    try {
+      url = goPurl(path, version);
+    } catch (error) {
+      skip(`${path}@${version}`, error);
+      return;
+    }
     out.push({
       name: path,
       version,
       type: 'golang',
-      purl: goPurl(path, version),
+      purl: url,
       licenses: [],
       foundBy: 'go-module-binary',
       locations: [{ path: location }],
@@ -254,7 +262,8 @@ export const goModuleBinaryCataloger: Cataloger = {
     const found = await mapBounded(candidates, READ_CONCURRENCY, context.signal, async (entry) => {
       try {
         const info = await withScanFile(context.fs, entry.path, entry.size, readGoBuildInfo);
-        return info === undefined ? [] : goPackages(info, entry.path);
+        const skip = (module: string, error: unknown): void => context.warn(`go binary ${entry.path}: module ${module} left out (${errorText(error)})`);
+        return info === undefined ? [] : goPackages(info, entry.path, skip);
       } catch (error) {
         context.warn(`go binary ${entry.path}: cannot be read (${errorText(error)}); skipped`);
         return [];

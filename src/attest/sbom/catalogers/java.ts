@@ -9,8 +9,8 @@
  */
 import type { CatalogContext, Cataloger, SbomPackage } from '../types.js';
 import { ZipError, bufferSource, entryData, readZipDirectory, readZipEntry, sliceSource, type RandomAccess, type ZipEntry } from '../zip.js';
-import { purl } from './lang-purl.js';
-import { baseName, errorText, withScanFile } from './scan.js';
+import { purl } from '../purl.js';
+import { baseName, errorText, mapBounded, withScanFile } from './scan.js';
 
 const ARCHIVE = /\.(?:jar|war|ear|par|sar|nar|jpi|hpi|kar|far|lpkg|rar|zap)$/i;
 const NESTED = /\.(?:jar|war|ear)$/i;
@@ -228,26 +228,31 @@ async function catalogArchive(context: CatalogContext, source: RandomAccess, loc
 }
 
 
+/**
+ * Archives read at once: their reads wait on the disk more than on the CPU; each may hold one
+ * inflated nested archive (up to `MAX_NESTED_BYTES`) at a time.
+ */
+const ARCHIVE_CONCURRENCY = 2;
+
 export const javaArchiveCataloger: Cataloger = {
   name: 'java-archive',
   async catalog(context) {
-    const out: SbomPackage[] = [];
-    for (const entry of await context.fs.entries()) {
-      if (entry.type !== 'file' || !ARCHIVE.test(entry.path)) continue;
-      context.signal.throwIfAborted();
+    const archives = (await context.fs.entries()).filter((entry) => entry.type === 'file' && ARCHIVE.test(entry.path));
+    const found = await mapBounded(archives, ARCHIVE_CONCURRENCY, context.signal, async (entry) => {
       if (entry.size > MAX_ARCHIVE_BYTES) {
         context.warn(`java archive ${entry.path}: ${entry.size} bytes, more than the ${MAX_ARCHIVE_BYTES} read; skipped`);
-        continue;
+        return [];
       }
       try {
-        const found = await withScanFile(context.fs, entry.path, entry.size, (file) => catalogArchive(context, file, entry.path, entry.path, baseName(entry.path), 0, new Budget()));
-        out.push(...found ?? []);
+        const packages = await withScanFile(context.fs, entry.path, entry.size, (file) => catalogArchive(context, file, entry.path, entry.path, baseName(entry.path), 0, new Budget()));
+        return packages ?? [];
       } catch (error) {
         if (error instanceof ZipError) context.warn(`java archive ${entry.path}: ${error.message}; skipped`);
         else if (context.signal.aborted) throw error;
         else context.warn(`java archive ${entry.path}: cannot be read (${errorText(error)}); skipped`);
+        return [];
       }
-    }
-    return out;
+    });
+    return found.flat();
   },
 };

@@ -7,8 +7,8 @@
  */
 import { z } from 'zod';
 import type { CatalogContext, Cataloger, SbomPackage } from '../types.js';
-import { purl } from './lang-purl.js';
-import { READ_CONCURRENCY, mapBounded, readBounded } from './scan.js';
+import { purl } from '../purl.js';
+import { READ_CONCURRENCY, errorText, mapBounded, readBounded } from './scan.js';
 
 /** A package.json larger than this is not a real one (the largest on npm are a few hundred KiB with their readme). */
 export const MAX_PACKAGE_JSON_BYTES = 4 * 1024 * 1024;
@@ -120,7 +120,13 @@ export const javascriptPackageCataloger: Cataloger = {
         context.warn(`package.json ${entry.path}: ${entry.size} bytes, more than the ${MAX_PACKAGE_JSON_BYTES} read; skipped`);
         return undefined;
       }
-      return readPackage(context, entry.path);
+      try {
+        return await readPackage(context, entry.path);
+      } catch (error) {
+        if (context.signal.aborted) throw error;
+        context.warn(`package.json ${entry.path}: ${errorText(error)}; skipped`);
+        return undefined;
+      }
     });
     return found.filter((item): item is SbomPackage => item !== undefined);
   },

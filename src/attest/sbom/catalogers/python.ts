@@ -5,8 +5,8 @@
  * `RECORD` beside a METADATA, when present, is listed as a second location but not parsed.
  */
 import type { CatalogContext, Cataloger, FsEntry, SbomPackage } from '../types.js';
-import { purl } from './lang-purl.js';
-import { READ_CONCURRENCY, baseName, dirName, mapBounded, readRangeSafe } from './scan.js';
+import { purl } from '../purl.js';
+import { READ_CONCURRENCY, baseName, dirName, errorText, mapBounded, readRangeSafe } from './scan.js';
 
 /** The headers come first; a METADATA is read up to this far (its body is the long description). */
 export const MAX_METADATA_HEADER_BYTES = 1024 * 1024;
@@ -125,7 +125,15 @@ export const pythonInstalledCataloger: Cataloger = {
     const entries = await context.fs.entries();
     const files = new Set(entries.filter((entry) => entry.type === 'file').map((entry) => entry.path));
     const candidates = entries.filter(isMetadata);
-    const found = await mapBounded(candidates, READ_CONCURRENCY, context.signal, (entry) => readDistribution(context, entry.path, files));
+    const found = await mapBounded(candidates, READ_CONCURRENCY, context.signal, async (entry) => {
+      try {
+        return await readDistribution(context, entry.path, files);
+      } catch (error) {
+        if (context.signal.aborted) throw error;
+        context.warn(`python metadata ${entry.path}: ${errorText(error)}; skipped`);
+        return undefined;
+      }
+    });
     return found.filter((item): item is SbomPackage => item !== undefined);
   },
 };
