@@ -7,6 +7,7 @@ import { registerCompletion } from './commands/completion.js';
 import { registerDebugAst } from './commands/debug-ast.js';
 import { registerPlan } from './commands/plan.js';
 import { registerImageCommands } from './commands/image-commands.js';
+import { registerSbom } from './commands/sbom.js';
 import { registerUpkeep } from './commands/upkeep.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
@@ -71,6 +72,7 @@ export function buildProgram(io: CliIo): Command {
   registerLint(program, io);
   registerImageCommands(program, io);
   registerBuildHistory(program, io);
+  registerSbom(program, io);
   registerDebugAst(program, io);
   registerUpkeep(program, io);
   registerCompletion(program, io);

@@ -15,6 +15,7 @@ import { CacheRecords } from '../cache/index.js';
 import { writeOutput, type OutputSpec } from '../exporter/index.js';
 import { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
 import { noSpaceError } from './no-space.js';
+import { sbomImage, type ImageSbom, type SbomOptions } from './sbom.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
 import { CredentialStore, RegistryClient, type CredentialProvider } from '../registry/index.js';
@@ -95,6 +96,11 @@ export interface Engine {
   prune(options?: PruneOptions): Promise<PruneResult>;
   /** The build history (records of every build of this state root). */
   buildHistory(): Promise<HistoryStore>;
+  /**
+   * The SBOM of an image: from the store, else pulled from its registry; its packages with the file
+   * and layer each was found from (see sbom.ts).
+   */
+  sbom(ref: string, options?: SbomOptions): Promise<ImageSbom>;
   /** Builds a Dockerfile (see build.ts). */
   build(options: BuildOptions): Promise<BuildResult>;
   /** Closes the database. The engine must not be used afterwards. */
@@ -164,6 +170,7 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     history: (ref, historyOptions) => history(deps, ref, historyOptions?.signal),
     tag: (source, target) => tag(deps, source, target),
     rmi: (refs) => rmi(deps, refs),
+    sbom: (ref, sbomOptions) => orNoSpace(sbomImage({ ...deps, stateRoot: config.stateRoot }, ref, sbomOptions)),
     async save(refs, saveOptions) {
       const store = await content();
       const byDigest = new Map<Digest, { names: string[]; image: SaveImage }>();

@@ -28,3 +28,4 @@ export { ENTITLEMENTS, checkBuildEntitlements, checkPlanEntitlements, parseEntit
 export { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
 export { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 export { checkDockerfile, checkFailure, contextCredentials, warningEvent, type CheckOptions } from './lint.js';
+export { type ImageSbom, type SbomOptions } from './sbom.js';
