@@ -5,7 +5,9 @@ import { registerDebugAst } from './commands/debug-ast.js';
 import { registerPlan } from './commands/plan.js';
 import { registerImageCommands } from './commands/image-commands.js';
 import { registerUpkeep } from './commands/upkeep.js';
+import { registerDebug } from './commands/debug.js';
 import { renderError } from './render-error.js';
+import { ExitStatus } from './exit-status.js';
 import { packageVersion } from './version.js';
 
 export interface CliIo {
@@ -43,7 +45,7 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   save: ['stagecraft save -o app.tar app:1.0', 'stagecraft save --format oci -o app-oci.tar app:1.0'],
   load: ['stagecraft load -i app.tar', 'docker save app:1.0 | stagecraft load'],
   du: ['stagecraft du', 'stagecraft du --json'],
-  debug: ['stagecraft debug ast Dockerfile', 'stagecraft debug ast --json - < Dockerfile'],
+  debug: ['stagecraft debug', 'stagecraft debug --exec \'cat /etc/os-release\' 0123456789abcdef', 'stagecraft debug ls', 'stagecraft debug ast Dockerfile', 'stagecraft debug ast --json - < Dockerfile'],
 };
 
 /** Builds the command tree. Each command parses its flags, calls the library and prints the result. */
@@ -67,6 +69,7 @@ export function buildProgram(io: CliIo): Command {
   registerPlan(program, io);
   registerImageCommands(program, io);
   registerDebugAst(program, io);
+  registerDebug(program, io);
   registerUpkeep(program, io);
   registerCompletion(program, io);
   for (const command of program.commands) {
@@ -85,6 +88,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     await program.parseAsync(normalizeLegacyBoolFlags(argv), { from: 'user' });
     return 0;
   } catch (error) {
+    if (error instanceof ExitStatus) return error.status;
     if (error instanceof CommanderError) {
       // commander has printed its own message already; help and version exit 0.
       return error.exitCode === 0 ? 0 : 2;

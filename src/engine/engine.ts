@@ -15,6 +15,8 @@ import { writeOutput } from '../exporter/index.js';
 import { build, type BuildOptions, type BuildResult } from './build.js';
 import { noSpaceError } from './no-space.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
+import { debugSession, listDebugStates, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
+import type { DebugRecord } from '../debug/index.js';
 import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
 import { CredentialStore, RegistryClient, type CredentialProvider } from '../registry/index.js';
 import {
@@ -94,6 +96,10 @@ export interface Engine {
   prune(options?: PruneOptions): Promise<PruneResult>;
   /** Builds a Dockerfile (see build.ts). */
   build(options: BuildOptions): Promise<BuildResult>;
+  /** The kept states of failed RUN steps, newest first (see debug.ts). */
+  debugStates(options?: { readonly warn?: ((message: string) => void) | undefined }): Promise<DebugRecord[]>;
+  /** Runs a command in the kept state of a failed RUN step (see debug.ts). */
+  debug(options: DebugSessionOptions): Promise<DebugSessionResult>;
   /** Closes the database. The engine must not be used afterwards. */
   close(): void;
 }
@@ -195,7 +201,17 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     async prune(pruneOptions) {
       const store = await content();
       if (database === undefined) throw new Error('engine: the database did not open');
-      return prune({ stateRoot: config.stateRoot, content: store, db: database, clock: options.clock ?? Date.now }, pruneOptions);
+      return prune({ stateRoot: config.stateRoot, content: store, db: database, clock: options.clock ?? Date.now }, { debugKeep: config.debugKeep, ...pruneOptions });
+    },
+    async debugStates(listOptions) {
+      await content();
+      if (database === undefined) throw new Error('engine: the database did not open');
+      return listDebugStates({ stateRoot: config.stateRoot, db: database, keep: config.debugKeep, warn: listOptions?.warn ?? (() => undefined) });
+    },
+    async debug(debugOptions) {
+      await content();
+      if (database === undefined) throw new Error('engine: the database did not open');
+      return debugSession({ stateRoot: config.stateRoot, db: database, keep: config.debugKeep, warn: debugOptions.note }, debugOptions);
     },
     async build(buildOptions) {
       const store = await content();
@@ -210,11 +226,11 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
           registry: registry.withEvents(buildOptions.events),
           push: (localRef, remoteRef, signal) => push(deps, localRef, remoteRef, { signal, events: buildOptions.events }),
         },
-        { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism },
+        { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism, debugKeep: buildOptions.debugKeep ?? config.debugKeep },
       );
       // The automatic keep-storage policy of the config file.
       if (config.keepStorage !== undefined) {
-        await prune({ stateRoot: config.stateRoot, content: store, db, clock: options.clock ?? Date.now }, { keepStorage: config.keepStorage, olderThanMs: Number.POSITIVE_INFINITY, signal: buildOptions.signal });
+        await prune({ stateRoot: config.stateRoot, content: store, db, clock: options.clock ?? Date.now }, { keepStorage: config.keepStorage, olderThanMs: Number.POSITIVE_INFINITY, debugKeep: config.debugKeep, signal: buildOptions.signal });
       }
       return result;
     },
