@@ -6,12 +6,19 @@
  * the debug container is confined as a RUN step (no host loopback, no host files, seccomp).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
-import { runCli, type CliRun } from '../helpers/cli.js';
+import { CLI_PATH, runCli, type CliRun } from '../helpers/cli.js';
+
+/** Runs the CLI in a pseudo-terminal (script(1)) with `input` typed into it; the terminal's output. */
+function inTerminal(args: readonly string[], input: string, extraEnv = ''): { status: number | null; output: string } {
+  const command = `${extraEnv}COLUMNS=80 ${process.execPath} ${CLI_PATH} ${args.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')}`;
+  const run = spawnSync('script', ['-q', '-e', '-c', command, '/dev/null'], { encoding: 'utf8', input, timeout: 120_000 });
+  return { status: run.status, output: run.stdout };
+}
 
 /** Every file below `dir` (no symlinks followed), as paths. */
 function filesBelow(dir: string): string[] {
@@ -203,6 +210,24 @@ describe('stagecraft debug: the kept state of a failed RUN step', { timeout: 600
     const bad = env.build(['--on-error=shell', context(['RUN true'])], { root });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /unknown --on-error "shell"/);
+  });
+
+  it('in a terminal: debug opens an interactive shell there; --on-error=debug opens it at once; tty progress prints the failed output whole', () => {
+    const root = join(env.work, 'root-tty');
+    const long = 'x'.repeat(150);
+    const dir = context(['WORKDIR /srv', `RUN for i in $(seq 1 30); do echo "tty line $i ${long}"; done; echo kept > /srv/marker; exit 2`]);
+    const built = inTerminal(['--root', root, 'build', '--progress=tty', '--on-error=debug', dir], 'echo "in-shell:$(cat /srv/marker):$(pwd)"; exit 0\n');
+    assert.equal(built.status, 1, built.output);
+    assert.match(built.output, /opening a shell in the failed step/);
+    assert.match(built.output, /in-shell:kept:\/srv/);
+    // The live view clips lines to 80 columns and shows the last few; the whole output follows it.
+    for (let i = 1; i <= 30; i++) assert.ok(built.output.includes(`tty line ${i} ${long}`), `line ${i} shown whole`);
+    assert.match(built.output, /------ output of \[.*\] RUN for i/);
+
+    const shell = inTerminal(['--root', root, 'debug'], 'cat /srv/marker; tty >/dev/null && echo "HAS""-A-TTY"; exit 4\n');
+    assert.equal(shell.status, 4, shell.output);
+    assert.match(shell.output, /kept\r?\n/);
+    assert.match(shell.output, /HAS-A-TTY/);
   });
 
   it('the debug container is confined as a RUN step: no host loopback, no host files, seccomp and default capabilities', async () => {
