@@ -23,41 +23,34 @@ export class FailedStepLogs {
   constructor(private readonly limit: number = FAILED_LOG_LIMIT) {}
 
   record(event: BuildEvent): void {
-    switch (event.type) {
-      case 'vertex.started':
-        this.#running.set(event.vertex, { name: event.name, chunks: [], bytes: 0, dropped: 0 });
-        break;
-      case 'vertex.log': {
-        const log = this.#running.get(event.vertex);
-        if (log === undefined) break;
-        log.chunks.push(event.data);
-        log.bytes += event.data.length;
-        while (log.bytes > this.limit && log.chunks.length > 0) {
-          const first = log.chunks.shift() ?? '';
-          const over = log.bytes - this.limit;
-          if (first.length > over) {
-            log.chunks.unshift(first.slice(over));
-            log.bytes -= over;
-            log.dropped += over;
-          } else {
-            log.bytes -= first.length;
-            log.dropped += first.length;
-          }
-        }
-        break;
+    if (event.type === 'vertex.started') {
+      this.#running.set(event.vertex, { name: event.name, chunks: [], bytes: 0, dropped: 0 });
+    } else if (event.type === 'vertex.log') {
+      const log = this.#running.get(event.vertex);
+      if (log !== undefined) this.#append(log, event.data);
+    } else if (event.type === 'vertex.failed') {
+      const log = this.#running.get(event.vertex);
+      this.#running.delete(event.vertex);
+      if (log !== undefined && log.bytes > 0) this.#failed.push(log);
+    } else if (event.type === 'vertex.completed' || event.type === 'vertex.canceled') {
+      this.#running.delete(event.vertex);
+    }
+  }
+
+  #append(log: StepLog, data: string): void {
+    log.chunks.push(data);
+    log.bytes += data.length;
+    while (log.bytes > this.limit && log.chunks.length > 0) {
+      const first = log.chunks.shift() ?? '';
+      const over = log.bytes - this.limit;
+      if (first.length > over) {
+        log.chunks.unshift(first.slice(over));
+        log.bytes -= over;
+        log.dropped += over;
+      } else {
+        log.bytes -= first.length;
+        log.dropped += first.length;
       }
-      case 'vertex.failed': {
-        const log = this.#running.get(event.vertex);
-        this.#running.delete(event.vertex);
-        if (log !== undefined && log.bytes > 0) this.#failed.push(log);
-        break;
-      }
-      case 'vertex.completed':
-      case 'vertex.canceled':
-        this.#running.delete(event.vertex);
-        break;
-      default:
-        break;
     }
   }
 
