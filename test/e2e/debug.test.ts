@@ -170,7 +170,7 @@ describe('stagecraft debug: the kept state of a failed RUN step', { timeout: 600
     const pruned = runCli(['--root', root, 'prune', '--filter', 'until=0s']);
     assert.equal(pruned.status, 0, pruned.stderr);
     assert.match(pruned.stdout, /2 kept failed steps/);
-    assert.deepEqual(readdirSync(join(root, 'debug')).filter((n) => !n.startsWith('.staging-')), []);
+    assert.deepEqual(readdirSync(join(root, 'debug')), []);
     for (const s of snapshots) assert.ok(!existsSync(join(root, 'snapshots', 'snapshots', s)), `snapshot ${s} was removed`);
     const after = debug(root, ['--exec', 'true']);
     assert.equal(after.status, 2);
