@@ -83,7 +83,14 @@ export function failedStepKeeper(options: FailedStepKeeperOptions): FailedStepKe
   const now = options.now ?? Date.now;
   return {
     async start() {
-      const staged = await options.store.stage();
+      let staged;
+      try {
+        staged = await options.store.stage();
+      } catch (error) {
+        // Recording is a convenience: the step runs anyway, and simply is not kept if it fails.
+        options.warn(`cannot record the step's output for stagecraft debug: ${error instanceof Error ? error.message : String(error)}`);
+        return { log: () => undefined, discard: () => Promise.resolve(), keep: async (_failed, rootfs) => { await rootfs[Symbol.asyncDispose](); return undefined; } };
+      }
       return {
         log: (chunk) => staged.write(chunk),
         discard: () => staged.discard(),
