@@ -163,6 +163,8 @@ describe('stagecraft debug: the kept state of a failed RUN step', { timeout: 600
     const snapshots = kept.map(snapshotOf);
     for (const s of snapshots) assert.ok(existsSync(join(root, 'snapshots', 'snapshots', s)));
 
+    const duBefore = JSON.parse(runCli(['--root', root, 'du', '--json']).stdout) as { debug: number; total: number };
+    assert.ok(duBefore.debug > 0, 'du counts the kept records and logs');
     // A fresh state survives a default prune (kept 48 h, as build cache); an age filter removes it.
     const young = runCli(['--root', root, 'prune']);
     assert.equal(young.status, 0, young.stderr);
@@ -172,6 +174,7 @@ describe('stagecraft debug: the kept state of a failed RUN step', { timeout: 600
     assert.match(pruned.stdout, /2 kept failed steps/);
     assert.deepEqual(readdirSync(join(root, 'debug')), []);
     for (const s of snapshots) assert.ok(!existsSync(join(root, 'snapshots', 'snapshots', s)), `snapshot ${s} was removed`);
+    assert.equal((JSON.parse(runCli(['--root', root, 'du', '--json']).stdout) as { debug: number }).debug, 0);
     const after = debug(root, ['--exec', 'true']);
     assert.equal(after.status, 2);
     assert.match(after.stderr, /no failed step is kept to debug/);
