@@ -180,6 +180,33 @@ describe('stagecraft debug: the kept state of a failed RUN step', { timeout: 600
     assert.match(after.stderr, /no failed step is kept to debug/);
   });
 
+  it('mounts are made again: a stage bind from the kept stage, the cache mount by id, tmpfs; a context bind is left out with a note', () => {
+    const root = join(env.work, 'root-mounts');
+    const dir = join(env.work, `ctx-${++count}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'context-file'), 'from-the-context\n');
+    writeFileSync(join(dir, 'Dockerfile'), [
+      `FROM ${env.busybox} AS data`,
+      'RUN echo stage-content > /d.txt',
+      `FROM ${env.busybox}`,
+      'RUN --mount=type=bind,from=data,target=/mnt/data --mount=type=cache,id=dbg-cache,target=/cache --mount=type=tmpfs,target=/scratch --mount=type=bind,target=/ctx <<EOF',
+      'echo cached-$((6*7)) > /cache/f',
+      'cat /ctx/context-file',
+      'exit 8',
+      'EOF',
+      '',
+    ].join('\n'));
+    const built = env.build([dir], { root });
+    assert.equal(built.status, 1, built.stderr);
+    assert.match(built.stderr, /exit code: 8/);
+    const run = debug(root, ['--exec', 'cat /mnt/data/d.txt /cache/f; grep -q " /scratch tmpfs" /proc/mounts && echo scratch-is-tmpfs; test -e /ctx/context-file && echo ctx-present || echo ctx-absent']);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, 'stage-content\ncached-42\nscratch-is-tmpfs\nctx-absent\n');
+    assert.match(run.stderr, /the bind mount of build context files at \/ctx is not made again/);
+    const record = JSON.parse(readFileSync(join(root, 'debug', buildIdOf(built), 'record.json'), 'utf8')) as { process: { args: string[] } };
+    assert.deepEqual(record.process.args, ['/bin/sh', '-c', 'echo cached-$((6*7)) > /cache/f\ncat /ctx/context-file\nexit 8\n']);
+  });
+
   it('debug with nothing kept, or keeping disabled, says why and how to enable it', () => {
     const root = join(env.work, 'root-empty');
     const none = debug(root, ['--exec', 'true']);
