@@ -190,11 +190,15 @@ async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], d
   if (result.exitCode !== 0) {
     let debugId: string | undefined;
     if (failure.recording !== undefined) {
-      await rootfs[Symbol.asyncDispose]();
       const bindSnapshots = new Map<number, string | null>();
-      for (const [index, mount] of op.mounts.entries()) {
-        const input = mount.type === 'bind' ? inputs[mount.input] : undefined;
-        if (input?.kind === 'layers') bindSnapshots.set(index, (await deps.layers.materialize(input.layers, signal))?.id ?? null);
+      try {
+        await rootfs[Symbol.asyncDispose]();
+        for (const [index, mount] of op.mounts.entries()) {
+          const input = mount.type === 'bind' ? inputs[mount.input] : undefined;
+          if (input?.kind === 'layers') bindSnapshots.set(index, (await deps.layers.materialize(input.layers, signal))?.id ?? null);
+        }
+      } catch {
+        // Keeping is best effort: the step's own failure is what the build reports.
       }
       debugId = await failure.recording.keep({ step: failure.step, op, network, hostname: deps.hostname, exitCode: result.exitCode, signal: result.signal, bindSnapshots }, mutable, signal);
     }

@@ -205,6 +205,10 @@ describe('stagecraft debug: the kept state of a failed RUN step', { timeout: 600
     assert.match(run.stderr, /the bind mount of build context files at \/ctx is not made again/);
     const record = JSON.parse(readFileSync(join(root, 'debug', buildIdOf(built), 'record.json'), 'utf8')) as { process: { args: string[] } };
     assert.deepEqual(record.process.args, ['/bin/sh', '-c', 'echo cached-$((6*7)) > /cache/f\ncat /ctx/context-file\nexit 8\n']);
+    const all = runCli(['--root', root, 'prune', '--all']);
+    assert.equal(all.status, 0, all.stderr);
+    assert.match(all.stdout, /1 kept failed steps/);
+    assert.deepEqual(readdirSync(join(root, 'debug')), []);
   });
 
   it('debug with nothing kept, or keeping disabled, says why and how to enable it', () => {
