@@ -119,6 +119,10 @@ describe('stagecraft debug: the kept state of a failed RUN step', { timeout: 600
 
     const log = readFileSync(join(root, 'debug', id, 'log'), 'utf8');
     for (let i = 1; i <= 40; i++) assert.ok(log.includes(`output line ${i}\n`), `line ${i} is in the kept log`);
+    const printed = debug(root, ['log', id]);
+    assert.equal(printed.status, 0, printed.stderr);
+    assert.equal(printed.stdout, log);
+    assert.equal(debug(root, ['log', 'ffffffffffffffff']).status, 2);
   });
 
   it('a secret is never kept: not in the record, log or kept filesystem; absent in debug unless given again', () => {

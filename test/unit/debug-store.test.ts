@@ -194,6 +194,6 @@ describe('tty progress: the whole output of failed steps', () => {
     logs.record({ type: 'vertex.log', vertex: 'v', time: 1, stream: 'stdout', data: 'abcdefgh' });
     logs.record({ type: 'vertex.log', vertex: 'v', time: 1, stream: 'stdout', data: 'ijklmn\n' });
     logs.record({ type: 'vertex.failed', vertex: 'v', time: 2, durationMs: 2, error: 'e' });
-    assert.equal(logs.text(), '------ output of RUN x ------\n[5 earlier characters not shown: the whole log is in the kept debug state (stagecraft debug ls), or use --progress=plain]\nfghijklmn\n------\n');
+    assert.equal(logs.text(), '------ output of RUN x ------\n[5 earlier characters not shown: stagecraft debug log prints the whole log of the newest kept failure, or use --progress=plain]\nfghijklmn\n------\n');
   });
 });

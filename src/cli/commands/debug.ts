@@ -2,6 +2,8 @@
  * `stagecraft debug [BUILD_ID]`: a shell (or `--exec CMD`) in the kept state of a failed RUN step,
  * and `stagecraft debug ls`. The `debug` group also holds `debug ast` (debug-ast.ts).
  */
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { StagecraftError } from '../../core/index.js';
 import type { DebugRecord } from '../../debug/index.js';
@@ -93,6 +95,23 @@ and mounts (never secret values) for the last "debugKeep" failed builds (config 
       const allow = parseEntitlements(flags.allow ?? []);
       const status = await withEngine(command, (engine, signal) => runDebug(engine, io, { buildId, exec: flags.exec, shell: flags.shell, secrets, ssh, allow }, signal));
       if (status !== 0) throw new ExitStatus(status);
+    });
+
+  group
+    .command('log')
+    .description("print the whole output of a kept failed step (default: the newest)")
+    .argument('[build-id]', 'the failed build (see stagecraft debug ls)')
+    .action(async (buildId: string | undefined, _flags: unknown, command: Command) => {
+      await withEngine(command, async (engine) => {
+        const records = await engine.debugStates({ warn: (message) => io.stderr(`warning: ${message}\n`) });
+        const record = buildId === undefined ? records[0] : records.find((r) => r.buildId === buildId);
+        if (record === undefined) {
+          throw new StagecraftError('USAGE', buildId === undefined ? 'no failed step is kept' : `no failed step is kept for build ${buildId}`, {
+            hint: 'stagecraft debug ls lists the kept failed steps; a build that fails in a RUN step keeps its state unless debugKeep is 0',
+          });
+        }
+        for await (const chunk of createReadStream(join(engine.config.stateRoot, 'debug', record.buildId, 'log'))) io.stdout((chunk as Buffer).toString('utf8'));
+      });
     });
 
   group

@@ -58,7 +58,7 @@ export class FailedStepLogs {
   text(): string {
     return this.#failed.map((log) => {
       const body = log.chunks.join('');
-      const omitted = log.dropped > 0 ? `[${log.dropped} earlier characters not shown: the whole log is in the kept debug state (stagecraft debug ls), or use --progress=plain]\n` : '';
+      const omitted = log.dropped > 0 ? `[${log.dropped} earlier characters not shown: stagecraft debug log prints the whole log of the newest kept failure, or use --progress=plain]\n` : '';
       return `------ output of ${log.name} ------\n${omitted}${body}${body.endsWith('\n') ? '' : '\n'}------\n`;
     }).join('');
   }
