@@ -7,7 +7,7 @@ const LAYERS = [
   ['core'],
   ['util', 'events', 'config', 'oci', 'plan', 'db'],
   ['dockerfile', 'content', 'executor', 'snapshot', 'registry', 'solver'],
-  ['cache', 'ops', 'image', 'attest'],
+  ['cache', 'ops', 'image', 'attest', 'debug'],
   ['exporter', 'history', 'metrics', 'engine'],
   ['cli', 'server'],
 ];

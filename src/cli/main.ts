@@ -9,6 +9,7 @@ import { registerPlan } from './commands/plan.js';
 import { registerImageCommands } from './commands/image-commands.js';
 import { registerSbom } from './commands/sbom.js';
 import { registerUpkeep } from './commands/upkeep.js';
+import { registerDebug } from './commands/debug.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
 
@@ -47,7 +48,7 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   save: ['stagecraft save -o app.tar app:1.0', 'stagecraft save --format oci -o app-oci.tar app:1.0'],
   load: ['stagecraft load -i app.tar', 'docker save app:1.0 | stagecraft load'],
   du: ['stagecraft du', 'stagecraft du --json'],
-  debug: ['stagecraft debug ast Dockerfile', 'stagecraft debug ast --json - < Dockerfile'],
+  debug: ['stagecraft debug', 'stagecraft debug --exec \'cat /etc/os-release\' 0123456789abcdef', 'stagecraft debug ls', 'stagecraft debug ast Dockerfile', 'stagecraft debug ast --json - < Dockerfile'],
 };
 
 /** Builds the command tree. Each command parses its flags, calls the library and prints the result. */
@@ -74,6 +75,7 @@ export function buildProgram(io: CliIo): Command {
   registerBuildHistory(program, io);
   registerSbom(program, io);
   registerDebugAst(program, io);
+  registerDebug(program, io);
   registerUpkeep(program, io);
   registerCompletion(program, io);
   for (const command of program.commands) {

@@ -27,6 +27,8 @@ export const configFileSchema = z.strictObject({
   keepStorage: z.number().int().min(0).optional(),
   /** Seconds to wait for a registry's response headers before giving up (default 30, as BuildKit). */
   registryResponseTimeout: z.number().positive().max(3600).optional(),
+  /** Failed builds whose failed RUN step is kept for `stagecraft debug` (default 5; 0: none). */
+  debugKeep: z.number().int().min(0).max(1000).optional(),
 });
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
@@ -47,7 +49,12 @@ export interface Config {
   readonly keepStorage: number | undefined;
   /** Milliseconds to wait for a registry's response headers; undefined: the registry client's default (30 s). */
   readonly registryResponseTimeoutMs: number | undefined;
+  /** Failed builds whose failed step's state is kept for `stagecraft debug` (0: none). */
+  readonly debugKeep: number;
 }
+
+/** Failed builds kept for `stagecraft debug` when the config does not say. */
+export const DEFAULT_DEBUG_KEEP = 5;
 
 /** Values from command-line flags; each wins over the environment. */
 export interface ConfigFlags {
@@ -100,7 +107,7 @@ function readConfigFile(path: string, explicit: boolean): ConfigFile | undefined
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.length === 0 ? '(top level)' : issue.path.join('.')}: ${issue.message}`);
     throw new StagecraftError('CONFIG', `config file ${path} is invalid: ${problems.join('; ')}`, {
-      hint: 'allowed keys: "insecureRegistries" (array of hosts), "registryMirrors" (array of URLs for docker.io), "maxParallelism", "keepStorage" (bytes) and "registryResponseTimeout" (seconds)',
+      hint: 'allowed keys: "insecureRegistries" (array of hosts), "registryMirrors" (array of URLs for docker.io), "maxParallelism", "keepStorage" (bytes) "registryResponseTimeout" (seconds) and "debugKeep" (failed builds kept for stagecraft debug)',
     });
   }
   return parsed.data;
@@ -126,6 +133,10 @@ export function loadConfig(options: LoadConfigOptions): Config {
 
   const insecure = [...new Set([...DEFAULT_INSECURE_HOSTS, ...(file?.insecureRegistries ?? [])])];
   const mirrors = (file?.registryMirrors ?? []).map((url) => url.replace(/\/+$/, ''));
+  const debugKeepEnv = nonEmpty(env.STAGECRAFT_DEBUG_KEEP);
+  if (debugKeepEnv !== undefined && !/^\d{1,4}$/u.test(debugKeepEnv)) {
+    throw new StagecraftError('CONFIG', `STAGECRAFT_DEBUG_KEEP="${debugKeepEnv}" is not a number of builds`, { hint: 'set it to 0 (keep no failed step) or a count such as 5' });
+  }
   return Object.freeze({
     stateRoot,
     dockerConfigPath,
@@ -135,6 +146,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
     maxParallelism: file?.maxParallelism,
     keepStorage: file?.keepStorage,
     registryResponseTimeoutMs: file?.registryResponseTimeout === undefined ? undefined : Math.round(file.registryResponseTimeout * 1000),
+    debugKeep: debugKeepEnv !== undefined ? Number(debugKeepEnv) : (file?.debugKeep ?? DEFAULT_DEBUG_KEEP),
   });
 }
 

@@ -1,4 +1,5 @@
 export {
+  DEFAULT_DEBUG_KEEP,
   DEFAULT_INSECURE_HOSTS,
   configFileSchema,
   isInsecureRegistry,

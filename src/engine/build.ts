@@ -29,6 +29,8 @@ import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from 
 import { prepareNamedContexts, type PreparedContexts } from './named-contexts.js';
 import { noSpaceError } from './no-space.js';
 import { RUNC_STATE_PARENT, sweepAbandoned } from './upkeep.js';
+import { failedStepKeeper } from './debug.js';
+import { debugBusy, openDebugStore } from './debug-store.js';
 
 
 export interface BuildOptions {
@@ -70,6 +72,8 @@ export interface BuildOptions {
   readonly dockerSocket?: string | undefined;
   /** Writes a `-` output (tar to stdout). */
   readonly stdout?: NodeJS.WritableStream | undefined;
+  /** Failed builds whose failed RUN step is kept for `stagecraft debug` (0 or absent: none). */
+  readonly debugKeep?: number | undefined;
 }
 
 export interface BuildResult {
@@ -312,6 +316,14 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   disposer.defer(() => rm(stateDir, { recursive: true, force: true }));
   const executor = createRuncExecutor({ stateDir, runDir: join(scope.runDir, 'runc') });
   const vertices = new Map<string, Vertex>(converted.plan.vertices.map((v) => [v.id, v]));
+  const warn = (message: string): void => events.emit({ type: 'build.warning', time: Date.now(), message });
+  const debugKeep = options.debugKeep ?? 0;
+  let failedSteps;
+  if (debugKeep > 0) {
+    const store = openDebugStore(deps.stateRoot, env.snapshotter, warn);
+    await store.cleanup();
+    failedSteps = failedStepKeeper({ store, snapshotter: env.snapshotter, buildId: scope.buildId, limit: debugKeep, busy: debugBusy(env.locks), warn });
+  }
   const nodes = new Map<string, SolveNode>(converted.plan.vertices.map((v) => [v.id, { id: v.id, inputs: v.inputs, name: v.meta.name, stage: v.meta.stage, ignoreCache: v.meta.ignoreCache }]));
   // The main context, or a `--build-context` directory by its plan name.
   const contextFor = (name: string): BuildContext => env.named.dirs.get(name) ?? env.context;
@@ -324,6 +336,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     cacheMounts: new CacheMountPool(join(deps.stateRoot, 'cache-mounts'), env.locks),
     hostname: DEFAULT_HOSTNAME,
     defaultNetwork: options.network,
+    failedSteps,
     baseImages: env.baseImages,
     downloads: disposer.use(new HttpDownloads({ root: join(scope.runDir, 'http'), content: env.content, allowHostLocal: (options.allow ?? []).includes('network.host'), events })),
     context: {
@@ -454,8 +467,9 @@ function failure(error: unknown, vertices: ReadonlyMap<string, Vertex>, tails: R
   if (inner instanceof ExecFailure) {
     const tail = (tails.get(error.node.id) ?? '').split('\n').filter((l) => l !== '').slice(-10);
     const output = tail.length > 0 ? `\nlast output:\n${tail.map((l) => `  ${l}`).join('\n')}` : '';
+    const debug = inner.debugId === undefined ? '' : `; its state is kept: stagecraft debug ${inner.debugId} opens a shell there (stagecraft debug --exec CMD ${inner.debugId} runs one command)`;
     return new StagecraftError('BUILD_STEP_FAILED', `${error.node.name}: ${inner.message}${output}`, {
-      hint: 'the command failed inside the build container; see its output above',
+      hint: `the command failed inside the build container; see its output above${debug}`,
       location,
       cause: inner,
     });

@@ -17,6 +17,8 @@ import { build, type BuildDeps, type BuildOptions, type BuildResult } from './bu
 import { noSpaceError } from './no-space.js';
 import { sbomImage, type ImageSbom, type SbomOptions } from './sbom.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
+import { debugSession, listDebugStates, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
+import type { DebugRecord } from '../debug/index.js';
 import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
 import { CredentialStore, RegistryClient, type CredentialProvider } from '../registry/index.js';
 import {
@@ -103,6 +105,10 @@ export interface Engine {
   sbom(ref: string, options?: SbomOptions): Promise<ImageSbom>;
   /** Builds a Dockerfile (see build.ts). */
   build(options: BuildOptions): Promise<BuildResult>;
+  /** The kept states of failed RUN steps, newest first (see debug.ts). */
+  debugStates(options?: { readonly warn?: ((message: string) => void) | undefined }): Promise<DebugRecord[]>;
+  /** Runs a command in the kept state of a failed RUN step (see debug.ts). */
+  debug(options: DebugSessionOptions): Promise<DebugSessionResult>;
   /** Closes the database. The engine must not be used afterwards. */
   close(): void;
 }
@@ -205,7 +211,17 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     async prune(pruneOptions) {
       const store = await content();
       if (database === undefined) throw new Error('engine: the database did not open');
-      return prune({ stateRoot: config.stateRoot, content: store, db: database, clock: options.clock ?? Date.now }, pruneOptions);
+      return prune({ stateRoot: config.stateRoot, content: store, db: database, clock: options.clock ?? Date.now }, { debugKeep: config.debugKeep, ...pruneOptions });
+    },
+    async debugStates(listOptions) {
+      await content();
+      if (database === undefined) throw new Error('engine: the database did not open');
+      return listDebugStates({ stateRoot: config.stateRoot, db: database, keep: config.debugKeep, warn: listOptions?.warn ?? (() => undefined) });
+    },
+    async debug(debugOptions) {
+      await content();
+      if (database === undefined) throw new Error('engine: the database did not open');
+      return debugSession({ stateRoot: config.stateRoot, db: database, keep: config.debugKeep, warn: debugOptions.note }, debugOptions);
     },
     async build(buildOptions) {
       const store = await content();
@@ -242,13 +258,13 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
       };
       let result: BuildResult;
       try {
-        result = await build(buildDeps, { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism });
+        result = await build(buildDeps, { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism, debugKeep: buildOptions.debugKeep ?? config.debugKeep });
       } finally {
         await naming;
       }
       // The automatic keep-storage policy of the config file.
       if (config.keepStorage !== undefined) {
-        await prune({ stateRoot: config.stateRoot, content: store, db, clock: options.clock ?? Date.now }, { keepStorage: config.keepStorage, olderThanMs: Number.POSITIVE_INFINITY, signal: buildOptions.signal });
+        await prune({ stateRoot: config.stateRoot, content: store, db, clock: options.clock ?? Date.now }, { keepStorage: config.keepStorage, olderThanMs: Number.POSITIVE_INFINITY, debugKeep: config.debugKeep, signal: buildOptions.signal });
       }
       return result;
     },

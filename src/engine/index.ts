@@ -29,3 +29,4 @@ export { build, type BuildDeps, type BuildOptions, type BuildResult } from './bu
 export { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 export { checkDockerfile, checkFailure, contextCredentials, warningEvent, type CheckOptions } from './lint.js';
 export { type ImageSbom, type SbomOptions } from './sbom.js';
+export { debugRecord, type DebugSessionOptions, type DebugSessionResult } from './debug.js';

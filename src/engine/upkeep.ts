@@ -13,6 +13,7 @@ import { sweepRuncState } from '../executor/index.js';
 import { chainId, openSnapshotter, ownerOfName, removeUnmounted, type Snapshotter } from '../snapshot/index.js';
 import { ownerAlive } from '../util/owner.js';
 import { StagecraftError, isDigest, type Digest } from '../core/index.js';
+import { debugBusy, openDebugStore } from './debug-store.js';
 
 export interface DiskUsage {
   /** Blobs of tagged images. */
@@ -25,6 +26,8 @@ export interface DiskUsage {
   readonly snapshots: number;
   /** RUN --mount=type=cache directories. */
   readonly cacheMounts: number;
+  /** Records and logs of failed steps kept for `stagecraft debug` (their filesystems count as snapshots). */
+  readonly debug: number;
   readonly cacheRecords: number;
   readonly total: number;
 }
@@ -36,11 +39,15 @@ export interface PruneOptions {
   readonly olderThanMs?: number | undefined;
   /** Then drop least-recently-used records until the store is at most this many bytes. */
   readonly keepStorage?: number | undefined;
+  /** Failed builds kept for `stagecraft debug` (the config's); older kept states beyond it go. */
+  readonly debugKeep?: number | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
 export interface PruneResult {
   readonly recordsRemoved: number;
+  /** Kept states of failed steps removed (older than the keep duration, beyond debugKeep, or all). */
+  readonly debugStatesRemoved: number;
   readonly reclaimedBytes: number;
   readonly gc: GcResult;
 }
@@ -136,7 +143,8 @@ export async function diskUsage(deps: UpkeepDeps): Promise<DiskUsage> {
   }
   const snapshots = await treeSize(join(deps.stateRoot, 'snapshots'));
   const cacheMounts = await treeSize(join(deps.stateRoot, 'cache-mounts'));
-  return { images, cache, unreferenced, snapshots, cacheMounts, cacheRecords: records.all().length, total: images + cache + unreferenced + snapshots + cacheMounts };
+  const debug = await treeSize(join(deps.stateRoot, 'debug'));
+  return { images, cache, unreferenced, snapshots, cacheMounts, debug, cacheRecords: records.all().length, total: images + cache + unreferenced + snapshots + cacheMounts + debug };
 }
 
 /** Chain IDs (hex) of every layer prefix of the tagged images: their unpacked snapshots' ids. */
@@ -206,6 +214,7 @@ async function pruneHeld(deps: UpkeepDeps, options: PruneOptions): Promise<Prune
       size -= row.result.layers.reduce((sum, l) => sum + l.size, 0);
     }
   }
+  const debugStatesRemoved = await pruneDebugStates(deps, options, now, keepMs);
   if (options.all === true) {
     const snapshots = join(deps.stateRoot, 'snapshots');
     // No build runs (the lock above): what is left in active/, mounts/ and tmp/ is a crashed
@@ -227,5 +236,29 @@ async function pruneHeld(deps: UpkeepDeps, options: PruneOptions): Promise<Prune
   }
   const gc = await deps.content.gc({ ...(options.all === true ? { gracePeriodMs: 0 } : {}), ...(options.signal !== undefined ? { signal: options.signal } : {}) });
   const after = await diskUsage(deps);
-  return { recordsRemoved: removed, reclaimedBytes: Math.max(0, before.total - after.total), gc };
+  return { recordsRemoved: removed, debugStatesRemoved, reclaimedBytes: Math.max(0, before.total - after.total), gc };
+}
+
+/**
+ * Kept states of failed steps: all with `--all` (no debug session runs then: it holds the state root
+ * shared), else those older than the keep duration and those beyond `debugKeep`, skipping any a
+ * debug session uses.
+ */
+async function pruneDebugStates(deps: UpkeepDeps, options: PruneOptions, now: number, keepMs: number): Promise<number> {
+  const snapshotter = await openSnapshotter(join(deps.stateRoot, 'snapshots'));
+  const store = openDebugStore(deps.stateRoot, snapshotter);
+  await store.cleanup();
+  const busy = debugBusy(new StoreLocks(deps.db, { clock: deps.clock }));
+  let removed = 0;
+  for (const record of await store.list()) {
+    if (options.all !== true && (now - record.time <= keepMs || busy(record.buildId))) continue;
+    if (await store.remove(record.buildId)) removed++;
+  }
+  if (options.all === true) {
+    // Damaged states (no readable record) too.
+    for (const id of await store.ids()) if (await store.remove(id)) removed++;
+  } else if (options.debugKeep !== undefined) {
+    removed += (await store.trim(options.debugKeep, busy)).length;
+  }
+  return removed;
 }

@@ -248,6 +248,7 @@ class RuncExecutor implements Executor {
       mounts,
       nofile: await (this.#nofile ??= readNofileLimit()),
       grantableCapabilities: await (this.#grantable ??= readOptional('/proc/self/status').then((status) => boundingCapabilities(status ?? ''))),
+      terminal: io.terminal ?? false,
     });
     const bundle = join(privateDir, 'b');
     await mkdir(bundle, { mode: 0o700 });
@@ -267,10 +268,13 @@ class RuncExecutor implements Executor {
   /** `runc run` in the foreground; resolves with its exit status (the process's). */
   async #runRunc(id: string, bundle: string, logFile: string, io: ExecIo, signal: AbortSignal): Promise<number> {
     const { runcPath, stateDir } = this.settings;
+    const terminal = io.terminal === true;
     const child = spawn(runcPath, ['--root', stateDir, '--log', logFile, '--log-format', 'json', 'run', '--bundle', bundle, id], {
-      stdio: [io.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      // Its own process group: a terminal's Ctrl-C reaches stagecraft, which kills the container itself.
-      detached: true,
+      // With a terminal, runc proxies our own terminal to the container's pty (and sets it raw).
+      stdio: terminal ? 'inherit' : [io.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      // Its own process group: a terminal's Ctrl-C reaches stagecraft, which kills the container
+      // itself. An interactive shell stays in ours: the terminal is raw, Ctrl-C is the shell's.
+      detached: !terminal,
     });
     child.stdout?.on('data', (chunk: Buffer) => io.stdout(chunk));
     child.stderr?.on('data', (chunk: Buffer) => io.stderr(chunk));

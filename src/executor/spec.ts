@@ -171,6 +171,8 @@ export interface RuntimeSpecInput {
   readonly grantableCapabilities?: readonly string[] | undefined;
   /** The host the seccomp profile is made for; default: this one. */
   readonly seccompHost?: SeccompHost | undefined;
+  /** process.terminal: the process gets a pty (an interactive debug shell). */
+  readonly terminal?: boolean | undefined;
 }
 
 function systemMounts(input: RuntimeSpecInput): OciMount[] {
@@ -207,7 +209,7 @@ export function generateRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
   return {
     ociVersion: '1.0.2',
     process: {
-      terminal: false,
+      terminal: input.terminal ?? false,
       user: { uid: input.uid, gid: input.gid, ...(input.additionalGids.length > 0 ? { additionalGids: [...input.additionalGids] } : {}) },
       args: [...input.args],
       env: [...input.env],

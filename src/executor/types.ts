@@ -104,6 +104,12 @@ export interface ExecIo {
   readonly stderr: (chunk: Buffer) => void;
   /** Piped to the process; without it the process reads /dev/null. */
   readonly stdin?: Readable | undefined;
+  /**
+   * Gives the process a terminal (`stagecraft debug`): runc makes a pty and joins it to this
+   * process's own stdin/stdout/stderr, one of which must be a terminal; `stdout`, `stderr` and
+   * `stdin` are then unused.
+   */
+  readonly terminal?: boolean | undefined;
 }
 
 export interface ExecResult {

@@ -8,7 +8,8 @@ import type { ExecMount as RuntimeMount, Executor, NetworkMode } from '../execut
 import type { ExecOp } from '../plan/index.js';
 import type { ExecuteContext } from '../solver/index.js';
 import { Disposer } from '../util/disposer.js';
-import type { ImmutableSnapshot, Snapshotter } from '../snapshot/index.js';
+import type { SourceRange } from '../core/index.js';
+import type { ImmutableSnapshot, MutableSnapshot, Snapshotter } from '../snapshot/index.js';
 import type { LayerRecord } from '../cache/index.js';
 import type { LayerStore } from './layers.js';
 import type { FsResult } from './result.js';
@@ -41,29 +42,71 @@ export interface ExecDeps {
   readonly hostname: string;
   /** `--network` of the build: the default for `RUN --network=default`. */
   readonly defaultNetwork: NetworkMode;
+  /** Keeps the state of a failed step for `stagecraft debug`; absent: nothing is kept. */
+  readonly failedSteps?: FailedStepKeeper | undefined;
+}
+
+/** The vertex a RUN op runs for, as the record of a failed step names it. */
+export interface ExecStep {
+  readonly name: string;
+  readonly stage?: string | undefined;
+  readonly location?: { readonly file: string; readonly range: SourceRange } | undefined;
+}
+
+/** What a failed RUN step leaves for `stagecraft debug`. No secret value is in it. */
+export interface FailedExec {
+  readonly step: ExecStep;
+  readonly op: ExecOp;
+  /** The network the step ran with (`default` resolved to the build's). */
+  readonly network: NetworkMode;
+  readonly hostname: string;
+  readonly exitCode: number;
+  readonly signal?: string | undefined;
+  /** The committed snapshot of each bind-mounted stage by index in `op.mounts` (null: an empty stage); context binds are absent. */
+  readonly bindSnapshots: ReadonlyMap<number, string | null>;
+}
+
+/** One RUN step's output being recorded, in case it fails. */
+export interface StepRecording {
+  log(chunk: Buffer): void;
+  /**
+   * The step failed: takes over `rootfs` (its writable snapshot, unmounted, not committed) and keeps
+   * it with the record and the log. Resolves with the id to debug it by, or undefined when nothing
+   * was kept (the reason is the keeper's to report). Never rejects.
+   */
+  keep(failed: FailedExec, rootfs: MutableSnapshot, signal: AbortSignal): Promise<string | undefined>;
+  /** Drops the recording (a no-op after `keep`). */
+  discard(): Promise<void>;
+}
+
+export interface FailedStepKeeper {
+  start(): Promise<StepRecording>;
 }
 
 /** A RUN step exited non-zero. */
 export class ExecFailure extends Error {
-  constructor(readonly args: readonly string[], readonly exitCode: number, readonly signalName?: string) {
+  /** `debugId`: the id its state was kept under for `stagecraft debug`, if it was. */
+  constructor(readonly args: readonly string[], readonly exitCode: number, readonly signalName?: string, readonly debugId?: string) {
     super(`process "${args.join(' ')}" did not complete successfully: ${signalName !== undefined ? `killed by signal ${signalName}` : `exit code: ${exitCode}`}`);
   }
 }
 
-export async function runExec(op: ExecOp, inputs: readonly FsResult[], deps: ExecDeps, context: ExecuteContext): Promise<FsResult> {
+export async function runExec(op: ExecOp, inputs: readonly FsResult[], deps: ExecDeps, context: ExecuteContext, step: ExecStep = { name: 'RUN' }): Promise<FsResult> {
   const { signal } = context;
   const rootInput = inputs[0];
   if (rootInput === undefined || rootInput.kind !== 'layers') throw new Error('exec: input 0 must be a layer stack');
   const parent = await deps.layers.materialize(rootInput.layers, signal);
   const stack = new Disposer();
+  const recording = await deps.failedSteps?.start();
+  if (recording !== undefined) stack.defer(() => recording.discard());
   try {
-    return await runIn(stack, op, inputs, deps, context, rootInput.layers, parent);
+    return await runIn(stack, op, inputs, deps, context, rootInput.layers, parent, { step, recording });
   } finally {
     await stack.dispose();
   }
 }
 
-async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], deps: ExecDeps, context: ExecuteContext, rootLayers: readonly LayerRecord[], parent: ImmutableSnapshot | null): Promise<FsResult> {
+async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], deps: ExecDeps, context: ExecuteContext, rootLayers: readonly LayerRecord[], parent: ImmutableSnapshot | null, failure: { step: ExecStep; recording: StepRecording | undefined }): Promise<FsResult> {
   const { signal } = context;
   const mutable = stack.use(await deps.snapshotter.prepare(parent, `exec-${Date.now()}`, signal));
   const rootfs = stack.use(await mutable.mount(undefined, signal));
@@ -132,10 +175,35 @@ async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], d
       cgroupParent: op.cgroupParent,
       resources: op.resources,
     },
-    { stdout: (chunk: Buffer) => context.log('stdout', chunk.toString('utf8')), stderr: (chunk: Buffer) => context.log('stderr', chunk.toString('utf8')) },
+    {
+      stdout: (chunk: Buffer) => {
+        failure.recording?.log(chunk);
+        context.log('stdout', chunk.toString('utf8'));
+      },
+      stderr: (chunk: Buffer) => {
+        failure.recording?.log(chunk);
+        context.log('stderr', chunk.toString('utf8'));
+      },
+    },
     signal,
   );
-  if (result.exitCode !== 0) throw new ExecFailure(op.args, result.exitCode, result.signal);
+  if (result.exitCode !== 0) {
+    let debugId: string | undefined;
+    if (failure.recording !== undefined) {
+      const bindSnapshots = new Map<number, string | null>();
+      try {
+        await rootfs[Symbol.asyncDispose]();
+        for (const [index, mount] of op.mounts.entries()) {
+          const input = mount.type === 'bind' ? inputs[mount.input] : undefined;
+          if (input?.kind === 'layers') bindSnapshots.set(index, (await deps.layers.materialize(input.layers, signal))?.id ?? null);
+        }
+      } catch {
+        // Keeping is best effort: the step's own failure is what the build reports.
+      }
+      debugId = await failure.recording.keep({ step: failure.step, op, network, hostname: deps.hostname, exitCode: result.exitCode, signal: result.signal, bindSnapshots }, mutable, signal);
+    }
+    throw new ExecFailure(op.args, result.exitCode, result.signal, debugId);
+  }
   await rootfs[Symbol.asyncDispose]();
   const layer = await deps.layers.commit(mutable, signal);
   return { kind: 'layers', layers: [...rootLayers, layer] };

@@ -2,6 +2,7 @@ export { opFor, LayerResultCache, type ContextSource, type OpDeps } from './ops.
 export { BaseImages, type BaseImage, type BaseImageOptions } from './base-images.js';
 export { LayerStore, type LayerStoreOptions } from './layers.js';
 export { CacheMountPool, type CacheMountRequest } from './cache-mounts.js';
-export { ExecFailure, missingMountError, type SecretProvider, type ExecDeps } from './exec.js';
+export { ExecFailure, missingMountError, type SecretProvider, type ExecDeps, type ExecStep, type FailedExec, type FailedStepKeeper, type StepRecording } from './exec.js';
+export { resolveBindSource } from './bind-source.js';
 export { EMPTY_FS, type FsResult } from './result.js';
 export { HttpDownloads, type DownloadOptions } from './http.js';

@@ -60,7 +60,7 @@ export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
       };
     case 'exec': {
       const { proxyEnv: _proxy, ...keyed } = op;
-      return { resource: 'exec', cacheKey: () => Promise.resolve(keyed), execute: (inputs, context) => runExec(op, inputs, deps, context) };
+      return { resource: 'exec', cacheKey: () => Promise.resolve(keyed), execute: (inputs, context) => runExec(op, inputs, deps, context, vertex.meta) };
     }
     case 'file':
       return { resource: 'io', cacheKey: () => Promise.resolve(op), execute: (inputs, context) => runFile(op, inputs, deps, context) };

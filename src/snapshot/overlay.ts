@@ -126,6 +126,13 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     }
   }
 
+  protected override async forget(id: string): Promise<void> {
+    for (let length = LINK_LENGTH; length <= id.length; length += 4) {
+      const path = join(this.linksDir, id.slice(0, length));
+      if ((await readlink(path).catch(() => undefined)) === `../snapshots/${id}/fs`) await rm(path, { force: true });
+    }
+  }
+
   protected override async init(): Promise<void> {
     await super.init();
     await mkdir(this.linksDir, { recursive: true });

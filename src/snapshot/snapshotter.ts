@@ -325,6 +325,24 @@ export abstract class BaseSnapshotter implements Snapshotter {
     }
   }
 
+  async remove(snapshot: ImmutableSnapshot): Promise<void> {
+    await this.init();
+    if (!/^[a-f0-9]{16,64}$/u.test(snapshot.id)) throw new Error(`remove: invalid snapshot id ${snapshot.id}`);
+    // Out of snapshots/ in one rename (never a half-removed snapshot that get() still accepts), then deleted.
+    const doomed = join(this.root, 'tmp', ownedName());
+    try {
+      await rename(join(this.snapshotsDir, snapshot.id), doomed);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    await removeUnmounted(doomed);
+    await this.forget(snapshot.id);
+  }
+
+  /** Hook: drops what an implementation keeps beside a removed snapshot (overlay: its short link). */
+  protected async forget(_id: string): Promise<void> {}
+
   diff(snapshot: MutableSnapshot, options: DiffOptions = {}): Readable {
     if (!(snapshot instanceof ActiveSnapshot) || snapshot.owner !== this) throw new Error('diff() of a snapshot from another snapshotter');
     const items = this.changes(snapshot.parent, snapshot.active, options.signal);

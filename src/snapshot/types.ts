@@ -69,10 +69,17 @@ export interface Snapshotter {
    * (DIGEST_MISMATCH otherwise; nothing is kept). The stream is always consumed or destroyed.
    */
   applyLayer(parent: ImmutableSnapshot | null, layer: AsyncIterable<Uint8Array>, diffId: Digest, options?: ApplyLayerOptions): Promise<ImmutableSnapshot>;
+  /** A committed snapshot by id, with its ancestors; null when absent. */
+  get(id: string): Promise<ImmutableSnapshot | null>;
   /** The snapshot for a chain ID if it was already unpacked (to skip fetching the blob). */
   getByChainId(chainId: Digest): Promise<ImmutableSnapshot | null>;
   /** The changes of `snapshot` relative to its parent as a layer tar stream. */
   diff(snapshot: MutableSnapshot, options?: DiffOptions): Readable;
+  /**
+   * Removes a committed snapshot. The caller owns it alone: no other snapshot has it as parent and
+   * nothing has it mounted (e.g. the kept rootfs of a failed step, see debug/). Absent: no-op.
+   */
+  remove(snapshot: ImmutableSnapshot): Promise<void>;
   /** Unmounts leftovers and removes work dirs of crashed processes using this state root. */
   cleanup(): Promise<void>;
 }

@@ -65,6 +65,18 @@ describe('config: state root, docker config and config file', () => {
     assert.throws(() => loadConfig({ env: { HOME: dir, STAGECRAFT_ROOT: dir }, flags: { config: broken } }), (error) => isStagecraftError(error) && error.code === 'CONFIG' && error.message.includes(broken) && /not valid JSON/.test(error.message));
     assert.throws(() => loadConfig({ env: { HOME: dir, STAGECRAFT_ROOT: dir, STAGECRAFT_CONFIG: join(dir, 'absent.json') } }), (error) => isStagecraftError(error) && error.code === 'CONFIG' && /absent\.json/.test(error.message));
   });
+
+  it('debugKeep: 5 by default, from the config file, STAGECRAFT_DEBUG_KEEP over it; a bad value names itself', async () => {
+    const root = join(dir, 'debug-keep');
+    await mkdir(root, { recursive: true });
+    assert.equal(loadConfig({ env: { HOME: dir, STAGECRAFT_ROOT: root } }).debugKeep, 5);
+    await writeFile(join(root, 'config.json'), JSON.stringify({ debugKeep: 2 }));
+    assert.equal(loadConfig({ env: { HOME: dir, STAGECRAFT_ROOT: root } }).debugKeep, 2);
+    assert.equal(loadConfig({ env: { HOME: dir, STAGECRAFT_ROOT: root, STAGECRAFT_DEBUG_KEEP: '0' } }).debugKeep, 0);
+    assert.throws(() => loadConfig({ env: { HOME: dir, STAGECRAFT_ROOT: root, STAGECRAFT_DEBUG_KEEP: 'all' } }), (error: unknown) => isStagecraftError(error) && error.code === 'CONFIG' && /STAGECRAFT_DEBUG_KEEP="all"/.test(error.message));
+    await writeFile(join(root, 'config.json'), JSON.stringify({ debugKeep: -1 }));
+    assert.throws(() => loadConfig({ env: { HOME: dir, STAGECRAFT_ROOT: root } }), (error: unknown) => isStagecraftError(error) && /debugKeep/.test(error.message));
+  });
 });
 
 describe('config: build settings from the config file', () => {

@@ -2,7 +2,7 @@
  * `stagecraft build`: docker buildx build's flags and meanings. Every option is checked before the
  * build starts; the build's events go to the chosen progress renderer.
  */
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,7 +12,7 @@ import { StagecraftError, hostPlatform } from '../../core/index.js';
 import type { BuildEvent, EventSink } from '../../events/index.js';
 import { warningSummary } from '../progress/text.js';
 import { dockerDaemonSocket, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
-import { parseSecretSpec, parseSshSpec } from '../secret-flags.js';
+import { readSecrets, sshSockets } from '../secret-sources.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
 import { ShellLex, listTargets, loadDockerfile, outlineDockerfile, type OutlineOptions } from '../../dockerfile/index.js';
@@ -23,6 +23,8 @@ import { applyLayer, detectCompression } from '../../snapshot/index.js';
 import { parseCacheSpec } from '../../cache/index.js';
 import { parseBuildContextFlag, type NamedContextSpec } from '../../dockerfile/index.js';
 import type { CliIo } from '../main.js';
+import { renderError } from '../render-error.js';
+import { interactiveTerminal, runDebug } from './debug.js';
 import { collect, parseBuildArgs, readBoundedDockerfile, readDockerfile } from '../options.js';
 import { PROGRESS_MODES, progressSink } from '../progress/index.js';
 import { addRootOption, formatBytes, platformOption, withEngine } from './store-context.js';
@@ -74,6 +76,7 @@ interface BuildFlags {
   cpusetCpus?: string;
   cpusetMems?: string;
   buildContext?: string[];
+  onError?: string;
 }
 
 /**
@@ -134,25 +137,6 @@ function parseLabels(values: readonly string[]): Map<string, string> {
   return out;
 }
 
-async function readSecrets(specs: readonly string[]): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  for (const raw of specs) {
-    const spec = parseSecretSpec(raw, (name) => process.env[name] !== undefined);
-    if (spec.source.kind === 'env') {
-      const value = process.env[spec.source.name];
-      if (value === undefined) throw usage(`--secret ${raw}: the environment variable ${spec.source.name} is not set`, `export ${spec.source.name}=… or use src=FILE`);
-      out.set(spec.id, Buffer.from(value));
-    } else {
-      try {
-        out.set(spec.id, await readFile(spec.source.path));
-      } catch {
-        throw new StagecraftError('FILE_NOT_FOUND', `--secret ${raw}: cannot read ${spec.source.path}`, { hint: 'check the path given with src=' });
-      }
-    }
-  }
-  return out;
-}
-
 /** `--build-context NAME=VALUE` flags → key → spec; a directory (or OCI layout) must exist. */
 async function namedContexts(values: readonly string[]): Promise<Map<string, NamedContextSpec>> {
   const out = new Map<string, NamedContextSpec>();
@@ -168,27 +152,6 @@ async function namedContexts(values: readonly string[]): Promise<Map<string, Nam
     });
     if (!info.isDirectory()) throw usage(`--build-context ${raw}: ${dir} is not a directory`, 'a build context is a directory; to use an image archive, load it or give oci-layout://DIR of an unpacked OCI layout');
     out.set(name, { ...spec, dir });
-  }
-  return out;
-}
-
-/** `--ssh` flags → id → agent socket; each socket must exist and be a unix socket before the build starts. */
-async function sshSockets(specs: readonly string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const raw of specs) {
-    const spec = parseSshSpec(raw);
-    const socket = spec.paths[0] ?? process.env.SSH_AUTH_SOCK;
-    if (socket === undefined || socket === '') throw usage(`--ssh ${raw}: no agent socket`, 'start an ssh-agent (SSH_AUTH_SOCK) or write --ssh ID=/path/to/agent.sock');
-    if (spec.paths.some((p) => !p.endsWith('.sock') && p !== socket)) throw usage(`--ssh ${raw}: key files are not supported, only agent sockets`, 'load the key into an ssh-agent and pass its socket');
-    const named = spec.paths[0] === undefined ? `${socket} (SSH_AUTH_SOCK)` : socket;
-    let isSocket: boolean;
-    try {
-      isSocket = (await stat(socket)).isSocket();
-    } catch (cause) {
-      throw new StagecraftError('FILE_NOT_FOUND', `--ssh ${raw}: agent socket ${named} does not exist`, { hint: 'start an ssh-agent and pass its socket (eval $(ssh-agent); ssh-add), or fix the path', cause });
-    }
-    if (!isSocket) throw usage(`--ssh ${raw}: ${named} is not a unix socket`, 'pass the socket of an ssh-agent (as in SSH_AUTH_SOCK); key files are not supported, load them into the agent with ssh-add');
-    out.set(spec.id, socket);
   }
   return out;
 }
@@ -304,6 +267,7 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--cpuset-mems <list>', 'memory nodes RUN steps may use (0-3, 0,1)')
     .option('--call <outline|targets|check|build>', 'instead of building: print the build args, secrets and ssh the target uses (outline), the stages (targets) or the build-check findings (check); add ,format=json for JSON')
     .option('--check', 'run the build checks only, no build (shorthand for --call=check); exit 1 with any warning')
+    .option('--on-error <error|debug>', 'debug: when a RUN step fails, open a shell in its kept state at once (in a terminal; otherwise print how to)')
     .addHelpText('after', `
 Examples:
   stagecraft build -t app:latest .
@@ -325,6 +289,7 @@ Examples:
       const resources = parseResourceFlags(flags);
       if (!(PROGRESS_MODES as readonly string[]).includes(flags.progress)) throw usage(`unknown --progress "${flags.progress}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
       if (flags.network !== undefined && !['default', 'host', 'none'].includes(flags.network)) throw usage(`unsupported --network "${flags.network}"`, 'use default, host or none');
+      if (flags.onError !== undefined && flags.onError !== 'error' && flags.onError !== 'debug') throw usage(`unknown --on-error "${flags.onError}"`, 'use --on-error=debug (a shell in the failed step) or --on-error=error (the default)');
       const allow = parseEntitlements(flags.allow ?? []);
       checkBuildEntitlements((flags.network ?? 'default') as 'default' | 'host' | 'none', allow);
       const cacheFrom = (flags.cacheFrom ?? []).map((raw) => parseCacheSpec(raw, 'from').location);
@@ -373,12 +338,14 @@ Examples:
       const progressMode = flags.quiet === true ? 'quiet' : flags.progress;
       const progress = progressSink(progressMode, io.stderr);
       const names = new Map<string, string>();
+      let buildId: string | undefined;
       const misses: { vertex: string; reasons: readonly string[] }[] = [];
       const warnings: Extract<BuildEvent, { type: 'build.warning' }>[] = [];
       const sink: EventSink = {
         emit: (event) => {
           if (event.type === 'build.warning') warnings.push(event);
           if (event.type === 'vertex.started') names.set(event.vertex, event.name);
+          if (event.type === 'build.started') buildId = event.buildId;
           if (event.type === 'cache.miss') misses.push({ vertex: event.vertex, reasons: event.reasons });
           progress.sink.emit(event);
         },
@@ -392,10 +359,28 @@ Examples:
       const result = await withEngine(command, async (engine, signal) => {
         try {
           return await runBuild(engine, signal);
+        } catch (error) {
+          if (flags.onError === 'debug') await debugOnError(engine, signal, error);
+          throw error;
         } finally {
           if (stdinContext !== undefined) await rm(stdinContext.dir, { recursive: true, force: true });
         }
       });
+      /** `--on-error=debug`: the failed step's shell, or how to open it. */
+      async function debugOnError(engine: Engine, signal: AbortSignal, error: unknown): Promise<void> {
+        if (!(error instanceof StagecraftError) || error.code !== 'BUILD_STEP_FAILED' || buildId === undefined) return;
+        const id = buildId;
+        if (!(await engine.debugStates()).some((r) => r.buildId === id)) {
+          io.stderr(`stagecraft: the failed step was not kept, so there is nothing to debug (is "debugKeep" 0 in the config, or STAGECRAFT_DEBUG_KEEP=0?)\n`);
+          return;
+        }
+        if (!interactiveTerminal()) {
+          io.stderr(`stagecraft: not a terminal, so no shell now; to debug the failed step run: stagecraft debug ${id} (or stagecraft debug --exec CMD ${id})\n`);
+          return;
+        }
+        io.stderr(`${renderError(error, false).text}\n`);
+        await runDebug(engine, io, { buildId: id, secrets, ssh, allow }, signal);
+      }
       async function runBuild(engine: Engine, signal: AbortSignal): Promise<BuildResult> {
         try {
           return await engine.build({

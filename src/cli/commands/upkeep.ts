@@ -28,7 +28,7 @@ export function registerUpkeep(program: Command, io: CliIo): void {
         io.stdout(`${JSON.stringify(usage, null, 2)}\n`);
         return;
       }
-      const rows: [string, number][] = [['images', usage.images], ['build cache', usage.cache], ['unreferenced blobs', usage.unreferenced], ['snapshots', usage.snapshots], ['cache mounts', usage.cacheMounts], ['total', usage.total]];
+      const rows: [string, number][] = [['images', usage.images], ['build cache', usage.cache], ['unreferenced blobs', usage.unreferenced], ['snapshots', usage.snapshots], ['cache mounts', usage.cacheMounts], ['failed step logs', usage.debug], ['total', usage.total]];
       io.stdout(`${rows.map(([k, v]) => `${k.padEnd(20)}${formatBytes(v).padStart(10)}`).join('\n')}\n${'cache records'.padEnd(20)}${String(usage.cacheRecords).padStart(10)}\n`);
     });
 
@@ -54,6 +54,7 @@ export function registerUpkeep(program: Command, io: CliIo): void {
         if (keepStorage === undefined) throw new StagecraftError('USAGE', `invalid --keep-storage "${flags.keepStorage}"`, { hint: 'sizes look like 512mb or 20gb' });
       }
       const result = await withEngine(command, (engine, signal) => engine.prune({ all: flags.all === true, olderThanMs, keepStorage, signal }));
-      io.stdout(`removed ${result.recordsRemoved} cache records and ${result.gc.removed.length} blobs; reclaimed ${formatBytes(result.reclaimedBytes)}\n`);
+      const debug = result.debugStatesRemoved > 0 ? `, ${result.debugStatesRemoved} kept failed steps` : '';
+      io.stdout(`removed ${result.recordsRemoved} cache records${debug} and ${result.gc.removed.length} blobs; reclaimed ${formatBytes(result.reclaimedBytes)}\n`);
     });
 }

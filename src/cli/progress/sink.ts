@@ -5,6 +5,7 @@
 import { toRawJson, type BuildEvent, type EventSink } from '../../events/index.js';
 import { initialPlainState, renderPlain } from './plain.js';
 import { initialTtyState, reduceTty, ttyFrame, TtyPainter } from './tty.js';
+import { FailedStepLogs } from './failed-logs.js';
 
 export const PROGRESS_MODES = ['auto', 'tty', 'plain', 'rawjson', 'quiet'] as const;
 
@@ -27,16 +28,20 @@ export function progressSink(mode: string, write: (text: string) => void): Progr
     };
   }
   let state = initialTtyState;
+  const failed = new FailedStepLogs();
   const painter = new TtyPainter(write);
   // A pty may report 0 columns (e.g. under script(1)): fall back to $COLUMNS, then 100.
   const width = (): number => Math.max(40, process.stderr.columns || Number(process.env.COLUMNS) || 100);
   const timer = setInterval(() => painter.paint(ttyFrame(state, Date.now(), width())), 100);
   timer.unref();
   return {
-    sink: { emit: (event: BuildEvent) => { state = reduceTty(state, event); } },
+    sink: { emit: (event: BuildEvent) => { state = reduceTty(state, event); failed.record(event); } },
     finish: () => {
       clearInterval(timer);
       painter.paint(ttyFrame(state, Date.now(), width()));
+      // The frame shows a failed step's last lines only: its whole output follows.
+      const text = failed.text();
+      if (text !== '') write(text);
     },
   };
 }
