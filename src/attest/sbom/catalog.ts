@@ -20,6 +20,8 @@ export interface CatalogOptions {
   /** A problem with one input or one cataloger: reported, never fatal. */
   readonly warn: (message: string) => void;
   readonly signal: AbortSignal;
+  /** A directory for scratch copies; default os.tmpdir(). */
+  readonly tmpDir?: string | undefined;
   /** The catalogers to run; default `CATALOGERS`. */
   readonly catalogers?: readonly Cataloger[] | undefined;
 }
@@ -118,7 +120,7 @@ export async function catalogFilesystem(fs: ScanFs, options: CatalogOptions): Pr
   // Run together; their warnings are held and replayed in cataloger order so the log is stable.
   const runs = await Promise.all(catalogers.map(async (cataloger) => {
     const warnings: string[] = [];
-    const context = { fs, distro, signal, warn: (message: string) => { warnings.push(message); } };
+    const context = { fs, distro, signal, tmpDir: options.tmpDir, warn: (message: string) => { warnings.push(message); } };
     try {
       return { warnings, packages: await cataloger.catalog(context) };
     } catch (error) {

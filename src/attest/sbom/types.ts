@@ -83,6 +83,8 @@ export interface CatalogContext {
   /** A problem with one input (a corrupt status file, a bad package.json): reported, never fatal. */
   readonly warn: (message: string) => void;
   readonly signal: AbortSignal;
+  /** A directory for scratch copies (the rpm cataloger copies an rpmdb.sqlite there); default os.tmpdir(). */
+  readonly tmpDir?: string | undefined;
 }
 
 export interface Cataloger {

@@ -11,6 +11,9 @@ const STATUS = '/var/lib/dpkg/status';
 const STATUS_D = '/var/lib/dpkg/status.d';
 const INFO = '/var/lib/dpkg/info';
 const COPYRIGHT_MAX_BYTES = 4 * 1024 * 1024;
+const COPYRIGHT_READS = 8;
+/** More status.d entries than any image has packages: the rest are not read. */
+const MAX_STATUS_D = 50_000;
 
 /** One deb822 paragraph: field name (lowercased) → value, continuation lines joined with '\n'. */
 export type Paragraph = ReadonlyMap<string, string>;
@@ -166,7 +169,12 @@ export const dpkgCataloger: Cataloger = {
   async catalog(context) {
     const entries = await context.fs.entries();
     const known = new Set(entries.map((e) => e.path));
-    const dbs = [STATUS, ...(await filesIn(context, STATUS_D)).filter((p) => !p.endsWith('.md5sums'))];
+    let entriesD = (await filesIn(context, STATUS_D)).filter((p) => !p.endsWith('.md5sums'));
+    if (entriesD.length > MAX_STATUS_D) {
+      context.warn(`${STATUS_D}: ${entriesD.length} entries, only the first ${MAX_STATUS_D} are read`);
+      entriesD = entriesD.slice(0, MAX_STATUS_D);
+    }
+    const dbs = [STATUS, ...entriesD];
     const found: Found[] = [];
     for (const db of dbs) {
       context.signal.throwIfAborted();
@@ -180,10 +188,11 @@ export const dpkgCataloger: Cataloger = {
         found.push(...fromDb);
       }
     }
+    // Copyright files are small and many: read a few at a time.
     const out: SbomPackage[] = [];
-    for (const f of found) {
+    for (let i = 0; i < found.length; i += COPYRIGHT_READS) {
       context.signal.throwIfAborted();
-      out.push(await withLicenses(context, f));
+      out.push(...(await Promise.all(found.slice(i, i + COPYRIGHT_READS).map((f) => withLicenses(context, f)))));
     }
     return out;
   },

@@ -3,8 +3,12 @@
  * of their warnings).
  */
 import type { Cataloger } from '../types.js';
+import { apkCataloger } from './apk.js';
 import { dpkgCataloger } from './dpkg.js';
+import { rpmCataloger } from './rpm.js';
 
 export const CATALOGERS: readonly Cataloger[] = [
   dpkgCataloger,
+  apkCataloger,
+  rpmCataloger,
 ];

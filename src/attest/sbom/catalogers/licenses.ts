@@ -14,12 +14,20 @@ const SPDX_BY_NAME: ReadonlyMap<string, string> = new Map(Object.entries({
   'gpl-2': 'GPL-2.0-only', 'gpl-2+': 'GPL-2.0-or-later', 'gpl-2.0': 'GPL-2.0-only', 'gpl-2.0+': 'GPL-2.0-or-later',
   'gpl-3': 'GPL-3.0-only', 'gpl-3+': 'GPL-3.0-or-later', 'gpl-3.0': 'GPL-3.0-only', 'gpl-3.0+': 'GPL-3.0-or-later',
   'lgpl': 'LGPL-2.0-or-later', 'lgpl-2': 'LGPL-2.0-only', 'lgpl-2+': 'LGPL-2.0-or-later',
+  'lgpl-2.0': 'LGPL-2.0-only', 'lgpl-2.0+': 'LGPL-2.0-or-later', 'lgpl-3.0': 'LGPL-3.0-only', 'lgpl-3.0+': 'LGPL-3.0-or-later',
   'lgpl-2.1': 'LGPL-2.1-only', 'lgpl-2.1+': 'LGPL-2.1-or-later', 'lgpl-3': 'LGPL-3.0-only', 'lgpl-3+': 'LGPL-3.0-or-later',
   'agpl-3': 'AGPL-3.0-only', 'agpl-3+': 'AGPL-3.0-or-later',
   'mpl-1.1': 'MPL-1.1', 'mpl-2.0': 'MPL-2.0', 'epl-1.0': 'EPL-1.0', 'epl-2.0': 'EPL-2.0',
   'python-2.0': 'Python-2.0', 'psf-2': 'PSF-2.0', 'unicode-dfs-2016': 'Unicode-DFS-2016', 'x11': 'X11',
   'public-domain': 'LicenseRef-public-domain',
 }));
+
+/** SPDX exception ids a Debian `with` clause names (matched without case and a trailing "exception"). */
+const SPDX_EXCEPTIONS: ReadonlyMap<string, string> = new Map([
+  'GCC-exception-2.0', 'GCC-exception-3.1', 'Linux-syscall-note', 'Autoconf-exception-2.0', 'Autoconf-exception-3.0',
+  'Bison-exception-2.2', 'Classpath-exception-2.0', 'OpenSSL-exception', 'LLVM-exception', 'Libtool-exception',
+  'Font-exception-2.0', 'openvpn-openssl-exception',
+].map((id) => [id.toLowerCase(), id]));
 
 /** One licence name → its SPDX id, else the name as written. */
 export function spdxLicense(name: string): string {
@@ -29,18 +37,20 @@ export function spdxLicense(name: string): string {
 /**
  * A Debian `License:` short-name expression (`GPL-2+ or Artistic`, `BSD-3-clause and MIT`) → an
  * SPDX expression when every name is known (`GPL-2.0-or-later OR Artistic-1.0-Perl`); else the
- * expression as written. `with <exception>` clauses are kept as written.
+ * expression as written (also when a `with` names an exception that is not an SPDX exception id).
  */
 export function spdxExpression(expression: string): string {
   const text = expression.trim().replace(/\s+/g, ' ').replace(/,$/, '');
-  if (/\bwith\b/i.test(text) || /[()]/.test(text)) return text;
+  if (/[()]/.test(text)) return text;
   const parts = text.split(/,? (or|and) /i);
   let known = true;
   const out = parts.map((part, index) => {
     if (index % 2 === 1) return part.toLowerCase() === 'and' ? 'AND' : 'OR';
-    const mapped = SPDX_BY_NAME.get(part.toLowerCase());
-    if (mapped === undefined) known = false;
-    return mapped ?? part;
+    const [name = '', exception] = part.split(/ with /i);
+    const mapped = SPDX_BY_NAME.get(name.toLowerCase());
+    const mappedException = exception === undefined ? undefined : SPDX_EXCEPTIONS.get(exception.replace(/ exception$/i, '').toLowerCase());
+    if (mapped === undefined || (exception !== undefined && mappedException === undefined)) known = false;
+    return mappedException === undefined ? mapped ?? part : `${mapped ?? name} WITH ${mappedException}`;
   });
   return known ? out.join(' ') : text;
 }
