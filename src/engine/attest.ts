@@ -7,7 +7,8 @@ import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
-import { StagecraftError, type Digest } from '../core/index.js';
+import type { Digest } from '../core/index.js';
+import { catalogFilesystem, directoryScanFs, toSpdx } from '../attest/index.js';
 import type { ConvertResult } from '../dockerfile/index.js';
 import { scanEnabledForStage, type AttestationProducers, type AttestationRequest, type SbomTarget } from '../exporter/index.js';
 import type { MountedRootfs, Snapshotter } from '../snapshot/index.js';
@@ -127,6 +128,8 @@ export interface ProducerScope {
   readonly options: BuildOptions;
   readonly converted: ConvertResult;
   readonly content: Content;
+  /** The image's names (the SBOM document of the image is named after the first). */
+  readonly names: readonly string[];
 }
 
 /**
@@ -135,7 +138,16 @@ export interface ProducerScope {
  */
 export function attestationProducers(scope: ProducerScope): AttestationProducers {
   return {
-    sbom: () => Promise.reject(new StagecraftError('USAGE', 'SBOM generation is not available in this build of stagecraft', { hint: 'build without --sbom' })),
+    sbom: async (input) => {
+      const result = await catalogFilesystem(directoryScanFs(input.root), { layerOf: input.target.layerOf, warn: input.warn, signal: input.signal });
+      const epoch = scope.options.sourceDateEpoch;
+      return toSpdx(result, {
+        name: input.target.name === 'sbom' ? (scope.names[0] ?? input.subjectDigest) : input.target.name,
+        subjectDigest: input.subjectDigest,
+        created: epoch === undefined ? new Date(scope.started) : new Date(epoch * 1000),
+        toolVersion: scope.options.toolVersion ?? 'unknown',
+      });
+    },
     provenance: () => Promise.resolve({
       predicateType: 'https://slsa.dev/provenance/v1',
       predicate: {

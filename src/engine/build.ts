@@ -76,6 +76,8 @@ export interface BuildOptions {
    * mode=min for image outputs, no SBOM); `{}` makes none (the image is a bare manifest).
    */
   readonly attest?: AttestationRequest | undefined;
+  /** stagecraft's version, named as the tool in SBOM documents. */
+  readonly toolVersion?: string | undefined;
 }
 
 export interface BuildResult {
@@ -171,7 +173,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const request = options.attest ?? DEFAULT_ATTESTATIONS;
     const attested = await attestImage({
       request,
-      producers: attestationProducers({ buildId, started, options, converted, content: env.content }),
+      producers: attestationProducers({ buildId, started, options, converted, content: env.content, names: exports.names }),
       sbomTargets: sbomTargets(request, {
         converted,
         stageLayers: (root) => solved.stageLayers.get(root),
