@@ -9,7 +9,7 @@ import type { LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import type { Digest } from '../core/index.js';
 import { catalogFilesystem, directoryScanFs, toSpdx } from '../attest/index.js';
-import type { ConvertResult } from '../dockerfile/index.js';
+import type { ConvertResult, ConvertedStage } from '../dockerfile/index.js';
 import { scanEnabledForStage, type AttestationProducers, type AttestationRequest, type SbomTarget } from '../exporter/index.js';
 import type { MountedRootfs, Snapshotter } from '../snapshot/index.js';
 import type { LayerStore } from '../ops/index.js';
@@ -28,6 +28,16 @@ function stageScan(converted: ConvertResult, index: number, arg: string): boolea
   let enabled = converted.graph.globalArgs.declared.has(arg) ? scanEnabledForStage(stage.name, converted.graph.globalArgs.values.get(arg)) : false;
   if (stage.buildArgs.has(arg)) enabled = scanEnabledForStage(stage.name, stage.buildArgs.get(arg));
   return enabled;
+}
+
+/** The built stages other than the target that an SBOM request scans (their roots must be solved too). */
+export function scannedStages(request: AttestationRequest, converted: ConvertResult): ConvertedStage[] {
+  const sbom = request.sbom;
+  if (sbom === undefined) return [];
+  return [...converted.stages]
+    .sort(([a], [b]) => a - b)
+    .filter(([index]) => index !== converted.target.index && (sbom.scanStage || stageScan(converted, index, SCAN_STAGE_ARG)))
+    .map(([, stage]) => stage);
 }
 
 export interface ScanScope {
@@ -50,12 +60,10 @@ export function sbomTargets(request: AttestationRequest, scope: ScanScope, image
   if (sbom === undefined) return [];
   const { converted } = scope;
   const targets: SbomTarget[] = [layerTarget('sbom', imageLayers, scope)];
-  for (const [index, stage] of [...converted.stages].sort(([a], [b]) => a - b)) {
-    if (index === converted.target.index) continue;
-    if (!(sbom.scanStage || stageScan(converted, index, SCAN_STAGE_ARG))) continue;
+  for (const stage of scannedStages(request, converted)) {
     const layers = scope.stageLayers(stage.root);
     if (layers === undefined) continue;
-    targets.push(layerTarget(`sbom-${stage.name ?? String(index)}`, layers, scope));
+    targets.push(layerTarget(`sbom-${stage.name ?? String(stage.index)}`, layers, scope));
   }
   if (sbom.scanContext || stageScan(converted, converted.target.index, SCAN_CONTEXT_ARG)) {
     targets.push({ name: 'sbom-context', rootfs: scope.contextView });
