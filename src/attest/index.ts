@@ -6,7 +6,7 @@ export {
   PROVENANCE_V02,
   PROVENANCE_V1,
   STAGECRAFT_BUILD_TYPE,
-  imagePurl,
+  dependencyPurl,
   makeProvenance,
   type Provenance,
   type ProvenanceFacts,
@@ -16,3 +16,5 @@ export {
   type ProvenanceOptions,
   type ProvenanceStep,
 } from './provenance.js';
+export { IN_TOTO_MEDIA_TYPE, IN_TOTO_STATEMENT_V1, PREDICATE_TYPE_ANNOTATION, SPDX_PREDICATE_TYPE, imagePurl, imageSubjects, makeStatement, type InTotoStatement, type InTotoSubject } from './intoto.js';
+export { ATTESTATION_MANIFEST_ARTIFACT_TYPE, ATTESTATION_REFERENCE_TYPE, EMPTY_JSON_DIGEST, MAX_ATTESTATION_BYTES, REFERENCE_DIGEST_ANNOTATION, REFERENCE_TYPE_ANNOTATION, assembleAttestedIndex, attestationManifestsOf, statementBlob, type AttestedIndex, type AttestedIndexOptions, type AttestationBlob } from './storage.js';

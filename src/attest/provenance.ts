@@ -129,7 +129,7 @@ function commitDigest(commit: string): DigestSet {
  * `pkg:docker/<familiar name>@<tag>?digest=…&platform=…` (BuildKit's util/purl RefToPURL): the tag
  * defaults to `latest` unless the reference is pinned by digest only.
  */
-export function imagePurl(ref: string, platform: Platform | undefined, local = false): string {
+export function dependencyPurl(ref: string, platform: Platform | undefined, local = false): string {
   const parsed = parseImageRef(ref);
   const familiar = familiarName(parsed);
   const slash = familiar.lastIndexOf('/');
@@ -161,7 +161,7 @@ function materials(facts: ProvenanceFacts): Material[] {
     seen.add(key);
     out.push(material);
   };
-  for (const image of facts.images) add({ uri: imagePurl(image.ref, image.platform, image.local), digest: digestSet(image.digest) });
+  for (const image of facts.images) add({ uri: dependencyPurl(image.ref, image.platform, image.local), digest: digestSet(image.digest) });
   const git = facts.git === undefined ? undefined : gitUri(facts.git);
   if (git !== undefined && facts.git !== undefined) add({ uri: git, digest: commitDigest(facts.git.commit) });
   for (const download of facts.http) add({ uri: withoutCredentials(download.url), digest: digestSet(download.digest) });

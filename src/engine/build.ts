@@ -14,7 +14,7 @@ import type { Database } from '../db/index.js';
 import { ShellLex, convertDockerfile, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
-import { pingDockerDaemon, resolveExporters, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
+import { DEFAULT_ATTESTATIONS, attestImage, pingDockerDaemon, resolveExporters, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
 import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
@@ -24,6 +24,7 @@ import { VertexError, solve, type CacheKey, type SolveNode } from '../solver/ind
 import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
+import { attestationProducers, sbomTargets } from './attest.js';
 import { checkRequiredMounts } from './check.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
 import { prepareNamedContexts, type PreparedContexts } from './named-contexts.js';
@@ -70,10 +71,18 @@ export interface BuildOptions {
   readonly dockerSocket?: string | undefined;
   /** Writes a `-` output (tar to stdout). */
   readonly stdout?: NodeJS.WritableStream | undefined;
+  /**
+   * Attestations (`--sbom`, `--provenance`, `--attest`); undefined is buildx's default (provenance
+   * mode=min for image outputs, no SBOM); `{}` makes none (the image is a bare manifest).
+   */
+  readonly attest?: AttestationRequest | undefined;
 }
 
 export interface BuildResult {
+  /** The image manifest. */
   readonly manifestDigest: Digest;
+  /** The image index holding the manifest and its attestations (what the names point to); undefined without attestations. */
+  readonly index?: { readonly mediaType: string; readonly digest: Digest; readonly size: number } | undefined;
   readonly configDigest: Digest;
   /** Sum of the layer blob sizes, config and manifest. */
   readonly size: number;
@@ -157,13 +166,39 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
 
     const solved = await solveTarget(deps, options, env, converted, { buildId, runDir, disposer, events, tails, signal });
     const image = await assembleAndStore(env, options, converted.target.image, solved, exports, signal);
+    const warn = (message: string): void => events.emit({ type: 'build.warning', time: Date.now(), message });
+    const platform = formatPlatform(options.platform);
+    const request = options.attest ?? DEFAULT_ATTESTATIONS;
+    const attested = await attestImage({
+      request,
+      producers: attestationProducers({ buildId, started, options, converted, content: env.content }),
+      sbomTargets: sbomTargets(request, {
+        converted,
+        stageLayers: (root) => solved.stageLayers.get(root),
+        layers: env.layers,
+        snapshotter: env.snapshotter,
+        contextView: async () => {
+          const view = await env.context.view(['.'], []);
+          return { path: view.path, [Symbol.asyncDispose]: () => view[Symbol.asyncDispose]() };
+        },
+      }, solved.layers),
+      image: image.descriptor,
+      platform,
+      names: exports.names,
+      docker: exports.dockerMediaTypes,
+      content: env.content,
+      warn,
+      signal,
+    });
     const built: BuiltImage = {
       descriptor: image.descriptor,
-      platform: formatPlatform(options.platform),
+      platform,
       names: exports.names,
       rootfs: (rootfsSignal) => env.layers.view(solved.layers, rootfsSignal),
       cacheKeys: { target: solved.keys.get(converted.target.root)?.key, all: [...solved.keys.values()].map((k) => k.key) },
       inlineCacheRecords: image.inlineCacheRecords,
+      index: attested.index,
+      attestations: attested.attestations,
     };
     const context: ExportContext = {
       content: env.content,
@@ -173,7 +208,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       stdout: options.stdout,
       dockerSocket: options.dockerSocket,
       sourceDateEpoch: options.sourceDateEpoch,
-      warn: (message) => events.emit({ type: 'build.warning', time: Date.now(), message }),
+      warn,
       signal,
     };
     const exported: string[] = [];
@@ -181,7 +216,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
 
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached });
-    return { manifestDigest: image.descriptor.digest, configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported };
+    return { manifestDigest: image.descriptor.digest, ...(attested.index === undefined ? {} : { index: attested.index }), configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported };
   } catch (caught) {
     const error = await noSpaceError(caught, deps.stateRoot);
     events.emit({ type: 'build.failed', time: Date.now(), durationMs: Date.now() - started, error: error instanceof Error ? error.message : String(error) });
@@ -255,6 +290,8 @@ interface SolveScope {
 interface SolvedTarget {
   /** The target's filesystem as layers (plain tar blobs; base-image layers possibly only in their registry). */
   readonly layers: readonly LayerRecord[];
+  /** The layers of every solved vertex with a filesystem (stage roots for scan-stage SBOMs). */
+  readonly stageLayers: ReadonlyMap<string, readonly LayerRecord[]>;
   readonly keys: ReadonlyMap<string, CacheKey>;
   readonly executed: number;
   readonly cached: number;
@@ -335,7 +372,12 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   for (const [id, key] of result.keys) history.record(stepId(id), key.key, key.preimage);
   const root = result.results.get(converted.target.root);
   if (root === undefined || root.kind !== 'layers') throw new Error('build: the target produced no filesystem');
-  return { layers: root.layers, keys: result.keys, executed: result.executed, cached: result.cached };
+  const stageLayers = new Map<string, readonly LayerRecord[]>();
+  for (const stage of converted.stages.values()) {
+    const solvedStage = result.results.get(stage.root);
+    if (solvedStage?.kind === 'layers') stageLayers.set(stage.root, solvedStage.layers);
+  }
+  return { layers: root.layers, stageLayers, keys: result.keys, executed: result.executed, cached: result.cached };
 }
 
 interface StoredImage {

@@ -71,6 +71,11 @@ export interface Snapshotter {
   applyLayer(parent: ImmutableSnapshot | null, layer: AsyncIterable<Uint8Array>, diffId: Digest, options?: ApplyLayerOptions): Promise<ImmutableSnapshot>;
   /** The snapshot for a chain ID if it was already unpacked (to skip fetching the blob). */
   getByChainId(chainId: Digest): Promise<ImmutableSnapshot | null>;
+  /**
+   * The directory holding only what `snapshot` adds on its parent (overlayfs keeps each layer apart),
+   * for reading (e.g. which layer wrote a file); undefined when snapshots are full copies.
+   */
+  layerDir(snapshot: ImmutableSnapshot): string | undefined;
   /** The changes of `snapshot` relative to its parent as a layer tar stream. */
   diff(snapshot: MutableSnapshot, options?: DiffOptions): Readable;
   /** Unmounts leftovers and removes work dirs of crashed processes using this state root. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseDigest, parsePlatform } from '../../src/core/index.js';
-import { DEFAULT_BUILDER_ID, PROVENANCE_V02, PROVENANCE_V1, STAGECRAFT_BUILD_TYPE, imagePurl, makeProvenance, type ProvenanceFacts } from '../../src/attest/provenance.js';
+import { DEFAULT_BUILDER_ID, PROVENANCE_V02, PROVENANCE_V1, STAGECRAFT_BUILD_TYPE, dependencyPurl, makeProvenance, type ProvenanceFacts } from '../../src/attest/provenance.js';
 
 const BASE = parseDigest(`sha256:${'1'.repeat(64)}`);
 const TOOL = parseDigest(`sha256:${'2'.repeat(64)}`);
@@ -156,11 +156,11 @@ describe('makeProvenance', () => {
   });
 });
 
-describe('imagePurl', () => {
+describe('dependencyPurl', () => {
   it('writes image references as BuildKit (familiar name, tag as version, digest and platform qualifiers)', () => {
-    assert.equal(imagePurl('docker.io/library/alpine:latest', parsePlatform('linux/amd64')), 'pkg:docker/alpine@latest?platform=linux%2Famd64');
-    assert.equal(imagePurl('busybox', undefined), 'pkg:docker/busybox@latest');
-    assert.equal(imagePurl('ghcr.io/o/r@sha256:' + '4'.repeat(64), parsePlatform('linux/arm64')), `pkg:docker/ghcr.io/o/r?digest=sha256%3A${'4'.repeat(64)}&platform=linux%2Farm64`);
-    assert.equal(imagePurl('localhost:5000/base:1', undefined, true), 'pkg:oci/localhost:5000/base@1');
+    assert.equal(dependencyPurl('docker.io/library/alpine:latest', parsePlatform('linux/amd64')), 'pkg:docker/alpine@latest?platform=linux%2Famd64');
+    assert.equal(dependencyPurl('busybox', undefined), 'pkg:docker/busybox@latest');
+    assert.equal(dependencyPurl('ghcr.io/o/r@sha256:' + '4'.repeat(64), parsePlatform('linux/arm64')), `pkg:docker/ghcr.io/o/r?digest=sha256%3A${'4'.repeat(64)}&platform=linux%2Farm64`);
+    assert.equal(dependencyPurl('localhost:5000/base:1', undefined, true), 'pkg:oci/localhost:5000/base@1');
   });
 });

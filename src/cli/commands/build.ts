@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { StagecraftError, hostPlatform } from '../../core/index.js';
 import type { EventSink } from '../../events/index.js';
-import { dockerDaemonSocket, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
+import { dockerDaemonSocket, parseAttestFlags, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
 import { parseSecretSpec, parseSshSpec } from '../secret-flags.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
@@ -70,6 +70,9 @@ interface BuildFlags {
   cpusetCpus?: string;
   cpusetMems?: string;
   buildContext?: string[];
+  attest?: string[];
+  sbom?: string;
+  provenance?: string;
 }
 
 /**
@@ -287,6 +290,9 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--cpu-quota <us>', 'CPU CFS quota of RUN steps')
     .option('--cpuset-cpus <list>', 'CPUs RUN steps may use (0-3, 0,1)')
     .option('--cpuset-mems <list>', 'memory nodes RUN steps may use (0-3, 0,1)')
+    .option('--attest <type=sbom|provenance,…>', 'attestation parameters: type=sbom[,scan-stage=true][,scan-context=true][,disabled=true] or type=provenance[,mode=min|max][,builder-id=URI][,version=v1|v0.2][,reproducible=true][,filename=F][,disabled=true] (repeatable)', collect)
+    .option('--sbom <true|false|params>', 'shorthand for --attest=type=sbom (e.g. --sbom=true)')
+    .option('--provenance <true|false|params>', 'shorthand for --attest=type=provenance (e.g. --provenance=mode=max; default mode=min on image outputs)')
     .option('--call <outline|targets|build>', 'print the build args, secrets and ssh the target uses (outline) or the stages (targets) instead of building; add ,format=json for JSON')
     .addHelpText('after', `
 Examples:
@@ -312,6 +318,7 @@ Examples:
       const cacheFrom = (flags.cacheFrom ?? []).map((raw) => parseCacheSpec(raw, 'from').location);
       const cacheTo = (flags.cacheTo ?? []).map((raw) => parseCacheSpec(raw, 'to'));
       const outputs: OutputSpec[] = (flags.output ?? []).map(parseOutputSpec);
+      const attest = parseAttestFlags({ attest: flags.attest, sbom: flags.sbom, provenance: flags.provenance }, ['1', 't', 'true'].includes((process.env.BUILDX_NO_DEFAULT_ATTESTATIONS ?? '').toLowerCase()));
       // `--load` is `-o type=docker` (into the local Docker daemon), as in buildx.
       if (flags.load === true && !outputs.some((o) => o.type === 'docker' && o.dest === undefined)) outputs.push(parseOutputSpec('type=docker'));
       const dockerSocket = outputs.some((o) => o.type === 'docker' && o.dest === undefined) ? dockerDaemonSocket(process.env) : undefined;
@@ -392,6 +399,7 @@ Examples:
             sourceDateEpoch: epoch,
             exec: { extraHosts, shmSize, ulimits, cgroupParent, resources },
             annotations,
+            attest,
             events: sink,
             signal,
             stdout: process.stdout,
@@ -403,10 +411,12 @@ Examples:
       }
       if (flags.iidfile !== undefined) await writeFile(flags.iidfile, result.configDigest);
       if (flags.metadataFile !== undefined) {
+        // As buildx: with attestations the image's descriptor is the index that holds them.
+        const top = result.index ?? { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: result.manifestDigest };
         const metadata = {
-          'containerimage.digest': result.manifestDigest,
+          'containerimage.digest': top.digest,
           'containerimage.config.digest': result.configDigest,
-          'containerimage.descriptor': { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: result.manifestDigest },
+          'containerimage.descriptor': { mediaType: top.mediaType, digest: top.digest, ...('size' in top ? { size: top.size } : {}) },
           ...(result.names.length > 0 ? { 'image.name': result.names.join(',') } : {}),
         };
         await writeFile(flags.metadataFile, `${JSON.stringify(metadata, null, 2)}\n`);
