@@ -11,7 +11,9 @@ import { StagecraftError, type Digest } from '../core/index.js';
 import type { ConvertResult } from '../dockerfile/index.js';
 import { scanEnabledForStage, type AttestationProducers, type AttestationRequest, type SbomTarget } from '../exporter/index.js';
 import type { MountedRootfs, Snapshotter } from '../snapshot/index.js';
-import type { LayerStore } from '../ops/index.js';
+import type { BaseImages, HttpDownloads, LayerStore } from '../ops/index.js';
+import { gitSource, makeProvenance } from '../attest/index.js';
+import { provenanceFacts } from './provenance-facts.js';
 import type { BuildOptions } from './build.js';
 
 const SCAN_STAGE_ARG = 'BUILDKIT_SBOM_SCAN_STAGE';
@@ -127,27 +129,39 @@ export interface ProducerScope {
   readonly options: BuildOptions;
   readonly converted: ConvertResult;
   readonly content: Content;
+  /** What the build's image names resolved to, and its ADD <url> downloads (provenance materials). */
+  readonly baseImages: BaseImages;
+  readonly downloads: HttpDownloads;
 }
 
 /**
- * The predicate producers of a build. Provenance: a minimal SLSA v1 predicate until the provenance
- * builder (attest/provenance.ts) is wired here. SBOM: the catalogers and the SPDX writer.
+ * The predicate producers of a build. Provenance: attest/provenance.ts over the facts the build holds
+ * (engine/provenance-facts.ts), finished when it is made, as BuildKit's. SBOM: the catalogers and the SPDX writer.
  */
 export function attestationProducers(scope: ProducerScope): AttestationProducers {
+  const { options, converted } = scope;
   return {
     sbom: () => Promise.reject(new StagecraftError('USAGE', 'SBOM generation is not available in this build of stagecraft', { hint: 'build without --sbom' })),
-    provenance: () => Promise.resolve({
-      predicateType: 'https://slsa.dev/provenance/v1',
-      predicate: {
-        buildDefinition: {
-          buildType: 'https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md',
-          externalParameters: { configSource: { path: scope.options.dockerfile.path } },
-        },
-        runDetails: {
-          builder: { id: '' },
-          metadata: { invocationId: scope.buildId, startedOn: new Date(scope.started).toISOString(), finishedOn: new Date().toISOString() },
-        },
-      },
-    }),
+    provenance: async (request) => makeProvenance(provenanceFacts({
+      buildId: scope.buildId,
+      startedOn: new Date(scope.started),
+      finishedOn: new Date(),
+      builderPlatform: options.buildPlatform,
+      contextDir: options.contextDir,
+      dockerfile: options.dockerfile,
+      buildArgs: options.buildArgs,
+      labels: options.labels,
+      target: options.target,
+      noCache: options.noCache,
+      noCacheFilter: options.noCacheFilter,
+      network: options.network,
+      exec: options.exec,
+      namedContexts: options.namedContexts,
+      vertices: converted.plan.vertices,
+      root: converted.target.root,
+      images: scope.baseImages.resolved(),
+      downloads: scope.downloads.digests(),
+      git: await gitSource(options.contextDir),
+    }), request),
   };
 }
