@@ -10,7 +10,8 @@ await build({
   format: 'esm',
   target: 'node20',
   packages: 'bundle',
-  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress'],
+  // @cyclonedx/cyclonedx-library: CommonJS that reads its schema files next to itself (__dirname).
+  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress', '@cyclonedx/cyclonedx-library'],
   // Bundled CommonJS modules (commander) call require() for Node's built-ins.
   banner: { js: "import { createRequire as __stagecraftCreateRequire } from 'node:module';\nconst require = __stagecraftCreateRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -18,3 +18,10 @@ export {
 } from './provenance.js';
 export { IN_TOTO_MEDIA_TYPE, IN_TOTO_STATEMENT_V1, PREDICATE_TYPE_ANNOTATION, SPDX_PREDICATE_TYPE, imagePurl, imageSubjects, makeStatement, type InTotoStatement, type InTotoSubject } from './intoto.js';
 export { ATTESTATION_MANIFEST_ARTIFACT_TYPE, ATTESTATION_REFERENCE_TYPE, EMPTY_JSON_DIGEST, MAX_ATTESTATION_BYTES, REFERENCE_DIGEST_ANNOTATION, REFERENCE_TYPE_ANNOTATION, assembleAttestedIndex, attestationManifestsOf, statementBlob, type AttestedIndex, type AttestedIndexOptions, type AttestationBlob } from './storage.js';
+export { catalogFilesystem, parseOsRelease, type CatalogOptions, type SbomResult } from './sbom/catalog.js';
+export { CATALOGERS } from './sbom/catalogers/index.js';
+export { purl } from './sbom/purl.js';
+export { toSpdx, type SbomDocumentInfo } from './sbom/spdx.js';
+export { toCycloneDx } from './sbom/cyclonedx.js';
+export { sbomTable } from './sbom/table.js';
+export { spdxExpression } from './sbom/license.js';

@@ -7,12 +7,12 @@ import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
-import { StagecraftError, type Digest } from '../core/index.js';
-import type { ConvertResult } from '../dockerfile/index.js';
+import type { Digest } from '../core/index.js';
+import { catalogFilesystem, directoryScanFs, gitSource, makeProvenance, toSpdx } from '../attest/index.js';
+import type { ConvertResult, ConvertedStage } from '../dockerfile/index.js';
 import { scanEnabledForStage, type AttestationProducers, type AttestationRequest, type SbomTarget } from '../exporter/index.js';
 import type { MountedRootfs, Snapshotter } from '../snapshot/index.js';
 import type { BaseImages, HttpDownloads, LayerStore } from '../ops/index.js';
-import { gitSource, makeProvenance } from '../attest/index.js';
 import { provenanceFacts } from './provenance-facts.js';
 import type { BuildOptions } from './build.js';
 
@@ -29,6 +29,16 @@ function stageScan(converted: ConvertResult, index: number, arg: string): boolea
   let enabled = converted.graph.globalArgs.declared.has(arg) ? scanEnabledForStage(stage.name, converted.graph.globalArgs.values.get(arg)) : false;
   if (stage.buildArgs.has(arg)) enabled = scanEnabledForStage(stage.name, stage.buildArgs.get(arg));
   return enabled;
+}
+
+/** The built stages other than the target that an SBOM request scans (their roots must be solved too). */
+export function scannedStages(request: AttestationRequest, converted: ConvertResult): ConvertedStage[] {
+  const sbom = request.sbom;
+  if (sbom === undefined) return [];
+  return [...converted.stages]
+    .sort(([a], [b]) => a - b)
+    .filter(([index]) => index !== converted.target.index && (sbom.scanStage || stageScan(converted, index, SCAN_STAGE_ARG)))
+    .map(([, stage]) => stage);
 }
 
 export interface ScanScope {
@@ -51,12 +61,10 @@ export function sbomTargets(request: AttestationRequest, scope: ScanScope, image
   if (sbom === undefined) return [];
   const { converted } = scope;
   const targets: SbomTarget[] = [layerTarget('sbom', imageLayers, scope)];
-  for (const [index, stage] of [...converted.stages].sort(([a], [b]) => a - b)) {
-    if (index === converted.target.index) continue;
-    if (!(sbom.scanStage || stageScan(converted, index, SCAN_STAGE_ARG))) continue;
+  for (const stage of scannedStages(request, converted)) {
     const layers = scope.stageLayers(stage.root);
     if (layers === undefined) continue;
-    targets.push(layerTarget(`sbom-${stage.name ?? String(index)}`, layers, scope));
+    targets.push(layerTarget(`sbom-${stage.name ?? String(stage.index)}`, layers, scope));
   }
   if (sbom.scanContext || stageScan(converted, converted.target.index, SCAN_CONTEXT_ARG)) {
     targets.push({ name: 'sbom-context', rootfs: scope.contextView });
@@ -129,6 +137,8 @@ export interface ProducerScope {
   readonly options: BuildOptions;
   readonly converted: ConvertResult;
   readonly content: Content;
+  /** The image's names (the SBOM document of the image is named after the first). */
+  readonly names: readonly string[];
   /** What the build's image names resolved to, and its ADD <url> downloads (provenance materials). */
   readonly baseImages: BaseImages;
   readonly downloads: HttpDownloads;
@@ -141,7 +151,16 @@ export interface ProducerScope {
 export function attestationProducers(scope: ProducerScope): AttestationProducers {
   const { options, converted } = scope;
   return {
-    sbom: () => Promise.reject(new StagecraftError('USAGE', 'SBOM generation is not available in this build of stagecraft', { hint: 'build without --sbom' })),
+    sbom: async (input) => {
+      const result = await catalogFilesystem(directoryScanFs(input.root), { layerOf: input.target.layerOf, warn: input.warn, signal: input.signal });
+      const epoch = scope.options.sourceDateEpoch;
+      return toSpdx(result, {
+        name: input.target.name === 'sbom' ? (scope.names[0] ?? input.subjectDigest) : input.target.name,
+        subjectDigest: input.subjectDigest,
+        created: epoch === undefined ? new Date(scope.started) : new Date(epoch * 1000),
+        toolVersion: scope.options.toolVersion ?? 'unknown',
+      });
+    },
     provenance: async (request) => makeProvenance(provenanceFacts({
       buildId: scope.buildId,
       startedOn: new Date(scope.started),

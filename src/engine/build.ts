@@ -24,7 +24,7 @@ import { VertexError, solve, type CacheKey, type SolveNode } from '../solver/ind
 import { parseDockerignore } from '../util/dockerignore.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
-import { attestationProducers, sbomTargets } from './attest.js';
+import { attestationProducers, sbomTargets, scannedStages } from './attest.js';
 import { checkRequiredMounts } from './check.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
 import { prepareNamedContexts, type PreparedContexts } from './named-contexts.js';
@@ -76,6 +76,8 @@ export interface BuildOptions {
    * mode=min for image outputs, no SBOM); `{}` makes none (the image is a bare manifest).
    */
   readonly attest?: AttestationRequest | undefined;
+  /** stagecraft's version, named as the tool in SBOM documents. */
+  readonly toolVersion?: string | undefined;
 }
 
 export interface BuildResult {
@@ -164,14 +166,16 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     checkPlanEntitlements(converted.plan.vertices, options.allow ?? []);
     checkRequiredMounts(requiredMountsOfPlan(converted.plan), options.secrets, options.ssh);
 
-    const solved = await solveTarget(deps, options, env, converted, { buildId, runDir, disposer, events, tails, signal });
+    const request = options.attest ?? DEFAULT_ATTESTATIONS;
+    // Stages scanned for the SBOM are solved as roots too (a cached target does not solve its inputs).
+    const extraRoots = scannedStages(request, converted).map((stage) => stage.root);
+    const solved = await solveTarget(deps, options, env, converted, { buildId, runDir, disposer, events, tails, signal }, extraRoots);
     const image = await assembleAndStore(env, options, converted.target.image, solved, exports, signal);
     const warn = (message: string): void => events.emit({ type: 'build.warning', time: Date.now(), message });
     const platform = formatPlatform(options.platform);
-    const request = options.attest ?? DEFAULT_ATTESTATIONS;
     const attested = await attestImage({
       request,
-      producers: attestationProducers({ buildId, started, options, converted, content: env.content, baseImages: env.baseImages, downloads: solved.downloads }),
+      producers: attestationProducers({ buildId, started, options, converted, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads }),
       sbomTargets: sbomTargets(request, {
         converted,
         stageLayers: (root) => solved.stageLayers.get(root),
@@ -300,7 +304,7 @@ interface SolvedTarget {
 }
 
 /** solve: runs the plan (runc, overlay snapshots, the cache); a failing step is named at its Dockerfile line. */
-async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnvironment, converted: ConvertResult, scope: SolveScope): Promise<SolvedTarget> {
+async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnvironment, converted: ConvertResult, scope: SolveScope, extraRoots: readonly string[] = []): Promise<SolvedTarget> {
   const { disposer, events, signal } = scope;
   // runc state on a tmpfs, one directory per build named by its owner, so a killed build's
   // containers and state can be swept by the next one (sweepAbandoned).
@@ -341,7 +345,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   try {
     result = await solve<FsResult>({
       nodes,
-      roots: [converted.target.root],
+      roots: [...new Set([converted.target.root, ...extraRoots])],
       opFor: (node) => {
         const vertex = vertices.get(node.id);
         if (vertex === undefined) throw new Error(`no vertex ${node.id}`);

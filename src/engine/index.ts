@@ -27,3 +27,4 @@ export {
 export { ENTITLEMENTS, checkBuildEntitlements, checkPlanEntitlements, parseEntitlements, type Entitlement } from './entitlements.js';
 export { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
 export { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
+export { imageAttestations, type ImageAttestations, type ProvenanceView, type SbomView } from './attestations.js';

@@ -13,6 +13,8 @@ export interface PackageLocation {
   readonly path: string;
   /** The layer's digest (diffID of a plain layer), filled in by `catalog` when the layers are known. */
   readonly layer?: Digest | undefined;
+  /** sha256 of the file's content, when it was computed (SPDX lists a file only with its checksum). */
+  readonly digest?: Digest | undefined;
 }
 
 export interface SbomPackage {
@@ -81,6 +83,8 @@ export interface CatalogContext {
   /** A problem with one input (a corrupt status file, a bad package.json): reported, never fatal. */
   readonly warn: (message: string) => void;
   readonly signal: AbortSignal;
+  /** A directory for scratch copies (the rpm cataloger copies an rpmdb.sqlite there); default os.tmpdir(). */
+  readonly tmpDir?: string | undefined;
 }
 
 export interface Cataloger {

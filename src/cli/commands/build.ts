@@ -11,6 +11,7 @@ import { Option, type Command } from 'commander';
 import { StagecraftError, hostPlatform } from '../../core/index.js';
 import type { EventSink } from '../../events/index.js';
 import { dockerDaemonSocket, parseAttestFlags, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
+import { packageVersion } from '../version.js';
 import { parseSecretSpec, parseSshSpec } from '../secret-flags.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
@@ -400,6 +401,7 @@ Examples:
             exec: { extraHosts, shmSize, ulimits, cgroupParent, resources },
             annotations,
             attest,
+            toolVersion: packageVersion(),
             events: sink,
             signal,
             stdout: process.stdout,
