@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import type { LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import type { Digest } from '../core/index.js';
-import { catalogFilesystem, directoryScanFs, toSpdx } from '../attest/index.js';
+import { catalogFilesystem, directoryScanFs, gitSource, makeProvenance, toSpdx } from '../attest/index.js';
 import type { ConvertResult, ConvertedStage } from '../dockerfile/index.js';
 import { scanEnabledForStage, type AttestationProducers, type AttestationRequest, type SbomTarget } from '../exporter/index.js';
 import type { MountedRootfs, Snapshotter } from '../snapshot/index.js';
-import type { LayerStore } from '../ops/index.js';
+import type { BaseImages, HttpDownloads, LayerStore } from '../ops/index.js';
+import { provenanceFacts } from './provenance-facts.js';
 import type { BuildOptions } from './build.js';
 
 const SCAN_STAGE_ARG = 'BUILDKIT_SBOM_SCAN_STAGE';
@@ -138,13 +139,17 @@ export interface ProducerScope {
   readonly content: Content;
   /** The image's names (the SBOM document of the image is named after the first). */
   readonly names: readonly string[];
+  /** What the build's image names resolved to, and its ADD <url> downloads (provenance materials). */
+  readonly baseImages: BaseImages;
+  readonly downloads: HttpDownloads;
 }
 
 /**
- * The predicate producers of a build. Provenance: a minimal SLSA v1 predicate until the provenance
- * builder (attest/provenance.ts) is wired here. SBOM: the catalogers and the SPDX writer.
+ * The predicate producers of a build. Provenance: attest/provenance.ts over the facts the build holds
+ * (engine/provenance-facts.ts), finished when it is made, as BuildKit's. SBOM: the catalogers and the SPDX writer.
  */
 export function attestationProducers(scope: ProducerScope): AttestationProducers {
+  const { options, converted } = scope;
   return {
     sbom: async (input) => {
       const result = await catalogFilesystem(directoryScanFs(input.root), { layerOf: input.target.layerOf, warn: input.warn, signal: input.signal });
@@ -156,18 +161,26 @@ export function attestationProducers(scope: ProducerScope): AttestationProducers
         toolVersion: scope.options.toolVersion ?? 'unknown',
       });
     },
-    provenance: () => Promise.resolve({
-      predicateType: 'https://slsa.dev/provenance/v1',
-      predicate: {
-        buildDefinition: {
-          buildType: 'https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md',
-          externalParameters: { configSource: { path: scope.options.dockerfile.path } },
-        },
-        runDetails: {
-          builder: { id: '' },
-          metadata: { invocationId: scope.buildId, startedOn: new Date(scope.started).toISOString(), finishedOn: new Date().toISOString() },
-        },
-      },
-    }),
+    provenance: async (request) => makeProvenance(provenanceFacts({
+      buildId: scope.buildId,
+      startedOn: new Date(scope.started),
+      finishedOn: new Date(),
+      builderPlatform: options.buildPlatform,
+      contextDir: options.contextDir,
+      dockerfile: options.dockerfile,
+      buildArgs: options.buildArgs,
+      labels: options.labels,
+      target: options.target,
+      noCache: options.noCache,
+      noCacheFilter: options.noCacheFilter,
+      network: options.network,
+      exec: options.exec,
+      namedContexts: options.namedContexts,
+      vertices: converted.plan.vertices,
+      root: converted.target.root,
+      images: scope.baseImages.resolved(),
+      downloads: scope.downloads.digests(),
+      git: await gitSource(options.contextDir),
+    }), request),
   };
 }

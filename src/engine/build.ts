@@ -175,7 +175,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const platform = formatPlatform(options.platform);
     const attested = await attestImage({
       request,
-      producers: attestationProducers({ buildId, started, options, converted, content: env.content, names: exports.names }),
+      producers: attestationProducers({ buildId, started, options, converted, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads }),
       sbomTargets: sbomTargets(request, {
         converted,
         stageLayers: (root) => solved.stageLayers.get(root),
@@ -299,6 +299,8 @@ interface SolvedTarget {
   readonly keys: ReadonlyMap<string, CacheKey>;
   readonly executed: number;
   readonly cached: number;
+  /** The build's ADD <url> downloads (what each URL's content was, for provenance). */
+  readonly downloads: HttpDownloads;
 }
 
 /** solve: runs the plan (runc, overlay snapshots, the cache); a failing step is named at its Dockerfile line. */
@@ -313,6 +315,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   const nodes = new Map<string, SolveNode>(converted.plan.vertices.map((v) => [v.id, { id: v.id, inputs: v.inputs, name: v.meta.name, stage: v.meta.stage, ignoreCache: v.meta.ignoreCache }]));
   // The main context, or a `--build-context` directory by its plan name.
   const contextFor = (name: string): BuildContext => env.named.dirs.get(name) ?? env.context;
+  const downloads = disposer.use(new HttpDownloads({ root: join(scope.runDir, 'http'), content: env.content, allowHostLocal: (options.allow ?? []).includes('network.host'), events }));
   const opDeps = {
     executor,
     snapshotter: env.snapshotter,
@@ -323,7 +326,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     hostname: DEFAULT_HOSTNAME,
     defaultNetwork: options.network,
     baseImages: env.baseImages,
-    downloads: disposer.use(new HttpDownloads({ root: join(scope.runDir, 'http'), content: env.content, allowHostLocal: (options.allow ?? []).includes('network.host'), events })),
+    downloads,
     context: {
       hash: (name: string, include: readonly string[], hashSignal: AbortSignal) => contextFor(name).hash(include, [], hashSignal),
       view: async (name: string, include: readonly string[]) => disposer.use(await contextFor(name).view(include, [])).path,
@@ -381,7 +384,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     const solvedStage = result.results.get(stage.root);
     if (solvedStage?.kind === 'layers') stageLayers.set(stage.root, solvedStage.layers);
   }
-  return { layers: root.layers, stageLayers, keys: result.keys, executed: result.executed, cached: result.cached };
+  return { layers: root.layers, stageLayers, keys: result.keys, executed: result.executed, cached: result.cached, downloads };
 }
 
 interface StoredImage {
