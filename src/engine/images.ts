@@ -127,6 +127,10 @@ export async function findImage(content: Content, text: string): Promise<ImageRe
     for (const ref of all) {
       if (ref.digest.slice(7).startsWith(hex)) return ref;
     }
+    // The index a built image's name stands for (its attestations), as push and --metadata-file show it.
+    for (const ref of all) {
+      if (ref.indexDigest?.slice(7).startsWith(hex) === true && content.references.completeIndex(ref) !== undefined) return ref;
+    }
     for (const ref of all) {
       const stored = await readStoredImage(content, ref).catch(() => undefined);
       if (stored?.manifest.config.digest.slice(7).startsWith(hex) === true) return ref;

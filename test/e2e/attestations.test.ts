@@ -101,6 +101,8 @@ describe('attestations (store, oci, registry, local, inspect)', () => {
     const info = JSON.parse(inspected.stdout) as { digest: string; indexDigest: string };
     assert.equal(info.digest, image.digest);
     assert.equal(info.indexDigest, entry.digest);
+    const byIndex = runCli(['--root', root, 'inspect', '--json', entry.digest]);
+    assert.equal((JSON.parse(byIndex.stdout) as { digest: string }).digest, image.digest, 'the index digest finds the image');
     // A later build FROM the local image reads it through the index's manifest.
     const child = join(env.work, 'child');
     mkdirSync(child, { recursive: true });
