@@ -1,5 +1,23 @@
 export type { CatalogContext, Cataloger, Distro, Ecosystem, FsEntry, FsEntryType, PackageLocation, SbomPackage, ScanFile, ScanFs } from './sbom/types.js';
 export { FileTooLargeError, directoryScanFs } from './sbom/fs.js';
+export { gitSource, type GitSource } from './git.js';
+export {
+  DEFAULT_BUILDER_ID,
+  PROVENANCE_V02,
+  PROVENANCE_V1,
+  STAGECRAFT_BUILD_TYPE,
+  dependencyPurl,
+  makeProvenance,
+  type Provenance,
+  type ProvenanceFacts,
+  type ProvenanceHttp,
+  type ProvenanceImage,
+  type ProvenanceMountId,
+  type ProvenanceOptions,
+  type ProvenanceStep,
+} from './provenance.js';
+export { IN_TOTO_MEDIA_TYPE, IN_TOTO_STATEMENT_V1, PREDICATE_TYPE_ANNOTATION, SPDX_PREDICATE_TYPE, imagePurl, imageSubjects, makeStatement, type InTotoStatement, type InTotoSubject } from './intoto.js';
+export { ATTESTATION_MANIFEST_ARTIFACT_TYPE, ATTESTATION_REFERENCE_TYPE, EMPTY_JSON_DIGEST, MAX_ATTESTATION_BYTES, REFERENCE_DIGEST_ANNOTATION, REFERENCE_TYPE_ANNOTATION, assembleAttestedIndex, attestationManifestsOf, statementBlob, type AttestedIndex, type AttestedIndexOptions, type AttestationBlob } from './storage.js';
 export { catalogFilesystem, parseOsRelease, type CatalogOptions, type SbomResult } from './sbom/catalog.js';
 export { CATALOGERS } from './sbom/catalogers/index.js';
 export { purl } from './sbom/purl.js';

@@ -8,7 +8,7 @@
  * processes tagging at once serialize, and the file left behind reflects the last committed state.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { StagecraftError, isDigest, parseDigest, type Digest } from '../core/index.js';
@@ -35,6 +35,13 @@ export interface ImageReference extends ReferenceTarget {
   readonly createdAt: number;
   readonly updatedAt: number;
 }
+
+/** An index a name records is small; a bigger blob is not read to decide what the name stands for. */
+const MAX_INDEX_BYTES = 4 * 1024 * 1024;
+const indexSchema = z.object({
+  mediaType: z.enum(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']),
+  manifests: z.array(z.object({ digest: z.string().refine(isDigest) })),
+});
 
 const rowSchema = z.object({
   name: z.string(),
@@ -151,14 +158,38 @@ export class ReferenceStore {
     });
   }
 
+  /**
+   * The index a name records (`indexDigest`) when every manifest it lists is in the store: a build's
+   * image with its attestations (the name stands for the whole index: index.json, push and `-o
+   * type=oci` use it). A pulled multi-platform index lacks the other platforms' manifests and gives
+   * undefined: the name stands for the one manifest pulled.
+   */
+  completeIndex(target: ReferenceTarget): { readonly mediaType: string; readonly digest: Digest; readonly size: number } | undefined {
+    if (target.indexDigest === undefined) return undefined;
+    const row = this.#store.blobRow(target.indexDigest);
+    if (row === undefined || row.size > MAX_INDEX_BYTES) return undefined;
+    let parsed;
+    try {
+      parsed = indexSchema.safeParse(JSON.parse(readFileSync(this.#store.blobPath(target.indexDigest), 'utf8')));
+    } catch {
+      return undefined;
+    }
+    if (!parsed.success || !parsed.data.manifests.some((m) => m.digest === target.digest)) return undefined;
+    if (!parsed.data.manifests.every((m) => this.#store.blobRow(parseDigest(m.digest)) !== undefined)) return undefined;
+    return { mediaType: parsed.data.mediaType, digest: target.indexDigest, size: row.size };
+  }
+
   #writeIndexLocked(): void {
-    const manifests = this.list().map((ref) => ({
-      mediaType: ref.mediaType,
-      digest: ref.digest,
-      size: ref.size,
-      ...(ref.platform === undefined ? {} : { platform: platformObject(ref.platform) }),
-      annotations: { [CONTAINERD_NAME_ANNOTATION]: ref.name, [REF_NAME_ANNOTATION]: ref.name },
-    }));
+    const manifests = this.list().map((ref) => {
+      const index = this.completeIndex(ref);
+      return {
+        mediaType: index?.mediaType ?? ref.mediaType,
+        digest: index?.digest ?? ref.digest,
+        size: index?.size ?? ref.size,
+        ...(ref.platform === undefined || index !== undefined ? {} : { platform: platformObject(ref.platform) }),
+        annotations: { [CONTAINERD_NAME_ANNOTATION]: ref.name, [REF_NAME_ANNOTATION]: ref.name },
+      };
+    });
     const text = `${JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }, null, 2)}\n`;
     writeFileAtomicSync(join(this.#store.root, 'index.json'), text);
   }

@@ -14,7 +14,7 @@ import type { Database } from '../db/index.js';
 import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
-import { pingDockerDaemon, resolveExporters, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
+import { DEFAULT_ATTESTATIONS, attestImage, pingDockerDaemon, resolveExporters, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
 import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
@@ -23,6 +23,7 @@ import { openSnapshotter, type Snapshotter } from '../snapshot/index.js';
 import { VertexError, solve, type CacheKey, type ResultCache, type SolveNode } from '../solver/index.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
+import { attestationProducers, sbomTargets, scannedStages } from './attest.js';
 import { checkRequiredMounts } from './check.js';
 import { checkDockerfile, readDockerignore, reportChecks } from './lint.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
@@ -74,10 +75,20 @@ export interface BuildOptions {
   readonly stdout?: NodeJS.WritableStream | undefined;
   /** Failed builds whose failed RUN step is kept for `stagecraft debug` (0 or absent: none). */
   readonly debugKeep?: number | undefined;
+  /**
+   * Attestations (`--sbom`, `--provenance`, `--attest`); undefined is buildx's default (provenance
+   * mode=min for image outputs, no SBOM); `{}` makes none (the image is a bare manifest).
+   */
+  readonly attest?: AttestationRequest | undefined;
+  /** stagecraft's version, named as the tool in SBOM documents. */
+  readonly toolVersion?: string | undefined;
 }
 
 export interface BuildResult {
+  /** The image manifest. */
   readonly manifestDigest: Digest;
+  /** The image index holding the manifest and its attestations (what the names point to); undefined without attestations. */
+  readonly index?: { readonly mediaType: string; readonly digest: Digest; readonly size: number } | undefined;
   readonly configDigest: Digest;
   /** Sum of the layer blob sizes, config and manifest. */
   readonly size: number;
@@ -171,15 +182,43 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     checkPlanEntitlements(converted.plan.vertices, options.allow ?? []);
     checkRequiredMounts(requiredMountsOfPlan(converted.plan), options.secrets, options.ssh);
 
-    const solved = await solveTarget(deps, options, env, converted, { buildId, runDir, disposer, events, tails, signal });
+    const request = options.attest ?? DEFAULT_ATTESTATIONS;
+    // Stages scanned for the SBOM are solved as roots too (a cached target does not solve its inputs).
+    const extraRoots = scannedStages(request, converted).map((stage) => stage.root);
+    const solved = await solveTarget(deps, options, env, converted, { buildId, runDir, disposer, events, tails, signal }, extraRoots);
     const image = await assembleAndStore(env, options, converted.target.image, solved, exports, signal);
+    const warn = (message: string): void => events.emit({ type: 'build.warning', time: Date.now(), message });
+    const platform = formatPlatform(options.platform);
+    const attested = await attestImage({
+      request,
+      producers: attestationProducers({ buildId, started, options, converted, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads }),
+      sbomTargets: sbomTargets(request, {
+        converted,
+        stageLayers: (root) => solved.stageLayers.get(root),
+        layers: env.layers,
+        snapshotter: env.snapshotter,
+        contextView: async () => {
+          const view = await env.context.view(['.'], []);
+          return { path: view.path, [Symbol.asyncDispose]: () => view[Symbol.asyncDispose]() };
+        },
+      }, solved.layers),
+      image: image.descriptor,
+      platform,
+      names: exports.names,
+      docker: exports.dockerMediaTypes,
+      content: env.content,
+      warn,
+      signal,
+    });
     const built: BuiltImage = {
       descriptor: image.descriptor,
-      platform: formatPlatform(options.platform),
+      platform,
       names: exports.names,
       rootfs: (rootfsSignal) => env.layers.view(solved.layers, rootfsSignal),
       cacheKeys: { target: solved.keys.get(converted.target.root)?.key, all: [...solved.keys.values()].map((k) => k.key) },
       inlineCacheRecords: image.inlineCacheRecords,
+      index: attested.index,
+      attestations: attested.attestations,
     };
     const context: ExportContext = {
       content: env.content,
@@ -189,7 +228,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       stdout: options.stdout,
       dockerSocket: options.dockerSocket,
       sourceDateEpoch: options.sourceDateEpoch,
-      warn: (message) => events.emit({ type: 'build.warning', time: Date.now(), message }),
+      warn,
       signal,
     };
     const exported: string[] = [];
@@ -197,7 +236,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
 
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached, image: { digest: image.descriptor.digest, configDigest: image.configDigest, size: image.size } });
-    return { manifestDigest: image.descriptor.digest, configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported };
+    return { manifestDigest: image.descriptor.digest, ...(attested.index === undefined ? {} : { index: attested.index }), configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported };
   } catch (caught) {
     const error = await noSpaceError(caught, deps.stateRoot);
     const location = error instanceof StagecraftError ? error.location : undefined;
@@ -302,13 +341,17 @@ interface SolveScope {
 interface SolvedTarget {
   /** The target's filesystem as layers (plain tar blobs; base-image layers possibly only in their registry). */
   readonly layers: readonly LayerRecord[];
+  /** The layers of every solved vertex with a filesystem (stage roots for scan-stage SBOMs). */
+  readonly stageLayers: ReadonlyMap<string, readonly LayerRecord[]>;
   readonly keys: ReadonlyMap<string, CacheKey>;
   readonly executed: number;
   readonly cached: number;
+  /** The build's ADD <url> downloads (what each URL's content was, for provenance). */
+  readonly downloads: HttpDownloads;
 }
 
 /** solve: runs the plan (runc, overlay snapshots, the cache); a failing step is named at its Dockerfile line. */
-async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnvironment, converted: ConvertResult, scope: SolveScope): Promise<SolvedTarget> {
+async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnvironment, converted: ConvertResult, scope: SolveScope, extraRoots: readonly string[] = []): Promise<SolvedTarget> {
   const { disposer, events, signal } = scope;
   // runc state on a tmpfs, one directory per build named by its owner, so a killed build's
   // containers and state can be swept by the next one (sweepAbandoned).
@@ -327,6 +370,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   const nodes = new Map<string, SolveNode>(converted.plan.vertices.map((v) => [v.id, { id: v.id, inputs: v.inputs, name: v.meta.name, stage: v.meta.stage, ignoreCache: v.meta.ignoreCache }]));
   // The main context, or a `--build-context` directory by its plan name.
   const contextFor = (name: string): BuildContext => env.named.dirs.get(name) ?? env.context;
+  const downloads = disposer.use(new HttpDownloads({ root: join(scope.runDir, 'http'), content: env.content, allowHostLocal: (options.allow ?? []).includes('network.host'), events }));
   const opDeps = {
     executor,
     snapshotter: env.snapshotter,
@@ -338,7 +382,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     defaultNetwork: options.network,
     failedSteps,
     baseImages: env.baseImages,
-    downloads: disposer.use(new HttpDownloads({ root: join(scope.runDir, 'http'), content: env.content, allowHostLocal: (options.allow ?? []).includes('network.host'), events })),
+    downloads,
     context: {
       hash: (name: string, include: readonly string[], hashSignal: AbortSignal) => contextFor(name).hash(include, [], hashSignal),
       view: async (name: string, include: readonly string[]) => disposer.use(await contextFor(name).view(include, [])).path,
@@ -357,7 +401,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   try {
     result = await solve<FsResult>({
       nodes,
-      roots: [converted.target.root],
+      roots: [...new Set([converted.target.root, ...extraRoots])],
       opFor: (node) => {
         const vertex = vertices.get(node.id);
         if (vertex === undefined) throw new Error(`no vertex ${node.id}`);
@@ -391,7 +435,12 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   for (const [id, key] of result.keys) history.record(stepId(id), key.key, key.preimage);
   const root = result.results.get(converted.target.root);
   if (root === undefined || root.kind !== 'layers') throw new Error('build: the target produced no filesystem');
-  return { layers: root.layers, keys: result.keys, executed: result.executed, cached: result.cached };
+  const stageLayers = new Map<string, readonly LayerRecord[]>();
+  for (const stage of converted.stages.values()) {
+    const solvedStage = result.results.get(stage.root);
+    if (solvedStage?.kind === 'layers') stageLayers.set(stage.root, solvedStage.layers);
+  }
+  return { layers: root.layers, stageLayers, keys: result.keys, executed: result.executed, cached: result.cached, downloads };
 }
 
 interface StoredImage {

@@ -3,6 +3,7 @@
  * the distribution client with docker credentials) and binds the image operations to them. The
  * database and store open on first use, so commands that need no state create none.
  */
+import { imageAttestations, type ImageAttestations } from './attestations.js';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -85,6 +86,8 @@ export interface Engine {
   inspect(ref: string): Promise<ImageInspect>;
   /** A local image, else the manifest or index of a ref the store does not hold, from its registry. */
   inspectAny(ref: string, options?: InspectOptions): Promise<LocalInspect | RemoteInspect>;
+  /** The SBOM and provenance attached to an image (local store, else its registry), as buildx imagetools shows them. */
+  attestations(ref: string, options?: InspectOptions): Promise<ImageAttestations>;
   /** A local image's history, newest first, with each layer's unpacked size (as `docker history`). */
   history(ref: string, options?: { readonly signal?: AbortSignal | undefined }): Promise<HistoryEntry[]>;
   tag(source: string, target: string): Promise<ImageReference>;
@@ -173,6 +176,7 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     images: () => images(deps),
     inspect: (ref) => inspect(deps, ref),
     inspectAny: (ref, inspectOptions) => inspectAny(deps, ref, inspectOptions),
+    attestations: (ref, attestOptions) => imageAttestations(deps, ref, attestOptions?.signal),
     history: (ref, historyOptions) => history(deps, ref, historyOptions?.signal),
     tag: (source, target) => tag(deps, source, target),
     rmi: (refs) => rmi(deps, refs),
@@ -186,7 +190,12 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
         if (!entry.names.includes(ref.name)) entry.names.push(ref.name);
         byDigest.set(ref.digest, entry);
       }
-      const selected = [...byDigest.values()].map(({ names, image }) => ({ ...image, names }));
+      // An OCI archive holds a built image's index with its attestations; a docker-archive the manifest.
+      const selected = [...byDigest.values()].map(({ names, image }) => {
+        const ref = saveOptions.format === 'oci' ? store.references.get(names[0] ?? '') : undefined;
+        const index = ref === undefined ? undefined : store.references.completeIndex(ref);
+        return { ...image, names, ...(index === undefined ? {} : { descriptor: index }) };
+      });
       const data = saveOptions.format === 'oci'
         ? writeOciArchive(store, selected, { signal: saveOptions.signal })
         : writeDockerArchive(store, selected, { signal: saveOptions.signal });

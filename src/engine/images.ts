@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
   StagecraftError,
+  digestHex,
   familiarImageRef,
   formatImageRef,
   formatPlatform,
@@ -21,7 +22,9 @@ import { STATE_ROOT_LOCK, StoreLocks } from '../cache/index.js';
 import { nullSink, type EventSink } from '../events/index.js';
 import type { Content, ImageReference } from '../content/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, unpackedLayerSize, type StoredImage } from '../image/index.js';
-import { parseImageConfig, platformFromOci, type Descriptor, type ImageLayer } from '../oci/index.js';
+import { IN_TOTO_MEDIA_TYPE, assembleAttestedIndex, attestationManifestsOf, type InTotoStatement } from '../attest/index.js';
+import { MEDIA_TYPES, descriptorSchema, parseImageConfig, platformFromOci, type Descriptor, type ImageLayer } from '../oci/index.js';
+import { z } from 'zod';
 import type { RegistryClient } from '../registry/index.js';
 import { chainId, openSnapshotter, type ImmutableSnapshot } from '../snapshot/index.js';
 
@@ -123,6 +126,10 @@ export async function findImage(content: Content, text: string): Promise<ImageRe
   if (hex !== undefined) {
     for (const ref of all) {
       if (ref.digest.slice(7).startsWith(hex)) return ref;
+    }
+    // The index a built image's name stands for (its attestations), as push and --metadata-file show it.
+    for (const ref of all) {
+      if (ref.indexDigest?.slice(7).startsWith(hex) === true && content.references.completeIndex(ref) !== undefined) return ref;
     }
     for (const ref of all) {
       const stored = await readStoredImage(content, ref).catch(() => undefined);
@@ -285,9 +292,94 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
       hint: 'push to a tag, or to the image\'s own digest (as pushed, with compressed layers)',
     });
   }
-  const pushed = await registry.putManifest(target, reference, stored.manifestDescriptor.mediaType, manifest.bytes, { signal: options.signal });
+  const index = content.references.completeIndex(local);
+  if (index === undefined) {
+    const pushed = await registry.putManifest(target, reference, stored.manifestDescriptor.mediaType, manifest.bytes, { signal: options.signal });
+    return { name: formatImageRef(target), digest: pushed.digest, size: pushed.size };
+  }
+  // A built image with attestations: the image manifest and the attestation manifest by digest, then
+  // the index under the tag (attestation-storage.md). Layers compressed for this push make a new image
+  // manifest: the attestations are re-made for it (same predicates, the new subject digest).
+  const attested = await attestedIndexFor(content, index, { mediaType: stored.manifestDescriptor.mediaType, digest: manifest.digest, size: manifest.bytes.length }, local.digest, options.signal);
+  await registry.putManifest(target, manifest.digest, stored.manifestDescriptor.mediaType, manifest.bytes, { signal: options.signal });
+  await allOrAbort(options.signal, attested.attestationBlobs.map((descriptor) => async (signal) => {
+    await registry.pushBlob(target, descriptor, () => createReadStream(content.blobs.blobPath(descriptor.digest)), { signal });
+  }));
+  for (const m of attested.attestationManifests) await registry.putManifest(target, m.descriptor.digest, m.descriptor.mediaType, m.bytes, { signal: options.signal });
+  if (target.digest !== undefined && target.digest !== attested.index.digest) {
+    throw new StagecraftError('USAGE', `cannot push ${local.name} (${attested.index.digest}) as ${formatImageRef(target)}: the digest differs`, { hint: 'push to a tag, or to the index digest' });
+  }
+  const pushed = await registry.putManifest(target, target.digest ?? target.tag ?? 'latest', attested.index.mediaType, attested.index.bytes, { signal: options.signal });
   return { name: formatImageRef(target), digest: pushed.digest, size: pushed.size };
 }
+
+interface PushableIndex {
+  readonly index: { readonly mediaType: string; readonly digest: Digest; readonly bytes: Buffer };
+  readonly attestationManifests: readonly { readonly descriptor: Descriptor; readonly bytes: Buffer }[];
+  /** Blobs of the attestation manifests (configs, statements). */
+  readonly attestationBlobs: readonly Descriptor[];
+}
+
+/**
+ * The index to push for `manifest`: the stored one when the manifest is unchanged; else one whose
+ * attestation manifests and statements name the new manifest (stored too, so the blobs can be read).
+ */
+async function attestedIndexFor(content: Content, stored: { readonly mediaType: string; readonly digest: Digest }, manifest: { readonly mediaType: string; readonly digest: Digest; readonly size: number }, oldDigest: Digest, signal: AbortSignal | undefined): Promise<PushableIndex> {
+  const indexBytes = await content.blobs.read(stored.digest);
+  const index = anyIndexSchema.parse(JSON.parse(indexBytes.toString('utf8')));
+  const entries = attestationManifestsOf(index.manifests).filter((a) => a.refersTo === oldDigest);
+  const read = async (descriptor: Descriptor): Promise<{ descriptor: Descriptor; bytes: Buffer; manifest: z.infer<typeof anyManifestSchema> }> => {
+    const bytes = await content.blobs.read(descriptor.digest);
+    return { descriptor, bytes, manifest: anyManifestSchema.parse(JSON.parse(bytes.toString('utf8'))) };
+  };
+  const attestations = await Promise.all(entries.map((e) => read(e.descriptor)));
+  if (manifest.digest === oldDigest) {
+    return {
+      index: { mediaType: stored.mediaType, digest: stored.digest, bytes: indexBytes },
+      attestationManifests: attestations.map(({ descriptor, bytes }) => ({ descriptor, bytes })),
+      attestationBlobs: attestations.flatMap(({ manifest: m }) => [m.config, ...m.layers]),
+    };
+  }
+  const image = index.manifests.find((m) => m.digest === oldDigest);
+  const statements: InTotoStatement[] = [];
+  for (const { manifest: m } of attestations) {
+    for (const layer of m.layers) {
+      if (layer.mediaType !== IN_TOTO_MEDIA_TYPE) continue;
+      const statement = inTotoStatementSchema.parse(JSON.parse((await content.blobs.read(layer.digest)).toString('utf8')));
+      statements.push({
+        ...statement,
+        _type: 'https://in-toto.io/Statement/v1',
+        subject: statement.subject.map((s) => (s.digest.sha256 === digestHex(oldDigest) ? { ...s, digest: { ...s.digest, sha256: digestHex(manifest.digest) } } : s)),
+      });
+    }
+  }
+  const platform = image?.platform ?? { os: 'unknown', architecture: 'unknown' };
+  const assembled = assembleAttestedIndex({
+    image: { ...manifest, ...(image?.annotations === undefined ? {} : { annotations: image.annotations }) },
+    platform: { os: platform.os, architecture: platform.architecture, variant: platform.variant },
+    statements,
+    docker: stored.mediaType === MEDIA_TYPES.dockerManifestList,
+  });
+  for (const b of assembled.blobs) await content.blobs.put(b.bytes, { digest: b.digest, signal });
+  const bytesOf = (digest: Digest): Buffer => assembled.blobs.find((b) => b.digest === digest)?.bytes ?? Buffer.alloc(0);
+  const attestationManifest = anyManifestSchema.parse(JSON.parse(bytesOf(assembled.attestationManifest.digest).toString('utf8')));
+  return {
+    index: { mediaType: assembled.index.mediaType, digest: assembled.index.digest, bytes: bytesOf(assembled.index.digest) },
+    attestationManifests: [{ descriptor: assembled.attestationManifest, bytes: bytesOf(assembled.attestationManifest.digest) }],
+    attestationBlobs: [attestationManifest.config, ...attestationManifest.layers],
+  };
+}
+
+/** An OCI index or Docker manifest list (its own media type was checked when it was stored). */
+const anyIndexSchema = z.object({ manifests: z.array(descriptorSchema) });
+/** An OCI or Docker image manifest, as far as pushing its blobs goes. */
+const anyManifestSchema = z.object({ config: descriptorSchema, layers: z.array(descriptorSchema) });
+const inTotoStatementSchema = z.looseObject({
+  _type: z.string(),
+  subject: z.array(z.object({ name: z.string(), digest: z.record(z.string(), z.string()) })),
+  predicateType: z.string(),
+  predicate: z.unknown(),
+});
 
 function imageSize(stored: StoredImage): number {
   return stored.manifestDescriptor.size + stored.manifest.config.size + stored.layers.reduce((sum, layer) => sum + layer.size, 0);

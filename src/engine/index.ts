@@ -30,3 +30,4 @@ export { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult }
 export { checkDockerfile, checkFailure, contextCredentials, warningEvent, type CheckOptions } from './lint.js';
 export { type ImageSbom, type SbomOptions } from './sbom.js';
 export { debugRecord, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
+export { imageAttestations, type ImageAttestations, type ProvenanceView, type SbomView } from './attestations.js';

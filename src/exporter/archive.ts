@@ -18,7 +18,10 @@ export class ArchiveExporter implements Exporter {
   ) {}
 
   async export(image: BuiltImage, ctx: ExportContext): Promise<readonly string[]> {
-    const saved = { names: this.names.length > 0 ? this.names : image.names, descriptor: image.descriptor };
+    const names = this.names.length > 0 ? this.names : image.names;
+    // OCI: the index with the attestations (as BuildKit's oci exporter); a docker archive lists the
+    // image manifest alone (BuildKit's docker exporter keeps only the platform's manifest).
+    const saved = { names, descriptor: this.format === 'oci' && image.index !== undefined ? image.index : image.descriptor };
     // A fresh archive stream per call: the shape a Docker daemon load takes too (`() => stream`).
     const archive = (): AsyncIterable<Buffer> => this.format === 'oci'
       ? writeOciArchive(ctx.content, [saved], { signal: ctx.signal })

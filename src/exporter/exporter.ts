@@ -14,6 +14,7 @@ import { StagecraftError, formatImageRef, parseImageRef, type Digest } from '../
 import { DEFAULT_EXPORT_COMPRESSION, type ExportCompressionSpec } from '../image/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import type { MountedRootfs } from '../snapshot/index.js';
+import type { Attestation } from './attest.js';
 import { ArchiveExporter } from './archive.js';
 import { CacheExporter } from './cache.js';
 import { ImageExporter } from './image.js';
@@ -39,6 +40,13 @@ export interface BuiltImage {
   readonly cacheKeys: { readonly target: Digest | undefined; readonly all: readonly Digest[] };
   /** Cache records written into the image config (`--cache-to type=inline`); 0 without. */
   readonly inlineCacheRecords: number;
+  /**
+   * The image index (in the store) listing the image manifest and its attestation manifest, as
+   * BuildKit stores attestations; undefined when the build makes none (`--provenance=false`).
+   */
+  readonly index?: { readonly mediaType: string; readonly digest: Digest; readonly size: number } | undefined;
+  /** The build's attestations (SBOMs, provenance), for the outputs that write them as files. */
+  readonly attestations: readonly Attestation[];
 }
 
 /** What exporters may use; chosen by the engine. */

@@ -3,9 +3,13 @@
  * into DIR, which is created if needed and merged into if it exists (as buildx). The copy has the
  * semantics of extracting the image's layers there: owners (when root), modes with setuid bits,
  * xattrs, mtimes and hardlinks kept; device nodes never created; whiteouts never appear (the snapshot
- * has none: a file deleted by a later layer is simply not there).
+ * has none: a file deleted by a later layer is simply not there). Attestations that apply to files
+ * (explicit --sbom/--provenance) are written at its root (attest-files.ts).
  */
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
+import { attestationFiles } from './attest-files.js';
 import { applyTree } from '../snapshot/index.js';
 import type { BuiltImage, ExportContext, Exporter } from './exporter.js';
 
@@ -17,6 +21,7 @@ export class LocalExporter implements Exporter {
     const rootfs = await image.rootfs(ctx.signal);
     try {
       await applyTree(this.dest, rootfs.path, { whiteouts: 'delete', signal: ctx.signal });
+      for (const file of await attestationFiles(image.attestations, rootfs.path, ctx.signal)) await writeFileAtomic(join(this.dest, file.name), file.bytes, 0o600);
     } finally {
       await rootfs[Symbol.asyncDispose]();
     }

@@ -1,15 +1,17 @@
 /**
  * `-o type=tar,dest=FILE|-`: the final stage's files as one tar, packed from its snapshot (mounted
  * read-only) with the layer conventions (sorted, numeric owners, whole-second mtimes clamped to
- * SOURCE_DATE_EPOCH). Device nodes are left out, as the local output never creates them.
+ * SOURCE_DATE_EPOCH). Device nodes are left out, as the local output never creates them. Attestation
+ * files (explicit --sbom/--provenance) follow at the root (attest-files.ts), replacing a same-named file.
  */
-import { packItems, walkTree, writeTar, type LayerItem } from '../snapshot/index.js';
+import { makeHeader, packItems, walkTree, writeTar, type LayerItem, type TarWriteEntry } from '../snapshot/index.js';
+import { attestationFiles } from './attest-files.js';
 import type { BuiltImage, ExportContext, Exporter } from './exporter.js';
 import { outputTarget, writeOutput } from './write.js';
 
-async function* withoutDevices(root: string, signal: AbortSignal): AsyncGenerator<LayerItem> {
+async function* withoutDevices(root: string, skip: ReadonlySet<string>, signal: AbortSignal): AsyncGenerator<LayerItem> {
   for await (const entry of walkTree(root, '', signal)) {
-    if (entry.stat.isCharacterDevice() || entry.stat.isBlockDevice()) continue;
+    if (entry.stat.isCharacterDevice() || entry.stat.isBlockDevice() || skip.has(entry.path)) continue;
     yield { kind: 'path', ...entry };
   }
 }
@@ -22,7 +24,13 @@ export class TarExporter implements Exporter {
     const rootfs = await image.rootfs(ctx.signal);
     let outcome;
     try {
-      const tar = writeTar(packItems(withoutDevices(rootfs.path, ctx.signal), { sourceDateEpoch: ctx.sourceDateEpoch, signal: ctx.signal }), ctx.signal);
+      const files = await attestationFiles(image.attestations, rootfs.path, ctx.signal);
+      const mtime = ctx.sourceDateEpoch ?? 0;
+      const entries = async function* (signal: AbortSignal): AsyncGenerator<TarWriteEntry> {
+        yield* packItems(withoutDevices(rootfs.path, new Set(files.map((f) => f.name)), signal), { sourceDateEpoch: ctx.sourceDateEpoch, signal });
+        for (const file of files) yield { header: makeHeader({ type: 'file', name: file.name, size: file.bytes.length, mode: 0o600, mtime }), body: () => [file.bytes] };
+      };
+      const tar = writeTar(entries(ctx.signal), ctx.signal);
       outcome = await writeOutput(tar, target, ctx.signal);
     } finally {
       await rootfs[Symbol.asyncDispose]();

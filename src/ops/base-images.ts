@@ -4,7 +4,7 @@
  * here: LayerStore pulls a blob only when a step really needs its files.
  */
 import type { Content } from '../content/index.js';
-import { StagecraftError, formatImageRef, formatPlatform, parseImageRef, platformEquals, type Digest, type ImageRef, type Platform } from '../core/index.js';
+import { StagecraftError, formatImageRef, formatPlatform, imageRefName, parseImageRef, platformEquals, type Digest, type ImageRef, type Platform } from '../core/index.js';
 import { parseImageConfig, parseManifest, platformFromOci, selectManifest, type ImageConfig } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import type { LayerRecord } from '../cache/index.js';
@@ -24,8 +24,20 @@ export interface BaseImageOptions {
   readonly pull: boolean;
 }
 
+/** A base image this build resolved (for provenance): the name as asked and what it resolved to. */
+export interface ResolvedBaseImage {
+  /** As the Dockerfile (or a named context) wrote it. */
+  readonly ref: string;
+  readonly platform: Platform;
+  /** What the name resolved to: the index digest of a multi-platform image, else the manifest's. */
+  readonly digest: Digest;
+  /** The platform's image manifest. */
+  readonly manifestDigest: Digest;
+}
+
 export class BaseImages {
   readonly #cache = new Map<string, Promise<BaseImage>>();
+  readonly #resolved = new Map<string, ResolvedBaseImage>();
 
   constructor(private readonly options: BaseImageOptions) {}
 
@@ -35,8 +47,25 @@ export class BaseImages {
     if (pending === undefined) {
       pending = this.#resolve(text, platform, signal);
       this.#cache.set(key, pending);
+      pending.then((base) => {
+        const digest = parseImageRef(base.pinned).digest ?? base.manifestDigest;
+        this.#resolved.set(key, { ref: text, platform, digest, manifestDigest: base.manifestDigest });
+      }, () => undefined);
     }
     return pending;
+  }
+
+  /**
+   * Every image resolved so far, once each: a reference the build pinned itself (the name a FROM
+   * resolved to, `name:tag@<that digest>`) is the same image as the name it came from, not another.
+   */
+  resolved(): readonly ResolvedBaseImage[] {
+    const all = [...this.#resolved.values()];
+    const named = new Set(all.filter((r) => parseImageRef(r.ref).digest === undefined).map((r) => `${imageRefName(parseImageRef(r.ref))}@${r.digest}|${formatPlatform(r.platform)}`));
+    return all.filter((r) => {
+      const ref = parseImageRef(r.ref);
+      return ref.digest === undefined || ref.tag === undefined || !named.has(`${imageRefName(ref)}@${r.digest}|${formatPlatform(r.platform)}`);
+    });
   }
 
   async #resolve(text: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {

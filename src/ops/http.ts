@@ -168,6 +168,8 @@ interface Fetched {
 /** The `ADD <url>` downloads of one build: each URL (and checksum) is fetched once, whichever phase asks first. */
 export class HttpDownloads implements AsyncDisposable {
   readonly #pending = new Map<string, Promise<Fetched>>();
+  /** url|checksum → the content's `algorithm:hex`, for provenance. */
+  readonly #digests = new Map<string, { readonly url: string; readonly digest: string }>();
   readonly #files = new Map<string, Promise<string>>();
   #lease: Lease | undefined;
 
@@ -175,7 +177,12 @@ export class HttpDownloads implements AsyncDisposable {
 
   /** The cache key of an http source: its checksum when given (no download), else the downloaded content's digest. */
   async cacheKey(op: HttpSourceOp, signal: AbortSignal): Promise<unknown> {
-    if (op.checksum !== undefined) return { type: 'http', checksum: op.checksum, filename: op.filename };
+    if (op.checksum !== undefined) {
+      // Not downloaded on a cache hit: the checksum is what the content was pinned to.
+      const key = `${op.url}|${op.checksum}`;
+      if (!this.#digests.has(key)) this.#digests.set(key, { url: op.url, digest: op.checksum });
+      return { type: 'http', checksum: op.checksum, filename: op.filename };
+    }
     const { checksum } = await this.#download(op, signal);
     return { type: 'http', digest: checksum, filename: op.filename };
   }
@@ -197,6 +204,15 @@ export class HttpDownloads implements AsyncDisposable {
     return pending;
   }
 
+  /**
+   * The URLs of this build with their content digests (`algorithm:hex`: sha256, or the `--checksum`'s
+   * algorithm), in the order first seen. The URL as written, credentials included: whoever shows it
+   * removes them.
+   */
+  digests(): readonly { readonly url: string; readonly digest: string }[] {
+    return [...this.#digests.values()];
+  }
+
   /** Releases the lease on the downloaded blobs (they stay in the store until GC finds them unused). */
   [Symbol.asyncDispose](): Promise<void> {
     this.#lease?.release();
@@ -210,6 +226,8 @@ export class HttpDownloads implements AsyncDisposable {
       this.#lease ??= this.options.content.leases.create({ label: 'build downloads' });
       pending = download(op, this.#lease, signal, this.options);
       this.#pending.set(key, pending);
+      // A downloaded sha256 is what provenance wants even when a checksum of another algorithm was given.
+      pending.then((fetched) => this.#digests.set(key, { url: op.url, digest: fetched.digest }), () => undefined);
       pending.catch(() => this.#pending.delete(key));
     }
     return pending;

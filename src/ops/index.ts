@@ -1,5 +1,5 @@
 export { opFor, LayerResultCache, type ContextSource, type OpDeps } from './ops.js';
-export { BaseImages, type BaseImage, type BaseImageOptions } from './base-images.js';
+export { BaseImages, type BaseImage, type BaseImageOptions, type ResolvedBaseImage } from './base-images.js';
 export { LayerStore, type LayerStoreOptions } from './layers.js';
 export { CacheMountPool, type CacheMountRequest } from './cache-mounts.js';
 export { ExecFailure, missingMountError, type SecretProvider, type ExecDeps, type ExecStep, type FailedExec, type FailedStepKeeper, type StepRecording } from './exec.js';

@@ -16,6 +16,11 @@ import type { ImmutableSnapshot } from './types.js';
 export class CopySnapshotter extends BaseSnapshotter {
   readonly name = 'copy';
 
+  /** Every snapshot is a full copy: no directory holds one layer's changes. */
+  layerDir(): undefined {
+    return undefined;
+  }
+
   private async copyTree(from: string, to: string, signal?: AbortSignal): Promise<void> {
     const result = await runProcess('cp', ['-a', '--reflink=auto', '--', `${from}/.`, to], { signal });
     if (result.code !== 0) {

@@ -43,6 +43,10 @@ async function exists(path: string): Promise<boolean> {
 export class OverlaySnapshotter extends BaseSnapshotter {
   readonly name = 'overlayfs';
 
+  layerDir(snapshot: ImmutableSnapshot): string {
+    return this.fsDir(snapshot);
+  }
+
   private get linksDir(): string {
     return join(this.root, 'links');
   }

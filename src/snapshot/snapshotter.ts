@@ -89,6 +89,7 @@ export interface ActiveDirs {
 
 export abstract class BaseSnapshotter implements Snapshotter {
   abstract readonly name: 'overlayfs' | 'copy';
+  abstract layerDir(snapshot: ImmutableSnapshot): string | undefined;
   protected readonly root: string;
   protected readonly snapshotsDir: string;
   private readonly inflight = new Map<string, Promise<ImmutableSnapshot>>();

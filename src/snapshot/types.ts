@@ -73,6 +73,11 @@ export interface Snapshotter {
   get(id: string): Promise<ImmutableSnapshot | null>;
   /** The snapshot for a chain ID if it was already unpacked (to skip fetching the blob). */
   getByChainId(chainId: Digest): Promise<ImmutableSnapshot | null>;
+  /**
+   * The directory holding only what `snapshot` adds on its parent (overlayfs keeps each layer apart),
+   * for reading (e.g. which layer wrote a file); undefined when snapshots are full copies.
+   */
+  layerDir(snapshot: ImmutableSnapshot): string | undefined;
   /** The changes of `snapshot` relative to its parent as a layer tar stream. */
   diff(snapshot: MutableSnapshot, options?: DiffOptions): Readable;
   /**

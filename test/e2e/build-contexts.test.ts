@@ -116,7 +116,10 @@ describe('build --build-context', () => {
     // A layout blob that does not match its digest is refused, nothing of it used.
     const tampered = join(env.work, 'tampered-layout');
     cpSync(layout, tampered, { recursive: true });
-    const manifest = JSON.parse(readFileSync(join(tampered, 'blobs/sha256', v1.slice('sha256:'.length)), 'utf8')) as { layers: { digest: string }[] };
+    // The layout lists the index (image manifest + attestation manifest): tamper with the image's top layer.
+    const readBlob = (digest: string): unknown => JSON.parse(readFileSync(join(tampered, 'blobs/sha256', digest.slice('sha256:'.length)), 'utf8'));
+    const top1 = readBlob(v1) as { manifests?: { digest: string }[] };
+    const manifest = readBlob(top1.manifests?.[0]?.digest ?? v1) as { layers: { digest: string }[] };
     const top = manifest.layers.at(-1)?.digest ?? '';
     const blob = join(tampered, 'blobs/sha256', top.slice('sha256:'.length));
     const bytes = readFileSync(blob);

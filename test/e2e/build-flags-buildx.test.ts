@@ -71,13 +71,19 @@ describe('buildx build flags', () => {
       '-o', `type=oci,dest=${archive}`, '-o', `type=registry,name=${name}`, dir,
     ], { root: root() });
     assert.equal(run.status, 0, run.stderr);
-    const index = JSON.parse(execFileSync('tar', ['-xOf', archive, 'index.json'], { encoding: 'utf8' })) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
-    const manifestPath = `blobs/sha256/${(index.manifests[0]?.digest ?? '').slice('sha256:'.length)}`;
-    const archived = JSON.parse(execFileSync('tar', ['-xOf', archive, manifestPath], { encoding: 'utf8' })) as { annotations?: Record<string, string> };
-    assert.deepEqual(archived.annotations, { 'org.example.team': 'build', 'org.opencontainers.image.title': 'flags app' });
-    assert.equal(index.manifests[0]?.annotations?.['org.example.desc'], 'on the descriptor');
+    // With the default provenance, index.json names an image index (attestation-storage.md): the image
+    // manifest is its first entry, and `manifest-descriptor:` annotations are on that entry (as BuildKit).
+    const index = JSON.parse(execFileSync('tar', ['-xOf', archive, 'index.json'], { encoding: 'utf8' })) as { manifests: { digest: string; mediaType: string; annotations?: Record<string, string> }[] };
+    assert.equal(index.manifests[0]?.mediaType, 'application/vnd.oci.image.index.v1+json');
     assert.equal(index.manifests[0]?.annotations?.['org.opencontainers.image.ref.name'], 'docker.io/library/flags:annotated');
-    const pushed = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' })) as { annotations?: Record<string, string> };
+    const blobPath = (digest: string): string => `blobs/sha256/${digest.slice('sha256:'.length)}`;
+    const imageIndex = JSON.parse(execFileSync('tar', ['-xOf', archive, blobPath(index.manifests[0]?.digest ?? '')], { encoding: 'utf8' })) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+    const imageEntry = imageIndex.manifests[0];
+    const archived = JSON.parse(execFileSync('tar', ['-xOf', archive, blobPath(imageEntry?.digest ?? '')], { encoding: 'utf8' })) as { annotations?: Record<string, string> };
+    assert.deepEqual(archived.annotations, { 'org.example.team': 'build', 'org.opencontainers.image.title': 'flags app' });
+    assert.equal(imageEntry?.annotations?.['org.example.desc'], 'on the descriptor');
+    const pushedIndex = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' })) as { manifests: { digest: string }[] };
+    const pushed = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name.replace(/:annotated$/, '')}@${pushedIndex.manifests[0]?.digest ?? ''}`], { encoding: 'utf8' })) as { annotations?: Record<string, string> };
     assert.deepEqual(pushed.annotations, archived.annotations);
     const refused = runCli(['--root', root(), 'build', '--annotation', 'index:a=1', dir]);
     assert.equal(refused.status, 2);

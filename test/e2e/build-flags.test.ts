@@ -66,7 +66,12 @@ describe('build flags with their buildx meaning', () => {
     const archive = join(env.work, 'zstd.tar');
     const run = env.build(['--no-cache', '-o', `type=oci,dest=${archive},compression=zstd,compression-level=5`, dir], { root: await env.newRoot() });
     assert.equal(run.status, 0, run.stderr);
-    const layerTypes = (file: string): string[] => (JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${file}`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] }).layers.map((l) => l.mediaType);
+    // The archive's index.json names an image index (the default provenance): its first entry is the image.
+    const layerTypes = (file: string): string[] => {
+      const top = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${file}`], { encoding: 'utf8' })) as { manifests: { digest: string }[] };
+      const image = JSON.parse(execFileSync('tar', ['-xOf', file, `blobs/sha256/${(top.manifests[0]?.digest ?? '').slice(7)}`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] };
+      return image.layers.map((l) => l.mediaType);
+    };
     const types = layerTypes(archive);
     assert.equal(types[0], 'application/vnd.oci.image.layer.v1.tar+gzip', 'the base layer stays as pulled');
     assert.ok(types.slice(1).every((t) => t === 'application/vnd.oci.image.layer.v1.tar+zstd'), types.join());
@@ -93,7 +98,14 @@ describe('build flags with their buildx meaning', () => {
       // The first push uploads every layer; the second finds them in the repository.
       assert.match(pushed.stderr, i === 0 ? /: layer done, / : /: layer already exists/);
     }
-    const remote = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] };
+    // The tag names the index; its image manifest lists the gzipped layers, and the attestation
+    // manifest was re-made for that manifest (its subject is the pushed digest, not the local one).
+    const pushedIndex = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' })) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+    const imageDigest = pushedIndex.manifests[0]?.digest ?? '';
+    assert.equal(pushedIndex.manifests[1]?.annotations?.['vnd.docker.reference.digest'], imageDigest);
+    const attestation = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${env.registry.host}/flags@${pushedIndex.manifests[1]?.digest ?? ''}`], { encoding: 'utf8' })) as { subject: { digest: string } };
+    assert.equal(attestation.subject.digest, imageDigest);
+    const remote = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${env.registry.host}/flags@${imageDigest}`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] };
     assert.ok(remote.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip'), remote.layers.map((l) => l.mediaType).join());
     const remoteConfig = JSON.parse(execFileSync('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' })) as { rootfs: { diff_ids: string[] } };
     assert.deepEqual(remoteConfig.rootfs.diff_ids, inspected.config.value.rootfs.diff_ids);

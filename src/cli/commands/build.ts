@@ -11,7 +11,8 @@ import { Option, type Command } from 'commander';
 import { StagecraftError, hostPlatform } from '../../core/index.js';
 import type { BuildEvent, EventSink } from '../../events/index.js';
 import { warningSummary } from '../progress/text.js';
-import { dockerDaemonSocket, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
+import { dockerDaemonSocket, parseAttestFlags, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
+import { packageVersion } from '../version.js';
 import { readSecrets, sshSockets } from '../secret-sources.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
@@ -77,6 +78,9 @@ interface BuildFlags {
   cpusetMems?: string;
   buildContext?: string[];
   onError?: string;
+  attest?: string[];
+  sbom?: string;
+  provenance?: string;
 }
 
 /**
@@ -265,6 +269,9 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--cpu-quota <us>', 'CPU CFS quota of RUN steps')
     .option('--cpuset-cpus <list>', 'CPUs RUN steps may use (0-3, 0,1)')
     .option('--cpuset-mems <list>', 'memory nodes RUN steps may use (0-3, 0,1)')
+    .option('--attest <type=sbom|provenance,…>', 'attestation parameters: type=sbom[,scan-stage=true][,scan-context=true][,disabled=true] or type=provenance[,mode=min|max][,builder-id=URI][,version=v1|v0.2][,reproducible=true][,filename=F][,disabled=true] (repeatable)', collect)
+    .option('--sbom <true|false|params>', 'shorthand for --attest=type=sbom (e.g. --sbom=true)')
+    .option('--provenance <true|false|params>', 'shorthand for --attest=type=provenance (e.g. --provenance=mode=max; default mode=min on image outputs)')
     .option('--call <outline|targets|check|build>', 'instead of building: print the build args, secrets and ssh the target uses (outline), the stages (targets) or the build-check findings (check); add ,format=json for JSON')
     .option('--check', 'run the build checks only, no build (shorthand for --call=check); exit 1 with any warning')
     .option('--on-error <error|debug>', 'debug: when a RUN step fails, open a shell in its kept state at once (in a terminal; otherwise print how to)')
@@ -295,6 +302,7 @@ Examples:
       const cacheFrom = (flags.cacheFrom ?? []).map((raw) => parseCacheSpec(raw, 'from').location);
       const cacheTo = (flags.cacheTo ?? []).map((raw) => parseCacheSpec(raw, 'to'));
       const outputs: OutputSpec[] = (flags.output ?? []).map(parseOutputSpec);
+      const attest = parseAttestFlags({ attest: flags.attest, sbom: flags.sbom, provenance: flags.provenance }, ['1', 't', 'true'].includes((process.env.BUILDX_NO_DEFAULT_ATTESTATIONS ?? '').toLowerCase()));
       // `--load` is `-o type=docker` (into the local Docker daemon), as in buildx.
       if (flags.load === true && !outputs.some((o) => o.type === 'docker' && o.dest === undefined)) outputs.push(parseOutputSpec('type=docker'));
       const dockerSocket = outputs.some((o) => o.type === 'docker' && o.dest === undefined) ? dockerDaemonSocket(process.env) : undefined;
@@ -407,6 +415,8 @@ Examples:
             sourceDateEpoch: epoch,
             exec: { extraHosts, shmSize, ulimits, cgroupParent, resources },
             annotations,
+            attest,
+            toolVersion: packageVersion(),
             events: sink,
             signal,
             stdout: process.stdout,
@@ -418,10 +428,12 @@ Examples:
       }
       if (flags.iidfile !== undefined) await writeFile(flags.iidfile, result.configDigest);
       if (flags.metadataFile !== undefined) {
+        // As buildx: with attestations the image's descriptor is the index that holds them.
+        const top = result.index ?? { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: result.manifestDigest };
         const metadata = {
-          'containerimage.digest': result.manifestDigest,
+          'containerimage.digest': top.digest,
           'containerimage.config.digest': result.configDigest,
-          'containerimage.descriptor': { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: result.manifestDigest },
+          'containerimage.descriptor': { mediaType: top.mediaType, digest: top.digest, ...('size' in top ? { size: top.size } : {}) },
           ...(result.names.length > 0 ? { 'image.name': result.names.join(',') } : {}),
         };
         await writeFile(flags.metadataFile, `${JSON.stringify(metadata, null, 2)}\n`);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { StagecraftError } from '../../core/index.js';
 import type { LocalInspect, RemoteInspect } from '../../engine/index.js';
 import type { CliIo } from '../main.js';
 import { formatBytes, table, withEngine } from './store-context.js';
@@ -6,6 +7,19 @@ import { formatBytes, table, withEngine } from './store-context.js';
 interface InspectFlags {
   json?: boolean;
   raw?: boolean;
+  format?: string;
+}
+
+/**
+ * The `--format` templates buildx imagetools inspect has for attestations. Go templates are not
+ * implemented: these two forms are recognised (spaces inside the braces are free), any other is a
+ * USAGE error naming them.
+ */
+const FORMATS = { SBOM: /^\{\{\s*json\s+\.SBOM\s*\}\}$/, Provenance: /^\{\{\s*json\s+\.Provenance\s*\}\}$/ } as const;
+
+function parseFormat(format: string): keyof typeof FORMATS {
+  for (const [key, re] of Object.entries(FORMATS)) if (re.test(format.trim())) return key as keyof typeof FORMATS;
+  throw new StagecraftError('USAGE', `unsupported --format ${JSON.stringify(format)}`, { hint: "use --format '{{json .SBOM}}' or --format '{{json .Provenance}}' (or --json for everything)" });
 }
 
 function localText(image: LocalInspect): string {
@@ -57,7 +71,14 @@ export function registerInspect(program: Command, io: CliIo): void {
     .argument('<ref>', 'image name, manifest digest or image ID')
     .option('--json', 'print everything as JSON (manifest and config included)')
     .option('--raw', 'print the manifest or index bytes exactly as stored or served')
+    .option('--format <template>', "print the image's attestations: '{{json .SBOM}}' (SPDX) or '{{json .Provenance}}' (SLSA), as buildx imagetools inspect")
     .action(async (ref: string, flags: InspectFlags, command: Command) => {
+      if (flags.format !== undefined) {
+        const key = parseFormat(flags.format);
+        const attestations = await withEngine(command, (engine, signal) => engine.attestations(ref, { signal }));
+        io.stdout(`${JSON.stringify(attestations[key], null, 2)}\n`);
+        return;
+      }
       const image = await withEngine(command, (engine, signal) => engine.inspectAny(ref, { signal }));
       if (flags.raw === true) {
         process.stdout.write(image.raw);

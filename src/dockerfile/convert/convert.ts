@@ -81,6 +81,8 @@ export interface ConvertedStage {
   /** Secret ids the stage's RUN steps mount, with whether they are required. */
   readonly secrets: ReadonlyMap<string, boolean>;
   readonly sshIds: ReadonlySet<string>;
+  /** The stage's ARGs (declared in it or inherited from its base stage) with their values. */
+  readonly buildArgs: ReadonlyMap<string, string | undefined>;
 }
 
 export interface ConvertResult {
@@ -245,6 +247,7 @@ export async function convertDockerfile(parsed: ParsedDockerfile, options: Conve
       baseRef,
       secrets: state.secrets,
       sshIds: state.sshIds,
+      buildArgs: new Map(state.buildArgs.map((a) => [a.key, a.value])),
     });
   }
 
