@@ -211,8 +211,12 @@ describe('provenance (e2e)', { timeout: 600_000 }, () => {
     assert.deepEqual(filesContaining(root, SECRET), [], 'the secret value is in the stored output');
   });
 
-  it('version=v0.2 and builder-id are honoured', () => {
-    const { statement } = build('max', { provenance: ['--attest', 'type=provenance,mode=max,version=v0.2,builder-id=https://ci.example.com/run/42'] });
+  it('version=v0.2 and builder-id are honoured; SOURCE_DATE_EPOCH does not change the build times (as BuildKit)', () => {
+    const before = Date.now();
+    const { statement } = build('max', { provenance: ['--attest', 'type=provenance,mode=max,version=v0.2,builder-id=https://ci.example.com/run/42', '--build-arg', 'SOURCE_DATE_EPOCH=86400'] });
+    // Provenance records this invocation: real times, the epoch only as the build arg it was given as.
+    assert.ok(Date.parse(String(at(statement, 'predicate', 'metadata', 'buildStartedOn'))) >= before - 1000);
+    assert.equal(at(statement, 'predicate', 'invocation', 'parameters', 'args', 'build-arg:SOURCE_DATE_EPOCH'), '86400');
     assert.equal(statement.predicateType, 'https://slsa.dev/provenance/v0.2');
     assert.deepEqual(at(statement, 'predicate', 'builder'), { id: 'https://ci.example.com/run/42' });
     assert.equal(at(statement, 'predicate', 'invocation', 'configSource', 'entryPoint'), 'Dockerfile');
