@@ -174,7 +174,13 @@ describe('provenance (e2e)', { timeout: 600_000 }, () => {
     assert.deepEqual(metadata.buildkit_completeness, { request: true, resolvedDependencies: false });
     const source = at(metadata, 'buildkit_metadata', 'source', 'infos') as { data: string }[];
     assert.match(Buffer.from(source[0]?.data ?? '', 'base64').toString(), /--mount=type=secret,id=token/u);
-    assert.ok((at(predicate, 'buildDefinition', 'internalParameters', 'buildConfig', 'llbDefinition') as unknown[]).length >= 4);
+    const steps = at(predicate, 'buildDefinition', 'internalParameters', 'buildConfig', 'llbDefinition') as { id: string }[];
+    assert.ok(steps.length >= 4);
+    // The layer map: the last step (the target) has the image's layer chain, base layer first.
+    const layers = at(metadata, 'buildkit_metadata', 'layers') as Record<string, { digest: string }[][]>;
+    const last = layers[`${steps[steps.length - 1]?.id ?? ''}:0`]?.[0] ?? [];
+    assert.ok(last.length >= 3, JSON.stringify(layers));
+    assert.ok(last.every((l) => /^sha256:[0-9a-f]{64}$/u.test(l.digest)));
     const text = JSON.stringify(statement);
     assert.ok(!text.includes('repo-token-123'), 'git credentials in the provenance');
     assert.deepEqual(filesContaining(root, SECRET), [], 'the secret value is in the stored output');

@@ -102,8 +102,13 @@ describe('provenanceFacts', () => {
     assert.deepEqual(facts.http.map((h) => h.url), ['https://a.example.com/y', 'https://b.example.com/x']);
   });
 
-  it('feeds makeProvenance: max carries the plan with stepN ids and the source map of the Dockerfile lines', () => {
-    const { predicate } = makeProvenance(provenanceFacts(input()), { mode: 'max', version: 'v1' });
+  it('feeds makeProvenance: max carries the plan with stepN ids, the source map of the Dockerfile lines and the solved steps\' layers', () => {
+    const { vertices, root } = plan();
+    const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${'4'.repeat(64)}`, size: 10, diffId: 'x', source: 'y' };
+    const { predicate } = makeProvenance(provenanceFacts(input({ vertices, root, layers: (id) => (id === root ? [layer] : undefined) })), { mode: 'max', version: 'v1' });
+    const layers = (predicate.runDetails as { metadata: { buildkit_metadata: { layers: Record<string, unknown> } } }).metadata.buildkit_metadata.layers;
+    // Only the descriptor fields; the root is the last step.
+    assert.deepEqual(layers, { 'step2:0': [[{ mediaType: layer.mediaType, digest: layer.digest, size: 10 }]] });
     const text = JSON.stringify(predicate);
     assert.match(text, /"llbDefinition":\[\{"id":"step0","op":\{"type":"image"/u);
     assert.match(text, /"step1":\{"locations":\[\{"sourceIndex":0,"ranges":\[\{"start":\{"line":3,"character":0\}/u);
