@@ -281,7 +281,16 @@ export async function importCache(deps: RemoteCacheDeps, location: CacheLocation
     const blobPath = (digest: Digest): string => join(location.dir, 'blobs', 'sha256', digestHex(digest));
     const manifestBytes = await readFile(blobPath(manifestDigest));
     if (sha256Digest(manifestBytes) !== manifestDigest) throw new StagecraftError('DIGEST_MISMATCH', `${location.dir}: the cache manifest does not match its digest`);
-    const parsed = parseManifest(manifestBytes, entry?.mediaType ?? MEDIA_TYPES.ociManifest);
+    let parsed = parseManifest(manifestBytes, entry?.mediaType ?? MEDIA_TYPES.ociManifest);
+    if (parsed.kind === 'index') {
+      // A built image's index (the image and its attestation manifest, platform unknown/unknown): the image.
+      const image = parsed.index.manifests.find((m) => m.platform?.os !== 'unknown' && isImageManifestMediaType(m.mediaType));
+      if (image !== undefined) {
+        const imageBytes = await readFile(blobPath(image.digest));
+        if (sha256Digest(imageBytes) !== image.digest) throw new StagecraftError('DIGEST_MISMATCH', `${location.dir}: the image manifest ${image.digest} does not match its digest`);
+        parsed = parseManifest(imageBytes, image.mediaType);
+      }
+    }
     if (parsed.kind !== 'manifest' || (parsed.manifest.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE && !isImageConfig(parsed.manifest))) throw new StagecraftError('INVALID_MANIFEST', `${location.dir} is neither a stagecraft build cache nor an image`, { hint: 'use a directory written by --cache-to type=local, or an OCI layout of one image built with --cache-to type=inline' });
     const cache = parsed.manifest.config.mediaType === CACHE_CONFIG_MEDIA_TYPE;
     const limit = cache ? MAX_CACHE_CONFIG_BYTES : MAX_IMAGE_CONFIG_BYTES;

@@ -103,16 +103,25 @@ function layerFinder(layers: readonly LayerRecord[], scope: ScanScope): (path: s
     dirs ??= layerDirs();
     const found = await dirs;
     if (found === undefined) return undefined;
-    const parts = path.split('/').filter((p) => p !== '' && p !== '.');
-    if (parts.includes('..')) return undefined;
-    for (const [i, dir] of found.entries()) {
-      if (dir === undefined) continue;
-      const seen = await inLayer(dir, parts);
-      if (seen === 'present') return layers[layers.length - 1 - i]?.diffId;
-      if (seen === 'hidden') return undefined;
-    }
-    return undefined;
+    const top = await topmostLayerWith(found, path);
+    return top === undefined ? undefined : layers[layers.length - 1 - top]?.diffId;
   };
+}
+
+/**
+ * Which of `dirs` (each layer's own directory, topmost first) last wrote `path`: the index of the first
+ * that holds it, undefined when none does or a whiteout above hides it.
+ */
+export async function topmostLayerWith(dirs: readonly (string | undefined)[], path: string): Promise<number | undefined> {
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.length === 0 || parts.includes('..')) return undefined;
+  for (const [i, dir] of dirs.entries()) {
+    if (dir === undefined) continue;
+    const seen = await inLayer(dir, parts);
+    if (seen === 'present') return i;
+    if (seen === 'hidden') return undefined;
+  }
+  return undefined;
 }
 
 /** Whether a layer directory holds `parts` ('present'), hides it (whiteout / opaque dir above), or says nothing of it. */

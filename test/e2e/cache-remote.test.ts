@@ -71,7 +71,9 @@ describe('--cache-to / --cache-from between empty state roots', () => {
     const exporting = env.build(['--build-arg', `REGISTRY=${env.registry.host}`, '--cache-to', 'type=inline', '--push', '-t', ref, context], { root: await env.newRoot() });
     assert.equal(exporting.status, 0, exporting.stderr);
     assert.ok(executed(exporting) > 5);
-    const manifest = await registryJson('/v2/hello-inline/manifests/1', 'application/vnd.oci.image.manifest.v1+json') as { config: { digest: string }; layers: unknown[] };
+    // The tag names the image index (the default provenance); its first entry is the image manifest.
+    const index = await registryJson('/v2/hello-inline/manifests/1', 'application/vnd.oci.image.index.v1+json') as { manifests: { digest: string }[] };
+    const manifest = await registryJson(`/v2/hello-inline/manifests/${index.manifests[0]?.digest ?? ''}`, 'application/vnd.oci.image.manifest.v1+json') as { config: { digest: string }; layers: unknown[] };
     const config = await registryJson(`/v2/hello-inline/blobs/${manifest.config.digest}`, '*/*') as Record<string, unknown>;
     const value = config['moby.buildkit.cache.v0'];
     assert.equal(typeof value, 'string');
