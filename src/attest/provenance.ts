@@ -66,6 +66,8 @@ export interface ProvenanceStep {
   readonly inputs: readonly string[];
   /** Where in the Dockerfile (`dockerfile.path`) the step comes from. */
   readonly range?: SourceRange | undefined;
+  /** The layers of the step's result, base first, when the build has them (max's `buildkit_metadata.layers`). */
+  readonly layers?: readonly { readonly mediaType: string; readonly digest: string; readonly size: number }[] | undefined;
 }
 
 /** What the engine knows of one build, for `makeProvenance`. */
@@ -144,6 +146,15 @@ export function dependencyPurl(ref: string, platform: Platform | undefined, loca
   return local ? `pkg:oci/${purl.slice('pkg:docker/'.length)}` : purl;
 }
 
+/** An image's purl; a name the purl library refuses still names the dependency (provenance never fails a build). */
+function imageUri(image: ProvenanceImage): string {
+  try {
+    return dependencyPurl(image.ref, image.platform, image.local);
+  } catch {
+    return `pkg:${image.local === true ? 'oci' : 'docker'}/${encodeURIComponent(image.ref)}`;
+  }
+}
+
 /** The git URI as BuildKit writes a remote context: `<url>#<ref>[:<subdir>]`, credentials removed. */
 function gitUri(git: GitSource): string | undefined {
   if (git.uri === undefined) return undefined;
@@ -161,7 +172,7 @@ function materials(facts: ProvenanceFacts): Material[] {
     seen.add(key);
     out.push(material);
   };
-  for (const image of facts.images) add({ uri: dependencyPurl(image.ref, image.platform, image.local), digest: digestSet(image.digest) });
+  for (const image of facts.images) add({ uri: imageUri(image), digest: digestSet(image.digest) });
   const git = facts.git === undefined ? undefined : gitUri(facts.git);
   if (git !== undefined && facts.git !== undefined) add({ uri: git, digest: commitDigest(facts.git.commit) });
   for (const download of facts.http) add({ uri: withoutCredentials(download.url), digest: digestSet(download.digest) });
@@ -192,7 +203,7 @@ function mountIds(list: readonly ProvenanceMountId[]): { id: string; optional?: 
 }
 
 /** max: the plan as `buildConfig` (`stepN` ids, inputs `stepM:0`) and the Dockerfile source map. */
-function buildConfig(facts: ProvenanceFacts): { config: Record<string, unknown>; source: Record<string, unknown> } | undefined {
+function buildConfig(facts: ProvenanceFacts): { config: Record<string, unknown>; source: Record<string, unknown>; layers: Record<string, unknown> } | undefined {
   const steps = facts.steps ?? [];
   if (steps.length === 0) return undefined;
   const index = new Map(steps.map((step, i) => [step.id, `step${i}`]));
@@ -206,8 +217,14 @@ function buildConfig(facts: ProvenanceFacts): { config: Record<string, unknown>;
     const { start, end } = step.range;
     locations[`step${i}`] = { locations: [{ sourceIndex: 0, ranges: [{ start: { line: start.line, character: start.column }, end: { line: end.line, character: end.column } }] }] };
   });
+  // BuildKit's layer map: `stepN:<output>` → the layer chains of that result (one chain here).
+  const layers: Record<string, unknown> = {};
+  steps.forEach((step, i) => {
+    if (step.layers !== undefined && step.layers.length > 0) layers[`step${i}:0`] = [step.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }))];
+  });
   return {
     config: { llbDefinition: definition, digestMapping: Object.fromEntries(steps.map((step, i) => [step.id, `step${i}`])) },
+    layers,
     source: {
       infos: [{ filename: facts.dockerfile.path, language: 'Dockerfile', data: Buffer.from(facts.dockerfile.text, 'utf8').toString('base64') }],
       locations,
@@ -257,6 +274,7 @@ export function makeProvenance(facts: ProvenanceFacts, options: ProvenanceOption
     buildkitMetadata.vcs = vcs;
   }
   if (config !== undefined) buildkitMetadata.source = config.source;
+  if (config !== undefined && Object.keys(config.layers).length > 0) buildkitMetadata.layers = config.layers;
   const builderId = options.builderId ?? DEFAULT_BUILDER_ID;
   const reproducible = options.reproducible ?? false;
   const internal: Record<string, unknown> = { builderPlatform: formatPlatform(facts.builderPlatform) };

@@ -151,6 +151,8 @@ export interface ProducerScope {
   /** What the build's image names resolved to, and its ADD <url> downloads (provenance materials). */
   readonly baseImages: BaseImages;
   readonly downloads: HttpDownloads;
+  /** The layers of each solved vertex (max provenance's layer map). */
+  readonly vertexLayers: ReadonlyMap<string, readonly LayerRecord[]>;
 }
 
 /**
@@ -189,6 +191,7 @@ export function attestationProducers(scope: ProducerScope): AttestationProducers
       root: converted.target.root,
       images: scope.baseImages.resolved(),
       downloads: scope.downloads.digests(),
+      layers: (id) => scope.vertexLayers.get(id),
       git: await gitSource(options.contextDir),
     }), request),
   };

@@ -191,7 +191,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const platform = formatPlatform(options.platform);
     const attested = await attestImage({
       request,
-      producers: attestationProducers({ buildId, started, options, converted, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads }),
+      producers: attestationProducers({ buildId, started, options, converted, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads, vertexLayers: solved.vertexLayers }),
       sbomTargets: sbomTargets(request, {
         converted,
         stageLayers: (root) => solved.stageLayers.get(root),
@@ -343,6 +343,8 @@ interface SolvedTarget {
   readonly layers: readonly LayerRecord[];
   /** The layers of every solved vertex with a filesystem (stage roots for scan-stage SBOMs). */
   readonly stageLayers: ReadonlyMap<string, readonly LayerRecord[]>;
+  /** The layers of every vertex the solve produced (a cached target's inputs are not solved): provenance's layer map. */
+  readonly vertexLayers: ReadonlyMap<string, readonly LayerRecord[]>;
   readonly keys: ReadonlyMap<string, CacheKey>;
   readonly executed: number;
   readonly cached: number;
@@ -440,7 +442,9 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     const solvedStage = result.results.get(stage.root);
     if (solvedStage?.kind === 'layers') stageLayers.set(stage.root, solvedStage.layers);
   }
-  return { layers: root.layers, stageLayers, keys: result.keys, executed: result.executed, cached: result.cached, downloads };
+  const vertexLayers = new Map<string, readonly LayerRecord[]>();
+  for (const [id, solvedVertex] of result.results) if (solvedVertex.kind === 'layers') vertexLayers.set(id, solvedVertex.layers);
+  return { layers: root.layers, stageLayers, vertexLayers, keys: result.keys, executed: result.executed, cached: result.cached, downloads };
 }
 
 interface StoredImage {

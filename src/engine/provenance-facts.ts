@@ -35,6 +35,8 @@ export interface ProvenanceFactsInput {
   readonly images: readonly ResolvedBaseImage[];
   readonly downloads: readonly { readonly url: string; readonly digest: string }[];
   readonly git: GitSource | undefined;
+  /** The layers a solved vertex produced (undefined when it was not solved, e.g. under a cached target). */
+  readonly layers?: ((id: VertexId) => readonly { readonly mediaType: string; readonly digest: string; readonly size: number }[] | undefined) | undefined;
 }
 
 /** The Dockerfile's path as BuildKit's `filename`: relative to the context, else its file name. */
@@ -122,6 +124,7 @@ export function provenanceFacts(input: ProvenanceFactsInput): ProvenanceFacts {
     op: shownOp(vertex),
     inputs: vertex.inputs,
     range: vertex.meta.location?.file === input.dockerfile.path ? vertex.meta.location.range : undefined,
+    layers: input.layers?.(vertex.id)?.map((layer) => ({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size })),
   }));
   const byUri = <T extends { readonly url?: string; readonly ref?: string; readonly digest: string }>(list: readonly T[]): T[] =>
     [...list].sort((a, b) => {

@@ -125,17 +125,20 @@ describe('provenance (e2e)', { timeout: 600_000 }, () => {
     await env.close();
   });
 
-  function build(mode: 'min' | 'max', extra: readonly string[] = []): { root: string; statement: Json } {
-    const root = join(env.work, `root-${mode}-${extra.length}`);
-    const metadataFile = join(env.work, `metadata-${mode}-${extra.length}.json`);
+  let builds = 0;
+  /** `provenance`: the flags (default `--provenance=mode=<mode>`); `outputs`: more flags (tags, outputs). */
+  function build(mode: 'min' | 'max', more: { provenance?: readonly string[]; outputs?: readonly string[] } = {}): { root: string; statement: Json } {
+    const n = ++builds;
+    const root = join(env.work, `root-${mode}-${n}`);
+    const metadataFile = join(env.work, `metadata-${mode}-${n}.json`);
     const run = env.build([
       '--allow', 'network.host',
       '--secret', `id=token,src=${join(env.work, 'token')}`,
       '--build-arg', `VERSION=${ARG_VALUE}`,
       // `--attest` flags replace `--provenance` (a later flag of one type wins, as buildx).
-      ...(extra.length > 0 ? extra : [`--provenance=mode=${mode}`]),
+      ...(more.provenance ?? [`--provenance=mode=${mode}`]),
       '--metadata-file', metadataFile,
-      '-t', `prov-${mode}:latest`,
+      ...(more.outputs ?? ['-t', `prov-${mode}:latest`]),
       join(context, 'app'),
     ], { root });
     assert.equal(run.status, 0, run.stderr);
@@ -143,7 +146,9 @@ describe('provenance (e2e)', { timeout: 600_000 }, () => {
   }
 
   it('max: build args, secret ids (never values), git config source, every dependency by digest', async () => {
-    const { root, statement } = build('max');
+    const ociTar = join(env.work, 'max-oci.tar');
+    const pushed = `${env.registry.host}/prov-app:max`;
+    const { root, statement } = build('max', { outputs: ['-t', pushed, '--push', '-o', `type=oci,dest=${ociTar}`, '-o', 'type=image'] });
     assert.equal(statement.predicateType, 'https://slsa.dev/provenance/v1');
     const predicate = statement.predicate as Json;
     assert.deepEqual(at(predicate, 'buildDefinition', 'externalParameters', 'configSource'), {
@@ -169,12 +174,27 @@ describe('provenance (e2e)', { timeout: 600_000 }, () => {
     assert.deepEqual(metadata.buildkit_completeness, { request: true, resolvedDependencies: false });
     const source = at(metadata, 'buildkit_metadata', 'source', 'infos') as { data: string }[];
     assert.match(Buffer.from(source[0]?.data ?? '', 'base64').toString(), /--mount=type=secret,id=token/u);
-    assert.ok((at(predicate, 'buildDefinition', 'internalParameters', 'buildConfig', 'llbDefinition') as unknown[]).length >= 4);
+    const steps = at(predicate, 'buildDefinition', 'internalParameters', 'buildConfig', 'llbDefinition') as { id: string }[];
+    assert.ok(steps.length >= 4);
+    // The layer map: the last step (the target) has the image's layer chain, base layer first.
+    const layers = at(metadata, 'buildkit_metadata', 'layers') as Record<string, { digest: string }[][]>;
+    const last = layers[`${steps[steps.length - 1]?.id ?? ''}:0`]?.[0] ?? [];
+    assert.ok(last.length >= 3, JSON.stringify(layers));
+    assert.ok(last.every((l) => /^sha256:[0-9a-f]{64}$/u.test(l.digest)));
     const text = JSON.stringify(statement);
     assert.ok(!text.includes('repo-token-123'), 'git credentials in the provenance');
     assert.deepEqual(filesContaining(root, SECRET), [], 'the secret value is in the stored output');
     // The search does read the stored attestation: the build arg's value (in max provenance) is found.
     assert.ok(filesContaining(root, ARG_VALUE).some((path) => path.includes('/content/blobs/')), 'the search missed the provenance blob');
+    // The OCI output (every blob, layers decompressed) and the registry's storage after the push: the
+    // provenance is there (the arg value), the secret is not.
+    const ociDir = join(env.work, 'max-oci');
+    await mkdir(ociDir);
+    execFileSync('tar', ['-xf', ociTar, '-C', ociDir]);
+    for (const [what, dir] of [['the OCI output', ociDir], ['the registry', env.registry.dataDir]] as const) {
+      assert.ok(filesContaining(dir, ARG_VALUE).length > 0, `no provenance in ${what}`);
+      assert.deepEqual(filesContaining(dir, SECRET), [], `the secret value is in ${what}`);
+    }
     // The secret file is what the RUN read: the value is known to the build, so its absence means something.
     assert.equal((await readFile(join(env.work, 'token'), 'utf8')), SECRET);
   });
@@ -197,8 +217,12 @@ describe('provenance (e2e)', { timeout: 600_000 }, () => {
     assert.deepEqual(filesContaining(root, SECRET), [], 'the secret value is in the stored output');
   });
 
-  it('version=v0.2 and builder-id are honoured', () => {
-    const { statement } = build('max', ['--attest', 'type=provenance,mode=max,version=v0.2,builder-id=https://ci.example.com/run/42']);
+  it('version=v0.2 and builder-id are honoured; SOURCE_DATE_EPOCH does not change the build times (as BuildKit)', () => {
+    const before = Date.now();
+    const { statement } = build('max', { provenance: ['--attest', 'type=provenance,mode=max,version=v0.2,builder-id=https://ci.example.com/run/42', '--build-arg', 'SOURCE_DATE_EPOCH=86400'] });
+    // Provenance records this invocation: real times, the epoch only as the build arg it was given as.
+    assert.ok(Date.parse(String(at(statement, 'predicate', 'metadata', 'buildStartedOn'))) >= before - 1000);
+    assert.equal(at(statement, 'predicate', 'invocation', 'parameters', 'args', 'build-arg:SOURCE_DATE_EPOCH'), '86400');
     assert.equal(statement.predicateType, 'https://slsa.dev/provenance/v0.2');
     assert.deepEqual(at(statement, 'predicate', 'builder'), { id: 'https://ci.example.com/run/42' });
     assert.equal(at(statement, 'predicate', 'invocation', 'configSource', 'entryPoint'), 'Dockerfile');

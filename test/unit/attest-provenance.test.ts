@@ -28,7 +28,7 @@ const facts: ProvenanceFacts = {
   http: [{ url: 'https://user:pw@files.example.com/a.tgz?v=2', digest: FILE }],
   networkAccess: true,
   steps: [
-    { id: 'sha256:s0', op: { type: 'image', ref: 'alpine:3.20' }, inputs: [] },
+    { id: 'sha256:s0', op: { type: 'image', ref: 'alpine:3.20' }, inputs: [], layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: BASE, size: 3 }] },
     { id: 'sha256:s1', op: { type: 'exec', args: ['true'] }, inputs: ['sha256:s0'], range: { start: { line: 2, column: 0 }, end: { line: 2, column: 40 } } },
   ],
 };
@@ -85,6 +85,8 @@ describe('makeProvenance', () => {
       infos: [{ filename: 'build/Dockerfile', language: 'Dockerfile', data: Buffer.from(facts.dockerfile.text).toString('base64') }],
       locations: { step1: { locations: [{ sourceIndex: 0, ranges: [{ start: { line: 2, character: 0 }, end: { line: 2, character: 40 } }] }] } },
     });
+    // The layer map: only steps whose layers the build has (here the base), as chains.
+    assert.deepEqual(buildkit.layers, { 'step0:0': [[{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: BASE, size: 3 }]] });
     assert.ok(!JSON.stringify(predicate).includes('ghp_token'));
     assert.ok(!JSON.stringify(predicate).includes('user:pw'));
   });
@@ -104,6 +106,7 @@ describe('makeProvenance', () => {
     assert.deepEqual(at(predicate, 'runDetails', 'metadata', 'buildkit_completeness'), { request: false, resolvedDependencies: false });
     assert.equal(at(predicate, 'runDetails', 'metadata', 'buildkit_reproducible'), true);
     assert.equal(at(predicate, 'runDetails', 'metadata', 'buildkit_metadata', 'source'), undefined);
+    assert.equal(at(predicate, 'runDetails', 'metadata', 'buildkit_metadata', 'layers'), undefined);
     const text = JSON.stringify(predicate);
     for (const absent of ['1.2.3', 'label:team', 'token', 'npmrc', 'FROM alpine']) assert.ok(!text.includes(absent), absent);
   });
