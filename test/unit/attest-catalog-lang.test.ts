@@ -38,6 +38,8 @@ describe('javascript-package cataloger', () => {
     await put(r, 'app/node_modules/express/lib/package.json', pkgJson({ type: 'commonjs' }));
     await put(r, 'app/node_modules/express/test/fixtures/thing/package.json', pkgJson({ name: 'fixture', version: '0.0.0' }));
     await put(r, 'app/node_modules/no-version/package.json', pkgJson({ name: 'no-version' }));
+    // A package.json with no node_modules beside it is a source tree, not an installed application.
+    await put(r, 'srv/source-only/package.json', pkgJson({ name: 'source-only', version: '3.0.0' }));
     // Global installs.
     await put(r, 'usr/lib/node_modules/npm/package.json', pkgJson({ name: 'npm', version: '10.2.4', license: 'Artistic-2.0' }));
     await put(r, 'usr/local/lib/node_modules/corepack/package.json', pkgJson({ name: 'corepack', version: '0.22.0', license: 'MIT' }));
@@ -52,7 +54,7 @@ describe('javascript-package cataloger', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  it('finds installed packages (nested, scoped, global), not lock files, not non-package package.json files', async () => {
+  it('finds installed packages (nested, scoped, global) and the application they are installed for, not lock files, not non-package package.json files', async () => {
     const { packages } = await runCataloger(javascriptPackageCataloger, dir);
     assert.deepEqual(purls(packages), [
       'pkg:npm/%40babel/core@7.23.0',
@@ -61,6 +63,7 @@ describe('javascript-package cataloger', () => {
       'pkg:npm/debug@2.6.9',
       'pkg:npm/debug@4.3.4',
       'pkg:npm/express@4.18.2',
+      'pkg:npm/my-app@1.0.0',
       'pkg:npm/npm@10.2.4',
     ]);
     const express = packages.find((p) => p.name === 'express');

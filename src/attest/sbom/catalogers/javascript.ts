@@ -3,7 +3,9 @@
  * global /usr/lib/node_modules and /usr/local/lib/node_modules), read from each package's own
  * package.json. Lock files are not read: they say what might be installed, not what is (syft#199).
  * A package.json counts when it sits directly in `node_modules/<name>/` or
- * `node_modules/@scope/<name>/`; one without a name and a version is not a package.
+ * `node_modules/@scope/<name>/`; one without a name and a version is not a package. An application's
+ * own package.json counts too when its dependencies are installed beside it (a `node_modules`
+ * directory next to it, outside any node_modules), as syft and trivy list the application itself.
  */
 import { z } from 'zod';
 import type { CatalogContext, Cataloger, SbomPackage } from '../types.js';
@@ -114,7 +116,13 @@ async function readPackage(context: CatalogContext, path: string): Promise<SbomP
 export const javascriptPackageCataloger: Cataloger = {
   name: 'javascript-package',
   async catalog(context) {
-    const candidates = (await context.fs.entries()).filter((entry) => entry.type === 'file' && INSTALLED.test(entry.path));
+    const entries = await context.fs.entries();
+    const dirs = new Set(entries.filter((entry) => entry.type === 'dir').map((entry) => entry.path));
+    const application = (path: string): boolean => {
+      if (!path.endsWith('/package.json') || path.includes('/node_modules/')) return false;
+      return dirs.has(`${path.slice(0, -'package.json'.length)}node_modules`);
+    };
+    const candidates = entries.filter((entry) => entry.type === 'file' && (INSTALLED.test(entry.path) || application(entry.path)));
     const found = await mapBounded(candidates, READ_CONCURRENCY, context.signal, async (entry) => {
       if (entry.size > MAX_PACKAGE_JSON_BYTES) {
         context.warn(`package.json ${entry.path}: ${entry.size} bytes, more than the ${MAX_PACKAGE_JSON_BYTES} read; skipped`);
