@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import type { Digest } from '../core/index.js';
-import { catalogFilesystem, directoryScanFs, gitSource, makeProvenance, toSpdx } from '../attest/index.js';
+import { catalogFilesystem, directoryScanFs, gitSource, makeProvenance, toSpdx, withFileDigests } from '../attest/index.js';
 import type { ConvertResult, ConvertedStage } from '../dockerfile/index.js';
 import { scanEnabledForStage, type AttestationProducers, type AttestationRequest, type SbomTarget } from '../exporter/index.js';
 import type { MountedRootfs, Snapshotter } from '../snapshot/index.js';
@@ -163,7 +163,9 @@ export function attestationProducers(scope: ProducerScope): AttestationProducers
   const { options, converted } = scope;
   return {
     sbom: async (input) => {
-      const result = await catalogFilesystem(directoryScanFs(input.root), { layerOf: input.target.layerOf, warn: input.warn, signal: input.signal });
+      const fs = directoryScanFs(input.root);
+      // Each package's file with its digest: the SPDX document lists it as a file with its layer.
+      const result = await withFileDigests(fs, await catalogFilesystem(fs, { layerOf: input.target.layerOf, warn: input.warn, signal: input.signal }), input.signal);
       const epoch = scope.options.sourceDateEpoch;
       return toSpdx(result, {
         name: input.target.name === 'sbom' ? (scope.names[0] ?? input.subjectDigest) : input.target.name,

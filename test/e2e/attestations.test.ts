@@ -94,6 +94,11 @@ describe('attestations (store, oci, registry, local, inspect)', () => {
     assert.equal(statements[0]?.subject[0]?.name, 'pkg:docker/attest@1?platform=linux%2Famd64');
     const spdx = statements[0]?.predicate as { packages?: { name: string; versionInfo?: string }[]; name?: string };
     assert.ok(spdx.packages?.some((p) => p.name === 'hello' && p.versionInfo === '2.10-3'), JSON.stringify(spdx).slice(0, 400));
+    // Each package names the file it was found from and the layer that wrote it (the COPY's, the image's second).
+    const files = (statements[0]?.predicate as { files?: { fileName: string; comment?: string }[] }).files ?? [];
+    const manifest = JSON.parse(blob(image.digest).toString('utf8')) as Manifest;
+    const config = JSON.parse(blob(manifest.config.digest).toString('utf8')) as { rootfs: { diff_ids: string[] } };
+    assert.equal(files.find((f) => f.fileName === '/var/lib/dpkg/status')?.comment, `layerID: ${config.rootfs.diff_ids[1]}`, JSON.stringify(files));
     assert.equal((statements[1]?.predicate as { name?: string }).name, 'sbom-build', 'the scanned build stage has its own document');
     // inspect: the manifest digest stays the image manifest; the index is named too.
     const inspected = runCli(['--root', root, 'inspect', '--json', 'attest:1']);
