@@ -41,6 +41,14 @@ describe('build checks in builds', () => {
     assert.equal(undefinedVar?.message, "Usage of undefined variable '$PATHH' (did you mean $PATH?)");
     assert.equal(undefinedVar.location?.line, 3);
     assert.deepEqual(warnings.map((w) => w.rule).sort(), ['BaseImageNotPinned', 'FinalStageRunsAsRoot', 'JSONArgsRecommended', 'MaintainerDeprecated', 'UndefinedVar']);
+    // The build history keeps them, with their rule, line and fix.
+    const shown = runCli(['--root', join(env.work, 'root'), 'history', 'show', '^1', '--json']);
+    assert.equal(shown.status, 0, shown.stderr);
+    const recorded = (JSON.parse(shown.stdout) as { warnings: { rule?: string; location?: { line: number }; detail?: string }[] }).warnings;
+    const kept = recorded.find((w) => w.rule === 'MaintainerDeprecated');
+    assert.equal(kept?.location?.line, 2, shown.stdout);
+    assert.match(kept.detail ?? '', /LABEL org\.opencontainers\.image\.authors/);
+    assert.deepEqual(recorded.flatMap((w) => (w.rule === undefined ? [] : [w.rule])).sort(), warnings.map((w) => w.rule).sort());
     const warnedAt = run.events.findIndex((e) => e.type === 'build.warning' && e.rule !== undefined);
     const firstStep = run.events.findIndex((e) => e.type === 'vertex.started' && / RUN /.test(e.name));
     assert.ok(warnedAt !== -1 && (firstStep === -1 || warnedAt < firstStep), 'checks are reported before the steps run');
