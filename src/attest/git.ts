@@ -132,26 +132,51 @@ async function resolveRef(repo: Repository, ref: string, depth = 0): Promise<str
   return undefined;
 }
 
-/** `remote.origin.url` from the config file (sections and keys are case-insensitive, subsections not). */
-async function originUrl(repo: Repository): Promise<string | undefined> {
-  const text = await readText(repo.common, 'config', CONFIG_MAX);
-  if (text === undefined) return undefined;
-  let inOrigin = false;
+/**
+ * The remotes' URLs of a git config file's text, by remote name, as written (sections and keys are
+ * case-insensitive, subsections not; the first `url` of a remote counts).
+ */
+function remotesOfConfig(text: string): Map<string, string> {
+  const remotes = new Map<string, string>();
+  let remote: string | undefined;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     const section = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]/u.exec(line);
     if (section !== null) {
-      inOrigin = section[1]?.toLowerCase() === 'remote' && section[2] === 'origin';
+      remote = section[1]?.toLowerCase() === 'remote' ? section[2] : undefined;
       continue;
     }
-    if (!inOrigin) continue;
+    if (remote === undefined || remotes.has(remote)) continue;
     const entry = /^url\s*=\s*(.*)$/iu.exec(line);
     if (entry?.[1] === undefined) continue;
     let value = entry[1].trim();
     if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
-    return value === '' ? undefined : withoutCredentials(value);
+    if (value !== '') remotes.set(remote, value);
   }
-  return undefined;
+  return remotes;
+}
+
+/** The `url` of `[remote "origin"]`, else of the first remote, in a git config's text (as written). */
+export function remoteUrl(config: string): string | undefined {
+  const remotes = remotesOfConfig(config);
+  return remotes.get('origin') ?? remotes.values().next().value;
+}
+
+async function configRemotes(repo: Repository): Promise<Map<string, string>> {
+  const text = await readText(repo.common, 'config', CONFIG_MAX);
+  return text === undefined ? new Map() : remotesOfConfig(text);
+}
+
+/**
+ * The remote of the work tree containing `dir` (origin, else the first one) without credentials, or
+ * undefined when there is no work tree or no remote: what a build's record names as its project.
+ */
+export async function gitRemote(dir: string): Promise<string | undefined> {
+  const repo = await openRepository(dir);
+  if (repo === undefined) return undefined;
+  const remotes = await configRemotes(repo);
+  const url = remotes.get('origin') ?? remotes.values().next().value;
+  return url === undefined ? undefined : withoutCredentials(url);
 }
 
 function inflateObject(data: Buffer, size: number): Buffer | undefined {
@@ -357,7 +382,8 @@ export async function gitSource(dir: string): Promise<GitSource | undefined> {
   if (commit === undefined) return undefined;
   const object = (await looseObject(repo, commit)) ?? (await packedObject(repo, commit));
   const commitTime = object?.type === 'commit' ? committerTime(object.body) : undefined;
-  const uri = await originUrl(repo);
+  const origin = (await configRemotes(repo)).get('origin');
+  const uri = origin === undefined ? undefined : withoutCredentials(origin);
   let subdir = '';
   try {
     subdir = relative(repo.workTree, await realpath(dir)).split(sep).join('/');

@@ -1,6 +1,7 @@
 export type { CatalogContext, Cataloger, Distro, Ecosystem, FsEntry, FsEntryType, PackageLocation, SbomPackage, ScanFile, ScanFs } from './sbom/types.js';
 export { FileTooLargeError, directoryScanFs } from './sbom/fs.js';
-export { gitSource, type GitSource } from './git.js';
+export { gitRemote, gitSource, remoteUrl, type GitSource } from './git.js';
+export { withoutCredentials } from './redact-url.js';
 export {
   DEFAULT_BUILDER_ID,
   PROVENANCE_V02,

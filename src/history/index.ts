@@ -1,7 +1,7 @@
 export { HISTORY_MIGRATIONS, HISTORY_SCHEMA_OWNER } from './schema.js';
 export { HistoryStore, compressLog, decompressLog, type CompressedLog, type ListOptions, type NewBuildRecord } from './store.js';
 export { HistoryRecorder, buildRequest, requestFacts, type BuildRequest, type BuildRequestInput, type HistoryRecorderOptions } from './recorder.js';
-export { projectOf, remoteUrl, withoutCredentials } from './project.js';
+export { projectOf } from './project.js';
 export {
   BUILD_STATUSES,
   BuildRequestFacts,

@@ -8,8 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { TEST_CACHE_DIR } from './base-image.js';
+import { makeZip } from './zip-craft.js';
 
 export type FixtureEcosystem = 'deb' | 'apk' | 'npm' | 'pypi' | 'maven' | 'golang' | 'binary';
 
@@ -38,61 +38,8 @@ export interface SbomFixture {
   readonly expected: readonly FixturePackage[];
 }
 
-// ---- a minimal zip writer (stored entries, no compression): APPNOTE 6.3.x §4.3
-
-/** 1980-01-01, the first MS-DOS date (day and month count from 1). */
-const DOS_DATE = (1 << 5) | 1;
-
-/** A zip archive of `files` (name → content), entries stored uncompressed, CRC-32 checked. */
-export function makeZip(files: ReadonlyMap<string, string | Buffer>): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const [name, content] of files) {
-    const data = typeof content === 'string' ? Buffer.from(content) : content;
-    const nameBytes = Buffer.from(name);
-    const crc = crc32(data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4); // version needed
-    local.writeUInt16LE(0x0800, 6); // UTF-8 names
-    local.writeUInt16LE(0, 8); // stored
-    local.writeUInt16LE(0, 10); // time 00:00
-    local.writeUInt16LE(DOS_DATE, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    local.writeUInt16LE(0, 28);
-    locals.push(local, nameBytes, data);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(0x031e, 4); // made by: Unix, 3.0
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x0800, 8);
-    central.writeUInt16LE(0, 10);
-    central.writeUInt16LE(0, 12);
-    central.writeUInt16LE(DOS_DATE, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(nameBytes.length, 28);
-    central.writeUInt32LE(0, 30); // extra, comment length
-    central.writeUInt32LE(0, 34); // disk, internal attributes
-    central.writeUInt32LE((0o100644 << 16) >>> 0, 38);
-    central.writeUInt32LE(offset, 42);
-    centrals.push(central, nameBytes);
-    offset += 30 + nameBytes.length + data.length;
-  }
-  const directory = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(files.size, 8);
-  end.writeUInt16LE(files.size, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end]);
-}
+/** A jar of `files` (name → content), entries stored uncompressed. */
+const storedZip = (files: ReadonlyMap<string, string | Buffer>): Buffer => makeZip([...files].map(([name, data]) => ({ name, data, method: 0 as const })));
 
 // ---- contents
 
@@ -231,14 +178,14 @@ export async function makeSbomFixture(root: string, options: FixtureOptions = {}
   expected.push({ type: 'pypi', name: 'chardet', version: '5.1.0', path: at('/usr/lib/python3/dist-packages/chardet-5.1.0.egg-info') });
 
   const manifest = (lines: readonly string[]): string => `Manifest-Version: 1.0\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`;
-  await put(root, at('/app/lib/foo-1.0.0.jar'), makeZip(new Map<string, string | Buffer>([
+  await put(root, at('/app/lib/foo-1.0.0.jar'), storedZip(new Map<string, string | Buffer>([
     ['META-INF/MANIFEST.MF', manifest(['Created-By: fixture', 'Implementation-Title: foo', 'Implementation-Version: 1.0.0'])],
     ['META-INF/maven/org.example/foo/pom.properties', 'groupId=org.example\nartifactId=foo\nversion=1.0.0\n'],
     ['META-INF/maven/org.example/foo/pom.xml', '<project><modelVersion>4.0.0</modelVersion><groupId>org.example</groupId><artifactId>foo</artifactId><version>1.0.0</version></project>\n'],
     ['org/example/foo/Foo.class', Buffer.from([0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 0x34])],
   ])));
   expected.push({ type: 'maven', name: 'foo', version: '1.0.0', path: at('/app/lib/foo-1.0.0.jar') });
-  await put(root, at('/app/lib/commons-lang3-3.12.0.jar'), makeZip(new Map<string, string>([
+  await put(root, at('/app/lib/commons-lang3-3.12.0.jar'), storedZip(new Map<string, string | Buffer>([
     ['META-INF/MANIFEST.MF', manifest(['Bundle-SymbolicName: org.apache.commons.lang3', 'Bundle-Name: Apache Commons Lang', 'Bundle-Version: 3.12.0', 'Implementation-Title: Apache Commons Lang', 'Implementation-Version: 3.12.0', 'Implementation-Vendor: The Apache Software Foundation'])],
   ])));
   expected.push({ type: 'maven', name: 'commons-lang3', version: '3.12.0', path: at('/app/lib/commons-lang3-3.12.0.jar') });

@@ -3,7 +3,7 @@
  * entries, optional bytes prepended (as a self-executing jar) and optional lies in the declared
  * sizes (zip bombs).
  */
-import { deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 
 export interface ZipSpecEntry {
   readonly name: string;
@@ -14,18 +14,6 @@ export interface ZipSpecEntry {
   readonly declaredSize?: number;
   /** `data` is already a raw deflate stream (method 8; the CRC is left 0). */
   readonly precompressed?: boolean;
-}
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = (c & 1) !== 0 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-export function crc32(data: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of data) crc = (CRC_TABLE[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
 }
 
 export function makeZip(entries: readonly ZipSpecEntry[], options: { readonly prefix?: Buffer } = {}): Buffer {

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Database } from '../../src/db/index.js';
 import { RecordingSink, type BuildEvent } from '../../src/events/index.js';
-import { HISTORY_SCHEMA_OWNER, HistoryRecorder, HistoryStore, buildRequest, remoteUrl, withoutCredentials, type BuildRequest } from '../../src/history/index.js';
+import { remoteUrl, withoutCredentials } from '../../src/attest/index.js';
+import { HISTORY_SCHEMA_OWNER, HistoryRecorder, HistoryStore, buildRequest, type BuildRequest } from '../../src/history/index.js';
 import { routeImageHistory } from '../../src/cli/commands/build-history.js';
 
 const V1 = 'sha256:' + '1'.repeat(64);
