@@ -2,6 +2,7 @@
  * Helpers the language catalogers share: bounded reads that turn a missing, oversized or unreadable
  * file into a warning (an image's files are hostile input), and the basename of an image path.
  */
+import { Limiter } from '../../../util/limiter.js';
 import { FileTooLargeError } from '../fs.js';
 import type { CatalogContext, ScanFile, ScanFs } from '../types.js';
 
@@ -54,17 +55,16 @@ export function errorText(error: unknown): string {
  * settles before this returns; the first failure (or the signal's abort) is rethrown after that.
  */
 export async function mapBounded<T, R>(items: readonly T[], limit: number, signal: AbortSignal, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      signal.throwIfAborted();
-      const index = next++;
-      results[index] = await fn(items[index] as T);
-    }
-  };
-  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
-  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+  const limiter = new Limiter(Math.max(1, limit));
+  const settled = await Promise.allSettled(items.map((item) => limiter.run(() => {
+    signal.throwIfAborted();
+    return fn(item);
+  }, signal)));
+  const results: R[] = [];
+  for (const outcome of settled) {
+    if (outcome.status === 'rejected') throw outcome.reason;
+    results.push(outcome.value);
+  }
   return results;
 }
 
