@@ -6,10 +6,9 @@
  * stages) `SBOM.AdditionalSPDXs`; the first SLSA predicate is `Provenance.SLSA`. From the local store
  * (a built image's index) or, when the store has no such name, from its registry.
  */
-import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { IN_TOTO_MEDIA_TYPE, MAX_ATTESTATION_BYTES, PREDICATE_TYPE_ANNOTATION, SPDX_PREDICATE_TYPE, attestationManifestsOf } from '../attest/index.js';
-import { StagecraftError, formatImageRef, formatPlatform, parseImageRef, sha256Digest, type ImageRef } from '../core/index.js';
+import { StagecraftError, formatPlatform, parseImageRef, type ImageRef } from '../core/index.js';
 import { descriptorSchema, platformFromOci, type Descriptor } from '../oci/index.js';
 import { findImage, type ImageDeps } from './images.js';
 
@@ -94,18 +93,8 @@ async function remoteAttestations(deps: ImageDeps, ref: ImageRef, signal: AbortS
   const source: Source = {
     json: async (d) => {
       if (d.mediaType === IN_TOTO_MEDIA_TYPE) {
-        const stream = await deps.registry.fetchBlob(ref, d, { signal });
-        const chunks: Buffer[] = [];
-        let size = 0;
-        for await (const chunk of Readable.from(stream)) {
-          const bytes = Buffer.from(chunk as Uint8Array);
-          size += bytes.length;
-          if (size > d.size) break;
-          chunks.push(bytes);
-        }
-        const bytes = Buffer.concat(chunks);
-        stream.destroy();
-        if (bytes.length !== d.size || sha256Digest(bytes) !== d.digest) throw new StagecraftError('DIGEST_MISMATCH', `attestation ${d.digest} from ${formatImageRef(ref)} does not match its descriptor`);
+        // Verified (size and digest) while it streams; collect() has checked the size limit.
+        const bytes = await deps.registry.fetchBlobBytes(ref, d, { signal });
         return parseJson(bytes, `attestation ${d.digest}`);
       }
       const fetched = await deps.registry.fetchManifest(ref, d.digest, { signal });

@@ -395,6 +395,18 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * A small blob (a config, a cache config, an attestation) read whole through `fetchBlob`, so its size
+   * and digest are verified as it streams. The caller checks `descriptor.size` against its own limit
+   * first: the stream refuses any byte past the descriptor's size.
+   */
+  async fetchBlobBytes(repo: Repository, descriptor: Descriptor, options: SignalOptions = {}): Promise<Buffer> {
+    const stream = await this.fetchBlob(repo, descriptor, options);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+    return Buffer.concat(chunks);
+  }
+
   /** HEAD a blob: true when the repository has it. */
   async blobExists(repo: Repository, digest: Digest, options: SignalOptions = {}): Promise<boolean> {
     return this.limiter.run(repo.domain, () => this.blobExistsUnlimited(repo, digest, [pullScope(repo)], options.signal), options.signal);
