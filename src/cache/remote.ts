@@ -162,7 +162,18 @@ function parseCacheConfig(bytes: Buffer, where: string): CacheConfig {
 /** A registry blob read whole (verified by the client while streaming), refused over `limit` bytes. */
 async function readRegistryBlob(deps: RemoteCacheDeps, ref: ImageRef, descriptor: Descriptor, limit: number, where: string, signal: AbortSignal | undefined): Promise<Buffer> {
   if (descriptor.size > limit) throw cacheConfigTooLarge(where, descriptor.size, limit);
-  return deps.registry.fetchBlobBytes(ref, descriptor, { signal });
+  const stream = await deps.registry.fetchBlob(ref, descriptor, { signal });
+  const chunks: Buffer[] = [];
+  let received = 0;
+  for await (const chunk of stream) {
+    received += (chunk as Buffer).length;
+    if (received > limit) {
+      stream.destroy();
+      throw cacheConfigTooLarge(where, received, limit);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
 }
 
 const InlineImageConfig = z.object({
