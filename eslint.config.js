@@ -7,14 +7,15 @@ const LAYERS = [
   ['core'],
   ['util', 'events', 'config', 'oci', 'plan', 'db'],
   ['dockerfile', 'content', 'executor', 'snapshot', 'registry', 'solver'],
-  ['cache', 'ops', 'image', 'attest', 'debug'],
+  ['cache', 'ops', 'image', 'attest', 'debug', 'scan', 'policy'],
   ['exporter', 'history', 'metrics', 'engine'],
-  ['cli', 'server'],
+  ['cli', 'server', 'k8s'],
 ];
 /** Same-layer imports DESIGN.md names as allowed (importer → imported). */
 // ops/ keys and stores results through cache/ (the build cache is the ops' result store).
 // engine/ is the composition root: it composes the other L4 modules.
-const SIBLINGS = { ops: ['cache'], engine: ['exporter', 'history', 'metrics'] };
+// policy/ judges scan/'s findings (its input object carries them).
+const SIBLINGS = { ops: ['cache'], engine: ['exporter', 'history', 'metrics'], policy: ['scan'] };
 
 const layerOf = new Map(LAYERS.flatMap((mods, layer) => mods.map((m) => [m, layer])));
 const zones = [];

@@ -19,6 +19,7 @@ import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '.
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
+import type { Severity } from '../scan/index.js';
 import { openSnapshotter, type Snapshotter } from '../snapshot/index.js';
 import { VertexError, solve, type CacheKey, type ResultCache, type SolveNode } from '../solver/index.js';
 import { Disposer } from '../util/disposer.js';
@@ -116,6 +117,19 @@ export interface BuildObserver {
   locate(vertex: string, location: { readonly file: string; readonly line: number }): void;
   /** The layer a RUN, COPY or ADD step made, executed or taken from the cache. */
   layer(vertex: string, layer: { readonly digest: Digest; readonly size: number }): void;
+  /** What left the build with the image (attestations, signatures, scan results), once it is known. */
+  supplyChain?(facts: SupplyChainFacts): void;
+}
+
+/** The supply-chain facts of a finished image (the history records them; the SLIs count them). */
+export interface SupplyChainFacts {
+  readonly sbom: boolean;
+  readonly provenance: boolean;
+  readonly signed: boolean;
+  /** Vulnerability counts by severity when the image was scanned for them (undefined: not scanned). */
+  readonly vulns?: { readonly hasData: boolean; readonly counts: Readonly<Record<Severity, number>> } | undefined;
+  /** Secret findings when the image was scanned for them (undefined: not scanned). */
+  readonly secrets?: number | undefined;
 }
 
 export async function build(deps: BuildDeps, options: BuildOptions): Promise<BuildResult> {

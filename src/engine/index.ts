@@ -25,7 +25,7 @@ export {
   type RemoveResult,
 } from './images.js';
 export { ENTITLEMENTS, checkBuildEntitlements, checkPlanEntitlements, parseEntitlements, type Entitlement } from './entitlements.js';
-export { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
+export { build, type BuildDeps, type BuildObserver, type BuildOptions, type BuildResult, type SupplyChainFacts } from './build.js';
 export { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 export { checkDockerfile, checkFailure, contextCredentials, warningEvent, type CheckOptions } from './lint.js';
 export { type ImageSbom, type SbomOptions } from './sbom.js';
