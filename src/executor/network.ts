@@ -85,7 +85,7 @@ export function createSlirpNetwork(options: SlirpNetworkOptions = {}): NetworkPr
           return outcome.value;
         });
         if (step === undefined || router === undefined) throw new Error('two namespaces expected');
-        resources.use(await startSlirp(settings.slirpPath, router.path, settings.mtu, settings.readyTimeoutMs, signal));
+        resources.use(await startSlirp(settings.unsharePath, settings.slirpPath, router.path, settings.mtu, settings.readyTimeoutMs, signal));
         await configure(settings.nsenterPath, step.path, [
           `ip link add ${STEP_DEVICE} type veth peer name ${ROUTER_DEVICE} netns "$1"`,
           'ip link set lo up',
@@ -157,10 +157,13 @@ async function newNamespace(unsharePath: string, signal: AbortSignal): Promise<H
  * slirp4netns for the router namespace: it creates and configures the tap device there, reports on
  * `--ready-fd`, and exits when `--exit-fd` closes (disposal, or this process dying).
  */
-async function startSlirp(slirpPath: string, routerPath: string, mtu: number, readyTimeoutMs: number, signal: AbortSignal): Promise<AsyncDisposable> {
+async function startSlirp(unsharePath: string, slirpPath: string, routerPath: string, mtu: number, readyTimeoutMs: number, signal: AbortSignal): Promise<AsyncDisposable> {
+  // In a private mount namespace of its own: slirp4netns's `--enable-sandbox` changes mounts, and run
+  // in the host's mount namespace that reaches shared mounts such as `ip netns`'s /run/netns/NAME
+  // (they were unmounted on the host, so named network namespaces vanished under their users).
   const child = spawn(
-    slirpPath,
-    ['--configure', `--mtu=${mtu}`, '--disable-host-loopback', '--enable-sandbox', '--enable-seccomp', '--ready-fd=3', '--exit-fd=4', '--netns-type=path', routerPath, TAP_DEVICE],
+    unsharePath,
+    ['--mount', '--propagation', 'private', '--', slirpPath, '--configure', `--mtu=${mtu}`, '--disable-host-loopback', '--enable-sandbox', '--enable-seccomp', '--ready-fd=3', '--exit-fd=4', '--netns-type=path', routerPath, TAP_DEVICE],
     { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] },
   );
   const exited = exitOf(child);
@@ -182,7 +185,9 @@ async function startSlirp(slirpPath: string, routerPath: string, mtu: number, re
     const ready = await firstData(child.stdio[3] as Readable | null, exited, timeout);
     if (!ready) {
       const status = await exited;
-      if (status.error?.code === 'ENOENT') throw slirpMissing(slirpPath, status.error);
+      if (status.error?.code === 'ENOENT') throw unshareFailure(unsharePath, status, '');
+      // unshare(1) exits 127 when it cannot find the program it should run.
+      if (status.code === 127) throw slirpMissing(slirpPath);
       throw new StagecraftError('EXTERNAL_TOOL', `slirp4netns could not set up the network of a RUN step: ${Buffer.concat(stderr).toString('utf8').trim() || `exit status ${status.code ?? status.signal ?? '?'}`}`, {
         hint: 'check that slirp4netns works here (it needs /dev/net/tun), or build with --network=none',
       });

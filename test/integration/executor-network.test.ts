@@ -212,6 +212,21 @@ describe('RUN step networks (runc, slirp4netns)', () => {
     await assertReleased();
   });
 
+  it('the host\'s named network namespaces (ip netns) stay mounted: slirp4netns\'s sandbox runs in a private mount namespace', { timeout: 60_000 }, async () => {
+    const name = `stagecraft-probe-${process.pid}`;
+    const mounted = (): boolean => spawnSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' }).stdout.includes(`/run/netns/${name} `);
+    assert.equal(spawnSync('ip', ['netns', 'add', name]).status, 0, 'ip netns add');
+    try {
+      assert.ok(mounted());
+      const namespace = await createSlirpNetwork().create(AbortSignal.timeout(30_000));
+      await namespace[Symbol.asyncDispose]();
+      assert.ok(mounted(), `/run/netns/${name} is still mounted on the host`);
+      assert.equal(spawnSync('ip', ['netns', 'exec', name, 'true']).status, 0, 'and usable');
+    } finally {
+      spawnSync('ip', ['netns', 'delete', name]);
+    }
+  });
+
   it('a missing slirp4netns is an EXTERNAL_TOOL error naming the package; nothing is left', { timeout: 60_000 }, async () => {
     const missing = createRuncExecutor({ stateDir: join('/run', `stagecraft-net-test-${process.pid}`), runDir: join(base, 'run'), network: createSlirpNetwork({ slirpPath: '/nonexistent/slirp4netns' }) });
     await assert.rejects(run('true', 'default', undefined, missing), (error: unknown) => {
