@@ -10,8 +10,9 @@ await build({
   format: 'esm',
   target: 'node20',
   packages: 'bundle',
-  // @cyclonedx/cyclonedx-library finds its schema files relative to its own directory (__dirname).
-  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress', '@cyclonedx/cyclonedx-library'],
+  // @cyclonedx/cyclonedx-library finds its schema files relative to its own directory (__dirname);
+  // kubernetes-models (22 MB of schemas) loads only for `stagecraft k8s job`.
+  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress', '@cyclonedx/cyclonedx-library', 'kubernetes-models'],
   // Bundled CommonJS modules (commander) call require() for Node's built-ins.
   banner: { js: "import { createRequire as __stagecraftCreateRequire } from 'node:module';\nconst require = __stagecraftCreateRequire(import.meta.url);" },
   logLevel: 'warning',

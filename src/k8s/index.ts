@@ -1,0 +1,1 @@
+export { POD_PATHS, buildJob, validateJob, type JobContext, type JobRequest } from './job.js';
