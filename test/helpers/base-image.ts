@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, stat, symlink, writeFile, copyFile, access } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, symlink, writeFile, copyFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const BUSYBOX = '/bin/busybox';
@@ -115,13 +115,20 @@ export async function debianRootfs(): Promise<string> {
     // not cached yet
   }
   const partial = `${dir}.partial`;
-  await rm(partial, { recursive: true, force: true });
   await mkdir(TEST_CACHE_DIR, { recursive: true });
-  execFileSync('debootstrap', ['--variant=minbase', 'bookworm', partial], { stdio: 'ignore' });
-  await rm(join(partial, 'var/cache/apt/archives'), { recursive: true, force: true });
-  await writeFile(join(partial, '.complete'), '');
-  await rm(dir, { recursive: true, force: true });
-  await rename(partial, dir);
+  // Test files run in parallel: one makes the rootfs under an exclusive lock (flock(1)), the others wait
+  // for it and find it complete.
+  const script = [
+    'set -eu',
+    '[ -e "$1/.complete" ] && exit 0',
+    'rm -rf "$2"',
+    'debootstrap --variant=minbase bookworm "$2" >/dev/null',
+    'rm -rf "$2/var/cache/apt/archives"',
+    ': > "$2/.complete"',
+    'rm -rf "$1"',
+    'mv "$2" "$1"',
+  ].join('\n');
+  execFileSync('flock', [`${dir}.lock`, 'sh', '-c', script, 'sh', dir, partial], { stdio: ['ignore', 'ignore', 'pipe'] });
   await stat(join(dir, 'etc/debian_version'));
   await readFile(join(dir, 'etc/os-release'));
   return dir;
