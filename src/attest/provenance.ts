@@ -146,6 +146,23 @@ export function dependencyPurl(ref: string, platform: Platform | undefined, loca
   return local ? `pkg:oci/${purl.slice('pkg:docker/'.length)}` : purl;
 }
 
+/**
+ * The image reference and platform of a `pkg:docker` dependency purl (the inverse of
+ * `dependencyPurl`); undefined for any other URI or one that does not parse.
+ */
+export function parseDependencyPurl(uri: string): { readonly ref: string; readonly platform?: string | undefined } | undefined {
+  if (!uri.startsWith('pkg:docker/')) return undefined;
+  try {
+    const purl = PackageURL.fromString(uri);
+    const name = `${purl.namespace === undefined || purl.namespace === null || purl.namespace === '' ? '' : `${purl.namespace}/`}${purl.name}`;
+    const version = purl.version === undefined || purl.version === null ? '' : `:${purl.version}`;
+    const platform = purl.qualifiers?.platform;
+    return { ref: `${name}${version}`, ...(platform === undefined ? {} : { platform }) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** An image's purl; a name the purl library refuses still names the dependency (provenance never fails a build). */
 function imageUri(image: ProvenanceImage): string {
   try {

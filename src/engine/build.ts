@@ -33,6 +33,7 @@ import { noSpaceError } from './no-space.js';
 import { RUNC_STATE_PARENT, sweepAbandoned } from './upkeep.js';
 import { failedStepKeeper } from './debug.js';
 import { debugBusy, openDebugStore } from './debug-store.js';
+import { buildPins, checkLockDockerfile, locateInput, type BuildPins } from './locked.js';
 
 
 export interface BuildOptions {
@@ -83,6 +84,10 @@ export interface BuildOptions {
   readonly attest?: AttestationRequest | undefined;
   /** stagecraft's version, named as the tool in SBOM documents. */
   readonly toolVersion?: string | undefined;
+  /** `--locked` (a lock: every input pinned) or verify's pinned base images. */
+  readonly pins?: BuildPins | undefined;
+  /** `--offline`: no registry or URL is contacted; what is not in the store or cache fails the build. */
+  readonly offline?: boolean | undefined;
 }
 
 export interface BuildResult {
@@ -171,7 +176,11 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const converted = await convertDockerfile(parsed, {
       ...graphOptions,
       resolveImage: async (ref, platform) => {
-        const base = await env.baseImages.resolve(ref, platform, signal);
+        const base = await env.baseImages.resolve(ref, platform, signal).catch((error: unknown) => {
+          // An image missing offline names the line that asked for it (a lock's errors name it already).
+          const at = error instanceof StagecraftError && error.code === 'OFFLINE_MISSING' && error.location === undefined ? locateInput(options.dockerfile, ref) : undefined;
+          throw at === undefined || !(error instanceof StagecraftError) ? error : new StagecraftError(error.code, `${at.file}:${at.range.start.line}: ${error.message}`, { hint: error.hint, location: at });
+        });
         return { ref: base.pinned, image: base.config };
       },
       parseTriggers: (text) => parseTriggerCommands(text, 'ONBUILD trigger'),
@@ -181,6 +190,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       exec: options.exec,
       namedContexts: env.named.convert,
     });
+    // Every input was found in the lock (or the error named its line): now the Dockerfile itself.
+    checkLockDockerfile(options.pins, options.dockerfile);
     for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
     for (const vertex of converted.plan.vertices) {
       const location = vertex.meta.location;
@@ -327,6 +338,9 @@ async function prepare(deps: BuildDeps, options: BuildOptions, scope: Pick<Solve
     sourceDateEpoch: options.sourceDateEpoch,
     runDir: join(runDir, 'mnt'),
     fetchBlob: async (layer, fetchSignal) => {
+      if (options.offline === true) {
+        throw new StagecraftError('OFFLINE_MISSING', `layer ${layer.digest}${layer.source === undefined ? '' : ` of ${layer.source}`} is not in the local store, and --offline does not contact its registry`, { hint: 'build once online on this state root, then build --offline' });
+      }
       if (layer.source === undefined) throw new StagecraftError('STORE_CORRUPT', `layer ${layer.digest} is missing from the store and has no source to fetch it from`, { hint: 'run the build with --no-cache' });
       const ref = parseImageRef(layer.source);
       await content.blobs.ingest(await deps.registry.fetchBlob(ref, { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, { signal: fetchSignal }), { digest: layer.digest, size: layer.size, signal: fetchSignal });
@@ -340,7 +354,7 @@ async function prepare(deps: BuildDeps, options: BuildOptions, scope: Pick<Solve
     viewRoot: join(runDir, 'context'),
   });
   const named = await prepareNamedContexts(options.namedContexts ?? new Map(), { content, statCache, viewRoot: join(runDir, 'context'), platform: options.platform, disposer, signal });
-  return { content, db, locks, records, snapshotter, layers, baseImages: new BaseImages({ content, registry: deps.registry, pull: options.pull }), context, named };
+  return { content, db, locks, records, snapshotter, layers, baseImages: new BaseImages({ content, registry: deps.registry, pull: options.pull, pins: buildPins(options.pins, options.dockerfile).images, offline: options.offline }), context, named };
 }
 
 interface SolveScope {
@@ -386,7 +400,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   const nodes = new Map<string, SolveNode>(converted.plan.vertices.map((v) => [v.id, { id: v.id, inputs: v.inputs, name: v.meta.name, stage: v.meta.stage, ignoreCache: v.meta.ignoreCache }]));
   // The main context, or a `--build-context` directory by its plan name.
   const contextFor = (name: string): BuildContext => env.named.dirs.get(name) ?? env.context;
-  const downloads = disposer.use(new HttpDownloads({ root: join(scope.runDir, 'http'), content: env.content, allowHostLocal: (options.allow ?? []).includes('network.host'), events }));
+  const downloads = disposer.use(new HttpDownloads({ root: join(scope.runDir, 'http'), content: env.content, allowHostLocal: (options.allow ?? []).includes('network.host'), events, pins: buildPins(options.pins, options.dockerfile).urls, offline: options.offline }));
   const opDeps = {
     executor,
     snapshotter: env.snapshotter,

@@ -31,3 +31,6 @@ export { checkDockerfile, checkFailure, contextCredentials, warningEvent, type C
 export { type ImageSbom, type SbomOptions } from './sbom.js';
 export { debugRecord, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
 export { imageAttestations, type ImageAttestations, type ProvenanceView, type SbomView } from './attestations.js';
+export { lockInputs, type LockOptions, type LockResult } from './lock.js';
+export { locateInput, type BuildPins } from './locked.js';
+export { verifyReproducible, type ImageDigests, type RebuildRequest, type VerifyOptions, type VerifyResult, type VerifySubject } from './verify.js';

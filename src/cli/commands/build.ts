@@ -29,6 +29,7 @@ import { interactiveTerminal, runDebug } from './debug.js';
 import { collect, parseBuildArgs, readBoundedDockerfile, readDockerfile } from '../options.js';
 import { PROGRESS_MODES, progressSink } from '../progress/index.js';
 import { addRootOption, formatBytes, platformOption, withEngine } from './store-context.js';
+import { lockPathFor, readLock } from './lock.js';
 
 interface BuildFlags {
   file?: string;
@@ -47,6 +48,8 @@ interface BuildFlags {
   /** commander reads `--no-cache-filter` as the negation of `--cache-filter`: values land here. */
   cacheFilter?: string[] | boolean;
   pull?: boolean;
+  locked?: boolean;
+  offline?: boolean;
   network?: string;
   allow?: string[];
   label?: string[];
@@ -249,6 +252,8 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--no-cache', 'run every step, ignoring the cache')
     .option('--no-cache-filter <stage>', 'run the steps of these stages without the cache (repeatable)', (value: string, previous: unknown) => [...(Array.isArray(previous) ? (previous as string[]) : []), value])
     .option('--pull', 'always resolve base images from their registry')
+    .option('--locked', 'use exactly the digests of stagecraft.lock beside the Dockerfile (written by `stagecraft lock`); fail on an input it lacks or a changed Dockerfile')
+    .option('--offline', 'contact no registry or URL: every image and download must be in the local store or build cache')
     .option('--network <mode>', 'network for RUN steps: default, host or none', 'default')
     .option('--allow <entitlement>', 'grant an entitlement: network.host, security.insecure (repeatable)', collect)
     .option('--label <KEY=VALUE>', 'add a label to the image (repeatable)', collect)
@@ -323,6 +328,8 @@ Examples:
         throw usage(`--platform ${flags.platform ?? ''}: building for another architecture needs emulation, which stagecraft does not support yet`, `build for ${buildPlatform.os}/${buildPlatform.architecture}`);
       }
       const dockerfile = stdinContext?.dockerfileText !== undefined ? { path: 'Dockerfile', text: stdinContext.dockerfileText } : readDockerfile(flags.file, context, () => readBoundedDockerfile(0, '<stdin>'));
+      if (flags.offline === true && (flags.pull === true || flags.push === true)) throw usage(`--offline cannot be used with --${flags.pull === true ? 'pull' : 'push'}`, 'both contact a registry; drop one of them');
+      const locked = flags.locked === true ? await readLock(lockPathFor(dockerfile.path, context)) : undefined;
       const annotations = parseAnnotations(flags.annotation ?? [], platform);
       if (Object.keys(annotations.manifestDescriptor).length > 0 && outputs.some((o) => (o.type === 'image' || o.type === 'oci' || o.type === 'docker') && !o.ociMediaTypes)) {
         throw usage('manifest-descriptor annotations cannot be exported with oci-mediatypes=false', 'drop the manifest-descriptor: annotation or export with oci-mediatypes=true (as BuildKit)');
@@ -413,6 +420,8 @@ Examples:
             allow,
             labels,
             sourceDateEpoch: epoch,
+            ...(locked === undefined ? {} : { pins: { lock: locked } }),
+            ...(flags.offline === true ? { offline: true } : {}),
             exec: { extraHosts, shmSize, ulimits, cgroupParent, resources },
             annotations,
             attest,
