@@ -154,9 +154,9 @@ function layerHistory(image: StoredImage): (string | undefined)[] {
   return out;
 }
 
-async function compare(a: { digests: ImageDigests; image: StoredImage; content: Content }, b: Rebuilt, epoch: number | undefined, subject: string, options: VerifyOptions, kept: string | undefined): Promise<VerifyResult> {
+async function compare(a: { digests: ImageDigests; image: StoredImage; content: Content }, b: Rebuilt, epoch: number | undefined, subject: string, options: VerifyOptions, kept: string | undefined, given: readonly string[] = []): Promise<VerifyResult> {
   const reproduced = a.digests.manifest === b.digests.manifest;
-  const notes: string[] = [];
+  const notes: string[] = [...given];
   if (reproduced && a.digests.index !== b.digests.index) {
     notes.push('the index digests differ only in the attestations they carry (provenance records each build\'s id and times); the images are identical');
   }
@@ -197,7 +197,7 @@ export async function verifyReproducible(deps: VerifyDeps, options: VerifyOption
     if (!('original' in plan)) throw new Error('verify: an image plan without its original');
     const again = await rebuild(deps, join(dir, 'rebuild'), 'rebuild', plan.request, options);
     opened.push(again.engine);
-    return await compare({ ...plan.original, content: await deps.content() }, again, plan.request.sourceDateEpoch, plan.subject, options, options.keepDir === undefined ? undefined : dir);
+    return await compare({ ...plan.original, content: await deps.content() }, again, plan.request.sourceDateEpoch, plan.subject, options, options.keepDir === undefined ? undefined : dir, plan.notes);
   } finally {
     for (const engine of opened) engine.close();
     if (options.keepDir === undefined) await rm(dir, { recursive: true, force: true });
@@ -243,7 +243,7 @@ function missing(ref: string, what: string, hint: string): StagecraftError {
   return new StagecraftError('VERIFY_INPUT', `cannot rebuild ${ref}: ${what}`, { hint });
 }
 
-async function rebuildFromProvenance(deps: VerifyDeps, subject: Extract<VerifySubject, { kind: 'image' }>, signal: AbortSignal | undefined): Promise<{ request: RebuildRequest; subject: string; original: { digests: ImageDigests; image: StoredImage } }> {
+async function rebuildFromProvenance(deps: VerifyDeps, subject: Extract<VerifySubject, { kind: 'image' }>, signal: AbortSignal | undefined): Promise<{ request: RebuildRequest; subject: string; notes: readonly string[]; original: { digests: ImageDigests; image: StoredImage } }> {
   const ref = subject.ref;
   const content = await deps.content();
   const local = await findImage(content, ref).catch((error: unknown) => {
@@ -292,7 +292,11 @@ async function rebuildFromProvenance(deps: VerifyDeps, subject: Extract<VerifySu
     }
   }
   const platform = platformFromOci(image.config);
-  const epoch = recordedEpoch(predicate);
+  // A reproducible build's config `created` is its epoch: the stand-in when the provenance records none.
+  const recorded = recordedEpoch(predicate);
+  const created = image.config.created === undefined ? Number.NaN : Date.parse(image.config.created);
+  const epoch = recorded ?? (Number.isNaN(created) ? undefined : Math.floor(created / 1000));
+  const notes = recorded === undefined && epoch !== undefined ? [`the provenance records no epoch: the image's created time (${image.config.created ?? ''}) is used as SOURCE_DATE_EPOCH`] : [];
   return {
     subject: `${ref} (${formatPlatform(platform)})`,
     request: {
@@ -306,6 +310,7 @@ async function rebuildFromProvenance(deps: VerifyDeps, subject: Extract<VerifySu
       sourceDateEpoch: epoch,
       pins: { images },
     },
+    notes,
     original: {
       digests: { label: ref, ...(local.indexDigest === undefined ? {} : { index: local.indexDigest }), manifest: local.digest, config: image.manifest.config.digest },
       image,
