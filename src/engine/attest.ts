@@ -153,6 +153,8 @@ export interface ProducerScope {
   readonly downloads: HttpDownloads;
   /** The layers of each solved vertex (max provenance's layer map). */
   readonly vertexLayers: ReadonlyMap<string, readonly LayerRecord[]>;
+  /** The build's SOURCE_DATE_EPOCH (undefined: wall-clock times). */
+  readonly epoch?: { readonly seconds: number; readonly source: string } | undefined;
 }
 
 /**
@@ -166,7 +168,7 @@ export function attestationProducers(scope: ProducerScope): AttestationProducers
       const fs = directoryScanFs(input.root);
       // Each package's file with its digest: the SPDX document lists it as a file with its layer.
       const result = await withFileDigests(fs, await catalogFilesystem(fs, { layerOf: input.target.layerOf, warn: input.warn, signal: input.signal }), input.signal);
-      const epoch = scope.options.sourceDateEpoch;
+      const epoch = scope.epoch?.seconds;
       return toSpdx(result, {
         name: input.target.name === 'sbom' ? (scope.names[0] ?? input.subjectDigest) : input.target.name,
         subjectDigest: input.subjectDigest,
@@ -195,6 +197,7 @@ export function attestationProducers(scope: ProducerScope): AttestationProducers
       downloads: scope.downloads.digests(),
       layers: (id) => scope.vertexLayers.get(id),
       git: await gitSource(options.contextDir),
+      sourceDateEpoch: scope.epoch,
     }), request),
   };
 }

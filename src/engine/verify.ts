@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseDependencyPurl } from '../attest/index.js';
 import type { Config } from '../config/index.js';
+import { ClampedLayers } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, formatPlatform, parseDigest, parseImageRef, type Digest, type Platform } from '../core/index.js';
 import { nullSink, type EventSink } from '../events/index.js';
@@ -92,7 +93,9 @@ interface Rebuilt {
   readonly digests: ImageDigests;
   readonly image: StoredImage;
   readonly content: Content;
-  readonly steps: readonly StepRecord[];
+  /** Each step that made a layer, by the layer's digest (and by its clamped layer's, as the image holds it). */
+  readonly steps: ReadonlyMap<string, StepRecord>;
+  readonly epoch?: number | undefined;
   readonly engine: Engine;
 }
 
@@ -126,8 +129,20 @@ async function rebuild(deps: VerifyDeps, root: string, label: string, request: R
     const image = await readStoredImage(content, { digest: result.manifestDigest, mediaType: 'application/vnd.oci.image.manifest.v1+json', name: label });
     const history = await opened.engine.buildHistory();
     const [record] = history.list({});
-    const steps = record === undefined ? [] : history.get(record.id)?.steps ?? [];
-    return { digests: { label, ...(result.index === undefined ? {} : { index: result.index.digest }), manifest: result.manifestDigest, config: result.configDigest }, image, content, steps, engine: opened.engine };
+    const epoch = result.epoch?.seconds;
+    const clamped = epoch === undefined ? undefined : new ClampedLayers(content.blobs.db);
+    const steps = new Map<string, StepRecord>();
+    for (const step of record === undefined ? [] : history.get(record.id)?.steps ?? []) {
+      if (step.layer === undefined) continue;
+      steps.set(step.layer.digest, step);
+      // The image holds the step's layer with its times clamped to the epoch: a layer of its own.
+      const layer = clamped === undefined || epoch === undefined ? undefined : clamped.get(parseDigest(step.layer.digest), epoch);
+      if (layer !== undefined) {
+        steps.set(layer.digest, step);
+        steps.set(layer.diffId, step);
+      }
+    }
+    return { digests: { label, ...(result.index === undefined ? {} : { index: result.index.digest }), manifest: result.manifestDigest, config: result.configDigest }, image, content, steps, epoch, engine: opened.engine };
   } catch (error) {
     opened.engine.close();
     throw error;
@@ -135,9 +150,7 @@ async function rebuild(deps: VerifyDeps, root: string, label: string, request: R
 }
 
 /** The step that made each layer of `image`, from the build's step records (matched by layer digest). */
-function stepsOf(image: StoredImage, steps: readonly StepRecord[], history: readonly (string | undefined)[]): (index: number) => StepSource | undefined {
-  const byLayer = new Map<string, StepRecord>();
-  for (const step of steps) if (step.layer !== undefined) byLayer.set(step.layer.digest, step);
+function stepsOf(image: StoredImage, byLayer: ReadonlyMap<string, StepRecord>, history: readonly (string | undefined)[]): (index: number) => StepSource | undefined {
   return (index) => {
     const layer = image.layers[index];
     const diffId = image.config.rootfs.diff_ids[index];
@@ -167,7 +180,8 @@ async function compare(a: { digests: ImageDigests; image: StoredImage; content: 
       { blobs: b.content.blobs, config: b.image.config, layers: b.image.layers },
       { stepOf: stepsOf(b.image, b.steps, layerHistory(b.image)), signal: options.signal },
     );
-  return { subject, reproduced, ...(epoch === undefined ? {} : { epoch }), a: a.digests, b: b.digests, ...(diff === undefined ? {} : { diff }), notes, ...(kept === undefined ? {} : { kept }) };
+  const used = epoch ?? b.epoch;
+  return { subject, reproduced, ...(used === undefined ? {} : { epoch: used }), a: a.digests, b: b.digests, ...(diff === undefined ? {} : { diff }), notes, ...(kept === undefined ? {} : { kept }) };
 }
 
 async function workDir(deps: VerifyDeps, keepDir: string | undefined): Promise<string> {
@@ -212,6 +226,7 @@ const provenanceSchema = z.looseObject({
       configSource: z.looseObject({ path: z.string().optional(), uri: z.string().optional() }).optional(),
       request: z.looseObject({ args: z.record(z.string(), z.string()).optional() }).optional(),
     }),
+    internalParameters: z.looseObject({ sourceDateEpoch: z.number().int().min(0).optional() }).optional(),
     resolvedDependencies: z.array(z.looseObject({ uri: z.string(), digest: z.record(z.string(), z.string()) })).optional(),
   }),
   runDetails: z.looseObject({
@@ -227,16 +242,12 @@ const provenanceSchema = z.looseObject({
 
 type Provenance = z.infer<typeof provenanceSchema>;
 
-/** The epoch a build recorded: its SOURCE_DATE_EPOCH build arg, else the epoch stagecraft notes in the provenance. */
+/** The epoch a build recorded: stagecraft's `internalParameters.sourceDateEpoch`, else a SOURCE_DATE_EPOCH build arg. */
 export function recordedEpoch(predicate: Provenance): number | undefined {
-  const args = predicate.buildDefinition.externalParameters.request?.args ?? {};
-  const metadata = predicate.runDetails?.metadata as Record<string, unknown> | undefined;
-  const candidates = [args['build-arg:SOURCE_DATE_EPOCH'], metadata?.stagecraft_source_date_epoch, (metadata?.buildkit_metadata as Record<string, unknown> | undefined)?.source_date_epoch];
-  for (const value of candidates) {
-    const text = typeof value === 'number' ? String(value) : value;
-    if (typeof text === 'string' && /^\d+$/u.test(text)) return Number(text);
-  }
-  return undefined;
+  const recorded = predicate.buildDefinition.internalParameters?.sourceDateEpoch;
+  if (recorded !== undefined) return recorded;
+  const arg = predicate.buildDefinition.externalParameters.request?.args?.['build-arg:SOURCE_DATE_EPOCH'];
+  return arg !== undefined && /^\d+$/u.test(arg) ? Number(arg) : undefined;
 }
 
 function missing(ref: string, what: string, hint: string): StagecraftError {

@@ -69,6 +69,12 @@ export class BaseImages {
     return pending;
   }
 
+  /** Every image resolved so far (the base images' times and layers, for SOURCE_DATE_EPOCH). */
+  async loaded(): Promise<BaseImage[]> {
+    const all = await Promise.all([...this.#cache.values()].map((pending) => pending.catch(() => undefined)));
+    return all.filter((image): image is BaseImage => image !== undefined);
+  }
+
   /**
    * Every image resolved so far, once each: a reference the build pinned itself (the name a FROM
    * resolved to, `name:tag@<that digest>`) is the same image as the name it came from, not another.
