@@ -204,7 +204,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       namedContexts: env.named.convert,
     });
     // Every input was found in the lock (or the error named its line): now the Dockerfile itself.
-    checkLockDockerfile(options.pins, options.dockerfile);
+    checkLockDockerfile(options.pins, options.dockerfile, converted.plan.vertices);
     for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
     for (const vertex of converted.plan.vertices) {
       const location = vertex.meta.location;

@@ -2,7 +2,8 @@
  * `build --locked` / `--offline`, and verify's pinned rebuilds: the pins a build resolves its inputs
  * through, and where in the Dockerfile an input is written (for the error that names its line).
  */
-import { StagecraftError, formatPlatform, type Digest, type SourceLocation } from '../core/index.js';
+import { StagecraftError, formatImageRef, formatPlatform, parseImageRef, type Digest, type SourceLocation } from '../core/index.js';
+import type { Vertex } from '../plan/index.js';
 import { checkLockedDockerfile, lockImagePins, lockUrlPins, type BaseImagePins, type Lockfile, type UrlPins } from '../ops/index.js';
 
 /** The inputs a build must use: a lock (`--locked`), or pins without `locked` (verify's provenance). */
@@ -52,7 +53,21 @@ export function buildPins(pins: BuildPins | undefined, dockerfile: { readonly pa
   };
 }
 
-/** Fails when the lock was written for another Dockerfile text (after convert: an unpinned input names its line first). */
-export function checkLockDockerfile(pins: BuildPins | undefined, dockerfile: { readonly path: string; readonly text: string }): void {
-  if (pins?.lock !== undefined) checkLockedDockerfile(pins.lock.lock, pins.lock.path, dockerfile);
+/**
+ * With a lock, after convert: every image the plan names (COPY --from=<image>, RUN --mount=from=…;
+ * FROM images were pinned while converting) and every ADD URL without a checksum must be in the lock
+ * (the error names its line), then the Dockerfile must be the text the lock was written for.
+ */
+export function checkLockDockerfile(pins: BuildPins | undefined, dockerfile: { readonly path: string; readonly text: string }, vertices: readonly Vertex[]): void {
+  if (pins?.lock === undefined) return;
+  const { images, urls } = buildPins(pins, dockerfile);
+  for (const vertex of vertices) {
+    const op = vertex.op;
+    if (op.type === 'image' && images !== undefined) {
+      const ref = parseImageRef(op.ref);
+      if (ref.digest === undefined && images.lookup(formatImageRef(ref), op.platform) === undefined) throw images.missing(op.ref, op.platform);
+    }
+    if (op.type === 'http' && urls !== undefined && op.checksum === undefined && urls.lookup(op.url) === undefined) throw urls.missing(op.url);
+  }
+  checkLockedDockerfile(pins.lock.lock, pins.lock.path, dockerfile);
 }
