@@ -19,6 +19,7 @@ import type { StepRecord } from '../history/index.js';
 import { platformFromOci } from '../oci/index.js';
 import { diffImages, readStoredImage, type ImageDiff, type StepSource, type StoredImage } from '../image/index.js';
 import { imageAttestations } from './attestations.js';
+import { epochSeconds } from './epoch.js';
 import type { Engine } from './engine.js';
 import { findImage, type ImageDeps } from './images.js';
 import type { BuildPins } from './locked.js';
@@ -305,8 +306,7 @@ async function rebuildFromProvenance(deps: VerifyDeps, subject: Extract<VerifySu
   const platform = platformFromOci(image.config);
   // A reproducible build's config `created` is its epoch: the stand-in when the provenance records none.
   const recorded = recordedEpoch(predicate);
-  const created = image.config.created === undefined ? Number.NaN : Date.parse(image.config.created);
-  const epoch = recorded ?? (Number.isNaN(created) ? undefined : Math.floor(created / 1000));
+  const epoch = recorded ?? epochSeconds(image.config.created);
   const notes = recorded === undefined && epoch !== undefined ? [`the provenance records no epoch: the image's created time (${image.config.created ?? ''}) is used as SOURCE_DATE_EPOCH`] : [];
   return {
     subject: `${ref} (${formatPlatform(platform)})`,

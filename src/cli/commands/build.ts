@@ -164,7 +164,8 @@ async function namedContexts(values: readonly string[]): Promise<Map<string, Nam
   return out;
 }
 
-function sourceDateEpoch(buildArgs: Map<string, string>): number | undefined {
+/** SOURCE_DATE_EPOCH from `--build-arg` (wins) or the environment; undefined when unset. */
+export function sourceDateEpoch(buildArgs: ReadonlyMap<string, string>): number | undefined {
   const text = buildArgs.get('SOURCE_DATE_EPOCH') ?? process.env.SOURCE_DATE_EPOCH;
   if (text === undefined || text === '') return undefined;
   if (!/^\d+$/.test(text)) throw usage(`invalid SOURCE_DATE_EPOCH "${text}"`, 'SOURCE_DATE_EPOCH is a Unix time in seconds');

@@ -14,6 +14,7 @@ import type { CliIo } from '../main.js';
 import { collect, parseBuildArgs, readDockerfile } from '../options.js';
 import { PROGRESS_MODES, progressSink } from '../progress/index.js';
 import { packageVersion } from '../version.js';
+import { sourceDateEpoch } from './build.js';
 import { lockPathFor, readLock } from './lock.js';
 import { addRootOption, platformOption, withEngine } from './store-context.js';
 
@@ -32,13 +33,6 @@ const FORMATS = ['text', 'json'] as const;
 
 async function isDirectory(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isDirectory() === true;
-}
-
-function epochOf(buildArgs: ReadonlyMap<string, string>): number | undefined {
-  const text = buildArgs.get('SOURCE_DATE_EPOCH') ?? process.env.SOURCE_DATE_EPOCH;
-  if (text === undefined || text === '') return undefined;
-  if (!/^\d+$/u.test(text)) throw new StagecraftError('USAGE', `invalid SOURCE_DATE_EPOCH "${text}"`, { hint: 'SOURCE_DATE_EPOCH is a Unix time in seconds' });
-  return Number(text);
 }
 
 function entryText(entry: LayerEntry | undefined): string {
@@ -129,7 +123,7 @@ export async function verifyReproCommand(io: CliIo, command: Command, args: { re
         target: flags.target,
         platform: platformOption(flags.platform) ?? buildPlatform,
         buildPlatform,
-        sourceDateEpoch: epochOf(buildArgs),
+        sourceDateEpoch: sourceDateEpoch(buildArgs),
         ...(lock === undefined ? {} : { pins: { lock } }),
       },
     };
