@@ -49,6 +49,8 @@ export interface ScanScope {
   readonly snapshotter: Snapshotter;
   /** A read-only view of the build context (for BUILDKIT_SBOM_SCAN_CONTEXT). */
   readonly contextView: (signal: AbortSignal) => Promise<MountedRootfs>;
+  /** A layer's diffID as it is in the image (its times clamped to the epoch); identity when absent. */
+  readonly asInImage?: ((diffId: Digest) => Digest) | undefined;
 }
 
 /**
@@ -104,7 +106,8 @@ function layerFinder(layers: readonly LayerRecord[], scope: ScanScope): (path: s
     const found = await dirs;
     if (found === undefined) return undefined;
     const top = await topmostLayerWith(found, path);
-    return top === undefined ? undefined : layers[layers.length - 1 - top]?.diffId;
+    const diffId = top === undefined ? undefined : layers[layers.length - 1 - top]?.diffId;
+    return diffId === undefined ? undefined : (scope.asInImage?.(diffId) ?? diffId);
   };
 }
 

@@ -246,6 +246,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
         stageLayers: (root) => solved.stageLayers.get(root),
         layers: env.layers,
         snapshotter: env.snapshotter,
+        asInImage: (diffId) => image.inImageDiffIds.get(diffId) ?? diffId,
         contextView: async () => {
           const view = await env.context.view(['.'], []);
           return { path: view.path, [Symbol.asyncDispose]: () => view[Symbol.asyncDispose]() };
@@ -508,6 +509,8 @@ interface StoredImage {
   readonly inlineCacheRecords: number;
   /** A layer as a step made it → as it is in the image (times clamped to the epoch). */
   readonly inImage: ReadonlyMap<Digest, LayerRecord>;
+  /** The same by diffID. */
+  readonly inImageDiffIds: ReadonlyMap<Digest, Digest>;
 }
 
 /** assemble: config and manifest over the target's layers (compressed once if the image leaves the machine), into the store. */
@@ -544,6 +547,7 @@ async function assembleAndStore(env: BuildEnvironment, options: BuildOptions, im
     size: layers.reduce((sum, l) => sum + l.size, 0) + assembled.config.length + assembled.manifest.length,
     inlineCacheRecords: inline?.count ?? 0,
     inImage: new Map(solved.layers.map((layer, i) => [layer.digest, plain[i] ?? layer])),
+    inImageDiffIds: asInImage,
   };
 }
 

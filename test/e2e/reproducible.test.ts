@@ -194,6 +194,15 @@ function copyCheckout(dir: string): string {
   return copy;
 }
 
+/** Makes `dir` a git work tree with one commit at `seconds`. */
+function commitAt(dir: string, seconds: number): void {
+  const at = `@${seconds} +0000`;
+  for (const args of [['init', '-q'], ['add', '.'], ['commit', '-q', '-m', 'c']]) {
+    const r = spawnSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@e', ...args], { encoding: 'utf8', env: { ...process.env, GIT_COMMITTER_DATE: at, GIT_AUTHOR_DATE: at } });
+    assert.equal(r.status, 0, r.stderr);
+  }
+}
+
 interface Built {
   readonly status: number | null;
   readonly stderr: string;
@@ -276,19 +285,46 @@ describe('reproducible by default', () => {
     assert.equal(explicit.status, 0, explicit.stderr);
     assert.deepEqual(explicit.epoch, { seconds: 1700000000, source: 'SOURCE_DATE_EPOCH' });
     assert.equal(configOf(root, explicit.config).created, '2023-11-14T22:13:20Z');
-    const git = (args: string[]): void => {
-      const r = spawnSync('git', ['-C', context, '-c', 'user.name=t', '-c', 'user.email=t@e', ...args], { encoding: 'utf8', env: { ...process.env, GIT_COMMITTER_DATE: '@1600000000 +0000', GIT_AUTHOR_DATE: '@1600000000 +0000' } });
-      assert.equal(r.status, 0, r.stderr);
-    };
-    git(['init', '-q']);
-    git(['add', '.']);
-    git(['commit', '-q', '-m', 'c']);
+    commitAt(context, 1600000000);
     const fromGit = await build(root, '022', ['--build-arg', `BASE=${env.busybox}`, context]);
     assert.equal(fromGit.status, 0, fromGit.stderr);
     assert.deepEqual(fromGit.epoch, { seconds: 1600000000, source: 'git' });
     const config = configOf(root, fromGit.config);
     assert.equal(config.created, '2020-09-13T12:26:40Z');
     assert.ok(config.history.every((h) => h.created === '2020-09-13T12:26:40Z' || h.created === '1970-01-01T00:00:00Z'), JSON.stringify(config.history));
+  });
+
+  it('layers the build made are clamped (earlier times kept), base layers untouched; local and tar outputs set every time', { timeout: 90_000 }, async () => {
+    const context = writeContext({ Dockerfile: 'ARG BASE\nFROM ${BASE}\nRUN echo new > /new && echo old > /old && touch -d @100 /old\nCOPY a.txt /a.txt\n', 'a.txt': 'a\n' });
+    const root = await env.newRoot();
+    const epoch = { SOURCE_DATE_EPOCH: '' };
+    commitAt(context, 1600000000);
+    const out = join(env.work, 'local-out');
+    const tarFile = join(env.work, 'out.tar');
+    const built = await build(root, '022', ['--build-arg', `BASE=${env.busybox}`, '-o', `type=local,dest=${out}`, '-o', 'type=image,name=clamp:1', context], epoch);
+    assert.equal(built.status, 0, built.stderr);
+    const tarBuild = await build(root, '022', ['--build-arg', `BASE=${env.busybox}`, '-o', `type=tar,dest=${tarFile}`, context], epoch);
+    assert.equal(tarBuild.status, 0, tarBuild.stderr);
+    assert.equal(built.epoch?.seconds, 1600000000);
+    const blob = (digest: string): string => join(root, 'content', 'blobs', 'sha256', digest.slice('sha256:'.length));
+    const manifest = JSON.parse(readFileSync(blob(built.manifest), 'utf8')) as { layers: { digest: string }[] };
+    const times = (file: string): Map<string, number> => new Map(spawnSync('tar', ['-tvf', file, '--full-time', '--numeric-owner'], { encoding: 'utf8' }).stdout.trim().split('\n').map((line) => {
+      const parts = line.split(/\s+/u);
+      return [parts.slice(5).join(' ').replace(/ -> .*$/u, ''), Date.parse(`${parts[3]}T${parts[4]}Z`) / 1000];
+    }));
+    const [base, run, copy] = manifest.layers.map((l) => blob(l.digest));
+    assert.ok(base !== undefined && run !== undefined && copy !== undefined);
+    // The busybox fixture's layer, byte for byte (its own digest, as pushed).
+    const pushed = JSON.parse(spawnSync('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${env.busybox}`], { encoding: 'utf8' }).stdout) as { layers?: { digest: string }[] };
+    if (pushed.layers !== undefined) assert.equal(manifest.layers[0]?.digest, pushed.layers[0]?.digest, 'the base layer is untouched');
+    const runTimes = times(run);
+    assert.equal(runTimes.get('new'), 1600000000, 'a time after the epoch is clamped');
+    assert.equal(runTimes.get('old'), 100, 'an earlier time is kept');
+    assert.ok([...times(copy).values()].every((t) => t <= 1600000000));
+    // local and tar: every time IS the epoch.
+    const tarTimes = times(tarFile);
+    assert.ok(tarTimes.size > 5 && [...tarTimes.values()].every((t) => t === 1600000000), JSON.stringify([...tarTimes].slice(0, 5)));
+    for (const name of ['new', 'old', 'a.txt', 'bin', 'bin/busybox']) assert.equal(Math.floor(lstatSync(join(out, name)).mtimeMs / 1000), 1600000000, name);
   });
 
   it('a rebuild from the cache has the same image ID, with or without --reproducible=false; a changed step gets new times from there on', { timeout: 120_000 }, async () => {
