@@ -8,6 +8,7 @@ export {
   PROVENANCE_V1,
   STAGECRAFT_BUILD_TYPE,
   dependencyPurl,
+  parseDependencyPurl,
   makeProvenance,
   type Provenance,
   type ProvenanceFacts,

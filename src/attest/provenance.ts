@@ -89,6 +89,11 @@ export interface ProvenanceFacts {
   /** The git work tree the context is in (`subdir`: where the context is in it). */
   readonly git?: GitSource | undefined;
   /**
+   * The build's SOURCE_DATE_EPOCH (seconds) and where it came from (`SOURCE_DATE_EPOCH`, `git`,
+   * `base-image`, `default`): what a rebuild needs to reproduce the times (`stagecraft verify`).
+   */
+  readonly sourceDateEpoch?: { readonly seconds: number; readonly source: string } | undefined;
+  /**
    * The frontend attributes as BuildKit names them: `build-arg:NAME`, `label:NAME`, `target`,
    * `no-cache`, `add-hosts`, `context:NAME`, … (host-specific ones like `platform` left out, as BuildKit).
    */
@@ -144,6 +149,23 @@ export function dependencyPurl(ref: string, platform: Platform | undefined, loca
   const purl = new PackageURL('docker', namespace, name, version, Object.keys(qualifiers).length > 0 ? qualifiers : undefined, undefined).toString();
   // packageurl-js refuses a namespace in `pkg:oci`; BuildKit (packageurl-go) writes it, and so do we.
   return local ? `pkg:oci/${purl.slice('pkg:docker/'.length)}` : purl;
+}
+
+/**
+ * The image reference and platform of a `pkg:docker` dependency purl (the inverse of
+ * `dependencyPurl`); undefined for any other URI or one that does not parse.
+ */
+export function parseDependencyPurl(uri: string): { readonly ref: string; readonly platform?: string | undefined } | undefined {
+  if (!uri.startsWith('pkg:docker/')) return undefined;
+  try {
+    const purl = PackageURL.fromString(uri);
+    const name = `${purl.namespace === undefined || purl.namespace === null || purl.namespace === '' ? '' : `${purl.namespace}/`}${purl.name}`;
+    const version = purl.version === undefined || purl.version === null ? '' : `:${purl.version}`;
+    const platform = purl.qualifiers?.platform;
+    return { ref: `${name}${version}`, ...(platform === undefined ? {} : { platform }) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** An image's purl; a name the purl library refuses still names the dependency (provenance never fails a build). */
@@ -279,6 +301,11 @@ export function makeProvenance(facts: ProvenanceFacts, options: ProvenanceOption
   const reproducible = options.reproducible ?? false;
   const internal: Record<string, unknown> = { builderPlatform: formatPlatform(facts.builderPlatform) };
   if (config !== undefined) internal.buildConfig = config.config;
+  // min and max: a rebuild needs the epoch whatever the mode (BuildKit has it only as a build arg, scrubbed by min).
+  if (facts.sourceDateEpoch !== undefined) {
+    internal.sourceDateEpoch = facts.sourceDateEpoch.seconds;
+    internal.sourceDateEpochSource = facts.sourceDateEpoch.source;
+  }
 
   if (options.version === 'v0.2') {
     const metadata: Record<string, unknown> = {
@@ -297,7 +324,10 @@ export function makeProvenance(facts: ProvenanceFacts, options: ProvenanceOption
       invocation: {
         configSource: { ...(configSource.uri === undefined ? {} : { uri: configSource.uri, digest: configSource.digest }), entryPoint: facts.dockerfile.path },
         parameters: request,
-        environment: { platform: internal.builderPlatform },
+        environment: {
+          platform: internal.builderPlatform,
+          ...(facts.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: facts.sourceDateEpoch.seconds, sourceDateEpochSource: facts.sourceDateEpoch.source }),
+        },
       },
       ...(config === undefined ? {} : { buildConfig: config.config }),
       metadata,

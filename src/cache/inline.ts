@@ -50,13 +50,13 @@ export interface ImageLayer {
  * a prefix of the image's layers (compared by diffID), as BuildKit exports the records the image's
  * layers can serve. Returns the base64 value and how many records it holds; undefined for none.
  */
-export function inlineCacheValue(records: CacheRecords, keys: readonly Digest[], imageLayers: readonly { readonly diffId: Digest }[], createdAt: string): { readonly value: string; readonly count: number } | undefined {
+export function inlineCacheValue(records: CacheRecords, keys: readonly Digest[], imageLayers: readonly { readonly diffId: Digest }[], createdAt: string, asInImage: (diffId: Digest) => Digest = (diffId) => diffId): { readonly value: string; readonly count: number } | undefined {
   const out: (InlineRecord & { readonly order: number })[] = [];
   for (const key of new Set(keys)) {
     const row = records.get(key);
     if (row === undefined) continue;
     const layers = row.result.layers;
-    if (layers.length > imageLayers.length || layers.some((layer, i) => layer.diffId !== imageLayers[i]?.diffId)) continue;
+    if (layers.length > imageLayers.length || layers.some((layer, i) => asInImage(layer.diffId) !== imageLayers[i]?.diffId)) continue;
     out.push({
       ...(layers.length > 0 ? { layers: [{ layer: layers.length - 1, createdAt }] } : {}),
       digest: key,

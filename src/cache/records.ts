@@ -53,6 +53,18 @@ export const CACHE_MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    description: 'layers with their times clamped to a SOURCE_DATE_EPOCH: (diffID, epoch) → the clamped layer',
+    up: `
+      CREATE TABLE cache_clamped_layers (
+        diff_id TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        layer TEXT NOT NULL,
+        PRIMARY KEY (diff_id, epoch)
+      ) STRICT;
+    `,
+  },
 ];
 
 /** A digest string, parsed (a zod schema shared by the cache's record formats). */
@@ -68,6 +80,11 @@ export const digest = z.string().transform((s, ctx) => {
 /** An image layer and, for a base image's layer, where its blob can be fetched from when it is not in the store. */
 export const LayerRecord = imageLayerSchema.extend({
   source: z.string().optional(),
+  /**
+   * When the step that made the layer ran (seconds since the epoch): a cached step keeps the time of
+   * its first run, so a rebuild from the cache has the same history times (and image ID) as BuildKit's.
+   */
+  created: z.number().int().nonnegative().optional(),
 });
 export type LayerRecord = z.infer<typeof LayerRecord>;
 
@@ -128,6 +145,41 @@ export class CacheRecords {
     const out = new Set<Digest>();
     for (const row of this.all()) for (const layer of row.result.layers) out.add(layer.digest);
     return [...out];
+  }
+}
+
+const ClampedRow = z.object({ layer: z.string() });
+
+/**
+ * Layers with their mtimes clamped to an epoch (snapshot/clamp.ts), by (diffID, epoch): a cached
+ * rebuild finds the clamped layer without reading the layer again. A row is a hint: the caller checks
+ * that the blob is still in the store.
+ */
+export class ClampedLayers {
+  readonly #get: TypedStatement<{ diffId: string; epoch: number }, z.infer<typeof ClampedRow>>;
+  readonly #put: TypedStatement<{ diffId: string; epoch: number; layer: string }, never>;
+
+  constructor(db: Database, clock: () => number = Date.now) {
+    db.migrate(CACHE_SCHEMA_OWNER, CACHE_MIGRATIONS, clock);
+    this.#get = db.statement('SELECT layer FROM cache_clamped_layers WHERE diff_id = :diffId AND epoch = :epoch', ClampedRow);
+    this.#put = db.statement('INSERT OR REPLACE INTO cache_clamped_layers (diff_id, epoch, layer) VALUES (:diffId, :epoch, :layer)', z.never());
+  }
+
+  get(diffId: Digest, epoch: number): LayerRecord | undefined {
+    const row = this.#get.get({ diffId, epoch });
+    if (row === undefined) return undefined;
+    let json: unknown;
+    try {
+      json = JSON.parse(row.layer);
+    } catch {
+      return undefined;
+    }
+    const parsed = LayerRecord.safeParse(json);
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  put(diffId: Digest, epoch: number, layer: LayerRecord): void {
+    this.#put.run({ diffId, epoch, layer: JSON.stringify(layer) });
   }
 }
 

@@ -11,6 +11,8 @@ import { registerSbom } from './commands/sbom.js';
 import { registerUpkeep } from './commands/upkeep.js';
 import { registerDebug } from './commands/debug.js';
 import { registerK8s } from './commands/k8s.js';
+import { registerLock } from './commands/lock.js';
+import { registerVerifyRepro } from './commands/verify-repro.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
 
@@ -79,6 +81,8 @@ export function buildProgram(io: CliIo): Command {
   registerDebug(program, io);
   registerUpkeep(program, io);
   registerK8s(program, io);
+  registerLock(program, io);
+  registerVerifyRepro(program, io);
   registerCompletion(program, io);
   for (const command of program.commands) {
     const examples = EXAMPLES[command.name()];

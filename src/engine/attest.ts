@@ -49,6 +49,8 @@ export interface ScanScope {
   readonly snapshotter: Snapshotter;
   /** A read-only view of the build context (for BUILDKIT_SBOM_SCAN_CONTEXT). */
   readonly contextView: (signal: AbortSignal) => Promise<MountedRootfs>;
+  /** A layer's diffID as it is in the image (its times clamped to the epoch); identity when absent. */
+  readonly asInImage?: ((diffId: Digest) => Digest) | undefined;
 }
 
 /**
@@ -104,7 +106,8 @@ function layerFinder(layers: readonly LayerRecord[], scope: ScanScope): (path: s
     const found = await dirs;
     if (found === undefined) return undefined;
     const top = await topmostLayerWith(found, path);
-    return top === undefined ? undefined : layers[layers.length - 1 - top]?.diffId;
+    const diffId = top === undefined ? undefined : layers[layers.length - 1 - top]?.diffId;
+    return diffId === undefined ? undefined : (scope.asInImage?.(diffId) ?? diffId);
   };
 }
 
@@ -153,6 +156,8 @@ export interface ProducerScope {
   readonly downloads: HttpDownloads;
   /** The layers of each solved vertex (max provenance's layer map). */
   readonly vertexLayers: ReadonlyMap<string, readonly LayerRecord[]>;
+  /** The build's SOURCE_DATE_EPOCH (undefined: wall-clock times). */
+  readonly epoch?: { readonly seconds: number; readonly source: string } | undefined;
 }
 
 /**
@@ -166,7 +171,7 @@ export function attestationProducers(scope: ProducerScope): AttestationProducers
       const fs = directoryScanFs(input.root);
       // Each package's file with its digest: the SPDX document lists it as a file with its layer.
       const result = await withFileDigests(fs, await catalogFilesystem(fs, { layerOf: input.target.layerOf, warn: input.warn, signal: input.signal }), input.signal);
-      const epoch = scope.options.sourceDateEpoch;
+      const epoch = scope.epoch?.seconds;
       return toSpdx(result, {
         name: input.target.name === 'sbom' ? (scope.names[0] ?? input.subjectDigest) : input.target.name,
         subjectDigest: input.subjectDigest,
@@ -195,6 +200,7 @@ export function attestationProducers(scope: ProducerScope): AttestationProducers
       downloads: scope.downloads.digests(),
       layers: (id) => scope.vertexLayers.get(id),
       git: await gitSource(options.contextDir),
+      sourceDateEpoch: scope.epoch,
     }), request),
   };
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
+import { BuildContext, CacheRecords, ClampedLayers, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatPlatform, parseImageRef, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
@@ -15,7 +15,7 @@ import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDoc
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
 import { DEFAULT_ATTESTATIONS, attestImage, pingDockerDaemon, resolveExporters, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
-import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
+import { assembleImage, compressLayers, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -33,6 +33,9 @@ import { noSpaceError } from './no-space.js';
 import { RUNC_STATE_PARENT, sweepAbandoned } from './upkeep.js';
 import { failedStepKeeper } from './debug.js';
 import { debugBusy, openDebugStore } from './debug-store.js';
+import { buildPins, checkLockDockerfile, locateInput, type BuildPins } from './locked.js';
+import { imageTimes, resolveEpoch, type BuildEpoch } from './epoch.js';
+import { gitSource } from '../attest/index.js';
 
 
 export interface BuildOptions {
@@ -60,7 +63,16 @@ export interface BuildOptions {
   /** Entitlements granted (`--allow`): `network.host` for host networking, `security.insecure`. None by default. */
   readonly allow?: readonly Entitlement[] | undefined;
   readonly labels: ReadonlyMap<string, string>;
+  /**
+   * SOURCE_DATE_EPOCH given by the user (environment or build arg), in seconds: the build's epoch,
+   * and, as in BuildKit, the time of the files COPY, ADD and WORKDIR make (part of their cache keys).
+   */
   readonly sourceDateEpoch?: number | undefined;
+  /**
+   * Reproducible times (default true): without an explicit SOURCE_DATE_EPOCH the epoch is the context's
+   * git commit time, else the newest base image's `created`, else 0 (engine/epoch.ts). False: wall-clock times.
+   */
+  readonly reproducible?: boolean | undefined;
   /** `--add-host`, `--shm-size`, `--ulimit`, resources: for every RUN step. */
   readonly exec?: ExecSettings | undefined;
   /** `--annotation`: added to the image's manifest (and its descriptor where the key asks). */
@@ -83,6 +95,10 @@ export interface BuildOptions {
   readonly attest?: AttestationRequest | undefined;
   /** stagecraft's version, named as the tool in SBOM documents. */
   readonly toolVersion?: string | undefined;
+  /** `--locked` (a lock: every input pinned) or verify's pinned base images. */
+  readonly pins?: BuildPins | undefined;
+  /** `--offline`: no registry or URL is contacted; what is not in the store or cache fails the build. */
+  readonly offline?: boolean | undefined;
 }
 
 export interface BuildResult {
@@ -99,6 +115,8 @@ export interface BuildResult {
   readonly durationMs: number;
   readonly warnings: readonly string[];
   readonly exported: readonly string[];
+  /** The build's SOURCE_DATE_EPOCH and where it came from; undefined for a wall-clock build (`--reproducible=false`). */
+  readonly epoch?: BuildEpoch | undefined;
 }
 
 export interface BuildDeps {
@@ -171,7 +189,11 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const converted = await convertDockerfile(parsed, {
       ...graphOptions,
       resolveImage: async (ref, platform) => {
-        const base = await env.baseImages.resolve(ref, platform, signal);
+        const base = await env.baseImages.resolve(ref, platform, signal).catch((error: unknown) => {
+          // An image missing offline names the line that asked for it (a lock's errors name it already).
+          const at = error instanceof StagecraftError && error.code === 'OFFLINE_MISSING' && error.location === undefined ? locateInput(options.dockerfile, ref) : undefined;
+          throw at === undefined || !(error instanceof StagecraftError) ? error : new StagecraftError(error.code, `${at.file}:${at.range.start.line}: ${error.message}`, { hint: error.hint, location: at });
+        });
         return { ref: base.pinned, image: base.config };
       },
       parseTriggers: (text) => parseTriggerCommands(text, 'ONBUILD trigger'),
@@ -181,6 +203,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       exec: options.exec,
       namedContexts: env.named.convert,
     });
+    // Every input was found in the lock (or the error named its line): now the Dockerfile itself.
+    checkLockDockerfile(options.pins, options.dockerfile, converted.plan.vertices);
     for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
     for (const vertex of converted.plan.vertices) {
       const location = vertex.meta.location;
@@ -200,17 +224,29 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     // Stages scanned for the SBOM are solved as roots too (a cached target does not solve its inputs).
     const extraRoots = scannedStages(request, converted).map((stage) => stage.root);
     const solved = await solveTarget(deps, options, env, converted, { buildId, runDir, disposer, events, tails, signal }, extraRoots);
-    const image = await assembleAndStore(env, options, converted.target.image, solved, exports, signal);
+    const baseImages = await env.baseImages.loaded();
+    const epoch = await resolveEpoch({
+      explicit: options.sourceDateEpoch,
+      reproducible: options.reproducible ?? true,
+      gitCommitTime: async () => (await gitSource(options.contextDir))?.commitTime,
+      baseCreated: baseImages.map((base) => base.config.created),
+    });
+    const image = await assembleAndStore(env, options, converted.target.image, solved, exports, { epoch: epoch?.seconds, baseDiffIds: new Set(baseImages.flatMap((base) => base.layers.map((l) => l.diffId))) }, signal);
     const warn = (message: string): void => events.emit({ type: 'build.warning', time: Date.now(), message });
     const platform = formatPlatform(options.platform);
     const attested = await attestImage({
       request,
-      producers: attestationProducers({ buildId, started, options, converted, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads, vertexLayers: solved.vertexLayers }),
+      producers: attestationProducers({
+        buildId, started, options, converted, epoch, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads,
+        // The layer map names the layers as they are in the image.
+        vertexLayers: new Map([...solved.vertexLayers].map(([id, layers]) => [id, layers.map((layer) => image.inImage.get(layer.digest) ?? layer)])),
+      }),
       sbomTargets: sbomTargets(request, {
         converted,
         stageLayers: (root) => solved.stageLayers.get(root),
         layers: env.layers,
         snapshotter: env.snapshotter,
+        asInImage: (diffId) => image.inImageDiffIds.get(diffId) ?? diffId,
         contextView: async () => {
           const view = await env.context.view(['.'], []);
           return { path: view.path, [Symbol.asyncDispose]: () => view[Symbol.asyncDispose]() };
@@ -241,7 +277,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       push: (name, pushSignal) => deps.push(name, undefined, pushSignal),
       stdout: options.stdout,
       dockerSocket: options.dockerSocket,
-      sourceDateEpoch: options.sourceDateEpoch,
+      sourceDateEpoch: epoch?.seconds,
       warn,
       signal,
     };
@@ -249,8 +285,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     for (const exporter of exports.exporters) exported.push(...(await exporter.export(built, context)));
 
     const durationMs = Date.now() - started;
-    events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached, image: { digest: image.descriptor.digest, configDigest: image.configDigest, size: image.size } });
-    return { manifestDigest: image.descriptor.digest, ...(attested.index === undefined ? {} : { index: attested.index }), configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported };
+    events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached, image: { digest: image.descriptor.digest, configDigest: image.configDigest, size: image.size }, ...(epoch === undefined ? {} : { epoch }) });
+    return { manifestDigest: image.descriptor.digest, ...(attested.index === undefined ? {} : { index: attested.index }), configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported, ...(epoch === undefined ? {} : { epoch }) };
   } catch (caught) {
     const error = await noSpaceError(caught, deps.stateRoot);
     const location = error instanceof StagecraftError ? error.location : undefined;
@@ -324,9 +360,12 @@ async function prepare(deps: BuildDeps, options: BuildOptions, scope: Pick<Solve
   const layers = new LayerStore({
     snapshotter,
     blobs: content.blobs,
-    sourceDateEpoch: options.sourceDateEpoch,
+    clamped: new ClampedLayers(db),
     runDir: join(runDir, 'mnt'),
     fetchBlob: async (layer, fetchSignal) => {
+      if (options.offline === true) {
+        throw new StagecraftError('OFFLINE_MISSING', `layer ${layer.digest}${layer.source === undefined ? '' : ` of ${layer.source}`} is not in the local store, and --offline does not contact its registry`, { hint: 'build once online on this state root, then build --offline' });
+      }
       if (layer.source === undefined) throw new StagecraftError('STORE_CORRUPT', `layer ${layer.digest} is missing from the store and has no source to fetch it from`, { hint: 'run the build with --no-cache' });
       const ref = parseImageRef(layer.source);
       await content.blobs.ingest(await deps.registry.fetchBlob(ref, { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, { signal: fetchSignal }), { digest: layer.digest, size: layer.size, signal: fetchSignal });
@@ -340,7 +379,7 @@ async function prepare(deps: BuildDeps, options: BuildOptions, scope: Pick<Solve
     viewRoot: join(runDir, 'context'),
   });
   const named = await prepareNamedContexts(options.namedContexts ?? new Map(), { content, statCache, viewRoot: join(runDir, 'context'), platform: options.platform, disposer, signal });
-  return { content, db, locks, records, snapshotter, layers, baseImages: new BaseImages({ content, registry: deps.registry, pull: options.pull }), context, named };
+  return { content, db, locks, records, snapshotter, layers, baseImages: new BaseImages({ content, registry: deps.registry, pull: options.pull, pins: buildPins(options.pins, options.dockerfile).images, offline: options.offline }), context, named };
 }
 
 interface SolveScope {
@@ -386,7 +425,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   const nodes = new Map<string, SolveNode>(converted.plan.vertices.map((v) => [v.id, { id: v.id, inputs: v.inputs, name: v.meta.name, stage: v.meta.stage, ignoreCache: v.meta.ignoreCache }]));
   // The main context, or a `--build-context` directory by its plan name.
   const contextFor = (name: string): BuildContext => env.named.dirs.get(name) ?? env.context;
-  const downloads = disposer.use(new HttpDownloads({ root: join(scope.runDir, 'http'), content: env.content, allowHostLocal: (options.allow ?? []).includes('network.host'), events }));
+  const downloads = disposer.use(new HttpDownloads({ root: join(scope.runDir, 'http'), content: env.content, allowHostLocal: (options.allow ?? []).includes('network.host'), events, pins: buildPins(options.pins, options.dockerfile).urls, offline: options.offline }));
   const opDeps = {
     executor,
     snapshotter: env.snapshotter,
@@ -468,24 +507,31 @@ interface StoredImage {
   readonly size: number;
   /** Records of `--cache-to type=inline` written into the config (0 without). */
   readonly inlineCacheRecords: number;
+  /** A layer as a step made it → as it is in the image (times clamped to the epoch). */
+  readonly inImage: ReadonlyMap<Digest, LayerRecord>;
+  /** The same by diffID. */
+  readonly inImageDiffIds: ReadonlyMap<Digest, Digest>;
 }
 
 /** assemble: config and manifest over the target's layers (compressed once if the image leaves the machine), into the store. */
-async function assembleAndStore(env: BuildEnvironment, options: BuildOptions, image: ConvertResult['target']['image'], solved: SolvedTarget, exports: ResolvedExporters, signal: AbortSignal): Promise<StoredImage> {
-  const plain = solved.layers;
+async function assembleAndStore(env: BuildEnvironment, options: BuildOptions, image: ConvertResult['target']['image'], solved: SolvedTarget, exports: ResolvedExporters, times: AssembleTimes, signal: AbortSignal): Promise<StoredImage> {
   // Base-image layers may still be only in the registry: the image in the store needs them.
-  await Promise.all(plain.map((layer) => env.layers.ensureBlob(layer, signal)));
+  await Promise.all(solved.layers.map((layer) => env.layers.ensureBlob(layer, signal)));
+  const plain = times.epoch === undefined ? solved.layers : await clampLayers(env.layers, solved.layers, times.baseDiffIds, times.epoch, signal);
   const layers = exports.compression === undefined ? plain : await compressLayers(env.content.blobs, plain, exports.compression, signal);
   const labels = { ...(image.config.Labels ?? {}), ...Object.fromEntries(options.labels) };
-  const created = rfc3339(options.sourceDateEpoch ?? Math.floor(Date.now() / 1000));
-  const inline = exports.inlineCache ? inlineCacheValue(env.records, [...solved.keys.values()].map((k) => k.key), layers, created) : undefined;
+  const stamped = imageTimes(image.history, plain, times.epoch, Date.now);
+  const created = stamped.created;
+  // The cache records hold the layers as the steps made them; the image has them clamped.
+  const asInImage = new Map(solved.layers.map((layer, i) => [layer.diffId, plain[i]?.diffId ?? layer.diffId]));
+  const inline = exports.inlineCache ? inlineCacheValue(env.records, [...solved.keys.values()].map((k) => k.key), layers, created, (diffId) => asInImage.get(diffId) ?? diffId) : undefined;
   const assembled = assembleImage({
     architecture: image.architecture,
     os: image.os,
     variant: image.variant,
     author: image.author,
     config: { ...image.config, ...(Object.keys(labels).length > 0 ? { Labels: labels } : {}) },
-    history: image.history,
+    history: stamped.history,
     layers,
     created,
     docker: exports.dockerMediaTypes,
@@ -500,7 +546,28 @@ async function assembleAndStore(env: BuildEnvironment, options: BuildOptions, im
     configDigest: assembled.configDigest,
     size: layers.reduce((sum, l) => sum + l.size, 0) + assembled.config.length + assembled.manifest.length,
     inlineCacheRecords: inline?.count ?? 0,
+    inImage: new Map(solved.layers.map((layer, i) => [layer.digest, plain[i] ?? layer])),
+    inImageDiffIds: asInImage,
   };
+}
+
+interface AssembleTimes {
+  /** The build's epoch (seconds); undefined for wall-clock times. */
+  readonly epoch: number | undefined;
+  /** The diffIDs of the base images' layers: never rewritten. */
+  readonly baseDiffIds: ReadonlySet<Digest>;
+}
+
+/**
+ * The target's layers with times later than the epoch clamped (BuildKit's rewrite-timestamp): the
+ * leading layers that are a base image's stay as they are (moby/moby#43124), every layer after the
+ * first one the build made is clamped.
+ */
+async function clampLayers(store: LayerStore, layers: readonly LayerRecord[], baseDiffIds: ReadonlySet<Digest>, epoch: number, signal: AbortSignal): Promise<LayerRecord[]> {
+  const base = layers.findIndex((layer) => !baseDiffIds.has(layer.diffId));
+  const keep = base === -1 ? layers.length : base;
+  const rest = await Promise.all(layers.slice(keep).map((layer) => store.clamp(layer, epoch, signal)));
+  return [...layers.slice(0, keep), ...rest];
 }
 
 /** The result cache, telling `observer` the layer each RUN/COPY/ADD step made (the last of its stack). */

@@ -16,6 +16,8 @@ import { CacheRecords } from '../cache/index.js';
 import { writeOutput, type OutputSpec } from '../exporter/index.js';
 import { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
 import { noSpaceError } from './no-space.js';
+import { lockInputs, type LockOptions, type LockResult } from './lock.js';
+import { verifyReproducible, type VerifyOptions, type VerifyResult } from './verify.js';
 import { sbomImage, type ImageSbom, type SbomOptions } from './sbom.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 import { debugSession, listDebugStates, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
@@ -112,6 +114,10 @@ export interface Engine {
   debugStates(options?: { readonly warn?: ((message: string) => void) | undefined }): Promise<DebugRecord[]>;
   /** Runs a command in the kept state of a failed RUN step (see debug.ts). */
   debug(options: DebugSessionOptions): Promise<DebugSessionResult>;
+  /** Pins the Dockerfile's inputs (images, ADD URLs) and writes stagecraft.lock (see lock.ts). */
+  lock(options: LockOptions): Promise<LockResult>;
+  /** Rebuilds an image (from its provenance) or a context in fresh state roots and compares (see verify.ts). */
+  verify(options: VerifyOptions): Promise<VerifyResult>;
   /** Closes the database. The engine must not be used afterwards. */
   close(): void;
 }
@@ -134,6 +140,11 @@ export async function ensurePrivateRoot(root: string): Promise<void> {
 }
 
 export function createEngine(config: Config, options: EngineOptions = {}): Engine {
+  return openEngine(config, options).engine;
+}
+
+/** The engine and its content store (for the engine's own compositions, e.g. verify's rebuild roots). */
+export function openEngine(config: Config, options: EngineOptions = {}): { readonly engine: Engine; readonly content: () => Promise<Content>; readonly deps: ImageDeps } {
   let database: Database | undefined;
   let opening: Promise<Content> | undefined;
   const content = (): Promise<Content> => {
@@ -169,7 +180,7 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
   };
   const deps: ImageDeps = { content, registry, defaultPlatform, snapshotRoot: join(config.stateRoot, 'snapshots') };
 
-  return {
+  const engine: Engine = {
     config,
     pull: (ref, pullOptions) => orNoSpace(pull(deps, ref, pullOptions)),
     push: (localRef, remoteRef, pushOptions) => push(deps, localRef, remoteRef, pushOptions),
@@ -282,10 +293,15 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
       if (database === undefined) throw new Error('engine: the database did not open');
       return new HistoryStore(database, options.clock);
     },
+    async lock(lockOptions) {
+      return lockInputs({ content: await content(), registry, stateRoot: config.stateRoot }, lockOptions);
+    },
+    verify: (verifyOptions) => verifyReproducible({ config, content, deps, open: (rebuildConfig) => openEngine(rebuildConfig, options) }, verifyOptions),
     close() {
       database?.close();
     },
   };
+  return { engine, content, deps };
 }
 
 /** An output as `type=…,dest=…` or `type=image,name=…` (what the history shows of it). */

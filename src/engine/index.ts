@@ -26,8 +26,12 @@ export {
 } from './images.js';
 export { ENTITLEMENTS, checkBuildEntitlements, checkPlanEntitlements, parseEntitlements, type Entitlement } from './entitlements.js';
 export { build, type BuildDeps, type BuildObserver, type BuildOptions, type BuildResult, type SupplyChainFacts } from './build.js';
+export { EPOCH_SOURCES, imageTimes, resolveEpoch, type BuildEpoch, type EpochSource } from './epoch.js';
 export { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 export { checkDockerfile, checkFailure, contextCredentials, warningEvent, type CheckOptions } from './lint.js';
 export { type ImageSbom, type SbomOptions } from './sbom.js';
 export { debugRecord, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
 export { imageAttestations, type ImageAttestations, type ProvenanceView, type SbomView } from './attestations.js';
+export { lockInputs, type LockOptions, type LockResult } from './lock.js';
+export { locateInput, type BuildPins } from './locked.js';
+export { verifyReproducible, type ImageDigests, type RebuildRequest, type VerifyOptions, type VerifyResult, type VerifySubject } from './verify.js';

@@ -35,6 +35,8 @@ export interface ProvenanceFactsInput {
   readonly images: readonly ResolvedBaseImage[];
   readonly downloads: readonly { readonly url: string; readonly digest: string }[];
   readonly git: GitSource | undefined;
+  /** The build's SOURCE_DATE_EPOCH and its source (undefined: wall-clock times). */
+  readonly sourceDateEpoch?: { readonly seconds: number; readonly source: string } | undefined;
   /** The layers a solved vertex produced (undefined when it was not solved, e.g. under a cached target). */
   readonly layers?: ((id: VertexId) => readonly { readonly mediaType: string; readonly digest: string; readonly size: number }[] | undefined) | undefined;
 }
@@ -140,6 +142,7 @@ export function provenanceFacts(input: ProvenanceFactsInput): ProvenanceFacts {
     frontend: 'dockerfile.v0',
     dockerfile: { path: dockerfilePath(input.contextDir, input.dockerfile.path), text: input.dockerfile.text },
     git: input.git,
+    ...(input.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: input.sourceDateEpoch }),
     args: frontendArgs(input),
     locals,
     secrets,

@@ -33,6 +33,7 @@ export const EVENT_SCHEMAS = {
   'build.completed': z.object({
     type: z.literal('build.completed'), time, durationMs: z.number().nonnegative(), executed: z.number().int(), cached: z.number().int(),
     image: z.object({ digest: z.string(), configDigest: z.string(), size: bytes }).optional(),
+    epoch: z.object({ seconds: z.number().int().nonnegative(), source: z.enum(['SOURCE_DATE_EPOCH', 'git', 'base-image', 'default']) }).optional(),
   }),
   'build.failed': z.object({
     type: z.literal('build.failed'), time, durationMs: z.number().nonnegative(), error: z.string(),

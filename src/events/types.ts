@@ -61,6 +61,8 @@ export type BuildEvent =
     readonly executed: number;
     readonly cached: number;
     readonly image?: { readonly digest: string; readonly configDigest: string; readonly size: number } | undefined;
+    /** The build's SOURCE_DATE_EPOCH (seconds) and where it came from; absent for a wall-clock build (`--reproducible=false`). */
+    readonly epoch?: { readonly seconds: number; readonly source: 'SOURCE_DATE_EPOCH' | 'git' | 'base-image' | 'default' } | undefined;
   }
   | {
     readonly type: 'build.failed';

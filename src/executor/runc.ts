@@ -269,6 +269,8 @@ class RuncExecutor implements Executor {
   async #runRunc(id: string, bundle: string, logFile: string, io: ExecIo, signal: AbortSignal): Promise<number> {
     const { runcPath, stateDir } = this.settings;
     const terminal = io.terminal === true;
+    // runc creates missing mount points (/dev, /proc, /sys) in the rootfs with the umask it inherits,
+    // and they end up in the step's layer: the CLI runs under umask 0022 (src/cli.ts) for that reason.
     const child = spawn(runcPath, ['--root', stateDir, '--log', logFile, '--log-format', 'json', 'run', '--bundle', bundle, id], {
       // With a terminal, runc proxies our own terminal to the container's pty (and sets it raw).
       stdio: terminal ? 'inherit' : [io.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],

@@ -22,7 +22,8 @@ export interface RuntimeSpec {
   readonly ociVersion: string;
   readonly process: {
     readonly terminal: boolean;
-    readonly user: { readonly uid: number; readonly gid: number; readonly additionalGids?: readonly number[] };
+    /** `umask`: always 0022 (runc otherwise inherits the builder's, and a builder under umask 077 would make other files than one under 022). */
+    readonly user: { readonly uid: number; readonly gid: number; readonly umask: number; readonly additionalGids?: readonly number[] };
     readonly args: readonly string[];
     readonly env: readonly string[];
     readonly cwd: string;
@@ -210,7 +211,7 @@ export function generateRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
     ociVersion: '1.0.2',
     process: {
       terminal: input.terminal ?? false,
-      user: { uid: input.uid, gid: input.gid, ...(input.additionalGids.length > 0 ? { additionalGids: [...input.additionalGids] } : {}) },
+      user: { uid: input.uid, gid: input.gid, umask: 0o022, ...(input.additionalGids.length > 0 ? { additionalGids: [...input.additionalGids] } : {}) },
       args: [...input.args],
       env: [...input.env],
       cwd: input.cwd,

@@ -60,7 +60,7 @@ export interface ExportContext {
   readonly stdout: NodeJS.WritableStream | undefined;
   /** The Docker daemon's socket, for `--load` / `type=docker` without dest (default /var/run/docker.sock). */
   readonly dockerSocket: string | undefined;
-  /** SOURCE_DATE_EPOCH (seconds): clamps the mtimes of a tar output. */
+  /** The build's SOURCE_DATE_EPOCH (seconds): every mtime of a local or tar output is set to it; undefined for a wall-clock build. */
   readonly sourceDateEpoch: number | undefined;
   /** A warning in the build's output (e.g. a `--cache-to` that failed with ignore-error=true). */
   readonly warn: (message: string) => void;

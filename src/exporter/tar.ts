@@ -1,7 +1,8 @@
 /**
  * `-o type=tar,dest=FILE|-`: the final stage's files as one tar, packed from its snapshot (mounted
- * read-only) with the layer conventions (sorted, numeric owners, whole-second mtimes clamped to
- * SOURCE_DATE_EPOCH). Device nodes are left out, as the local output never creates them. Attestation
+ * read-only) with the layer conventions (sorted, numeric owners, whole-second mtimes). With the
+ * build's SOURCE_DATE_EPOCH every entry's mtime IS the epoch (set, not clamped, as BuildKit's tar
+ * output). Device nodes are left out, as the local output never creates them. Attestation
  * files (explicit --sbom/--provenance) follow at the root (attest-files.ts), replacing a same-named file.
  */
 import { makeHeader, packItems, walkTree, writeTar, type LayerItem, type TarWriteEntry } from '../snapshot/index.js';
@@ -27,7 +28,10 @@ export class TarExporter implements Exporter {
       const files = await attestationFiles(image.attestations, rootfs.path, ctx.signal);
       const mtime = ctx.sourceDateEpoch ?? 0;
       const entries = async function* (signal: AbortSignal): AsyncGenerator<TarWriteEntry> {
-        yield* packItems(withoutDevices(rootfs.path, new Set(files.map((f) => f.name)), signal), { sourceDateEpoch: ctx.sourceDateEpoch, signal });
+        const epoch = ctx.sourceDateEpoch;
+        for await (const entry of packItems(withoutDevices(rootfs.path, new Set(files.map((f) => f.name)), signal), { signal })) {
+          yield epoch === undefined ? entry : { ...entry, header: { ...entry.header, mtime: epoch } };
+        }
         for (const file of files) yield { header: makeHeader({ type: 'file', name: file.name, size: file.bytes.length, mode: 0o600, mtime }), body: () => [file.bytes] };
       };
       const tar = writeTar(entries(ctx.signal), ctx.signal);

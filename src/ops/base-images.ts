@@ -4,7 +4,7 @@
  * here: LayerStore pulls a blob only when a step really needs its files.
  */
 import type { Content } from '../content/index.js';
-import { StagecraftError, formatImageRef, formatPlatform, imageRefName, parseImageRef, platformEquals, type Digest, type ImageRef, type Platform } from '../core/index.js';
+import { StagecraftError, formatImageRef, formatPlatform, imageRefName, parseImageRef, platformEquals, withDigest, type Digest, type ImageRef, type Platform } from '../core/index.js';
 import { parseImageConfig, parseManifest, platformFromOci, selectManifest, type ImageConfig } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import type { LayerRecord } from '../cache/index.js';
@@ -22,6 +22,20 @@ export interface BaseImageOptions {
   readonly registry: RegistryClient;
   /** Always ask the registry (`--pull`); otherwise a local image of that name is used first. */
   readonly pull: boolean;
+  /** Digests to use instead of resolving tags (a lockfile, or the materials of a provenance). */
+  readonly pins?: BaseImagePins | undefined;
+  /** Never contact a registry: every image must be in the store (`--offline`). */
+  readonly offline?: boolean | undefined;
+}
+
+/**
+ * Pinned base images. `lookup` gets the normalised name (`docker.io/library/busybox:latest`) of a
+ * reference written without a digest; with `locked`, a name it does not know is an error (`missing`).
+ */
+export interface BaseImagePins {
+  lookup(name: string, platform: Platform): { readonly digest: Digest; readonly manifest?: Digest | undefined } | undefined;
+  readonly locked: boolean;
+  missing(ref: string, platform: Platform): StagecraftError;
 }
 
 /** A base image this build resolved (for provenance): the name as asked and what it resolved to. */
@@ -55,6 +69,12 @@ export class BaseImages {
     return pending;
   }
 
+  /** Every image resolved so far (the base images' times and layers, for SOURCE_DATE_EPOCH). */
+  async loaded(): Promise<BaseImage[]> {
+    const all = await Promise.all([...this.#cache.values()].map((pending) => pending.catch(() => undefined)));
+    return all.filter((image): image is BaseImage => image !== undefined);
+  }
+
   /**
    * Every image resolved so far, once each: a reference the build pinned itself (the name a FROM
    * resolved to, `name:tag@<that digest>`) is the same image as the name it came from, not another.
@@ -69,11 +89,27 @@ export class BaseImages {
   }
 
   async #resolve(text: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
-    const ref = parseImageRef(text);
-    const { content, registry } = this.options;
-    if (!this.options.pull || ref.digest !== undefined) {
-      const local = await this.#local(ref, platform);
+    let ref = parseImageRef(text);
+    const { content, registry, pins } = this.options;
+    let manifestPin: Digest | undefined;
+    if (pins !== undefined && ref.digest === undefined) {
+      const pin = pins.lookup(formatImageRef(ref), platform);
+      if (pin !== undefined) {
+        ref = withDigest(ref, pin.digest);
+        manifestPin = pin.manifest;
+      } else if (pins.locked) {
+        throw pins.missing(text, platform);
+      }
+    }
+    if (!this.options.pull || ref.digest !== undefined || this.options.offline === true) {
+      // A pinned multi-platform image is held as its platform's manifest (the index is not stored).
+      const local = (await this.#local(ref, platform)) ?? (manifestPin === undefined ? undefined : await this.#local(withDigest(ref, manifestPin), platform));
       if (local !== undefined) return local;
+    }
+    if (this.options.offline === true) {
+      throw new StagecraftError('OFFLINE_MISSING', `image ${formatImageRef(ref)} (${formatPlatform(platform)}) is not in the local store, and --offline does not contact its registry`, {
+        hint: 'build once online (or `stagecraft pull --platform ' + formatPlatform(platform) + ' ' + formatImageRef(ref) + '`) on this state root, then build --offline',
+      });
     }
     const resolved = await registry.resolve(ref, { platform, signal }).catch((error: unknown) => {
       // As BuildKit: `failed to resolve source metadata for <ref>: <why>`, keeping the code (exit status) and hint.

@@ -27,6 +27,7 @@ import type { HttpSourceOp } from '../plan/index.js';
 import { redactText, redactUrl } from '../registry/index.js';
 import { retry } from '../util/retry.js';
 import { assertRemoteHost } from './http-address.js';
+import type { UrlPins } from './lockfile.js';
 
 export interface DownloadOptions {
   /** Where the files the ADD copies go (a directory per download); removed with the build's run directory. */
@@ -41,6 +42,10 @@ export interface DownloadOptions {
   readonly attempts?: number | undefined;
   /** Delay before the second attempt (doubles each time). Default 500 ms. */
   readonly baseDelayMs?: number | undefined;
+  /** Content digests of URLs (a lockfile): a URL without `--checksum` is verified against its pin. */
+  readonly pins?: UrlPins | undefined;
+  /** Never download (`--offline`): a step that needs a URL's content fails (a cached step does not). */
+  readonly offline?: boolean | undefined;
 }
 
 /** A failure worth another attempt (connection errors, truncated bodies, 5xx, 408, 429). */
@@ -176,7 +181,8 @@ export class HttpDownloads implements AsyncDisposable {
   constructor(private readonly options: DownloadOptions) {}
 
   /** The cache key of an http source: its checksum when given (no download), else the downloaded content's digest. */
-  async cacheKey(op: HttpSourceOp, signal: AbortSignal): Promise<unknown> {
+  async cacheKey(given: HttpSourceOp, signal: AbortSignal): Promise<unknown> {
+    const op = this.#pinned(given);
     if (op.checksum !== undefined) {
       // Not downloaded on a cache hit: the checksum is what the content was pinned to.
       const key = `${op.url}|${op.checksum}`;
@@ -189,11 +195,12 @@ export class HttpDownloads implements AsyncDisposable {
 
   /** The downloaded blob in the content store, held until the build ends. */
   async blob(op: HttpSourceOp, signal: AbortSignal): Promise<Digest> {
-    return (await this.#download(op, signal)).digest;
+    return (await this.#download(this.#pinned(op), signal)).digest;
   }
 
   /** A directory holding the downloaded file (named `op.filename`, mode 0600), valid until the build ends. */
-  fetch(op: HttpSourceOp, signal: AbortSignal): Promise<string> {
+  fetch(given: HttpSourceOp, signal: AbortSignal): Promise<string> {
+    const op = this.#pinned(given);
     const key = `${op.url}|${op.checksum ?? ''}|${op.filename}`;
     let pending = this.#files.get(key);
     if (pending === undefined) {
@@ -219,10 +226,25 @@ export class HttpDownloads implements AsyncDisposable {
     return Promise.resolve();
   }
 
+  /** The op with its lock pin as its checksum (verified like `ADD --checksum`). */
+  #pinned(op: HttpSourceOp): HttpSourceOp {
+    const pins = this.options.pins;
+    if (pins === undefined || op.checksum !== undefined) return op;
+    const digest = pins.lookup(op.url);
+    if (digest !== undefined) return { ...op, checksum: digest };
+    if (pins.locked) throw pins.missing(op.url);
+    return op;
+  }
+
   #download(op: HttpSourceOp, signal: AbortSignal): Promise<Fetched> {
     const key = `${op.url}|${op.checksum ?? ''}`;
     let pending = this.#pending.get(key);
     if (pending === undefined) {
+      if (this.options.offline === true) {
+        return Promise.reject(new StagecraftError('OFFLINE_MISSING', `ADD ${redactUrl(op.url)}: the download is not in the build cache, and --offline does not contact the network`, {
+          hint: 'build once online on this state root (with the same lock), then build --offline',
+        }));
+      }
       this.#lease ??= this.options.content.leases.create({ label: 'build downloads' });
       pending = download(op, this.#lease, signal, this.options);
       this.#pending.set(key, pending);

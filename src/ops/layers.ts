@@ -7,18 +7,21 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/index.js';
 import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
-import type { LayerRecord } from '../cache/index.js';
+import type { ClampedLayers, LayerRecord } from '../cache/index.js';
 import { MEDIA_TYPES } from '../oci/index.js';
-import { chainId, type ImmutableSnapshot, type MountedRootfs, type MutableSnapshot, type Snapshotter } from '../snapshot/index.js';
+import { chainId, clampTarTimes, decompressLayer, type ImmutableSnapshot, type MountedRootfs, type MutableSnapshot, type Snapshotter } from '../snapshot/index.js';
 
 export interface LayerStoreOptions {
   readonly snapshotter: Snapshotter;
   readonly blobs: ContentStore;
   /** Fetches a base-image layer blob into the content store (from `layer.source`). */
   readonly fetchBlob: (layer: LayerRecord, signal: AbortSignal) => Promise<void>;
-  readonly sourceDateEpoch?: number | undefined;
   /** A directory for temporary mount points. */
   readonly runDir: string;
+  /** Layers clamped to an epoch, by (diffID, epoch) (omitted: every clamp reads the layer again). */
+  readonly clamped?: ClampedLayers | undefined;
+  /** Seconds since the epoch, for the `created` time of a new layer. */
+  readonly clock?: (() => number) | undefined;
 }
 
 /** An extraction error of a layer, with the layer's digest in front (apply itself does not know it). */
@@ -103,13 +106,36 @@ export class LayerStore {
    * the layer leaves the machine (image/compress-layers.ts), as BuildKit keeps Docker's store
    * uncompressed. A step that changed nothing still gets its (empty) layer, as in BuildKit, so history
    * and layers stay one-to-one.
+   *
+   * The layer keeps the files' own times (whole seconds): the build's SOURCE_DATE_EPOCH is applied
+   * when an image is assembled (`clamp`), so a cached step serves builds of any epoch.
    */
   async commit(mutable: MutableSnapshot, signal: AbortSignal): Promise<LayerRecord> {
     const { snapshotter, blobs } = this.options;
-    const tar = snapshotter.diff(mutable, { sourceDateEpoch: this.options.sourceDateEpoch, signal });
+    const created = Math.floor((this.options.clock ?? Date.now)() / 1000);
+    const tar = snapshotter.diff(mutable, { signal });
     const info = await blobs.ingest(tar, { signal });
     // Stored under the new layer's chain ID: the next step finds it unpacked.
     await mutable.commit(signal, info.digest);
-    return { diffId: info.digest, digest: info.digest, size: info.size, mediaType: MEDIA_TYPES.ociLayer };
+    return { diffId: info.digest, digest: info.digest, size: info.size, mediaType: MEDIA_TYPES.ociLayer, created };
+  }
+
+  /**
+   * The layer with every mtime later than `epoch` clamped to it (BuildKit's rewrite-timestamp): the
+   * same digest when nothing was later, else a new plain-tar blob, remembered by (diffID, epoch). Only
+   * for layers a build made: a base image's layers are never rewritten.
+   */
+  async clamp(layer: LayerRecord, epoch: number, signal: AbortSignal): Promise<LayerRecord> {
+    const { blobs, clamped } = this.options;
+    const created = layer.created === undefined ? {} : { created: layer.created };
+    const known = clamped?.get(layer.diffId, epoch);
+    if (known !== undefined && (await blobs.has(known.digest))) return { ...known, ...created };
+    await this.ensureBlob(layer, signal);
+    // A layer from an imported cache may be compressed: the clamped one is a plain tar like every local layer.
+    const { tar } = await decompressLayer(await blobs.open(layer.digest));
+    const info = await blobs.ingest(clampTarTimes(tar, epoch, signal), { signal });
+    const out: LayerRecord = { diffId: info.digest, digest: info.digest, size: info.size, mediaType: MEDIA_TYPES.ociLayer };
+    clamped?.put(layer.diffId, epoch, out);
+    return { ...out, ...created };
   }
 }

@@ -1,6 +1,7 @@
 export { makeHeader, type TarEntryType, type TarHeader } from './tar/format.js';
 export { writeTar, type TarWriteEntry } from './tar/writer.js';
 export { readTar, type ReadTarOptions, type TarReadEntry } from './tar/reader.js';
+export { clampTarTimes, clampTime } from './clamp.js';
 export {
   OPAQUE_WHITEOUT,
   WHITEOUT_PREFIX,

@@ -158,7 +158,7 @@ describe('stagecraft pull/push/images/inspect/tag/rmi/save/load', () => {
     assert.match(built.stderr, new RegExp(`^built image ${iid} in \\d+\\.\\ds: `, 'm'), 'the summary names the image ID');
     assert.match(built.stderr, new RegExp(`^  manifest digest ${entry.digest}$`, 'm'), 'and labels the manifest digest');
     assert.notEqual(entry.digest, iid);
-    // Built again (a new config: its created time is now), -q prints the ID that --iidfile and images show.
+    // Built again (from the cache: the same image ID), -q prints the ID that --iidfile and images show.
     const iidfile2 = join(work, 'history-2.iid');
     const quiet = ok(['build', '-q', '-t', 'hist:1', '--iidfile', iidfile2, context]);
     const iid2 = readFileSync(iidfile2, 'utf8');

@@ -111,6 +111,19 @@ describe('makeProvenance', () => {
     for (const absent of ['1.2.3', 'label:team', 'token', 'npmrc', 'FROM alpine']) assert.ok(!text.includes(absent), absent);
   });
 
+  it('records the build\'s SOURCE_DATE_EPOCH and its source in min and max, v1 and v0.2 (what verify rebuilds with)', () => {
+    const withEpoch = { ...facts, sourceDateEpoch: { seconds: 1_600_000_000, source: 'git' } };
+    for (const mode of ['min', 'max'] as const) {
+      const v1 = makeProvenance(withEpoch, { mode, version: 'v1' }).predicate;
+      assert.equal(at(v1, 'buildDefinition', 'internalParameters', 'sourceDateEpoch'), 1_600_000_000);
+      assert.equal(at(v1, 'buildDefinition', 'internalParameters', 'sourceDateEpochSource'), 'git');
+      const v02 = makeProvenance(withEpoch, { mode, version: 'v0.2' }).predicate;
+      assert.deepEqual(at(v02, 'invocation', 'environment'), { platform: 'linux/amd64', sourceDateEpoch: 1_600_000_000, sourceDateEpochSource: 'git' });
+    }
+    // A wall-clock build (--reproducible=false) has none.
+    assert.equal(at(makeProvenance(facts, { mode: 'max', version: 'v1' }).predicate, 'buildDefinition', 'internalParameters', 'sourceDateEpoch'), undefined);
+  });
+
   it('min without build args or labels keeps the request complete', () => {
     const { predicate } = makeProvenance({ ...facts, args: { target: 'release' } }, { mode: 'min', version: 'v1' });
     assert.equal(at(predicate, 'runDetails', 'metadata', 'buildkit_completeness', 'request'), true);

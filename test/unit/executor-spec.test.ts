@@ -50,7 +50,7 @@ describe('generateRuntimeSpec', () => {
     assert.deepEqual(spec.process.args, ['/bin/sh', '-c', 'make']);
     assert.deepEqual(spec.process.env, ['PATH=/bin', 'HOME=/root']);
     assert.equal(spec.process.cwd, '/src');
-    assert.deepEqual(spec.process.user, { uid: 1000, gid: 1000, additionalGids: [4, 100] });
+    assert.deepEqual(spec.process.user, { uid: 1000, gid: 1000, umask: 0o022, additionalGids: [4, 100] });
     assert.equal(spec.process.terminal, false);
     assert.equal(spec.process.noNewPrivileges, false);
     assert.deepEqual(spec.process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 1_048_576, soft: 1_048_576 }]);
@@ -60,7 +60,7 @@ describe('generateRuntimeSpec', () => {
 
   it('omits additionalGids when there are none', () => {
     const spec = generateRuntimeSpec({ ...base, additionalGids: [] });
-    assert.deepEqual(spec.process.user, { uid: 1000, gid: 1000 });
+    assert.deepEqual(spec.process.user, { uid: 1000, gid: 1000, umask: 0o022 });
   });
 
   it("gives Docker's default capabilities in the bounding, effective and permitted sets", () => {

@@ -17,7 +17,7 @@ import { readSecrets, sshSockets } from '../secret-sources.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
 import { ShellLex, listTargets, loadDockerfile, outlineDockerfile, type OutlineOptions } from '../../dockerfile/index.js';
-import { checkBuildEntitlements, checkDockerfile, checkFailure, parseEntitlements, type BuildResult, type CheckOptions, type Engine } from '../../engine/index.js';
+import { checkBuildEntitlements, checkDockerfile, checkFailure, parseEntitlements, type BuildResult, type CheckOptions, type Engine, type EpochSource } from '../../engine/index.js';
 import { ExitStatus } from '../exit-status.js';
 import { checkText, lintJson } from '../lint-output.js';
 import { applyLayer, detectCompression } from '../../snapshot/index.js';
@@ -29,9 +29,11 @@ import { interactiveTerminal, runDebug } from './debug.js';
 import { collect, parseBuildArgs, readBoundedDockerfile, readDockerfile } from '../options.js';
 import { PROGRESS_MODES, progressSink } from '../progress/index.js';
 import { addRootOption, formatBytes, platformOption, withEngine } from './store-context.js';
+import { lockPathFor, readLock } from './lock.js';
 
 interface BuildFlags {
   file?: string;
+  reproducible?: string | boolean;
   tag?: string[];
   target?: string;
   buildArg?: string[];
@@ -47,6 +49,8 @@ interface BuildFlags {
   /** commander reads `--no-cache-filter` as the negation of `--cache-filter`: values land here. */
   cacheFilter?: string[] | boolean;
   pull?: boolean;
+  locked?: boolean;
+  offline?: boolean;
   network?: string;
   allow?: string[];
   label?: string[];
@@ -160,7 +164,8 @@ async function namedContexts(values: readonly string[]): Promise<Map<string, Nam
   return out;
 }
 
-function sourceDateEpoch(buildArgs: Map<string, string>): number | undefined {
+/** SOURCE_DATE_EPOCH from `--build-arg` (wins) or the environment; undefined when unset. */
+export function sourceDateEpoch(buildArgs: ReadonlyMap<string, string>): number | undefined {
   const text = buildArgs.get('SOURCE_DATE_EPOCH') ?? process.env.SOURCE_DATE_EPOCH;
   if (text === undefined || text === '') return undefined;
   if (!/^\d+$/.test(text)) throw usage(`invalid SOURCE_DATE_EPOCH "${text}"`, 'SOURCE_DATE_EPOCH is a Unix time in seconds');
@@ -217,12 +222,32 @@ function callResult(call: CallFunction, dockerfile: { path: string; text: string
   return call.format === 'json' ? outlineJson(outline, dockerfile.text) : formatOutline(outline);
 }
 
+/** How the summary names where the epoch came from. */
+const EPOCH_SOURCE_TEXT: Readonly<Record<EpochSource, string>> = {
+  SOURCE_DATE_EPOCH: 'from SOURCE_DATE_EPOCH',
+  git: 'the commit time of the context\'s git work tree',
+  'base-image': 'the newest base image\'s created time',
+  default: 'no git commit or base image time: 1970',
+};
+
+/** `--reproducible[=true|false]` (absent: true). */
+function reproducibleFlag(value: string | boolean | undefined): boolean {
+  if (value === undefined || value === true) return true;
+  const text = String(value).toLowerCase();
+  if (['true', '1', 'yes'].includes(text)) return true;
+  if (['false', '0', 'no'].includes(text)) return false;
+  throw usage(`invalid --reproducible "${String(value)}"`, '--reproducible=false builds with wall-clock times; true (the default) uses SOURCE_DATE_EPOCH, else the git commit time, else the base images\' time');
+}
+
 function summary(result: BuildResult): string {
   const lines = [
     `built image ${result.configDigest} in ${(result.durationMs / 1000).toFixed(1)}s: ${result.executed} steps run, ${result.cached} cached, ${formatBytes(result.size)} in the store`,
     `  manifest digest ${result.manifestDigest}`,
     ...result.names.map((n) => `  named ${n}`),
     ...result.exported.map((e) => `  exported ${e}`),
+    result.epoch === undefined
+      ? '  times: wall clock (--reproducible=false)'
+      : `  SOURCE_DATE_EPOCH ${result.epoch.seconds} (${new Date(result.epoch.seconds * 1000).toISOString().replace('.000Z', 'Z')}, ${EPOCH_SOURCE_TEXT[result.epoch.source]})`,
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -247,8 +272,11 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF | type=local,src=DIR | REF (a cache, or an image built with --cache-to type=inline); one that cannot be used is a warning (repeatable)', collect)
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF | type=local,dest=DIR, with mode=min|max | type=inline (in the image config); ignore-error=true makes a failed export a warning (repeatable)', collect)
     .option('--no-cache', 'run every step, ignoring the cache')
+    .option('--reproducible [true|false]', 'reproducible times (default true): the epoch is SOURCE_DATE_EPOCH, else the context\'s git commit time, else the newest base image\'s created time, else 0; false: wall-clock times')
     .option('--no-cache-filter <stage>', 'run the steps of these stages without the cache (repeatable)', (value: string, previous: unknown) => [...(Array.isArray(previous) ? (previous as string[]) : []), value])
     .option('--pull', 'always resolve base images from their registry')
+    .option('--locked', 'use exactly the digests of stagecraft.lock beside the Dockerfile (written by `stagecraft lock`); fail on an input it lacks or a changed Dockerfile')
+    .option('--offline', 'contact no registry or URL: every image and download must be in the local store or build cache')
     .option('--network <mode>', 'network for RUN steps: default, host or none', 'default')
     .option('--allow <entitlement>', 'grant an entitlement: network.host, security.insecure (repeatable)', collect)
     .option('--label <KEY=VALUE>', 'add a label to the image (repeatable)', collect)
@@ -316,6 +344,7 @@ Examples:
       }
       const buildArgs = parseBuildArgs(flags.buildArg ?? [], process.env);
       const epoch = sourceDateEpoch(buildArgs);
+      const reproducible = reproducibleFlag(flags.reproducible);
       const labels = parseLabels(flags.label ?? []);
       const buildPlatform = hostPlatform(process.arch);
       const platform = platformOption(flags.platform) ?? buildPlatform;
@@ -323,6 +352,8 @@ Examples:
         throw usage(`--platform ${flags.platform ?? ''}: building for another architecture needs emulation, which stagecraft does not support yet`, `build for ${buildPlatform.os}/${buildPlatform.architecture}`);
       }
       const dockerfile = stdinContext?.dockerfileText !== undefined ? { path: 'Dockerfile', text: stdinContext.dockerfileText } : readDockerfile(flags.file, context, () => readBoundedDockerfile(0, '<stdin>'));
+      if (flags.offline === true && (flags.pull === true || flags.push === true)) throw usage(`--offline cannot be used with --${flags.pull === true ? 'pull' : 'push'}`, 'both contact a registry; drop one of them');
+      const locked = flags.locked === true ? await readLock(lockPathFor(dockerfile.path, context)) : undefined;
       const annotations = parseAnnotations(flags.annotation ?? [], platform);
       if (Object.keys(annotations.manifestDescriptor).length > 0 && outputs.some((o) => (o.type === 'image' || o.type === 'oci' || o.type === 'docker') && !o.ociMediaTypes)) {
         throw usage('manifest-descriptor annotations cannot be exported with oci-mediatypes=false', 'drop the manifest-descriptor: annotation or export with oci-mediatypes=true (as BuildKit)');
@@ -413,6 +444,9 @@ Examples:
             allow,
             labels,
             sourceDateEpoch: epoch,
+            ...(locked === undefined ? {} : { pins: { lock: locked } }),
+            ...(flags.offline === true ? { offline: true } : {}),
+            reproducible,
             exec: { extraHosts, shmSize, ulimits, cgroupParent, resources },
             annotations,
             attest,
