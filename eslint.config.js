@@ -15,7 +15,8 @@ const LAYERS = [
 // ops/ keys and stores results through cache/ (the build cache is the ops' result store).
 // engine/ is the composition root: it composes the other L4 modules.
 // policy/ judges scan/'s findings (its input object carries them).
-const SIBLINGS = { ops: ['cache'], engine: ['exporter', 'history', 'metrics'], policy: ['scan'] };
+// cli/ starts server/ (`stagecraft serve` is a command like any other).
+const SIBLINGS = { ops: ['cache'], engine: ['exporter', 'history', 'metrics'], policy: ['scan'], cli: ['server'] };
 
 const layerOf = new Map(LAYERS.flatMap((mods, layer) => mods.map((m) => [m, layer])));
 const zones = [];
@@ -29,7 +30,7 @@ for (const [mod, layer] of layerOf) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'test/conformance/cases/**', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'src/server/dashboard/**', 'bench/results/**', 'test/conformance/cases/**', 'eslint.config.js'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -1,5 +1,6 @@
 // Bundles the CLI into dist/cli.js (one file instead of ~300 modules: ~0.15 s less start-up per
 // command). Native addons and CommonJS-only dependencies stay external and load from node_modules.
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { build } from 'esbuild';
 
 await build({
@@ -17,3 +18,10 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
+
+// The dashboard of `stagecraft serve`: its own files and uPlot's browser build, beside the CLI, so a
+// built CLI serves them offline (src/server/assets.ts reads dist/dashboard).
+const dashboard = 'dist/dashboard';
+mkdirSync(dashboard, { recursive: true });
+for (const file of ['index.html', 'app.js', 'app.css']) copyFileSync(`src/server/dashboard/${file}`, `${dashboard}/${file}`);
+for (const file of ['uPlot.iife.min.js', 'uPlot.min.css']) copyFileSync(`node_modules/uplot/dist/${file}`, `${dashboard}/${file}`);

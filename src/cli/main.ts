@@ -10,6 +10,7 @@ import { registerImageCommands } from './commands/image-commands.js';
 import { registerSbom } from './commands/sbom.js';
 import { registerUpkeep } from './commands/upkeep.js';
 import { registerDebug } from './commands/debug.js';
+import { registerServe } from './commands/serve.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
 
@@ -77,6 +78,7 @@ export function buildProgram(io: CliIo): Command {
   registerDebugAst(program, io);
   registerDebug(program, io);
   registerUpkeep(program, io);
+  registerServe(program, io);
   registerCompletion(program, io);
   for (const command of program.commands) {
     const examples = EXAMPLES[command.name()];

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config } from '../config/index.js';
 import { formatPlatform, hostPlatform, type Digest, type Platform } from '../core/index.js';
-import { HistoryRecorder, HistoryStore, projectOf, requestFacts } from '../history/index.js';
+import { HistoryQuery, HistoryRecorder, HistoryStore, Outbox, projectOf, requestFacts } from '../history/index.js';
 import { openContent, type Content, type GcOptions, type GcResult, type GcRootProvider, type ImageReference } from '../content/index.js';
 import { Database } from '../db/index.js';
 import { CacheRecords } from '../cache/index.js';
@@ -101,6 +101,8 @@ export interface Engine {
   prune(options?: PruneOptions): Promise<PruneResult>;
   /** The build history (records of every build of this state root). */
   buildHistory(): Promise<HistoryStore>;
+  /** The history with the dashboard's queries and the report outbox (`serve`, `build --report-to`, `history push`). */
+  historyAccess(): Promise<{ readonly store: HistoryStore; readonly query: HistoryQuery; readonly outbox: Outbox }>;
   /**
    * The SBOM of an image: from the store, else pulled from its registry; its packages with the file
    * and layer each was found from (see sbom.ts).
@@ -281,6 +283,13 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
       await content();
       if (database === undefined) throw new Error('engine: the database did not open');
       return new HistoryStore(database, options.clock);
+    },
+    async historyAccess() {
+      await content();
+      if (database === undefined) throw new Error('engine: the database did not open');
+      // The store first: it applies the history migrations the other two read.
+      const store = new HistoryStore(database, options.clock);
+      return { store, query: new HistoryQuery(database), outbox: new Outbox(database, options.clock) };
     },
     close() {
       database?.close();

@@ -11,14 +11,14 @@ import { HISTORY_MIGRATIONS, HISTORY_SCHEMA_OWNER } from './schema.js';
 import { BUILD_STATUSES, BuildRequestFacts, STEP_STATUSES, type BuildRecord, type BuildRecordBundle, type BuildStatus, type SourcePoint, type StepLog, type StepRecord, type WarningRecord } from './types.js';
 
 const int = z.number().int();
-const BuildRow = z.object({
+export const BuildRow = z.object({
   id: z.string(), project: z.string(), context: z.string(), dockerfile: z.string(), target: z.string(), platform: z.string(),
   started_at: int, ended_at: int, status: z.enum(BUILD_STATUSES),
   error_code: z.string().nullable(), error_message: z.string().nullable(), error_file: z.string().nullable(), error_line: int.nullable(), error_vertex: z.string().nullable(),
   request: z.string(), image_digest: z.string().nullable(), config_digest: z.string().nullable(), image_size: int.nullable(),
   steps_total: int, steps_executed: int, steps_cached: int, warnings: int,
 });
-type BuildRow = z.infer<typeof BuildRow>;
+export type BuildRow = z.infer<typeof BuildRow>;
 const StepRow = z.object({
   seq: int, vertex: z.string(), name: z.string(), stage: z.string().nullable(), status: z.enum(STEP_STATUSES), started_at: int, duration_ms: int.nullable(),
   miss_reasons: z.string().nullable(), exit_code: int.nullable(), error: z.string().nullable(), layer_digest: z.string().nullable(), layer_size: int.nullable(),
@@ -218,7 +218,7 @@ export class HistoryStore {
   }
 }
 
-function toBuild(row: BuildRow): BuildRecord {
+export function toBuild(row: BuildRow): BuildRecord {
   const location = point(row.error_file, row.error_line);
   return {
     id: row.id, project: row.project, context: row.context, dockerfile: row.dockerfile, target: row.target, platform: row.platform,

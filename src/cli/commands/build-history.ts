@@ -8,11 +8,12 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { StagecraftError } from '../../core/index.js';
 import { instructions } from '../../dockerfile/index.js';
-import { BUILD_STATUSES, type BuildRecord, type BuildStatus, type HistoryStore, type ListOptions, type StepRecord } from '../../history/index.js';
+import { BUILD_STATUSES, pushRecords, toRecordBundle, type BuildRecord, type BuildStatus, type HistoryStore, type ListOptions, type StepRecord } from '../../history/index.js';
 import type { CliIo } from '../main.js';
+import { reportTarget } from '../report.js';
 import { formatBytes, humanDuration, shortDigest, table, withEngine } from './store-context.js';
 
-export const HISTORY_SUBCOMMANDS = ['ls', 'show', 'inspect', 'logs', 'rm', 'export', 'help'] as const;
+export const HISTORY_SUBCOMMANDS = ['ls', 'show', 'inspect', 'logs', 'rm', 'export', 'push', 'help'] as const;
 
 /** Options of `image history` that take a value (so their value is not mistaken for the image). */
 const IMAGE_HISTORY_VALUE_FLAGS = new Set(['-H', '--human']);
@@ -244,8 +245,32 @@ export function registerBuildHistory(program: Command, io: CliIo): void {
         return store.bundle(store.resolve(ref));
       });
       if (bundle === undefined) throw new StagecraftError('NOT_FOUND', `no build ${ref} in the history`, { hint: 'list the recorded builds with `stagecraft history ls`' });
-      const text = `${JSON.stringify({ version: 1, ...bundle }, null, 2)}\n`;
+      const text = `${JSON.stringify(toRecordBundle(bundle), null, 2)}\n`;
       if (flags.output === undefined || flags.output === '-') io.stdout(text);
       else await writeFile(flags.output, text, { mode: 0o600 });
+    });
+
+  history
+    .command('push')
+    .description('send the queued build records (and the builds named) to a stagecraft server; what it does not take stays queued')
+    .argument('[refs...]', 'also queue these builds (ids, prefixes or ^N)')
+    .option('--report-to <url>', 'the server (default: $STAGECRAFT_REPORT_URL; token from $STAGECRAFT_REPORT_TOKEN)')
+    .option('--json', 'print { delivered, failed, pending } as JSON')
+    .action(async (refs: string[], flags: JsonFlag & { reportTo?: string }, command: Command) => {
+      const target = reportTarget(flags.reportTo, process.env);
+      if (target === undefined) throw new StagecraftError('USAGE', 'history push needs a server', { hint: 'give --report-to URL or set $STAGECRAFT_REPORT_URL' });
+      const result = await withEngine(command, async (engine, signal) => {
+        const { store, outbox } = await engine.historyAccess();
+        for (const id of new Set(refs.map((ref) => store.resolve(ref)))) outbox.enqueue(id, target.url);
+        return pushRecords(store, outbox, { url: target.url, token: target.token, timeoutMs: 10_000, retries: 2, all: true, signal });
+      });
+      if (flags.json === true) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+      else io.stdout(`delivered ${result.delivered.length}, failed ${result.failed.length}, still queued ${result.pending}\n`);
+      const failure = result.failed[0];
+      if (failure !== undefined) {
+        throw new StagecraftError('REPORT_FAILED', `${target.url} did not take ${result.failed.length} build record(s): ${failure.error}`, {
+          hint: failure.error.startsWith('HTTP 401') ? 'check $STAGECRAFT_REPORT_TOKEN against the server\'s token' : 'they stay queued; run `stagecraft history push` again when the server is up',
+        });
+      }
     });
 }
