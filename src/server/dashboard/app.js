@@ -64,11 +64,11 @@
 
   // ---- charts ------------------------------------------------------------------------------------
   const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
-  function chart(id, title, xs, series, yLabel) {
+  function chart(id, title, xs, series, yLabel, range) {
     const box = el('div', { class: 'chart', id });
     const opts = {
       title, width: Math.max(320, Math.min(1100, main.clientWidth - 60)), height: 220,
-      scales: { x: { time: true } },
+      scales: { x: range ? { time: true, range: [range[0] / 1000, range[1] / 1000] } : { time: true } },
       series: [{}].concat(series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 2, spanGaps: false, points: { show: true, size: 5 } }))),
       axes: [{}, { label: yLabel }],
     };
@@ -90,6 +90,7 @@
     fillProjects(data.projects);
     const s = data.summary;
     const xs = data.series.map((p) => p.start);
+    const span = [data.sinceMs, data.untilMs];
     const out = [
       el('div', { class: 'kpis', id: 'exec-kpis' },
         kpi('builds', String(s.total), 'kpi-total'),
@@ -98,17 +99,17 @@
         kpi('p95 build time', secs(s.p95Ms), 'kpi-p95'),
         kpi('cache hit rate', pct(s.cacheHitRate), 'kpi-cache')),
       section('Success rate over time', 'exec-success', chart('chart-success', 'success rate (%)', xs,
-        [{ label: 'success %', values: data.series.map((p) => (p.total === 0 ? null : (100 * p.success) / p.total)) }], '%')),
+        [{ label: 'success %', values: data.series.map((p) => (p.total === 0 ? null : (100 * p.success) / p.total)) }], '%', span)),
       section('Build time (successful builds)', 'exec-duration', chart('chart-duration', 'build time (s)', xs, [
         { label: 'median', values: data.series.map((p) => (p.p50Ms === null ? null : p.p50Ms / 1000)) },
         { label: 'p95', values: data.series.map((p) => (p.p95Ms === null ? null : p.p95Ms / 1000)) },
-      ], 's')),
+      ], 's', span)),
     ];
     const sizeXs = [...new Set(data.imageSizes.flatMap((g) => g.points.map((p) => p.start)))].sort((a, b) => a - b);
     out.push(section('Image size per project', 'exec-size', chart('chart-size', 'image size (MiB)', sizeXs, data.imageSizes.map((g) => {
       const at = new Map(g.points.map((p) => [p.start, p.size / 1048576]));
       return { label: projectName(g), values: sizeXs.map((x) => (at.has(x) ? at.get(x) : null)) };
-    }), 'MiB')));
+    }), 'MiB', span)));
     out.push(section('Projects', 'exec-projects', table(['project', 'target', { label: 'builds', num: true }, { label: 'success rate', num: true }, { label: 'median', num: true }, { label: 'p95', num: true }, 'last'],
       data.projects.map((p) => el('tr', { class: 'project-row' }, td(p.project), td(p.target || '(last stage)'), td(String(p.total), 'num'), td(pct(p.success / p.total), 'num rate'), td(secs(p.p50Ms), 'num'), td(secs(p.p95Ms), 'num'), td(status(p.lastStatus)))))));
     out.push(supplyChain(data.sli));
