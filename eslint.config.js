@@ -15,8 +15,9 @@ const LAYERS = [
 // ops/ keys and stores results through cache/ (the build cache is the ops' result store).
 // engine/ is the composition root: it composes the other L4 modules.
 // policy/ judges scan/'s findings (its input object carries them).
+// metrics/ renders the history's totals (the metrics are computed from the history database).
 // cli/ starts server/ (`stagecraft serve` is a command like any other).
-const SIBLINGS = { ops: ['cache'], engine: ['exporter', 'history', 'metrics'], policy: ['scan'], cli: ['server'] };
+const SIBLINGS = { ops: ['cache'], engine: ['exporter', 'history', 'metrics'], policy: ['scan'], metrics: ['history'], cli: ['server'] };
 
 const layerOf = new Map(LAYERS.flatMap((mods, layer) => mods.map((m) => [m, layer])));
 const zones = [];

@@ -119,6 +119,10 @@ export interface BuildObserver {
   layer(vertex: string, layer: { readonly digest: Digest; readonly size: number }): void;
   /** What left the build with the image (attestations, signatures, scan results), once it is known. */
   supplyChain?(facts: SupplyChainFacts): void;
+  /** Every step of the plan, once it is made (a cached step's inputs are not solved, so no event names them). */
+  planned?(steps: readonly { readonly vertex: string; readonly name: string; readonly stage?: string | undefined }[]): void;
+  /** The attestations made for the image (empty when none was asked for). */
+  attestations?(made: readonly { readonly kind: 'sbom' | 'provenance'; readonly predicate: unknown }[]): void;
 }
 
 /** The supply-chain facts of a finished image (the history records them; the SLIs count them). */
@@ -186,6 +190,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       const location = vertex.meta.location;
       if (location !== undefined) deps.observer?.locate(vertex.id, { file: location.file, line: location.range.start.line });
     }
+    deps.observer?.planned?.(converted.plan.vertices.map((v) => ({ vertex: v.id, name: v.meta.name, stage: v.meta.stage })));
     // Build checks, with the base images now resolved (as BuildKit, which lints while it dispatches);
     // `error=true` fails here, before any step runs.
     reportChecks(await checkDockerfile({
@@ -224,6 +229,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       warn,
       signal,
     });
+    deps.observer?.attestations?.(attested.attestations.map((a) => ({ kind: a.kind, predicate: a.predicate })));
     const built: BuiltImage = {
       descriptor: image.descriptor,
       platform,

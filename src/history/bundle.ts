@@ -4,6 +4,7 @@
  * untrusted: every field is checked and bounded here, once, before anything is stored.
  */
 import { z } from 'zod';
+import { SEVERITIES } from '../scan/index.js';
 import { compressLog, type CompressedLog, type NewBuildRecord } from './store.js';
 import { BUILD_STATUSES, STEP_STATUSES, type BuildRecordBundle } from './types.js';
 
@@ -43,7 +44,19 @@ const BuildSchema = z.object({
   image: z.object({ digest: text(100), configDigest: text(100), size: count.max(Number.MAX_SAFE_INTEGER) }).optional(),
   steps: z.object({ total: count, executed: count, cached: count }),
   warnings: count,
+  supplyChain: z.object({
+    sbom: z.boolean(),
+    provenance: z.boolean(),
+    signed: z.boolean(),
+    sbomPackages: z.object({ total: count, purl: count, license: count }).optional(),
+    vulns: z.object({ hasData: z.boolean(), counts: z.object(Object.fromEntries(SEVERITIES.map((s) => [s, count])) as Record<(typeof SEVERITIES)[number], typeof count>) }).optional(),
+    secrets: count.optional(),
+  }).optional(),
+  pushBytes: count.max(Number.MAX_SAFE_INTEGER).optional(),
+  promoted: z.boolean().optional(),
 });
+
+const PullSchema = z.object({ seq: z.number().int().min(1).max(MAX_STEPS), ref: text(4096), startedAt: ms, durationMs: ms, bytes: count.max(Number.MAX_SAFE_INTEGER), blobs: count });
 
 const StepSchema = z.object({
   seq: z.number().int().min(1).max(MAX_STEPS),
@@ -79,6 +92,7 @@ export const RecordBundle = z
     steps: z.array(StepSchema).max(MAX_STEPS),
     warnings: z.array(WarningSchema).max(MAX_WARNINGS),
     logs: z.array(LogSchema).max(MAX_STEPS),
+    pulls: z.array(PullSchema).max(MAX_STEPS).optional(),
   })
   .superRefine((bundle, ctx) => {
     const seqs = new Set<number>();
@@ -103,5 +117,5 @@ export function toRecordBundle(bundle: BuildRecordBundle): { readonly version: t
 export function fromRecordBundle(bundle: RecordBundle): NewBuildRecord {
   const logs = new Map<number, CompressedLog>();
   for (const log of bundle.logs) logs.set(log.seq, compressLog([Buffer.from(log.text, 'utf8')]));
-  return { build: bundle.build, steps: bundle.steps, warnings: bundle.warnings, logs };
+  return { build: bundle.build, steps: bundle.steps, warnings: bundle.warnings, logs, ...(bundle.pulls === undefined ? {} : { pulls: bundle.pulls }) };
 }

@@ -194,7 +194,7 @@ describe('stagecraft serve + build --report-to: two builders, one view; the dash
     assert.equal(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned), undefined, 'no injected script ran');
     assert.equal(await page.locator('#build-layers img, #build-layers script, main img').count(), 0);
     assert.equal(await page.locator('.layer-row').count(), withMarkup.layers.layers.length);
-    const sizes = await page.locator('.layer-row').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-size'))));
+    const sizes = (await Promise.all((await page.locator('.layer-row').all()).map((row) => row.getAttribute('data-size')))).map(Number);
     assert.deepEqual(sizes, withMarkup.layers.layers.map((l) => l.size));
     assert.ok((await page.locator('.wf-row').count()) >= 4, 'a waterfall row per step');
     assert.ok((await page.textContent('#build-logs'))?.includes('testing'), 'the step output');

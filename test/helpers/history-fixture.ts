@@ -1,72 +1,49 @@
-/**
- * Generated build records (the `history export` bundle shape) for server tests and the dashboard
- * benchmark: realistic steps (a base pull, COPY, RUN in two parallel stages, a test stage), some
- * cached with miss reasons, some failing, layer sizes, step output.
- */
-import type { RecordBundle } from '../../src/history/index.js';
+/** A fixed build history for the SLI and metrics tests (numbers computed by hand in test/unit/history-stats.test.ts). */
+import type { HistoryStore, BuildRecord, PullRecord, SupplyChainRecord } from '../../src/history/index.js';
 
-export interface FixtureOptions {
-  readonly project?: string;
-  readonly target?: string;
-  readonly startedAt: number;
-  readonly status?: 'success' | 'failed' | 'cancelled';
-  readonly durationMs?: number;
-  readonly imageSize?: number;
-  /** Steps that are cache hits (by index 0..6). */
-  readonly cached?: readonly number[];
-  readonly failStage?: 'build' | 'test';
-  readonly logText?: string;
+export interface Fixture {
+  readonly id: string;
+  readonly project: string;
+  readonly target: string;
+  readonly start: number;
+  readonly end: number;
+  readonly status: BuildRecord['status'];
+  readonly code?: string;
+  readonly steps: [total: number, cached: number];
+  readonly size?: number;
+  readonly supplyChain?: SupplyChainRecord;
+  readonly promoted?: boolean;
+  readonly pulls?: readonly number[];
 }
 
-const STEPS = [
-  { name: '[internal] load metadata for registry.local/busybox:latest', stage: undefined, line: 1 },
-  { name: '[build 1/3] FROM registry.local/busybox:latest', stage: 'build', line: 1 },
-  { name: '[build 2/3] COPY src /src', stage: 'build', line: 2 },
-  { name: '[build 3/3] RUN make -C /src', stage: 'build', line: 3 },
-  { name: '[test 1/2] RUN make -C /src test', stage: 'test', line: 6 },
-  { name: '[stage-2 1/2] COPY --from=build /src/app /app', stage: 'stage-2', line: 9 },
-  { name: '[stage-2 2/2] RUN chmod +x /app', stage: 'stage-2', line: 10 },
-] as const;
+export const counts = (c: number, h: number, m: number, l: number, u: number) => ({ CRITICAL: c, HIGH: h, MEDIUM: m, LOW: l, UNKNOWN: u });
+export const A = 'git@example.com:team/a.git';
+export const B = '/src/b';
+export const FIXTURES: readonly Fixture[] = [
+  { id: 'a1', project: A, target: 'app', start: 0, end: 10_000, status: 'success', steps: [4, 0], size: 1000, supplyChain: { sbom: true, provenance: true, signed: false, sbomPackages: { total: 10, purl: 8, license: 5 } }, pulls: [1000] },
+  { id: 'b1', project: B, target: '', start: 50_000, end: 90_000, status: 'success', steps: [2, 1], size: 500, pulls: [200, 400] },
+  { id: 'a2', project: A, target: 'app', start: 100_000, end: 130_000, status: 'failed', code: 'BUILD_STEP_FAILED', steps: [4, 2] },
+  { id: 'b2', project: B, target: '', start: 150_000, end: 160_000, status: 'failed', steps: [2, 0] },
+  { id: 'a3', project: A, target: 'app', start: 200_000, end: 205_000, status: 'failed', code: 'BUILD_STEP_FAILED', steps: [4, 3] },
+  { id: 'b3', project: B, target: '', start: 250_000, end: 300_000, status: 'success', steps: [2, 2], size: 400, supplyChain: { sbom: true, provenance: false, signed: false, sbomPackages: { total: 4, purl: 4, license: 0 } }, promoted: true },
+  { id: 'a4', project: A, target: 'app', start: 300_000, end: 320_000, status: 'success', steps: [4, 3], size: 1500, supplyChain: { sbom: false, provenance: true, signed: true, vulns: { hasData: true, counts: counts(1, 2, 3, 0, 1) } } },
+  { id: 'a5', project: A, target: 'app', start: 400_000, end: 401_000, status: 'cancelled', code: 'ABORTED', steps: [4, 4] },
+  { id: 'a6', project: A, target: 'app', start: 500_000, end: 530_000, status: 'failed', code: 'DOCKERFILE_PARSE', steps: [1, 0] },
+];
 
-const hex = (n: number, len = 64): string => n.toString(16).padStart(len, '0').slice(-len);
-
-export function fixtureBundle(id: string, options: FixtureOptions): RecordBundle {
-  const status = options.status ?? 'success';
-  const duration = options.durationMs ?? 10_000;
-  const cached = new Set(options.cached ?? []);
-  const failIndex = status === 'failed' ? (options.failStage === 'test' ? 4 : 3) : -1;
-  const t0 = options.startedAt;
-  const steps: RecordBundle['steps'] = [];
-  STEPS.forEach((step, i) => {
-    if (failIndex >= 0 && i > failIndex && i !== 4) return;
-    // build and test run in parallel after COPY; stage-2 after build.
-    const start = t0 + (i <= 2 ? i * 0.05 : i === 4 ? 0.2 : i === 3 ? 0.15 : 0.7) * duration;
-    const isCached = cached.has(i);
-    const failed = i === failIndex;
-    steps.push({
-      seq: steps.length + 1, vertex: `sha256:${hex(i * 7919 + 17)}`, name: step.name, ...(step.stage === undefined ? {} : { stage: step.stage }),
-      status: isCached ? 'cached' : failed ? 'failed' : 'done', startedAt: Math.round(start), durationMs: isCached ? 0 : Math.round(duration * (i === 3 ? 0.5 : 0.1)),
-      missReasons: isCached || i === 0 ? [] : [i === 2 ? 'file src/main.c changed' : 'an input step changed'],
-      ...(failed ? { exitCode: 2, error: `process "/bin/sh -c make" did not complete successfully: exit code: 2` } : {}),
-      ...(i >= 2 && !failed ? { layer: { digest: `sha256:${hex(i * 104_729 + t0)}`, size: (options.imageSize ?? 5_000_000) / 5 } } : {}),
-      location: { file: 'Dockerfile', line: step.line },
-    });
-  });
-  const executed = steps.filter((s) => s.status === 'done' || s.status === 'failed').length;
-  return {
-    version: 1,
+export function saveFixture(store: HistoryStore, f: Fixture): void {
+  const pulls: PullRecord[] = (f.pulls ?? []).map((ms, i) => ({ seq: i + 1, ref: `registry.test/base${i}`, startedAt: f.start, durationMs: ms, bytes: 1000, blobs: 3 }));
+  store.save({
     build: {
-      id, project: options.project ?? 'git@example.com:team/app.git', context: '/src/app', dockerfile: 'Dockerfile', target: options.target ?? '', platform: 'linux/amd64',
-      startedAt: t0, endedAt: t0 + duration, status,
-      ...(status === 'failed' ? { error: { code: 'BUILD_STEP_FAILED', message: 'RUN make failed: exit code: 2', location: { file: 'Dockerfile', line: failIndex === 4 ? 6 : 3 } } } : {}),
-      ...(status === 'cancelled' ? { error: { code: 'ABORTED', message: 'interrupted' } } : {}),
-      request: { buildArgs: [{ name: 'VERSION', value: '1' }], secrets: ['npmrc'], ssh: [], tags: ['app:latest'], outputs: ['type=image,name=app:latest'], noCache: false, push: false },
-      ...(status === 'success' ? { image: { digest: `sha256:${hex(t0 * 3 + 1)}`, configDigest: `sha256:${hex(t0 * 5 + 2)}`, size: options.imageSize ?? 5_000_000 } } : {}),
-      steps: { total: steps.length, executed, cached: steps.length - executed - steps.filter((s) => s.status === 'cancelled').length },
+      id: f.id, project: f.project, context: f.project, dockerfile: 'Dockerfile', target: f.target, platform: 'linux/amd64', startedAt: f.start, endedAt: f.end, status: f.status,
+      ...(f.status === 'success' ? {} : { error: { message: 'it broke', ...(f.code === undefined ? {} : { code: f.code }) } }),
+      request: { buildArgs: [], secrets: [], ssh: [], tags: [], outputs: [], noCache: false, push: false },
+      ...(f.size === undefined ? {} : { image: { digest: 'sha256:' + 'd'.repeat(64), configDigest: 'sha256:' + 'c'.repeat(64), size: f.size } }),
+      steps: { total: f.steps[0], executed: f.steps[0] - f.steps[1], cached: f.steps[1] },
       warnings: 0,
+      ...(f.supplyChain === undefined ? {} : { supplyChain: f.supplyChain }),
+      ...(f.promoted === undefined ? {} : { promoted: f.promoted }),
     },
-    steps,
-    warnings: [],
-    logs: steps.filter((s) => s.status !== 'cached').map((s) => ({ seq: s.seq, text: options.logText ?? `output of ${s.name}\n` })),
-  };
+    steps: [], warnings: [], logs: new Map(), pulls,
+  });
 }

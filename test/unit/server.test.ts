@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { Database } from '../../src/db/index.js';
 import { HistoryQuery, HistoryStore, Outbox, fromRecordBundle, pushRecords } from '../../src/history/index.js';
 import { loadAssets, startServer, type RunningServer } from '../../src/server/index.js';
-import { fixtureBundle } from '../helpers/history-fixture.js';
+import { fixtureBundle } from '../helpers/record-bundles.js';
 
 const TOKEN = 'unit-test-token-0123456789abcdef';
 const DAY = 86_400_000;

@@ -1,5 +1,5 @@
 /**
- * `stagecraft history ls|show|logs|rm|export`: the recorded builds of the state root, in the spirit
+ * `stagecraft history ls|show|logs|rm|export` (and `stats`, `annotate`: history-stats.ts): the recorded builds of the state root, in the spirit
  * of `docker buildx history`. `stagecraft history IMAGE` (the old spelling of `image history`) is
  * still routed to the image history, with a note (see `routeImageHistory`).
  */
@@ -12,8 +12,9 @@ import { BUILD_STATUSES, pushRecords, toRecordBundle, type BuildRecord, type Bui
 import type { CliIo } from '../main.js';
 import { reportTarget } from '../report.js';
 import { formatBytes, humanDuration, shortDigest, table, withEngine } from './store-context.js';
+import { registerHistoryStats } from './history-stats.js';
 
-export const HISTORY_SUBCOMMANDS = ['ls', 'show', 'inspect', 'logs', 'rm', 'export', 'push', 'help'] as const;
+export const HISTORY_SUBCOMMANDS = ['ls', 'show', 'inspect', 'logs', 'rm', 'export', 'stats', 'annotate', 'push', 'help'] as const;
 
 /** Options of `image history` that take a value (so their value is not mistaken for the image). */
 const IMAGE_HISTORY_VALUE_FLAGS = new Set(['-H', '--human']);
@@ -108,6 +109,16 @@ function showText(found: NonNullable<ReturnType<HistoryStore['get']>>, now: numb
     field('Config', build.image.configDigest);
     field('Size', formatBytes(build.image.size));
   }
+  const chain = build.supplyChain;
+  if (chain !== undefined) {
+    field('Attestations', [chain.sbom ? 'SBOM' : 'no SBOM', chain.provenance ? 'provenance' : 'no provenance', chain.signed ? 'signed' : 'not signed'].join(', '));
+    if (chain.sbomPackages !== undefined) field('SBOM packages', `${chain.sbomPackages.total} (${chain.sbomPackages.purl} with a purl, ${chain.sbomPackages.license} with a license)`);
+    if (chain.vulns !== undefined) field('Vulnerabilities', chain.vulns.hasData ? Object.entries(chain.vulns.counts).map(([s, n]) => `${s.toLowerCase()} ${n}`).join(', ') : 'scanned without vulnerability data');
+    if (chain.secrets !== undefined) field('Secrets found', String(chain.secrets));
+  }
+  if (build.pushBytes !== undefined) field('Pushed', formatBytes(build.pushBytes));
+  if (build.promoted !== undefined) field('Promoted', build.promoted ? 'yes' : 'no');
+  for (const pull of found.pulls ?? []) field('Pulled', `${pull.ref}: ${formatBytes(pull.bytes)} in ${formatDuration(pull.durationMs)} (${pull.blobs} blobs)`);
   if (build.error !== undefined) {
     lines.push('', 'Error:');
     const where = build.error.location === undefined ? '' : ` at ${build.error.location.file}:${build.error.location.line}`;
@@ -144,7 +155,8 @@ export function registerBuildHistory(program: Command, io: CliIo): void {
   const history = program
     .command('history')
     .description('the recorded builds of this state root (`stagecraft image history IMAGE` shows an image\'s layers)')
-    .addHelpText('after', '\nExamples:\n  stagecraft history ls --filter status=failed\n  stagecraft history show ^1\n  stagecraft history logs ^1 --step 3\n  stagecraft history export ^1 -o build.json');
+    .addHelpText('after', '\nExamples:\n  stagecraft history ls --filter status=failed\n  stagecraft history show ^1\n  stagecraft history logs ^1 --step 3\n  stagecraft history export ^1 -o build.json\n  stagecraft history stats --since 7d --by project');
+  registerHistoryStats(history, io);
 
   history
     .command('ls')

@@ -2,6 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { StagecraftError } from '../../core/index.js';
+import { historyStats } from '../../history/index.js';
+import { renderMetrics } from '../../metrics/index.js';
 import { DEFAULT_MAX_BODY, checkToken, loadAssets, startServer } from '../../server/index.js';
 import type { CliIo } from '../main.js';
 import { withEngine } from './store-context.js';
@@ -57,6 +59,8 @@ export function registerServe(program: Command, io: CliIo): void {
         const assets = loadAssets();
         const running = await startServer({
           store, query, token, maxBodyBytes, assets,
+          sli: historyStats,
+          metrics: () => renderMetrics(store),
           log: (line) => io.stderr(`stagecraft serve: ${line}\n`),
         }, listen);
         io.stderr(`stagecraft serve: listening on ${running.url}/ (history of ${engine.config.stateRoot}${token === undefined ? '; no token: posted records are refused' : ''})\n`);

@@ -116,24 +116,25 @@
     return out;
   }
 
-  // Vulnerabilities by severity and SBOM/provenance coverage, from the SLI report when the server has one.
+  // Vulnerabilities by severity and SBOM/provenance coverage, from the server's SLI report (M5, M8, M10).
   function supplyChain(sli) {
     const box = section('Supply chain', 'exec-supply');
-    if (!sli || typeof sli !== 'object') {
-      box.append(el('p', { class: 'muted' }, 'This server reports no supply-chain figures (no SLI report).'));
+    if (!sli) {
+      box.append(el('p', { class: 'muted' }, 'This server reports no supply-chain figures.'));
       return box;
     }
-    const rows = [];
-    const walk = (prefix, value) => {
-      if (value === null || value === undefined) return;
-      if (typeof value === 'object' && !Array.isArray(value)) {
-        for (const [k, v] of Object.entries(value)) walk(prefix ? prefix + '.' + k : k, v);
-      } else if (/vuln|cve|sbom|provenance|sign|severity|critical|high|medium|low/i.test(prefix)) {
-        rows.push(el('tr', {}, td(prefix, 'mono'), td(typeof value === 'number' && value <= 1 && /rate|coverage|ratio/i.test(prefix) ? pct(value) : String(value), 'num')));
-      }
-    };
-    walk('', sli);
-    box.append(rows.length > 0 ? table(['figure', { label: 'value', num: true }], rows) : el('p', { class: 'muted' }, 'No vulnerability, SBOM or provenance figures recorded in this window.'));
+    const ratio = (r) => (r && r.denominator > 0 ? pct(r.value) + ' (' + r.numerator + '/' + r.denominator + ')' : '–');
+    box.append(el('div', { class: 'kpis' },
+      kpi('SBOM coverage', ratio(sli.sbom && sli.sbom.coverage), 'kpi-sbom'),
+      kpi('provenance coverage', ratio(sli.provenanceCoverage), 'kpi-provenance'),
+      kpi('signed', ratio(sli.signatureCoverage), 'kpi-signed')));
+    const v = sli.vulnerabilities;
+    box.append(el('h2', {}, 'Vulnerabilities by severity'));
+    if (!v) box.append(el('p', { class: 'muted', id: 'vulns-none' }, 'No build in this window was scanned for vulnerabilities (build --scan).'));
+    else {
+      box.append(el('p', {}, 'Latest scanned build ', buildLink(v.id), v.hasData ? '' : ' (the scan had no vulnerability data to match)'));
+      box.append(table(['severity', { label: 'count', num: true }], Object.entries(v.counts).map(([sev, n]) => el('tr', { class: 'vuln-row', 'data-severity': sev }, td(sev), td(String(n), 'num')))));
+    }
     return box;
   }
 
@@ -163,7 +164,9 @@
       ['build args', r.buildArgs.map((a) => a.name + '=' + a.value).join(' ') || '–'], ['secrets (ids)', r.secrets.join(', ') || '–'],
       ['tags', r.tags.join(', ') || '–'], ['outputs', r.outputs.join(' ') || '–'],
     ];
-    for (const key of ['sbom', 'provenance', 'signed']) if (key in build) facts.push([key, String(build[key])]);
+    const sc = build.supplyChain;
+    facts.push(['SBOM / provenance / signed', sc ? [sc.sbom, sc.provenance, sc.signed].map((x) => (x ? 'yes' : 'no')).join(' / ') : 'not recorded']);
+    if (sc && sc.vulns) facts.push(['vulnerabilities', Object.entries(sc.vulns.counts).map(([k, n]) => k + ' ' + n).join(', ')]);
     return el('dl', { class: 'facts provenance' }, facts.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
   }
 
