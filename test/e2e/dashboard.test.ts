@@ -14,6 +14,7 @@ const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/dashboard/', impor
 const Build = z.object({
   id: z.string(), project: z.string(), status: z.enum(['success', 'failed', 'cancelled']), startedAt: z.number(), endedAt: z.number(),
   image: z.object({ digest: z.string(), size: z.number() }).optional(),
+  supplyChain: z.object({ sbom: z.boolean(), provenance: z.boolean(), signed: z.boolean() }).optional(),
   steps: z.object({ total: z.number(), executed: z.number(), cached: z.number() }),
 }).passthrough();
 const Page_ = z.object({ total: z.number(), builds: z.array(Build) });
@@ -166,6 +167,14 @@ describe('stagecraft serve + build --report-to: two builders, one view; the dash
     assert.equal(await page.locator('#chart-success canvas').count(), 1, 'uPlot drew the success-rate chart');
     assert.equal(await page.locator('#chart-size canvas').count(), 1);
     assert.equal(await page.locator('.project-row').count(), 1, 'one project (the context directory), one target');
+    // Provenance coverage (M10) over the successful builds, as recorded.
+    const proven = successes.filter((b) => b.supplyChain?.provenance === true).length;
+    assert.equal(await page.textContent('.kpi-provenance .value'), `${pct(proven, successes.length)} (${proven}/${successes.length})`);
+    assert.equal(await page.locator('#vulns-none').count(), 1, 'no build was scanned');
+    // /metrics from the same history.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const counted = [...metrics.matchAll(/^stagecraft_builds_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    assert.equal(counted, all.length);
 
     // On-call: the latest build of the project succeeded (nothing failing now); two failures grouped; the test stage's failure.
     await open('#/oncall', 'oncall');
