@@ -138,11 +138,18 @@ export class HistoryQuery {
       ORDER BY b.started_at DESC LIMIT @limit`, Failed);
     this.#reasons = db.statement(`SELECT j.value AS reason, count(*) AS n FROM history_builds b JOIN history_steps s ON s.build_id = b.id, json_each(s.miss_reasons) j
       WHERE ${WHERE} AND s.miss_reasons IS NOT NULL GROUP BY j.value ORDER BY n DESC, reason LIMIT @limit`, Reason);
-    this.#keys = db.statement(`SELECT s.vertex, max(s.name) AS name, sum(s.status = 'cached') AS hits, sum(s.status IN ('done', 'failed')) AS misses,
-      max(b.started_at) AS last,
-      (SELECT s2.miss_reasons FROM history_steps s2 JOIN history_builds b2 ON b2.id = s2.build_id WHERE s2.vertex = s.vertex AND s2.miss_reasons IS NOT NULL ORDER BY b2.started_at DESC LIMIT 1) AS reasons
-      FROM history_builds b JOIN history_steps s ON s.build_id = b.id WHERE ${WHERE}
-      GROUP BY s.vertex ORDER BY last DESC, s.vertex LIMIT @limit`, KeyRow);
+    // The latest miss's reasons by SQLite's bare-column rule (a bare column of a max() aggregate comes
+    // from the row holding the max), not a correlated subquery per vertex (no index on vertex).
+    this.#keys = db.statement(`WITH s AS MATERIALIZED (
+        SELECT s.vertex, s.name, s.status, s.miss_reasons, b.started_at FROM history_builds b JOIN history_steps s ON s.build_id = b.id WHERE ${WHERE}
+      ), agg AS (
+        SELECT vertex, max(name) AS name, sum(status = 'cached') AS hits, sum(status IN ('done', 'failed')) AS misses, max(started_at) AS last
+        FROM s GROUP BY vertex ORDER BY last DESC, vertex LIMIT @limit
+      ), latest AS (
+        SELECT vertex, miss_reasons AS reasons, max(started_at) FROM s WHERE miss_reasons IS NOT NULL GROUP BY vertex
+      )
+      SELECT agg.vertex, agg.name, agg.hits, agg.misses, agg.last, latest.reasons FROM agg LEFT JOIN latest ON latest.vertex = agg.vertex
+      ORDER BY agg.last DESC, agg.vertex`, KeyRow);
     this.#cacheWarnings = db.statement(`SELECT w.build_id, b.project, b.started_at, w.message FROM history_builds b JOIN history_warnings w ON w.build_id = b.id
       WHERE ${WHERE} AND lower(w.message) LIKE '%cache%' ORDER BY b.started_at DESC, w.seq LIMIT @limit`, WarningHit);
     this.#previous = db.statement(`SELECT * FROM history_builds WHERE project = @project AND target = @target AND dockerfile = @dockerfile

@@ -139,15 +139,19 @@ function statements(db: Database) {
       WHERE (@project IS NULL OR b.project = @project) AND (@target IS NULL OR b.target = @target) AND b.started_at >= @since AND b.started_at < @until`, DistRow),
     // A run of failures starts at a failed build whose predecessor (same project and target) was not
     // a failure; it is fixed by the first success after it.
-    fix: db.statement<Params, z.infer<typeof FixRow>>(`WITH b AS (
-        SELECT id, project, target, started_at, ended_at, status,
-          lag(status) OVER (PARTITION BY project, target ORDER BY started_at, id) AS previous
+    // Window functions only (a correlated subquery per failure was quadratic). `g` counts the
+    // successes before a build (same project and target): the failures after success #g and
+    // success #g+1 itself share a `g`, so that success, the only one of the group, fixes them.
+    fix: db.statement<Params, z.infer<typeof FixRow>>(`WITH a AS (
+        SELECT project, target, ended_at, status,
+          lag(status) OVER w AS previous,
+          coalesce(sum(status = 'success') OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS g
         FROM history_builds WHERE status IN ('success', 'failed') AND ${WHERE}
+        WINDOW w AS (PARTITION BY project, target ORDER BY started_at, id)
+      ), grouped AS (
+        SELECT status, previous, ended_at AS broke, max(CASE WHEN status = 'success' THEN ended_at END) OVER (PARTITION BY project, target, g) AS fixed FROM a
       ), broken AS (
-        SELECT f.ended_at AS broke,
-          (SELECT s.ended_at FROM b s WHERE s.project = f.project AND s.target = f.target AND s.status = 'success'
-            AND (s.started_at > f.started_at OR (s.started_at = f.started_at AND s.id > f.id)) ORDER BY s.started_at, s.id LIMIT 1) AS fixed
-        FROM b f WHERE f.status = 'failed' AND (f.previous IS NULL OR f.previous = 'success')
+        SELECT broke, fixed FROM grouped WHERE status = 'failed' AND (previous IS NULL OR previous = 'success')
       )
       SELECT count(fixed) AS fixed, count(*) - count(fixed) AS open, avg(fixed - broke) AS mean, median(fixed - broke) AS median FROM broken`, FixRow),
     keys: db.statement<Params & { by: string }, z.infer<typeof KeyRow>>(`SELECT DISTINCT project, CASE WHEN @by = 'target' THEN target ELSE '' END AS target
