@@ -12,7 +12,9 @@ await build({
   target: 'node20',
   packages: 'bundle',
   // @cyclonedx/cyclonedx-library finds its schema files relative to its own directory (__dirname).
-  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress', '@cyclonedx/cyclonedx-library'],
+  // prom-client (`serve` /metrics) and the OpenTelemetry SDK (traces, only with an OTLP endpoint) are
+  // loaded with import() when needed: kept out of the bundle, a build never parses them.
+  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress', '@cyclonedx/cyclonedx-library', 'prom-client', '@opentelemetry/*'],
   // Bundled CommonJS modules (commander) call require() for Node's built-ins.
   banner: { js: "import { createRequire as __stagecraftCreateRequire } from 'node:module';\nconst require = __stagecraftCreateRequire(import.meta.url);" },
   logLevel: 'warning',

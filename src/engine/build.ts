@@ -14,7 +14,7 @@ import type { Database } from '../db/index.js';
 import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
-import { DEFAULT_ATTESTATIONS, attestImage, pingDockerDaemon, resolveExporters, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
+import { DEFAULT_ATTESTATIONS, attestImage, pingDockerDaemon, resolveExporters, type AttestationProducers, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
 import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
@@ -123,6 +123,33 @@ export interface BuildObserver {
   planned?(steps: readonly { readonly vertex: string; readonly name: string; readonly stage?: string | undefined }[]): void;
   /** The attestations made for the image (empty when none was asked for). */
   attestations?(made: readonly { readonly kind: 'sbom' | 'provenance'; readonly predicate: unknown }[]): void;
+  /** A phase no event marks (resolving a base image, an attestation, an exporter), once it ended (traces). */
+  span?(span: ObservedSpan): void;
+}
+
+/** A timed phase of a build (BuildKit's span names: `resolving <ref>`, `create sbom attestation`, `exporting to image`). */
+export interface ObservedSpan {
+  readonly name: string;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly attributes?: Readonly<Record<string, string | number | boolean>> | undefined;
+  /** The phase failed with this message. */
+  readonly error?: string | undefined;
+}
+
+/** Runs `work`, telling `observer` how long it took (and whether it failed) as the span `name`. */
+async function timed<T>(observer: BuildObserver | undefined, name: string, work: () => Promise<T>, attributes?: Readonly<Record<string, string | number | boolean>>): Promise<T> {
+  const tell = observer?.span?.bind(observer);
+  if (tell === undefined) return work();
+  const startedAt = Date.now();
+  try {
+    const result = await work();
+    tell({ name, startedAt, endedAt: Date.now(), attributes });
+    return result;
+  } catch (error) {
+    tell({ name, startedAt, endedAt: Date.now(), attributes, error: error instanceof Error ? error.message : String(error) });
+    throw error;
+  }
 }
 
 /** The supply-chain facts of a finished image (the history records them; the SLIs count them). */
@@ -175,7 +202,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const converted = await convertDockerfile(parsed, {
       ...graphOptions,
       resolveImage: async (ref, platform) => {
-        const base = await env.baseImages.resolve(ref, platform, signal);
+        const base = await timed(deps.observer, `resolving ${ref}`, () => env.baseImages.resolve(ref, platform, signal), { platform: formatPlatform(platform) });
         return { ref: base.pinned, image: base.config };
       },
       parseTriggers: (text) => parseTriggerCommands(text, 'ONBUILD trigger'),
@@ -210,7 +237,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const platform = formatPlatform(options.platform);
     const attested = await attestImage({
       request,
-      producers: attestationProducers({ buildId, started, options, converted, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads, vertexLayers: solved.vertexLayers }),
+      producers: observedProducers(attestationProducers({ buildId, started, options, converted, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads, vertexLayers: solved.vertexLayers }), deps.observer),
       sbomTargets: sbomTargets(request, {
         converted,
         stageLayers: (root) => solved.stageLayers.get(root),
@@ -252,7 +279,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       signal,
     };
     const exported: string[] = [];
-    for (const exporter of exports.exporters) exported.push(...(await exporter.export(built, context)));
+    for (const exporter of exports.exporters) exported.push(...(await timed(deps.observer, exporter.name ?? 'export', () => exporter.export(built, context))));
 
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached, image: { digest: image.descriptor.digest, configDigest: image.configDigest, size: image.size } });
@@ -506,6 +533,15 @@ async function assembleAndStore(env: BuildEnvironment, options: BuildOptions, im
     configDigest: assembled.configDigest,
     size: layers.reduce((sum, l) => sum + l.size, 0) + assembled.config.length + assembled.manifest.length,
     inlineCacheRecords: inline?.count ?? 0,
+  };
+}
+
+/** The attestation producers, each timed as BuildKit names the span (`create sbom attestation`, `create provenance attestation`). */
+function observedProducers(producers: AttestationProducers, observer: BuildObserver | undefined): AttestationProducers {
+  if (observer?.span === undefined) return producers;
+  return {
+    sbom: (input) => timed(observer, 'create sbom attestation', () => producers.sbom(input), { target: input.target.name }),
+    provenance: (request, provenanceSignal) => timed(observer, 'create provenance attestation', () => producers.provenance(request, provenanceSignal)),
   };
 }
 

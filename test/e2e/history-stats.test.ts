@@ -4,7 +4,7 @@
  * bad flags fail before any work.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
@@ -120,5 +120,34 @@ describe('history stats: SLIs over real builds', () => {
     const bad = cli(['history', 'annotate', '^1', 'deployed=yes']);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /unknown annotation "deployed=yes"[\s\S]*promoted=true or promoted=false/);
+  });
+
+  it('a warm build without an OTLP endpoint never loads the OpenTelemetry SDK or prom-client; with one it does', { timeout: 60_000 }, () => {
+    // A module hook logging every module the CLI resolves (NODE_OPTIONS reaches the built binary).
+    const hook = join(env.work, 'import-log-hook.mjs');
+    const log = join(env.work, 'imports.log');
+    const resolveHook = `import { appendFileSync } from 'node:fs'; export async function resolve(s, c, n) { const r = await n(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }`;
+    writeFileSync(hook, `import { register } from 'node:module';\nregister('data:text/javascript,' + encodeURIComponent(${JSON.stringify(resolveHook)}));\n`);
+    const dockerfile = join(dir, 'Dockerfile.lazy');
+    writeFileSync(dockerfile, `FROM ${env.busybox}\nCOPY f /f\n`);
+    const runEnv = (extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv => {
+      const base: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: `--import ${hook}` };
+      for (const key of Object.keys(base)) if (key.startsWith('OTEL_')) delete base[key];
+      return { ...base, ...extra };
+    };
+    assert.equal(env.build(['-f', dockerfile, dir], { root }).status, 0);
+    writeFileSync(log, '');
+    const warm = env.build(['-f', dockerfile, dir], { root, env: runEnv({}) });
+    assert.equal(warm.status, 0, warm.stderr);
+    const loaded = readFileSync(log, 'utf8');
+    assert.match(loaded, /better-sqlite3/, 'the hook saw the external modules the CLI loads');
+    assert.doesNotMatch(loaded, /@opentelemetry|prom-client/);
+
+    writeFileSync(log, '');
+    const traced = env.build(['-f', dockerfile, dir], { root, env: runEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }) });
+    assert.equal(traced.status, 0, traced.stderr);
+    assert.ok(existsSync(log));
+    assert.match(readFileSync(log, 'utf8'), /@opentelemetry\/sdk-trace-base/);
+    assert.ok(traced.events.some((e) => e.type === 'build.warning' && /trace could not be exported to http:\/\/127\.0\.0\.1:9\/v1\/traces/.test(e.message)), traced.stderr);
   });
 });
