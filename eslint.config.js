@@ -15,8 +15,9 @@ const LAYERS = [
 // ops/ keys and stores results through cache/ (the build cache is the ops' result store).
 // engine/ is the composition root: it composes the other L4 modules.
 // policy/ judges scan/'s findings (its input object carries them).
-// cli/ runs the server (`stagecraft serve`) and writes Kubernetes manifests (`stagecraft k8s job`).
-const SIBLINGS = { ops: ['cache'], engine: ['exporter', 'history', 'metrics'], policy: ['scan'], cli: ['server', 'k8s'] };
+// metrics/ renders the history's totals (the metrics are computed from the history database).
+// cli/ starts server/ (`stagecraft serve`) and writes Kubernetes manifests with k8s/ (`stagecraft k8s job`).
+const SIBLINGS = { ops: ['cache'], engine: ['exporter', 'history', 'metrics'], policy: ['scan'], metrics: ['history'], cli: ['server', 'k8s'] };
 
 const layerOf = new Map(LAYERS.flatMap((mods, layer) => mods.map((m) => [m, layer])));
 const zones = [];
@@ -30,7 +31,7 @@ for (const [mod, layer] of layerOf) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'test/conformance/cases/**', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'src/server/dashboard/**', 'bench/results/**', 'test/conformance/cases/**', 'eslint.config.js'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

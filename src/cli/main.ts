@@ -13,6 +13,7 @@ import { registerDebug } from './commands/debug.js';
 import { registerK8s } from './commands/k8s.js';
 import { registerLock } from './commands/lock.js';
 import { registerVerifyRepro } from './commands/verify-repro.js';
+import { registerServe } from './commands/serve.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
 
@@ -83,6 +84,7 @@ export function buildProgram(io: CliIo): Command {
   registerK8s(program, io);
   registerLock(program, io);
   registerVerifyRepro(program, io);
+  registerServe(program, io);
   registerCompletion(program, io);
   for (const command of program.commands) {
     const examples = EXAMPLES[command.name()];

@@ -51,6 +51,12 @@ export interface Config {
   readonly registryResponseTimeoutMs: number | undefined;
   /** Failed builds whose failed step's state is kept for `stagecraft debug` (0: none). */
   readonly debugKeep: number;
+  /**
+   * Where builds export their OTLP/HTTP traces: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given, else
+   * `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces` (the OTel exporter spec); undefined: no traces
+   * (also with `OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true`).
+   */
+  readonly otlpTracesEndpoint?: string | undefined;
 }
 
 /** Failed builds kept for `stagecraft debug` when the config does not say. */
@@ -147,7 +153,29 @@ export function loadConfig(options: LoadConfigOptions): Config {
     keepStorage: file?.keepStorage,
     registryResponseTimeoutMs: file?.registryResponseTimeout === undefined ? undefined : Math.round(file.registryResponseTimeout * 1000),
     debugKeep: debugKeepEnv !== undefined ? Number(debugKeepEnv) : (file?.debugKeep ?? DEFAULT_DEBUG_KEEP),
+    otlpTracesEndpoint: otlpTracesEndpoint(env),
   });
+}
+
+/** The OTLP/HTTP traces URL the environment names (OpenTelemetry's exporter configuration), checked here. */
+function otlpTracesEndpoint(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  if (nonEmpty(env.OTEL_SDK_DISABLED)?.toLowerCase() === 'true') return undefined;
+  const exporters = (nonEmpty(env.OTEL_TRACES_EXPORTER) ?? 'otlp').split(',').map((e) => e.trim().toLowerCase());
+  if (!exporters.includes('otlp')) return undefined;
+  const traces = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const base = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  const [name, url] = traces !== undefined ? ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', traces] : base !== undefined ? ['OTEL_EXPORTER_OTLP_ENDPOINT', `${base.replace(/\/+$/, '')}/v1/traces`] : [undefined, undefined];
+  if (name === undefined || url === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new StagecraftError('CONFIG', `${name}="${name === 'OTEL_EXPORTER_OTLP_ENDPOINT' ? base ?? '' : url}" is not a URL`, { hint: 'set it to the collector\'s OTLP/HTTP address, e.g. http://localhost:4318' });
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new StagecraftError('CONFIG', `${name}: traces are exported over OTLP/HTTP, not ${parsed.protocol.replace(/:$/, '')}`, { hint: 'give the collector\'s http:// or https:// address (OTLP/HTTP, port 4318 by default)' });
+  }
+  return parsed.href;
 }
 
 /**

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   NO_SPACE: { exit: 8, summary: 'The filesystem of the state root (or of an output) is full; the store stays consistent, and prune frees space.' },
   CONFIG: { exit: 2, summary: 'A configuration file or environment variable is invalid.' },
   EXTERNAL_TOOL: { exit: 9, summary: 'A required system program (e.g. runc) is missing or failed.' },
+  REPORT_FAILED: { exit: 7, summary: 'A stagecraft server (history push, build --report-to) did not take every queued build record; they stay queued and are sent again later.' },
   LAYER_INVALID: { exit: 5, summary: 'A layer blob is not a valid plain, gzip or zstd tar archive.' },
   LAYER_UNSAFE: { exit: 5, summary: 'A layer tries to write outside its root (.., absolute path, symlink or hardlink escape); nothing outside was touched.' },
   SNAPSHOT: { exit: 8, summary: 'A snapshot could not be prepared, mounted, committed or removed (e.g. an overlayfs mount failed).' },

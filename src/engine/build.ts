@@ -14,8 +14,8 @@ import type { Database } from '../db/index.js';
 import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
-import { DEFAULT_ATTESTATIONS, attestImage, pingDockerDaemon, resolveExporters, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
-import { assembleImage, compressLayers, type ImageAnnotations } from '../image/index.js';
+import { DEFAULT_ATTESTATIONS, attestImage, pingDockerDaemon, resolveExporters, type AttestationProducers, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
+import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -137,6 +137,37 @@ export interface BuildObserver {
   layer(vertex: string, layer: { readonly digest: Digest; readonly size: number }): void;
   /** What left the build with the image (attestations, signatures, scan results), once it is known. */
   supplyChain?(facts: SupplyChainFacts): void;
+  /** Every step of the plan, once it is made (a cached step's inputs are not solved, so no event names them). */
+  planned?(steps: readonly { readonly vertex: string; readonly name: string; readonly stage?: string | undefined }[]): void;
+  /** The attestations made for the image (empty when none was asked for). */
+  attestations?(made: readonly { readonly kind: 'sbom' | 'provenance'; readonly predicate: unknown }[]): void;
+  /** A phase no event marks (resolving a base image, an attestation, an exporter), once it ended (traces). */
+  span?(span: ObservedSpan): void;
+}
+
+/** A timed phase of a build (BuildKit's span names: `resolving <ref>`, `create sbom attestation`, `exporting to image`). */
+export interface ObservedSpan {
+  readonly name: string;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly attributes?: Readonly<Record<string, string | number | boolean>> | undefined;
+  /** The phase failed with this message. */
+  readonly error?: string | undefined;
+}
+
+/** Runs `work`, telling `observer` how long it took (and whether it failed) as the span `name`. */
+async function timed<T>(observer: BuildObserver | undefined, name: string, work: () => Promise<T>, attributes?: Readonly<Record<string, string | number | boolean>>): Promise<T> {
+  const tell = observer?.span?.bind(observer);
+  if (tell === undefined) return work();
+  const startedAt = Date.now();
+  try {
+    const result = await work();
+    tell({ name, startedAt, endedAt: Date.now(), attributes });
+    return result;
+  } catch (error) {
+    tell({ name, startedAt, endedAt: Date.now(), attributes, error: error instanceof Error ? error.message : String(error) });
+    throw error;
+  }
 }
 
 /** The supply-chain facts of a finished image (the history records them; the SLIs count them). */
@@ -189,7 +220,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const converted = await convertDockerfile(parsed, {
       ...graphOptions,
       resolveImage: async (ref, platform) => {
-        const base = await env.baseImages.resolve(ref, platform, signal).catch((error: unknown) => {
+        const base = await timed(deps.observer, `resolving ${ref}`, () => env.baseImages.resolve(ref, platform, signal), { platform: formatPlatform(platform) }).catch((error: unknown) => {
           // An image missing offline names the line that asked for it (a lock's errors name it already).
           const at = error instanceof StagecraftError && error.code === 'OFFLINE_MISSING' && error.location === undefined ? locateInput(options.dockerfile, ref) : undefined;
           throw at === undefined || !(error instanceof StagecraftError) ? error : new StagecraftError(error.code, `${at.file}:${at.range.start.line}: ${error.message}`, { hint: error.hint, location: at });
@@ -210,6 +241,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       const location = vertex.meta.location;
       if (location !== undefined) deps.observer?.locate(vertex.id, { file: location.file, line: location.range.start.line });
     }
+    deps.observer?.planned?.(converted.plan.vertices.map((v) => ({ vertex: v.id, name: v.meta.name, stage: v.meta.stage })));
     // Build checks, with the base images now resolved (as BuildKit, which lints while it dispatches);
     // `error=true` fails here, before any step runs.
     reportChecks(await checkDockerfile({
@@ -236,11 +268,11 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const platform = formatPlatform(options.platform);
     const attested = await attestImage({
       request,
-      producers: attestationProducers({
+      producers: observedProducers(attestationProducers({
         buildId, started, options, converted, epoch, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads,
         // The layer map names the layers as they are in the image.
         vertexLayers: new Map([...solved.vertexLayers].map(([id, layers]) => [id, layers.map((layer) => image.inImage.get(layer.digest) ?? layer)])),
-      }),
+      }), deps.observer),
       sbomTargets: sbomTargets(request, {
         converted,
         stageLayers: (root) => solved.stageLayers.get(root),
@@ -260,6 +292,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       warn,
       signal,
     });
+    deps.observer?.attestations?.(attested.attestations.map((a) => ({ kind: a.kind, predicate: a.predicate })));
     const built: BuiltImage = {
       descriptor: image.descriptor,
       platform,
@@ -282,7 +315,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       signal,
     };
     const exported: string[] = [];
-    for (const exporter of exports.exporters) exported.push(...(await exporter.export(built, context)));
+    for (const exporter of exports.exporters) exported.push(...(await timed(deps.observer, exporter.name ?? 'export', () => exporter.export(built, context))));
 
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached, image: { digest: image.descriptor.digest, configDigest: image.configDigest, size: image.size }, ...(epoch === undefined ? {} : { epoch }) });
@@ -568,6 +601,15 @@ async function clampLayers(store: LayerStore, layers: readonly LayerRecord[], ba
   const keep = base === -1 ? layers.length : base;
   const rest = await Promise.all(layers.slice(keep).map((layer) => store.clamp(layer, epoch, signal)));
   return [...layers.slice(0, keep), ...rest];
+}
+
+/** The attestation producers, each timed as BuildKit names the span (`create sbom attestation`, `create provenance attestation`). */
+function observedProducers(producers: AttestationProducers, observer: BuildObserver | undefined): AttestationProducers {
+  if (observer?.span === undefined) return producers;
+  return {
+    sbom: (input) => timed(observer, 'create sbom attestation', () => producers.sbom(input), { target: input.target.name }),
+    provenance: (request, provenanceSignal) => timed(observer, 'create provenance attestation', () => producers.provenance(request, provenanceSignal)),
+  };
 }
 
 /** The result cache, telling `observer` the layer each RUN/COPY/ADD step made (the last of its stack). */

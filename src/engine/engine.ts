@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config } from '../config/index.js';
 import { formatPlatform, hostPlatform, type Digest, type Platform } from '../core/index.js';
-import { HistoryRecorder, HistoryStore, projectOf, requestFacts } from '../history/index.js';
+import { HistoryQuery, HistoryRecorder, HistoryStore, Outbox, projectOf, requestFacts } from '../history/index.js';
+import { createBuildTracer, type BuildTracer } from '../metrics/index.js';
+import { tee } from '../events/index.js';
 import { openContent, type Content, type GcOptions, type GcResult, type GcRootProvider, type ImageReference } from '../content/index.js';
 import { Database } from '../db/index.js';
 import { CacheRecords } from '../cache/index.js';
 import { writeOutput, type OutputSpec } from '../exporter/index.js';
-import { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
+import { build, type BuildDeps, type BuildObserver, type BuildOptions, type BuildResult } from './build.js';
 import { noSpaceError } from './no-space.js';
 import { lockInputs, type LockOptions, type LockResult } from './lock.js';
 import { verifyReproducible, type VerifyOptions, type VerifyResult } from './verify.js';
@@ -103,6 +105,8 @@ export interface Engine {
   prune(options?: PruneOptions): Promise<PruneResult>;
   /** The build history (records of every build of this state root). */
   buildHistory(): Promise<HistoryStore>;
+  /** The history with the dashboard's queries and the report outbox (`serve`, `build --report-to`, `history push`). */
+  historyAccess(): Promise<{ readonly store: HistoryStore; readonly query: HistoryQuery; readonly outbox: Outbox }>;
   /**
    * The SBOM of an image: from the store, else pulled from its registry; its packages with the file
    * and layer each was found from (see sbom.ts).
@@ -264,7 +268,10 @@ export function openEngine(config: Config, options: EngineOptions = {}): { reado
         }),
         next: buildOptions.events,
       });
-      buildOptions = { ...buildOptions, events: recorder };
+      const caller = buildOptions.events;
+      // With an OTLP endpoint configured, the build's events and timed phases become spans too.
+      const tracer = await openTracer(config, (message) => caller.emit({ type: 'build.warning', time: Date.now(), message }));
+      buildOptions = { ...buildOptions, events: tracer === undefined ? recorder : tee(recorder, tracer) };
       // The git remote is looked up while the build runs (it is only needed when the record is written).
       const naming = projectOf(buildOptions.contextDir).then((project) => recorder.setProject(project), () => undefined);
       const buildDeps: BuildDeps = {
@@ -274,13 +281,15 @@ export function openEngine(config: Config, options: EngineOptions = {}): { reado
         // Pulls, pushes and cache transfers of this build report to its event stream.
         registry: registry.withEvents(buildOptions.events),
         push: (localRef, remoteRef, signal) => push(deps, localRef, remoteRef, { signal, events: buildOptions.events }),
-        observer: recorder,
+        observer: tracer === undefined ? recorder : tracedObserver(recorder, tracer),
       };
       let result: BuildResult;
       try {
         result = await build(buildDeps, { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism, debugKeep: buildOptions.debugKeep ?? config.debugKeep });
       } finally {
         await naming;
+        const failed = await tracer?.close();
+        if (failed !== undefined) caller.emit({ type: 'build.warning', time: Date.now(), message: `the build's trace could not be exported to ${config.otlpTracesEndpoint ?? ''}: ${failed}` });
       }
       // The automatic keep-storage policy of the config file.
       if (config.keepStorage !== undefined) {
@@ -297,11 +306,42 @@ export function openEngine(config: Config, options: EngineOptions = {}): { reado
       return lockInputs({ content: await content(), registry, stateRoot: config.stateRoot }, lockOptions);
     },
     verify: (verifyOptions) => verifyReproducible({ config, content, deps, open: (rebuildConfig) => openEngine(rebuildConfig, options) }, verifyOptions),
+    async historyAccess() {
+      await content();
+      if (database === undefined) throw new Error('engine: the database did not open');
+      // The store first: it applies the history migrations the other two read.
+      const store = new HistoryStore(database, options.clock);
+      return { store, query: new HistoryQuery(database), outbox: new Outbox(database, options.clock) };
+    },
     close() {
       database?.close();
     },
   };
   return { engine, content, deps };
+}
+
+/** The build's tracer when traces are configured; the OTel SDK is loaded only then. Never throws. */
+async function openTracer(config: Config, warn: (message: string) => void): Promise<BuildTracer | undefined> {
+  const endpoint = config.otlpTracesEndpoint;
+  if (endpoint === undefined) return undefined;
+  try {
+    return await createBuildTracer({ endpoint });
+  } catch (error) {
+    warn(`traces are not exported (${endpoint}): ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+}
+
+/** The history recorder's observer, with the timed phases going to the tracer as spans. */
+function tracedObserver(recorder: HistoryRecorder, tracer: BuildTracer): BuildObserver {
+  return {
+    locate: (vertex, location) => recorder.locate(vertex, location),
+    layer: (vertex, layer) => recorder.layer(vertex, layer),
+    planned: (steps) => recorder.planned(steps),
+    attestations: (made) => recorder.attestations(made),
+    supplyChain: (facts) => recorder.supplyChain(facts),
+    span: (span) => tracer.span(span),
+  };
 }
 
 /** An output as `type=…,dest=…` or `type=image,name=…` (what the history shows of it). */

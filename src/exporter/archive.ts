@@ -17,6 +17,10 @@ export class ArchiveExporter implements Exporter {
     private readonly tar = true,
   ) {}
 
+  get name(): string {
+    return `exporting to ${this.format} image format`;
+  }
+
   async export(image: BuiltImage, ctx: ExportContext): Promise<readonly string[]> {
     const names = this.names.length > 0 ? this.names : image.names;
     // OCI: the index with the attestations (as BuildKit's oci exporter); a docker archive lists the

@@ -9,6 +9,9 @@ import type { ImageLayer } from '../oci/index.js';
 import type { BuiltImage, ExportContext, Exporter } from './exporter.js';
 
 export class CacheExporter implements Exporter {
+  get name(): string {
+    return `exporting cache to ${this.spec.location.type}`;
+  }
   constructor(private readonly spec: CacheExportSpec) {}
 
   async export(image: BuiltImage, ctx: ExportContext): Promise<readonly string[]> {

@@ -68,6 +68,8 @@ export interface ExportContext {
 }
 
 export interface Exporter {
+  /** What it does, as BuildKit names its span (`exporting to image`). */
+  readonly name?: string | undefined;
   /** Exports `image`; returns what it did for the build summary ("pushed REF", "oci archive FILE"). */
   export(image: BuiltImage, ctx: ExportContext): Promise<readonly string[]>;
 }

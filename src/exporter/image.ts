@@ -7,6 +7,7 @@
 import type { BuiltImage, ExportContext, Exporter } from './exporter.js';
 
 export class ImageExporter implements Exporter {
+  readonly name = 'exporting to image';
   constructor(private readonly names: readonly string[]) {}
 
   export(image: BuiltImage, ctx: ExportContext): Promise<readonly string[]> {

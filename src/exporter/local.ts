@@ -15,6 +15,7 @@ import { applyTree, walkTree } from '../snapshot/index.js';
 import type { BuiltImage, ExportContext, Exporter } from './exporter.js';
 
 export class LocalExporter implements Exporter {
+  readonly name = 'exporting to client directory';
   constructor(private readonly dest: string) {}
 
   async export(image: BuiltImage, ctx: ExportContext): Promise<readonly string[]> {

@@ -2,6 +2,7 @@
 import type { BuiltImage, ExportContext, Exporter } from './exporter.js';
 
 export class RegistryExporter implements Exporter {
+  readonly name = 'pushing layers';
   /** `names` are already in the store (the image exporter runs first). */
   constructor(private readonly names: readonly string[]) {}
 

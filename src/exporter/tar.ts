@@ -18,6 +18,7 @@ async function* withoutDevices(root: string, skip: ReadonlySet<string>, signal: 
 }
 
 export class TarExporter implements Exporter {
+  readonly name = 'exporting to client tarball';
   constructor(private readonly dest: string) {}
 
   async export(image: BuiltImage, ctx: ExportContext): Promise<readonly string[]> {

@@ -11,7 +11,9 @@ import type { BuildEvent, EventSink } from '../events/index.js';
 import { resolve } from 'node:path';
 import { projectOf } from './project.js';
 import { compressLog, decompressLog, type CompressedLog, type HistoryStore } from './store.js';
-import type { BuildRecord, BuildRequestFacts, BuildStatus, SourcePoint, StepRecord, StepStatus, WarningRecord } from './types.js';
+import { sbomCompleteness } from './sbom-facts.js';
+import type { BuildRecord, BuildRequestFacts, BuildStatus, PullRecord, SourcePoint, StepRecord, StepStatus, SupplyChainRecord, WarningRecord } from './types.js';
+import type { Severity } from '../scan/index.js';
 
 /** The facts of the request that the events do not carry. */
 export interface BuildRequest {
@@ -86,6 +88,36 @@ interface StepState {
 
 const EXIT_CODE = /exit code: (\d+)/;
 
+/** A step of the plan, as the engine tells it (`BuildObserver.planned`). */
+export interface PlannedStep {
+  readonly vertex: string;
+  readonly name: string;
+  readonly stage?: string | undefined;
+}
+
+/** An attestation the build made (`BuildObserver.attestations`): its kind and predicate. */
+export interface MadeAttestation {
+  readonly kind: 'sbom' | 'provenance';
+  readonly predicate: unknown;
+}
+
+/** The supply-chain facts as the pipeline reports them (`BuildObserver.supplyChain`, engine/build.ts). */
+export interface SupplyChainInput {
+  readonly sbom: boolean;
+  readonly provenance: boolean;
+  readonly signed: boolean;
+  readonly vulns?: { readonly hasData: boolean; readonly counts: Readonly<Record<Severity, number>> } | undefined;
+  readonly secrets?: number | undefined;
+}
+
+interface PullState {
+  readonly ref: string;
+  startedAt: number;
+  endedAt: number;
+  bytes: number;
+  blobs: number;
+}
+
 export class HistoryRecorder implements EventSink {
   readonly #options: HistoryRecorderOptions;
   #store: HistoryStore | undefined;
@@ -96,6 +128,12 @@ export class HistoryRecorder implements EventSink {
   readonly #warnings: WarningRecord[] = [];
   readonly #locations = new Map<string, SourcePoint>();
   readonly #layers = new Map<string, { digest: string; size: number }>();
+  #planned: readonly PlannedStep[] = [];
+  #attested: { sbom: boolean; provenance: boolean; sbomPackages: SupplyChainRecord['sbomPackages'] } | undefined;
+  #supplyChain: SupplyChainInput | undefined;
+  readonly #pulls = new Map<string, PullState>();
+  #pushBytes = 0;
+  #pushed = false;
   #done = false;
   #written = false;
   #project: string;
@@ -129,6 +167,29 @@ export class HistoryRecorder implements EventSink {
   /** The layer a step made (executed or taken from the cache). */
   layer(vertex: string, layer: { readonly digest: string; readonly size: number }): void {
     this.#layers.set(vertex, { digest: layer.digest, size: layer.size });
+  }
+
+  /**
+   * Every step of the plan, once it is made. A successful build records each planned step it did not
+   * see run as cached: the solver does not visit the inputs of a cached step.
+   */
+  planned(steps: readonly PlannedStep[]): void {
+    this.#planned = steps;
+  }
+
+  /** The attestations the build made (SBOM, provenance): their presence and the SBOM's completeness. */
+  attestations(made: readonly MadeAttestation[]): void {
+    const sbom = made.find((a) => a.kind === 'sbom');
+    this.#attested = {
+      sbom: sbom !== undefined,
+      provenance: made.some((a) => a.kind === 'provenance'),
+      sbomPackages: sbom === undefined ? undefined : sbomCompleteness(sbom.predicate),
+    };
+  }
+
+  /** What the pipeline knows of the image (signature, scans); it overrides what the attestations said. */
+  supplyChain(facts: SupplyChainInput): void {
+    this.#supplyChain = facts;
   }
 
   emit(event: BuildEvent): void {
@@ -219,16 +280,53 @@ export class HistoryRecorder implements EventSink {
           ...(event.detail === undefined ? {} : { detail: event.detail }),
         });
         return;
+      case 'transfer.completed':
+        this.#transfer(event);
+        return;
       case 'build.started':
       case 'build.completed':
       case 'build.failed':
       case 'vertex.progress':
       case 'transfer.started':
       case 'transfer.progress':
-      case 'transfer.completed':
       case 'registry.retry':
         return;
     }
+  }
+
+  /** Image blobs pulled (per repository: first start to last completion) and bytes pushed. */
+  #transfer(event: Extract<BuildEvent, { type: 'transfer.completed' }>): void {
+    if (event.direction === 'push') {
+      this.#pushed = true;
+      if (event.outcome === 'done') this.#pushBytes += event.bytes;
+      return;
+    }
+    // Cache metadata (`blob`) and blobs already in the store are not image pulls.
+    if (event.kind === 'blob' || event.outcome !== 'done') return;
+    const start = event.time - event.durationMs;
+    const pull = this.#pulls.get(event.ref);
+    if (pull === undefined) {
+      this.#pulls.set(event.ref, { ref: event.ref, startedAt: start, endedAt: event.time, bytes: event.bytes, blobs: 1 });
+      return;
+    }
+    pull.startedAt = Math.min(pull.startedAt, start);
+    pull.endedAt = Math.max(pull.endedAt, event.time);
+    pull.bytes += event.bytes;
+    pull.blobs += 1;
+  }
+
+  #supplyChainRecord(): SupplyChainRecord | undefined {
+    const attested = this.#attested;
+    const told = this.#supplyChain;
+    if (attested === undefined && told === undefined) return undefined;
+    return {
+      sbom: told?.sbom ?? attested?.sbom ?? false,
+      provenance: told?.provenance ?? attested?.provenance ?? false,
+      signed: told?.signed ?? false,
+      ...(attested?.sbomPackages === undefined ? {} : { sbomPackages: attested.sbomPackages }),
+      ...(told?.vulns === undefined ? {} : { vulns: { hasData: told.vulns.hasData, counts: { ...told.vulns.counts } } }),
+      ...(told?.secrets === undefined ? {} : { secrets: told.secrets }),
+    };
   }
 
   #finish(event: Extract<BuildEvent, { type: 'build.completed' | 'build.failed' }>): void {
@@ -239,6 +337,16 @@ export class HistoryRecorder implements EventSink {
     const begin = performance.now();
     try {
       const status: BuildStatus = event.type === 'build.completed' ? 'success' : event.code === 'ABORTED' ? 'cancelled' : 'failed';
+      if (event.type === 'build.completed') {
+        for (const planned of this.#planned) {
+          if (this.#steps.has(planned.vertex)) continue;
+          const step = this.#step(planned.vertex, this.#startedAt);
+          step.name = planned.name;
+          step.stage = planned.stage;
+          step.status = 'cached';
+          step.durationMs = 0;
+        }
+      }
       const steps: StepRecord[] = [...this.#steps.values()].map((s) => {
         const location = this.#locations.get(s.vertex);
         const layer = this.#layers.get(s.vertex);
@@ -257,7 +365,7 @@ export class HistoryRecorder implements EventSink {
       });
       const failedStep = steps.find((s) => s.status === 'failed');
       const executed = event.type === 'build.completed' ? event.executed : steps.filter((s) => s.status === 'done' || s.status === 'failed').length;
-      const cached = event.type === 'build.completed' ? event.cached : steps.filter((s) => s.status === 'cached').length;
+      const cached = steps.filter((s) => s.status === 'cached').length;
       const { request } = this.#options;
       const errorVertex = event.type === 'build.failed' ? event.vertex ?? failedStep?.vertex : undefined;
       const errorLocation = event.type === 'build.failed' ? event.location ?? (errorVertex === undefined ? undefined : this.#locations.get(errorVertex)) : undefined;
@@ -271,13 +379,16 @@ export class HistoryRecorder implements EventSink {
         ...(event.type === 'build.completed' && event.image !== undefined ? { image: { digest: event.image.digest, configDigest: event.image.configDigest, size: event.image.size } } : {}),
         steps: { total: steps.length, executed, cached },
         warnings: this.#warnings.length,
+        ...(status === 'success' ? { supplyChain: this.#supplyChainRecord() } : {}),
+        ...(this.#pushed ? { pushBytes: this.#pushBytes } : {}),
       };
+      const pulls: PullRecord[] = [...this.#pulls.values()].map((p, i) => ({ seq: i + 1, ref: p.ref, startedAt: p.startedAt, durationMs: Math.max(0, p.endedAt - p.startedAt), bytes: p.bytes, blobs: p.blobs }));
       const logs = new Map<number, CompressedLog>();
       for (const step of this.#steps.values()) {
         compress(step);
         if (step.compressed !== undefined) logs.set(step.seq, step.compressed);
       }
-      store.save({ build, steps, warnings: this.#warnings, logs });
+      store.save({ build, steps, warnings: this.#warnings, logs, pulls });
       this.#written = true;
     } catch (error) {
       this.#warn(`the build history could not record build ${id}: ${message(error)}`);

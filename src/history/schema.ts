@@ -78,4 +78,39 @@ export const HISTORY_MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    description: 'build history: supply-chain facts (SBOM, provenance, signature, scans), push bytes, promotion, base-image pulls',
+    // NULL where a fact is unknown (a failed build, or a record from before this version), so the SLIs
+    // tell "no data" apart from 0.
+    up: `
+      ALTER TABLE history_builds ADD COLUMN sbom INTEGER CHECK (sbom IN (0, 1));
+      ALTER TABLE history_builds ADD COLUMN provenance INTEGER CHECK (provenance IN (0, 1));
+      ALTER TABLE history_builds ADD COLUMN signed INTEGER CHECK (signed IN (0, 1));
+      ALTER TABLE history_builds ADD COLUMN sbom_packages INTEGER;
+      ALTER TABLE history_builds ADD COLUMN sbom_purl INTEGER;
+      ALTER TABLE history_builds ADD COLUMN sbom_license INTEGER;
+      ALTER TABLE history_builds ADD COLUMN vulns_scanned INTEGER NOT NULL DEFAULT 0 CHECK (vulns_scanned IN (0, 1));
+      ALTER TABLE history_builds ADD COLUMN vulns_data INTEGER CHECK (vulns_data IN (0, 1));
+      ALTER TABLE history_builds ADD COLUMN vulns_critical INTEGER;
+      ALTER TABLE history_builds ADD COLUMN vulns_high INTEGER;
+      ALTER TABLE history_builds ADD COLUMN vulns_medium INTEGER;
+      ALTER TABLE history_builds ADD COLUMN vulns_low INTEGER;
+      ALTER TABLE history_builds ADD COLUMN vulns_unknown INTEGER;
+      ALTER TABLE history_builds ADD COLUMN secrets INTEGER;
+      ALTER TABLE history_builds ADD COLUMN push_bytes INTEGER;
+      ALTER TABLE history_builds ADD COLUMN promoted INTEGER CHECK (promoted IN (0, 1));
+      CREATE INDEX history_builds_status ON history_builds(status, started_at);
+      CREATE TABLE history_pulls (
+        build_id TEXT NOT NULL REFERENCES history_builds(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        ref TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        blobs INTEGER NOT NULL,
+        PRIMARY KEY (build_id, seq)
+      ) STRICT;
+    `,
+  },
 ];

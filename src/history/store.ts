@@ -8,17 +8,20 @@ import { z } from 'zod';
 import { StagecraftError } from '../core/index.js';
 import type { Database, TypedStatement } from '../db/index.js';
 import { HISTORY_MIGRATIONS, HISTORY_SCHEMA_OWNER } from './schema.js';
-import { BUILD_STATUSES, BuildRequestFacts, STEP_STATUSES, type BuildRecord, type BuildRecordBundle, type BuildStatus, type SourcePoint, type StepLog, type StepRecord, type WarningRecord } from './types.js';
+import { BUILD_STATUSES, BuildRequestFacts, STEP_STATUSES, type BuildRecord, type BuildRecordBundle, type BuildStatus, type PullRecord, type SourcePoint, type StepLog, type StepRecord, type SupplyChainRecord, type WarningRecord } from './types.js';
 
 const int = z.number().int();
-const BuildRow = z.object({
+export const BuildRow = z.object({
   id: z.string(), project: z.string(), context: z.string(), dockerfile: z.string(), target: z.string(), platform: z.string(),
   started_at: int, ended_at: int, status: z.enum(BUILD_STATUSES),
   error_code: z.string().nullable(), error_message: z.string().nullable(), error_file: z.string().nullable(), error_line: int.nullable(), error_vertex: z.string().nullable(),
   request: z.string(), image_digest: z.string().nullable(), config_digest: z.string().nullable(), image_size: int.nullable(),
   steps_total: int, steps_executed: int, steps_cached: int, warnings: int,
+  sbom: int.nullable(), provenance: int.nullable(), signed: int.nullable(), sbom_packages: int.nullable(), sbom_purl: int.nullable(), sbom_license: int.nullable(),
+  vulns_scanned: int, vulns_data: int.nullable(), vulns_critical: int.nullable(), vulns_high: int.nullable(), vulns_medium: int.nullable(), vulns_low: int.nullable(), vulns_unknown: int.nullable(),
+  secrets: int.nullable(), push_bytes: int.nullable(), promoted: int.nullable(),
 });
-type BuildRow = z.infer<typeof BuildRow>;
+export type BuildRow = z.infer<typeof BuildRow>;
 const StepRow = z.object({
   seq: int, vertex: z.string(), name: z.string(), stage: z.string().nullable(), status: z.enum(STEP_STATUSES), started_at: int, duration_ms: int.nullable(),
   miss_reasons: z.string().nullable(), exit_code: int.nullable(), error: z.string().nullable(), layer_digest: z.string().nullable(), layer_size: int.nullable(),
@@ -28,6 +31,8 @@ type StepRow = z.infer<typeof StepRow>;
 const WarningRow = z.object({ seq: int, rule: z.string().nullable(), message: z.string(), file: z.string().nullable(), line: int.nullable(), col: int.nullable(), url: z.string().nullable(), detail: z.string().nullable() });
 type WarningRow = z.infer<typeof WarningRow>;
 const LogRow = z.object({ seq: int, encoding: z.literal('deflate'), size: int, data: z.instanceof(Buffer) });
+const PullRow = z.object({ seq: int, ref: z.string(), started_at: int, duration_ms: int, bytes: int, blobs: int });
+type PullRow = z.infer<typeof PullRow>;
 const IdRow = z.object({ id: z.string() });
 const MissReasons = z.array(z.string());
 
@@ -54,6 +59,7 @@ export interface NewBuildRecord {
   readonly steps: readonly StepRecord[];
   readonly warnings: readonly WarningRecord[];
   readonly logs: ReadonlyMap<number, CompressedLog>;
+  readonly pulls?: readonly PullRecord[] | undefined;
 }
 
 export interface ListOptions {
@@ -74,6 +80,9 @@ export class HistoryStore {
   readonly #insertStep: (p: Params) => unknown;
   readonly #insertWarning: (p: Params) => unknown;
   readonly #insertLog: (p: Params) => unknown;
+  readonly #insertPull: (p: Params) => unknown;
+  readonly #pulls: TypedStatement<{ id: string }, PullRow>;
+  readonly #setPromoted: (p: { id: string; promoted: number }) => { readonly changes: number };
   readonly #list: TypedStatement<Params, BuildRow>;
   readonly #get: TypedStatement<{ id: string }, BuildRow>;
   readonly #steps: TypedStatement<{ id: string }, StepRow>;
@@ -93,14 +102,19 @@ export class HistoryStore {
     this.#db = db;
     db.migrate(HISTORY_SCHEMA_OWNER, HISTORY_MIGRATIONS, clock);
     this.#insertBuild = db.command(`INSERT OR REPLACE INTO history_builds (id, project, context, dockerfile, target, platform, started_at, ended_at, status,
-      error_code, error_message, error_file, error_line, error_vertex, request, image_digest, config_digest, image_size, steps_total, steps_executed, steps_cached, warnings)
+      error_code, error_message, error_file, error_line, error_vertex, request, image_digest, config_digest, image_size, steps_total, steps_executed, steps_cached, warnings,
+      sbom, provenance, signed, sbom_packages, sbom_purl, sbom_license, vulns_scanned, vulns_data, vulns_critical, vulns_high, vulns_medium, vulns_low, vulns_unknown, secrets, push_bytes, promoted)
       VALUES (@id, @project, @context, @dockerfile, @target, @platform, @started_at, @ended_at, @status, @error_code, @error_message, @error_file, @error_line, @error_vertex,
-      @request, @image_digest, @config_digest, @image_size, @steps_total, @steps_executed, @steps_cached, @warnings)`);
+      @request, @image_digest, @config_digest, @image_size, @steps_total, @steps_executed, @steps_cached, @warnings,
+      @sbom, @provenance, @signed, @sbom_packages, @sbom_purl, @sbom_license, @vulns_scanned, @vulns_data, @vulns_critical, @vulns_high, @vulns_medium, @vulns_low, @vulns_unknown, @secrets, @push_bytes, @promoted)`);
     this.#insertStep = db.command(`INSERT INTO history_steps (build_id, seq, vertex, name, stage, status, started_at, duration_ms, miss_reasons, exit_code, error, layer_digest, layer_size, file, line)
       VALUES (@build_id, @seq, @vertex, @name, @stage, @status, @started_at, @duration_ms, @miss_reasons, @exit_code, @error, @layer_digest, @layer_size, @file, @line)`);
     this.#insertWarning = db.command(`INSERT INTO history_warnings (build_id, seq, rule, message, file, line, col, url, detail)
       VALUES (@build_id, @seq, @rule, @message, @file, @line, @col, @url, @detail)`);
     this.#insertLog = db.command('INSERT INTO history_logs (build_id, seq, encoding, size, data) VALUES (@build_id, @seq, @encoding, @size, @data)');
+    this.#insertPull = db.command('INSERT INTO history_pulls (build_id, seq, ref, started_at, duration_ms, bytes, blobs) VALUES (@build_id, @seq, @ref, @started_at, @duration_ms, @bytes, @blobs)');
+    this.#pulls = db.statement('SELECT seq, ref, started_at, duration_ms, bytes, blobs FROM history_pulls WHERE build_id = @id ORDER BY seq', PullRow);
+    this.#setPromoted = db.command('UPDATE history_builds SET promoted = @promoted WHERE id = @id');
     this.#list = db.statement(`SELECT * FROM history_builds WHERE (@status IS NULL OR status = @status) AND (@project IS NULL OR project = @project)
       AND (@target IS NULL OR target = @target) ORDER BY started_at DESC, id LIMIT @limit`, BuildRow);
     this.#get = db.statement('SELECT * FROM history_builds WHERE id = @id', BuildRow);
@@ -127,6 +141,9 @@ export class HistoryStore {
         request: JSON.stringify(build.request),
         image_digest: build.image?.digest ?? null, config_digest: build.image?.configDigest ?? null, image_size: build.image?.size ?? null,
         steps_total: build.steps.total, steps_executed: build.steps.executed, steps_cached: build.steps.cached, warnings: build.warnings,
+        ...supplyChainColumns(build.supplyChain),
+        push_bytes: build.pushBytes ?? null,
+        promoted: build.promoted === undefined ? null : Number(build.promoted),
       });
       for (const step of record.steps) {
         this.#insertStep({
@@ -148,7 +165,20 @@ export class HistoryStore {
       for (const [seq, log] of record.logs) {
         if (log.size > 0) this.#insertLog({ build_id: build.id, seq, encoding: 'deflate', size: log.size, data: log.data });
       }
+      for (const pull of record.pulls ?? []) {
+        this.#insertPull({ build_id: build.id, seq: pull.seq, ref: pull.ref, started_at: pull.startedAt, duration_ms: pull.durationMs, bytes: pull.bytes, blobs: pull.blobs });
+      }
     });
+  }
+
+  /** Records whether a CI promoted the build's image (SLI M7); returns false when there is no such build. */
+  setPromoted(id: string, promoted: boolean): boolean {
+    return this.#setPromoted({ id, promoted: Number(promoted) }).changes > 0;
+  }
+
+  /** The database, for the SLI queries (stats.ts) of this module. */
+  get database(): Database {
+    return this.#db;
   }
 
   setProject(id: string, project: string): void {
@@ -184,7 +214,7 @@ export class HistoryStore {
     return this.#db.readTransaction(() => {
       const row = this.#get.get({ id });
       if (row === undefined) return undefined;
-      return { build: toBuild(row), steps: this.#steps.all({ id }).map(toStep), warnings: this.#warnings.all({ id }).map(toWarning) };
+      return { build: toBuild(row), steps: this.#steps.all({ id }).map(toStep), warnings: this.#warnings.all({ id }).map(toWarning), pulls: this.#pulls.all({ id }).map(toPull) };
     });
   }
 
@@ -218,7 +248,7 @@ export class HistoryStore {
   }
 }
 
-function toBuild(row: BuildRow): BuildRecord {
+export function toBuild(row: BuildRow): BuildRecord {
   const location = point(row.error_file, row.error_line);
   return {
     id: row.id, project: row.project, context: row.context, dockerfile: row.dockerfile, target: row.target, platform: row.platform,
@@ -228,7 +258,39 @@ function toBuild(row: BuildRow): BuildRecord {
     ...(row.image_digest === null || row.config_digest === null || row.image_size === null ? {} : { image: { digest: row.image_digest, configDigest: row.config_digest, size: row.image_size } }),
     steps: { total: row.steps_total, executed: row.steps_executed, cached: row.steps_cached },
     warnings: row.warnings,
+    ...(row.sbom === null || row.provenance === null || row.signed === null ? {} : { supplyChain: toSupplyChain(row, row.sbom, row.provenance, row.signed) }),
+    ...(row.push_bytes === null ? {} : { pushBytes: row.push_bytes }),
+    ...(row.promoted === null ? {} : { promoted: row.promoted === 1 }),
   };
+}
+
+function toSupplyChain(row: BuildRow, sbom: number, provenance: number, signed: number): SupplyChainRecord {
+  const vulns = row.vulns_scanned === 1 ? {
+    hasData: row.vulns_data === 1,
+    counts: { CRITICAL: row.vulns_critical ?? 0, HIGH: row.vulns_high ?? 0, MEDIUM: row.vulns_medium ?? 0, LOW: row.vulns_low ?? 0, UNKNOWN: row.vulns_unknown ?? 0 },
+  } : undefined;
+  return {
+    sbom: sbom === 1, provenance: provenance === 1, signed: signed === 1,
+    ...(row.sbom_packages === null ? {} : { sbomPackages: { total: row.sbom_packages, purl: row.sbom_purl ?? 0, license: row.sbom_license ?? 0 } }),
+    ...(vulns === undefined ? {} : { vulns }),
+    ...(row.secrets === null ? {} : { secrets: row.secrets }),
+  };
+}
+
+function supplyChainColumns(facts: SupplyChainRecord | undefined): Params {
+  const flag = (value: boolean | undefined): number | null => (value === undefined ? null : Number(value));
+  const counts = facts?.vulns?.counts;
+  return {
+    sbom: flag(facts?.sbom), provenance: flag(facts?.provenance), signed: flag(facts?.signed),
+    sbom_packages: facts?.sbomPackages?.total ?? null, sbom_purl: facts?.sbomPackages?.purl ?? null, sbom_license: facts?.sbomPackages?.license ?? null,
+    vulns_scanned: facts?.vulns === undefined ? 0 : 1, vulns_data: flag(facts?.vulns?.hasData),
+    vulns_critical: counts?.CRITICAL ?? null, vulns_high: counts?.HIGH ?? null, vulns_medium: counts?.MEDIUM ?? null, vulns_low: counts?.LOW ?? null, vulns_unknown: counts?.UNKNOWN ?? null,
+    secrets: facts?.secrets ?? null,
+  };
+}
+
+function toPull(row: PullRow): PullRecord {
+  return { seq: row.seq, ref: row.ref, startedAt: row.started_at, durationMs: row.duration_ms, bytes: row.bytes, blobs: row.blobs };
 }
 
 function toStep(row: StepRow): StepRecord {

@@ -1,5 +1,6 @@
 /** The build history's records, as the store returns them and `history export` writes them. */
 import { z } from 'zod';
+import type { Severity } from '../scan/index.js';
 
 export const BUILD_STATUSES = ['success', 'failed', 'cancelled'] as const;
 export type BuildStatus = (typeof BUILD_STATUSES)[number];
@@ -46,6 +47,38 @@ export interface BuildRecord {
   readonly image?: { readonly digest: string; readonly configDigest: string; readonly size: number } | undefined;
   readonly steps: { readonly total: number; readonly executed: number; readonly cached: number };
   readonly warnings: number;
+  /** What left the build with the image (a successful build; absent when unknown). */
+  readonly supplyChain?: SupplyChainRecord | undefined;
+  /** Bytes uploaded to registries (pushed image and cache blobs), when the build pushed. */
+  readonly pushBytes?: number | undefined;
+  /** Whether a CI promoted the image (`stagecraft history annotate ID promoted=true`); absent: not told. */
+  readonly promoted?: boolean | undefined;
+}
+
+/** The supply-chain facts a record keeps (SLIs M5, M8, M10). */
+export interface SupplyChainRecord {
+  readonly sbom: boolean;
+  readonly provenance: boolean;
+  readonly signed: boolean;
+  /** The final image's SBOM: packages, and how many have a purl / a declared license. */
+  readonly sbomPackages?: { readonly total: number; readonly purl: number; readonly license: number } | undefined;
+  /** Vulnerability counts when the image was scanned (`hasData` false: the scan had no data to match). */
+  readonly vulns?: { readonly hasData: boolean; readonly counts: Readonly<Record<Severity, number>> } | undefined;
+  /** Secret findings when the image was scanned for them. */
+  readonly secrets?: number | undefined;
+}
+
+/** One base image (repository) pulled during a build: from its first blob requested to its last received. */
+export interface PullRecord {
+  readonly seq: number;
+  /** The repository, `registry.example/library/debian`. */
+  readonly ref: string;
+  readonly startedAt: number;
+  readonly durationMs: number;
+  /** Bytes received. */
+  readonly bytes: number;
+  /** Blobs received (manifests, config, layers). */
+  readonly blobs: number;
 }
 
 export interface StepRecord {
@@ -87,4 +120,6 @@ export interface BuildRecordBundle {
   readonly steps: readonly StepRecord[];
   readonly warnings: readonly WarningRecord[];
   readonly logs: readonly StepLog[];
+  /** Base images pulled (absent in records from before pulls were recorded). */
+  readonly pulls?: readonly PullRecord[] | undefined;
 }

@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { hostPlatform } from '../../src/core/index.js';
 import { createEngine, type Engine } from '../../src/engine/index.js';
 import { RecordingSink, type BuildEvent, type EventSink } from '../../src/events/index.js';
+import { historyStats } from '../../src/history/index.js';
 
 /** Builds through the library (no CLI): FROM scratch and COPY steps need no registry and no runc. */
 describe('history: builds through the library are recorded', () => {
@@ -58,5 +59,38 @@ describe('history: builds through the library are recorded', () => {
     assert.match(failed?.error?.code ?? '', /^DOCKERFILE_/);
     assert.equal(cancelled?.status, 'cancelled');
     assert.equal(cancelled?.error?.code, 'ABORTED');
+  });
+
+  it('a fully cached build records every step of the plan as cached; attestations are recorded; the SLIs match the records', async () => {
+    await writeFile(join(context, 'b'), 'b\n'.repeat(3000));
+    const text = 'FROM scratch AS base\nCOPY a /a\nFROM base\nCOPY b /b\nCOPY a /c\n';
+    const attest = { sbom: { scanStage: false, scanContext: false }, provenance: { mode: 'max' as const, version: 'v1' as const } };
+    await engine.build({ ...options(text, new RecordingSink()), attest });
+    const sink = new RecordingSink();
+    const second = await engine.build({ ...options(text, sink), attest });
+    assert.equal(second.executed, 0);
+    const store = await engine.buildHistory();
+    const [warm, cold] = store.list({ limit: 2 });
+    const coldSteps = store.get(cold?.id ?? '')?.steps ?? [];
+    const warmSteps = store.get(warm?.id ?? '')?.steps ?? [];
+    // The solver reports only the cached target step of a warm build; the record has them all.
+    assert.ok(sink.events.filter((e) => e.type === 'vertex.cached').length < coldSteps.length, 'the solver skipped inputs of the cached root');
+    assert.deepEqual(warmSteps.map((s) => s.name).sort(), coldSteps.map((s) => s.name).sort());
+    assert.ok(warmSteps.every((s) => s.status === 'cached'), JSON.stringify(warmSteps));
+    assert.equal(warm?.steps.cached, warmSteps.length);
+    assert.equal(warmSteps.find((s) => s.name.includes('COPY b /b'))?.location?.line, 4);
+    assert.deepEqual(warm?.supplyChain, { sbom: true, provenance: true, signed: false, sbomPackages: { total: 0, purl: 0, license: 0 } });
+
+    const all = store.list();
+    const stats = historyStats(store, {});
+    assert.equal(stats.builds.total, all.length);
+    assert.equal(stats.builds.success, all.filter((b) => b.status === 'success').length);
+    assert.equal(stats.cacheHitRate.numerator, all.reduce((sum, b) => sum + b.steps.cached, 0));
+    assert.equal(stats.cacheHitRate.denominator, all.reduce((sum, b) => sum + b.steps.total, 0));
+    assert.equal(stats.imageSize.latest?.id, warm?.id);
+    assert.equal(stats.imageSize.latest?.bytes, second.size);
+    const times = all.filter((b) => b.status === 'success').map((b) => b.endedAt - b.startedAt).sort((x, y) => x - y);
+    assert.equal(stats.buildTimeMs.p50, times.length % 2 === 1 ? times[(times.length - 1) / 2] : ((times[times.length / 2 - 1] ?? 0) + (times[times.length / 2] ?? 0)) / 2);
+    assert.deepEqual([stats.sbom.coverage.numerator, stats.sbom.coverage.denominator], [2, 3]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * `stagecraft history ls|show|logs|rm|export`: the recorded builds of the state root, in the spirit
+ * `stagecraft history ls|show|logs|rm|export` (and `stats`, `annotate`: history-stats.ts): the recorded builds of the state root, in the spirit
  * of `docker buildx history`. `stagecraft history IMAGE` (the old spelling of `image history`) is
  * still routed to the image history, with a note (see `routeImageHistory`).
  */
@@ -8,11 +8,13 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { StagecraftError } from '../../core/index.js';
 import { instructions } from '../../dockerfile/index.js';
-import { BUILD_STATUSES, type BuildRecord, type BuildStatus, type HistoryStore, type ListOptions, type StepRecord } from '../../history/index.js';
+import { BUILD_STATUSES, pushRecords, toRecordBundle, type BuildRecord, type BuildStatus, type HistoryStore, type ListOptions, type StepRecord } from '../../history/index.js';
 import type { CliIo } from '../main.js';
+import { reportTarget } from '../report.js';
 import { formatBytes, humanDuration, shortDigest, table, withEngine } from './store-context.js';
+import { registerHistoryStats } from './history-stats.js';
 
-export const HISTORY_SUBCOMMANDS = ['ls', 'show', 'inspect', 'logs', 'rm', 'export', 'help'] as const;
+export const HISTORY_SUBCOMMANDS = ['ls', 'show', 'inspect', 'logs', 'rm', 'export', 'stats', 'annotate', 'push', 'help'] as const;
 
 /** Options of `image history` that take a value (so their value is not mistaken for the image). */
 const IMAGE_HISTORY_VALUE_FLAGS = new Set(['-H', '--human']);
@@ -107,6 +109,16 @@ function showText(found: NonNullable<ReturnType<HistoryStore['get']>>, now: numb
     field('Config', build.image.configDigest);
     field('Size', formatBytes(build.image.size));
   }
+  const chain = build.supplyChain;
+  if (chain !== undefined) {
+    field('Attestations', [chain.sbom ? 'SBOM' : 'no SBOM', chain.provenance ? 'provenance' : 'no provenance', chain.signed ? 'signed' : 'not signed'].join(', '));
+    if (chain.sbomPackages !== undefined) field('SBOM packages', `${chain.sbomPackages.total} (${chain.sbomPackages.purl} with a purl, ${chain.sbomPackages.license} with a license)`);
+    if (chain.vulns !== undefined) field('Vulnerabilities', chain.vulns.hasData ? Object.entries(chain.vulns.counts).map(([s, n]) => `${s.toLowerCase()} ${n}`).join(', ') : 'scanned without vulnerability data');
+    if (chain.secrets !== undefined) field('Secrets found', String(chain.secrets));
+  }
+  if (build.pushBytes !== undefined) field('Pushed', formatBytes(build.pushBytes));
+  if (build.promoted !== undefined) field('Promoted', build.promoted ? 'yes' : 'no');
+  for (const pull of found.pulls ?? []) field('Pulled', `${pull.ref}: ${formatBytes(pull.bytes)} in ${formatDuration(pull.durationMs)} (${pull.blobs} blobs)`);
   if (build.error !== undefined) {
     lines.push('', 'Error:');
     const where = build.error.location === undefined ? '' : ` at ${build.error.location.file}:${build.error.location.line}`;
@@ -143,7 +155,8 @@ export function registerBuildHistory(program: Command, io: CliIo): void {
   const history = program
     .command('history')
     .description('the recorded builds of this state root (`stagecraft image history IMAGE` shows an image\'s layers)')
-    .addHelpText('after', '\nExamples:\n  stagecraft history ls --filter status=failed\n  stagecraft history show ^1\n  stagecraft history logs ^1 --step 3\n  stagecraft history export ^1 -o build.json');
+    .addHelpText('after', '\nExamples:\n  stagecraft history ls --filter status=failed\n  stagecraft history show ^1\n  stagecraft history logs ^1 --step 3\n  stagecraft history export ^1 -o build.json\n  stagecraft history stats --since 7d --by project');
+  registerHistoryStats(history, io);
 
   history
     .command('ls')
@@ -244,8 +257,32 @@ export function registerBuildHistory(program: Command, io: CliIo): void {
         return store.bundle(store.resolve(ref));
       });
       if (bundle === undefined) throw new StagecraftError('NOT_FOUND', `no build ${ref} in the history`, { hint: 'list the recorded builds with `stagecraft history ls`' });
-      const text = `${JSON.stringify({ version: 1, ...bundle }, null, 2)}\n`;
+      const text = `${JSON.stringify(toRecordBundle(bundle), null, 2)}\n`;
       if (flags.output === undefined || flags.output === '-') io.stdout(text);
       else await writeFile(flags.output, text, { mode: 0o600 });
+    });
+
+  history
+    .command('push')
+    .description('send the queued build records (and the builds named) to a stagecraft server; what it does not take stays queued')
+    .argument('[refs...]', 'also queue these builds (ids, prefixes or ^N)')
+    .option('--report-to <url>', 'the server (default: $STAGECRAFT_REPORT_URL; token from $STAGECRAFT_REPORT_TOKEN)')
+    .option('--json', 'print { delivered, failed, pending } as JSON')
+    .action(async (refs: string[], flags: JsonFlag & { reportTo?: string }, command: Command) => {
+      const target = reportTarget(flags.reportTo, process.env);
+      if (target === undefined) throw new StagecraftError('USAGE', 'history push needs a server', { hint: 'give --report-to URL or set $STAGECRAFT_REPORT_URL' });
+      const result = await withEngine(command, async (engine, signal) => {
+        const { store, outbox } = await engine.historyAccess();
+        for (const id of new Set(refs.map((ref) => store.resolve(ref)))) outbox.enqueue(id, target.url);
+        return pushRecords(store, outbox, { url: target.url, token: target.token, timeoutMs: 10_000, retries: 2, all: true, signal });
+      });
+      if (flags.json === true) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+      else io.stdout(`delivered ${result.delivered.length}, failed ${result.failed.length}, still queued ${result.pending}\n`);
+      const failure = result.failed[0];
+      if (failure !== undefined) {
+        throw new StagecraftError('REPORT_FAILED', `${target.url} did not take ${result.failed.length} build record(s): ${failure.error}`, {
+          hint: failure.error.startsWith('HTTP 401') ? 'check $STAGECRAFT_REPORT_TOKEN against the server\'s token' : 'they stay queued; run `stagecraft history push` again when the server is up',
+        });
+      }
     });
 }

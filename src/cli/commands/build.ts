@@ -30,6 +30,7 @@ import { collect, parseBuildArgs, readBoundedDockerfile, readDockerfile } from '
 import { PROGRESS_MODES, progressSink } from '../progress/index.js';
 import { addRootOption, formatBytes, platformOption, withEngine } from './store-context.js';
 import { lockPathFor, readLock } from './lock.js';
+import { reportAfterBuild, reportTarget } from '../report.js';
 
 interface BuildFlags {
   file?: string;
@@ -82,6 +83,7 @@ interface BuildFlags {
   cpusetMems?: string;
   buildContext?: string[];
   onError?: string;
+  reportTo?: string;
   attest?: string[];
   sbom?: string;
   provenance?: string;
@@ -303,6 +305,7 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--call <outline|targets|check|build>', 'instead of building: print the build args, secrets and ssh the target uses (outline), the stages (targets) or the build-check findings (check); add ,format=json for JSON')
     .option('--check', 'run the build checks only, no build (shorthand for --call=check); exit 1 with any warning')
     .option('--on-error <error|debug>', 'debug: when a RUN step fails, open a shell in its kept state at once (in a terminal; otherwise print how to)')
+    .option('--report-to <url>', 'send the build record to a stagecraft server ($STAGECRAFT_REPORT_URL; token from $STAGECRAFT_REPORT_TOKEN); queued locally while it is down')
     .addHelpText('after', `
 Examples:
   stagecraft build -t app:latest .
@@ -325,6 +328,7 @@ Examples:
       if (!(PROGRESS_MODES as readonly string[]).includes(flags.progress)) throw usage(`unknown --progress "${flags.progress}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
       if (flags.network !== undefined && !['default', 'host', 'none'].includes(flags.network)) throw usage(`unsupported --network "${flags.network}"`, 'use default, host or none');
       if (flags.onError !== undefined && flags.onError !== 'error' && flags.onError !== 'debug') throw usage(`unknown --on-error "${flags.onError}"`, 'use --on-error=debug (a shell in the failed step) or --on-error=error (the default)');
+      const report = reportTarget(flags.reportTo, process.env);
       const allow = parseEntitlements(flags.allow ?? []);
       checkBuildEntitlements((flags.network ?? 'default') as 'default' | 'host' | 'none', allow);
       const cacheFrom = (flags.cacheFrom ?? []).map((raw) => parseCacheSpec(raw, 'from').location);
@@ -403,6 +407,12 @@ Examples:
           throw error;
         } finally {
           if (stdinContext !== undefined) await rm(stdinContext.dir, { recursive: true, force: true });
+          if (report !== undefined && buildId !== undefined) {
+            // The record is written; queue and post it (never failing the build, bounded by a short timeout).
+            const id = buildId;
+            const line = await engine.historyAccess().then((access) => reportAfterBuild(access, id, report), (error: unknown) => `stagecraft: the build history cannot be used, build ${id} is not reported: ${error instanceof Error ? error.message : String(error)}\n`);
+            if (line !== undefined) io.stderr(line);
+          }
         }
       });
       /** `--on-error=debug`: the failed step's shell, or how to open it. */
