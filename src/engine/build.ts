@@ -15,9 +15,10 @@ import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDoc
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
 import { DEFAULT_ATTESTATIONS, attestImage, pingDockerDaemon, resolveExporters, type AttestationProducers, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
-import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
+import { assembleImage, compressLayers, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
+import type { TimedSpan } from '../metrics/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import type { Severity } from '../scan/index.js';
 import { openSnapshotter, type Snapshotter } from '../snapshot/index.js';
@@ -146,14 +147,7 @@ export interface BuildObserver {
 }
 
 /** A timed phase of a build (BuildKit's span names: `resolving <ref>`, `create sbom attestation`, `exporting to image`). */
-export interface ObservedSpan {
-  readonly name: string;
-  readonly startedAt: number;
-  readonly endedAt: number;
-  readonly attributes?: Readonly<Record<string, string | number | boolean>> | undefined;
-  /** The phase failed with this message. */
-  readonly error?: string | undefined;
-}
+export type ObservedSpan = TimedSpan;
 
 /** Runs `work`, telling `observer` how long it took (and whether it failed) as the span `name`. */
 async function timed<T>(observer: BuildObserver | undefined, name: string, work: () => Promise<T>, attributes?: Readonly<Record<string, string | number | boolean>>): Promise<T> {

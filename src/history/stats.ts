@@ -137,23 +137,20 @@ function statements(db: Database) {
     pulls: db.statement<Params, z.infer<typeof DistRow>>(`SELECT count(*) AS n, median(p.duration_ms) AS p50, percentile(p.duration_ms, 95) AS p95, avg(p.duration_ms) AS mean
       FROM history_pulls p JOIN history_builds b ON b.id = p.build_id
       WHERE (@project IS NULL OR b.project = @project) AND (@target IS NULL OR b.target = @target) AND b.started_at >= @since AND b.started_at < @until`, DistRow),
-    // A run of failures starts at a failed build whose predecessor (same project and target) was not
-    // a failure; it is fixed by the first success after it.
-    // Window functions only (a correlated subquery per failure was quadratic). `g` counts the
-    // successes before a build (same project and target): the failures after success #g and
-    // success #g+1 itself share a `g`, so that success, the only one of the group, fixes them.
-    fix: db.statement<Params, z.infer<typeof FixRow>>(`WITH a AS (
+    // Per project and target in start order, `run` counts the successes so far: run k holds the k-th
+    // success and the failures after it, so those failures are fixed by the success of run k + 1.
+    fix: db.statement<Params, z.infer<typeof FixRow>>(`WITH b AS (
         SELECT project, target, ended_at, status,
-          lag(status) OVER w AS previous,
-          coalesce(sum(status = 'success') OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS g
+          count(CASE WHEN status = 'success' THEN 1 END) OVER (PARTITION BY project, target ORDER BY started_at, id ROWS UNBOUNDED PRECEDING) AS run
         FROM history_builds WHERE status IN ('success', 'failed') AND ${WHERE}
-        WINDOW w AS (PARTITION BY project, target ORDER BY started_at, id)
-      ), grouped AS (
-        SELECT status, previous, ended_at AS broke, max(CASE WHEN status = 'success' THEN ended_at END) OVER (PARTITION BY project, target, g) AS fixed FROM a
-      ), broken AS (
-        SELECT broke, fixed FROM grouped WHERE status = 'failed' AND (previous IS NULL OR previous = 'success')
+      ), runs AS (
+        SELECT project, target, run, min(CASE WHEN status = 'failed' THEN ended_at END) AS broke, max(CASE WHEN status = 'success' THEN ended_at END) AS ok
+        FROM b GROUP BY project, target, run
+      ), fixes AS (
+        SELECT broke, lead(ok) OVER (PARTITION BY project, target ORDER BY run) AS fixed FROM runs
       )
-      SELECT count(fixed) AS fixed, count(*) - count(fixed) AS open, avg(fixed - broke) AS mean, median(fixed - broke) AS median FROM broken`, FixRow),
+      SELECT count(fixed) AS fixed, count(*) - count(fixed) AS open, avg(fixed - broke) AS mean, median(fixed - broke) AS median
+      FROM fixes WHERE broke IS NOT NULL`, FixRow),
     keys: db.statement<Params & { by: string }, z.infer<typeof KeyRow>>(`SELECT DISTINCT project, CASE WHEN @by = 'target' THEN target ELSE '' END AS target
       FROM history_builds WHERE ${WHERE} ORDER BY 1, 2`, KeyRow),
   };
