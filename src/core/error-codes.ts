@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   EXEC_START: { exit: 10, summary: 'A RUN step could not start: the command is not an executable of the image, or runc rejected the container.' },
   BUILD_STEP_FAILED: { exit: 1, summary: 'A RUN step exited with a non-zero status; the message shows the step, its exit code and its last output.' },
   CHECK_FAILED: { exit: 1, summary: 'Build checks found violations and the check configuration (# check=error=true or BUILDKIT_DOCKERFILE_CHECK) makes them fail the build.' },
+  POLICY_INVALID: { exit: 2, summary: 'A policy file (--policy) is malformed, names an unknown rule or has a CEL expression that does not compile; the message gives its file, line and column.' },
+  POLICY_DENIED: { exit: 11, summary: 'The image failed the policy gate: nothing was exported, stored under its names or pushed; every rule is printed with pass/fail and its evidence.' },
   ABORTED: { exit: 130, summary: 'The operation was interrupted.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 
