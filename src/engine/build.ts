@@ -9,22 +9,25 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildContext, CacheRecords, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
+import type { SbomResult } from '../attest/index.js';
 import { StagecraftError, formatPlatform, parseImageRef, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
 import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
-import { DEFAULT_ATTESTATIONS, attestImage, pingDockerDaemon, resolveExporters, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
+import { DEFAULT_ATTESTATIONS, makeAttestations, pingDockerDaemon, type ScanRequest, type Scanners, type VulnData, resolveExporters, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
 import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
-import type { Severity } from '../scan/index.js';
+import type { SecretReport, Severity, VulnReport } from '../scan/index.js';
+import type { Policy, Verdict } from '../policy/index.js';
 import { openSnapshotter, type Snapshotter } from '../snapshot/index.js';
 import { VertexError, solve, type CacheKey, type ResultCache, type SolveNode } from '../solver/index.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
-import { attestationProducers, sbomTargets, scannedStages } from './attest.js';
+import { attestationProducers, layerTarget, sbomTargets, scannedStages } from './attest.js';
+import { effectiveScans, layerSources, runSupplyChain, type ImageSigner } from './supply-chain.js';
 import { checkRequiredMounts } from './check.js';
 import { checkDockerfile, readDockerignore, reportChecks } from './lint.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
@@ -34,6 +37,9 @@ import { RUNC_STATE_PARENT, sweepAbandoned } from './upkeep.js';
 import { failedStepKeeper } from './debug.js';
 import { debugBusy, openDebugStore } from './debug-store.js';
 
+
+/** The build log kept for the secret scan, over all steps. */
+const MAX_SCANNED_LOG_BYTES = 16 * 1024 * 1024;
 
 export interface BuildOptions {
   readonly contextDir: string;
@@ -83,6 +89,14 @@ export interface BuildOptions {
   readonly attest?: AttestationRequest | undefined;
   /** stagecraft's version, named as the tool in SBOM documents. */
   readonly toolVersion?: string | undefined;
+  /** `--scan secrets,vulns`: scans of the image before the policy gate (the policy adds the scans it needs). */
+  readonly scan?: ScanRequest | undefined;
+  /** Vulnerability data besides the state root's cache: `--vuln-db DIR` (OSV), the Debian mirror, offline. */
+  readonly vulnData?: Omit<VulnData, 'stateRoot'> | undefined;
+  /** `--policy FILE`, read and compiled before the build: a failing gate stops the build before any exporter runs. */
+  readonly policy?: Policy | undefined;
+  /** `--sign key=FILE`: signs the image and its attestations after the gate, before the exporters (the key is loaded before the build). */
+  readonly signer?: ImageSigner | undefined;
 }
 
 export interface BuildResult {
@@ -99,6 +113,8 @@ export interface BuildResult {
   readonly durationMs: number;
   readonly warnings: readonly string[];
   readonly exported: readonly string[];
+  /** Scan summaries and the policy verdict, as printed (empty without scans or policy). */
+  readonly supplyChain?: { readonly summary: readonly string[]; readonly secrets?: SecretReport | undefined; readonly vulns?: VulnReport | undefined; readonly verdict?: Verdict | undefined; readonly signed: boolean } | undefined;
 }
 
 export interface BuildDeps {
@@ -109,6 +125,8 @@ export interface BuildDeps {
   readonly push: (localRef: string, remoteRef: string | undefined, signal: AbortSignal | undefined) => Promise<unknown>;
   /** Told what the events do not say (the build history listens here). */
   readonly observer?: BuildObserver | undefined;
+  /** The secret and vulnerability scanners (scan/); needed only when a build scans. */
+  readonly scanners?: Scanners | undefined;
 }
 
 /** Facts of a build's steps beyond its events. Must not throw. */
@@ -145,9 +163,17 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
   // The last lines of each step's output, for the error message of a failing step.
   const tails = new Map<string, string>();
   let failedVertex: string | undefined;
+  const scans = effectiveScans(options.scan, options.policy);
+  // The steps' output, for the secret scan (capped: a log past the cap is scanned up to it).
+  const logs = new Map<string, string>();
+  let logBytes = 0;
   const events: EventSink = {
     emit: (event) => {
       if (event.type === 'vertex.log') tails.set(event.vertex, ((tails.get(event.vertex) ?? '') + event.data).slice(-4096));
+      if (scans.secrets && event.type === 'vertex.log' && logBytes < MAX_SCANNED_LOG_BYTES) {
+        logs.set(event.vertex, (logs.get(event.vertex) ?? '') + event.data);
+        logBytes += event.data.length;
+      }
       if (event.type === 'vertex.failed') failedVertex ??= event.vertex;
       options.events.emit(event);
     },
@@ -203,9 +229,15 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const image = await assembleAndStore(env, options, converted.target.image, solved, exports, signal);
     const warn = (message: string): void => events.emit({ type: 'build.warning', time: Date.now(), message });
     const platform = formatPlatform(options.platform);
-    const attested = await attestImage({
+    let catalog: SbomResult | undefined;
+    const attestOptions = {
       request,
-      producers: attestationProducers({ buildId, started, options, converted, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads, vertexLayers: solved.vertexLayers }),
+      producers: attestationProducers({
+        buildId, started, options, converted, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads, vertexLayers: solved.vertexLayers,
+        onCatalog: (target: string, result: SbomResult) => {
+          if (target === 'sbom') catalog = result;
+        },
+      }),
       sbomTargets: sbomTargets(request, {
         converted,
         stageLayers: (root) => solved.stageLayers.get(root),
@@ -223,7 +255,34 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       content: env.content,
       warn,
       signal,
+    };
+    const attestations = await makeAttestations(attestOptions);
+    const vertexNames = new Map<string, string>(converted.plan.vertices.map((v) => [v.id, v.meta.name]));
+    // scan → policy gate → attestation index → sign: a failing gate throws here, before any exporter.
+    const chain = await runSupplyChain({
+      request: scans,
+      policy: options.policy,
+      signer: options.signer,
+      scanners: deps.scanners,
+      vulnData: { ...options.vulnData, stateRoot: deps.stateRoot },
+      content: env.content,
+      image: image.descriptor,
+      size: image.size,
+      platform,
+      names: exports.names,
+      docker: exports.dockerMediaTypes,
+      attestations,
+      catalog,
+      finalTarget: layerTarget('sbom', solved.layers, { layers: env.layers, snapshotter: env.snapshotter }),
+      sources: layerSources(converted, solved.layers, solved.vertexLayers),
+      logs: [...logs].map(([vertex, text]) => ({ name: vertexNames.get(vertex) ?? vertex, text })),
+      baseImages: env.baseImages,
+      layers: env.layers,
+      observe: deps.observer?.supplyChain === undefined ? undefined : (facts) => deps.observer?.supplyChain?.(facts),
+      warn,
+      signal,
     });
+    const attested = chain.attested;
     const built: BuiltImage = {
       descriptor: image.descriptor,
       platform,
@@ -250,7 +309,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
 
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached, image: { digest: image.descriptor.digest, configDigest: image.configDigest, size: image.size } });
-    return { manifestDigest: image.descriptor.digest, ...(attested.index === undefined ? {} : { index: attested.index }), configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported };
+    return { manifestDigest: image.descriptor.digest, ...(attested.index === undefined ? {} : { index: attested.index }), configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported, ...(chain.summary.length > 0 || chain.signed ? { supplyChain: { summary: chain.summary, secrets: chain.secrets, vulns: chain.vulns, verdict: chain.verdict, signed: chain.signed } } : {}) };
   } catch (caught) {
     const error = await noSpaceError(caught, deps.stateRoot);
     const location = error instanceof StagecraftError ? error.location : undefined;
