@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   EXEC_START: { exit: 10, summary: 'A RUN step could not start: the command is not an executable of the image, or runc rejected the container.' },
   BUILD_STEP_FAILED: { exit: 1, summary: 'A RUN step exited with a non-zero status; the message shows the step, its exit code and its last output.' },
   CHECK_FAILED: { exit: 1, summary: 'Build checks found violations and the check configuration (# check=error=true or BUILDKIT_DOCKERFILE_CHECK) makes them fail the build.' },
+  KEY_INVALID: { exit: 2, summary: 'A signing or verification key file is malformed, of an unsupported type, or its password is wrong.' },
+  SIGNATURE_INVALID: { exit: 12, summary: 'An image has no signature by the given key, or a signature, its subject or a signed attestation does not verify.' },
   ABORTED: { exit: 130, summary: 'The operation was interrupted.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 
