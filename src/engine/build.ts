@@ -15,7 +15,7 @@ import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDoc
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
 import { DEFAULT_ATTESTATIONS, attestImage, pingDockerDaemon, resolveExporters, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
-import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -25,6 +25,8 @@ import { VertexError, solve, type CacheKey, type ResultCache, type SolveNode } f
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
 import { attestationProducers, sbomTargets, scannedStages } from './attest.js';
+import { signBuiltImage } from './sign.js';
+import type { SigningKey } from '../attest/index.js';
 import { checkRequiredMounts } from './check.js';
 import { checkDockerfile, readDockerignore, reportChecks } from './lint.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
@@ -81,6 +83,11 @@ export interface BuildOptions {
    * mode=min for image outputs, no SBOM); `{}` makes none (the image is a bare manifest).
    */
   readonly attest?: AttestationRequest | undefined;
+  /**
+   * `--sign key=FILE[,legacy=true]`: the image (and its attestations) signed with this key, loaded and
+   * unlocked before the build starts; the signatures are stored with the image's names and pushed with it.
+   */
+  readonly sign?: { readonly key: SigningKey; readonly legacy: boolean } | undefined;
   /** stagecraft's version, named as the tool in SBOM documents. */
   readonly toolVersion?: string | undefined;
 }
@@ -200,7 +207,9 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     // Stages scanned for the SBOM are solved as roots too (a cached target does not solve its inputs).
     const extraRoots = scannedStages(request, converted).map((stage) => stage.root);
     const solved = await solveTarget(deps, options, env, converted, { buildId, runDir, disposer, events, tails, signal }, extraRoots);
-    const image = await assembleAndStore(env, options, converted.target.image, solved, exports, signal);
+    // A signed image is stored with compressed layers: the digest signed is the digest a later push sends.
+    const layerExports = options.sign !== undefined && exports.compression === undefined ? { ...exports, compression: DEFAULT_EXPORT_COMPRESSION } : exports;
+    const image = await assembleAndStore(env, options, converted.target.image, solved, layerExports, signal);
     const warn = (message: string): void => events.emit({ type: 'build.warning', time: Date.now(), message });
     const platform = formatPlatform(options.platform);
     const attested = await attestImage({
@@ -224,6 +233,13 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       warn,
       signal,
     });
+    // sign: after the attestations, before the exporters (so the names and --push carry the signatures).
+    // The gate (scan + policy) runs before this step; it reports supplyChain itself when it is wired in.
+    let signed = false;
+    if (options.sign !== undefined) {
+      await signBuiltImage(env.content, { image: image.descriptor, index: attested.index, names: exports.names, key: options.sign.key, legacy: options.sign.legacy, signal });
+      signed = true;
+    }
     const built: BuiltImage = {
       descriptor: image.descriptor,
       platform,
@@ -247,6 +263,9 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     };
     const exported: string[] = [];
     for (const exporter of exports.exporters) exported.push(...(await exporter.export(built, context)));
+    // The gate helper (scan + policy) reports the supply-chain facts with its scan results; until its
+    // pipeline is merged, this reports what the build made. Keep exactly one supplyChain call.
+    deps.observer?.supplyChain?.({ sbom: attested.attestations.some((a) => a.kind === 'sbom'), provenance: attested.attestations.some((a) => a.kind === 'provenance'), signed });
 
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached, image: { digest: image.descriptor.digest, configDigest: image.configDigest, size: image.size } });
