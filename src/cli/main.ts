@@ -10,6 +10,9 @@ import { registerImageCommands } from './commands/image-commands.js';
 import { registerSbom } from './commands/sbom.js';
 import { registerUpkeep } from './commands/upkeep.js';
 import { registerDebug } from './commands/debug.js';
+import { registerKeygen } from './commands/keygen.js';
+import { registerSign } from './commands/sign.js';
+import { registerVerify } from './commands/verify.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
 
@@ -77,6 +80,9 @@ export function buildProgram(io: CliIo): Command {
   registerDebugAst(program, io);
   registerDebug(program, io);
   registerUpkeep(program, io);
+  registerKeygen(program, io);
+  registerSign(program, io);
+  registerVerify(program, io);
   registerCompletion(program, io);
   for (const command of program.commands) {
     const examples = EXAMPLES[command.name()];

@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   CHECK_FAILED: { exit: 1, summary: 'Build checks found violations and the check configuration (# check=error=true or BUILDKIT_DOCKERFILE_CHECK) makes them fail the build.' },
   POLICY_INVALID: { exit: 2, summary: 'A policy file (--policy) is malformed, names an unknown rule or has a CEL expression that does not compile; the message gives its file, line and column.' },
   POLICY_DENIED: { exit: 11, summary: 'The image failed the policy gate: nothing was exported, stored under its names or pushed; every rule is printed with pass/fail and its evidence.' },
+  KEY_INVALID: { exit: 2, summary: 'A signing or verification key file is malformed, of an unsupported type, or its password is wrong.' },
+  SIGNATURE_INVALID: { exit: 12, summary: 'An image has no signature by the given key, or a signature, its subject or a signed attestation does not verify.' },
   ABORTED: { exit: 130, summary: 'The operation was interrupted.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 

@@ -16,7 +16,7 @@ import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDoc
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
 import { DEFAULT_ATTESTATIONS, makeAttestations, pingDockerDaemon, type ScanRequest, type Scanners, type VulnData, resolveExporters, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
-import { assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, rfc3339, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -27,7 +27,9 @@ import { VertexError, solve, type CacheKey, type ResultCache, type SolveNode } f
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
 import { attestationProducers, layerTarget, sbomTargets, scannedStages } from './attest.js';
-import { effectiveScans, layerSources, runSupplyChain, type ImageSigner } from './supply-chain.js';
+import { effectiveScans, layerSources, runSupplyChain } from './supply-chain.js';
+import { signBuiltImage } from './sign.js';
+import type { SigningKey } from '../attest/index.js';
 import { checkRequiredMounts } from './check.js';
 import { checkDockerfile, readDockerignore, reportChecks } from './lint.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
@@ -87,6 +89,11 @@ export interface BuildOptions {
    * mode=min for image outputs, no SBOM); `{}` makes none (the image is a bare manifest).
    */
   readonly attest?: AttestationRequest | undefined;
+  /**
+   * `--sign key=FILE[,legacy=true]`: the image (and its attestations) signed with this key, loaded and
+   * unlocked before the build starts; the signatures are stored with the image's names and pushed with it.
+   */
+  readonly sign?: { readonly key: SigningKey; readonly legacy: boolean } | undefined;
   /** stagecraft's version, named as the tool in SBOM documents. */
   readonly toolVersion?: string | undefined;
   /** `--scan secrets,vulns`: scans of the image before the policy gate (the policy adds the scans it needs). */
@@ -95,8 +102,6 @@ export interface BuildOptions {
   readonly vulnData?: Omit<VulnData, 'stateRoot'> | undefined;
   /** `--policy FILE`, read and compiled before the build: a failing gate stops the build before any exporter runs. */
   readonly policy?: Policy | undefined;
-  /** `--sign key=FILE`: signs the image and its attestations after the gate, before the exporters (the key is loaded before the build). */
-  readonly signer?: ImageSigner | undefined;
 }
 
 export interface BuildResult {
@@ -226,7 +231,9 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     // Stages scanned for the SBOM are solved as roots too (a cached target does not solve its inputs).
     const extraRoots = scannedStages(request, converted).map((stage) => stage.root);
     const solved = await solveTarget(deps, options, env, converted, { buildId, runDir, disposer, events, tails, signal }, extraRoots);
-    const image = await assembleAndStore(env, options, converted.target.image, solved, exports, signal);
+    // A signed image is stored with compressed layers: the digest signed is the digest a later push sends.
+    const layerExports = options.sign !== undefined && exports.compression === undefined ? { ...exports, compression: DEFAULT_EXPORT_COMPRESSION } : exports;
+    const image = await assembleAndStore(env, options, converted.target.image, solved, layerExports, signal);
     const warn = (message: string): void => events.emit({ type: 'build.warning', time: Date.now(), message });
     const platform = formatPlatform(options.platform);
     let catalog: SbomResult | undefined;
@@ -257,12 +264,14 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       signal,
     };
     const attestations = await makeAttestations(attestOptions);
+    const sign = options.sign;
     const vertexNames = new Map<string, string>(converted.plan.vertices.map((v) => [v.id, v.meta.name]));
     // scan → policy gate → attestation index → sign: a failing gate throws here, before any exporter.
     const chain = await runSupplyChain({
       request: scans,
       policy: options.policy,
-      signer: options.signer,
+      // sign: after the gate and the attestation index, before the exporters (so the names and --push carry the signatures).
+      sign: sign === undefined ? undefined : (index) => signBuiltImage(env.content, { image: image.descriptor, index, names: exports.names, key: sign.key, legacy: sign.legacy, signal }),
       scanners: deps.scanners,
       vulnData: { ...options.vulnData, stateRoot: deps.stateRoot },
       content: env.content,

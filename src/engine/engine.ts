@@ -21,6 +21,8 @@ import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult }
 import { debugSession, listDebugStates, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
 import type { DebugRecord } from '../debug/index.js';
 import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
+import { signStoredImage, verifyImageSignature, type SignOptions, type SignResult, type VerifySignatureOptions, type VerifySignatureResult } from './sign.js';
+import type { SigningKey, VerifyingKey } from '../attest/index.js';
 import { CredentialStore, RegistryClient, type CredentialProvider } from '../registry/index.js';
 import {
   findImage,
@@ -106,6 +108,10 @@ export interface Engine {
    * and layer each was found from (see sbom.ts).
    */
   sbom(ref: string, options?: SbomOptions): Promise<ImageSbom>;
+  /** Signs a local image (or one in a registry) with a cosign key (see sign.ts). */
+  sign(ref: string, key: SigningKey, options?: SignOptions): Promise<SignResult>;
+  /** Verifies an image's signatures (and with `attestations`, its signed attestations) with a public key. */
+  verifySignature(ref: string, key: VerifyingKey, options?: VerifySignatureOptions): Promise<VerifySignatureResult>;
   /** Builds a Dockerfile (see build.ts). */
   build(options: BuildOptions): Promise<BuildResult>;
   /** The kept states of failed RUN steps, newest first (see debug.ts). */
@@ -176,6 +182,8 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     images: () => images(deps),
     inspect: (ref) => inspect(deps, ref),
     inspectAny: (ref, inspectOptions) => inspectAny(deps, ref, inspectOptions),
+    sign: (ref, key, signOptions) => signStoredImage(deps, ref, key, signOptions),
+    verifySignature: (ref, key, verifyOptions) => verifyImageSignature(deps, ref, key, verifyOptions),
     attestations: (ref, attestOptions) => imageAttestations(deps, ref, attestOptions?.signal),
     history: (ref, historyOptions) => history(deps, ref, historyOptions?.signal),
     tag: (source, target) => tag(deps, source, target),

@@ -11,16 +11,12 @@ import { formatImageRef, parseImageRef, type Digest } from '../core/index.js';
 import type { ConvertResult } from '../dockerfile/index.js';
 import { enforcePolicy, policyInput, scanImage, scanSummary, storeAttestations, type Attestation, type AttestResult, type LayerSource, type ScanRequest, type Scanners, type VulnData } from '../exporter/index.js';
 import { readStoredImage } from '../image/index.js';
+import type { Descriptor } from '../oci/index.js';
 import type { BaseImages, LayerStore } from '../ops/index.js';
 import { formatVerdict, scansNeeded, type Policy, type Verdict } from '../policy/index.js';
 import type { SecretReport, VulnReport } from '../scan/index.js';
 import type { SbomTarget } from '../exporter/index.js';
 import type { SupplyChainFacts } from './build.js';
-
-/** Signs the image and its attestation statements (`--sign`; attest/sign's `signImage` with a loaded key). */
-export interface ImageSigner {
-  sign(input: { content: Content; subject: { mediaType: string; digest: Digest; size: number }; statements: readonly { digest: Digest }[]; signal: AbortSignal }): Promise<unknown>;
-}
 
 /** The scans a build runs: those asked for, and those its policy needs to be decided. */
 export function effectiveScans(scan: ScanRequest | undefined, policy: Policy | undefined): ScanRequest & { readonly packages: boolean } {
@@ -46,7 +42,8 @@ export function layerSources(converted: ConvertResult, layers: readonly LayerRec
 export interface SupplyChainOptions {
   readonly request: ScanRequest & { readonly packages: boolean };
   readonly policy: Policy | undefined;
-  readonly signer: ImageSigner | undefined;
+  /** Signs the image and the statements of its attestation index (`--sign`, key loaded before the build). */
+  readonly sign: ((index: Descriptor | undefined) => Promise<void>) | undefined;
   readonly scanners: Scanners | undefined;
   readonly vulnData: VulnData;
   readonly content: Content;
@@ -138,7 +135,7 @@ export async function runSupplyChain(options: SupplyChainOptions): Promise<Suppl
       provenance: provenance === undefined ? undefined : { predicateType: provenance.predicateType, predicate: provenance.predicate },
       secrets: scanned.secrets,
       vulns: scanned.vulns,
-      signature: options.signer === undefined ? 'none' : 'build',
+      signature: options.sign === undefined ? 'none' : 'build',
     });
     try {
       verdict = enforcePolicy(options.policy, input, options.names[0] ?? options.image.digest);
@@ -149,9 +146,7 @@ export async function runSupplyChain(options: SupplyChainOptions): Promise<Suppl
     }
   }
   const attested = await storeAttestations({ image: options.image, platform: options.platform, names: options.names, docker: options.docker, content: options.content, warn, signal }, [...options.attestations, ...scanned.attestations]);
-  if (options.signer !== undefined) {
-    await options.signer.sign({ content: options.content, subject: { mediaType: options.image.mediaType, digest: options.image.digest, size: options.image.size }, statements: attested.statements, signal });
-  }
-  options.observe?.(facts(options.signer !== undefined));
-  return { attested, secrets: scanned.secrets, vulns: scanned.vulns, verdict, signed: options.signer !== undefined, summary: verdict === undefined ? summary : [...summary, ...formatVerdict(verdict).trimEnd().split('\n')] };
+  if (options.sign !== undefined) await options.sign(attested.index);
+  options.observe?.(facts(options.sign !== undefined));
+  return { attested, secrets: scanned.secrets, vulns: scanned.vulns, verdict, signed: options.sign !== undefined, summary: verdict === undefined ? summary : [...summary, ...formatVerdict(verdict).trimEnd().split('\n')] };
 }

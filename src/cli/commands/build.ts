@@ -13,6 +13,7 @@ import type { BuildEvent, EventSink } from '../../events/index.js';
 import { warningSummary } from '../progress/text.js';
 import { dockerDaemonSocket, parseAttestFlags, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
 import { packageVersion } from '../version.js';
+import { loadSignFlag } from '../sign-flag.js';
 import { readSecrets, sshSockets } from '../secret-sources.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
@@ -81,6 +82,7 @@ interface BuildFlags {
   attest?: string[];
   sbom?: string;
   provenance?: string;
+  sign?: string;
 }
 
 /**
@@ -272,6 +274,7 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--attest <type=sbom|provenance,…>', 'attestation parameters: type=sbom[,scan-stage=true][,scan-context=true][,disabled=true] or type=provenance[,mode=min|max][,builder-id=URI][,version=v1|v0.2][,reproducible=true][,filename=F][,disabled=true] (repeatable)', collect)
     .option('--sbom <true|false|params>', 'shorthand for --attest=type=sbom (e.g. --sbom=true)')
     .option('--provenance <true|false|params>', 'shorthand for --attest=type=provenance (e.g. --provenance=mode=max; default mode=min on image outputs)')
+    .option('--sign <key=FILE[,legacy=true]>', 'sign the image and its attestations with a cosign key (password from STAGECRAFT_PASSWORD or a prompt); stored with the image and pushed with it')
     .option('--call <outline|targets|check|build>', 'instead of building: print the build args, secrets and ssh the target uses (outline), the stages (targets) or the build-check findings (check); add ,format=json for JSON')
     .option('--check', 'run the build checks only, no build (shorthand for --call=check); exit 1 with any warning')
     .option('--on-error <error|debug>', 'debug: when a RUN step fails, open a shell in its kept state at once (in a terminal; otherwise print how to)')
@@ -303,6 +306,8 @@ Examples:
       const cacheTo = (flags.cacheTo ?? []).map((raw) => parseCacheSpec(raw, 'to'));
       const outputs: OutputSpec[] = (flags.output ?? []).map(parseOutputSpec);
       const attest = parseAttestFlags({ attest: flags.attest, sbom: flags.sbom, provenance: flags.provenance }, ['1', 't', 'true'].includes((process.env.BUILDX_NO_DEFAULT_ATTESTATIONS ?? '').toLowerCase()));
+      // The signing key is unlocked now: a wrong password fails before the build starts.
+      const sign = await loadSignFlag(flags.sign);
       // `--load` is `-o type=docker` (into the local Docker daemon), as in buildx.
       if (flags.load === true && !outputs.some((o) => o.type === 'docker' && o.dest === undefined)) outputs.push(parseOutputSpec('type=docker'));
       const dockerSocket = outputs.some((o) => o.type === 'docker' && o.dest === undefined) ? dockerDaemonSocket(process.env) : undefined;
@@ -416,6 +421,7 @@ Examples:
             exec: { extraHosts, shmSize, ulimits, cgroupParent, resources },
             annotations,
             attest,
+            sign,
             toolVersion: packageVersion(),
             events: sink,
             signal,
