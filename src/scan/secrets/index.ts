@@ -69,7 +69,7 @@ async function readBlob(content: Content, digest: Digest, what: string): Promise
 
 /** The instruction a history entry records, without the shell wrapper and BuildKit's marker. */
 function historyInstruction(createdBy: string): string {
-  return createdBy.replace(/^\/bin\/sh -c #\(nop\)\s*/u, '').replace(/^\/bin\/sh -c /u, 'RUN ').replace(/ # buildkit$/u, '').trim();
+  return createdBy.replace(/^\/bin\/sh -c #\(nop\)\s*/u, '').replace(/^(?:RUN )?\/bin\/sh -c /u, 'RUN ').replace(/ # buildkit$/u, '').trim();
 }
 
 /** Per layer: the source the caller gave, else the history entry that made it (non-empty entries, in order). */

@@ -86,7 +86,9 @@ async function loadLinter(): Promise<Linter> {
   const config = { rules: rules.filter((rule) => rule.meta.id !== FILTER_COMMENTS).map((rule) => ({ id: rule.meta.id, rule })) };
   return {
     async lint(filePath, content) {
-      const result = await lintSource({ source: { filePath, content, contentType: 'text' }, options: { config } });
+      // The preset's gcp rule reads a `.p12` from disk by its path: never given one (a layer's file is not the host's).
+      const ext = posix.extname(filePath);
+      const result = await lintSource({ source: { filePath, ext: ext === '.p12' ? '' : ext, content, contentType: 'text' }, options: { config } });
       return result.messages.map((message) => presetMessage.parse(message));
     },
   };
