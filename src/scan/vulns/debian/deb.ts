@@ -17,7 +17,7 @@ export interface DebLimits {
   readonly maxChangelogBytes: number;
 }
 
-export const DEFAULT_DEB_LIMITS: DebLimits = { maxTarBytes: 2 << 30, maxChangelogBytes: 16 << 20 };
+export const DEFAULT_DEB_LIMITS: DebLimits = { maxTarBytes: 2 * 1024 ** 3, maxChangelogBytes: 16 << 20 };
 
 export interface DebChangelog {
   /** The changelog text, when a regular `changelog.Debian.gz` was found. */
