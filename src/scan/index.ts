@@ -9,3 +9,17 @@ export {
   type InstructionSource,
   type ScanImageSecretsInput,
 } from './secrets/index.js';
+export {
+  VULN_PREDICATE_TYPE,
+  aptDebianMirror,
+  scanVulnerabilities,
+  vulnPredicate,
+  vulnSummary,
+  vulnTable,
+  withVulnerabilities,
+  type ScanVulnerabilitiesInput,
+  type VulnDataOptions,
+  type VulnDistro,
+  type VulnPackage,
+  type VulnPredicateSubject,
+} from './vulns/index.js';
