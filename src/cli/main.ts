@@ -13,6 +13,7 @@ import { registerDebug } from './commands/debug.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerSign } from './commands/sign.js';
 import { registerVerify } from './commands/verify.js';
+import { registerPolicy } from './commands/policy.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
 
@@ -83,6 +84,7 @@ export function buildProgram(io: CliIo): Command {
   registerKeygen(program, io);
   registerSign(program, io);
   registerVerify(program, io);
+  registerPolicy(program, io);
   registerCompletion(program, io);
   for (const command of program.commands) {
     const examples = EXAMPLES[command.name()];

@@ -17,6 +17,7 @@ import { writeOutput, type OutputSpec } from '../exporter/index.js';
 import { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
 import { noSpaceError } from './no-space.js';
 import { sbomImage, type ImageSbom, type SbomOptions } from './sbom.js';
+import { policyCheck, type PolicyCheckOptions, type PolicyCheckResult } from './policy-check.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 import { debugSession, listDebugStates, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
 import type { DebugRecord } from '../debug/index.js';
@@ -112,6 +113,8 @@ export interface Engine {
   sign(ref: string, key: SigningKey, options?: SignOptions): Promise<SignResult>;
   /** Verifies an image's signatures (and with `attestations`, its signed attestations) with a public key. */
   verifySignature(ref: string, key: VerifyingKey, options?: VerifySignatureOptions): Promise<VerifySignatureResult>;
+  /** The policy gate over an existing image (see policy-check.ts). */
+  policyCheck(ref: string, options: PolicyCheckOptions): Promise<PolicyCheckResult>;
   /** Builds a Dockerfile (see build.ts). */
   build(options: BuildOptions): Promise<BuildResult>;
   /** The kept states of failed RUN steps, newest first (see debug.ts). */
@@ -189,6 +192,7 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     tag: (source, target) => tag(deps, source, target),
     rmi: (refs) => rmi(deps, refs),
     sbom: (ref, sbomOptions) => orNoSpace(sbomImage({ ...deps, stateRoot: config.stateRoot }, ref, sbomOptions)),
+    policyCheck: (ref, checkOptions) => orNoSpace(policyCheck({ ...deps, stateRoot: config.stateRoot }, ref, checkOptions)),
     async save(refs, saveOptions) {
       const store = await content();
       const byDigest = new Map<Digest, { names: string[]; image: SaveImage }>();

@@ -32,3 +32,4 @@ export { type ImageSbom, type SbomOptions } from './sbom.js';
 export { debugRecord, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
 export { imageAttestations, type ImageAttestations, type ProvenanceView, type SbomView } from './attestations.js';
 export { signStoredImage, verifyImageSignature, type SignOptions, type SignResult, type VerifySignatureOptions, type VerifySignatureResult } from './sign.js';
+export { basesFromProvenance, type PolicyCheckOptions, type PolicyCheckResult } from './policy-check.js';

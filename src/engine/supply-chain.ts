@@ -14,9 +14,16 @@ import { readStoredImage } from '../image/index.js';
 import type { Descriptor } from '../oci/index.js';
 import type { BaseImages, LayerStore } from '../ops/index.js';
 import { formatVerdict, scansNeeded, type Policy, type Verdict } from '../policy/index.js';
-import type { SecretReport, VulnReport } from '../scan/index.js';
+import { scanImageSecrets, scanVulnerabilities, vulnPredicate, type SecretReport, type VulnReport } from '../scan/index.js';
 import type { SbomTarget } from '../exporter/index.js';
 import type { SupplyChainFacts } from './build.js';
+
+/** The scanners of scan/ (a test passes its own through `BuildDeps.scanners`). */
+export const DEFAULT_SCANNERS: Scanners = {
+  secrets: scanImageSecrets,
+  vulns: scanVulnerabilities,
+  vulnPredicate: (report, subject) => ({ ...vulnPredicate(report, subject) }),
+};
 
 /** The scans a build runs: those asked for, and those its policy needs to be decided. */
 export function effectiveScans(scan: ScanRequest | undefined, policy: Policy | undefined): ScanRequest & { readonly packages: boolean } {
@@ -103,9 +110,8 @@ export async function runSupplyChain(options: SupplyChainOptions): Promise<Suppl
   const provenance = options.attestations.find((a) => a.kind === 'provenance');
   let scanned: Awaited<ReturnType<typeof scanImage>> = { attestations: [] };
   if (request.secrets || request.vulns) {
-    if (options.scanners === undefined) throw new Error('build: scans were requested but the engine has no scanners');
     scanned = await scanImage({
-      request, scanners: options.scanners, content: options.content, manifest: options.image.digest, name: options.names[0] ?? options.image.digest,
+      request, scanners: options.scanners ?? DEFAULT_SCANNERS, content: options.content, manifest: options.image.digest, name: options.names[0] ?? options.image.digest,
       sources: options.sources, provenance: provenance?.predicate, logs: options.logs, packages, vulnData: options.vulnData, warn, signal,
     });
   }

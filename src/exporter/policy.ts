@@ -25,7 +25,7 @@ export interface PolicyFacts {
   readonly provenance: { readonly predicateType: string; readonly predicate: Record<string, unknown> } | undefined;
   readonly secrets: SecretReport | undefined;
   readonly vulns: VulnReport | undefined;
-  readonly signature: 'build' | 'found' | 'none';
+  readonly signature: 'build' | 'verified' | 'found' | 'none';
 }
 
 const NO_COUNTS: Readonly<Record<Severity, number>> = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;

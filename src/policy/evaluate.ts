@@ -140,7 +140,8 @@ function evaluateRule(name: RuleName, policy: Policy, input: PolicyInput): RuleR
     case 'requireSignature': {
       if (rules.requireSignature !== true) return undefined;
       const s = input.signature;
-      return result(s.signed, [s.how === 'build' ? 'the build signs the image' : s.how === 'found' ? 'a signature of the image was found' : 'the image is not signed (build with --sign key=FILE, or stagecraft sign)']);
+      const how = { build: 'the build signs the image', verified: 'a signature of the image verifies with the given key', found: 'a signature of the image was found (not verified: no key given)', none: 'the image is not signed (build with --sign key=FILE, or stagecraft sign)' } as const;
+      return result(s.signed, [how[s.how]]);
     }
     case 'maxSeverity': {
       const max = rules.maxSeverity;

@@ -113,10 +113,13 @@ export interface PolicyProvenance {
 }
 
 export interface PolicySignature {
-  /** The image is signed (an existing signature was found, or the build signs it with a loaded key). */
+  /** The image is signed (the build signs it with a loaded key, or a signature was verified or found). */
   readonly signed: boolean;
-  /** How that is known: `build` (signed by this build), `found` (signatures found), `none`. */
-  readonly how: 'build' | 'found' | 'none';
+  /**
+   * How that is known: `build` (signed by this build), `verified` (a signature verified with the
+   * given key), `found` (signatures exist; not verified, no key given), `none`.
+   */
+  readonly how: 'build' | 'verified' | 'found' | 'none';
 }
 
 export interface PolicyInput {

@@ -11,9 +11,10 @@ import { Option, type Command } from 'commander';
 import { StagecraftError, hostPlatform } from '../../core/index.js';
 import type { BuildEvent, EventSink } from '../../events/index.js';
 import { warningSummary } from '../progress/text.js';
-import { dockerDaemonSocket, parseAttestFlags, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
+import { dockerDaemonSocket, parseAttestFlags, parseScanFlags, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
 import { packageVersion } from '../version.js';
 import { loadSignFlag } from '../sign-flag.js';
+import { loadPolicy } from '../../policy/index.js';
 import { readSecrets, sshSockets } from '../secret-sources.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
@@ -83,6 +84,9 @@ interface BuildFlags {
   sbom?: string;
   provenance?: string;
   sign?: string;
+  scan?: string[];
+  vulnDb?: string;
+  policy?: string;
 }
 
 /**
@@ -131,6 +135,16 @@ export function normalizeLegacyBoolFlags(argv: readonly string[]): string[] {
 
 function usage(message: string, hint: string): StagecraftError {
   return new StagecraftError('USAGE', message, { hint });
+}
+
+/** `--vuln-db DIR`: an existing directory (of OSV JSON files), as an absolute path. */
+export async function vulnDbDir(value: string): Promise<string> {
+  const dir = resolve(value);
+  const info = await stat(dir).catch((cause: unknown) => {
+    throw new StagecraftError('FILE_NOT_FOUND', `--vuln-db ${value}: ${dir} does not exist`, { hint: 'give a directory of OSV JSON files (see docs/vulnerabilities.md)', cause });
+  });
+  if (!info.isDirectory()) throw usage(`--vuln-db ${value}: ${dir} is not a directory`, 'give a directory of OSV JSON files');
+  return dir;
 }
 
 function parseLabels(values: readonly string[]): Map<string, string> {
@@ -225,6 +239,8 @@ function summary(result: BuildResult): string {
     `  manifest digest ${result.manifestDigest}`,
     ...result.names.map((n) => `  named ${n}`),
     ...result.exported.map((e) => `  exported ${e}`),
+    ...(result.supplyChain?.signed === true ? ['  signed'] : []),
+    ...(result.supplyChain?.summary ?? []),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -275,6 +291,9 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--sbom <true|false|params>', 'shorthand for --attest=type=sbom (e.g. --sbom=true)')
     .option('--provenance <true|false|params>', 'shorthand for --attest=type=provenance (e.g. --provenance=mode=max; default mode=min on image outputs)')
     .option('--sign <key=FILE[,legacy=true]>', 'sign the image and its attestations with a cosign key (password from STAGECRAFT_PASSWORD or a prompt); stored with the image and pushed with it')
+    .option('--scan <secrets,vulns>', 'scan the image before it is exported: secrets (every layer, deleted files too, the config, build args and logs) and/or vulns (its packages against --vuln-db and the Debian mirror); comma-separated or repeatable', collect)
+    .option('--vuln-db <dir>', 'a directory of OSV JSON files for the vulnerability scan')
+    .option('--policy <file>', 'a policy file (YAML or JSON, docs/policy.md): a failing rule stops the build before anything is exported or pushed (exit 11)')
     .option('--call <outline|targets|check|build>', 'instead of building: print the build args, secrets and ssh the target uses (outline), the stages (targets) or the build-check findings (check); add ,format=json for JSON')
     .option('--check', 'run the build checks only, no build (shorthand for --call=check); exit 1 with any warning')
     .option('--on-error <error|debug>', 'debug: when a RUN step fails, open a shell in its kept state at once (in a terminal; otherwise print how to)')
@@ -308,6 +327,10 @@ Examples:
       const attest = parseAttestFlags({ attest: flags.attest, sbom: flags.sbom, provenance: flags.provenance }, ['1', 't', 'true'].includes((process.env.BUILDX_NO_DEFAULT_ATTESTATIONS ?? '').toLowerCase()));
       // The signing key is unlocked now: a wrong password fails before the build starts.
       const sign = await loadSignFlag(flags.sign);
+      // The policy is read and its CEL rules compiled now: a malformed policy fails before the build starts.
+      const scan = parseScanFlags(flags.scan ?? []);
+      const vulnDb = flags.vulnDb === undefined ? undefined : await vulnDbDir(flags.vulnDb);
+      const policy = flags.policy === undefined ? undefined : await loadPolicy(flags.policy);
       // `--load` is `-o type=docker` (into the local Docker daemon), as in buildx.
       if (flags.load === true && !outputs.some((o) => o.type === 'docker' && o.dest === undefined)) outputs.push(parseOutputSpec('type=docker'));
       const dockerSocket = outputs.some((o) => o.type === 'docker' && o.dest === undefined) ? dockerDaemonSocket(process.env) : undefined;
@@ -422,6 +445,9 @@ Examples:
             annotations,
             attest,
             sign,
+            scan,
+            vulnData: { osvDir: vulnDb },
+            policy,
             toolVersion: packageVersion(),
             events: sink,
             signal,
