@@ -11,7 +11,7 @@ import { policyInput, type VulnData } from '../exporter/index.js';
 import { readStoredImage } from '../image/index.js';
 import { evaluatePolicy, scansNeeded, type Policy, type PolicyInput, type Verdict } from '../policy/index.js';
 import { scanImageSecrets, scanVulnerabilities } from '../scan/index.js';
-import { imageAttestations } from './attestations.js';
+import { imageAttestations, remoteAttestations, type ImageAttestations } from './attestations.js';
 import { findImage } from './images.js';
 import { sbomImage, type SbomDeps } from './sbom.js';
 import { verifyImageSignature } from './sign.js';
@@ -85,7 +85,11 @@ export async function policyCheck(deps: SbomDeps, text: string, options: PolicyC
   const ref = await findImage(content, sbom.name);
   const stored = await readStoredImage(content, ref);
   const size = stored.layers.reduce((sum, l) => sum + l.size, 0) + stored.configBytes.length + stored.manifestBytes.length;
-  const attestations = await imageAttestations(deps, sbom.name, signal);
+  let attestations: ImageAttestations = await imageAttestations(deps, sbom.name, signal);
+  // A pull stores the platform's manifest, not the index with the attestations: read them from the registry.
+  if (sbom.source === 'registry' && attestations.SBOM.SPDX === undefined && attestations.Provenance.SLSA === undefined) {
+    attestations = await remoteAttestations(deps, parseImageRef(text), signal);
+  }
   const slsa = attestations.Provenance.SLSA;
   const provenance = record(slsa);
   let signature: 'found' | 'verified' | 'none' = 'none';

@@ -3,7 +3,7 @@
  * that decided it. Missing data is a failure that says so ("no vulnerability data", "not scanned
  * for secrets"), never a silent pass.
  */
-import { familiarImageRef, formatImageRef, imageRefName, parseImageRef } from '../core/index.js';
+import { familiarImageRef, familiarName, formatImageRef, imageRefName, parseImageRef } from '../core/index.js';
 import type { Severity } from '../scan/index.js';
 import { RULE_NAMES, formatSize, type MaxSeverity, type Policy, type RuleName } from './file.js';
 import type { PolicyBase, PolicyInput, PolicyVulnerability } from './input.js';
@@ -62,7 +62,8 @@ export function baseAllowed(base: PolicyBase, pattern: string): boolean {
   } catch {
     return globRegExp(pattern).test(base.ref);
   }
-  const forms = [formatImageRef(ref), `${imageRefName(ref)}@${base.digest}`, familiarImageRef(ref)];
+  // A glob is matched against the full reference, name@digest, the familiar form and the repository alone (any tag).
+  const forms = [formatImageRef(ref), `${imageRefName(ref)}@${base.digest}`, familiarImageRef(ref), imageRefName(ref), familiarName(ref)];
   if (!/[*?]/.test(pattern)) {
     let wanted;
     try {

@@ -134,6 +134,9 @@ describe('policy rules', () => {
     assert.ok(baseAllowed(base, 'debian:bookworm'));
     assert.ok(!baseAllowed(base, 'debian:12'));
     assert.ok(baseAllowed(base, 'docker.io/library/*'));
+    assert.ok(baseAllowed(base, 'docker.io/*/debian'));
+    assert.ok(baseAllowed(base, 'deb?an'));
+    assert.ok(!baseAllowed(base, 'docker.io/*/debian:12'));
     assert.ok(baseAllowed(base, `sha256:${'d'.repeat(64)}`));
     assert.ok(baseAllowed(base, `debian@sha256:${'d'.repeat(64)}`));
     assert.ok(!baseAllowed(base, `debian@sha256:${'e'.repeat(64)}`));
