@@ -209,3 +209,41 @@ describe('signature bundles', () => {
     assert.equal((JSON.parse(merged.bytes.toString('utf8')) as { mediaType: string }).mediaType, 'application/vnd.oci.image.index.v1+json');
   });
 });
+
+describe('signatures in the local store', () => {
+  it('signImage names the fallback index per repository; GC keeps the signatures; local verify and the legacy .sig verify', async () => {
+    const { openContent } = await import('../../src/content/index.js');
+    const { Database } = await import('../../src/db/index.js');
+    const { localSignatureSource, signImage } = await import('../../src/attest/sign/index.js');
+    const dir = await mkdtemp(join(tmpdir(), 'sc-sign-store-'));
+    const db = Database.open(join(dir, 'metadata.db'));
+    let now = Date.UTC(2026, 0, 1);
+    try {
+      const content = await openContent({ root: join(dir, 'content'), db, clock: () => now });
+      // A minimal image: config + manifest, named.
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config: {} }));
+      await content.blobs.put(config);
+      const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociManifest, config: { mediaType: MEDIA_TYPES.ociConfig, digest: sha256Digest(config), size: config.length }, layers: [] }));
+      await content.blobs.put(manifestBytes);
+      const subject = { mediaType: MEDIA_TYPES.ociManifest, digest: sha256Digest(manifestBytes), size: manifestBytes.length };
+      content.references.set('localhost:5000/app:1', subject);
+      const { key } = await generateKeyFiles(PASSWORD);
+      const set = await signImage({ content, subject, key, names: ['localhost:5000/app:1'], legacy: true });
+      assert.deepEqual(set.names, [`localhost:5000/app:${fallbackTag(subject.digest)}`, `localhost:5000/app:${fallbackTag(subject.digest)}.sig`]);
+      now += 7 * 24 * 3600 * 1000;
+      await content.gc({ gracePeriodMs: 0 });
+      const source = localSignatureSource(content);
+      const result = await verifyImageSignatures({ source, key, subject: subject.digest });
+      assert.deepEqual(result.signatures.map((s) => s.kind), ['bundle']);
+      // Without the bundle's fallback name, the legacy .sig is found and verifies.
+      content.references.delete(`localhost:5000/app:${fallbackTag(subject.digest)}`);
+      const legacy = await verifyImageSignatures({ source, key, subject: subject.digest });
+      assert.deepEqual(legacy.signatures.map((s) => s.kind), ['legacy']);
+      const other = (await generateKeyFiles(PASSWORD)).key;
+      await assert.rejects(verifyImageSignatures({ source, key: other, subject: subject.digest }), (e: unknown) => e instanceof StagecraftError && /legacy signature .* does not verify/.test(e.message));
+    } finally {
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
