@@ -125,6 +125,19 @@ describe('signature bundles', () => {
     other = (await generateKeyFiles(PASSWORD)).key;
   });
 
+  it('writes cosign v3\'s image-signature statement (digest-only subject, empty predicate)', () => {
+    const bundle = JSON.parse(makeBundle(key, signatureStatement(image)).toString('utf8')) as { mediaType: string; verificationMaterial: { publicKey: { hint: string } }; dsseEnvelope: { payload: string; payloadType: string } };
+    assert.equal(bundle.mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
+    assert.equal(bundle.verificationMaterial.publicKey.hint, key.hint);
+    assert.equal(bundle.dsseEnvelope.payloadType, 'application/vnd.in-toto+json');
+    assert.deepEqual(JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, 'base64').toString('utf8')), {
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ digest: { sha256: image.slice(7) } }],
+      predicateType: 'https://sigstore.dev/cosign/sign/v1',
+      predicate: {},
+    });
+  });
+
   it('rejects a tampered payload and a wrong key, in stagecraft and in the oracle', () => {
     const bundle = makeBundle(key, signatureStatement(image));
     const json = JSON.parse(bundle.toString('utf8')) as { dsseEnvelope: { payload: string } };
@@ -161,7 +174,7 @@ describe('signature bundles', () => {
 
   it('verifies an image signature and its attestations; every referrer bundle passes the oracle', async () => {
     const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'x', digest: { sha256: image.slice(7) } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: {} }));
-    const artifacts = signArtifacts({ subject: manifest(image), repository: 'localhost:5000/app', statements: [{ bytes: statement, predicateType: 'https://slsa.dev/provenance/v1' }], key });
+    const artifacts = signArtifacts({ subject: manifest(image), statements: [{ bytes: statement, predicateType: 'https://slsa.dev/provenance/v1' }], key });
     assert.equal(artifacts.length, 2);
     for (const a of artifacts) {
       assert.equal(a.descriptor.artifactType, BUNDLE_MEDIA_TYPE);

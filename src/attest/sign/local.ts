@@ -102,7 +102,7 @@ export async function signImage(input: SignImageInput): Promise<SignatureSet> {
   const names: string[] = [];
   for (const [i, subject] of subjects.entries()) {
     signal?.throwIfAborted();
-    const artifacts = signArtifacts({ subject, repository: repositories[0], statements: i === 0 ? statements : [], key });
+    const artifacts = signArtifacts({ subject, statements: i === 0 ? statements : [], key });
     await storeArtifacts(content, artifacts, signal);
     referrers.push(...artifacts.map((a) => a.descriptor));
     for (const repository of repositories) {
