@@ -212,6 +212,15 @@ describe('signature bundles', () => {
     await assert.rejects(verifyImageSignatures({ source: memorySource([]), key, subject: image }), (e: unknown) => e instanceof StagecraftError && e.code === 'SIGNATURE_INVALID' && /no signature found/.test(e.message));
   });
 
+  it('accepts a signature of the index that lists the manifest (cosign sign repo:tag), only when told the index', async () => {
+    const index = sha256Digest('the index');
+    const source = memorySource([{ subject: index, artifacts: signArtifacts({ subject: { mediaType: MEDIA_TYPES.ociIndex, digest: index, size: 10 }, key }) }]);
+    const result = await verifyImageSignatures({ source, key, subject: image, index });
+    assert.deepEqual(result.signatures.map((s) => s.subject), [index]);
+    await assert.rejects(verifyImageSignatures({ source, key, subject: image }), (e: unknown) => e instanceof StagecraftError && e.code === 'SIGNATURE_INVALID');
+    await assert.rejects(verifyImageSignatures({ source, key: other, subject: image, index }), (e: unknown) => e instanceof StagecraftError && e.code === 'SIGNATURE_INVALID');
+  });
+
   it('merges the fallback index instead of replacing it', () => {
     const a = signArtifacts({ subject: manifest(image), key })[0];
     const b = signArtifacts({ subject: manifest(image), key: other })[0];
