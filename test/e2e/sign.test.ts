@@ -81,6 +81,10 @@ describe('sign and verify (cosign-compatible, docker-registry fallback tags)', (
       assert.equal(m.annotations?.['dev.sigstore.bundle.content'], 'dsse-envelope');
     }
 
+    // Removing the image's last name removes its signature names too.
+    const removed = ok(runCli(['--root', root, 'rmi', image]), 'rmi');
+    assert.match(removed.stdout, new RegExp(`signed/app:sha256-${result.subject.slice(7)}`));
+
     const wrong = runCli(['--root', empty, 'verify', '--key', otherPub, image]);
     assert.equal(wrong.status, 12, wrong.stderr);
     assert.match(wrong.stderr, /does not verify with .*other\.pub/);
