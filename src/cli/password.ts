@@ -4,35 +4,51 @@
  */
 import { StagecraftError } from '../core/index.js';
 
+/** Typed characters after the line a prompt consumed (both passwords can arrive in one chunk). */
+let pending = '';
+
 /** Reads a line from the TTY on stdin without echoing it. */
 async function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
   process.stderr.write(prompt);
   stdin.setRawMode(true);
-  stdin.resume();
   try {
     return await new Promise<string>((resolve, reject) => {
       let text = '';
-      const onData = (chunk: Buffer): void => {
-        for (const char of chunk.toString('utf8')) {
+      const take = (chars: string): boolean => {
+        for (const [i, char] of [...chars].entries()) {
           if (char === '\r' || char === '\n' || char === '\u0004') {
-            stdin.off('data', onData);
+            pending = [...chars].slice(i + 1).join('').replace(/^\n/, '');
             resolve(text);
-            return;
+            return true;
           }
           if (char === '\u0003') {
-            stdin.off('data', onData);
             reject(new StagecraftError('ABORTED', 'password entry interrupted'));
-            return;
+            return true;
           }
           text = char === '\u007f' || char === '\b' ? text.slice(0, -1) : text + char;
         }
+        return false;
+      };
+      const earlier = pending;
+      pending = '';
+      if (take(earlier)) return;
+      const onData = (chunk: Buffer): void => {
+        if (!take(chunk.toString('utf8'))) return;
+        stdin.off('data', onData);
+        stdin.off('end', onEnd);
+        stdin.pause();
+      };
+      const onEnd = (): void => {
+        stdin.off('data', onData);
+        resolve(text);
       };
       stdin.on('data', onData);
+      stdin.once('end', onEnd);
+      stdin.resume();
     });
   } finally {
     stdin.setRawMode(false);
-    stdin.pause();
     process.stderr.write('\n');
   }
 }

@@ -22,7 +22,7 @@ import { STATE_ROOT_LOCK, StoreLocks } from '../cache/index.js';
 import { nullSink, type EventSink } from '../events/index.js';
 import type { Content, ImageReference } from '../content/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, unpackedLayerSize, type StoredImage } from '../image/index.js';
-import { IN_TOTO_MEDIA_TYPE, assembleAttestedIndex, attestationManifestsOf, isSignatureTag, pushSignatures, type InTotoStatement } from '../attest/index.js';
+import { IN_TOTO_MEDIA_TYPE, assembleAttestedIndex, attestationManifestsOf, fallbackTag, isSignatureTag, legacySignatureTag, pushSignatures, type InTotoStatement } from '../attest/index.js';
 import { MEDIA_TYPES, descriptorSchema, parseImageConfig, platformFromOci, type Descriptor, type ImageLayer } from '../oci/index.js';
 import { z } from 'zod';
 import type { RegistryClient } from '../registry/index.js';
@@ -506,9 +506,26 @@ export async function rmi(deps: ImageDeps, texts: readonly string[]): Promise<Re
     const byId = isDigest(text) || (/^[a-f0-9]{12,64}$/.test(text) && content.references.get(found.name) !== undefined && found.name !== tryNormalise(text));
     targets.push(byId ? content.references.byDigest(found.digest).filter((r) => r.digest === found.digest) : [found]);
   }
+  const removed: ImageReference[] = [];
   for (const refs of targets) {
     for (const ref of refs) {
-      if (content.references.delete(ref.name)) untagged.push(ref.name);
+      if (content.references.delete(ref.name)) {
+        untagged.push(ref.name);
+        removed.push(ref);
+      }
+    }
+  }
+  // The signatures of an image (`repo:sha256-<hex>`, `.sig`) go with the last name of the repository that names it.
+  for (const ref of removed) {
+    const repository = imageRefName(parseImageRef(ref.name));
+    for (const digest of [ref.digest, ref.indexDigest]) {
+      if (digest === undefined) continue;
+      const stillNamed = content.references.byDigest(digest).some((r) => imageRefName(parseImageRef(r.name)) === repository && !isSignatureTag(parseImageRef(r.name).tag));
+      if (stillNamed) continue;
+      for (const tag of [fallbackTag(digest), legacySignatureTag(digest)]) {
+        const name = `${repository}:${tag}`;
+        if (content.references.delete(name)) untagged.push(name);
+      }
     }
   }
   return { untagged };

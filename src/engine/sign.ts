@@ -133,7 +133,7 @@ export async function verifyImageSignature(deps: ImageDeps, text: string, key: V
   const local = await localImage(content, text);
   if (local !== undefined) {
     const attestations = options.attestations === true ? await localStatements(content, local) : undefined;
-    const result = await verifyImageSignatures({ source: localSignatureSource(content), key, subject: local.digest, attestations });
+    const result = await verifyImageSignatures({ source: localSignatureSource(content), key, subject: local.digest, index: content.references.completeIndex(local)?.digest, attestations });
     return { ...result, location: 'local', image: local.name };
   }
   const ref = parseImageRef(text);
@@ -146,6 +146,6 @@ export async function verifyImageSignature(deps: ImageDeps, text: string, key: V
       : [];
   }
   const source = registrySignatureSource(deps.registry, ref, options.signal);
-  const result = await verifyImageSignatures({ source, key, subject: resolved.descriptor.digest, attestations });
+  const result = await verifyImageSignatures({ source, key, subject: resolved.descriptor.digest, index: resolved.index?.descriptor.digest, attestations });
   return { ...result, location: 'registry', image: formatImageRef(ref) };
 }

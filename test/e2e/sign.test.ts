@@ -56,6 +56,32 @@ describe('sign and verify (cosign-compatible, docker-registry fallback tags)', (
     assert.match(noPassword.stderr, /STAGECRAFT_PASSWORD/);
   });
 
+  it('keygen asks for the password on a terminal without echoing it', async () => {
+    const { spawn } = await import('node:child_process');
+    const { CLI_PATH } = await import('../helpers/cli.js');
+    const prefix = join(env.work, 'tty');
+    const typed = 'typed-on-a-tty';
+    // script(1) gives the CLI a pseudo-terminal; each password is typed once its prompt is shown.
+    const child = spawn('script', ['-qec', `${process.execPath} ${CLI_PATH} keygen --output-key-prefix ${prefix}`, '/dev/null'], {
+      env: { ...process.env, STAGECRAFT_PASSWORD: undefined, COSIGN_PASSWORD: undefined },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let output = '';
+    let prompts = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      const seen = (output.match(/Enter password/g) ?? []).length;
+      for (; prompts < seen; prompts++) child.stdin.write(`${typed}\r`);
+    });
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.stdin.end();
+    assert.equal(status, 0, output);
+    assert.match(output, /Private key written/);
+    assert.doesNotMatch(output, new RegExp(typed), 'the password was echoed');
+    const { loadSigningKey } = await import('../../src/attest/index.js');
+    assert.equal((await loadSigningKey(`${prefix}.key`, () => Promise.resolve(typed))).algorithm, 'ecdsa-p256');
+  });
+
   it('signs a local image, pushes it with its signatures, verifies from an empty state root', async () => {
     const image = `${env.registry.host}/signed/app:1`;
     ok(env.build(['--sbom=true', '-t', image, context]), 'build');
@@ -80,6 +106,10 @@ describe('sign and verify (cosign-compatible, docker-registry fallback tags)', (
       assert.equal(m.artifactType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
       assert.equal(m.annotations?.['dev.sigstore.bundle.content'], 'dsse-envelope');
     }
+
+    // Removing the image's last name removes its signature names too.
+    const removed = ok(runCli(['--root', root, 'rmi', image]), 'rmi');
+    assert.match(removed.stdout, new RegExp(`signed/app:sha256-${result.subject.slice(7)}`));
 
     const wrong = runCli(['--root', empty, 'verify', '--key', otherPub, image]);
     assert.equal(wrong.status, 12, wrong.stderr);

@@ -125,6 +125,19 @@ describe('signature bundles', () => {
     other = (await generateKeyFiles(PASSWORD)).key;
   });
 
+  it('writes cosign v3\'s image-signature statement (digest-only subject, empty predicate)', () => {
+    const bundle = JSON.parse(makeBundle(key, signatureStatement(image)).toString('utf8')) as { mediaType: string; verificationMaterial: { publicKey: { hint: string } }; dsseEnvelope: { payload: string; payloadType: string } };
+    assert.equal(bundle.mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
+    assert.equal(bundle.verificationMaterial.publicKey.hint, key.hint);
+    assert.equal(bundle.dsseEnvelope.payloadType, 'application/vnd.in-toto+json');
+    assert.deepEqual(JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, 'base64').toString('utf8')), {
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ digest: { sha256: image.slice(7) } }],
+      predicateType: 'https://sigstore.dev/cosign/sign/v1',
+      predicate: {},
+    });
+  });
+
   it('rejects a tampered payload and a wrong key, in stagecraft and in the oracle', () => {
     const bundle = makeBundle(key, signatureStatement(image));
     const json = JSON.parse(bundle.toString('utf8')) as { dsseEnvelope: { payload: string } };
@@ -161,7 +174,7 @@ describe('signature bundles', () => {
 
   it('verifies an image signature and its attestations; every referrer bundle passes the oracle', async () => {
     const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'x', digest: { sha256: image.slice(7) } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: {} }));
-    const artifacts = signArtifacts({ subject: manifest(image), repository: 'localhost:5000/app', statements: [{ bytes: statement, predicateType: 'https://slsa.dev/provenance/v1' }], key });
+    const artifacts = signArtifacts({ subject: manifest(image), statements: [{ bytes: statement, predicateType: 'https://slsa.dev/provenance/v1' }], key });
     assert.equal(artifacts.length, 2);
     for (const a of artifacts) {
       assert.equal(a.descriptor.artifactType, BUNDLE_MEDIA_TYPE);
@@ -199,6 +212,15 @@ describe('signature bundles', () => {
     await assert.rejects(verifyImageSignatures({ source: memorySource([]), key, subject: image }), (e: unknown) => e instanceof StagecraftError && e.code === 'SIGNATURE_INVALID' && /no signature found/.test(e.message));
   });
 
+  it('accepts a signature of the index that lists the manifest (cosign sign repo:tag), only when told the index', async () => {
+    const index = sha256Digest('the index');
+    const source = memorySource([{ subject: index, artifacts: signArtifacts({ subject: { mediaType: MEDIA_TYPES.ociIndex, digest: index, size: 10 }, key }) }]);
+    const result = await verifyImageSignatures({ source, key, subject: image, index });
+    assert.deepEqual(result.signatures.map((s) => s.subject), [index]);
+    await assert.rejects(verifyImageSignatures({ source, key, subject: image }), (e: unknown) => e instanceof StagecraftError && e.code === 'SIGNATURE_INVALID');
+    await assert.rejects(verifyImageSignatures({ source, key: other, subject: image, index }), (e: unknown) => e instanceof StagecraftError && e.code === 'SIGNATURE_INVALID');
+  });
+
   it('merges the fallback index instead of replacing it', () => {
     const a = signArtifacts({ subject: manifest(image), key })[0];
     const b = signArtifacts({ subject: manifest(image), key: other })[0];
@@ -207,5 +229,43 @@ describe('signature bundles', () => {
     const merged = mergeFallbackIndex(first.bytes, [b.descriptor, a.descriptor]);
     assert.deepEqual(merged.manifests.map((m) => m.digest), [a.descriptor.digest, b.descriptor.digest]);
     assert.equal((JSON.parse(merged.bytes.toString('utf8')) as { mediaType: string }).mediaType, 'application/vnd.oci.image.index.v1+json');
+  });
+});
+
+describe('signatures in the local store', () => {
+  it('signImage names the fallback index per repository; GC keeps the signatures; local verify and the legacy .sig verify', async () => {
+    const { openContent } = await import('../../src/content/index.js');
+    const { Database } = await import('../../src/db/index.js');
+    const { localSignatureSource, signImage } = await import('../../src/attest/sign/index.js');
+    const dir = await mkdtemp(join(tmpdir(), 'sc-sign-store-'));
+    const db = Database.open(join(dir, 'metadata.db'));
+    let now = Date.UTC(2026, 0, 1);
+    try {
+      const content = await openContent({ root: join(dir, 'content'), db, clock: () => now });
+      // A minimal image: config + manifest, named.
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config: {} }));
+      await content.blobs.put(config);
+      const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociManifest, config: { mediaType: MEDIA_TYPES.ociConfig, digest: sha256Digest(config), size: config.length }, layers: [] }));
+      await content.blobs.put(manifestBytes);
+      const subject = { mediaType: MEDIA_TYPES.ociManifest, digest: sha256Digest(manifestBytes), size: manifestBytes.length };
+      content.references.set('localhost:5000/app:1', subject);
+      const { key } = await generateKeyFiles(PASSWORD);
+      const set = await signImage({ content, subject, key, names: ['localhost:5000/app:1'], legacy: true });
+      assert.deepEqual(set.names, [`localhost:5000/app:${fallbackTag(subject.digest)}`, `localhost:5000/app:${fallbackTag(subject.digest)}.sig`]);
+      now += 7 * 24 * 3600 * 1000;
+      await content.gc({ gracePeriodMs: 0 });
+      const source = localSignatureSource(content);
+      const result = await verifyImageSignatures({ source, key, subject: subject.digest });
+      assert.deepEqual(result.signatures.map((s) => s.kind), ['bundle']);
+      // Without the bundle's fallback name, the legacy .sig is found and verifies.
+      content.references.delete(`localhost:5000/app:${fallbackTag(subject.digest)}`);
+      const legacy = await verifyImageSignatures({ source, key, subject: subject.digest });
+      assert.deepEqual(legacy.signatures.map((s) => s.kind), ['legacy']);
+      const other = (await generateKeyFiles(PASSWORD)).key;
+      await assert.rejects(verifyImageSignatures({ source, key: other, subject: subject.digest }), (e: unknown) => e instanceof StagecraftError && /legacy signature .* does not verify/.test(e.message));
+    } finally {
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -77,8 +77,6 @@ export function bundleArtifact(subject: Descriptor, bundle: Buffer, predicateTyp
 export interface SignArtifactsInput {
   /** The manifest (or index) to sign. */
   readonly subject: Descriptor;
-  /** The repository the image is named in (the statement's subject name), when known. */
-  readonly repository?: string | undefined;
   /** Attestation statements (their exact bytes) to sign as well, each in its own bundle. */
   readonly statements?: readonly { readonly bytes: Buffer; readonly predicateType: string }[] | undefined;
   readonly key: SigningKey;
@@ -86,7 +84,7 @@ export interface SignArtifactsInput {
 
 /** The referrers that sign `subject` (first) and each statement. */
 export function signArtifacts(input: SignArtifactsInput): SignatureArtifact[] {
-  const out = [bundleArtifact(input.subject, makeBundle(input.key, signatureStatement(input.subject.digest, input.repository)), COSIGN_SIGN_PREDICATE)];
+  const out = [bundleArtifact(input.subject, makeBundle(input.key, signatureStatement(input.subject.digest)), COSIGN_SIGN_PREDICATE)];
   for (const statement of input.statements ?? []) out.push(bundleArtifact(input.subject, makeBundle(input.key, statement.bytes), statement.predicateType));
   return out;
 }

@@ -43,11 +43,14 @@ const statementSchema = z.looseObject({
 });
 export type SignedStatement = z.infer<typeof statementSchema>;
 
-/** The statement of an image signature (cosign v3 `sign`). */
-export function signatureStatement(subject: Digest, name?: string): Buffer {
+/**
+ * The statement of an image signature, as cosign v3 `sign` writes it: one subject with only the
+ * manifest digest (no name), the predicate type `https://sigstore.dev/cosign/sign/v1`, an empty predicate.
+ */
+export function signatureStatement(subject: Digest): Buffer {
   return Buffer.from(JSON.stringify({
     _type: IN_TOTO_STATEMENT_V1,
-    subject: [{ ...(name === undefined ? {} : { name }), digest: { sha256: digestHex(subject) } }],
+    subject: [{ digest: { sha256: digestHex(subject) } }],
     predicateType: COSIGN_SIGN_PREDICATE,
     predicate: {},
   }));

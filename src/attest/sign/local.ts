@@ -7,7 +7,6 @@
 import { StagecraftError, formatImageRef, imageRefName, parseImageRef, sha256Digest, type Digest } from '../../core/index.js';
 import type { Content } from '../../content/index.js';
 import { MEDIA_TYPES, type Descriptor } from '../../oci/index.js';
-import { IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION } from '../intoto.js';
 import { MAX_ATTESTATION_BYTES } from '../storage.js';
 import {
   fallbackTag,
@@ -103,7 +102,7 @@ export async function signImage(input: SignImageInput): Promise<SignatureSet> {
   const names: string[] = [];
   for (const [i, subject] of subjects.entries()) {
     signal?.throwIfAborted();
-    const artifacts = signArtifacts({ subject, repository: repositories[0], statements: i === 0 ? statements : [], key });
+    const artifacts = signArtifacts({ subject, statements: i === 0 ? statements : [], key });
     await storeArtifacts(content, artifacts, signal);
     referrers.push(...artifacts.map((a) => a.descriptor));
     for (const repository of repositories) {
@@ -121,11 +120,6 @@ export async function signImage(input: SignImageInput): Promise<SignatureSet> {
     }
   }
   return { subjects: subjects.map((s) => s.digest), referrers, names };
-}
-
-/** The statements of the attestation manifests of `index` that refer to `manifest` (digest and predicate type). */
-export function statementLayers(manifests: readonly { readonly layers: readonly Descriptor[] }[]): Descriptor[] {
-  return manifests.flatMap((m) => m.layers.filter((l) => l.mediaType === IN_TOTO_MEDIA_TYPE && l.annotations?.[PREDICATE_TYPE_ANNOTATION] !== undefined));
 }
 
 /** The referrers of `subject` the local store names (every repository's fallback index, merged). */

@@ -133,7 +133,7 @@ export async function signRemote(input: { readonly registry: RegistryClient; rea
   const referrers: Descriptor[] = [];
   let attestationCount = 0;
   for (const subject of subjects) {
-    const artifacts = signArtifacts({ subject: subject.descriptor, repository, statements: subject.statements, key });
+    const artifacts = signArtifacts({ subject: subject.descriptor, statements: subject.statements, key });
     attestationCount += subject.statements.length;
     for (const a of artifacts) {
       for (const b of a.blobs) await pushBytes(registry, ref, b, signal);

@@ -30,14 +30,16 @@ export interface VerifyInput {
   readonly key: VerifyingKey;
   /** The image manifest digest the signatures must be about. */
   readonly subject: Digest;
+  /** The index that lists the manifest (what its tag resolves to): a signature of it counts too. */
+  readonly index?: Digest | undefined;
   /** The attestation statements to check (the statement blobs' descriptors), when asked to. */
   readonly attestations?: readonly Descriptor[] | undefined;
 }
 
 export interface VerifyResult {
   readonly subject: Digest;
-  /** How the image signature was found. */
-  readonly signatures: readonly { readonly kind: 'bundle' | 'legacy'; readonly digest: Digest }[];
+  /** The image signatures that verified: how they are stored, their digest, and the digest they sign (the manifest, or its index). */
+  readonly signatures: readonly { readonly kind: 'bundle' | 'legacy'; readonly digest: Digest; readonly subject: Digest }[];
   /** The attestations verified, by predicate type. */
   readonly attestations: readonly { readonly predicateType: string; readonly digest: Digest }[];
 }
@@ -53,13 +55,18 @@ function parseJson(bytes: Buffer): unknown {
   }
 }
 
-/** Verifies; throws SIGNATURE_INVALID naming every reason when the image signature (or an attestation) fails. */
-export async function verifyImageSignatures(input: VerifyInput): Promise<VerifyResult> {
-  const { source, key, subject } = input;
-  const reasons: string[] = [];
-  const signatures: { kind: 'bundle' | 'legacy'; digest: Digest }[] = [];
-  /** Verified attestation payloads by their digest. */
-  const signedPayloads = new Map<Digest, string>();
+interface Found {
+  readonly signatures: { kind: 'bundle' | 'legacy'; digest: Digest; subject: Digest }[];
+  readonly reasons: string[];
+  /** Verified attestation payloads (by their digest) → predicate type. */
+  readonly payloads: Map<Digest, string>;
+  readonly referrers: number;
+}
+
+/** The image signatures by `key` about `subject` (bundles, else legacy), with why others did not count. */
+async function signaturesAbout(source: SignatureSource, key: VerifyingKey, subject: Digest): Promise<Found> {
+  const found: Found = { signatures: [], reasons: [], payloads: new Map(), referrers: 0 };
+  const { signatures, reasons } = found;
   const referrers = (await source.referrers(subject)).filter((r) => r.artifactType === BUNDLE_MEDIA_TYPE || r.artifactType === undefined);
   for (const referrer of referrers) {
     const what = `signature ${referrer.digest}`;
@@ -88,10 +95,10 @@ export async function verifyImageSignatures(input: VerifyInput): Promise<VerifyR
     }
     const about = verified.statement.subject.some((s) => s.digest.sha256 === digestHex(subject));
     if (verified.statement.predicateType === COSIGN_SIGN_PREDICATE) {
-      if (about) signatures.push({ kind: 'bundle', digest: referrer.digest });
+      if (about) signatures.push({ kind: 'bundle', digest: referrer.digest, subject });
       else reasons.push(`${what}: the signed statement names ${verified.statement.subject.map((s) => `sha256:${s.digest.sha256 ?? '?'}`).join(', ')}, not ${subject}`);
     } else {
-      signedPayloads.set(sha256Digest(verified.payload), verified.statement.predicateType);
+      found.payloads.set(sha256Digest(verified.payload), verified.statement.predicateType);
     }
   }
   if (signatures.length === 0) {
@@ -108,14 +115,30 @@ export async function verifyImageSignatures(input: VerifyInput): Promise<VerifyR
           continue;
         }
         const parsed = simpleSigningSchema.safeParse(parseJson(payload));
-        if (parsed.success && parsed.data.critical.image['docker-manifest-digest'] === subject) signatures.push({ kind: 'legacy', digest: layer.digest });
+        if (parsed.success && parsed.data.critical.image['docker-manifest-digest'] === subject) signatures.push({ kind: 'legacy', digest: layer.digest, subject });
         else reasons.push(`legacy signature ${layer.digest} is not about ${subject}`);
       }
     }
   }
+  return { ...found, referrers: referrers.length };
+}
+
+/** Verifies; throws SIGNATURE_INVALID naming every reason when the image signature (or an attestation) fails. */
+export async function verifyImageSignatures(input: VerifyInput): Promise<VerifyResult> {
+  const { source, key, subject } = input;
+  const found = await signaturesAbout(source, key, subject);
+  let signatures = found.signatures;
+  const reasons = [...found.reasons];
+  // A signature of the index the image's tag resolves to covers the manifest it lists (what `cosign sign repo:tag` signs).
+  if (signatures.length === 0 && input.index !== undefined) {
+    const viaIndex = await signaturesAbout(source, key, input.index);
+    signatures = viaIndex.signatures;
+    reasons.push(...viaIndex.reasons);
+  }
+  const signedPayloads = found.payloads;
   if (signatures.length === 0) {
-    const found = referrers.length === 0 && reasons.length === 0 ? 'no signature found (no referrers, no sha256-<hex> fallback tag, no .sig)' : reasons.join('; ');
-    throw new StagecraftError('SIGNATURE_INVALID', `${subject} is not signed by ${key.source}: ${found}`, {
+    const none = found.referrers === 0 && reasons.length === 0 ? 'no signature found (no referrers, no sha256-<hex> fallback tag, no .sig)' : reasons.join('; ');
+    throw new StagecraftError('SIGNATURE_INVALID', `${subject} is not signed by ${key.source}: ${none}`, {
       hint: 'sign it with `stagecraft sign --key cosign.key IMAGE` (or `build --sign key=cosign.key`), and verify with the matching cosign.pub',
     });
   }
