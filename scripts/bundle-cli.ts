@@ -11,7 +11,8 @@ await build({
   target: 'node20',
   packages: 'bundle',
   // @cyclonedx/cyclonedx-library finds its schema files relative to its own directory (__dirname).
-  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress', '@cyclonedx/cyclonedx-library'],
+  // secretlint is imported only by a secret scan: kept out of the bundle every command parses.
+  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress', '@cyclonedx/cyclonedx-library', '@secretlint/core', '@secretlint/secretlint-rule-preset-recommend'],
   // Bundled CommonJS modules (commander) call require() for Node's built-ins.
   banner: { js: "import { createRequire as __stagecraftCreateRequire } from 'node:module';\nconst require = __stagecraftCreateRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -17,6 +17,7 @@ import { writeOutput, type OutputSpec } from '../exporter/index.js';
 import { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
 import { noSpaceError } from './no-space.js';
 import { sbomImage, type ImageSbom, type SbomOptions } from './sbom.js';
+import { scanSecrets, type ImageSecrets, type SecretScanOptions } from './scan-secrets.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 import { debugSession, listDebugStates, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
 import type { DebugRecord } from '../debug/index.js';
@@ -106,6 +107,8 @@ export interface Engine {
    * and layer each was found from (see sbom.ts).
    */
   sbom(ref: string, options?: SbomOptions): Promise<ImageSbom>;
+  /** The secret scan of an image (every layer, deleted files included, and its config): from the store, else its registry (see scan-secrets.ts). */
+  scanSecrets(ref: string, options?: SecretScanOptions): Promise<ImageSecrets>;
   /** Builds a Dockerfile (see build.ts). */
   build(options: BuildOptions): Promise<BuildResult>;
   /** The kept states of failed RUN steps, newest first (see debug.ts). */
@@ -181,6 +184,7 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     tag: (source, target) => tag(deps, source, target),
     rmi: (refs) => rmi(deps, refs),
     sbom: (ref, sbomOptions) => orNoSpace(sbomImage({ ...deps, stateRoot: config.stateRoot }, ref, sbomOptions)),
+    scanSecrets: (ref, scanOptions) => orNoSpace(scanSecrets({ ...deps, stateRoot: config.stateRoot }, ref, scanOptions)),
     async save(refs, saveOptions) {
       const store = await content();
       const byDigest = new Map<Digest, { names: string[]; image: SaveImage }>();

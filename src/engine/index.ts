@@ -31,3 +31,5 @@ export { checkDockerfile, checkFailure, contextCredentials, warningEvent, type C
 export { type ImageSbom, type SbomOptions } from './sbom.js';
 export { debugRecord, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
 export { imageAttestations, type ImageAttestations, type ProvenanceView, type SbomView } from './attestations.js';
+export { layerSources } from './layer-sources.js';
+export { scanSecrets, type ImageSecrets, type SecretScanOptions } from './scan-secrets.js';
