@@ -11,8 +11,9 @@ await build({
   target: 'node20',
   packages: 'bundle',
   // @cyclonedx/cyclonedx-library finds its schema files relative to its own directory (__dirname).
-  // cel-js and yaml are imported only when a policy is read (--policy, policy check).
-  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress', '@cyclonedx/cyclonedx-library', '@marcbachmann/cel-js', 'yaml'],
+  // secretlint is imported only by a secret scan, cel-js and yaml only when a policy is read (--policy,
+  // policy check): kept out of the bundle every command parses.
+  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress', '@cyclonedx/cyclonedx-library', '@secretlint/core', '@secretlint/secretlint-rule-preset-recommend', '@marcbachmann/cel-js', 'yaml'],
   // Bundled CommonJS modules (commander) call require() for Node's built-ins.
   banner: { js: "import { createRequire as __stagecraftCreateRequire } from 'node:module';\nconst require = __stagecraftCreateRequire(import.meta.url);" },
   logLevel: 'warning',

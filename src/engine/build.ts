@@ -27,7 +27,8 @@ import { VertexError, solve, type CacheKey, type ResultCache, type SolveNode } f
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
 import { attestationProducers, layerTarget, sbomTargets, scannedStages } from './attest.js';
-import { effectiveScans, layerSources, runSupplyChain } from './supply-chain.js';
+import { effectiveScans, runSupplyChain } from './supply-chain.js';
+import { layerSources } from './layer-sources.js';
 import { signBuiltImage } from './sign.js';
 import type { SigningKey } from '../attest/index.js';
 import { checkRequiredMounts } from './check.js';
@@ -283,7 +284,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       attestations,
       catalog,
       finalTarget: layerTarget('sbom', solved.layers, { layers: env.layers, snapshotter: env.snapshotter }),
-      sources: layerSources(converted, solved.layers, solved.vertexLayers),
+      sources: layerSources(solved.layers, solved.vertexLayers, new Map(converted.plan.vertices.map((v) => [v.id, v]))),
       logs: [...logs].map(([vertex, text]) => ({ name: vertexNames.get(vertex) ?? vertex, text })),
       baseImages: env.baseImages,
       layers: env.layers,

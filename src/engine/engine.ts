@@ -18,6 +18,7 @@ import { build, type BuildDeps, type BuildOptions, type BuildResult } from './bu
 import { noSpaceError } from './no-space.js';
 import { sbomImage, type ImageSbom, type SbomOptions } from './sbom.js';
 import { policyCheck, type PolicyCheckOptions, type PolicyCheckResult } from './policy-check.js';
+import { scanSecrets, type ImageSecrets, type SecretScanOptions } from './scan-secrets.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 import { debugSession, listDebugStates, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
 import type { DebugRecord } from '../debug/index.js';
@@ -115,6 +116,8 @@ export interface Engine {
   verifySignature(ref: string, key: VerifyingKey, options?: VerifySignatureOptions): Promise<VerifySignatureResult>;
   /** The policy gate over an existing image (see policy-check.ts). */
   policyCheck(ref: string, options: PolicyCheckOptions): Promise<PolicyCheckResult>;
+  /** The secret scan of an image (every layer, deleted files included, and its config): from the store, else its registry (see scan-secrets.ts). */
+  scanSecrets(ref: string, options?: SecretScanOptions): Promise<ImageSecrets>;
   /** Builds a Dockerfile (see build.ts). */
   build(options: BuildOptions): Promise<BuildResult>;
   /** The kept states of failed RUN steps, newest first (see debug.ts). */
@@ -193,6 +196,7 @@ export function createEngine(config: Config, options: EngineOptions = {}): Engin
     rmi: (refs) => rmi(deps, refs),
     sbom: (ref, sbomOptions) => orNoSpace(sbomImage({ ...deps, stateRoot: config.stateRoot }, ref, sbomOptions)),
     policyCheck: (ref, checkOptions) => orNoSpace(policyCheck({ ...deps, stateRoot: config.stateRoot }, ref, checkOptions)),
+    scanSecrets: (ref, scanOptions) => orNoSpace(scanSecrets({ ...deps, stateRoot: config.stateRoot }, ref, scanOptions)),
     async save(refs, saveOptions) {
       const store = await content();
       const byDigest = new Map<Digest, { names: string[]; image: SaveImage }>();

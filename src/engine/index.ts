@@ -33,3 +33,5 @@ export { debugRecord, type DebugSessionOptions, type DebugSessionResult } from '
 export { imageAttestations, type ImageAttestations, type ProvenanceView, type SbomView } from './attestations.js';
 export { signStoredImage, verifyImageSignature, type SignOptions, type SignResult, type VerifySignatureOptions, type VerifySignatureResult } from './sign.js';
 export { basesFromProvenance, type PolicyCheckOptions, type PolicyCheckResult } from './policy-check.js';
+export { layerSources } from './layer-sources.js';
+export { scanSecrets, type ImageSecrets, type SecretScanOptions } from './scan-secrets.js';

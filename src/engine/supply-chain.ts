@@ -8,7 +8,6 @@ import { catalogFilesystem, directoryScanFs, type Distro, type SbomPackage, type
 import type { LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { formatImageRef, parseImageRef, type Digest } from '../core/index.js';
-import type { ConvertResult } from '../dockerfile/index.js';
 import { enforcePolicy, policyInput, scanImage, scanSummary, storeAttestations, type Attestation, type AttestResult, type LayerSource, type ScanRequest, type Scanners, type VulnData } from '../exporter/index.js';
 import { readStoredImage } from '../image/index.js';
 import type { Descriptor } from '../oci/index.js';
@@ -29,21 +28,6 @@ export const DEFAULT_SCANNERS: Scanners = {
 export function effectiveScans(scan: ScanRequest | undefined, policy: Policy | undefined): ScanRequest & { readonly packages: boolean } {
   const needed = policy === undefined ? { secrets: false, vulns: false, packages: false } : scansNeeded(policy);
   return { secrets: (scan?.secrets ?? false) || needed.secrets, vulns: (scan?.vulns ?? false) || needed.vulns, packages: needed.packages };
-}
-
-/** The Dockerfile line that made each of the target's layers (by index), from the solved vertices. */
-export function layerSources(converted: ConvertResult, layers: readonly LayerRecord[], vertexLayers: ReadonlyMap<string, readonly LayerRecord[]>): LayerSource[] {
-  const out: LayerSource[] = layers.map(() => undefined);
-  for (const vertex of converted.plan.vertices) {
-    if (vertex.op.type !== 'exec' && vertex.op.type !== 'file') continue;
-    const own = vertexLayers.get(vertex.id);
-    const location = vertex.meta.location;
-    if (own === undefined || own.length === 0 || location === undefined) continue;
-    const index = own.length - 1;
-    if (layers[index]?.diffId !== own[index]?.diffId) continue;
-    out[index] = { file: location.file, line: location.range.start.line, instruction: vertex.meta.name };
-  }
-  return out;
 }
 
 export interface SupplyChainOptions {

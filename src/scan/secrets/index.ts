@@ -11,6 +11,7 @@ import { parseImageConfig, parseManifest, type ImageConfig } from '../../oci/ind
 import type { SecretFinding, SecretReport, SecretSite } from '../types.js';
 import { configTexts, provenanceTexts, type NamedFinding } from './config.js';
 import { walkLayers, type LayerBlob } from './layers.js';
+import { provenanceDockerfiles, provenanceLayerSources } from './provenance.js';
 import { SecretMatcher, redact, type TextMatch } from './text.js';
 
 export { fingerprint, redact } from './text.js';
@@ -72,8 +73,14 @@ function historyInstruction(createdBy: string): string {
   return createdBy.replace(/^\/bin\/sh -c #\(nop\)\s*/u, '').replace(/^(?:RUN )?\/bin\/sh -c /u, 'RUN ').replace(/ # buildkit$/u, '').trim();
 }
 
-/** Per layer: the source the caller gave, else the history entry that made it (non-empty entries, in order). */
-async function resolveSources(config: ImageConfig, layerCount: number, given: ScanImageSecretsInput['sources']): Promise<(InstructionSource | undefined)[]> {
+/**
+ * Per layer: the source the caller gave, else the Dockerfile line a `mode=max` provenance names, else
+ * the history entry that made it (non-empty entries, in order).
+ */
+async function resolveSources(config: ImageConfig, layers: readonly { readonly digest: Digest }[], given: ScanImageSecretsInput['sources'], provenance: unknown): Promise<(InstructionSource | undefined)[]> {
+  const layerCount = layers.length;
+  const diffIds = config.rootfs.diff_ids;
+  const fromProvenance = provenance === undefined ? [] : provenanceLayerSources(provenance, layers.map((layer, i) => ({ digest: layer.digest, diffId: diffIds[i] })));
   const fromHistory: (InstructionSource | undefined)[] = [];
   const history = config.history ?? [];
   const withLayer = history.flatMap((entry, i) => (entry.empty_layer === true ? [] : [{ entry, i }]));
@@ -86,7 +93,7 @@ async function resolveSources(config: ImageConfig, layerCount: number, given: Sc
   }
   const out: (InstructionSource | undefined)[] = [];
   for (let i = 0; i < layerCount; i++) {
-    const source = given?.[i] ?? fromHistory[i];
+    const source = given?.[i] ?? fromProvenance[i] ?? fromHistory[i];
     if (source === undefined) {
       out.push(undefined);
       continue;
@@ -112,7 +119,7 @@ export async function scanImageSecrets(input: ScanImageSecretsInput): Promise<Se
   }
   const config = parseImageConfig(await readBlob(content, parsed.manifest.config.digest, 'image config'), { source: `the content store (${input.manifest})` });
   const layers: LayerBlob[] = parsed.manifest.layers.map((layer, index) => ({ index, digest: layer.digest, open: () => content.blobs.open(layer.digest) }));
-  const sources = await resolveSources(config, layers.length, input.sources);
+  const sources = await resolveSources(config, layers, input.sources, input.provenance);
 
   const matcher = new SecretMatcher<Origin>();
   const matches: TextMatch<Origin>[] = [];
@@ -127,6 +134,10 @@ export async function scanImageSecrets(input: ScanImageSecretsInput): Promise<Se
   const named: NamedFinding[] = [];
   let otherBytes = 0;
   const sites = [configTexts(config), ...(input.provenance === undefined ? [] : [provenanceTexts(input.provenance)])];
+  // The Dockerfile a max provenance carries (base64): its ENV and ARG defaults are in the attestation.
+  for (const dockerfile of input.provenance === undefined ? [] : provenanceDockerfiles(input.provenance)) {
+    sites.push({ texts: [{ site: 'provenance', path: `${dockerfile.path} (${dockerfile.filename})`, text: dockerfile.text }], named: [] });
+  }
   for (const { texts, named: byName } of sites) {
     named.push(...byName);
     for (const text of texts) {
