@@ -73,7 +73,7 @@ export async function parsePackagesIndex(source: AsyncIterable<Buffer>, limits: 
   let fields = new Map<string, string>();
   let broken = false;
   const finish = (): boolean => {
-    if (fields.size > 0) {
+    if (fields.size > 0 || broken) {
       const entry = broken ? undefined : toEntry(fields);
       if (entry === undefined) skipped++;
       else entries.push(entry);
