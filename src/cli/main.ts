@@ -8,6 +8,7 @@ import { registerDebugAst } from './commands/debug-ast.js';
 import { registerPlan } from './commands/plan.js';
 import { registerImageCommands } from './commands/image-commands.js';
 import { registerSbom } from './commands/sbom.js';
+import { registerScanVulns, scanParent } from './commands/scan-vulns.js';
 import { registerUpkeep } from './commands/upkeep.js';
 import { registerDebug } from './commands/debug.js';
 import { renderError } from './render-error.js';
@@ -74,6 +75,7 @@ export function buildProgram(io: CliIo): Command {
   registerImageCommands(program, io);
   registerBuildHistory(program, io);
   registerSbom(program, io);
+  registerScanVulns(scanParent(program), io);
   registerDebugAst(program, io);
   registerDebug(program, io);
   registerUpkeep(program, io);
