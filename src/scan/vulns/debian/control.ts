@@ -82,39 +82,33 @@ export async function parsePackagesIndex(source: AsyncIterable<Buffer>, limits: 
     broken = false;
     return entries.length >= limits.maxEntries;
   };
+  const take = (line: string): boolean => {
+    if (line.length > limits.maxLineBytes) {
+      broken = true;
+      return false;
+    }
+    if (line.trim() === '') return finish();
+    if (/^\s/u.test(line)) return false; // continuation of a field the scan does not need
+    const colon = line.indexOf(':');
+    if (colon <= 0) {
+      broken = true;
+      return false;
+    }
+    const name = line.slice(0, colon);
+    if (KEPT.has(name)) fields.set(name, line.slice(colon + 1).trim());
+    return false;
+  };
   let pending = '';
   for await (const chunk of source) {
-    pending += chunk.toString('latin1');
-    let newline: number;
-    while ((newline = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
-      if (line.length > limits.maxLineBytes) {
-        broken = true;
-        continue;
-      }
-      if (line.trim() === '') {
-        if (finish()) return { entries, skipped, truncated: true };
-        continue;
-      }
-      if (/^\s/u.test(line)) continue; // continuation of a field the scan does not need
-      const colon = line.indexOf(':');
-      if (colon <= 0) {
-        broken = true;
-        continue;
-      }
-      const name = line.slice(0, colon);
-      if (KEPT.has(name)) fields.set(name, line.slice(colon + 1).trim());
-    }
+    const lines = (pending + chunk.toString('latin1')).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) if (take(line)) return { entries, skipped, truncated: true };
     if (pending.length > limits.maxLineBytes) {
       broken = true;
       pending = '';
     }
   }
-  if (pending.trim() !== '' && !/^\s/u.test(pending)) {
-    const colon = pending.indexOf(':');
-    if (colon > 0 && KEPT.has(pending.slice(0, colon))) fields.set(pending.slice(0, colon), pending.slice(colon + 1).trim());
-  }
+  if (pending !== '') take(pending);
   finish();
   return { entries, skipped, truncated: false };
 }
