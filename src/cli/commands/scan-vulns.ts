@@ -8,7 +8,6 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { toCycloneDx } from '../../attest/index.js';
 import { StagecraftError } from '../../core/index.js';
-import { scanVulnerabilities, vulnSummary, vulnTable, withVulnerabilities } from '../../scan/index.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import type { CliIo } from '../main.js';
 import { packageVersion } from '../version.js';
@@ -82,6 +81,8 @@ export function registerScanVulns(scan: Command, io: CliIo): void {
       const platform = platformOption(flags.platform);
       const progress = transferProgress(io, { progress: format === 'table' ? (flags.progress ?? 'auto') : 'quiet' });
       const warn = (message: string): void => io.stderr(`warning: ${message}\n`);
+      // Loaded when the command runs: no other command pays for the scanner's schemas.
+      const { scanVulnerabilities, vulnSummary, vulnTable, withVulnerabilities } = await import('../../scan/index.js');
       const { scanned, report } = await withEngine(command, async (engine, signal) => {
         let sbom;
         try {
