@@ -67,8 +67,14 @@ export const DEFAULT_INDEX_LIMITS: IndexLimits = { maxEntries: 400_000, maxLineB
  * Parses a Packages index from its decompressed bytes, line by line: stanzas missing a required
  * field, or with malformed values, are counted and skipped (`skipped`), never fatal.
  */
-export async function parsePackagesIndex(source: AsyncIterable<Buffer>, limits: IndexLimits = DEFAULT_INDEX_LIMITS): Promise<{ entries: IndexEntry[]; skipped: number; truncated: boolean }> {
+export async function parsePackagesIndex(
+  source: AsyncIterable<Buffer>,
+  limits: IndexLimits = DEFAULT_INDEX_LIMITS,
+  /** Called for each entry instead of collecting it (a big index need not be held whole). */
+  visit?: (entry: IndexEntry) => void,
+): Promise<{ entries: IndexEntry[]; skipped: number; truncated: boolean }> {
   const entries: IndexEntry[] = [];
+  let count = 0;
   let skipped = 0;
   let fields = new Map<string, string>();
   let broken = false;
@@ -76,11 +82,15 @@ export async function parsePackagesIndex(source: AsyncIterable<Buffer>, limits: 
     if (fields.size > 0 || broken) {
       const entry = broken ? undefined : toEntry(fields);
       if (entry === undefined) skipped++;
-      else entries.push(entry);
+      else {
+        count++;
+        if (visit === undefined) entries.push(entry);
+        else visit(entry);
+      }
     }
     fields = new Map();
     broken = false;
-    return entries.length >= limits.maxEntries;
+    return count >= limits.maxEntries;
   };
   const take = (line: string): boolean => {
     if (line.length > limits.maxLineBytes) {

@@ -234,15 +234,19 @@ class DebianSource {
     const body = await fetchBytes(url, this.fetchLimits(Math.min(this.limits.maxIndexBytes, expected.size)));
     const sha256 = createHash('sha256').update(body).digest('hex');
     if (sha256 !== expected.sha256 || body.length !== expected.size) throw new FetchProblem(`${url} does not match the sha256 its release file names (got ${sha256}); the mirror is inconsistent or tampered with`);
-    const parsed = await parsePackagesIndex(decompressed([body], compressionOf(url) ?? 'none', this.limits.maxIndexInflated, url));
+    const lines: string[] = [];
+    const kept: IndexEntry[] = [];
+    const parsed = await parsePackagesIndex(decompressed([body], compressionOf(url) ?? 'none', this.limits.maxIndexInflated, url), undefined, (e) => {
+      lines.push([e.package, e.version, e.source, e.sourceVersion, e.filename, e.size, e.sha256].join('\t'));
+      if (wanted.has(e.source)) kept.push(e);
+    });
     if (parsed.skipped > 0) this.options.warn(`${url}: ${parsed.skipped} malformed stanzas skipped`);
     if (parsed.truncated) this.options.warn(`${url}: more packages than the cap; the rest are ignored`);
     const fetchedAt = this.now().toISOString();
     const header: IndexCacheHeader = { version: CACHE_VERSION, url: indexDir, ...(date === undefined ? {} : { date }), fetchedAt, sha256 };
-    const lines = parsed.entries.map((e) => [e.package, e.version, e.source, e.sourceVersion, e.filename, e.size, e.sha256].join('\t'));
     await mkdir(join(this.cacheDir, 'indexes'), { recursive: true });
     await writeFileAtomic(cachePath, `${JSON.stringify(header)}\n${lines.join('\n')}\n`);
-    return { suite, date, fetchedAt, bySource: groupBySource(parsed.entries.filter((e) => wanted.has(e.source))) };
+    return { suite, date, fetchedAt, bySource: groupBySource(kept) };
   }
 
   /** The changelog entries of `source` at `candidates`' version: from the cache, else from the smallest of its .debs. */
