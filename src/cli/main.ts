@@ -9,6 +9,7 @@ import { registerPlan } from './commands/plan.js';
 import { registerImageCommands } from './commands/image-commands.js';
 import { registerSbom } from './commands/sbom.js';
 import { registerScan } from './commands/scan.js';
+import { registerScanVulns } from './commands/scan-vulns.js';
 import { registerUpkeep } from './commands/upkeep.js';
 import { registerDebug } from './commands/debug.js';
 import { registerKeygen } from './commands/keygen.js';
@@ -79,7 +80,7 @@ export function buildProgram(io: CliIo): Command {
   registerImageCommands(program, io);
   registerBuildHistory(program, io);
   registerSbom(program, io);
-  registerScan(program, io);
+  registerScanVulns(registerScan(program, io), io);
   registerDebugAst(program, io);
   registerDebug(program, io);
   registerUpkeep(program, io);

@@ -5,7 +5,6 @@
  * vuln attestation), the signature (`--sign`), and the supply-chain facts for the history.
  */
 import { catalogFilesystem, directoryScanFs, type Distro, type SbomPackage, type SbomResult } from '../attest/index.js';
-import type { LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { formatImageRef, parseImageRef, type Digest } from '../core/index.js';
 import { enforcePolicy, policyInput, scanImage, scanSummary, storeAttestations, type Attestation, type AttestResult, type LayerSource, type ScanRequest, type Scanners, type VulnData } from '../exporter/index.js';

@@ -7,7 +7,7 @@
 import type { Distro, SbomPackage } from '../attest/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, closest, type Digest } from '../core/index.js';
-import { SEVERITIES, type SecretReport, type VulnReport } from '../scan/index.js';
+import { SEVERITIES, type InstructionSource, type SecretReport, type VulnReport } from '../scan/index.js';
 import type { Attestation } from './attest.js';
 
 export const SCAN_KINDS = ['secrets', 'vulns'] as const;
@@ -46,7 +46,8 @@ export interface VulnData {
   readonly offline?: boolean | undefined;
 }
 
-export type LayerSource = { readonly file: string; readonly line: number; readonly instruction?: string } | undefined;
+/** The Dockerfile instruction that made a layer (scan/'s `InstructionSource`), undefined when unknown. */
+export type LayerSource = InstructionSource | undefined;
 
 /** The scanners of scan/ (their signatures in COMMON: scanImageSecrets, scanVulnerabilities, vulnPredicate). */
 export interface Scanners {

@@ -5,131 +5,31 @@
  * a bomb of an index) give warnings, never a crash. One test reads the real configured mirror.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { gzipSync } from 'node:zlib';
 import { aptDebianMirror, scanVulnerabilities, vulnTable, type VulnPackage } from '../../src/scan/index.js';
-
-const CHANGELOG = `foo (1.2-3+deb12u2) bookworm-security; urgency=high
-
-  * Non-maintainer upload by the Security Team.
-  * Fix CVE-2099-1111 (an overflow) and CVE-2099-2222.
-
- -- Test Maintainer <test@example.invalid>  Tue, 01 Dec 2026 10:00:00 +0000
-
-foo (1.2-3+deb12u1) bookworm-security; urgency=medium
-
-  * CVE-2099-0333: check a length.
-
- -- Test Maintainer <test@example.invalid>  Mon, 02 Nov 2026 10:00:00 +0000
-
-foo (1.2-3) unstable; urgency=medium
-
-  * Fix CVE-2098-9999 and CVE-2099-0333 upstream.
-
- -- Test Maintainer <test@example.invalid>  Sun, 01 Mar 2026 10:00:00 +0000
-`;
-
-interface BuiltDeb {
-  readonly package: string;
-  readonly version: string;
-  readonly source: string;
-  readonly filename: string;
-  readonly bytes: Buffer;
-}
-
-async function buildDeb(work: string, options: { package: string; version: string; source: string; files: (root: string) => Promise<void> }): Promise<BuiltDeb> {
-  const root = join(work, `${options.package}-root`);
-  await mkdir(join(root, 'DEBIAN'), { recursive: true });
-  await writeFile(join(root, 'DEBIAN', 'control'), `Package: ${options.package}\nVersion: ${options.version}\nArchitecture: amd64\nMaintainer: Test <test@example.invalid>\nSource: ${options.source}\nDescription: test package\n`);
-  await options.files(root);
-  const out = join(work, `${options.package}.deb`);
-  execFileSync('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', root, out], { stdio: 'ignore' });
-  return { ...options, filename: `pool/updates/main/${options.source[0]}/${options.source}/${options.package}_${options.version}_amd64.deb`, bytes: await readFile(out) };
-}
-
-function stanza(deb: BuiltDeb, override: { sha256?: string } = {}): string {
-  const sha256 = override.sha256 ?? createHash('sha256').update(deb.bytes).digest('hex');
-  return `Package: ${deb.package}\nSource: ${deb.source}\nVersion: ${deb.version}\nArchitecture: amd64\nDescription: a package\n with a long description line\nFilename: ${deb.filename}\nSize: ${deb.bytes.length}\nSHA256: ${sha256}\n\n`;
-}
-
-function release(suite: string, files: Record<string, Buffer>): string {
-  const lines = Object.entries(files).map(([name, body]) => ` ${createHash('sha256').update(body).digest('hex')} ${String(body.length).padStart(8)} ${name}`);
-  return `Origin: Debian\nSuite: ${suite}\nCodename: ${suite}\nDate: Sat, 05 Dec 2026 03:33:28 UTC\nSHA256:\n${lines.join('\n')}\n`;
-}
-
-async function put(root: string, path: string, body: string | Buffer): Promise<void> {
-  await mkdir(dirname(join(root, path)), { recursive: true });
-  await writeFile(join(root, path), body);
-}
+import { startDebianMirror, type DebianMirrorServer } from '../helpers/debian-mirror.js';
 
 const pkg = (name: string, version: string, source: string): VulnPackage => ({ name, version, type: 'deb', purl: `pkg:deb/debian/${name}@${version}?arch=amd64&distro=debian-12`, arch: 'amd64', source: { name: source } });
 const DEBIAN_12 = { id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)' };
 
 describe('Debian mirror source against a crafted local mirror', () => {
   let work: string;
-  let mirrorRoot: string;
-  let server: Server;
+  let mirror: DebianMirrorServer;
   let base: string;
-  const requests: string[] = [];
+  let requests: string[];
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'vuln-deb-'));
-    mirrorRoot = join(work, 'mirror');
-    const changelogGz = gzipSync(Buffer.from(CHANGELOG));
-    const libfoo = await buildDeb(work, {
-      package: 'libfoo3', version: '1.2-3+deb12u2', source: 'foo',
-      files: async (root) => put(root, 'usr/share/doc/libfoo3/changelog.Debian.gz', changelogGz),
-    });
-    // A second binary of foo whose doc dir is a symlink (as -dev packages often are): tried after libfoo3 fails? No: it is bigger, so libfoo3 goes first.
-    const symlinky = await buildDeb(work, {
-      package: 'symlinky', version: '2.0-1+deb12u1', source: 'symlinky',
-      files: async (root) => {
-        await mkdir(join(root, 'usr/share/doc/symlinky'), { recursive: true });
-        await symlink('/etc/passwd', join(root, 'usr/share/doc/symlinky/changelog.Debian.gz'));
-      },
-    });
-    const bomb = await buildDeb(work, {
-      package: 'bomb', version: '3.0-1+deb12u1', source: 'bomb',
-      files: async (root) => put(root, 'usr/share/doc/bomb/changelog.Debian.gz', gzipSync(Buffer.alloc(8 << 20, 0x41))),
-    });
-    const tampered = await buildDeb(work, {
-      package: 'tampered', version: '4.0-1+deb12u1', source: 'tampered',
-      files: async (root) => put(root, 'usr/share/doc/tampered/changelog.Debian.gz', gzipSync(Buffer.from('tampered (4.0-1+deb12u1) bookworm-security; urgency=high\n\n  * CVE-2099-6666\n\n -- x <x@x>  Tue, 01 Dec 2026 10:00:00 +0000\n'))),
-    });
-    for (const deb of [libfoo, symlinky, bomb, tampered]) await put(mirrorRoot, `debian-security/${deb.filename}`, deb.bytes);
-
-    const securityIndex = `${stanza(libfoo)}${stanza(symlinky)}${stanza(bomb)}${stanza(tampered, { sha256: 'f'.repeat(64) })}Package: garbled\nVersion 1.0\n\nPackage: ../../etc\nVersion: 1\nFilename: ../../../etc/passwd\nSize: 1\nSHA256: ${'0'.repeat(64)}\n\n`;
-    const packagesXz = execFileSync('xz', ['-c'], { input: securityIndex });
-    await put(mirrorRoot, 'debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz', packagesXz);
-    // No InRelease here: the Release fallback is used.
-    await put(mirrorRoot, 'debian-security/dists/bookworm-security/Release', release('bookworm-security', { 'main/binary-amd64/Packages.xz': packagesXz }));
-    // The release suite: an older foo (the point release), gzip-compressed; no bookworm-updates at all.
-    const mainIndex = gzipSync(Buffer.from(stanza({ ...libfoo, version: '1.2-3' })));
-    await put(mirrorRoot, 'debian/dists/bookworm/main/binary-amd64/Packages.gz', mainIndex);
-    await put(mirrorRoot, 'debian/dists/bookworm/InRelease', `-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n${release('bookworm', { 'main/binary-amd64/Packages.gz': mainIndex })}-----BEGIN PGP SIGNATURE-----\n\nxx\n-----END PGP SIGNATURE-----\n`);
-
-    server = createServer((req, res) => {
-      requests.push(req.url ?? '');
-      const path = join(mirrorRoot, decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/'));
-      if (!path.startsWith(mirrorRoot)) {
-        res.writeHead(403).end();
-        return;
-      }
-      readFile(path).then((body) => res.writeHead(200, { 'content-length': body.length }).end(body), () => res.writeHead(404).end());
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    mirror = await startDebianMirror(work, { hostile: true });
+    base = mirror.base;
+    requests = mirror.requests;
   });
 
   after(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await mirror.close();
     await rm(work, { recursive: true, force: true });
   });
 

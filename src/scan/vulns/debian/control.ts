@@ -67,54 +67,58 @@ export const DEFAULT_INDEX_LIMITS: IndexLimits = { maxEntries: 400_000, maxLineB
  * Parses a Packages index from its decompressed bytes, line by line: stanzas missing a required
  * field, or with malformed values, are counted and skipped (`skipped`), never fatal.
  */
-export async function parsePackagesIndex(source: AsyncIterable<Buffer>, limits: IndexLimits = DEFAULT_INDEX_LIMITS): Promise<{ entries: IndexEntry[]; skipped: number; truncated: boolean }> {
+export async function parsePackagesIndex(
+  source: AsyncIterable<Buffer>,
+  limits: IndexLimits = DEFAULT_INDEX_LIMITS,
+  /** Called for each entry instead of collecting it (a big index need not be held whole). */
+  visit?: (entry: IndexEntry) => void,
+): Promise<{ entries: IndexEntry[]; skipped: number; truncated: boolean }> {
   const entries: IndexEntry[] = [];
+  let count = 0;
   let skipped = 0;
   let fields = new Map<string, string>();
   let broken = false;
   const finish = (): boolean => {
-    if (fields.size > 0) {
+    if (fields.size > 0 || broken) {
       const entry = broken ? undefined : toEntry(fields);
       if (entry === undefined) skipped++;
-      else entries.push(entry);
+      else {
+        count++;
+        if (visit === undefined) entries.push(entry);
+        else visit(entry);
+      }
     }
     fields = new Map();
     broken = false;
-    return entries.length >= limits.maxEntries;
+    return count >= limits.maxEntries;
+  };
+  const take = (line: string): boolean => {
+    if (line.length > limits.maxLineBytes) {
+      broken = true;
+      return false;
+    }
+    if (line.trim() === '') return finish();
+    if (/^\s/u.test(line)) return false; // continuation of a field the scan does not need
+    const colon = line.indexOf(':');
+    if (colon <= 0) {
+      broken = true;
+      return false;
+    }
+    const name = line.slice(0, colon);
+    if (KEPT.has(name)) fields.set(name, line.slice(colon + 1).trim());
+    return false;
   };
   let pending = '';
   for await (const chunk of source) {
-    pending += chunk.toString('latin1');
-    let newline: number;
-    while ((newline = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
-      if (line.length > limits.maxLineBytes) {
-        broken = true;
-        continue;
-      }
-      if (line.trim() === '') {
-        if (finish()) return { entries, skipped, truncated: true };
-        continue;
-      }
-      if (/^\s/u.test(line)) continue; // continuation of a field the scan does not need
-      const colon = line.indexOf(':');
-      if (colon <= 0) {
-        broken = true;
-        continue;
-      }
-      const name = line.slice(0, colon);
-      if (KEPT.has(name)) fields.set(name, line.slice(colon + 1).trim());
-    }
+    const lines = (pending + chunk.toString('latin1')).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) if (take(line)) return { entries, skipped, truncated: true };
     if (pending.length > limits.maxLineBytes) {
       broken = true;
       pending = '';
     }
   }
-  if (pending.trim() !== '' && !/^\s/u.test(pending)) {
-    const colon = pending.indexOf(':');
-    if (colon > 0 && KEPT.has(pending.slice(0, colon))) fields.set(pending.slice(0, colon), pending.slice(colon + 1).trim());
-  }
+  if (pending !== '') take(pending);
   finish();
   return { entries, skipped, truncated: false };
 }

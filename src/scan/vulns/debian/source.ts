@@ -80,14 +80,44 @@ interface LoadedIndex {
 }
 
 const CACHE_VERSION = 1;
-const IndexCache = z.object({
+/** The first line of a cached index; one tab-separated entry per line follows (compact: Debian main is ~65,000 entries). */
+const IndexCacheHeader = z.object({
   version: z.literal(CACHE_VERSION),
   url: z.string(),
   date: z.string().optional(),
   fetchedAt: z.string(),
   sha256: z.string(),
-  entries: z.array(z.tuple([z.string(), z.string(), z.string(), z.string(), z.string(), z.number(), z.string()])),
 });
+type IndexCacheHeader = z.infer<typeof IndexCacheHeader>;
+const ENTRY_LINE = /^([a-z0-9][a-z0-9+.-]*)\t([^\t\s]+)\t([a-z0-9][a-z0-9+.-]*)\t([^\t\s]+)\t(pool\/[^\t]+\.deb)\t(\d+)\t([0-9a-f]{64})$/u;
+
+/** A cached index: its header, and the entries of the `wanted` source packages. */
+async function readIndexCache(path: string, wanted: ReadonlySet<string>): Promise<{ header: IndexCacheHeader; entries: IndexEntry[] } | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const newline = text.indexOf('\n');
+  let headerJson: unknown;
+  try {
+    headerJson = JSON.parse(newline < 0 ? text : text.slice(0, newline));
+  } catch {
+    return undefined;
+  }
+  const header = IndexCacheHeader.safeParse(headerJson);
+  if (!header.success) return undefined;
+  const entries: IndexEntry[] = [];
+  for (const line of text.slice(newline + 1).split('\n')) {
+    const source = line.slice(line.indexOf('\t', line.indexOf('\t') + 1) + 1, line.indexOf('\t', line.indexOf('\t', line.indexOf('\t') + 1) + 1));
+    if (!wanted.has(source)) continue;
+    const m = ENTRY_LINE.exec(line);
+    if (m === null) continue;
+    entries.push({ package: m[1] ?? '', version: m[2] ?? '', source: m[3] ?? '', sourceVersion: m[4] ?? '', filename: m[5] ?? '', size: Number(m[6]), sha256: m[7] ?? '' });
+  }
+  return { header: header.data, entries };
+}
 const ChangelogCache = z.object({
   version: z.literal(CACHE_VERSION),
   source: z.string(),
@@ -145,16 +175,15 @@ class DebianSource {
   }
 
   /** The index of one suite (`main`, one architecture): from the mirror when it changed, else the cache. */
-  async loadIndex(suite: Suite, arch: string): Promise<LoadedIndex | undefined> {
+  async loadIndex(suite: Suite, arch: string, wanted: ReadonlySet<string>): Promise<LoadedIndex | undefined> {
     const indexDir = `${suite.base}/dists/${suite.name}/main/binary-${arch}/`;
-    const cachePath = join(this.cacheDir, 'indexes', `${hashOf(indexDir)}.json`);
-    const parsedCache = IndexCache.safeParse(await readJson(cachePath));
-    const cached = parsedCache.success && parsedCache.data.url === indexDir ? parsedCache.data : undefined;
+    const cachePath = join(this.cacheDir, 'indexes', `${hashOf(indexDir)}.tsv`);
+    const read = await readIndexCache(cachePath, wanted);
+    const cached = read !== undefined && read.header.url === indexDir ? { ...read.header, entries: read.entries } : undefined;
     const fromCache = (why: string | undefined): LoadedIndex | undefined => {
       if (cached === undefined) return undefined;
       if (why !== undefined) this.options.warn(`${why}; using the cached ${suite.name} index downloaded ${cached.fetchedAt}`);
-      const entries = cached.entries.map(([pkg, version, source, sourceVersion, filename, size, sha256]) => ({ package: pkg, version, source, sourceVersion, filename, size, sha256 }));
-      return { suite, date: cached.date, fetchedAt: cached.fetchedAt, bySource: groupBySource(entries) };
+      return { suite, date: cached.date, fetchedAt: cached.fetchedAt, bySource: groupBySource(cached.entries) };
     };
     if (this.options.offline) {
       if (cached === undefined) this.options.warn(`offline: no cached ${suite.name} index from ${suite.base} (run once online to fill the cache)`);
@@ -176,7 +205,7 @@ class DebianSource {
     }
     if (cached !== undefined && cached.sha256 === choice.file.sha256) return { ...fromCache(undefined)!, date: release.date ?? cached.date };
     try {
-      const loaded = await this.downloadIndex(suite, `${indexDir}${choice.name}`, choice.file, release.date, cachePath, indexDir);
+      const loaded = await this.downloadIndex(suite, `${indexDir}${choice.name}`, choice.file, release.date, cachePath, indexDir, wanted);
       return loaded;
     } catch (error) {
       if (!(error instanceof FetchProblem) && !(error instanceof DecodeProblem)) throw error;
@@ -200,26 +229,24 @@ class DebianSource {
     return release;
   }
 
-  private async downloadIndex(suite: Suite, url: string, expected: { sha256: string; size: number }, date: string | undefined, cachePath: string, indexDir: string): Promise<LoadedIndex> {
+  private async downloadIndex(suite: Suite, url: string, expected: { sha256: string; size: number }, date: string | undefined, cachePath: string, indexDir: string, wanted: ReadonlySet<string>): Promise<LoadedIndex> {
     if (expected.size > this.limits.maxIndexBytes) throw new FetchProblem(`${url} is ${expected.size} bytes, over the index cap`);
     const body = await fetchBytes(url, this.fetchLimits(Math.min(this.limits.maxIndexBytes, expected.size)));
     const sha256 = createHash('sha256').update(body).digest('hex');
     if (sha256 !== expected.sha256 || body.length !== expected.size) throw new FetchProblem(`${url} does not match the sha256 its release file names (got ${sha256}); the mirror is inconsistent or tampered with`);
-    const parsed = await parsePackagesIndex(decompressed([body], compressionOf(url) ?? 'none', this.limits.maxIndexInflated, url));
+    const lines: string[] = [];
+    const kept: IndexEntry[] = [];
+    const parsed = await parsePackagesIndex(decompressed([body], compressionOf(url) ?? 'none', this.limits.maxIndexInflated, url), undefined, (e) => {
+      lines.push([e.package, e.version, e.source, e.sourceVersion, e.filename, e.size, e.sha256].join('\t'));
+      if (wanted.has(e.source)) kept.push(e);
+    });
     if (parsed.skipped > 0) this.options.warn(`${url}: ${parsed.skipped} malformed stanzas skipped`);
     if (parsed.truncated) this.options.warn(`${url}: more packages than the cap; the rest are ignored`);
     const fetchedAt = this.now().toISOString();
-    const cache: z.infer<typeof IndexCache> = {
-      version: CACHE_VERSION,
-      url: indexDir,
-      ...(date === undefined ? {} : { date }),
-      fetchedAt,
-      sha256,
-      entries: parsed.entries.map((e) => [e.package, e.version, e.source, e.sourceVersion, e.filename, e.size, e.sha256]),
-    };
+    const header: IndexCacheHeader = { version: CACHE_VERSION, url: indexDir, ...(date === undefined ? {} : { date }), fetchedAt, sha256 };
     await mkdir(join(this.cacheDir, 'indexes'), { recursive: true });
-    await writeFileAtomic(cachePath, JSON.stringify(cache));
-    return { suite, date, fetchedAt, bySource: groupBySource(parsed.entries) };
+    await writeFileAtomic(cachePath, `${JSON.stringify(header)}\n${lines.join('\n')}\n`);
+    return { suite, date, fetchedAt, bySource: groupBySource(kept) };
   }
 
   /** The changelog entries of `source` at `candidates`' version: from the cache, else from the smallest of its .debs. */
@@ -295,7 +322,13 @@ export async function scanDebian(packages: readonly VulnPackage[], codename: str
     { name: `${codename}-updates`, base: mirror.archive },
     { name: codename, base: mirror.archive },
   ];
-  const indexes = (await Promise.all(suites.map((suite) => source.loadIndex(suite, arch)))).filter((i): i is LoadedIndex => i !== undefined);
+  const wanted = new Set(packages.map((p) => p.source?.name ?? p.name));
+  // One suite at a time: the release suite's index is the big one (~50 MB uncompressed for Debian main).
+  const indexes: LoadedIndex[] = [];
+  for (const suite of suites) {
+    const index = await source.loadIndex(suite, arch, wanted);
+    if (index !== undefined) indexes.push(index);
+  }
   const notes: string[] = [];
   if (indexes.length === 0) {
     notes.push(`no Debian ${codename} index could be read from ${mirror.archive} or ${mirror.security}: the ${packages.length} Debian packages were not checked`);
