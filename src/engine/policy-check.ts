@@ -5,7 +5,7 @@
  * base images), the scans the policy needs, and its signatures (verified with `--key`, else only
  * found).
  */
-import { BUNDLE_MEDIA_TYPE, localSignatureSource, registrySignatureSource, type SignatureSource, type VerifyingKey } from '../attest/index.js';
+import { BUNDLE_MEDIA_TYPE, localSignatureSource, registrySignatureSource, verifyImageSignatures, type SignatureSource, type VerifyingKey } from '../attest/index.js';
 import { StagecraftError, formatImageRef, parseImageRef, type Digest } from '../core/index.js';
 import { policyInput, type VulnData } from '../exporter/index.js';
 import { readStoredImage } from '../image/index.js';
@@ -14,7 +14,6 @@ import { scanImageSecrets, scanVulnerabilities } from '../scan/index.js';
 import { imageAttestations, remoteAttestations, type ImageAttestations } from './attestations.js';
 import { findImage } from './images.js';
 import { sbomImage, type SbomDeps } from './sbom.js';
-import { verifyImageSignature } from './sign.js';
 
 export interface PolicyCheckOptions {
   readonly policy: Policy;
@@ -92,9 +91,11 @@ export async function policyCheck(deps: SbomDeps, text: string, options: PolicyC
   }
   const slsa = attestations.Provenance.SLSA;
   const provenance = record(slsa);
+  // A pulled image's signatures are in its registry, not in the store.
+  const source = sbom.source === 'registry' ? registrySignatureSource(deps.registry, parseImageRef(text), signal) : localSignatureSource(content);
   let signature: 'found' | 'verified' | 'none' = 'none';
   if (options.key !== undefined) {
-    const verified = await verifyImageSignature(deps, sbom.source === 'registry' ? text : sbom.name, options.key, { signal }).then(() => true, (error: unknown) => {
+    const verified = await verifyImageSignatures({ source, key: options.key, subject: sbom.digest }).then(() => true, (error: unknown) => {
       if (error instanceof StagecraftError && error.code === 'SIGNATURE_INVALID') {
         warn(`signature: ${error.message}`);
         return false;
@@ -103,7 +104,6 @@ export async function policyCheck(deps: SbomDeps, text: string, options: PolicyC
     });
     signature = verified ? 'verified' : 'none';
   } else {
-    const source = sbom.source === 'registry' ? registrySignatureSource(deps.registry, parseImageRef(text), signal) : localSignatureSource(content);
     signature = (await signaturesFound(source, sbom.digest)) ? 'found' : 'none';
   }
   const secrets = needed.secrets ? await scanImageSecrets({ content, manifest: sbom.digest, provenance: slsa, warn, signal }) : undefined;
