@@ -32,6 +32,7 @@ export function registerKeygen(program: Command, io: CliIo): void {
     .option('--output-key-prefix <prefix>', 'file name prefix of the pair', 'cosign')
     .option('--algorithm <name>', 'ecdsa-p256 (cosign\'s default), ecdsa-p384, ecdsa-p521, ed25519 or rsa', 'ecdsa-p256')
     .option('--force', 'replace existing key files')
+    .addHelpText('after', '\nExamples:\n  STAGECRAFT_PASSWORD=… stagecraft keygen\n  stagecraft keygen --output-key-prefix release --algorithm ed25519')
     .action(async (flags: KeygenFlags) => {
       const algorithm = ALGORITHMS[flags.algorithm];
       if (algorithm === undefined) throw new StagecraftError('USAGE', `unknown key algorithm "${flags.algorithm}"`, { hint: `use one of ${Object.keys(ALGORITHMS).join(', ')}` });

@@ -18,6 +18,7 @@ export function registerSign(program: Command, io: CliIo): void {
     .requiredOption('--key <file>', 'the cosign private key (cosign.key)')
     .option('--legacy-sig', 'also write a legacy cosign sha256-<hex>.sig signature')
     .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExamples:\n  stagecraft sign --key cosign.key app:1\n  stagecraft sign --key cosign.key --legacy-sig registry.example/app:1')
     .action(async (image: string, flags: SignFlags, command: Command) => {
       // The key and its password are checked before the store or the registry is touched.
       const key = await loadSigningKey(flags.key, keyPassword(flags.key));

@@ -35,6 +35,7 @@ export function registerVerify(program: Command, io: CliIo): void {
     .requiredOption('--key <file>', 'the cosign public key (cosign.pub)')
     .option('--attestations', 'also require every attestation statement of the image to be signed by the key')
     .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExamples:\n  stagecraft verify --key cosign.pub registry.example/app:1\n  stagecraft verify --key cosign.pub --attestations --json app:1')
     .action(async (image: string, flags: VerifySignatureFlags, command: Command) => {
       await verifySignatureCommand(io, command, image, flags);
     });
