@@ -12,10 +12,10 @@ await build({
   target: 'node20',
   packages: 'bundle',
   // @cyclonedx/cyclonedx-library finds its schema files relative to its own directory (__dirname).
-  // prom-client (`serve` /metrics), the OpenTelemetry SDK (traces, only with an OTLP endpoint) and
-  // kubernetes-models (22 MB of schemas, `stagecraft k8s job`) are loaded with import() when needed:
-  // kept out of the bundle, a build never parses them.
-  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress', '@cyclonedx/cyclonedx-library', 'prom-client', '@opentelemetry/*', 'kubernetes-models'],
+  // prom-client (`serve` /metrics), the OpenTelemetry SDK (traces, only with an OTLP endpoint),
+  // kubernetes-models (22 MB of schemas, `stagecraft k8s job`), secretlint (a secret scan), cel-js and
+  // yaml (a policy) are loaded with import() when needed: kept out of the bundle every command parses.
+  external: ['better-sqlite3', 'zstd-napi', '@napi-rs/xattr', 'unbzip2-stream', 'xz-decompress', '@cyclonedx/cyclonedx-library', 'prom-client', '@opentelemetry/*', 'kubernetes-models', '@secretlint/core', '@secretlint/secretlint-rule-preset-recommend', '@secretlint/profiler', '@marcbachmann/cel-js', 'yaml'],
   // Bundled CommonJS modules (commander) call require() for Node's built-ins.
   banner: { js: "import { createRequire as __stagecraftCreateRequire } from 'node:module';\nconst require = __stagecraftCreateRequire(import.meta.url);" },
   logLevel: 'warning',

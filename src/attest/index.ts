@@ -29,3 +29,25 @@ export { sbomTable } from './sbom/table.js';
 export { spdxExpression } from './sbom/license.js';
 export { layerAttribution, buildLayerIndex, type LayerSource } from './sbom/layer-index.js';
 export { withFileDigests } from './sbom/file-digests.js';
+export {
+  BUNDLE_MEDIA_TYPE,
+  COSIGN_SIGN_PREDICATE,
+  fallbackTag,
+  generateKeyFiles,
+  isSignatureTag,
+  legacySignatureTag,
+  loadSigningKey,
+  loadVerifyingKey,
+  localSignatureSource,
+  pushSignatures,
+  registrySignatureSource,
+  signImage,
+  signRemote,
+  verifyImageSignatures,
+  type KeyAlgorithm,
+  type SignatureSet,
+  type SignatureSource,
+  type SigningKey,
+  type VerifyResult,
+  type VerifyingKey,
+} from './sign/index.js';

@@ -8,12 +8,17 @@ import { registerDebugAst } from './commands/debug-ast.js';
 import { registerPlan } from './commands/plan.js';
 import { registerImageCommands } from './commands/image-commands.js';
 import { registerSbom } from './commands/sbom.js';
+import { registerScan } from './commands/scan.js';
+import { registerScanVulns } from './commands/scan-vulns.js';
 import { registerUpkeep } from './commands/upkeep.js';
 import { registerDebug } from './commands/debug.js';
 import { registerK8s } from './commands/k8s.js';
 import { registerLock } from './commands/lock.js';
-import { registerVerifyRepro } from './commands/verify-repro.js';
 import { registerServe } from './commands/serve.js';
+import { registerKeygen } from './commands/keygen.js';
+import { registerSign } from './commands/sign.js';
+import { registerVerify } from './commands/verify.js';
+import { registerPolicy } from './commands/policy.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
 
@@ -78,13 +83,17 @@ export function buildProgram(io: CliIo): Command {
   registerImageCommands(program, io);
   registerBuildHistory(program, io);
   registerSbom(program, io);
+  registerScanVulns(registerScan(program, io), io);
   registerDebugAst(program, io);
   registerDebug(program, io);
   registerUpkeep(program, io);
   registerK8s(program, io);
   registerLock(program, io);
-  registerVerifyRepro(program, io);
   registerServe(program, io);
+  registerKeygen(program, io);
+  registerSign(program, io);
+  registerVerify(program, io);
+  registerPolicy(program, io);
   registerCompletion(program, io);
   for (const command of program.commands) {
     const examples = EXAMPLES[command.name()];

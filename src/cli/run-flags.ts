@@ -49,7 +49,7 @@ export function parseAddHosts(values: readonly string[]): ExecHost[] {
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
 
 /** A size with an optional binary unit, as docker's units.RAMInBytes (`128m`, `1.5g`, `64MiB`, bytes). */
-function parseBytes(flag: string, value: string): number {
+export function parseBytes(flag: string, value: string): number {
   const match = /^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$/u.exec(value);
   const amount = match?.[1];
   if (match === null || amount === undefined) throw usage(`invalid ${flag} "${value}"`, 'write a size such as 128m, 1g or 67108864 (bytes)');

@@ -34,9 +34,13 @@ export const ERROR_CODES = {
   EXEC_START: { exit: 10, summary: 'A RUN step could not start: the command is not an executable of the image, or runc rejected the container.' },
   BUILD_STEP_FAILED: { exit: 1, summary: 'A RUN step exited with a non-zero status; the message shows the step, its exit code and its last output.' },
   CHECK_FAILED: { exit: 1, summary: 'Build checks found violations and the check configuration (# check=error=true or BUILDKIT_DOCKERFILE_CHECK) makes them fail the build.' },
-  LOCK_MISMATCH: { exit: 11, summary: 'A build with --locked found an input missing from stagecraft.lock, a Dockerfile whose digest changed since the lock was written, or fetched content that does not match its locked digest; `stagecraft lock` writes a new lock.' },
+  LOCK_MISMATCH: { exit: 13, summary: 'A build with --locked found an input missing from stagecraft.lock, a Dockerfile whose digest changed since the lock was written, or fetched content that does not match its locked digest; `stagecraft lock` writes a new lock.' },
   OFFLINE_MISSING: { exit: 6, summary: 'A build with --offline needs an image or an ADD URL that is not in the local store; build once online (or pull it) first.' },
   VERIFY_INPUT: { exit: 2, summary: "stagecraft verify cannot rebuild an image: its provenance lacks what a rebuild needs (the attestation, the Dockerfile, build arguments or the context), as the message names." },
+  POLICY_INVALID: { exit: 2, summary: 'A policy file (--policy) is malformed, names an unknown rule or has a CEL expression that does not compile; the message gives its file, line and column.' },
+  POLICY_DENIED: { exit: 11, summary: 'The image failed the policy gate: nothing was exported, stored under its names or pushed; every rule is printed with pass/fail and its evidence.' },
+  KEY_INVALID: { exit: 2, summary: 'A signing or verification key file is malformed, of an unsupported type, or its password is wrong.' },
+  SIGNATURE_INVALID: { exit: 12, summary: 'An image has no signature by the given key, or a signature, its subject or a signed attestation does not verify.' },
   ABORTED: { exit: 130, summary: 'The operation was interrupted.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import type { Digest } from '../core/index.js';
-import { catalogFilesystem, directoryScanFs, gitSource, makeProvenance, toSpdx, withFileDigests } from '../attest/index.js';
+import { catalogFilesystem, directoryScanFs, gitSource, makeProvenance, toSpdx, withFileDigests, type SbomResult } from '../attest/index.js';
 import type { ConvertResult, ConvertedStage } from '../dockerfile/index.js';
 import { scanEnabledForStage, type AttestationProducers, type AttestationRequest, type SbomTarget } from '../exporter/index.js';
 import type { MountedRootfs, Snapshotter } from '../snapshot/index.js';
@@ -74,7 +74,8 @@ export function sbomTargets(request: AttestationRequest, scope: ScanScope, image
   return targets;
 }
 
-function layerTarget(name: string, layers: readonly LayerRecord[], scope: ScanScope): SbomTarget {
+/** The filesystem of `layers` as an SBOM target (with the layer that wrote each path). */
+export function layerTarget(name: string, layers: readonly LayerRecord[], scope: Pick<ScanScope, 'layers' | 'snapshotter' | 'asInImage'>): SbomTarget {
   return {
     name,
     rootfs: (signal) => scope.layers.view(layers, signal),
@@ -88,7 +89,7 @@ function layerTarget(name: string, layers: readonly LayerRecord[], scope: ScanSc
  * directory above hides the layers below. Each component is checked with lstat, so a symlink inside
  * a layer is never followed. Undefined when the snapshotter keeps no per-layer directories.
  */
-function layerFinder(layers: readonly LayerRecord[], scope: ScanScope): (path: string) => Promise<Digest | undefined> {
+function layerFinder(layers: readonly LayerRecord[], scope: Pick<ScanScope, 'layers' | 'snapshotter' | 'asInImage'>): (path: string) => Promise<Digest | undefined> {
   let dirs: Promise<(string | undefined)[] | undefined> | undefined;
   const layerDirs = async (): Promise<(string | undefined)[] | undefined> => {
     const out: (string | undefined)[] = [];
@@ -158,6 +159,8 @@ export interface ProducerScope {
   readonly vertexLayers: ReadonlyMap<string, readonly LayerRecord[]>;
   /** The build's SOURCE_DATE_EPOCH (undefined: wall-clock times). */
   readonly epoch?: { readonly seconds: number; readonly source: string } | undefined;
+  /** Told each catalog the SBOM makes (the scans and the policy reuse the final image's: target `sbom`). */
+  readonly onCatalog?: ((target: string, result: SbomResult) => void) | undefined;
 }
 
 /**
@@ -171,6 +174,7 @@ export function attestationProducers(scope: ProducerScope): AttestationProducers
       const fs = directoryScanFs(input.root);
       // Each package's file with its digest: the SPDX document lists it as a file with its layer.
       const result = await withFileDigests(fs, await catalogFilesystem(fs, { layerOf: input.target.layerOf, warn: input.warn, signal: input.signal }), input.signal);
+      scope.onCatalog?.(input.target.name, result);
       const epoch = scope.epoch?.seconds;
       return toSpdx(result, {
         name: input.target.name === 'sbom' ? (scope.names[0] ?? input.subjectDigest) : input.target.name,

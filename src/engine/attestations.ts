@@ -81,7 +81,7 @@ export async function imageAttestations(deps: ImageDeps, text: string, signal?: 
   return collect(source, indexSchema.parse(await source.json(index)), local.digest);
 }
 
-async function remoteAttestations(deps: ImageDeps, ref: ImageRef, signal: AbortSignal | undefined): Promise<ImageAttestations> {
+export async function remoteAttestations(deps: ImageDeps, ref: ImageRef, signal: AbortSignal | undefined): Promise<ImageAttestations> {
   const root = await deps.registry.fetchManifest(ref, ref.digest ?? ref.tag ?? 'latest', { signal });
   if (root.parsed.kind !== 'index') return { SBOM: {}, Provenance: {} };
   const index = indexSchema.parse(parseJson(root.bytes, `index ${root.descriptor.digest}`));

@@ -9,23 +9,29 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildContext, CacheRecords, ClampedLayers, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
+import type { SbomResult } from '../attest/index.js';
 import { StagecraftError, formatPlatform, parseImageRef, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
 import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
 import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
-import { DEFAULT_ATTESTATIONS, attestImage, pingDockerDaemon, resolveExporters, type AttestationProducers, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
-import { assembleImage, compressLayers, type ImageAnnotations } from '../image/index.js';
+import { DEFAULT_ATTESTATIONS, makeAttestations, pingDockerDaemon, type ScanRequest, type Scanners, type VulnData, resolveExporters, type AttestationProducers, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
+import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { TimedSpan } from '../metrics/index.js';
 import type { RegistryClient } from '../registry/index.js';
-import type { Severity } from '../scan/index.js';
+import type { SecretReport, Severity, VulnReport } from '../scan/index.js';
+import type { Policy, Verdict } from '../policy/index.js';
 import { openSnapshotter, type Snapshotter } from '../snapshot/index.js';
 import { VertexError, solve, type CacheKey, type ResultCache, type SolveNode } from '../solver/index.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
-import { attestationProducers, sbomTargets, scannedStages } from './attest.js';
+import { attestationProducers, layerTarget, sbomTargets, scannedStages } from './attest.js';
+import { effectiveScans, runSupplyChain } from './supply-chain.js';
+import { layerSources } from './layer-sources.js';
+import { signBuiltImage } from './sign.js';
+import type { SigningKey } from '../attest/index.js';
 import { checkRequiredMounts } from './check.js';
 import { checkDockerfile, readDockerignore, reportChecks } from './lint.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
@@ -38,6 +44,9 @@ import { buildPins, checkLockDockerfile, locateInput, type BuildPins } from './l
 import { imageTimes, resolveEpoch, type BuildEpoch } from './epoch.js';
 import { gitSource } from '../attest/index.js';
 
+
+/** The build log kept for the secret scan, over all steps. */
+const MAX_SCANNED_LOG_BYTES = 16 * 1024 * 1024;
 
 export interface BuildOptions {
   readonly contextDir: string;
@@ -94,12 +103,23 @@ export interface BuildOptions {
    * mode=min for image outputs, no SBOM); `{}` makes none (the image is a bare manifest).
    */
   readonly attest?: AttestationRequest | undefined;
+  /**
+   * `--sign key=FILE[,legacy=true]`: the image (and its attestations) signed with this key, loaded and
+   * unlocked before the build starts; the signatures are stored with the image's names and pushed with it.
+   */
+  readonly sign?: { readonly key: SigningKey; readonly legacy: boolean } | undefined;
   /** stagecraft's version, named as the tool in SBOM documents. */
   readonly toolVersion?: string | undefined;
   /** `--locked` (a lock: every input pinned) or verify's pinned base images. */
   readonly pins?: BuildPins | undefined;
   /** `--offline`: no registry or URL is contacted; what is not in the store or cache fails the build. */
   readonly offline?: boolean | undefined;
+  /** `--scan secrets,vulns`: scans of the image before the policy gate (the policy adds the scans it needs). */
+  readonly scan?: ScanRequest | undefined;
+  /** Vulnerability data besides the state root's cache: `--vuln-db DIR` (OSV), the Debian mirror, offline. */
+  readonly vulnData?: Omit<VulnData, 'stateRoot'> | undefined;
+  /** `--policy FILE`, read and compiled before the build: a failing gate stops the build before any exporter runs. */
+  readonly policy?: Policy | undefined;
 }
 
 export interface BuildResult {
@@ -118,6 +138,8 @@ export interface BuildResult {
   readonly exported: readonly string[];
   /** The build's SOURCE_DATE_EPOCH and where it came from; undefined for a wall-clock build (`--reproducible=false`). */
   readonly epoch?: BuildEpoch | undefined;
+  /** Scan summaries and the policy verdict, as printed (empty without scans or policy). */
+  readonly supplyChain?: { readonly summary: readonly string[]; readonly secrets?: SecretReport | undefined; readonly vulns?: VulnReport | undefined; readonly verdict?: Verdict | undefined; readonly signed: boolean } | undefined;
 }
 
 export interface BuildDeps {
@@ -128,6 +150,8 @@ export interface BuildDeps {
   readonly push: (localRef: string, remoteRef: string | undefined, signal: AbortSignal | undefined) => Promise<unknown>;
   /** Told what the events do not say (the build history listens here). */
   readonly observer?: BuildObserver | undefined;
+  /** The secret and vulnerability scanners (scan/); needed only when a build scans. */
+  readonly scanners?: Scanners | undefined;
 }
 
 /** Facts of a build's steps beyond its events. Must not throw. */
@@ -141,7 +165,7 @@ export interface BuildObserver {
   /** Every step of the plan, once it is made (a cached step's inputs are not solved, so no event names them). */
   planned?(steps: readonly { readonly vertex: string; readonly name: string; readonly stage?: string | undefined }[]): void;
   /** The attestations made for the image (empty when none was asked for). */
-  attestations?(made: readonly { readonly kind: 'sbom' | 'provenance'; readonly predicate: unknown }[]): void;
+  attestations?(made: readonly { readonly kind: 'sbom' | 'provenance' | 'vuln'; readonly predicate: unknown }[]): void;
   /** A phase no event marks (resolving a base image, an attestation, an exporter), once it ended (traces). */
   span?(span: ObservedSpan): void;
 }
@@ -188,9 +212,17 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
   // The last lines of each step's output, for the error message of a failing step.
   const tails = new Map<string, string>();
   let failedVertex: string | undefined;
+  const scans = effectiveScans(options.scan, options.policy);
+  // The steps' output, for the secret scan (capped: a log past the cap is scanned up to it).
+  const logs = new Map<string, string>();
+  let logBytes = 0;
   const events: EventSink = {
     emit: (event) => {
       if (event.type === 'vertex.log') tails.set(event.vertex, ((tails.get(event.vertex) ?? '') + event.data).slice(-4096));
+      if (scans.secrets && event.type === 'vertex.log' && logBytes < MAX_SCANNED_LOG_BYTES) {
+        logs.set(event.vertex, (logs.get(event.vertex) ?? '') + event.data);
+        logBytes += event.data.length;
+      }
       if (event.type === 'vertex.failed') failedVertex ??= event.vertex;
       options.events.emit(event);
     },
@@ -257,15 +289,21 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       gitCommitTime: async () => (await gitSource(options.contextDir))?.commitTime,
       baseCreated: baseImages.map((base) => base.config.created),
     });
-    const image = await assembleAndStore(env, options, converted.target.image, solved, exports, { epoch: epoch?.seconds, baseDiffIds: new Set(baseImages.flatMap((base) => base.layers.map((l) => l.diffId))) }, signal);
+    // A signed image is stored with compressed layers: the digest signed is the digest a later push sends.
+    const layerExports = options.sign !== undefined && exports.compression === undefined ? { ...exports, compression: DEFAULT_EXPORT_COMPRESSION } : exports;
+    const image = await assembleAndStore(env, options, converted.target.image, solved, layerExports, { epoch: epoch?.seconds, baseDiffIds: new Set(baseImages.flatMap((base) => base.layers.map((l) => l.diffId))) }, signal);
     const warn = (message: string): void => events.emit({ type: 'build.warning', time: Date.now(), message });
     const platform = formatPlatform(options.platform);
-    const attested = await attestImage({
+    let catalog: SbomResult | undefined;
+    const attestOptions = {
       request,
       producers: observedProducers(attestationProducers({
         buildId, started, options, converted, epoch, content: env.content, names: exports.names, baseImages: env.baseImages, downloads: solved.downloads,
         // The layer map names the layers as they are in the image.
         vertexLayers: new Map([...solved.vertexLayers].map(([id, layers]) => [id, layers.map((layer) => image.inImage.get(layer.digest) ?? layer)])),
+        onCatalog: (target: string, result: SbomResult) => {
+          if (target === 'sbom') catalog = result;
+        },
       }), deps.observer),
       sbomTargets: sbomTargets(request, {
         converted,
@@ -285,7 +323,36 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       content: env.content,
       warn,
       signal,
+    };
+    const attestations = await makeAttestations(attestOptions);
+    const sign = options.sign;
+    const vertexNames = new Map<string, string>(converted.plan.vertices.map((v) => [v.id, v.meta.name]));
+    // scan → policy gate → attestation index → sign: a failing gate throws here, before any exporter.
+    const chain = await runSupplyChain({
+      request: scans,
+      policy: options.policy,
+      // sign: after the gate and the attestation index, before the exporters (so the names and --push carry the signatures).
+      sign: sign === undefined ? undefined : (index) => signBuiltImage(env.content, { image: image.descriptor, index, names: exports.names, key: sign.key, legacy: sign.legacy, signal }),
+      scanners: deps.scanners,
+      vulnData: { ...options.vulnData, stateRoot: deps.stateRoot },
+      content: env.content,
+      image: image.descriptor,
+      size: image.size,
+      platform,
+      names: exports.names,
+      docker: exports.dockerMediaTypes,
+      attestations,
+      catalog,
+      finalTarget: layerTarget('sbom', solved.layers, { layers: env.layers, snapshotter: env.snapshotter, asInImage: (diffId) => image.inImageDiffIds.get(diffId) ?? diffId }),
+      sources: layerSources(solved.layers, solved.vertexLayers, new Map(converted.plan.vertices.map((v) => [v.id, v]))),
+      logs: [...logs].map(([vertex, text]) => ({ name: vertexNames.get(vertex) ?? vertex, text })),
+      baseImages: env.baseImages,
+      layers: env.layers,
+      observe: deps.observer?.supplyChain === undefined ? undefined : (facts) => deps.observer?.supplyChain?.(facts),
+      warn,
+      signal,
     });
+    const attested = chain.attested;
     deps.observer?.attestations?.(attested.attestations.map((a) => ({ kind: a.kind, predicate: a.predicate })));
     const built: BuiltImage = {
       descriptor: image.descriptor,
@@ -313,7 +380,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
 
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached, image: { digest: image.descriptor.digest, configDigest: image.configDigest, size: image.size }, ...(epoch === undefined ? {} : { epoch }) });
-    return { manifestDigest: image.descriptor.digest, ...(attested.index === undefined ? {} : { index: attested.index }), configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported, ...(epoch === undefined ? {} : { epoch }) };
+    return { manifestDigest: image.descriptor.digest, ...(attested.index === undefined ? {} : { index: attested.index }), configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported, ...(epoch === undefined ? {} : { epoch }), ...(chain.summary.length > 0 || chain.signed ? { supplyChain: { summary: chain.summary, secrets: chain.secrets, vulns: chain.vulns, verdict: chain.verdict, signed: chain.signed } } : {}) };
   } catch (caught) {
     const error = await noSpaceError(caught, deps.stateRoot);
     const location = error instanceof StagecraftError ? error.location : undefined;

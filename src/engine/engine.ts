@@ -21,10 +21,14 @@ import { noSpaceError } from './no-space.js';
 import { lockInputs, type LockOptions, type LockResult } from './lock.js';
 import { verifyReproducible, type VerifyOptions, type VerifyResult } from './verify.js';
 import { sbomImage, type ImageSbom, type SbomOptions } from './sbom.js';
+import { policyCheck, type PolicyCheckOptions, type PolicyCheckResult } from './policy-check.js';
+import { scanSecrets, type ImageSecrets, type SecretScanOptions } from './scan-secrets.js';
 import { diskUsage, prune, type DiskUsage, type PruneOptions, type PruneResult } from './upkeep.js';
 import { debugSession, listDebugStates, type DebugSessionOptions, type DebugSessionResult } from './debug.js';
 import type { DebugRecord } from '../debug/index.js';
 import { loadArchive, writeDockerArchive, writeOciArchive, type LoadResult, type SaveImage } from '../image/index.js';
+import { signStoredImage, verifyImageSignature, type SignOptions, type SignResult, type VerifySignatureOptions, type VerifySignatureResult } from './sign.js';
+import type { SigningKey, VerifyingKey } from '../attest/index.js';
 import { CredentialStore, RegistryClient, type CredentialProvider } from '../registry/index.js';
 import {
   findImage,
@@ -112,6 +116,14 @@ export interface Engine {
    * and layer each was found from (see sbom.ts).
    */
   sbom(ref: string, options?: SbomOptions): Promise<ImageSbom>;
+  /** Signs a local image (or one in a registry) with a cosign key (see sign.ts). */
+  sign(ref: string, key: SigningKey, options?: SignOptions): Promise<SignResult>;
+  /** Verifies an image's signatures (and with `attestations`, its signed attestations) with a public key. */
+  verifySignature(ref: string, key: VerifyingKey, options?: VerifySignatureOptions): Promise<VerifySignatureResult>;
+  /** The policy gate over an existing image (see policy-check.ts). */
+  policyCheck(ref: string, options: PolicyCheckOptions): Promise<PolicyCheckResult>;
+  /** The secret scan of an image (every layer, deleted files included, and its config): from the store, else its registry (see scan-secrets.ts). */
+  scanSecrets(ref: string, options?: SecretScanOptions): Promise<ImageSecrets>;
   /** Builds a Dockerfile (see build.ts). */
   build(options: BuildOptions): Promise<BuildResult>;
   /** The kept states of failed RUN steps, newest first (see debug.ts). */
@@ -191,11 +203,15 @@ export function openEngine(config: Config, options: EngineOptions = {}): { reado
     images: () => images(deps),
     inspect: (ref) => inspect(deps, ref),
     inspectAny: (ref, inspectOptions) => inspectAny(deps, ref, inspectOptions),
+    sign: (ref, key, signOptions) => signStoredImage(deps, ref, key, signOptions),
+    verifySignature: (ref, key, verifyOptions) => verifyImageSignature(deps, ref, key, verifyOptions),
     attestations: (ref, attestOptions) => imageAttestations(deps, ref, attestOptions?.signal),
     history: (ref, historyOptions) => history(deps, ref, historyOptions?.signal),
     tag: (source, target) => tag(deps, source, target),
     rmi: (refs) => rmi(deps, refs),
     sbom: (ref, sbomOptions) => orNoSpace(sbomImage({ ...deps, stateRoot: config.stateRoot }, ref, sbomOptions)),
+    policyCheck: (ref, checkOptions) => orNoSpace(policyCheck({ ...deps, stateRoot: config.stateRoot }, ref, checkOptions)),
+    scanSecrets: (ref, scanOptions) => orNoSpace(scanSecrets({ ...deps, stateRoot: config.stateRoot }, ref, scanOptions)),
     async save(refs, saveOptions) {
       const store = await content();
       const byDigest = new Map<Digest, { names: string[]; image: SaveImage }>();

@@ -22,7 +22,7 @@ import { STATE_ROOT_LOCK, StoreLocks } from '../cache/index.js';
 import { nullSink, type EventSink } from '../events/index.js';
 import type { Content, ImageReference } from '../content/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, unpackedLayerSize, type StoredImage } from '../image/index.js';
-import { IN_TOTO_MEDIA_TYPE, assembleAttestedIndex, attestationManifestsOf, type InTotoStatement } from '../attest/index.js';
+import { IN_TOTO_MEDIA_TYPE, assembleAttestedIndex, attestationManifestsOf, fallbackTag, isSignatureTag, legacySignatureTag, pushSignatures, type InTotoStatement } from '../attest/index.js';
 import { MEDIA_TYPES, descriptorSchema, parseImageConfig, platformFromOci, type Descriptor, type ImageLayer } from '../oci/index.js';
 import { z } from 'zod';
 import type { RegistryClient } from '../registry/index.js';
@@ -64,6 +64,8 @@ export interface PushResult {
   readonly name: string;
   readonly digest: Digest;
   readonly size: number;
+  /** The signature tags pushed with the image (`sha256-<hex>` fallback indexes, legacy `.sig`). */
+  readonly signatures?: readonly string[] | undefined;
 }
 
 export interface ImageSummary {
@@ -265,16 +267,7 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
   const registry = deps.registry.withEvents(options.events ?? nullSink);
   const source = parseImageRef(local.name);
   const mountFrom = source.domain === target.domain && source.path !== target.path ? source : undefined;
-  // A local-only build keeps plain tar layers: compress them (once; recorded in the store) for the
-  // registry, as `docker push` does, and push the manifest that lists the compressed layers.
-  const exportLayers: ImageLayer[] = [];
-  for (const [i, layer] of stored.layers.entries()) {
-    const plain = { diffId: stored.config.rootfs.diff_ids[i] as Digest, digest: layer.digest, size: layer.size, mediaType: layer.mediaType };
-    const out = await compressForExport(content.blobs, plain, DEFAULT_EXPORT_COMPRESSION, options.signal);
-    exportLayers.push(out);
-  }
-  const changed = exportLayers.some((layer, i) => layer.digest !== stored.layers[i]?.digest);
-  const manifest = changed ? replaceManifestLayers(stored.manifestBytes, exportLayers) : { bytes: Buffer.from(stored.manifestBytes), digest: stored.manifestDescriptor.digest };
+  const { exportLayers, manifest } = await exportManifest(content, stored, options.signal);
   const blobs: { descriptor: Descriptor; kind: 'config' | 'layer' }[] = [
     ...exportLayers.map((layer, i) => ({ descriptor: { ...stored.layers[i], mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, kind: 'layer' as const })),
     { descriptor: stored.manifest.config, kind: 'config' },
@@ -295,7 +288,8 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
   const index = content.references.completeIndex(local);
   if (index === undefined) {
     const pushed = await registry.putManifest(target, reference, stored.manifestDescriptor.mediaType, manifest.bytes, { signal: options.signal });
-    return { name: formatImageRef(target), digest: pushed.digest, size: pushed.size };
+    const signatures = await pushSignatures(content, registry, local.name, target, [manifest.digest], options.signal);
+    return { name: formatImageRef(target), digest: pushed.digest, size: pushed.size, ...(signatures.length === 0 ? {} : { signatures }) };
   }
   // A built image with attestations: the image manifest and the attestation manifest by digest, then
   // the index under the tag (attestation-storage.md). Layers compressed for this push make a new image
@@ -310,7 +304,44 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
     throw new StagecraftError('USAGE', `cannot push ${local.name} (${attested.index.digest}) as ${formatImageRef(target)}: the digest differs`, { hint: 'push to a tag, or to the index digest' });
   }
   const pushed = await registry.putManifest(target, target.digest ?? target.tag ?? 'latest', attested.index.mediaType, attested.index.bytes, { signal: options.signal });
-  return { name: formatImageRef(target), digest: pushed.digest, size: pushed.size };
+  // The signatures the store holds for what was pushed (the manifest and the index), as referrers.
+  const signatures = await pushSignatures(content, registry, local.name, target, [manifest.digest, attested.index.digest], options.signal);
+  return { name: formatImageRef(target), digest: pushed.digest, size: pushed.size, ...(signatures.length === 0 ? {} : { signatures }) };
+}
+
+/**
+ * The manifest push sends: a local-only build keeps plain tar layers, compressed here (once; recorded
+ * in the store) for the registry, as `docker push` does, in a manifest that lists the compressed layers.
+ */
+async function exportManifest(content: Content, stored: StoredImage, signal: AbortSignal | undefined): Promise<{ exportLayers: ImageLayer[]; manifest: { bytes: Buffer; digest: Digest } }> {
+  const exportLayers: ImageLayer[] = [];
+  for (const [i, layer] of stored.layers.entries()) {
+    const plain = { diffId: stored.config.rootfs.diff_ids[i] as Digest, digest: layer.digest, size: layer.size, mediaType: layer.mediaType };
+    exportLayers.push(await compressForExport(content.blobs, plain, DEFAULT_EXPORT_COMPRESSION, signal));
+  }
+  const changed = exportLayers.some((layer, i) => layer.digest !== stored.layers[i]?.digest);
+  const manifest = changed ? replaceManifestLayers(stored.manifestBytes, exportLayers) : { bytes: Buffer.from(stored.manifestBytes), digest: stored.manifestDescriptor.digest };
+  return { exportLayers, manifest };
+}
+
+/**
+ * Points every name of a local image at the form `push` sends (compressed layers; attestations re-made
+ * for that manifest), so that what is signed locally is what a registry receives. Returns the image's
+ * reference afterwards (unchanged when the image already is in that form).
+ */
+export async function toPushableForm(content: Content, local: ImageReference, signal?: AbortSignal): Promise<ImageReference> {
+  const stored = await readStoredImage(content, local);
+  const { manifest } = await exportManifest(content, stored, signal);
+  if (manifest.digest === local.digest) return local;
+  await content.blobs.put(manifest.bytes, { digest: manifest.digest, signal });
+  const target = { mediaType: stored.manifestDescriptor.mediaType, digest: manifest.digest, size: manifest.bytes.length };
+  const index = content.references.completeIndex(local);
+  const attested = index === undefined ? undefined : await attestedIndexFor(content, index, target, local.digest, signal);
+  for (const ref of content.references.byDigest(local.digest)) {
+    if (ref.digest !== local.digest) continue;
+    content.references.set(ref.name, { ...target, platform: ref.platform, indexDigest: attested?.index.digest });
+  }
+  return content.references.get(local.name) ?? local;
 }
 
 interface PushableIndex {
@@ -415,6 +446,8 @@ export async function images(deps: ImageDeps): Promise<ImageSummary[]> {
   const content = await deps.content();
   const out: ImageSummary[] = [];
   for (const ref of content.references.list()) {
+    // Signatures are named as in a registry (`repo:sha256-<hex>`), but are not images.
+    if (isSignatureTag(parseImageRef(ref.name).tag)) continue;
     out.push(await summary(content, ref, await readStoredImage(content, ref)));
   }
   return out;
@@ -473,9 +506,26 @@ export async function rmi(deps: ImageDeps, texts: readonly string[]): Promise<Re
     const byId = isDigest(text) || (/^[a-f0-9]{12,64}$/.test(text) && content.references.get(found.name) !== undefined && found.name !== tryNormalise(text));
     targets.push(byId ? content.references.byDigest(found.digest).filter((r) => r.digest === found.digest) : [found]);
   }
+  const removed: ImageReference[] = [];
   for (const refs of targets) {
     for (const ref of refs) {
-      if (content.references.delete(ref.name)) untagged.push(ref.name);
+      if (content.references.delete(ref.name)) {
+        untagged.push(ref.name);
+        removed.push(ref);
+      }
+    }
+  }
+  // The signatures of an image (`repo:sha256-<hex>`, `.sig`) go with the last name of the repository that names it.
+  for (const ref of removed) {
+    const repository = imageRefName(parseImageRef(ref.name));
+    for (const digest of [ref.digest, ref.indexDigest]) {
+      if (digest === undefined) continue;
+      const stillNamed = content.references.byDigest(digest).some((r) => imageRefName(parseImageRef(r.name)) === repository && !isSignatureTag(parseImageRef(r.name).tag));
+      if (stillNamed) continue;
+      for (const tag of [fallbackTag(digest), legacySignatureTag(digest)]) {
+        const name = `${repository}:${tag}`;
+        if (content.references.delete(name)) untagged.push(name);
+      }
     }
   }
   return { untagged };

@@ -35,3 +35,7 @@ export { imageAttestations, type ImageAttestations, type ProvenanceView, type Sb
 export { lockInputs, type LockOptions, type LockResult } from './lock.js';
 export { locateInput, type BuildPins } from './locked.js';
 export { verifyReproducible, type ImageDigests, type RebuildRequest, type VerifyOptions, type VerifyResult, type VerifySubject } from './verify.js';
+export { signStoredImage, verifyImageSignature, type SignOptions, type SignResult, type VerifySignatureOptions, type VerifySignatureResult } from './sign.js';
+export { basesFromProvenance, type PolicyCheckOptions, type PolicyCheckResult } from './policy-check.js';
+export { layerSources } from './layer-sources.js';
+export { scanSecrets, type ImageSecrets, type SecretScanOptions } from './scan-secrets.js';

@@ -47,8 +47,8 @@ function isNotFound(error: unknown): boolean {
   return error instanceof StagecraftError && error.code === 'NOT_FOUND';
 }
 
-/** The local image, else the image pulled from the registry the reference names. */
-async function resolve(deps: SbomDeps, content: Content, text: string, options: SbomOptions): Promise<{ ref: ImageReference; source: 'local' | 'registry' }> {
+/** The local image, else the image pulled from the registry the reference names (the image scans share it). */
+export async function resolveImage(deps: SbomDeps, content: Content, text: string, options: SbomOptions): Promise<{ ref: ImageReference; source: 'local' | 'registry' }> {
   try {
     const ref = await findImage(content, text);
     const wanted = options.platform === undefined ? undefined : formatPlatform(options.platform);
@@ -77,7 +77,7 @@ export async function sbomImage(deps: SbomDeps, text: string, options: SbomOptio
   const signal = options.signal ?? new AbortController().signal;
   const warn = options.warn ?? ((): void => undefined);
   const content = await deps.content();
-  const { ref, source } = await resolve(deps, content, text, options);
+  const { ref, source } = await resolveImage(deps, content, text, options);
   const stored = await readStoredImage(content, ref);
   const diffIds = stored.config.rootfs.diff_ids;
   if (diffIds.length !== stored.layers.length) {

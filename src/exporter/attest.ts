@@ -18,8 +18,9 @@ import type { AttestationRequest, ProvenanceRequest } from './attest-options.js'
 
 /** One attestation of the build, before it is wrapped in a statement (the subjects depend on the output). */
 export interface Attestation {
-  readonly kind: 'sbom' | 'provenance';
-  /** The file name in local/tar outputs (`sbom.spdx.json`, `sbom-<stage>.spdx.json`, `provenance.json`). */
+  /** `vuln`: the vulnerability scan's result (cosign's vuln attestation, exporter/scan.ts). */
+  readonly kind: 'sbom' | 'provenance' | 'vuln';
+  /** The file name in local/tar outputs (`sbom.spdx.json`, `sbom-<stage>.spdx.json`, `provenance.json`, `vulns.json`). */
   readonly path: string;
   readonly predicateType: string;
   readonly predicate: Record<string, unknown>;
@@ -73,6 +74,8 @@ export interface AttestResult {
   readonly attestations: readonly Attestation[];
   /** The image index holding the image manifest and its attestation manifest (stored); undefined without attestations. */
   readonly index: Descriptor | undefined;
+  /** The in-toto statement blobs of the attestation manifest (what a signature of each attestation covers). */
+  readonly statements: readonly Descriptor[];
 }
 
 /** BuildKit refuses an attestation file over 40 MiB; here it is left out with a warning. */
@@ -85,6 +88,11 @@ function withinLimit(attestation: Attestation, warn: (message: string) => void):
 
 /** Makes the attestations and stores the index; returns nothing to do for an empty request. */
 export async function attestImage(options: AttestOptions): Promise<AttestResult> {
+  return storeAttestations(options, await makeAttestations(options));
+}
+
+/** Makes the predicates the request asks for (the scan step may add more before they are stored). */
+export async function makeAttestations(options: AttestOptions): Promise<Attestation[]> {
   const { request, producers, signal } = options;
   const attestations: Attestation[] = [];
   if (request.sbom !== undefined) {
@@ -103,8 +111,14 @@ export async function attestImage(options: AttestOptions): Promise<AttestResult>
     const made = await producers.provenance(request.provenance, signal);
     attestations.push({ kind: 'provenance', path: request.provenance.filename ?? 'provenance.json', predicateType: made.predicateType, predicate: made.predicate, inlineOnly: request.provenance.inlineOnly === true });
   }
+  return attestations;
+}
+
+/** Stores the image index carrying the attestations next to the image manifest; none: no index. */
+export async function storeAttestations(options: Pick<AttestOptions, 'image' | 'platform' | 'names' | 'docker' | 'content' | 'warn' | 'signal'>, attestations: readonly Attestation[]): Promise<AttestResult> {
+  const { signal } = options;
   const kept = attestations.filter((a) => withinLimit(a, options.warn));
-  if (kept.length === 0) return { attestations: kept, index: undefined };
+  if (kept.length === 0) return { attestations: kept, index: undefined, statements: [] };
   const subjects = imageSubjects(options.names, options.platform, options.image.digest);
   const assembled = assembleAttestedIndex({
     image: options.image,
@@ -113,5 +127,5 @@ export async function attestImage(options: AttestOptions): Promise<AttestResult>
     docker: options.docker,
   });
   for (const b of assembled.blobs) await options.content.blobs.put(b.bytes, { digest: b.digest, signal });
-  return { attestations: kept, index: assembled.index };
+  return { attestations: kept, index: assembled.index, statements: assembled.layers };
 }

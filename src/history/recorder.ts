@@ -97,7 +97,7 @@ export interface PlannedStep {
 
 /** An attestation the build made (`BuildObserver.attestations`): its kind and predicate. */
 export interface MadeAttestation {
-  readonly kind: 'sbom' | 'provenance';
+  readonly kind: 'sbom' | 'provenance' | 'vuln';
   readonly predicate: unknown;
 }
 

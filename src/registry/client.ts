@@ -584,6 +584,33 @@ export class RegistryClient {
     }, options.signal);
   }
 
+  /**
+   * The referrers API (OCI distribution-spec 1.1, `GET /v2/<name>/referrers/<digest>`): the index of
+   * manifests whose `subject` is `digest`, as bytes, or undefined when the registry has no referrers API
+   * (404, as docker-registry 2.8 answers; the caller then reads the `sha256-<hex>` fallback tag).
+   */
+  async referrers(repo: Repository, digest: Digest, options: SignalOptions = {}): Promise<Uint8Array | undefined> {
+    const what = `GET referrers ${repoName(repo)}@${digest}`;
+    return this.limiter.run(repo.domain, () => this.onPullEndpoints(repo, async (endpoint) => {
+      const response = await this.request(endpoint, {
+        method: 'GET',
+        url: this.url(endpoint, `/v2/${repo.path}/referrers/${digest}`),
+        scopes: [pullScope(repo)],
+        what,
+        headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+      }, options.signal);
+      if (response.status === 404 || response.status === 405 || response.status === 400) {
+        await discard(response);
+        return undefined;
+      }
+      if (!response.ok) throw await errorFromResponse(response, what);
+      // A registry without the API may serve something else here (an HTML page): only an index counts.
+      const type = stripMediaTypeParameters(response.headers.get('content-type') ?? '');
+      const bytes = await this.readLimited(response, what);
+      return type === 'application/vnd.oci.image.index.v1+json' ? bytes : undefined;
+    }, options.signal), options.signal);
+  }
+
   /** All tags of a repository, following `Link: <…>; rel="next"` pagination. */
   async listTags(repo: Repository, options: SignalOptions = {}): Promise<string[]> {
     const what = `list tags of ${repoName(repo)}`;

@@ -50,6 +50,12 @@ export interface VulnSource {
   readonly name: string;
   /** When the data was last updated (ISO 8601), when known. */
   readonly updated?: string | undefined;
+  /** When stagecraft downloaded it (ISO 8601): older than `updated` means a cached copy. */
+  readonly retrieved?: string | undefined;
+  /** The ecosystems it has data for (`Debian`, `npm`, …). */
+  readonly ecosystems?: readonly string[] | undefined;
+  /** How many of the image's packages were checked against it. */
+  readonly packagesChecked?: number | undefined;
 }
 
 export interface VulnFinding {
@@ -71,4 +77,9 @@ export interface VulnReport {
   readonly hasData: boolean;
   readonly findings: readonly VulnFinding[];
   readonly counts: Readonly<Record<Severity, number>>;
+  /** What the scan could not cover, said plainly (a distro no source serves, GIT ranges ignored, …). */
+  readonly notes?: readonly string[] | undefined;
+  /** When the scan started and finished (ISO 8601). */
+  readonly startedAt?: string | undefined;
+  readonly finishedAt?: string | undefined;
 }

@@ -100,21 +100,21 @@ describe('lock and offline rebuilds (e2e)', { timeout: 300_000 }, () => {
     await mkdir(nolock);
     await writeFile(join(nolock, 'Dockerfile'), readFileSync(join(context, 'Dockerfile')));
     const none = runCli(['--root', root, 'build', '--locked', '--progress=quiet', nolock]);
-    assert.equal(none.status, 11, none.stderr);
+    assert.equal(none.status, 13, none.stderr);
     assert.match(none.stderr, /--locked: cannot read .*nolock\/stagecraft\.lock: no such file[\s\S]*run `stagecraft lock`/u);
     const locked = runCli(['--root', root, 'lock', stale]);
     assert.equal(locked.status, 0, locked.stderr);
     const dockerfile = readFileSync(join(stale, 'Dockerfile'), 'utf8').replace(`COPY --from=${tools}`, `COPY --from=${env.registry.host}/tools:2`);
     await writeFile(join(stale, 'Dockerfile'), dockerfile);
     const run = env.build(['--locked', stale], { root });
-    assert.equal(run.status, 11, run.stderr.slice(-2000));
+    assert.equal(run.status, 13, run.stderr.slice(-2000));
     assert.match(run.stderr, new RegExp(`Dockerfile:13: image ${env.registry.host.replace(/\./gu, '\\.')}/tools:2 \\(linux/amd64\\) is not in .*stagecraft\\.lock`, 'u'));
     assert.match(run.stderr, /stagecraft lock/u);
 
     // A changed line that brings no new input: the Dockerfile's digest no longer matches.
     await writeFile(join(stale, 'Dockerfile'), readFileSync(join(context, 'Dockerfile'), 'utf8').replace('wc -l', 'wc -c'));
     const changed = env.build(['--locked', stale], { root });
-    assert.equal(changed.status, 11, changed.stderr.slice(-2000));
+    assert.equal(changed.status, 13, changed.stderr.slice(-2000));
     assert.match(changed.stderr, /Dockerfile changed since .*stagecraft\.lock was written/u);
   });
 });

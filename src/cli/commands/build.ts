@@ -11,8 +11,10 @@ import { Option, type Command } from 'commander';
 import { StagecraftError, hostPlatform } from '../../core/index.js';
 import type { BuildEvent, EventSink } from '../../events/index.js';
 import { warningSummary } from '../progress/text.js';
-import { dockerDaemonSocket, parseAttestFlags, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
+import { dockerDaemonSocket, parseAttestFlags, parseScanFlags, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
 import { packageVersion } from '../version.js';
+import { loadSignFlag } from '../sign-flag.js';
+import { loadPolicy } from '../../policy/index.js';
 import { readSecrets, sshSockets } from '../secret-sources.js';
 import { parseAddHosts, parseAnnotations, parseCgroupParent, parseResourceFlags, parseShmSize, parseUlimits } from '../run-flags.js';
 import { formatOutline, formatTargets, outlineJson, parseCallFlag, targetsJson, type CallFunction } from '../call.js';
@@ -87,6 +89,10 @@ interface BuildFlags {
   attest?: string[];
   sbom?: string;
   provenance?: string;
+  sign?: string;
+  scan?: string[];
+  vulnDb?: string;
+  policy?: string;
 }
 
 /**
@@ -135,6 +141,16 @@ export function normalizeLegacyBoolFlags(argv: readonly string[]): string[] {
 
 function usage(message: string, hint: string): StagecraftError {
   return new StagecraftError('USAGE', message, { hint });
+}
+
+/** `--vuln-db DIR`: an existing directory (of OSV JSON files), as an absolute path. */
+export async function vulnDbDir(value: string): Promise<string> {
+  const dir = resolve(value);
+  const info = await stat(dir).catch((cause: unknown) => {
+    throw new StagecraftError('FILE_NOT_FOUND', `--vuln-db ${value}: ${dir} does not exist`, { hint: 'give a directory of OSV JSON files (see docs/vulnerabilities.md)', cause });
+  });
+  if (!info.isDirectory()) throw usage(`--vuln-db ${value}: ${dir} is not a directory`, 'give a directory of OSV JSON files');
+  return dir;
 }
 
 function parseLabels(values: readonly string[]): Map<string, string> {
@@ -250,6 +266,8 @@ function summary(result: BuildResult): string {
     result.epoch === undefined
       ? '  times: wall clock (--reproducible=false)'
       : `  SOURCE_DATE_EPOCH ${result.epoch.seconds} (${new Date(result.epoch.seconds * 1000).toISOString().replace('.000Z', 'Z')}, ${EPOCH_SOURCE_TEXT[result.epoch.source]})`,
+    ...(result.supplyChain?.signed === true ? ['  signed'] : []),
+    ...(result.supplyChain?.summary ?? []),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -302,6 +320,10 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--attest <type=sbom|provenance,…>', 'attestation parameters: type=sbom[,scan-stage=true][,scan-context=true][,disabled=true] or type=provenance[,mode=min|max][,builder-id=URI][,version=v1|v0.2][,reproducible=true][,filename=F][,disabled=true] (repeatable)', collect)
     .option('--sbom <true|false|params>', 'shorthand for --attest=type=sbom (e.g. --sbom=true)')
     .option('--provenance <true|false|params>', 'shorthand for --attest=type=provenance (e.g. --provenance=mode=max; default mode=min on image outputs)')
+    .option('--sign <key=FILE[,legacy=true]>', 'sign the image and its attestations with a cosign key (password from STAGECRAFT_PASSWORD or a prompt); stored with the image and pushed with it')
+    .option('--scan <secrets,vulns>', 'scan the image before it is exported: secrets (every layer, deleted files too, the config, build args and logs) and/or vulns (its packages against --vuln-db and the Debian mirror); comma-separated or repeatable', collect)
+    .option('--vuln-db <dir>', 'a directory of OSV JSON files for the vulnerability scan')
+    .option('--policy <file>', 'a policy file (YAML or JSON, docs/policy.md): a failing rule stops the build before anything is exported or pushed (exit 11)')
     .option('--call <outline|targets|check|build>', 'instead of building: print the build args, secrets and ssh the target uses (outline), the stages (targets) or the build-check findings (check); add ,format=json for JSON')
     .option('--check', 'run the build checks only, no build (shorthand for --call=check); exit 1 with any warning')
     .option('--on-error <error|debug>', 'debug: when a RUN step fails, open a shell in its kept state at once (in a terminal; otherwise print how to)')
@@ -335,6 +357,12 @@ Examples:
       const cacheTo = (flags.cacheTo ?? []).map((raw) => parseCacheSpec(raw, 'to'));
       const outputs: OutputSpec[] = (flags.output ?? []).map(parseOutputSpec);
       const attest = parseAttestFlags({ attest: flags.attest, sbom: flags.sbom, provenance: flags.provenance }, ['1', 't', 'true'].includes((process.env.BUILDX_NO_DEFAULT_ATTESTATIONS ?? '').toLowerCase()));
+      // The signing key is unlocked now: a wrong password fails before the build starts.
+      const sign = await loadSignFlag(flags.sign);
+      // The policy is read and its CEL rules compiled now: a malformed policy fails before the build starts.
+      const scan = parseScanFlags(flags.scan ?? []);
+      const vulnDb = flags.vulnDb === undefined ? undefined : await vulnDbDir(flags.vulnDb);
+      const policy = flags.policy === undefined ? undefined : await loadPolicy(flags.policy);
       // `--load` is `-o type=docker` (into the local Docker daemon), as in buildx.
       if (flags.load === true && !outputs.some((o) => o.type === 'docker' && o.dest === undefined)) outputs.push(parseOutputSpec('type=docker'));
       const dockerSocket = outputs.some((o) => o.type === 'docker' && o.dest === undefined) ? dockerDaemonSocket(process.env) : undefined;
@@ -460,6 +488,10 @@ Examples:
             exec: { extraHosts, shmSize, ulimits, cgroupParent, resources },
             annotations,
             attest,
+            sign,
+            scan,
+            vulnData: { osvDir: vulnDb },
+            policy,
             toolVersion: packageVersion(),
             events: sink,
             signal,

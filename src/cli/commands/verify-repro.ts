@@ -11,12 +11,12 @@ import type { VerifyResult } from '../../engine/index.js';
 import type { EntryChange, LayerEntry } from '../../image/index.js';
 import { ExitStatus } from '../exit-status.js';
 import type { CliIo } from '../main.js';
-import { collect, parseBuildArgs, readDockerfile } from '../options.js';
+import { parseBuildArgs, readDockerfile } from '../options.js';
 import { PROGRESS_MODES, progressSink } from '../progress/index.js';
 import { packageVersion } from '../version.js';
 import { sourceDateEpoch } from './build.js';
 import { lockPathFor, readLock } from './lock.js';
-import { addRootOption, platformOption, withEngine } from './store-context.js';
+import { platformOption, withEngine } from './store-context.js';
 
 export interface VerifyReproFlags {
   file?: string;
@@ -144,26 +144,4 @@ export async function verifyReproCommand(io: CliIo, command: Command, args: { re
   });
   io.stdout(format === 'json' ? `${JSON.stringify(result, null, 2)}\n` : verifyText(result));
   if (!result.reproduced) throw new ExitStatus(1);
-}
-
-/** Registers `verify` with the reproducibility path only (the lead's join adds `--key`). */
-export function registerVerifyRepro(program: Command, io: CliIo): void {
-  addRootOption(program);
-  program
-    .command('verify')
-    .description('rebuild an image (from its provenance) or a context in fresh state roots and check that the result is identical; exit 1 with a semantic diff when it is not')
-    .argument('<image|context>', 'an image (store or registry name) or a build context directory (built twice)')
-    .argument('[context]', 'for an image: the context directory it was built from')
-    .option('-f, --file <path>', 'for a context: the Dockerfile (default: CONTEXT/Dockerfile)')
-    .option('--build-arg <KEY[=VALUE]>', 'for a context: a build argument (repeatable)', collect)
-    .option('--target <stage>', 'for a context: the stage to build')
-    .option('--platform <os/arch[/variant]>', 'for a context: the target platform')
-    .option('--locked', 'for a context: build with the digests of stagecraft.lock')
-    .option('--keep-dir <dir>', 'keep the rebuild state roots under this directory (default: temporary)')
-    .option('--format <format>', 'text or json', 'text')
-    .option('--progress <mode>', 'build progress on stderr: auto, tty, plain, rawjson or quiet', 'quiet')
-    .addHelpText('after', '\nExit status: 0 reproduced, 1 differs.\n\nExamples:\n  stagecraft verify .\n  stagecraft verify app:1.0 .\n  stagecraft verify --format json --keep-dir /tmp/verify app:1.0 ./src')
-    .action(async (target: string, context: string | undefined, flags: VerifyReproFlags, command: Command) => {
-      await verifyReproCommand(io, command, { target, context }, flags);
-    });
 }

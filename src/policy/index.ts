@@ -1,0 +1,3 @@
+export { MAX_POLICY_BYTES, RULE_NAMES, formatSize, loadPolicy, parsePolicy, parseSize, type CelRule, type DeclarativeRules, type MaxSeverity, type Policy, type RuleName, type SizeLimit, type SizeUnit } from './file.js';
+export { MAX_EVIDENCE, baseAllowed, evaluatePolicy, formatVerdict, globRegExp, scansNeeded, type RuleResult, type Verdict } from './evaluate.js';
+export { POLICY_INPUT_VARIABLES, type PolicyBase, type PolicyImage, type PolicyInput, type PolicyLayer, type PolicyPackage, type PolicyProvenance, type PolicySbom, type PolicySecret, type PolicySecrets, type PolicySignature, type PolicyVulnerabilities, type PolicyVulnerability } from './input.js';
