@@ -57,6 +57,9 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   save: ['stagecraft save -o app.tar app:1.0', 'stagecraft save --format oci -o app-oci.tar app:1.0'],
   load: ['stagecraft load -i app.tar', 'docker save app:1.0 | stagecraft load'],
   du: ['stagecraft du', 'stagecraft du --json'],
+  scan: ['stagecraft scan secrets app:1.0', 'stagecraft scan vulns --vuln-db ./osv --format json registry.example.com/app:1.0'],
+  policy: ['stagecraft policy check app:1.0 --policy policy.yaml', 'stagecraft policy check registry.example.com/app:1.0 --policy policy.yaml --key cosign.pub'],
+  k8s: ['stagecraft k8s job --image registry.example.com/stagecraft:0.1.0 --context-pvc sources/app -- --push -t registry.example.com/app:1.0'],
   debug: ['stagecraft debug', 'stagecraft debug --exec \'cat /etc/os-release\' 0123456789abcdef', 'stagecraft debug ls', 'stagecraft debug ast Dockerfile', 'stagecraft debug ast --json - < Dockerfile'],
 };
 
