@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages stagecraft and its tests need, if missing. Needs root (or sudo).
 set -euo pipefail
-PACKAGES=(runc slirp4netns iproute2 gcc libc6-dev busybox-static docker-registry skopeo debootstrap apache2-utils zstd openssh-client bsdutils time docker.io rpm golang-go chromium fonts-dejavu-core prometheus diffoscope-minimal qemu-user-static binfmt-support uidmap)
+PACKAGES=(runc slirp4netns iproute2 gcc libc6-dev busybox-static docker-registry skopeo debootstrap apache2-utils zstd openssh-client bsdutils time docker.io rpm golang-go chromium fonts-dejavu-core prometheus diffoscope-minimal qemu-user-static binfmt-support uidmap python3-packaging)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

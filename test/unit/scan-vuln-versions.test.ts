@@ -62,8 +62,9 @@ describe('apk version order', () => {
   });
 });
 
-function pythonPackaging(): boolean {
-  return spawnSync('python3', ['-c', 'import packaging.version'], { stdio: 'ignore' }).status === 0;
+/** A python3 with the packaging module: the one on PATH, else Debian's (python3-packaging, installed by scripts/install-system-deps.sh). */
+function pythonWithPackaging(): string | undefined {
+  return ['python3', '/usr/bin/python3'].find((python) => spawnSync(python, ['-c', 'import packaging.version'], { stdio: 'ignore' }).status === 0);
 }
 
 describe('PEP 440 order', () => {
@@ -72,13 +73,14 @@ describe('PEP 440 order', () => {
     .map(([e, r, pre, post, dev, local]) => `${e}${r.join('.')}${pre}${post}${dev}${local}`);
 
   it('agrees with python packaging.version on random versions (property; skipped without python3-packaging)', (t) => {
-    if (!pythonPackaging()) {
+    const python = pythonWithPackaging();
+    if (python === undefined) {
       t.skip('python3 with the packaging module is not installed here');
       return;
     }
     const pairs = fc.sample(fc.tuple(pep, pep), { numRuns: 400, seed: 7 });
     const script = 'import sys,json\nfrom packaging.version import Version\nout=[]\nfor a,b in json.load(sys.stdin):\n  x,y=Version(a),Version(b)\n  out.append(-1 if x<y else (1 if x>y else 0))\nprint(json.dumps(out))';
-    const theirs = JSON.parse(execFileSync('python3', ['-c', script], { input: JSON.stringify(pairs) }).toString()) as number[];
+    const theirs = JSON.parse(execFileSync(python, ['-c', script], { input: JSON.stringify(pairs) }).toString()) as number[];
     pairs.forEach(([a, b], i) => assert.equal(comparePep440(a, b), theirs[i], `${a} vs ${b}`));
   });
 
