@@ -10,8 +10,9 @@ let pending = '';
 /** Reads a line from the TTY on stdin without echoing it. */
 async function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(prompt);
+  // Echo off first, then the prompt: what is typed once the prompt shows is never echoed (getpass order).
   stdin.setRawMode(true);
+  process.stderr.write(prompt);
   try {
     return await new Promise<string>((resolve, reject) => {
       let text = '';
