@@ -1,48 +1,35 @@
 // Prints one table from a bench run's per-builder summaries: stagecraft's median beside BuildKit's and
-// buildah's, with the ratios, and stagecraft's peak RSS per workload; writes the same as JSON.
-//   node --import tsx bench/combine.ts bench/results/STAMP
+// buildah's, with the ratios, and stagecraft's peak RSS per workload; then issue 18's targets
+// (bench/targets.ts), each met / not met; writes the same as JSON, and with --doc FILE both tables
+// into FILE between the `<!-- bench:begin -->` markers.
+//   node --import tsx bench/combine.ts bench/results/STAMP [--doc docs/performance.md]
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { replaceSection } from './doc-section.js';
+import { evaluateTargets, parseRssLog, parseSummary, renderTargets, type SummaryRow, type WorkloadTargets } from './targets.js';
 
-interface Row { workload: string; mode: string; median: number; cpu: string; imageMb: string; pushedMb: string }
-
-const [stampDir] = process.argv.slice(2);
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { doc: { type: 'string' } } });
+const [stampDir] = positionals;
 if (stampDir === undefined) {
-  process.stderr.write('usage: combine.ts bench/results/STAMP\n');
+  process.stderr.write('usage: combine.ts bench/results/STAMP [--doc docs/performance.md]\n');
   process.exit(2);
 }
 
-function readSummary(builder: string): Map<string, Row> {
-  const path = `${stampDir}-${builder}/summary.tsv`;
-  const rows = new Map<string, Row>();
-  if (!existsSync(path)) return rows;
-  const [header, ...lines] = readFileSync(path, 'utf8').trim().split('\n');
-  const cols = (header ?? '').split('\t');
-  const at = (cells: string[], name: string): string => cells[cols.indexOf(name)] ?? '';
-  for (const line of lines) {
-    const cells = line.split('\t');
-    const row = { workload: at(cells, 'workload'), mode: at(cells, 'mode'), median: Number(at(cells, 'median_s')), cpu: at(cells, 'cpu_median_s'), imageMb: at(cells, 'image_MB'), pushedMb: at(cells, 'pushed_MB') };
-    rows.set(`${row.workload} ${row.mode}`, row);
+/** A builder's summary, with the rows of a separate push run (`STAMP-BUILDER-push`) when there is one. */
+function readSummary(builder: string): Map<string, SummaryRow> {
+  const rows = new Map<string, SummaryRow>();
+  for (const path of [`${stampDir}-${builder}/summary.tsv`, `${stampDir}-${builder}-push/summary.tsv`]) {
+    if (existsSync(path)) for (const [key, row] of parseSummary(readFileSync(path, 'utf8'))) rows.set(key, row);
   }
   return rows;
 }
 
-/** Peak RSS (MB) of stagecraft build processes per workload, from the wrapper's log. */
-function readRss(): Map<string, number> {
-  const peaks = new Map<string, number>();
-  const path = `${stampDir}-stagecraft/rss.log`;
-  if (!existsSync(path)) return peaks;
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const match = /^(\d+):.* build .*-f \S*\/(w\d-[a-z-]+)\/Dockerfile/.exec(line);
-    if (match?.[1] === undefined || match[2] === undefined) continue;
-    peaks.set(match[2], Math.max(peaks.get(match[2]) ?? 0, Number(match[1]) / 1024));
-  }
-  return peaks;
-}
-
+const rssPath = `${stampDir}-stagecraft/rss.log`;
 const sc = readSummary('stagecraft');
 const bk = readSummary('docker');
 const ba = readSummary('buildah');
-const rss = readRss();
+const rss = existsSync(rssPath) ? parseRssLog(readFileSync(rssPath, 'utf8')) : new Map<string, number>();
 const fmt = (n: number | undefined): string => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(2));
 const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || b === 0 ? '-' : (a / b).toFixed(2));
 const table = [...sc.values()].map((row) => {
@@ -60,6 +47,28 @@ const table = [...sc.values()].map((row) => {
 });
 const lines = ['| workload | mode | stagecraft s | BuildKit s | ratio | buildah s | ratio | stagecraft peak RSS MB |', '|---|---|---|---|---|---|---|---|'];
 for (const t of table) lines.push(`| ${t.workload} | ${t.mode} | ${fmt(t.stagecraft)} | ${fmt(t.buildkit)} | ${t.ratioBuildkit} | ${fmt(t.buildah)} | ${t.ratioBuildah} | ${t.peakRssMb === undefined ? '-' : t.peakRssMb.toFixed(0)} |`);
-process.stdout.write(`${lines.join('\n')}\n`);
-writeFileSync(`${stampDir}.json`, `${JSON.stringify({ date: new Date().toISOString(), rows: table }, null, 2)}\n`);
+const medians = `${lines.join('\n')}\n`;
+const targets: WorkloadTargets[] = evaluateTargets(sc, bk, rss);
+const targetTable = renderTargets(targets);
+process.stdout.write(`${medians}\nTargets (issue 18; ratio = stagecraft / BuildKit, medians of this run):\n\n${targetTable}`);
+const machine = `${cpus().length} vCPU (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load ${loadavg().map((l) => l.toFixed(2)).join(' ')} when the run ended`;
+const json = {
+  date: new Date().toISOString(),
+  machine,
+  rows: table,
+  targets: targets.map((t) => ({ workload: t.workload, ...Object.fromEntries(t.verdicts) })),
+};
+writeFileSync(`${stampDir}.json`, `${JSON.stringify(json, null, 2)}\n`);
 process.stdout.write(`json: ${stampDir}.json\n`);
+if (values.doc !== undefined) {
+  const body = [
+    `Generated by \`npm run bench\` from \`${stampDir}*\` on ${json.date}. Machine: ${machine}. Median seconds of wall time of the whole client command; ratio = stagecraft / peer (below 1: stagecraft is faster); peak RSS: the stagecraft process, from GNU time.`,
+    '',
+    medians,
+    'Targets (issue 18), each against BuildKit in the same run:',
+    '',
+    targetTable,
+  ].join('\n');
+  writeFileSync(values.doc, replaceSection(readFileSync(values.doc, 'utf8'), 'bench', body));
+  process.stdout.write(`wrote the tables into ${values.doc}\n`);
+}

@@ -5,9 +5,11 @@
 # Results (raw.tsv, summary.tsv, logs) go to bench/results/<time>-<builder>/.
 #   npm run bench                              # all workloads, cold/warm/incr, 3 runs each
 #   npm run bench -- -w w5-many-steps -m warm -n 5
+#   BENCH_DOC=docs/performance.md npm run bench  # also writes the tables + issue 18's targets into the doc
 # Environment: STAGECRAFT_SHARED (the shared folder), STAGECRAFT_BENCH_ROOT (stagecraft's state root),
 # BENCH_BUILDERS (default "stagecraft docker buildah": those present run), BENCH_RESULTS (default
-# bench/results), BENCH_SKIP_BUILD (set: use dist/ as it is).
+# bench/results), BENCH_SKIP_BUILD (set: use dist/ as it is), BENCH_DOC (a markdown file: combine.ts writes
+# the tables between its `<!-- bench:begin -->` markers). The default run adds w4's build + push (-m push).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED="${STAGECRAFT_SHARED:-$(cd .. && pwd)/shared}"
@@ -41,10 +43,15 @@ export STAGECRAFT_RESET="bash $PWD/bench/reset.sh"
 export STAGECRAFT_SIZE="bash $PWD/bench/size.sh"
 
 ARGS=("$@")
-[ "${#ARGS[@]}" -gt 0 ] || ARGS=(-w all -m cold,warm,incr -n 3)
-run() { bash "$SHARED/bench/run.sh" -b "$1" "${ARGS[@]}" -o "$RESULTS/$STAMP-$1"; }
+PUSH_RUN=""
+[ "${#ARGS[@]}" -gt 0 ] || { ARGS=(-w all -m cold,warm,incr -n 3); PUSH_RUN=1; }
+run() {
+  bash "$SHARED/bench/run.sh" -b "$1" "${ARGS[@]}" -o "$RESULTS/$STAMP-$1"
+  # issue 18's w4 build + push target, in its own folder (combine.ts merges STAMP-BUILDER-push)
+  [ -z "$PUSH_RUN" ] || bash "$SHARED/bench/run.sh" -b "$1" -w w4-big-layer -m push -n 3 -o "$RESULTS/$STAMP-$1-push"
+}
 wanted() { [[ "$BUILDERS" == *" $1 "* ]]; }
 wanted stagecraft && run stagecraft
 if ! wanted docker; then :; elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then run docker; else echo "bench: BuildKit (dockerd) not running: skipped" >&2; fi
 if ! wanted buildah; then :; elif command -v buildah >/dev/null 2>&1; then run buildah; else echo "bench: buildah not installed: skipped" >&2; fi
-node --import tsx bench/combine.ts "$RESULTS/$STAMP"
+node --import tsx bench/combine.ts "$RESULTS/$STAMP" ${BENCH_DOC:+--doc "$BENCH_DOC"}
