@@ -90,6 +90,13 @@ export function renderChart(chart: Chart): string {
     `<text x="${WIDTH / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(chart.title)}</text>`,
     `<rect class="plot" x="${PLOT.left}" y="${PLOT.top}" width="${PLOT.right - PLOT.left}" height="${PLOT.bottom - PLOT.top}" fill="none" stroke="#444"/>`,
   ];
+  // unlabelled minor grid lines at 2..9 × each decade
+  for (let k = xlo; k < xhi; k++) {
+    for (let m = 2; m <= 9; m++) out.push(`<line class="minor" x1="${r(px(m * 10 ** k))}" y1="${PLOT.top}" x2="${r(px(m * 10 ** k))}" y2="${PLOT.bottom}" stroke="#f1f1f1"/>`);
+  }
+  for (let k = ylo; k < yhi; k++) {
+    for (let m = 2; m <= 9; m++) out.push(`<line class="minor" x1="${PLOT.left}" y1="${r(py(m * 10 ** k))}" x2="${PLOT.right}" y2="${r(py(m * 10 ** k))}" stroke="#f1f1f1"/>`);
+  }
   for (let k = xlo; k <= xhi; k++) {
     const x = r(px(10 ** k));
     out.push(`<line class="grid-x" data-value="${10 ** k}" x1="${x}" y1="${PLOT.top}" x2="${x}" y2="${PLOT.bottom}" stroke="#ddd"/>`);

@@ -2,7 +2,7 @@
 // table, and optionally the table in a document between `<!-- scale:begin -->` markers.
 //   node --import tsx bench/scale/plot.ts RESULT.json [--out-dir DIR] [--json COPY.json] [--doc docs/performance.md]
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative, dirname } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { replaceSection } from '../doc-section.js';
 import { renderChart } from './chart.js';
@@ -37,7 +37,7 @@ writeFileSync(join(outDir, 'scale-table.md'), table);
 if (values.json !== undefined) copyFileSync(input, values.json);
 if (values.doc !== undefined) {
   const doc = values.doc;
-  const images = svgs.map((f) => `![${f}](${relative(dirname(doc), f)})`).join('\n');
+  const images = svgs.map((f) => `![${basename(f, ".svg").replace("scale-", "cold build time by ")}](${relative(dirname(doc), f)})`).join('\n');
   const body = [
     `Run ${result.date} (${result.sizes} sizes, ${result.runs} run(s) per point, cold builds; machine: ${result.machine}). Data: ${values.json ?? input}.`,
     '',
