@@ -4,11 +4,15 @@
  * (busybox, Debian bookworm with gcc) are made locally by ../shared/tools/make-base-images.sh and
  * served on 127.0.0.1:5000, where the workloads' Dockerfiles expect them. Skipped, saying why, when
  * the shared folder is not next to this repository (set STAGECRAFT_SHARED to point at it).
+ *
+ * Reproducible by default (issue 19): each workload is built a second time with no flags, from an
+ * empty state root, with its context generated under another path, by a builder running under
+ * umask 077; every workload's manifest and config digests must equal the first build's.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
@@ -17,31 +21,77 @@ import { CLI_PATH } from '../helpers/cli.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const shared = process.env.STAGECRAFT_SHARED ?? resolve(repo, '..', 'shared');
+interface Metadata { readonly manifest: string; readonly config: string }
+
+const WRAPPER = `umask "$WRAP_UMASK"
+if [ "$1" = build ]; then
+  tag=
+  prev=
+  for a in "$@"; do
+    if [ "$prev" = -t ]; then tag="$a"; fi
+    prev="$a"
+  done
+  shift
+  exec "$WRAP_NODE" "$WRAP_CLI" --root "$WRAP_ROOT" build --metadata-file "$WRAP_META/$(printf %s "$tag" | tr '/:' '__').json" "$@"
+fi
+exec "$WRAP_NODE" "$WRAP_CLI" --root "$WRAP_ROOT" "$@"
+`;
+
 const present = existsSync(join(shared, 'bench', 'run.sh')) && existsSync(join(shared, 'tools', 'make-base-images.sh'));
 
 describe('the benchmark workloads', { skip: present ? false : `no ${shared}/bench/run.sh (set STAGECRAFT_SHARED)` }, () => {
-  it('all six build cold, and w6 leaks no secret', { timeout: 45 * 60_000 }, async () => {
+  it('all six build cold, w6 leaks no secret, and a second build elsewhere gives the same digests', { timeout: 60 * 60_000 }, async () => {
     const bases = spawnSync('bash', [join(repo, 'bench', 'bases.sh'), shared, '127.0.0.1:5000'], { encoding: 'utf8' });
     assert.equal(bases.status, 0, `make-base-images.sh failed:\n${bases.stdout}\n${bases.stderr}`);
     const work = await mkdtemp(join(tmpdir(), 'stagecraft-bench-test-'));
     try {
-      const root = join(work, 'root');
-      const env = {
-        ...process.env,
-        STAGECRAFT: `${process.execPath} ${CLI_PATH} --root ${root}`,
-        STAGECRAFT_RESET: `rm -rf ${root}`,
-      };
-      const run = (workloads: string, mode: string): void => {
-        const out = join(work, `results-${mode}`);
-        const result = spawnSync('bash', [join(shared, 'bench', 'run.sh'), '-b', 'stagecraft', '-w', workloads, '-m', mode, '-n', '1', '-o', out], { encoding: 'utf8', env });
-        assert.equal(result.status, 0, `run.sh ${mode} failed:\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`);
-        if (mode === 'cold') {
-          const summary = readFileSync(join(out, 'summary.tsv'), 'utf8').trim().split('\n').slice(1);
-          assert.equal(summary.length, 6, summary.join('\n'));
+      // The harness calls `$STAGECRAFT build ... -t TAG ... CONTEXT`; this wrapper sets the umask and
+      // asks each build for its --metadata-file, named after the tag, so the digests can be compared.
+      const wrapper = join(work, 'stagecraft.sh');
+      await writeFile(wrapper, WRAPPER);
+      const runAll = (name: string, options: { umask: string; benchWork?: string }): Map<string, Metadata> => {
+        const root = join(work, `root-${name}`);
+        const meta = join(work, `meta-${name}`);
+        mkdirSync(meta);
+        const env = {
+          ...process.env,
+          STAGECRAFT: `bash ${wrapper}`,
+          STAGECRAFT_RESET: `rm -rf ${root}`,
+          WRAP_NODE: process.execPath,
+          WRAP_CLI: CLI_PATH,
+          WRAP_ROOT: root,
+          WRAP_META: meta,
+          WRAP_UMASK: options.umask,
+          ...(options.benchWork === undefined ? {} : { BENCH_WORK: options.benchWork }),
+        };
+        const run = (workloads: string, mode: string): void => {
+          const out = join(work, `results-${name}-${mode}`);
+          const result = spawnSync('bash', [join(shared, 'bench', 'run.sh'), '-b', 'stagecraft', '-w', workloads, '-m', mode, '-n', '1', '-o', out], { encoding: 'utf8', env });
+          assert.equal(result.status, 0, `run.sh ${mode} (${name}) failed:\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`);
+          if (mode === 'cold') {
+            const summary = readFileSync(join(out, 'summary.tsv'), 'utf8').trim().split('\n').slice(1);
+            assert.equal(summary.length, 6, summary.join('\n'));
+          }
+        };
+        run('all', 'cold');
+        const digests = new Map<string, Metadata>();
+        for (const file of readdirSync(meta)) {
+          const parsed = JSON.parse(readFileSync(join(meta, file), 'utf8')) as Record<string, unknown>;
+          const manifest = parsed['containerimage.digest'];
+          const config = parsed['containerimage.config.digest'];
+          assert.ok(typeof manifest === 'string' && typeof config === 'string', `${file}: ${JSON.stringify(parsed)}`);
+          digests.set(file, { manifest, config });
         }
+        if (name === 'first') run('w6-secrets-and-cache-mounts', 'leakcheck');
+        return digests;
       };
-      run('all', 'cold');
-      run('w6-secrets-and-cache-mounts', 'leakcheck');
+      const first = runAll('first', { umask: '022' });
+      assert.equal(first.size, 6, `metadata files: ${[...first.keys()].join(', ')}`);
+      const second = runAll('second', { umask: '077', benchWork: join(work, 'elsewhere') });
+      assert.deepEqual([...second.keys()].sort(), [...first.keys()].sort());
+      for (const [file, digests] of first) {
+        assert.deepEqual(second.get(file), digests, `${file}: a second build (empty root, other context path, umask 077) differs`);
+      }
     } finally {
       await rm(work, { recursive: true, force: true });
     }
