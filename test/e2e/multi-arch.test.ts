@@ -120,7 +120,7 @@ describe('multi-platform builds (QEMU, one index)', { timeout: 180_000 }, () => 
 
   it('the repeated flag is the same list; the store name and -o type=oci hold the index; a second build runs nothing', () => {
     const oci = join(work, 'multi.tar');
-    const run = build(['--platform', 'linux/amd64', '--platform', 'linux/aarch64', '-t', 'local/app:multi', '-o', `type=oci,dest=${oci}`, context]);
+    const run = build(['--platform', 'linux/amd64', '--platform', 'linux/aarch64', '--sbom=true', '-t', 'local/app:multi', '-o', `type=oci,dest=${oci}`, context]);
     assert.equal(run.status, 0, run.stderr);
     const done = run.events.find((e) => e.type === 'build.completed');
     assert.equal(done?.type === 'build.completed' ? done.executed : -1, 0, 'every step cached from the first test');
@@ -131,6 +131,13 @@ describe('multi-platform builds (QEMU, one index)', { timeout: 180_000 }, () => 
     assert.equal(top.manifests[0]?.mediaType, 'application/vnd.oci.image.index.v1+json');
     const inner = JSON.parse(readFileSync(join(layout, 'blobs/sha256', (top.manifests[0]?.digest ?? '').slice(7)), 'utf8')) as { manifests: { platform?: { architecture: string } }[] };
     assert.deepEqual(inner.manifests.map((m) => m.platform?.architecture).filter((a) => a !== 'unknown'), ['amd64', 'arm64'], 'linux/aarch64 normalised to arm64');
+    // Each platform has its own SBOM and provenance, in an attestation manifest that refers to its image.
+    const blob = (digest: string): { layers: { annotations?: Record<string, string> }[] } => JSON.parse(readFileSync(join(layout, 'blobs/sha256', digest.slice(7)), 'utf8')) as { layers: { annotations?: Record<string, string> }[] };
+    const attested = (inner as unknown as { manifests: { digest: string; annotations?: Record<string, string> }[] }).manifests.filter((m) => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest');
+    assert.equal(attested.length, 2);
+    for (const a of attested) {
+      assert.deepEqual(blob(a.digest).layers.map((l) => l.annotations?.['in-toto.io/predicate-type']).sort(), ['https://slsa.dev/provenance/v1', 'https://spdx.dev/Document']);
+    }
     // Every blob of both platforms is in the archive (skopeo reads the arm64 image from it).
     const arm = JSON.parse(skopeo(['inspect', '--override-arch', 'arm64', `oci-archive:${oci}`])) as { Architecture: string };
     assert.equal(arm.Architecture, 'arm64');
