@@ -13,7 +13,7 @@ import type { SbomResult } from '../attest/index.js';
 import { StagecraftError, formatPlatform, parseImageRef, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
 import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
-import type { EventSink } from '../events/index.js';
+import type { BuildEvent, EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, checkEmulation, createRuncExecutor } from '../executor/index.js';
 import { DEFAULT_ATTESTATIONS, makeAttestations, pingDockerDaemon, type ScanRequest, type Scanners, type VulnData, resolveExporters, type AttestationProducers, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, type ImageAnnotations } from '../image/index.js';
@@ -402,22 +402,27 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     return { manifestDigest: image.descriptor.digest, manifest: image.descriptor, ...(attested.index === undefined ? {} : { index: attested.index }), configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported, ...(epoch === undefined ? {} : { epoch }), ...(chain.summary.length > 0 || chain.signed ? { supplyChain: { summary: chain.summary, secrets: chain.secrets, vulns: chain.vulns, verdict: chain.verdict, signed: chain.signed } } : {}) };
   } catch (caught) {
     const error = await noSpaceError(caught, deps.stateRoot);
-    const location = error instanceof StagecraftError ? error.location : undefined;
-    events.emit({
-      type: 'build.failed',
-      time: Date.now(),
-      durationMs: Date.now() - started,
-      error: error instanceof Error ? error.message : String(error),
-      // An abort with a reason of the caller's own is still a cancelled build.
-      ...(error instanceof StagecraftError ? { code: error.code } : options.signal?.aborted === true ? { code: 'ABORTED' } : {}),
-      ...(location === undefined ? {} : { location: { file: location.file, line: location.range.start.line } }),
-      ...(failedVertex === undefined ? {} : { vertex: failedVertex }),
-    });
+    events.emit(buildFailedEvent(error, started, options.signal, failedVertex));
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await disposer.dispose();
   }
+}
+
+/** The `build.failed` event of `error` (its code, Dockerfile location and failing step). */
+export function buildFailedEvent(error: unknown, started: number, signal: AbortSignal | undefined, vertex?: string): Extract<BuildEvent, { type: 'build.failed' }> {
+  const location = error instanceof StagecraftError ? error.location : undefined;
+  return {
+    type: 'build.failed',
+    time: Date.now(),
+    durationMs: Date.now() - started,
+    error: error instanceof Error ? error.message : String(error),
+    // An abort with a reason of the caller's own is still a cancelled build.
+    ...(error instanceof StagecraftError ? { code: error.code } : signal?.aborted === true ? { code: 'ABORTED' } : {}),
+    ...(location === undefined ? {} : { location: { file: location.file, line: location.range.start.line } }),
+    ...(vertex === undefined ? {} : { vertex }),
+  };
 }
 
 /** The platforms the plan's RUN steps run as (each needed stage's `FROM --platform`, else the target's). */

@@ -16,7 +16,7 @@ import { ShellLex, buildStageGraph, loadDockerfile } from '../dockerfile/index.j
 import type { BuildEvent, EventSink } from '../events/index.js';
 import { checkEmulation } from '../executor/index.js';
 import { resolveExporters, storePlatformIndex, type BuiltImage, type ExportContext, type PlatformImage } from '../exporter/index.js';
-import { build, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
+import { build, buildFailedEvent, type BuildDeps, type BuildOptions, type BuildResult } from './build.js';
 
 /** Builds every platform of `options.platforms` (two or more) and exports one index of their images. */
 export async function buildPlatforms(deps: BuildDeps, options: BuildOptions): Promise<BuildResult> {
@@ -116,15 +116,7 @@ export async function buildPlatforms(deps: BuildDeps, options: BuildOptions): Pr
       outer.emit({ ...failed, time: Date.now(), durationMs: Date.now() - started });
       throw error;
     }
-    const location = error instanceof StagecraftError ? error.location : undefined;
-    outer.emit({
-      type: 'build.failed',
-      time: Date.now(),
-      durationMs: Date.now() - started,
-      error: error instanceof Error ? error.message : String(error),
-      ...(error instanceof StagecraftError ? { code: error.code } : options.signal?.aborted === true ? { code: 'ABORTED' } : {}),
-      ...(location === undefined ? {} : { location: { file: location.file, line: location.range.start.line } }),
-    });
+    outer.emit(buildFailedEvent(error, started, options.signal));
     throw error;
   }
 }

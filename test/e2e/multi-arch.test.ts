@@ -153,6 +153,17 @@ describe('multi-platform builds (QEMU, one index)', { timeout: 180_000 }, () => 
     assert.equal(single.status, 0, single.stderr);
     const arm = JSON.parse(skopeo(['inspect', `oci-archive:${join(work, 'arm.tar')}`])) as { Architecture: string };
     assert.equal(arm.Architecture, 'arm64');
+    // A failing step of the second platform fails the one build, naming the step.
+    const failing = join(work, 'failing');
+    mkdirSync(failing);
+    writeFileSync(join(failing, 'Dockerfile'), `FROM ${base}\nRUN test "$(uname -m)" = x86_64\n`);
+    const failed = build(['--platform', 'linux/amd64,linux/arm64', failing]);
+    assert.equal(failed.status, 1, failed.stderr);
+    assert.equal(failed.events.filter((e) => e.type === 'build.started').length, 1);
+    const end = failed.events.filter((e) => e.type === 'build.failed');
+    assert.equal(end.length, 1);
+    assert.equal(end[0]?.type === 'build.failed' ? end[0].code : '', 'BUILD_STEP_FAILED');
+    assert.ok(end[0]?.type === 'build.failed' && end[0].vertex !== undefined, 'the failed step is named');
     for (const output of ['type=local,dest=x', 'type=docker,dest=x.tar']) {
       const refused = build(['--platform', 'linux/amd64,linux/arm64', '-o', output, context]);
       assert.equal(refused.status, 2, refused.stderr);
