@@ -29,6 +29,7 @@ export {
   hostPlatform,
   normalizePlatform,
   parsePlatform,
+  parsePlatformList,
   platformEquals,
   type Platform,
   type PlatformFields,

@@ -103,11 +103,11 @@ export function normalizePlatform(fields: PlatformFields): Platform {
  * Parses `os/architecture[/variant]` (e.g. `linux/arm64/v8`), normalized (see `Platform`). `source`
  * names where the text came from in error messages (`--platform`; default `platform`). Errors are
  * USAGE: platforms come from flags and Dockerfiles (whose callers re-locate the error at the line).
- * A comma-separated list is refused: one build makes one platform's image.
+ * A comma-separated list is refused (`parsePlatformList` reads one).
  */
 export function parsePlatform(text: string, source = 'platform'): Platform {
   if (text.includes(',')) {
-    throw new StagecraftError('USAGE', `${source} ${text}: building for several platforms at once is not supported yet`, { hint: 'build one platform per run' });
+    throw new StagecraftError('USAGE', `${source} ${text}: one platform is expected here`, { hint: 'only build takes several platforms (--platform linux/amd64,linux/arm64)' });
   }
   const parts = text.trim().split('/');
   const [os, architecture, variant] = parts;
@@ -115,6 +115,23 @@ export function parsePlatform(text: string, source = 'platform'): Platform {
     throw new StagecraftError('USAGE', `invalid ${source} ${JSON.stringify(text)}`, { hint: PLATFORM_HINT });
   }
   return normalizePlatform({ os, architecture, variant });
+}
+
+/**
+ * The platforms of a multi-platform build: each value may be a comma-separated list (`--platform
+ * linux/amd64,linux/arm64`, and the flag repeated, as buildx). Normalized, in the order given, each
+ * once (`linux/arm64` and `linux/arm64/v8` are one platform). Empty items are refused.
+ */
+export function parsePlatformList(values: readonly string[], source = 'platform'): Platform[] {
+  const out: Platform[] = [];
+  for (const value of values) {
+    for (const item of value.split(',')) {
+      if (item.trim() === '') throw new StagecraftError('USAGE', `${source} ${JSON.stringify(value)}: an empty platform in the list`, { hint: 'separate platforms with single commas: linux/amd64,linux/arm64' });
+      const platform = parsePlatform(item, source);
+      if (!out.some((p) => platformEquals(p, platform))) out.push(platform);
+    }
+  }
+  return out;
 }
 
 /** `os/architecture[/variant]`, the inverse of `parsePlatform` for normalized platforms. */

@@ -13,8 +13,8 @@ import type { SbomResult } from '../attest/index.js';
 import { StagecraftError, formatPlatform, parseImageRef, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
 import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
-import type { EventSink } from '../events/index.js';
-import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
+import type { BuildEvent, EventSink } from '../events/index.js';
+import { DEFAULT_HOSTNAME, checkEmulation, createRuncExecutor } from '../executor/index.js';
 import { DEFAULT_ATTESTATIONS, makeAttestations, pingDockerDaemon, type ScanRequest, type Scanners, type VulnData, resolveExporters, type AttestationProducers, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, type ImageAnnotations } from '../image/index.js';
 import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
@@ -54,7 +54,19 @@ export interface BuildOptions {
   readonly buildArgs: ReadonlyMap<string, string>;
   readonly target?: string | undefined;
   readonly platform: Platform;
+  /**
+   * `--platform a,b,…` with more than one platform: each is built (`platform` aside) and one image
+   * index lists their manifests (engine/multi-platform.ts). Absent or one platform: `platform` alone.
+   */
+  readonly platforms?: readonly Platform[] | undefined;
   readonly buildPlatform: Platform;
+  /** Where binfmt_misc is mounted, for the emulation check of foreign RUN steps (default /proc/sys/fs/binfmt_misc). */
+  readonly binfmtDir?: string | undefined;
+  /**
+   * The form of the image's layers and manifest when the exporters are another build's: one
+   * platform of a multi-platform build stores its image as the whole build's outputs need it.
+   */
+  readonly layerForm?: Pick<ResolvedExporters, 'compression' | 'dockerMediaTypes'> | undefined;
   /** Secret id → value (read by the CLI from files or the environment). */
   readonly secrets: ReadonlyMap<string, Buffer>;
   /** ssh id → agent socket path. */
@@ -125,6 +137,10 @@ export interface BuildOptions {
 export interface BuildResult {
   /** The image manifest. */
   readonly manifestDigest: Digest;
+  /** Its descriptor (media type and size too). */
+  readonly manifest?: { readonly mediaType: string; readonly digest: Digest; readonly size: number; readonly annotations?: Readonly<Record<string, string>> | undefined } | undefined;
+  /** A multi-platform build: each platform's image manifest, in the order built (`index` lists them). */
+  readonly platforms?: readonly { readonly platform: string; readonly manifestDigest: Digest; readonly configDigest: Digest }[] | undefined;
   /** The image index holding the manifest and its attestations (what the names point to); undefined without attestations. */
   readonly index?: { readonly mediaType: string; readonly digest: Digest; readonly size: number } | undefined;
   readonly configDigest: Digest;
@@ -202,7 +218,8 @@ export interface SupplyChainFacts {
 export async function build(deps: BuildDeps, options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   // Every output, name and cache export is checked before any work starts.
-  const exports = resolveExporters({ outputs: options.outputs, tags: options.tags, push: options.push, cacheTo: options.cacheTo });
+  const resolved = resolveExporters({ outputs: options.outputs, tags: options.tags, push: options.push, cacheTo: options.cacheTo });
+  const exports = options.layerForm === undefined ? resolved : { ...resolved, compression: options.layerForm.compression, dockerMediaTypes: options.layerForm.dockerMediaTypes };
   const buildId = randomBytes(8).toString('hex');
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(options.signal?.reason);
@@ -277,6 +294,8 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     // check, from the plan: ids made of variables, ONBUILD triggers; entitlements.
     checkPlanEntitlements(converted.plan.vertices, options.allow ?? []);
     checkRequiredMounts(requiredMountsOfPlan(converted.plan), options.secrets, options.ssh);
+    // RUN steps of another architecture need QEMU through binfmt_misc: a missing handler fails now.
+    await checkEmulation(runPlatforms(converted, options.platform), { host: options.buildPlatform, binfmtDir: options.binfmtDir });
 
     const request = options.attest ?? DEFAULT_ATTESTATIONS;
     // Stages scanned for the SBOM are solved as roots too (a cached target does not solve its inputs).
@@ -380,25 +399,42 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
 
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached, image: { digest: image.descriptor.digest, configDigest: image.configDigest, size: image.size }, ...(epoch === undefined ? {} : { epoch }) });
-    return { manifestDigest: image.descriptor.digest, ...(attested.index === undefined ? {} : { index: attested.index }), configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported, ...(epoch === undefined ? {} : { epoch }), ...(chain.summary.length > 0 || chain.signed ? { supplyChain: { summary: chain.summary, secrets: chain.secrets, vulns: chain.vulns, verdict: chain.verdict, signed: chain.signed } } : {}) };
+    return { manifestDigest: image.descriptor.digest, manifest: image.descriptor, ...(attested.index === undefined ? {} : { index: attested.index }), configDigest: image.configDigest, size: image.size, names: exports.names, executed: solved.executed, cached: solved.cached, durationMs, warnings: converted.warnings, exported, ...(epoch === undefined ? {} : { epoch }), ...(chain.summary.length > 0 || chain.signed ? { supplyChain: { summary: chain.summary, secrets: chain.secrets, vulns: chain.vulns, verdict: chain.verdict, signed: chain.signed } } : {}) };
   } catch (caught) {
     const error = await noSpaceError(caught, deps.stateRoot);
-    const location = error instanceof StagecraftError ? error.location : undefined;
-    events.emit({
-      type: 'build.failed',
-      time: Date.now(),
-      durationMs: Date.now() - started,
-      error: error instanceof Error ? error.message : String(error),
-      // An abort with a reason of the caller's own is still a cancelled build.
-      ...(error instanceof StagecraftError ? { code: error.code } : options.signal?.aborted === true ? { code: 'ABORTED' } : {}),
-      ...(location === undefined ? {} : { location: { file: location.file, line: location.range.start.line } }),
-      ...(failedVertex === undefined ? {} : { vertex: failedVertex }),
-    });
+    events.emit(buildFailedEvent(error, started, options.signal, failedVertex));
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await disposer.dispose();
   }
+}
+
+/** The `build.failed` event of `error` (its code, Dockerfile location and failing step). */
+export function buildFailedEvent(error: unknown, started: number, signal: AbortSignal | undefined, vertex?: string): Extract<BuildEvent, { type: 'build.failed' }> {
+  const location = error instanceof StagecraftError ? error.location : undefined;
+  return {
+    type: 'build.failed',
+    time: Date.now(),
+    durationMs: Date.now() - started,
+    error: error instanceof Error ? error.message : String(error),
+    // An abort with a reason of the caller's own is still a cancelled build.
+    ...(error instanceof StagecraftError ? { code: error.code } : signal?.aborted === true ? { code: 'ABORTED' } : {}),
+    ...(location === undefined ? {} : { location: { file: location.file, line: location.range.start.line } }),
+    ...(vertex === undefined ? {} : { vertex }),
+  };
+}
+
+/** The platforms the plan's RUN steps run as (each needed stage's `FROM --platform`, else the target's). */
+function runPlatforms(converted: ConvertResult, target: Platform): Platform[] {
+  const running = new Set(converted.plan.vertices.filter((v) => v.op.type === 'exec').map((v) => v.meta.stage));
+  const out: Platform[] = [];
+  for (const index of converted.graph.needed) {
+    const stage = converted.graph.stages[index];
+    if (stage === undefined || !running.has(stage.displayName)) continue;
+    out.push(stage.platform === undefined ? target : parsePlatform(stage.platform));
+  }
+  return out;
 }
 
 /** The config of each needed stage's base image (already resolved by convert: no new registry request). */

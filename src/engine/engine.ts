@@ -17,6 +17,7 @@ import { Database } from '../db/index.js';
 import { CacheRecords } from '../cache/index.js';
 import { writeOutput, type OutputSpec } from '../exporter/index.js';
 import { build, type BuildDeps, type BuildObserver, type BuildOptions, type BuildResult } from './build.js';
+import { buildPlatforms } from './multi-platform.js';
 import { noSpaceError } from './no-space.js';
 import { lockInputs, type LockOptions, type LockResult } from './lock.js';
 import { verifyReproducible, type VerifyOptions, type VerifyResult } from './verify.js';
@@ -273,7 +274,7 @@ export function openEngine(config: Config, options: EngineOptions = {}): { reado
         request: requestFacts({
           contextDir: buildOptions.contextDir,
           dockerfile: buildOptions.dockerfile.path,
-          platform: formatPlatform(buildOptions.platform),
+          platform: (buildOptions.platforms ?? [buildOptions.platform]).map(formatPlatform).join(','),
           buildArgs: buildOptions.buildArgs,
           secrets: buildOptions.secrets,
           ssh: buildOptions.ssh,
@@ -301,7 +302,7 @@ export function openEngine(config: Config, options: EngineOptions = {}): { reado
       };
       let result: BuildResult;
       try {
-        result = await build(buildDeps, { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism, debugKeep: buildOptions.debugKeep ?? config.debugKeep });
+        result = await ((buildOptions.platforms?.length ?? 1) > 1 ? buildPlatforms : build)(buildDeps, { ...buildOptions, execConcurrency: buildOptions.execConcurrency ?? config.maxParallelism, debugKeep: buildOptions.debugKeep ?? config.debugKeep });
       } finally {
         await naming;
         const failed = await tracer?.close();

@@ -23,7 +23,7 @@ import { nullSink, type EventSink } from '../events/index.js';
 import type { Content, ImageReference } from '../content/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, compressForExport, readStoredImage, replaceManifestLayers, unpackedLayerSize, type StoredImage } from '../image/index.js';
 import { IN_TOTO_MEDIA_TYPE, assembleAttestedIndex, attestationManifestsOf, fallbackTag, isSignatureTag, legacySignatureTag, pushSignatures, type InTotoStatement } from '../attest/index.js';
-import { MEDIA_TYPES, descriptorSchema, parseImageConfig, platformFromOci, type Descriptor, type ImageLayer } from '../oci/index.js';
+import { MEDIA_TYPES, descriptorSchema, isImageManifestMediaType, parseImageConfig, platformFromOci, type Descriptor, type ImageLayer } from '../oci/index.js';
 import { z } from 'zod';
 import type { RegistryClient } from '../registry/index.js';
 import { chainId, openSnapshotter, type ImmutableSnapshot } from '../snapshot/index.js';
@@ -263,8 +263,10 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
   const content = await deps.content();
   const local = await findImage(content, localText);
   const target: ImageRef = parseImageRef(remoteText ?? local.name);
-  const stored = await readStoredImage(content, local);
   const registry = deps.registry.withEvents(options.events ?? nullSink);
+  const platformIndex = await multiPlatformIndex(content, local);
+  if (platformIndex !== undefined) return pushPlatformIndex(content, registry, local, target, platformIndex, options.signal);
+  const stored = await readStoredImage(content, local);
   const source = parseImageRef(local.name);
   const mountFrom = source.domain === target.domain && source.path !== target.path ? source : undefined;
   const { exportLayers, manifest } = await exportManifest(content, stored, options.signal);
@@ -307,6 +309,39 @@ export async function push(deps: ImageDeps, localText: string, remoteText: strin
   // The signatures the store holds for what was pushed (the manifest and the index), as referrers.
   const signatures = await pushSignatures(content, registry, local.name, target, [manifest.digest, attested.index.digest], options.signal);
   return { name: formatImageRef(target), digest: pushed.digest, size: pushed.size, ...(signatures.length === 0 ? {} : { signatures }) };
+}
+
+/** The index a name records when it lists several image manifests (a multi-platform build), with its bytes. */
+async function multiPlatformIndex(content: Content, local: ImageReference): Promise<{ readonly mediaType: string; readonly digest: Digest; readonly bytes: Buffer; readonly manifests: readonly Descriptor[] } | undefined> {
+  const index = content.references.completeIndex(local);
+  if (index === undefined) return undefined;
+  const bytes = await content.blobs.read(index.digest);
+  const manifests = anyIndexSchema.parse(JSON.parse(bytes.toString('utf8'))).manifests;
+  const images = manifests.filter((m) => isImageManifestMediaType(m.mediaType) && attestationManifestsOf([m]).length === 0);
+  return images.length > 1 ? { mediaType: index.mediaType, digest: index.digest, bytes, manifests } : undefined;
+}
+
+/**
+ * Pushes a multi-platform index as it is stored: every manifest's blobs, each manifest by digest, then
+ * the index under the tag. Its layers are pushed in the form the build stored them (a build with
+ * --push or -o type=oci stores them compressed; a local-only build's plain tar layers are valid OCI
+ * layers too, only bigger).
+ */
+async function pushPlatformIndex(content: Content, registry: RegistryClient, local: ImageReference, target: ImageRef, index: { readonly mediaType: string; readonly digest: Digest; readonly bytes: Buffer; readonly manifests: readonly Descriptor[] }, signal: AbortSignal | undefined): Promise<PushResult> {
+  if (target.digest !== undefined && target.digest !== index.digest) {
+    throw new StagecraftError('USAGE', `cannot push ${local.name} (${index.digest}) as ${formatImageRef(target)}: the digest differs`, { hint: 'push to a tag, or to the index digest' });
+  }
+  await registry.ping(target.domain, { signal });
+  for (const entry of index.manifests) {
+    const bytes = await content.blobs.read(entry.digest);
+    const manifest = anyManifestSchema.parse(JSON.parse(bytes.toString('utf8')));
+    await allOrAbort(signal, [manifest.config, ...manifest.layers].map((descriptor) => async (blobSignal) => {
+      await registry.pushBlob(target, descriptor, () => createReadStream(content.blobs.blobPath(descriptor.digest)), { signal: blobSignal });
+    }));
+    await registry.putManifest(target, entry.digest, entry.mediaType, bytes, { signal });
+  }
+  const pushed = await registry.putManifest(target, target.digest ?? target.tag ?? 'latest', index.mediaType, index.bytes, { signal });
+  return { name: formatImageRef(target), digest: pushed.digest, size: pushed.size };
 }
 
 /**

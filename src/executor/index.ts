@@ -33,3 +33,4 @@ export {
 } from './spec.js';
 export { defaultSeccompProfile, type OciSeccomp, type OciSeccompArg, type OciSyscall, type SeccompHost } from './seccomp.js';
 export { sweepRuncState } from './sweep.js';
+export { BINFMT_MISC_DIR, checkEmulation, type EmulationCheckOptions } from './emulation.js';

@@ -80,6 +80,8 @@ export interface ResolveExportersOptions {
   /** `--push`: push every name. */
   readonly push: boolean;
   readonly cacheTo?: readonly CacheExportSpec[] | undefined;
+  /** How many platforms the build makes (default 1): several make one image index, which some outputs cannot hold. */
+  readonly platforms?: number | undefined;
 }
 
 export interface ResolvedExporters {
@@ -135,6 +137,8 @@ export function resolveExporters(options: ResolveExportersOptions): ResolvedExpo
     if ((o.type === 'oci' || o.type === 'docker') && !o.tar && o.dest === '-') throw usage(`--output ${o.raw}: tar=false writes a directory, not stdout`, `write type=${o.type},tar=false,dest=DIR`);
   }
 
+  if ((options.platforms ?? 1) > 1) refuseMultiPlatform(outputs, options.cacheTo ?? []);
+
   const imageOutputs = outputs.filter((o): o is Extract<OutputSpec, { type: 'image' }> => o.type === 'image');
   const names = normalise([...options.tags, ...imageOutputs.flatMap((o) => o.names)]);
   const pushNames = normalise([...(options.push ? names : []), ...imageOutputs.filter((o) => o.push).flatMap((o) => o.names)]);
@@ -166,4 +170,17 @@ export function resolveExporters(options: ResolveExportersOptions): ResolvedExpo
     inlineCache: (options.cacheTo ?? []).some((s) => s.location.type === 'inline'),
     daemon: outputs.some((o) => o.type === 'docker' && o.dest === undefined),
   };
+}
+
+/**
+ * Outputs that hold one platform's image or filesystem cannot take a multi-platform build (buildx:
+ * "docker exporter does not currently support exporting manifest lists"); stagecraft's cache export
+ * keeps one platform's records per ref. Refused before the build starts.
+ */
+function refuseMultiPlatform(outputs: readonly OutputSpec[], cacheTo: readonly CacheExportSpec[]): void {
+  for (const output of outputs) {
+    if (output.type === 'docker') throw usage(`--output ${output.raw}: a Docker image (or --load) holds one platform, not an index of several`, 'build several platforms with --push, -o type=image or -o type=oci; --load one platform at a time');
+    if (output.type === 'local' || output.type === 'tar') throw usage(`--output ${output.raw}: writing the files of several platforms is not supported`, 'build one platform per run for type=local or type=tar');
+  }
+  if (cacheTo.length > 0) throw usage('--cache-to with several platforms is not supported', 'export the cache from one platform\'s build (the shared stages are in it), or build per platform');
 }

@@ -6,3 +6,4 @@ export { ATTESTATION_TYPES, DEFAULT_ATTESTATIONS, parseAttestFlags, scanEnabledF
 export { attestImage, makeAttestations, storeAttestations, type Attestation, type AttestationProducers, type AttestOptions, type AttestResult, type SbomInput, type SbomTarget } from './attest.js';
 export { SCAN_KINDS, VULN_PREDICATE_TYPE, parseScanFlags, scanImage, scanSummary, type LayerSource, type ScanKind, type ScanRequest, type Scanners, type ScanStepOptions, type ScanStepResult, type VulnData } from './scan.js';
 export { enforcePolicy, policyInput, type PolicyFacts } from './policy.js';
+export { storePlatformIndex, type PlatformImage } from './platform-index.js';

@@ -132,17 +132,14 @@ describe('build flags with their buildx meaning', () => {
     execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${name}`]);
   });
 
-  it('--platform accepts this machine\'s platform and refuses another architecture with a hint', () => {
+  it('--platform accepts this machine\'s platform, spelled as containerd normalizes it', () => {
     const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
     assert.equal(runCli(['--root', root(), 'build', '-q', '--platform', `linux/${arch}`, dir]).status, 0);
-    const other = runCli(['--root', root(), 'build', '-q', '--platform', arch === 'amd64' ? 'linux/arm64' : 'linux/amd64', dir]);
-    assert.equal(other.status, 2);
-    assert.match(other.stderr, /needs emulation/);
     const alias = runCli(['--root', root(), 'build', '-q', '--platform', arch === 'amd64' ? 'linux/x86_64' : 'linux/aarch64/v8', dir]);
     assert.equal(alias.status, 0, `the same platform spelled as containerd normalizes it: ${alias.stderr}`);
   });
 
-  it('--platform refuses a malformed value or a list with exit 2 and a hint, on build and plan', () => {
+  it('--platform refuses a malformed value with exit 2 and a hint, on build and plan; plan refuses a list', () => {
     for (const command of ['build', 'plan']) {
       const bad = runCli(['--root', root(), command, '--platform', 'linux', dir]);
       assert.equal(bad.status, 2, bad.stderr);
@@ -151,10 +148,13 @@ describe('build flags with their buildx meaning', () => {
       const spaced = runCli(['--root', root(), command, '--platform', 'linux/amd 64', dir]);
       assert.equal(spaced.status, 2, spaced.stderr);
       assert.match(spaced.stderr, /invalid --platform "linux\/amd 64"/);
-      const list = runCli(['--root', root(), command, '--platform', 'linux/amd64,linux/arm64', dir]);
-      assert.equal(list.status, 2, list.stderr);
-      assert.match(list.stderr, /--platform linux\/amd64,linux\/arm64: building for several platforms at once is not supported yet/);
     }
+    const list = runCli(['--root', root(), 'plan', '--platform', 'linux/amd64,linux/arm64', dir]);
+    assert.equal(list.status, 2, list.stderr);
+    assert.match(list.stderr, /--platform linux\/amd64,linux\/arm64: one platform is expected here/);
+    const empty = runCli(['--root', root(), 'build', '--platform', 'linux/amd64,', dir]);
+    assert.equal(empty.status, 2, empty.stderr);
+    assert.match(empty.stderr, /an empty platform in the list/);
   });
 
   it('--ssh requires an agent socket and mounts it for RUN --mount=type=ssh', () => {

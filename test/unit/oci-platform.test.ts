@@ -42,7 +42,7 @@ describe('platform parsing and normalization', () => {
       isStagecraftError(e) && e.code === 'USAGE' && e.message === 'invalid --platform "linux"' && e.hint === 'platforms look like linux/amd64 or linux/arm64/v8');
     assert.throws(() => parsePlatform('linux/amd 64'), (e: unknown) => isStagecraftError(e) && e.message === 'invalid platform "linux/amd 64"');
     assert.throws(() => parsePlatform('linux/amd64,linux/arm64', '--platform'), (e: unknown) =>
-      isStagecraftError(e) && e.code === 'USAGE' && e.message === '--platform linux/amd64,linux/arm64: building for several platforms at once is not supported yet');
+      isStagecraftError(e) && e.code === 'USAGE' && e.message === '--platform linux/amd64,linux/arm64: one platform is expected here' && e.hint?.includes('only build') === true);
     assert.equal(formatPlatform(parsePlatform('linux/amd64/')), 'linux/amd64', 'an empty variant is no variant');
   });
 

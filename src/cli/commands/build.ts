@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { StagecraftError, hostPlatform } from '../../core/index.js';
+import { StagecraftError, hostPlatform, parsePlatformList } from '../../core/index.js';
 import type { BuildEvent, EventSink } from '../../events/index.js';
 import { warningSummary } from '../progress/text.js';
 import { dockerDaemonSocket, parseAttestFlags, parseScanFlags, parseOutputSpec, resolveExporters, type OutputSpec } from '../../exporter/index.js';
@@ -30,7 +30,7 @@ import { renderError } from '../render-error.js';
 import { interactiveTerminal, runDebug } from './debug.js';
 import { collect, parseBuildArgs, readBoundedDockerfile, readDockerfile } from '../options.js';
 import { PROGRESS_MODES, progressSink } from '../progress/index.js';
-import { addRootOption, formatBytes, platformOption, withEngine } from './store-context.js';
+import { addRootOption, formatBytes, withEngine } from './store-context.js';
 import { lockPathFor, readLock } from './lock.js';
 import { reportAfterBuild, reportTarget } from '../report.js';
 
@@ -42,7 +42,7 @@ interface BuildFlags {
   buildArg?: string[];
   secret?: string[];
   ssh?: string[];
-  platform?: string;
+  platform?: string[];
   output?: string[];
   push?: boolean;
   load?: boolean;
@@ -260,7 +260,9 @@ function reproducibleFlag(value: string | boolean | undefined): boolean {
 function summary(result: BuildResult): string {
   const lines = [
     `built image ${result.configDigest} in ${(result.durationMs / 1000).toFixed(1)}s: ${result.executed} steps run, ${result.cached} cached, ${formatBytes(result.size)} in the store`,
-    `  manifest digest ${result.manifestDigest}`,
+    ...(result.platforms === undefined
+      ? [`  manifest digest ${result.manifestDigest}`]
+      : [`  index digest ${result.index?.digest ?? ''}`, ...result.platforms.map((p) => `  ${p.platform} manifest ${p.manifestDigest}`)]),
     ...result.names.map((n) => `  named ${n}`),
     ...result.exported.map((e) => `  exported ${e}`),
     result.epoch === undefined
@@ -285,7 +287,7 @@ export function registerBuild(program: Command, io: CliIo): void {
     .option('--secret <id=ID,src=FILE|env=VAR>', 'a secret for RUN --mount=type=secret (repeatable)', collect)
     .option('--ssh <default|ID=SOCKET>', 'an ssh agent for RUN --mount=type=ssh (repeatable)', collect)
     .option('--build-context <NAME=DIR|docker-image://REF|oci-layout://DIR[:TAG]>', 'an extra named context for FROM, COPY --from and RUN --mount=from (repeatable)', collect)
-    .option('--platform <os/arch[/variant]>', 'target platform (default: this machine)')
+    .option('--platform <os/arch[/variant],…>', 'target platforms (default: this machine); several (a comma list, or the flag repeated) build one image index, RUN steps of another architecture through QEMU (binfmt_misc)', collect)
     .option('-o, --output <spec>', 'output: type=local|tar|oci|docker|image|registry,dest=…,name=… (repeatable)', collect)
     .option('--push', 'push the image (shorthand for --output=type=registry)')
     .option('--load', 'load the image into the local Docker daemon (shorthand for -o type=docker; DOCKER_HOST=unix://… or /var/run/docker.sock)')
@@ -367,7 +369,11 @@ Examples:
       if (flags.load === true && !outputs.some((o) => o.type === 'docker' && o.dest === undefined)) outputs.push(parseOutputSpec('type=docker'));
       const dockerSocket = outputs.some((o) => o.type === 'docker' && o.dest === undefined) ? dockerDaemonSocket(process.env) : undefined;
       // The engine resolves them again; here it fails before stdin or the context is read.
-      resolveExporters({ outputs, tags: flags.tag ?? [], push: flags.push === true, cacheTo });
+      const buildPlatform = hostPlatform(process.arch);
+      const platforms = parsePlatformList(flags.platform ?? [], '--platform');
+      const platform = platforms[0] ?? buildPlatform;
+      resolveExporters({ outputs, tags: flags.tag ?? [], push: flags.push === true, cacheTo, platforms: platforms.length });
+      if (platforms.length > 1 && flags.sign !== undefined) throw usage('--sign with several platforms is not supported yet', 'sign the pushed index afterwards with `stagecraft sign`, or build one platform per run');
       let stdinContext: { dir: string; dockerfileText?: string } | undefined;
       if (context === '-') {
         if (flags.file === '-') throw usage('the context and the Dockerfile cannot both come from stdin', 'give the Dockerfile with -f PATH');
@@ -378,11 +384,6 @@ Examples:
       const epoch = sourceDateEpoch(buildArgs);
       const reproducible = reproducibleFlag(flags.reproducible);
       const labels = parseLabels(flags.label ?? []);
-      const buildPlatform = hostPlatform(process.arch);
-      const platform = platformOption(flags.platform) ?? buildPlatform;
-      if (platform.architecture !== buildPlatform.architecture) {
-        throw usage(`--platform ${flags.platform ?? ''}: building for another architecture needs emulation, which stagecraft does not support yet`, `build for ${buildPlatform.os}/${buildPlatform.architecture}`);
-      }
       const dockerfile = stdinContext?.dockerfileText !== undefined ? { path: 'Dockerfile', text: stdinContext.dockerfileText } : readDockerfile(flags.file, context, () => readBoundedDockerfile(0, '<stdin>'));
       if (flags.offline === true && (flags.pull === true || flags.push === true)) throw usage(`--offline cannot be used with --${flags.pull === true ? 'pull' : 'push'}`, 'both contact a registry; drop one of them');
       const locked = flags.locked === true ? await readLock(lockPathFor(dockerfile.path, context)) : undefined;
@@ -466,6 +467,7 @@ Examples:
             buildArgs,
             target: flags.target,
             platform,
+            platforms,
             buildPlatform,
             secrets,
             ssh,
@@ -502,7 +504,9 @@ Examples:
           finish();
         }
       }
-      if (flags.iidfile !== undefined) await writeFile(flags.iidfile, result.configDigest);
+      // A multi-platform image's id is its index digest (as buildx's --iidfile).
+      const imageId = result.platforms !== undefined && result.index !== undefined ? result.index.digest : result.configDigest;
+      if (flags.iidfile !== undefined) await writeFile(flags.iidfile, imageId);
       if (flags.metadataFile !== undefined) {
         // As buildx: with attestations the image's descriptor is the index that holds them.
         const top = result.index ?? { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: result.manifestDigest };
@@ -514,7 +518,7 @@ Examples:
         };
         await writeFile(flags.metadataFile, `${JSON.stringify(metadata, null, 2)}\n`);
       }
-      if (flags.quiet === true) io.stdout(`${result.configDigest}\n`);
+      if (flags.quiet === true) io.stdout(`${imageId}\n`);
       else if (progressMode !== 'rawjson') io.stderr(summary(result));
     });
   for (const legacy of LEGACY_FLAGS) {
