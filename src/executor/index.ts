@@ -33,4 +33,4 @@ export {
 } from './spec.js';
 export { defaultSeccompProfile, type OciSeccomp, type OciSeccompArg, type OciSyscall, type SeccompHost } from './seccomp.js';
 export { sweepRuncState } from './sweep.js';
-export { checkUserNamespaceSysctls, planRootless, runInUserNamespace, type RootlessOptions, type RootlessPlan, type UserNamespaceSysctls } from './userns.js';
+export { checkUserNamespaceSysctls, planRootless, rootlessLimitsError, runInUserNamespace, type RootlessOptions, type RootlessPlan, type UserNamespaceSysctls } from './userns.js';

@@ -36,6 +36,7 @@ import {
   type OciMount,
 } from './spec.js';
 import { startSocketProxy } from './ssh-proxy.js';
+import { rootlessLimitsError } from './userns.js';
 import type { ExecIo, ExecResult, ExecSpec, Executor } from './types.js';
 import { resolveUser } from './user.js';
 
@@ -134,6 +135,10 @@ class RuncExecutor implements Executor {
 
   async #runIn(resources: Disposer, spec: ExecSpec, io: ExecIo, signal: AbortSignal): Promise<number> {
     const { stateDir, runDir } = this.settings;
+    if (this.#userns !== undefined) {
+      const refused = rootlessLimitsError(spec, (await readOptional('/sys/fs/cgroup/cgroup.controllers')) !== undefined);
+      if (refused !== undefined) throw refused;
+    }
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     const id = `stagecraft-${randomBytes(8).toString('hex')}`;

@@ -82,6 +82,19 @@ export function planRootless(options: Pick<RootlessOptions, 'uid' | 'gid' | 'use
   return { uidMap: rootlessIdMap(options.uid, []), gidMap: rootlessIdMap(options.gid, []), helpers: false };
 }
 
+/**
+ * Cgroup limits of a rootless RUN step (`--memory`, `--cpu-*`, `--cgroup-parent`): runc's rootless
+ * cgroup manager can apply them only on cgroup v2 with a delegated subtree; on cgroup v1 it fails at
+ * container start ("container could not join or create cgroup"). Refused up front there, naming why.
+ */
+export function rootlessLimitsError(spec: { readonly cgroupParent?: string | undefined; readonly resources?: object | undefined }, cgroupV2: boolean): StagecraftError | undefined {
+  const limited = (spec.cgroupParent !== undefined && spec.cgroupParent !== '') || Object.values(spec.resources ?? {}).some((value) => value !== undefined);
+  if (!limited || cgroupV2) return undefined;
+  return new StagecraftError('ROOTLESS', 'a rootless build cannot limit RUN steps on this host: it has cgroup v1, which an unprivileged user cannot write', {
+    hint: 'drop --memory, --memory-swap, --cpu-*, --cpuset-* and --cgroup-parent, or build as root; rootless limits need cgroup v2 with a delegated subtree (systemd: Delegate=yes for user@.service)',
+  });
+}
+
 /** Reports on fd 3 once the namespace exists, waits for the go-ahead, then execs the command as namespace root. */
 const WAIT_SCRIPT = 'printf r >&3 && IFS= read -r go <&3 && [ "$go" = go ] && exec 3<&- && exec "$@"';
 

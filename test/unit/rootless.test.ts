@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { needsUserNamespace } from '../../src/cli/rootless.js';
 import { loadConfig } from '../../src/config/index.js';
 import { isStagecraftError } from '../../src/core/index.js';
-import { checkUserNamespaceSysctls, generateRuntimeSpec, nofileLimit, planRootless, type RuntimeSpecInput } from '../../src/executor/index.js';
+import { checkUserNamespaceSysctls, generateRuntimeSpec, nofileLimit, planRootless, rootlessLimitsError, type RuntimeSpecInput } from '../../src/executor/index.js';
 import { describeIdMap, idMapArgs, isInitialMap, mapsId, parseIdMap, parseSubIds, rootlessIdMap } from '../../src/util/userns.js';
 
 describe('parseSubIds (subuid(5))', () => {
@@ -175,6 +175,20 @@ describe('runtime spec as root of a user namespace', () => {
     const limits = 'Max open files            1024                 20000                files     \n';
     assert.equal(nofileLimit('CapEff:\t000001ffffffffff\n', limits, true), 20_000);
     assert.equal(nofileLimit('CapEff:\t000001ffffffffff\n', limits, false), 1_048_576);
+  });
+});
+
+describe('rootlessLimitsError', () => {
+  it('refuses cgroup limits of a rootless step on cgroup v1, naming the flags; v2 is left to runc', () => {
+    const error = rootlessLimitsError({ resources: { memory: 64 << 20 } }, false);
+    assert.ok(isStagecraftError(error));
+    assert.equal(error.code, 'ROOTLESS');
+    assert.match(error.message, /cgroup v1/);
+    assert.match(error.hint ?? '', /--memory/);
+    assert.ok(rootlessLimitsError({ cgroupParent: 'builds' }, false) !== undefined);
+    assert.equal(rootlessLimitsError({ resources: { memory: 64 << 20 } }, true), undefined);
+    assert.equal(rootlessLimitsError({ resources: {} }, false), undefined);
+    assert.equal(rootlessLimitsError({ cgroupParent: undefined, resources: { memory: undefined } }, false), undefined);
   });
 });
 
