@@ -57,6 +57,11 @@ export interface Config {
    * (also with `OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true`).
    */
   readonly otlpTracesEndpoint?: string | undefined;
+  /**
+   * The process runs as root of a user namespace (a rootless build, see docs/rootless.md): uid 0 is
+   * not the host's root, so the state root defaults to the user's.
+   */
+  readonly rootless?: boolean | undefined;
 }
 
 /** Failed builds kept for `stagecraft debug` when the config does not say. */
@@ -76,6 +81,8 @@ export interface LoadConfigOptions {
   readonly uid?: number;
   /** Home directory fallback when `$HOME` is unset; defaults to `os.homedir()`. */
   readonly homedir?: string;
+  /** The process is root of a user namespace (the CLI detects it from /proc/self/uid_map): treated as a user, not root. */
+  readonly rootless?: boolean;
 }
 
 /** Hosts that are insecure without any configuration (any port). */
@@ -85,8 +92,8 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-function defaultStateRoot(env: LoadConfigOptions['env'], uid: number, home: string): string {
-  if (uid === 0) return '/var/lib/stagecraft';
+function defaultStateRoot(env: LoadConfigOptions['env'], asRoot: boolean, home: string): string {
+  if (asRoot) return '/var/lib/stagecraft';
   const xdg = nonEmpty(env.XDG_DATA_HOME);
   if (xdg !== undefined && isAbsolute(xdg)) return join(xdg, 'stagecraft');
   return join(home, '.local', 'share', 'stagecraft');
@@ -123,12 +130,15 @@ function readConfigFile(path: string, explicit: boolean): ConfigFile | undefined
 export function loadConfig(options: LoadConfigOptions): Config {
   const { env } = options;
   const flags = options.flags ?? {};
+  const rootless = options.rootless ?? false;
   const uid = options.uid ?? (typeof process.getuid === 'function' ? process.getuid() : 1000);
+  // Root of a user namespace is the user who made it: it gets that user's defaults.
+  const asRoot = uid === 0 && !rootless;
   const home = nonEmpty(env.HOME) ?? options.homedir ?? homedir();
 
   const rootSetting = nonEmpty(flags.root) ?? nonEmpty(env.STAGECRAFT_ROOT);
   // A relative state root would change meaning with the working directory: resolve it once, here.
-  const stateRoot = resolve(rootSetting ?? defaultStateRoot(env, uid, home));
+  const stateRoot = resolve(rootSetting ?? defaultStateRoot(env, asRoot, home));
 
   const dockerConfigDir = nonEmpty(env.DOCKER_CONFIG);
   const dockerConfigPath = dockerConfigDir !== undefined ? join(resolve(dockerConfigDir), 'config.json') : join(home, '.docker', 'config.json');
@@ -154,6 +164,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
     registryResponseTimeoutMs: file?.registryResponseTimeout === undefined ? undefined : Math.round(file.registryResponseTimeout * 1000),
     debugKeep: debugKeepEnv !== undefined ? Number(debugKeepEnv) : (file?.debugKeep ?? DEFAULT_DEBUG_KEEP),
     otlpTracesEndpoint: otlpTracesEndpoint(env),
+    rootless,
   });
 }
 

@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   POLICY_DENIED: { exit: 11, summary: 'The image failed the policy gate: nothing was exported, stored under its names or pushed; every rule is printed with pass/fail and its evidence.' },
   KEY_INVALID: { exit: 2, summary: 'A signing or verification key file is malformed, of an unsupported type, or its password is wrong.' },
   SIGNATURE_INVALID: { exit: 12, summary: 'An image has no signature by the given key, or a signature, its subject or a signed attestation does not verify.' },
+  ROOTLESS: { exit: 9, summary: 'An unprivileged (rootless) run cannot set up its user namespace (disabled by a sysctl, newuidmap/newgidmap missing or refusing the map), or an image or step needs a uid/gid outside the mapped ranges.' },
   ABORTED: { exit: 130, summary: 'The operation was interrupted.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 

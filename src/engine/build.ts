@@ -37,7 +37,7 @@ import { checkDockerfile, readDockerignore, reportChecks } from './lint.js';
 import { checkBuildEntitlements, checkPlanEntitlements, type Entitlement } from './entitlements.js';
 import { prepareNamedContexts, type PreparedContexts } from './named-contexts.js';
 import { noSpaceError } from './no-space.js';
-import { RUNC_STATE_PARENT, sweepAbandoned } from './upkeep.js';
+import { runcStateParent, sweepAbandoned } from './upkeep.js';
 import { failedStepKeeper } from './debug.js';
 import { debugBusy, openDebugStore } from './debug-store.js';
 import { buildPins, checkLockDockerfile, locateInput, type BuildPins } from './locked.js';
@@ -484,7 +484,7 @@ async function prepare(deps: BuildDeps, options: BuildOptions, scope: Pick<Solve
   const records = new CacheRecords(db);
   // An unusable --cache-from is a warning, as in buildx.
   await importCaches({ content, registry: deps.registry, records }, options.cacheFrom ?? [], (message) => events.emit({ type: 'build.warning', time: Date.now(), message }), signal);
-  const snapshotter: Snapshotter = await openSnapshotter(join(deps.stateRoot, 'snapshots'));
+  const snapshotter: Snapshotter = await openSnapshotter(join(deps.stateRoot, 'snapshots'), { warn: (message) => events.emit({ type: 'build.warning', time: Date.now(), message }) });
   await sweepAbandoned(deps.stateRoot, snapshotter);
   disposer.defer(() => rm(runDir, { recursive: true, force: true }));
   const layers = new LayerStore({
@@ -540,7 +540,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   const { disposer, events, signal } = scope;
   // runc state on a tmpfs, one directory per build named by its owner, so a killed build's
   // containers and state can be swept by the next one (sweepAbandoned).
-  const stateDir = join(RUNC_STATE_PARENT, `${PROCESS_OWNER}-${scope.buildId}`);
+  const stateDir = join(runcStateParent(deps.stateRoot), `${PROCESS_OWNER}-${scope.buildId}`);
   disposer.defer(() => rm(stateDir, { recursive: true, force: true }));
   const executor = createRuncExecutor({ stateDir, runDir: join(scope.runDir, 'runc') });
   const vertices = new Map<string, Vertex>(converted.plan.vertices.map((v) => [v.id, v]));

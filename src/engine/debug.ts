@@ -21,7 +21,7 @@ import { openSnapshotter, type Snapshotter } from '../snapshot/index.js';
 import { Disposer } from '../util/disposer.js';
 import { PROCESS_OWNER } from '../util/owner.js';
 import type { Entitlement } from './entitlements.js';
-import { RUNC_STATE_PARENT } from './upkeep.js';
+import { runcStateParent } from './upkeep.js';
 import { debugLockName, openDebugStore } from './debug-store.js';
 
 export interface FailedStepKeeperOptions {
@@ -216,7 +216,7 @@ export async function debugSession(deps: DebugDeps, options: DebugSessionOptions
     const mutable = scope.use(await snapshotter.prepare(kept, `debug-${buildId}`, signal));
     const rootfs = scope.use(await mutable.mount(undefined, signal));
     const mounts = await sessionMounts(record, { scope, snapshotter, runDir, locks, stateRoot: deps.stateRoot, options, signal });
-    const stateDir = join(RUNC_STATE_PARENT, `${PROCESS_OWNER}-${randomBytes(8).toString('hex')}`);
+    const stateDir = join(runcStateParent(deps.stateRoot), `${PROCESS_OWNER}-${randomBytes(8).toString('hex')}`);
     scope.defer(() => rm(stateDir, { recursive: true, force: true }));
     const executor = createRuncExecutor({ stateDir, runDir: join(runDir, 'runc') });
     const { settings, process: step } = record;

@@ -12,6 +12,7 @@ import { readStoredImage } from '../image/index.js';
 import { sweepRuncState } from '../executor/index.js';
 import { chainId, openSnapshotter, ownerOfName, removeUnmounted, type Snapshotter } from '../snapshot/index.js';
 import { ownerAlive } from '../util/owner.js';
+import { currentUserNamespace } from '../util/userns.js';
 import { StagecraftError, isDigest, type Digest } from '../core/index.js';
 import { debugBusy, openDebugStore } from './debug-store.js';
 
@@ -61,8 +62,13 @@ export interface UpkeepDeps {
 
 const DEFAULT_KEEP_MS = 48 * 60 * 60 * 1000;
 
-/** runc's state of running builds, on a tmpfs: one directory per build, named by its owner. */
-export const RUNC_STATE_PARENT = '/run/stagecraft';
+/**
+ * runc's state of running builds: one directory per build, named by its owner, on a tmpfs (/run) for
+ * root. Rootless (root of a user namespace), /run is not writable: `<stateRoot>/runc`.
+ */
+export function runcStateParent(stateRoot: string): string {
+  return currentUserNamespace() === undefined ? '/run/stagecraft' : join(stateRoot, 'runc');
+}
 
 /**
  * Removes what killed builds left in the state root, and only that: their runc containers first
@@ -70,7 +76,7 @@ export const RUNC_STATE_PARENT = '/run/stagecraft';
  * (`Snapshotter.cleanup`), then their run dirs (views, downloads), each unmounted before removal.
  */
 export async function sweepAbandoned(stateRoot: string, snapshotter: Snapshotter): Promise<void> {
-  await sweepRuncState(RUNC_STATE_PARENT);
+  await sweepRuncState(runcStateParent(stateRoot));
   await snapshotter.cleanup();
   const runRoot = join(stateRoot, 'run');
   for (const name of await readdir(runRoot).catch(() => [] as string[])) {

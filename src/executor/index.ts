@@ -34,3 +34,4 @@ export {
 export { defaultSeccompProfile, type OciSeccomp, type OciSeccompArg, type OciSyscall, type SeccompHost } from './seccomp.js';
 export { sweepRuncState } from './sweep.js';
 export { BINFMT_MISC_DIR, checkEmulation, type EmulationCheckOptions } from './emulation.js';
+export { checkUserNamespaceSysctls, planRootless, rootlessLimitsError, runInUserNamespace, type RootlessOptions, type RootlessPlan, type UserNamespaceSysctls } from './userns.js';

@@ -188,8 +188,13 @@ async function startSlirp(unsharePath: string, slirpPath: string, routerPath: st
       if (status.error?.code === 'ENOENT') throw unshareFailure(unsharePath, status, '');
       // unshare(1) exits 127 when it cannot find the program it should run.
       if (status.code === 127) throw slirpMissing(slirpPath);
-      throw new StagecraftError('EXTERNAL_TOOL', `slirp4netns could not set up the network of a RUN step: ${Buffer.concat(stderr).toString('utf8').trim() || `exit status ${status.code ?? status.signal ?? '?'}`}`, {
-        hint: 'check that slirp4netns works here (it needs /dev/net/tun), or build with --network=none',
+      const message = Buffer.concat(stderr).toString('utf8').trim();
+      // Rootless, the tun device is opened as the user: Debian's udev makes it 0666, some hosts 0600.
+      const tunDenied = /\/dev\/net\/tun.*Permission denied/u.test(message);
+      throw new StagecraftError('EXTERNAL_TOOL', `slirp4netns could not set up the network of a RUN step: ${message || `exit status ${status.code ?? status.signal ?? '?'}`}`, {
+        hint: tunDenied
+          ? 'the user cannot open /dev/net/tun: as root, chmod 0666 /dev/net/tun (the usual mode; a udev rule KERNEL=="tun", MODE="0666" keeps it), or build with --network=none'
+          : 'check that slirp4netns works here (it needs /dev/net/tun), or build with --network=none',
       });
     }
   } catch (error) {

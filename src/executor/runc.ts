@@ -15,6 +15,7 @@ import { StagecraftError } from '../core/index.js';
 import { Disposer } from '../util/disposer.js';
 import { runProcess } from '../util/process.js';
 import { containerPathInRoot, readFileInRoot, walkInRoot, type WalkErrors } from '../util/root-path.js';
+import { currentUserNamespace, mapsId, type UserNamespaceMaps } from '../util/userns.js';
 import { MountStubs } from './mount-stubs.js';
 import { createSlirpNetwork, type NetworkProvider } from './network.js';
 import {
@@ -35,6 +36,7 @@ import {
   type OciMount,
 } from './spec.js';
 import { startSocketProxy } from './ssh-proxy.js';
+import { rootlessLimitsError } from './userns.js';
 import type { ExecIo, ExecResult, ExecSpec, Executor } from './types.js';
 import { resolveUser } from './user.js';
 
@@ -95,6 +97,8 @@ export function createRuncExecutor(options: RuncExecutorOptions): Executor {
 class RuncExecutor implements Executor {
   #nofile: Promise<number> | undefined;
   #grantable: Promise<readonly string[] | undefined> | undefined;
+  /** Rootless: the user namespace runc runs in (it then runs with `--rootless true`). */
+  readonly #userns: UserNamespaceMaps | undefined = currentUserNamespace();
 
   constructor(
     private readonly settings: Settings,
@@ -131,6 +135,10 @@ class RuncExecutor implements Executor {
 
   async #runIn(resources: Disposer, spec: ExecSpec, io: ExecIo, signal: AbortSignal): Promise<number> {
     const { stateDir, runDir } = this.settings;
+    if (this.#userns !== undefined) {
+      const refused = rootlessLimitsError(spec, (await readOptional('/sys/fs/cgroup/cgroup.controllers')) !== undefined);
+      if (refused !== undefined) throw refused;
+    }
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     const id = `stagecraft-${randomBytes(8).toString('hex')}`;
@@ -246,9 +254,10 @@ class RuncExecutor implements Executor {
       hostsFile,
       resolvConfFile,
       mounts,
-      nofile: await (this.#nofile ??= readNofileLimit()),
+      nofile: await (this.#nofile ??= readNofileLimit(this.#userns !== undefined)),
       grantableCapabilities: await (this.#grantable ??= readOptional('/proc/self/status').then((status) => boundingCapabilities(status ?? ''))),
       terminal: io.terminal ?? false,
+      rootless: this.#userns === undefined ? undefined : { ttyGroupMapped: mapsId(this.#userns.gidMap, 5) },
     });
     const bundle = join(privateDir, 'b');
     await mkdir(bundle, { mode: 0o700 });
@@ -271,7 +280,9 @@ class RuncExecutor implements Executor {
     const terminal = io.terminal === true;
     // runc creates missing mount points (/dev, /proc, /sys) in the rootfs with the umask it inherits,
     // and they end up in the step's layer: the CLI runs under umask 0022 (src/cli.ts) for that reason.
-    const child = spawn(runcPath, ['--root', stateDir, '--log', logFile, '--log-format', 'json', 'run', '--bundle', bundle, id], {
+    // Rootless: runc's rootless cgroup manager (cgroups it may not write are skipped, not fatal).
+    const rootless = this.#userns === undefined ? [] : ['--rootless', 'true'];
+    const child = spawn(runcPath, ['--root', stateDir, ...rootless, '--log', logFile, '--log-format', 'json', 'run', '--bundle', bundle, id], {
       // With a terminal, runc proxies our own terminal to the container's pty (and sets it raw).
       stdio: terminal ? 'inherit' : [io.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       // Its own process group: a terminal's Ctrl-C reaches stagecraft, which kills the container
@@ -413,9 +424,9 @@ async function checkKernelDirectories(rootfs: string): Promise<void> {
   }
 }
 
-async function readNofileLimit(): Promise<number> {
+async function readNofileLimit(userNamespace: boolean): Promise<number> {
   const [status, limits] = await Promise.all([readOptional('/proc/self/status'), readOptional('/proc/self/limits')]);
-  return nofileLimit(status ?? '', limits ?? '');
+  return nofileLimit(status ?? '', limits ?? '', userNamespace);
 }
 
 async function readOptional(path: string): Promise<string | undefined> {

@@ -174,17 +174,27 @@ export interface RuntimeSpecInput {
   readonly seccompHost?: SeccompHost | undefined;
   /** process.terminal: the process gets a pty (an interactive debug shell). */
   readonly terminal?: boolean | undefined;
+  /**
+   * Rootless: runc runs as root of a user namespace (docs/rootless.md). A host-network step gets the
+   * host's /sys as a read-only bind (sysfs can only be mounted by the owner of the network
+   * namespace), and devpts names gid 5 (tty) only where that gid is mapped.
+   */
+  readonly rootless?: { readonly ttyGroupMapped: boolean } | undefined;
 }
 
 function systemMounts(input: RuntimeSpecInput): OciMount[] {
   const sysOptions = input.securityInsecure ? ['nosuid', 'noexec', 'nodev', 'rw'] : ['nosuid', 'noexec', 'nodev', 'ro'];
+  const devptsGroup = input.rootless === undefined || input.rootless.ttyGroupMapped ? ['gid=5'] : [];
+  const sys: OciMount = input.rootless !== undefined && input.network === 'host'
+    ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+    : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: sysOptions };
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...devptsGroup] },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.shmSize ?? DEFAULT_SHM_SIZE}`] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: sysOptions },
+    sys,
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: sysOptions },
     { destination: '/etc/resolv.conf', type: 'bind', source: input.resolvConfFile, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] },
     { destination: '/etc/hosts', type: 'bind', source: input.hostsFile, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] },
@@ -285,12 +295,13 @@ export function boundingCapabilities(status: string): readonly string[] | undefi
 
 /**
  * The NOFILE limit to give the process: NOFILE_LIMIT (Docker's default), unless this process cannot
- * raise its hard limit that far (no CAP_SYS_RESOURCE: sandboxes, rootless), in which case its own
- * hard limit. Inputs are /proc/self/status and /proc/self/limits.
+ * raise its hard limit that far (no CAP_SYS_RESOURCE: sandboxes; or `userNamespace`, rootless, where
+ * the capability does not cover rlimits, which are the host's), in which case its own hard limit.
+ * Inputs are /proc/self/status and /proc/self/limits.
  */
-export function nofileLimit(status: string, limits: string): number {
+export function nofileLimit(status: string, limits: string, userNamespace = false): number {
   const capEff = /^CapEff:\s*([0-9a-f]+)/mu.exec(status)?.[1];
-  if (capEff !== undefined && ((BigInt(`0x${capEff}`) >> CAP_SYS_RESOURCE) & 1n) === 1n) return NOFILE_LIMIT;
+  if (!userNamespace && capEff !== undefined && ((BigInt(`0x${capEff}`) >> CAP_SYS_RESOURCE) & 1n) === 1n) return NOFILE_LIMIT;
   const hard = /^Max open files\s+(\S+)\s+(\S+)/mu.exec(limits)?.[2];
   if (hard === undefined || hard === 'unlimited') return NOFILE_LIMIT;
   const value = Number(hard);

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { attestationFiles } from './attest-files.js';
 import { applyTree, walkTree } from '../snapshot/index.js';
+import { currentUserNamespace } from '../util/userns.js';
 import type { BuiltImage, ExportContext, Exporter } from './exporter.js';
 
 export class LocalExporter implements Exporter {
@@ -22,7 +23,8 @@ export class LocalExporter implements Exporter {
     await mkdir(this.dest, { recursive: true });
     const rootfs = await image.rootfs(ctx.signal);
     try {
-      await applyTree(this.dest, rootfs.path, { whiteouts: 'delete', signal: ctx.signal });
+      // Rootless, the files stay the user's: the image's owners would be subordinate ids on the host.
+      await applyTree(this.dest, rootfs.path, { whiteouts: 'delete', ...(currentUserNamespace() === undefined ? {} : { chown: false }), signal: ctx.signal });
       const files = await attestationFiles(image.attestations, rootfs.path, ctx.signal);
       for (const file of files) await writeFileAtomic(join(this.dest, file.name), file.bytes, 0o600);
       const epoch = ctx.sourceDateEpoch;

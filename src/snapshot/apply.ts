@@ -17,16 +17,19 @@ import { decompressLayer, type DetectedCompression } from './compress.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX, packItems, walkTree } from './pack.js';
 import { readTar } from './tar/reader.js';
 import type { TarHeader } from './tar/format.js';
-import { OVERLAY_OPAQUE, writeXattr } from './xattr.js';
+import { currentUserNamespace, describeIdMap } from '../util/userns.js';
+import { OVERLAY_OPAQUE, isOverlayXattr, writeXattr } from './xattr.js';
 
 
 export interface ApplyOptions {
   /**
    * `delete`: the target is a full tree; whiteouts remove what they name. `overlay`: the target is one
    * overlayfs layer directory; whiteouts become 0/0 character devices and opaque markers the
-   * `trusted.overlay.opaque=y` xattr (needs root).
+   * `trusted.overlay.opaque=y` xattr (needs root; `opaqueXattr` names another, e.g. user.overlay.opaque).
    */
   readonly whiteouts?: 'delete' | 'overlay' | undefined;
+  /** The xattr marking an opaque directory with `whiteouts: 'overlay'`; default trusted.overlay.opaque. */
+  readonly opaqueXattr?: string | undefined;
   /** Create character and block devices (needs root); otherwise they are skipped and counted. */
   readonly devices?: boolean | undefined;
   /** Apply the archive's numeric uid/gid (needs root). Default: when running as root. */
@@ -159,6 +162,36 @@ async function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0, 
   }
 }
 
+/**
+ * Whether device nodes can be made: only by the host's root. Root of a user namespace (rootless) has
+ * no CAP_MKNOD over the host's devices; overlay whiteouts (0/0) are still allowed there.
+ */
+export function canMakeDevices(): boolean {
+  return process.getuid?.() === 0 && currentUserNamespace() === undefined;
+}
+
+/**
+ * lchown to the entry's numeric ids. In a user namespace an id outside its map is EINVAL: that is
+ * no damage of the layer but a missing subordinate id range, said as such.
+ */
+async function chownEntry(path: string, header: TarHeader): Promise<void> {
+  try {
+    await lchown(path, header.uid, header.gid);
+  } catch (error) {
+    if (errnoCode(error) !== 'EINVAL' || currentUserNamespace() === undefined) throw error;
+    throw unmappedOwner(`layer entry "${header.name.slice(0, 200)}"`, header.uid, header.gid);
+  }
+}
+
+/** An owner the rootless user namespace cannot represent (ids outside its map). */
+export function unmappedOwner(what: string, uid: number, gid: number): StagecraftError {
+  const maps = currentUserNamespace();
+  const mapped = maps === undefined ? '' : ` (mapped here: uids ${describeIdMap(maps.uidMap)}, gids ${describeIdMap(maps.gidMap)})`;
+  return new StagecraftError('ROOTLESS', `${what} is owned by ${uid}:${gid}, which this rootless build's user namespace does not map${mapped}`, {
+    hint: 'give the user a subordinate id range of at least 65536 ids, as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER (see docs/rootless.md); or build as root',
+  });
+}
+
 class Extractor {
   private readonly written = new Set<string>();
   /** Parent directories resolved so far (only this extraction writes the root). */
@@ -263,7 +296,7 @@ class Extractor {
     const overlay = this.options.whiteouts === 'overlay';
     if (base === OPAQUE_WHITEOUT) {
       if (overlay) {
-        await writeXattr(parentPath, OVERLAY_OPAQUE, Buffer.from('y'));
+        await writeXattr(parentPath, this.options.opaqueXattr ?? OVERLAY_OPAQUE, Buffer.from('y'));
         return;
       }
       // Opaque applies to lower layers only: keep what this layer already wrote in the directory.
@@ -286,11 +319,11 @@ class Extractor {
 
   private async metadata(path: string, header: TarHeader): Promise<void> {
     const isLink = header.type === 'symlink';
-    if (this.chown) await lchown(path, header.uid, header.gid);
+    if (this.chown) await chownEntry(path, header);
     // chmod after chown: chown clears setuid/setgid.
     if (!isLink) await chmod(path, header.mode & 0o7777);
     for (const [name, value] of header.xattrs) {
-      if (name.startsWith('trusted.overlay.')) continue; // never let a layer steer overlayfs
+      if (isOverlayXattr(name)) continue; // never let a layer steer overlayfs
       try {
         await writeXattr(path, name, value);
       } catch (error) {

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { StagecraftError } from '../core/index.js';
 import { runProcess } from '../util/process.js';
-import { applyLayer, type ApplyResult } from './apply.js';
+import { applyLayer, canMakeDevices, type ApplyResult } from './apply.js';
 import { treeChanges } from './diff.js';
 import type { MountCommand } from './mount.js';
 import type { LayerItem } from './pack.js';
@@ -48,7 +48,7 @@ export class CopySnapshotter extends BaseSnapshotter {
 
   protected async unpack(parent: ImmutableSnapshot | null, fs: string, layer: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ApplyResult> {
     if (parent !== null) await this.copyTree(this.fsDir(parent), fs, signal);
-    return applyLayer(fs, layer, { whiteouts: 'delete', devices: process.getuid?.() === 0, signal });
+    return applyLayer(fs, layer, { whiteouts: 'delete', devices: canMakeDevices(), signal });
   }
 
   protected changes(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): AsyncIterable<LayerItem> {

@@ -37,8 +37,8 @@ export function isOverlayWhiteout(stat: BigIntStats): boolean {
   return stat.isCharacterDevice() && stat.rdev === 0n;
 }
 
-async function isOpaque(path: string): Promise<boolean> {
-  const value = await readXattr(path, OVERLAY_OPAQUE);
+async function isOpaque(path: string, xattr: string): Promise<boolean> {
+  const value = await readXattr(path, xattr);
   return value !== null && value.toString() === 'y';
 }
 
@@ -46,7 +46,7 @@ async function isOpaque(path: string): Promise<boolean> {
  * What the lower layers (top first, each an overlay layer directory) show at `path`, as overlayfs
  * would merge them: null when absent or whited out.
  */
-export async function lowerStat(lowers: readonly string[], path: string): Promise<{ stat: BigIntStats; source: string } | null> {
+export async function lowerStat(lowers: readonly string[], path: string, opaqueXattr = OVERLAY_OPAQUE): Promise<{ stat: BigIntStats; source: string } | null> {
   const parts = path.split('/');
   for (const layer of lowers) {
     let hidden = false;
@@ -57,7 +57,7 @@ export async function lowerStat(lowers: readonly string[], path: string): Promis
       const stat = await lstatOrNull(ancestor);
       if (stat === null) continue;
       if (!stat.isDirectory()) return null;
-      if (await isOpaque(ancestor)) hidden = true;
+      if (await isOpaque(ancestor, opaqueXattr)) hidden = true;
     }
     const source = join(layer, path);
     const stat = await lstatOrNull(source);
@@ -113,7 +113,7 @@ async function sameEntry(a: BigIntStats, aPath: string, b: BigIntStats, bPath: s
  * whiteouts (only where a lower layer has the path), `trusted.overlay.opaque=y` directories as opaque
  * markers. Walks only the upper directory, plus lookups of single paths in the lowers.
  */
-export async function* overlayChanges(upper: string, lowers: readonly string[], signal?: AbortSignal): AsyncGenerator<LayerItem> {
+export async function* overlayChanges(upper: string, lowers: readonly string[], signal?: AbortSignal, opaqueXattr = OVERLAY_OPAQUE): AsyncGenerator<LayerItem> {
   async function* walk(prefix: string): AsyncGenerator<LayerItem> {
     const dir = join(upper, prefix);
     const names = await sortedNames(dir);
@@ -124,7 +124,7 @@ export async function* overlayChanges(upper: string, lowers: readonly string[], 
       const source = join(upper, path);
       const stat = stats[i] as BigIntStats;
       if (isOverlayWhiteout(stat)) {
-        if ((await lowerStat(lowers, path)) !== null) yield { kind: 'whiteout', path };
+        if ((await lowerStat(lowers, path, opaqueXattr)) !== null) yield { kind: 'whiteout', path };
         continue;
       }
       refuseReservedName(name, path);
@@ -132,8 +132,8 @@ export async function* overlayChanges(upper: string, lowers: readonly string[], 
         yield { kind: 'path', path, source, stat };
         continue;
       }
-      const lower = await lowerStat(lowers, path);
-      const opaque = lower !== null && (await isOpaque(source));
+      const lower = await lowerStat(lowers, path, opaqueXattr);
+      const opaque = lower !== null && (await isOpaque(source, opaqueXattr));
       const unchanged = !opaque && lower !== null && lower.stat.isDirectory() && (await sameEntry(lower.stat, lower.source, stat, source));
       let emitted = false;
       if (!unchanged) {

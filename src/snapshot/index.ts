@@ -20,9 +20,11 @@ export {
   applyTar,
   applyTree,
   invalidPathReason,
+  unmappedOwner,
   type ApplyOptions,
   type ApplyResult,
 } from './apply.js';
+export { isOverlayXattr } from './xattr.js';
 export {
   DEFAULT_COMPRESSION_LEVEL,
   LAYER_MEDIA_TYPES,

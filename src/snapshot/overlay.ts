@@ -1,7 +1,10 @@
 /**
  * The overlayfs snapshotter: each committed snapshot is one overlay layer directory (whiteouts as 0/0
  * character devices, opaque directories with `trusted.overlay.opaque=y`); a mutable snapshot mounts
- * its parent chain's directories as lowerdirs under its own upperdir, which is its diff.
+ * its parent chain's directories as lowerdirs under its own upperdir, which is its diff. In a user
+ * namespace (rootless) overlay is mounted with `userxattr` (Linux 5.11): its opaque marker is then
+ * `user.overlay.opaque`, since trusted.* xattrs need the host's CAP_SYS_ADMIN (without the option the
+ * mount succeeds there but removing a lower directory fails with EIO).
  *
  * Deep chains: the kernel copies mount options into one page, so a lowerdir list of full paths fits
  * only a few dozen layers. As Docker's overlay2 driver does with its `l/` directory, every layer gets
@@ -16,12 +19,14 @@ import { join } from 'node:path';
 import { StagecraftError } from '../core/index.js';
 import { runProcess } from '../util/process.js';
 import { PROCESS_OWNER } from '../util/owner.js';
-import { applyLayer, type ApplyResult } from './apply.js';
+import { currentUserNamespace } from '../util/userns.js';
+import { applyLayer, canMakeDevices, type ApplyResult } from './apply.js';
 import { overlayChanges } from './diff.js';
 import { isMounted, mountAt, unmount, type MountCommand } from './mount.js';
 import type { LayerItem } from './pack.js';
-import { BaseSnapshotter, type ActiveDirs } from './snapshotter.js';
+import { BaseSnapshotter, type ActiveDirs, type SnapshotterOptions } from './snapshotter.js';
 import type { ImmutableSnapshot } from './types.js';
+import { OVERLAY_OPAQUE, OVERLAY_OPAQUE_USER } from './xattr.js';
 
 /** Page size minus slack: the kernel copies mount options into one page. */
 const MAX_MOUNT_OPTIONS = 4000;
@@ -40,8 +45,28 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+export interface OverlaySnapshotterOptions extends SnapshotterOptions {
+  /** Mount with `userxattr` (user.overlay.* xattrs). Default: when running in a user namespace. */
+  readonly userxattr?: boolean | undefined;
+}
+
 export class OverlaySnapshotter extends BaseSnapshotter {
   readonly name = 'overlayfs';
+  private readonly userxattr: boolean;
+
+  constructor(options: OverlaySnapshotterOptions) {
+    super(options);
+    this.userxattr = options.userxattr ?? currentUserNamespace() !== undefined;
+  }
+
+  private get opaqueXattr(): string {
+    return this.userxattr ? OVERLAY_OPAQUE_USER : OVERLAY_OPAQUE;
+  }
+
+  /** Mount options every overlay of this snapshotter carries. */
+  private get common(): string[] {
+    return this.userxattr ? ['userxattr'] : [];
+  }
 
   layerDir(snapshot: ImmutableSnapshot): string {
     return this.fsDir(snapshot);
@@ -148,7 +173,7 @@ export class OverlaySnapshotter extends BaseSnapshotter {
   }
 
   protected async activeMount(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): Promise<MountCommand> {
-    const own = [`upperdir=../active/${active.id}/fs`, `workdir=../active/${active.id}/work`, 'index=off'];
+    const own = [`upperdir=../active/${active.id}/fs`, `workdir=../active/${active.id}/work`, 'index=off', ...this.common];
     const lowers = await this.lowers(parent, MAX_MOUNT_OPTIONS - own.join(',').length - 'lowerdir=,'.length, signal);
     return {
       type: 'overlay',
@@ -161,22 +186,25 @@ export class OverlaySnapshotter extends BaseSnapshotter {
   protected async viewMount(parent: ImmutableSnapshot, signal?: AbortSignal): Promise<MountCommand> {
     // A read-only overlay needs two lowerdirs; one layer is a read-only bind mount.
     if (parent.parent === null) return { type: 'none', source: this.fsDir(parent), options: ['bind', 'ro'] };
-    const lowers = await this.lowers(parent, MAX_MOUNT_OPTIONS - 'lowerdir='.length, signal);
+    const lowers = await this.lowers(parent, MAX_MOUNT_OPTIONS - 'lowerdir=,userxattr'.length, signal);
     if (lowers.length === 1) return { type: 'none', source: join(this.linksDir, lowers[0] ?? ''), options: ['bind', 'ro'] };
-    return { type: 'overlay', source: 'overlay', cwd: this.linksDir, options: [`lowerdir=${lowers.join(':')}`] };
+    return { type: 'overlay', source: 'overlay', cwd: this.linksDir, options: [`lowerdir=${lowers.join(':')}`, ...this.common] };
   }
 
   protected async unpack(_parent: ImmutableSnapshot | null, fs: string, layer: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ApplyResult> {
-    return applyLayer(fs, layer, { whiteouts: 'overlay', devices: process.getuid?.() === 0, signal });
+    return applyLayer(fs, layer, { whiteouts: 'overlay', opaqueXattr: this.opaqueXattr, devices: canMakeDevices(), signal });
   }
 
   protected changes(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): AsyncIterable<LayerItem> {
-    return overlayChanges(active.fs, this.chain(parent).map((s) => this.fsDir(s)), signal);
+    return overlayChanges(active.fs, this.chain(parent).map((s) => this.fsDir(s)), signal, this.opaqueXattr);
   }
 }
 
-/** Whether overlayfs can be mounted under `root` (tries a tiny mount and removes it). */
-export async function overlaySupported(root: string): Promise<boolean> {
+/**
+ * Whether overlayfs can be mounted under `root` (tries a tiny mount and removes it); in a user
+ * namespace with `userxattr`, as the snapshotter will mount it.
+ */
+export async function overlaySupported(root: string, userxattr = currentUserNamespace() !== undefined): Promise<boolean> {
   await mkdir(root, { recursive: true });
   // Named by its owner, so cleanup() can tell a killed check's leftover from a running one.
   const dir = await mkdtemp(join(root, `overlay-check-${PROCESS_OWNER}-`));
@@ -184,7 +212,7 @@ export async function overlaySupported(root: string): Promise<boolean> {
   try {
     for (const sub of ['lower', 'upper', 'work', 'merged']) await mkdir(join(dir, sub));
     await writeFile(join(dir, 'lower', 'f'), '');
-    await mountAt({ type: 'overlay', source: 'overlay', options: [`lowerdir=${join(dir, 'lower')}`, `upperdir=${join(dir, 'upper')}`, `workdir=${join(dir, 'work')}`, 'index=off'] }, target);
+    await mountAt({ type: 'overlay', source: 'overlay', options: [`lowerdir=${join(dir, 'lower')}`, `upperdir=${join(dir, 'upper')}`, `workdir=${join(dir, 'work')}`, 'index=off', ...(userxattr ? ['userxattr'] : [])] }, target);
     return true;
   } catch {
     return false;

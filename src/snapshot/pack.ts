@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { makeHeader, type TarEntryType, type TarHeader } from './tar/format.js';
 import { writeTar, type TarWriteEntry } from './tar/writer.js';
-import { CAPABILITY, readXattr, readXattrs } from './xattr.js';
+import { CAPABILITY, isOverlayXattr, readXattr, readXattrs } from './xattr.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
@@ -148,7 +148,7 @@ async function prepare(item: Extract<LayerItem, { kind: 'path' }>, options: Pack
     xattrs = new Map();
   } else if (options.xattrs === 'all') {
     xattrs = await readXattrs(item.source);
-    for (const name of [...xattrs.keys()]) if (name.startsWith('trusted.overlay.')) xattrs.delete(name);
+    for (const name of [...xattrs.keys()]) if (isOverlayXattr(name)) xattrs.delete(name);
   } else {
     xattrs = new Map();
     const capability = type === 'file' ? await readXattr(item.source, CAPABILITY) : null;

@@ -5,6 +5,13 @@
 import { getAttribute, listAttributes, setAttribute } from '@napi-rs/xattr';
 
 export const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
+/** The opaque marker of an overlay mounted with `userxattr` (in a user namespace, where trusted.* cannot be written). */
+export const OVERLAY_OPAQUE_USER = 'user.overlay.opaque';
+
+/** overlayfs's own xattrs (either namespace): they steer the mount, so they never come from or go into a layer. */
+export function isOverlayXattr(name: string): boolean {
+  return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
+}
 export const CAPABILITY = 'security.capability';
 
 function isUnsupported(error: unknown): boolean {

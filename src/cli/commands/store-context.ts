@@ -8,6 +8,7 @@ import { StagecraftError, parsePlatform, type Platform } from '../../core/index.
 import { createEngine, type Engine } from '../../engine/index.js';
 import { PROGRESS_MODES, progressSink, type ProgressOutput } from '../progress/index.js';
 import type { CliIo } from '../main.js';
+import { currentUserNamespace } from '../../util/userns.js';
 
 export { formatBytes, shortDigest } from '../progress/index.js';
 
@@ -27,7 +28,7 @@ interface GlobalFlags {
  */
 export async function withEngine<T>(command: Command, fn: (engine: Engine, signal: AbortSignal) => Promise<T>): Promise<T> {
   const flags = command.optsWithGlobals<GlobalFlags>();
-  const config = loadConfig({ env: process.env, flags: { root: flags.root } });
+  const config = loadConfig({ env: process.env, flags: { root: flags.root }, rootless: currentUserNamespace() !== undefined });
   const engine = createEngine(config);
   const controller = new AbortController();
   const interrupt = (): void => controller.abort(new StagecraftError('ABORTED', 'interrupted', { hint: 'nothing partial was stored; run the command again to resume' }));

@@ -6,6 +6,8 @@ import { getAttribute, listAttributes, setAttribute } from '@napi-rs/xattr';
 import type { BigIntStats } from 'node:fs';
 import { lchown, writeFile } from 'node:fs/promises';
 import { StagecraftError } from '../../core/index.js';
+import { isOverlayXattr, unmappedOwner } from '../../snapshot/index.js';
+import { currentUserNamespace } from '../../util/userns.js';
 import { runProcess } from '../../util/process.js';
 import { errnoCode } from '../../util/root-path.js';
 import { type Owner } from './root.js';
@@ -22,6 +24,8 @@ export async function setOwner(path: string, owner: Owner, explicit: boolean): P
   try {
     await lchown(path, owner.uid, owner.gid);
   } catch (error) {
+    // Root of a user namespace (rootless): an id outside its map is EINVAL.
+    if (errnoCode(error) === 'EINVAL' && currentUserNamespace() !== undefined) throw unmappedOwner(`the copy of ${path}`, owner.uid, owner.gid);
     if (errnoCode(error) !== 'EPERM' || isRoot()) throw error;
     if (explicit) {
       throw new StagecraftError('FILE_OPERATION', `cannot change the owner of copied files to ${owner.uid}:${owner.gid}: operation not permitted`, {
@@ -32,9 +36,9 @@ export async function setOwner(path: string, owner: Owner, explicit: boolean): P
   }
 }
 
-/** Xattr names never copied into a rootfs: they would steer overlayfs. */
+/** Xattr names never copied into a rootfs: they would steer overlayfs (user.overlay.* when mounted with userxattr, rootless). */
 function skippedXattr(name: string): boolean {
-  return name.startsWith('trusted.overlay.');
+  return isOverlayXattr(name);
 }
 
 /** Copies the xattrs of `src` onto `dst`, best effort (BuildKit logs and ignores xattr errors). */
