@@ -179,8 +179,10 @@
       data.recent.map((b) => el('tr', { class: 'recent-row', 'data-build': b.id }, td(buildLink(b.id)), td(projectName(b)), td(status(b.status)), td(secs(b.endedAt - b.startedAt), 'num'),
         td(b.image ? b.image.digest : '–', 'mono digest'), td(bytes(b.image ? b.image.size : null), 'num'), td(buildLink(b.id, 'logs', '/logs'))))));
     // One row per project, step and cache key: in how many recent builds the key was seen, and how often it hit.
-    const keys = section('Cache diagnostics', 'debug-cache', table(['cache key', 'step', 'project', 'seen', { label: 'hits', num: true }, { label: 'misses', num: true }, 'last miss reasons'],
-      data.cache.keys.map((k) => el('tr', { class: 'cache-row', 'data-vertex': k.vertex, 'data-key': k.cacheKey || '' }, td(cacheKey(k.cacheKey)), td(k.name, ''), td(k.project),
+    // The project column only when the rows come from more than one project.
+    const manyProjects = new Set(data.cache.keys.map((k) => k.project)).size > 1;
+    const keys = section('Cache diagnostics', 'debug-cache', table(['cache key', 'step', manyProjects ? 'project' : null, 'seen', { label: 'hits', num: true }, { label: 'misses', num: true }, 'last miss reasons'].filter((h) => h !== null),
+      data.cache.keys.map((k) => el('tr', { class: 'cache-row', 'data-vertex': k.vertex, 'data-key': k.cacheKey || '' }, td(cacheKey(k.cacheKey)), td(k.name, ''), manyProjects ? td(k.project) : null,
         td((k.cacheKey ? 'key ' : 'step ') + 'seen in ' + plural(k.builds, 'build', 'builds') + ', hit ' + k.hits, 'seen'),
         td(String(k.hits), 'num hits'), td(String(k.misses), 'num misses'), td(k.lastMissReasons.join('; ') || '–')))),
     el('h2', {}, 'Most frequent miss reasons'), data.cache.reasons.length === 0 ? el('p', { class: 'muted' }, 'No cache misses explained in this window.')
