@@ -110,9 +110,7 @@ type Params = { project: string | null; target: string | null; since: number; un
 
 const WHERE = `(@project IS NULL OR project = @project) AND (@target IS NULL OR target = @target) AND started_at >= @since AND started_at < @until`;
 
-function statements(db: Database) {
-  return {
-    totals: db.statement<Params, z.infer<typeof Totals>>(`SELECT count(*) AS total,
+const TOTALS = `count(*) AS total,
         count(CASE WHEN status = 'success' THEN 1 END) AS success,
         count(CASE WHEN status = 'failed' THEN 1 END) AS failed, count(CASE WHEN status = 'cancelled' THEN 1 END) AS cancelled,
         median(CASE WHEN status = 'success' THEN ended_at - started_at END) AS p50,
@@ -123,7 +121,22 @@ function statements(db: Database) {
         total(status = 'success' AND sbom IS NOT NULL) AS sc_known, total(status = 'success' AND sbom = 1) AS with_sbom,
         total(status = 'success' AND provenance = 1) AS with_prov, total(status = 'success' AND signed = 1) AS signed,
         total(CASE WHEN status = 'success' THEN sbom_packages END) AS pkgs, total(CASE WHEN status = 'success' THEN sbom_purl END) AS purl,
-        total(CASE WHEN status = 'success' THEN sbom_license END) AS license
+        total(CASE WHEN status = 'success' THEN sbom_license END) AS license`;
+
+// M6: per project and target in start order, `run` counts the successes so far: run k holds the k-th
+// success and the failures after it, so those failures are fixed by the success of run k + 1.
+const FIX_RUNS = `WITH b AS (
+        SELECT project, target, ended_at, status,
+          count(CASE WHEN status = 'success' THEN 1 END) OVER (PARTITION BY project, target ORDER BY started_at, id ROWS UNBOUNDED PRECEDING) AS run
+        FROM history_builds WHERE status IN ('success', 'failed') AND ${WHERE}
+      ), runs AS (
+        SELECT project, target, run, min(CASE WHEN status = 'failed' THEN ended_at END) AS broke, max(CASE WHEN status = 'success' THEN ended_at END) AS ok
+        FROM b GROUP BY project, target, run
+`;
+
+function statements(db: Database) {
+  return {
+    totals: db.statement<Params, z.infer<typeof Totals>>(`SELECT ${TOTALS}
       FROM history_builds WHERE ${WHERE}`, Totals),
     failures: db.statement<Params, z.infer<typeof Failure>>(`SELECT coalesce(error_code, 'unknown') AS code, count(*) AS count FROM history_builds
       WHERE status = 'failed' AND ${WHERE} GROUP BY 1 ORDER BY 2 DESC, 1`, Failure),
@@ -136,16 +149,7 @@ function statements(db: Database) {
     pulls: db.statement<Params, z.infer<typeof DistRow>>(`SELECT count(*) AS n, median(p.duration_ms) AS p50, percentile(p.duration_ms, 95) AS p95, avg(p.duration_ms) AS mean
       FROM history_pulls p JOIN history_builds b ON b.id = p.build_id
       WHERE (@project IS NULL OR b.project = @project) AND (@target IS NULL OR b.target = @target) AND b.started_at >= @since AND b.started_at < @until`, DistRow),
-    // Per project and target in start order, `run` counts the successes so far: run k holds the k-th
-    // success and the failures after it, so those failures are fixed by the success of run k + 1.
-    fix: db.statement<Params, z.infer<typeof FixRow>>(`WITH b AS (
-        SELECT project, target, ended_at, status,
-          count(CASE WHEN status = 'success' THEN 1 END) OVER (PARTITION BY project, target ORDER BY started_at, id ROWS UNBOUNDED PRECEDING) AS run
-        FROM history_builds WHERE status IN ('success', 'failed') AND ${WHERE}
-      ), runs AS (
-        SELECT project, target, run, min(CASE WHEN status = 'failed' THEN ended_at END) AS broke, max(CASE WHEN status = 'success' THEN ended_at END) AS ok
-        FROM b GROUP BY project, target, run
-      ), fixes AS (
+    fix: db.statement<Params, z.infer<typeof FixRow>>(`${FIX_RUNS}      ), fixes AS (
         SELECT broke, lead(ok) OVER (PARTITION BY project, target ORDER BY run) AS fixed FROM runs
       )
       SELECT count(fixed) AS fixed, count(*) - count(fixed) AS open, avg(fixed - broke) AS mean, median(fixed - broke) AS median
@@ -172,18 +176,7 @@ function groupedStatements(db: Database) {
       FROM history_builds WHERE ${where} AND ${WHERE}
     ) WHERE rn <= ${n} ORDER BY g_project, g_target, rn`;
   return {
-    totals: db.statement<ByParams, z.infer<typeof totals>>(`SELECT ${GROUP}, count(*) AS total,
-        count(CASE WHEN status = 'success' THEN 1 END) AS success,
-        count(CASE WHEN status = 'failed' THEN 1 END) AS failed, count(CASE WHEN status = 'cancelled' THEN 1 END) AS cancelled,
-        median(CASE WHEN status = 'success' THEN ended_at - started_at END) AS p50,
-        percentile(CASE WHEN status = 'success' THEN ended_at - started_at END, 95) AS p95,
-        avg(CASE WHEN status = 'success' THEN ended_at - started_at END) AS mean,
-        total(steps_cached) AS steps_cached, total(steps_total) AS steps_total,
-        total(status = 'success' AND promoted IS NOT NULL) AS promo_known, total(status = 'success' AND promoted = 1) AS promoted,
-        total(status = 'success' AND sbom IS NOT NULL) AS sc_known, total(status = 'success' AND sbom = 1) AS with_sbom,
-        total(status = 'success' AND provenance = 1) AS with_prov, total(status = 'success' AND signed = 1) AS signed,
-        total(CASE WHEN status = 'success' THEN sbom_packages END) AS pkgs, total(CASE WHEN status = 'success' THEN sbom_purl END) AS purl,
-        total(CASE WHEN status = 'success' THEN sbom_license END) AS license
+    totals: db.statement<ByParams, z.infer<typeof totals>>(`SELECT ${GROUP}, ${TOTALS}
       FROM history_builds WHERE ${WHERE} GROUP BY g_project, g_target ORDER BY g_project, g_target`, totals),
     failures: db.statement<ByParams, z.infer<typeof failure>>(`SELECT ${GROUP}, coalesce(error_code, 'unknown') AS code, count(*) AS count FROM history_builds
       WHERE status = 'failed' AND ${WHERE} GROUP BY g_project, g_target, code ORDER BY g_project, g_target, count DESC, code`, failure),
@@ -195,14 +188,7 @@ function groupedStatements(db: Database) {
       FROM history_pulls p JOIN history_builds b ON b.id = p.build_id
       WHERE (@project IS NULL OR b.project = @project) AND (@target IS NULL OR b.target = @target) AND b.started_at >= @since AND b.started_at < @until
       GROUP BY g_project, g_target`, dist),
-    fix: db.statement<ByParams, z.infer<typeof fix>>(`WITH b AS (
-        SELECT project, target, ended_at, status,
-          count(CASE WHEN status = 'success' THEN 1 END) OVER (PARTITION BY project, target ORDER BY started_at, id ROWS UNBOUNDED PRECEDING) AS run
-        FROM history_builds WHERE status IN ('success', 'failed') AND ${WHERE}
-      ), runs AS (
-        SELECT project, target, run, min(CASE WHEN status = 'failed' THEN ended_at END) AS broke, max(CASE WHEN status = 'success' THEN ended_at END) AS ok
-        FROM b GROUP BY project, target, run
-      ), fixes AS (
+    fix: db.statement<ByParams, z.infer<typeof fix>>(`${FIX_RUNS}      ), fixes AS (
         SELECT project, target, broke, lead(ok) OVER (PARTITION BY project, target ORDER BY run) AS fixed FROM runs
       )
       SELECT ${GROUP}, count(fixed) AS fixed, count(*) - count(fixed) AS open, avg(fixed - broke) AS mean, median(fixed - broke) AS median
@@ -210,30 +196,22 @@ function groupedStatements(db: Database) {
   };
 }
 
-type Statements = ReturnType<typeof statements>;
-type GroupedStatements = ReturnType<typeof groupedStatements>;
-const prepared = new WeakMap<Database, Statements>();
-const preparedGrouped = new WeakMap<Database, GroupedStatements>();
-
-function statementsOf(store: HistoryStore): Statements {
-  const db = store.database;
-  let found = prepared.get(db);
-  if (found === undefined) {
-    found = statements(db);
-    prepared.set(db, found);
-  }
-  return found;
+/** `make(db)`, prepared once per database. */
+function preparedOnce<T>(make: (db: Database) => T): (store: HistoryStore) => T {
+  const prepared = new WeakMap<Database, T>();
+  return (store) => {
+    const db = store.database;
+    let found = prepared.get(db);
+    if (found === undefined) {
+      found = make(db);
+      prepared.set(db, found);
+    }
+    return found;
+  };
 }
 
-function groupedStatementsOf(store: HistoryStore): GroupedStatements {
-  const db = store.database;
-  let found = preparedGrouped.get(db);
-  if (found === undefined) {
-    found = groupedStatements(db);
-    preparedGrouped.set(db, found);
-  }
-  return found;
-}
+const statementsOf = preparedOnce(statements);
+const groupedStatementsOf = preparedOnce(groupedStatements);
 
 const ratio = (numerator: number, denominator: number): Ratio => ({ value: denominator > 0 ? numerator / denominator : null, numerator, denominator });
 
