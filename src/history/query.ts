@@ -145,15 +145,18 @@ export class HistoryQuery {
       WHERE ${WHERE} AND s.miss_reasons IS NOT NULL GROUP BY j.value ORDER BY n DESC, reason LIMIT @limit`, Reason);
     // The latest miss's reasons by SQLite's bare-column rule (a bare column of a max() aggregate comes
     // from the row holding the max), not a correlated subquery per vertex (no index on vertex).
-    // One row per project, step vertex and cache key: in how many builds the key was seen, hit, missed.
+    // One row per project, step vertex and cache key: in how many builds the key was seen (a build records a
+    // vertex once, so a row per build), hit, missed; the latest miss's reasons only for the rows shown.
     this.#keys = db.statement(`WITH s AS MATERIALIZED (
         SELECT b.project, s.build_id, s.vertex, s.cache_key, s.name, s.status, s.miss_reasons, b.started_at FROM history_builds b JOIN history_steps s ON s.build_id = b.id WHERE ${WHERE}
       ), agg AS (
-        SELECT project, vertex, cache_key, max(name) AS name, count(DISTINCT build_id) AS builds, sum(status = 'cached') AS hits,
+        SELECT project, vertex, cache_key, max(name) AS name, count(*) AS builds, sum(status = 'cached') AS hits,
           sum(status IN ('done', 'failed')) AS misses, max(started_at) AS last
         FROM s GROUP BY project, vertex, cache_key ORDER BY last DESC, vertex LIMIT @limit
       ), latest AS (
-        SELECT project, vertex, cache_key, miss_reasons AS reasons, max(started_at) FROM s WHERE miss_reasons IS NOT NULL GROUP BY project, vertex, cache_key
+        SELECT s.project, s.vertex, s.cache_key, s.miss_reasons AS reasons, max(s.started_at) FROM s
+        JOIN agg ON agg.project = s.project AND agg.vertex = s.vertex AND agg.cache_key IS s.cache_key
+        WHERE s.miss_reasons IS NOT NULL GROUP BY s.project, s.vertex, s.cache_key
       )
       SELECT agg.project, agg.vertex, agg.cache_key, agg.name, agg.builds, agg.hits, agg.misses, agg.last, latest.reasons FROM agg
       LEFT JOIN latest ON latest.project = agg.project AND latest.vertex = agg.vertex AND latest.cache_key IS agg.cache_key
