@@ -268,6 +268,9 @@ export function openEngine(config: Config, options: EngineOptions = {}): { reado
       const store = await content();
       const db = database;
       if (db === undefined) throw new Error('engine: the database did not open');
+      const caller = buildOptions.events;
+      // With an OTLP endpoint configured, the build's events and timed phases become spans too.
+      const tracer = await openTracer(config, (message) => caller.emit({ type: 'build.warning', time: Date.now(), message }));
       // Every build is recorded in the history: its events pass through the recorder first.
       const recorder = new HistoryRecorder({
         open: () => new HistoryStore(db, options.clock),
@@ -284,10 +287,8 @@ export function openEngine(config: Config, options: EngineOptions = {}): { reado
           push: buildOptions.push,
         }),
         next: buildOptions.events,
+        traceId: tracer === undefined ? undefined : () => tracer.traceId,
       });
-      const caller = buildOptions.events;
-      // With an OTLP endpoint configured, the build's events and timed phases become spans too.
-      const tracer = await openTracer(config, (message) => caller.emit({ type: 'build.warning', time: Date.now(), message }));
       buildOptions = { ...buildOptions, events: tracer === undefined ? recorder : tee(recorder, tracer) };
       // The git remote is looked up while the build runs (it is only needed when the record is written).
       const naming = projectOf(buildOptions.contextDir).then((project) => recorder.setProject(project), () => undefined);

@@ -27,10 +27,14 @@ export interface TransferRef {
   readonly digest: string;
 }
 
+/**
+ * `cacheKey` on `vertex.started`/`vertex.cached`: the step's cache key (`sha256:…`), the one looked up (a
+ * hit on `vertex.cached`) or the one its result is saved under (a miss on `vertex.started`).
+ */
 export type BuildEvent =
   | { readonly type: 'build.started'; readonly time: number; readonly buildId: string; readonly target: string; readonly vertices: number }
-  | ({ readonly type: 'vertex.started'; readonly time: number; readonly name: string; readonly stage?: string | undefined; readonly inputs: readonly string[] } & VertexRef)
-  | ({ readonly type: 'vertex.cached'; readonly time: number; readonly name: string; readonly stage?: string | undefined } & VertexRef)
+  | ({ readonly type: 'vertex.started'; readonly time: number; readonly name: string; readonly stage?: string | undefined; readonly inputs: readonly string[]; readonly cacheKey?: string | undefined } & VertexRef)
+  | ({ readonly type: 'vertex.cached'; readonly time: number; readonly name: string; readonly stage?: string | undefined; readonly cacheKey?: string | undefined } & VertexRef)
   | ({ readonly type: 'vertex.log'; readonly time: number; readonly stream: 'stdout' | 'stderr'; readonly data: string } & VertexRef)
   | ({ readonly type: 'vertex.progress'; readonly time: number; readonly id: string; readonly current: number; readonly total?: number | undefined } & VertexRef)
   | ({ readonly type: 'vertex.completed'; readonly time: number; readonly durationMs: number } & VertexRef)

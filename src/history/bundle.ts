@@ -54,6 +54,7 @@ const BuildSchema = z.object({
   }).optional(),
   pushBytes: count.max(Number.MAX_SAFE_INTEGER).optional(),
   promoted: z.boolean().optional(),
+  traceId: z.string().regex(/^[0-9a-f]{32}$/, 'a trace id is 32 lowercase hex digits').optional(),
 });
 
 const PullSchema = z.object({ seq: z.number().int().min(1).max(MAX_STEPS), ref: text(4096), startedAt: ms, durationMs: ms, bytes: count.max(Number.MAX_SAFE_INTEGER), blobs: count });
@@ -67,6 +68,7 @@ const StepSchema = z.object({
   startedAt: ms,
   durationMs: ms.optional(),
   missReasons: z.array(text()).max(100),
+  cacheKey: text(100).optional(),
   exitCode: z.number().int().min(-1024).max(1024).optional(),
   error: text().optional(),
   layer: z.object({ digest: text(100), size: count.max(Number.MAX_SAFE_INTEGER) }).optional(),

@@ -61,8 +61,13 @@ export interface FailedStep {
 }
 
 export interface CacheKeyStats {
+  readonly project: string;
   readonly vertex: string;
+  /** The step's cache key (`sha256:…`); null for steps recorded without one (records from before keys were kept). */
+  readonly cacheKey: string | null;
   readonly name: string;
+  /** Builds of the window that had this step with this key. */
+  readonly builds: number;
   readonly hits: number;
   readonly misses: number;
   readonly lastSeenAt: number;
@@ -78,7 +83,7 @@ const Summary = z.object({ project: z.string(), target: z.string(), total: int, 
 const SizePoint = z.object({ project: z.string(), target: z.string(), bucket: int, size: num });
 const Failed = z.object({ build_id: z.string(), seq: int, name: z.string(), stage: z.string().nullable(), exit_code: int.nullable(), error: z.string().nullable() });
 const Reason = z.object({ reason: z.string(), n: int });
-const KeyRow = z.object({ vertex: z.string(), name: z.string(), hits: int, misses: int, last: int, reasons: z.string().nullable() });
+const KeyRow = z.object({ project: z.string(), vertex: z.string(), cache_key: z.string().nullable(), name: z.string(), builds: int, hits: int, misses: int, last: int, reasons: z.string().nullable() });
 const WarningHit = z.object({ build_id: z.string(), project: z.string(), started_at: int, message: z.string() });
 const Reasons = z.array(z.string());
 
@@ -140,16 +145,22 @@ export class HistoryQuery {
       WHERE ${WHERE} AND s.miss_reasons IS NOT NULL GROUP BY j.value ORDER BY n DESC, reason LIMIT @limit`, Reason);
     // The latest miss's reasons by SQLite's bare-column rule (a bare column of a max() aggregate comes
     // from the row holding the max), not a correlated subquery per vertex (no index on vertex).
+    // One row per project, step vertex and cache key: in how many builds the key was seen (a build records a
+    // vertex once, so a row per build), hit, missed; the latest miss's reasons only for the rows shown.
     this.#keys = db.statement(`WITH s AS MATERIALIZED (
-        SELECT s.vertex, s.name, s.status, s.miss_reasons, b.started_at FROM history_builds b JOIN history_steps s ON s.build_id = b.id WHERE ${WHERE}
+        SELECT b.project, s.build_id, s.vertex, s.cache_key, s.name, s.status, s.miss_reasons, b.started_at FROM history_builds b JOIN history_steps s ON s.build_id = b.id WHERE ${WHERE}
       ), agg AS (
-        SELECT vertex, max(name) AS name, sum(status = 'cached') AS hits, sum(status IN ('done', 'failed')) AS misses, max(started_at) AS last
-        FROM s GROUP BY vertex ORDER BY last DESC, vertex LIMIT @limit
+        SELECT project, vertex, cache_key, max(name) AS name, count(*) AS builds, sum(status = 'cached') AS hits,
+          sum(status IN ('done', 'failed')) AS misses, max(started_at) AS last
+        FROM s GROUP BY project, vertex, cache_key ORDER BY last DESC, vertex LIMIT @limit
       ), latest AS (
-        SELECT vertex, miss_reasons AS reasons, max(started_at) FROM s WHERE miss_reasons IS NOT NULL GROUP BY vertex
+        SELECT s.project, s.vertex, s.cache_key, s.miss_reasons AS reasons, max(s.started_at) FROM s
+        JOIN agg ON agg.project = s.project AND agg.vertex = s.vertex AND agg.cache_key IS s.cache_key
+        WHERE s.miss_reasons IS NOT NULL GROUP BY s.project, s.vertex, s.cache_key
       )
-      SELECT agg.vertex, agg.name, agg.hits, agg.misses, agg.last, latest.reasons FROM agg LEFT JOIN latest ON latest.vertex = agg.vertex
-      ORDER BY agg.last DESC, agg.vertex`, KeyRow);
+      SELECT agg.project, agg.vertex, agg.cache_key, agg.name, agg.builds, agg.hits, agg.misses, agg.last, latest.reasons FROM agg
+      LEFT JOIN latest ON latest.project = agg.project AND latest.vertex = agg.vertex AND latest.cache_key IS agg.cache_key
+      ORDER BY agg.last DESC, agg.vertex, agg.cache_key`, KeyRow);
     this.#cacheWarnings = db.statement(`SELECT w.build_id, b.project, b.started_at, w.message FROM history_builds b JOIN history_warnings w ON w.build_id = b.id
       WHERE ${WHERE} AND lower(w.message) LIKE '%cache%' ORDER BY b.started_at DESC, w.seq LIMIT @limit`, WarningHit);
     this.#previous = db.statement(`SELECT * FROM history_builds WHERE project = @project AND target = @target AND dockerfile = @dockerfile
@@ -213,10 +224,10 @@ export class HistoryQuery {
     return this.#reasons.all({ ...params(filter), limit }).map((r) => ({ reason: r.reason, count: r.n }));
   }
 
-  /** Per step vertex: cache hits, misses and the latest miss's reasons, most recently seen first. */
+  /** Per project, step vertex and cache key: builds seen in, hits, misses and the latest miss's reasons, most recently seen first. */
   cacheKeys(filter: HistoryFilter, limit: number): CacheKeyStats[] {
     return this.#keys.all({ ...params(filter), limit }).map((r) => ({
-      vertex: r.vertex, name: r.name, hits: r.hits, misses: r.misses, lastSeenAt: r.last,
+      project: r.project, vertex: r.vertex, cacheKey: r.cache_key, name: r.name, builds: r.builds, hits: r.hits, misses: r.misses, lastSeenAt: r.last,
       lastMissReasons: r.reasons === null ? [] : Reasons.parse(JSON.parse(r.reasons)),
     }));
   }

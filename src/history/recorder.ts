@@ -68,6 +68,8 @@ export interface HistoryRecorderOptions {
   readonly request: BuildRequest;
   /** Where every event goes on to (the caller's sink). */
   readonly next: EventSink;
+  /** The build's trace id when its trace is exported (asked when the record is written). */
+  readonly traceId?: (() => string | undefined) | undefined;
 }
 
 interface StepState {
@@ -79,6 +81,7 @@ interface StepState {
   startedAt: number;
   durationMs: number | undefined;
   missReasons: readonly string[];
+  cacheKey: string | undefined;
   exitCode: number | undefined;
   error: string | undefined;
   /** Output while the step runs; deflated into `compressed` when it ends (memory: one step's output at a time per step running). */
@@ -220,7 +223,7 @@ export class HistoryRecorder implements EventSink {
   #step(vertex: string, time: number): StepState {
     let step = this.#steps.get(vertex);
     if (step === undefined) {
-      step = { seq: this.#steps.size + 1, vertex, name: vertex, stage: undefined, status: 'running', startedAt: time, durationMs: undefined, missReasons: [], exitCode: undefined, error: undefined, log: [], compressed: undefined };
+      step = { seq: this.#steps.size + 1, vertex, name: vertex, stage: undefined, status: 'running', startedAt: time, durationMs: undefined, missReasons: [], cacheKey: undefined, exitCode: undefined, error: undefined, log: [], compressed: undefined };
       this.#steps.set(vertex, step);
     }
     return step;
@@ -234,6 +237,7 @@ export class HistoryRecorder implements EventSink {
         step.name = event.name;
         step.stage = event.stage;
         step.startedAt = event.time;
+        if (event.cacheKey !== undefined) step.cacheKey = event.cacheKey;
         if (event.type === 'vertex.cached') {
           step.status = 'cached';
           step.durationMs = 0;
@@ -267,9 +271,12 @@ export class HistoryRecorder implements EventSink {
         compress(step);
         return;
       }
-      case 'cache.miss':
-        this.#step(event.vertex, event.time).missReasons = [...event.reasons];
+      case 'cache.miss': {
+        const step = this.#step(event.vertex, event.time);
+        step.missReasons = [...event.reasons];
+        step.cacheKey ??= event.key;
         return;
+      }
       case 'build.warning':
         this.#warnings.push({
           seq: this.#warnings.length + 1,
@@ -355,6 +362,7 @@ export class HistoryRecorder implements EventSink {
         return {
           seq: s.seq, vertex: s.vertex, name: s.name, status: unfinished ? 'cancelled' : s.status, startedAt: s.startedAt,
           missReasons: s.missReasons,
+          ...(s.cacheKey === undefined ? {} : { cacheKey: s.cacheKey }),
           ...(s.stage === undefined ? {} : { stage: s.stage }),
           ...(unfinished ? { durationMs: Math.max(0, event.time - s.startedAt) } : s.durationMs === undefined ? {} : { durationMs: s.durationMs }),
           ...(s.exitCode === undefined ? {} : { exitCode: s.exitCode }),
@@ -367,6 +375,7 @@ export class HistoryRecorder implements EventSink {
       const executed = event.type === 'build.completed' ? event.executed : steps.filter((s) => s.status === 'done' || s.status === 'failed').length;
       const cached = steps.filter((s) => s.status === 'cached').length;
       const { request } = this.#options;
+      const traceId = traceIdOf(this.#options.traceId);
       const errorVertex = event.type === 'build.failed' ? event.vertex ?? failedStep?.vertex : undefined;
       const errorLocation = event.type === 'build.failed' ? event.location ?? (errorVertex === undefined ? undefined : this.#locations.get(errorVertex)) : undefined;
       const build: BuildRecord = {
@@ -381,6 +390,7 @@ export class HistoryRecorder implements EventSink {
         warnings: this.#warnings.length,
         ...(status === 'success' ? { supplyChain: this.#supplyChainRecord() } : {}),
         ...(this.#pushed ? { pushBytes: this.#pushBytes } : {}),
+        ...(traceId === undefined ? {} : { traceId }),
       };
       const pulls: PullRecord[] = [...this.#pulls.values()].map((p, i) => ({ seq: i + 1, ref: p.ref, startedAt: p.startedAt, durationMs: Math.max(0, p.endedAt - p.startedAt), bytes: p.bytes, blobs: p.blobs }));
       const logs = new Map<number, CompressedLog>();
@@ -405,6 +415,12 @@ export class HistoryRecorder implements EventSink {
   #warn(text: string): void {
     this.#options.next.emit({ type: 'build.warning', time: Date.now(), message: text });
   }
+}
+
+/** The trace id, when there is a well-formed one (a tracer that fails to start gives none). */
+function traceIdOf(source: (() => string | undefined) | undefined): string | undefined {
+  const id = source?.();
+  return id !== undefined && /^[0-9a-f]{32}$/.test(id) && !/^0+$/.test(id) ? id : undefined;
 }
 
 /** Deflates what a step wrote since the last call (appending to what was compressed before). */

@@ -113,4 +113,14 @@ export const HISTORY_MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    description: "build history: each step's cache key, the build's trace id",
+    // NULL in records from before this version (and for steps the solver never looked up: the unvisited
+    // steps of a fully cached build), so old databases read as before.
+    up: `
+      ALTER TABLE history_steps ADD COLUMN cache_key TEXT;
+      ALTER TABLE history_builds ADD COLUMN trace_id TEXT;
+    `,
+  },
 ];

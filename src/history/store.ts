@@ -20,12 +20,14 @@ export const BuildRow = z.object({
   sbom: int.nullable(), provenance: int.nullable(), signed: int.nullable(), sbom_packages: int.nullable(), sbom_purl: int.nullable(), sbom_license: int.nullable(),
   vulns_scanned: int, vulns_data: int.nullable(), vulns_critical: int.nullable(), vulns_high: int.nullable(), vulns_medium: int.nullable(), vulns_low: int.nullable(), vulns_unknown: int.nullable(),
   secrets: int.nullable(), push_bytes: int.nullable(), promoted: int.nullable(),
+  // Added by migration 3.
+  trace_id: z.string().nullable(),
 });
 export type BuildRow = z.infer<typeof BuildRow>;
 const StepRow = z.object({
   seq: int, vertex: z.string(), name: z.string(), stage: z.string().nullable(), status: z.enum(STEP_STATUSES), started_at: int, duration_ms: int.nullable(),
   miss_reasons: z.string().nullable(), exit_code: int.nullable(), error: z.string().nullable(), layer_digest: z.string().nullable(), layer_size: int.nullable(),
-  file: z.string().nullable(), line: int.nullable(),
+  file: z.string().nullable(), line: int.nullable(), cache_key: z.string().nullable(),
 });
 type StepRow = z.infer<typeof StepRow>;
 const WarningRow = z.object({ seq: int, rule: z.string().nullable(), message: z.string(), file: z.string().nullable(), line: int.nullable(), col: int.nullable(), url: z.string().nullable(), detail: z.string().nullable() });
@@ -103,12 +105,12 @@ export class HistoryStore {
     db.migrate(HISTORY_SCHEMA_OWNER, HISTORY_MIGRATIONS, clock);
     this.#insertBuild = db.command(`INSERT OR REPLACE INTO history_builds (id, project, context, dockerfile, target, platform, started_at, ended_at, status,
       error_code, error_message, error_file, error_line, error_vertex, request, image_digest, config_digest, image_size, steps_total, steps_executed, steps_cached, warnings,
-      sbom, provenance, signed, sbom_packages, sbom_purl, sbom_license, vulns_scanned, vulns_data, vulns_critical, vulns_high, vulns_medium, vulns_low, vulns_unknown, secrets, push_bytes, promoted)
+      sbom, provenance, signed, sbom_packages, sbom_purl, sbom_license, vulns_scanned, vulns_data, vulns_critical, vulns_high, vulns_medium, vulns_low, vulns_unknown, secrets, push_bytes, promoted, trace_id)
       VALUES (@id, @project, @context, @dockerfile, @target, @platform, @started_at, @ended_at, @status, @error_code, @error_message, @error_file, @error_line, @error_vertex,
       @request, @image_digest, @config_digest, @image_size, @steps_total, @steps_executed, @steps_cached, @warnings,
-      @sbom, @provenance, @signed, @sbom_packages, @sbom_purl, @sbom_license, @vulns_scanned, @vulns_data, @vulns_critical, @vulns_high, @vulns_medium, @vulns_low, @vulns_unknown, @secrets, @push_bytes, @promoted)`);
-    this.#insertStep = db.command(`INSERT INTO history_steps (build_id, seq, vertex, name, stage, status, started_at, duration_ms, miss_reasons, exit_code, error, layer_digest, layer_size, file, line)
-      VALUES (@build_id, @seq, @vertex, @name, @stage, @status, @started_at, @duration_ms, @miss_reasons, @exit_code, @error, @layer_digest, @layer_size, @file, @line)`);
+      @sbom, @provenance, @signed, @sbom_packages, @sbom_purl, @sbom_license, @vulns_scanned, @vulns_data, @vulns_critical, @vulns_high, @vulns_medium, @vulns_low, @vulns_unknown, @secrets, @push_bytes, @promoted, @trace_id)`);
+    this.#insertStep = db.command(`INSERT INTO history_steps (build_id, seq, vertex, name, stage, status, started_at, duration_ms, miss_reasons, exit_code, error, layer_digest, layer_size, file, line, cache_key)
+      VALUES (@build_id, @seq, @vertex, @name, @stage, @status, @started_at, @duration_ms, @miss_reasons, @exit_code, @error, @layer_digest, @layer_size, @file, @line, @cache_key)`);
     this.#insertWarning = db.command(`INSERT INTO history_warnings (build_id, seq, rule, message, file, line, col, url, detail)
       VALUES (@build_id, @seq, @rule, @message, @file, @line, @col, @url, @detail)`);
     this.#insertLog = db.command('INSERT INTO history_logs (build_id, seq, encoding, size, data) VALUES (@build_id, @seq, @encoding, @size, @data)');
@@ -144,6 +146,7 @@ export class HistoryStore {
         ...supplyChainColumns(build.supplyChain),
         push_bytes: build.pushBytes ?? null,
         promoted: build.promoted === undefined ? null : Number(build.promoted),
+        trace_id: build.traceId ?? null,
       });
       for (const step of record.steps) {
         this.#insertStep({
@@ -153,6 +156,7 @@ export class HistoryStore {
           exit_code: step.exitCode ?? null, error: step.error ?? null,
           layer_digest: step.layer?.digest ?? null, layer_size: step.layer?.size ?? null,
           file: step.location?.file ?? null, line: step.location?.line ?? null,
+          cache_key: step.cacheKey ?? null,
         });
       }
       for (const warning of record.warnings) {
@@ -261,6 +265,7 @@ export function toBuild(row: BuildRow): BuildRecord {
     ...(row.sbom === null || row.provenance === null || row.signed === null ? {} : { supplyChain: toSupplyChain(row, row.sbom, row.provenance, row.signed) }),
     ...(row.push_bytes === null ? {} : { pushBytes: row.push_bytes }),
     ...(row.promoted === null ? {} : { promoted: row.promoted === 1 }),
+    ...(row.trace_id === null ? {} : { traceId: row.trace_id }),
   };
 }
 
@@ -299,6 +304,7 @@ function toStep(row: StepRow): StepRecord {
     seq: row.seq, vertex: row.vertex, name: row.name, status: row.status, startedAt: row.started_at,
     missReasons: row.miss_reasons === null ? [] : MissReasons.parse(JSON.parse(row.miss_reasons)),
     ...(row.stage === null ? {} : { stage: row.stage }),
+    ...(row.cache_key === null ? {} : { cacheKey: row.cache_key }),
     ...(row.duration_ms === null ? {} : { durationMs: row.duration_ms }),
     ...(row.exit_code === null ? {} : { exitCode: row.exit_code }),
     ...(row.error === null ? {} : { error: row.error }),

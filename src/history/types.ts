@@ -53,6 +53,8 @@ export interface BuildRecord {
   readonly pushBytes?: number | undefined;
   /** Whether a CI promoted the image (`stagecraft history annotate ID promoted=true`); absent: not told. */
   readonly promoted?: boolean | undefined;
+  /** The build's OpenTelemetry trace id (32 hex digits) when its trace was exported. */
+  readonly traceId?: string | undefined;
 }
 
 /** The supply-chain facts a record keeps (SLIs M5, M8, M10). */
@@ -92,6 +94,8 @@ export interface StepRecord {
   readonly durationMs?: number | undefined;
   /** Why the cache missed (empty when cached or not explained). */
   readonly missReasons: readonly string[];
+  /** The step's cache key (`sha256:…`): the key that hit, or the one a miss was saved under. */
+  readonly cacheKey?: string | undefined;
   readonly exitCode?: number | undefined;
   readonly error?: string | undefined;
   /** The layer the step made, when it made one. */

@@ -37,6 +37,8 @@ export interface TimedSpan {
 }
 
 export interface BuildTracer extends EventSink {
+  /** The build's trace id (32 hex digits) once `build.started` opened its root span. */
+  readonly traceId: string | undefined;
   /** Adds a span the events do not mark, under the build's root span. */
   span(span: TimedSpan): void;
   /** Ends what is open and exports; resolves to an error message when the export failed. Call once, after the build. */
@@ -88,6 +90,10 @@ class EventTracer implements BuildTracer {
     this.#flush = flush;
   }
 
+  get traceId(): string | undefined {
+    return this.#root?.spanContext().traceId;
+  }
+
   #start(name: string, time: number, parent: Context | undefined, attributes: Record<string, string | number | boolean> = {}): Span {
     return this.#tracer.startSpan(name, { startTime: time, attributes }, parent ?? this.#api.ROOT_CONTEXT);
   }
@@ -108,7 +114,7 @@ class EventTracer implements BuildTracer {
       case 'vertex.started':
       case 'vertex.cached': {
         if (this.#steps.has(event.vertex)) return;
-        const span = this.#start(event.name, event.time, this.#rootContext, { vertex: event.vertex, ...(event.stage === undefined ? {} : { stage: event.stage }), cached: event.type === 'vertex.cached' });
+        const span = this.#start(event.name, event.time, this.#rootContext, { vertex: event.vertex, ...(event.stage === undefined ? {} : { stage: event.stage }), ...(event.cacheKey === undefined ? {} : { 'cache.key': event.cacheKey }), cached: event.type === 'vertex.cached' });
         if (event.type === 'vertex.cached') {
           const load = this.#start(`load cache: ${event.name}`, event.time, this.#api.trace.setSpan(this.#api.ROOT_CONTEXT, span), { vertex: event.vertex });
           load.end(event.time);

@@ -14,6 +14,13 @@ export interface ApiDeps {
   readonly clock: () => number;
   /** The SLI report (M1–M10) of the history, when the metrics module provides one. */
   readonly sli?: ((store: HistoryStore, query: { project?: string; target?: string; sinceMs?: number; untilMs?: number }) => unknown) | undefined;
+  /** A trace viewer's URL with `{traceId}` in it (`serve --trace-url`): a build with a trace id links to it. */
+  readonly traceUrl?: string | undefined;
+}
+
+/** The trace viewer's page of a trace: `{traceId}` in the template replaced. */
+export function traceLink(template: string | undefined, traceId: string | undefined): string | null {
+  return template === undefined || traceId === undefined ? null : template.replaceAll('{traceId}', encodeURIComponent(traceId));
 }
 
 const UNITS: Readonly<Record<string, number>> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -86,7 +93,7 @@ export function showBuild(deps: ApiDeps, ref: string): unknown {
   const logs = deps.store.logs(record.build.id).map((l) => ({ seq: l.seq, name: names.get(l.seq) ?? '', text: l.text }));
   const previous = deps.query.previous(record.build);
   const before = previous === undefined ? undefined : deps.store.get(previous.id);
-  return { ...record, logs, previous: before === undefined ? null : { build: before.build, steps: before.steps } };
+  return { ...record, logs, traceUrl: traceLink(deps.traceUrl, record.build.traceId), previous: before === undefined ? null : { build: before.build, steps: before.steps } };
 }
 
 export function buildLayers(deps: ApiDeps, ref: string): unknown {

@@ -26,6 +26,7 @@ export interface ServerOptions {
   readonly metrics?: (() => Promise<{ readonly contentType: string; readonly body: string }>) | undefined;
   readonly sli?: ApiDeps['sli'];
   readonly clock?: (() => number) | undefined;
+  readonly traceUrl?: ApiDeps['traceUrl'];
   /** One line per stored record and per refused post (no token, no body). */
   readonly log?: ((line: string) => void) | undefined;
 }
@@ -129,7 +130,7 @@ async function route(options: ServerOptions, deps: ApiDeps, request: IncomingMes
 
 /** The request handler (exported for tests that need no socket). */
 export function createHandler(options: ServerOptions): (request: IncomingMessage, response: ServerResponse) => void {
-  const deps: ApiDeps = { store: options.store, query: options.query, clock: options.clock ?? Date.now, sli: options.sli };
+  const deps: ApiDeps = { store: options.store, query: options.query, clock: options.clock ?? Date.now, sli: options.sli, traceUrl: options.traceUrl };
   return (request, response) => {
     route(options, deps, request, response).catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status

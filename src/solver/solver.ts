@@ -160,7 +160,7 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
           const hit = await options.cache.load(key.key, n, signal);
           if (hit !== undefined) {
             cached++;
-            events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage });
+            events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage, cacheKey: key.key });
             return hit;
           }
           reasons = options.explainMiss === undefined
@@ -173,7 +173,7 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
         const start = now();
         try {
           signal.throwIfAborted();
-          events.emit({ type: 'vertex.started', vertex: n.id, time: start, name: n.name, stage: n.stage, inputs: n.inputs });
+          events.emit({ type: 'vertex.started', vertex: n.id, time: start, name: n.name, stage: n.stage, inputs: n.inputs, cacheKey: key.key });
           if (reasons !== undefined && reasons.length > 0) events.emit({ type: 'cache.miss', vertex: n.id, time: now(), key: key.key, reasons });
           const result = await op.execute(inputs, {
             signal,

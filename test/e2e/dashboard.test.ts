@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { z } from 'zod';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
 import { CLI_PATH, runCli } from '../helpers/cli.js';
+import { HistoryShown, type HistoryShown as Shown } from '../helpers/history-json.js';
 
 const TOKEN = 'e2e-dashboard-token-6f1c2a9b8d';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/dashboard/', import.meta.url));
@@ -19,6 +20,7 @@ const Build = z.object({
 }).passthrough();
 const Page_ = z.object({ total: z.number(), builds: z.array(Build) });
 const Layers = z.object({ total: z.number(), layers: z.array(z.object({ line: z.number().nullable(), name: z.string(), size: z.number() })) });
+const TRACE_VIEWER = 'http://traces.example/trace/{traceId}';
 const HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
 
 interface Serve {
@@ -29,7 +31,7 @@ interface Serve {
 
 /** `stagecraft serve` as a child process; resolves with its URL once it listens. */
 async function serve(root: string, listen: string, tokenFile: string): Promise<Serve> {
-  const child = spawn(process.execPath, [CLI_PATH, '--root', root, 'serve', '--listen', listen, '--token-file', tokenFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_PATH, '--root', root, 'serve', '--listen', listen, '--token-file', tokenFile, '--trace-url', TRACE_VIEWER], { stdio: ['ignore', 'ignore', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let seen = '';
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -47,6 +49,22 @@ async function serve(root: string, listen: string, tokenFile: string): Promise<S
       await exited;
     },
   };
+}
+
+/**
+ * An OTLP/HTTP receiver in a child process (the builds run synchronously, so not in this one): it
+ * answers 200 and appends each request body as one line to `file`.
+ */
+async function otlpReceiver(file: string): Promise<{ url: string; stop: () => void }> {
+  const script = `const fs = require('node:fs'); require('node:http').createServer((req, res) => { const parts = []; req.on('data', (c) => parts.push(c));
+    req.on('end', () => { fs.appendFileSync(${JSON.stringify(file)}, Buffer.concat(parts).toString().replace(/\\n/g, ' ') + '\\n'); res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); }); })
+    .listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`the OTLP receiver exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, stop: () => void child.kill('SIGTERM') };
 }
 
 async function getJson(url: string): Promise<unknown> {
@@ -119,9 +137,16 @@ describe('stagecraft serve + build --report-to: two builders, one view; the dash
     const push = runCli(['--root', rootB, 'history', 'push', '--report-to', server.url, '--json'], { env: reportEnv });
     assert.equal(push.status, 0, push.stderr);
     assert.equal((JSON.parse(push.stdout) as { delivered: string[] }).delivered.length, 1);
-    // And a build of A reports itself (A's queue is empty).
-    const a3 = build(rootA, [dir]);
+    // And a build of A reports itself (A's queue is empty); its trace goes to an OTLP receiver.
+    const spansFile = join(env.work, 'spans.jsonl');
+    const receiver = await otlpReceiver(spansFile);
+    const a3 = env.build(['--report-to', server.url, dir], { root: rootA, env: { ...reportEnv, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } });
+    receiver.stop();
     assert.equal(a3.status, 0, a3.stderr);
+    const exported = new Set(readFileSync(spansFile, 'utf8').trim().split('\n').flatMap((line) => (JSON.parse(line) as { resourceSpans: { scopeSpans: { spans: { traceId: string }[] }[] }[] })
+      .resourceSpans.flatMap((r) => r.scopeSpans.flatMap((scope) => scope.spans.map((span) => span.traceId)))));
+    const a3Shown = HistoryShown.parse(JSON.parse(runCli(['--root', rootA, 'history', 'show', '--json', '^1']).stdout));
+    assert.deepEqual([...exported], [a3Shown.build.traceId], 'the history holds the id of the trace the build exported');
     // A wrong token is refused (401) and the record stays queued.
     const refused = runCli(['--root', rootA, 'history', 'push', '--report-to', server.url, '^1'], { env: { ...process.env, STAGECRAFT_REPORT_TOKEN: 'not-the-token-at-all' } });
     assert.equal(refused.status, 7, refused.stderr);
@@ -189,6 +214,33 @@ describe('stagecraft serve + build --report-to: two builders, one view; the dash
       assert.equal(await page.textContent(`.recent-row[data-build="${b.id}"] .digest`), b.image?.digest ?? '–');
     }
     assert.ok((await page.locator('.cache-row').count()) > 0);
+    // Cache keys on the page as the history has them: per key, the builds it was seen in and its hits (both builders' records).
+    const show = (id: string): Shown => {
+      const found = [rootA, rootB].map((root) => runCli(['--root', root, 'history', 'show', '--json', id])).find((run) => run.status === 0);
+      assert.ok(found !== undefined, `build ${id} is in the history of builder A or B`);
+      return HistoryShown.parse(JSON.parse(found.stdout));
+    };
+    const shownAll = all.map((b) => show(b.id));
+    const perKey = new Map<string, { builds: Set<string>; hits: number }>();
+    for (const record of shownAll) {
+      for (const step of record.steps) {
+        if (step.cacheKey === undefined) continue;
+        const entry = perKey.get(step.cacheKey) ?? { builds: new Set<string>(), hits: 0 };
+        entry.builds.add(record.build.id);
+        if (step.status === 'cached') entry.hits++;
+        perKey.set(step.cacheKey, entry);
+      }
+    }
+    const hitKey = [...perKey.entries()].find(([, e]) => e.hits >= 2)?.[0];
+    assert.ok(hitKey !== undefined, 'a key that hit in later builds');
+    for (const [key, entry] of [...perKey.entries()].filter(([k]) => k === hitKey).concat([...perKey.entries()].slice(0, 3))) {
+      const row = page.locator(`.cache-row[data-key="${key}"]`);
+      assert.equal(await row.count(), 1, key);
+      assert.equal(await row.locator('.cache-key').getAttribute('title'), key, 'the whole key on hover');
+      assert.equal(await row.locator('.cache-key').textContent(), `${key.slice(0, 19)}…`);
+      assert.equal(await row.locator('.seen').textContent(), `key seen in ${entry.builds.size} build${entry.builds.size === 1 ? '' : 's'}, hit ${entry.hits}`);
+      assert.equal(await row.locator('.hits').textContent(), String(entry.hits));
+    }
     assert.equal(await page.textContent('.provenance dd a'), successes.sort((x, y) => y.startedAt - x.startedAt)[0]?.id);
 
     // The build with the markup line: shown as text, never run; layers per Dockerfile line as recorded.
@@ -207,6 +259,18 @@ describe('stagecraft serve + build --report-to: two builders, one view; the dash
     assert.deepEqual(sizes, withMarkup.layers.layers.map((l) => l.size));
     assert.ok((await page.locator('.wf-row').count()) >= 4, 'a waterfall row per step');
     assert.ok((await page.textContent('#build-logs'))?.includes('testing'), 'the step output');
+    const markupSteps = shownAll.find((r) => r.build.id === withMarkup.b.id)?.steps ?? [];
+    assert.ok(markupSteps.length > 0);
+    for (const step of markupSteps) {
+      assert.equal(await page.locator(`.cache-step[data-seq="${step.seq}"] .cache-key`).getAttribute('title'), step.cacheKey ?? null, `step ${step.seq}`);
+    }
+
+    // The traced build's page shows its trace id, linked to the trace viewer.
+    const traced = shownAll.find((r) => r.build.traceId !== undefined);
+    assert.ok(traced?.build.traceId !== undefined, 'one build was traced');
+    await open(`#/build/${traced.build.id}`, 'build-traced');
+    assert.equal(await page.textContent('#build-trace'), traced.build.traceId);
+    assert.equal(await page.getAttribute('#build-trace a', 'href'), TRACE_VIEWER.replace('{traceId}', traced.build.traceId));
 
     assert.deepEqual(errors, [], 'no page errors');
   });

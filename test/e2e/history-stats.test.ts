@@ -10,8 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
 import { runCli } from '../helpers/cli.js';
+import { HistoryList, HistoryShown } from '../helpers/history-json.js';
 
-const Build = z.object({ id: z.string(), project: z.string(), status: z.string(), startedAt: z.number(), endedAt: z.number(), steps: z.object({ total: z.number(), cached: z.number() }) }).passthrough();
 const Ratio = z.object({ value: z.number().nullable(), numerator: z.number(), denominator: z.number() });
 const Report = z.object({
   builds: z.object({ total: z.number(), success: z.number(), failed: z.number(), cancelled: z.number() }),
@@ -25,7 +25,6 @@ const Report = z.object({
   provenanceCoverage: Ratio,
   vulnerabilities: z.unknown(),
 }).passthrough();
-const Shown = z.object({ pulls: z.array(z.object({ ref: z.string(), durationMs: z.number(), bytes: z.number(), blobs: z.number() })), build: z.object({ supplyChain: z.unknown() }).passthrough() }).passthrough();
 
 describe('history stats: SLIs over real builds', () => {
   let env: BuildEnv;
@@ -58,7 +57,7 @@ describe('history stats: SLIs over real builds', () => {
     writeFileSync(dockerfile, `FROM ${env.busybox}\nRUN echo one > /one\nRUN echo fixed\nCOPY f /f\n`);
     assert.equal(env.build(['-f', dockerfile, dir], { root }).status, 0);
 
-    const builds = z.array(Build).parse(JSON.parse(ok(['history', 'ls', '--json']).stdout));
+    const builds = HistoryList.parse(JSON.parse(ok(['history', 'ls', '--json']).stdout));
     assert.deepEqual(builds.map((b) => b.status), ['success', 'failed', 'success']);
     const [fixed, failed, first] = builds;
     const report = Report.parse(JSON.parse(ok(['history', 'stats', '--json']).stdout));
@@ -75,13 +74,20 @@ describe('history stats: SLIs over real builds', () => {
     assert.deepEqual(report.provenanceCoverage, { value: 1, numerator: 2, denominator: 2 });
     assert.equal(report.vulnerabilities, null, 'no scan: no data, not zero');
     // The first build of a fresh root pulled busybox from the registry.
-    const shown = Shown.parse(JSON.parse(ok(['history', 'show', first?.id ?? '', '--json']).stdout));
+    const shown = HistoryShown.parse(JSON.parse(ok(['history', 'show', first?.id ?? '', '--json']).stdout));
     assert.equal(shown.pulls.length, 1, JSON.stringify(shown.pulls));
     assert.equal(shown.pulls[0]?.ref, `${env.registry.host}/busybox`);
     assert.ok((shown.pulls[0]?.bytes ?? 0) > 100_000 && (shown.pulls[0]?.blobs ?? 0) >= 2, JSON.stringify(shown.pulls));
     assert.equal(report.pullLatencyMs.count, 1);
     assert.equal(report.pullLatencyMs.p50, shown.pulls[0]?.durationMs);
     assert.equal(report.promotionRate.status, 'unknown');
+    // The RUN both builds share: the fixed build hit the key the first one saved.
+    const runOne = (shownBuild: typeof shown): (typeof shown.steps)[number] | undefined => shownBuild.steps.find((s) => s.name.includes('RUN echo one'));
+    const fixedShown = HistoryShown.parse(JSON.parse(ok(['history', 'show', fixed?.id ?? '', '--json']).stdout));
+    assert.equal(runOne(shown)?.status, 'done');
+    assert.equal(runOne(fixedShown)?.status, 'cached');
+    assert.match(runOne(shown)?.cacheKey ?? '', /^sha256:[0-9a-f]{64}$/);
+    assert.equal(runOne(fixedShown)?.cacheKey, runOne(shown)?.cacheKey);
 
     const text = ok(['history', 'stats']).stdout;
     assert.match(text, /^Builds: 3 \(2 succeeded, 1 failed, 0 cancelled\), all projects/);

@@ -3,30 +3,10 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { z } from 'zod';
 import { startBuildEnv, type BuildEnv } from '../helpers/build-env.js';
 import { CLI_PATH, runCli } from '../helpers/cli.js';
+import { HistoryExport, HistoryList, HistoryLogs, HistoryShown, type HistoryBuild } from '../helpers/history-json.js';
 import { Database } from '../../src/db/index.js';
-
-const Build = z.object({
-  id: z.string(),
-  project: z.string(),
-  target: z.string(),
-  status: z.enum(['success', 'failed', 'cancelled']),
-  startedAt: z.number(),
-  endedAt: z.number(),
-  error: z.object({ code: z.string().optional(), message: z.string(), location: z.object({ file: z.string(), line: z.number() }).optional() }).optional(),
-  request: z.object({ buildArgs: z.array(z.object({ name: z.string(), value: z.string() })), secrets: z.array(z.string()), ssh: z.array(z.string()), tags: z.array(z.string()) }).passthrough(),
-  image: z.object({ digest: z.string(), configDigest: z.string(), size: z.number() }).optional(),
-  steps: z.object({ total: z.number(), executed: z.number(), cached: z.number() }),
-  warnings: z.number(),
-});
-const Step = z.object({
-  seq: z.number(), name: z.string(), status: z.string(), durationMs: z.number().optional(), missReasons: z.array(z.string()),
-  exitCode: z.number().optional(), layer: z.object({ digest: z.string(), size: z.number() }).optional(), location: z.object({ file: z.string(), line: z.number() }).optional(),
-});
-const Shown = z.object({ build: Build, steps: z.array(Step), warnings: z.array(z.object({ message: z.string() }).passthrough()) });
-const Logs = z.array(z.object({ seq: z.number(), name: z.string(), text: z.string() }));
 
 const LINES = 3000;
 const SECRET = 'e2e-secret-value-5b8c1a';
@@ -41,7 +21,7 @@ describe('build history: every build recorded, `stagecraft history ls|show|logs|
     assert.equal(run.status, 0, `${args.join(' ')}: ${run.stderr}`);
     return run;
   };
-  const list = (...args: string[]): z.infer<typeof Build>[] => z.array(Build).parse(JSON.parse(ok(['history', 'ls', '--json', ...args]).stdout));
+  const list = (...args: string[]): HistoryBuild[] => HistoryList.parse(JSON.parse(ok(['history', 'ls', '--json', ...args]).stdout));
 
   before(async () => {
     env = await startBuildEnv();
@@ -113,7 +93,7 @@ describe('build history: every build recorded, `stagecraft history ls|show|logs|
     assert.equal(cli(['history', 'ls', '--filter', 'status=odd']).status, 2);
 
     // show: the success, with its steps, layers, lines and the warning.
-    const shown = Shown.parse(JSON.parse(ok(['history', 'show', '--json', success.id.slice(0, 6)]).stdout));
+    const shown = HistoryShown.parse(JSON.parse(ok(['history', 'show', '--json', success.id.slice(0, 6)]).stdout));
     assert.equal(shown.build.id, success.id, 'a prefix of the id finds it');
     const run = shown.steps.find((s) => s.name.includes('RUN --mount=type=secret'));
     assert.equal(run?.status, 'done');
@@ -122,15 +102,20 @@ describe('build history: every build recorded, `stagecraft history ls|show|logs|
     const copy = shown.steps.find((s) => s.name.includes('COPY f /f'));
     assert.equal(copy?.location?.line, 4);
     assert.ok((copy?.layer?.size ?? 0) > 0);
+    // Each step's cache key as the build's events told it (rawjson), for a miss and for the FROM step.
+    const told = new Map(good.events.flatMap((e) => ((e.type === 'vertex.started' || e.type === 'vertex.cached') && e.cacheKey !== undefined ? [[e.vertex, e.cacheKey] as const] : [])));
+    assert.ok(shown.steps.length > 0 && shown.steps.every((s) => s.cacheKey !== undefined && s.cacheKey === told.get(s.vertex)), JSON.stringify(shown.steps.map((s) => [s.name, s.cacheKey])));
+    const copyKey = copy?.cacheKey;
     assert.ok(shown.warnings.some((w) => /UNUSED/.test(w.message)), JSON.stringify(shown.warnings));
     const showText = ok(['history', 'show', success.id]).stdout;
     assert.match(showText, /^Status:\s+SUCCESS$/m);
     assert.match(showText, new RegExp(`^Image:\\s+${digest}$`, 'm'));
-    assert.match(showText, /^#\s+STATUS\s+DURATION\s+LINE\s+LAYER\s+NAME$/m);
+    assert.match(showText, /^#\s+STATUS\s+DURATION\s+LINE\s+CACHE KEY\s+LAYER\s+NAME$/m);
+    assert.match(showText, new RegExp(`\\s${(copyKey ?? 'none').slice(7, 19)}\\s+[0-9a-f]{12} .*COPY f /f`), 'the short cache key in the steps table');
     assert.match(showText, /Warnings \(\d+\):/);
 
     // The failing build: exit code and line on its step; `logs` has its whole output.
-    const failedShown = Shown.parse(JSON.parse(ok(['history', 'show', '--json', '^2']).stdout));
+    const failedShown = HistoryShown.parse(JSON.parse(ok(['history', 'show', '--json', '^2']).stdout));
     const failing = failedShown.steps.find((s) => s.status === 'failed');
     assert.equal(failing?.exitCode, 3);
     assert.equal(failing?.location?.line, 3);
@@ -139,18 +124,18 @@ describe('build history: every build recorded, `stagecraft history ls|show|logs|
     const expected = Array.from({ length: LINES }, (_, i) => `line ${i + 1} of the failing step, padded out to make the output long\n`).join('');
     assert.ok(expected.length > 100_000);
     assert.equal(logs, expected, 'the whole output of the failing step, not clipped');
-    const jsonLogs = Logs.parse(JSON.parse(ok(['history', 'logs', '--json', failed.id]).stdout));
+    const jsonLogs = HistoryLogs.parse(JSON.parse(ok(['history', 'logs', '--json', failed.id]).stdout));
     assert.equal(jsonLogs.find((l) => l.seq === failing?.seq)?.text, expected);
     assert.equal(cli(['history', 'logs', failed.id, '--step', '99']).status, 6);
 
-    const cancelledShown = Shown.parse(JSON.parse(ok(['history', 'show', '--json', '^1']).stdout));
+    const cancelledShown = HistoryShown.parse(JSON.parse(ok(['history', 'show', '--json', '^1']).stdout));
     assert.equal(cancelledShown.steps.find((s) => s.name.includes('sleep 60'))?.status, 'cancelled');
     assert.match(ok(['history', 'logs', '^1']).stdout, /RUN echo waiting && sleep 60\nwaiting\n/);
 
     // export: one JSON document with the record, steps, warnings and logs.
     const file = join(env.work, 'export.json');
     ok(['history', 'export', failed.id, '-o', file]);
-    const exported = z.object({ version: z.literal(1), build: Build, steps: z.array(Step), warnings: z.array(z.unknown()), logs: z.array(z.object({ seq: z.number(), text: z.string() })) }).parse(JSON.parse(readFileSync(file, 'utf8')));
+    const exported = HistoryExport.parse(JSON.parse(readFileSync(file, 'utf8')));
     assert.equal(exported.build.id, failed.id);
     assert.equal(exported.logs.find((l) => l.seq === failing?.seq)?.text, expected);
     assert.equal(ok(['history', 'export', failed.id]).stdout, readFileSync(file, 'utf8'), 'to stdout too');
@@ -181,6 +166,9 @@ describe('build history: every build recorded, `stagecraft history ls|show|logs|
     assert.equal(warm?.status, 'success');
     // The solver looks no further than the cached target: its inputs are not visited.
     assert.ok((warm?.steps.cached ?? 0) >= 1 && warm?.steps.executed === 0, JSON.stringify(warm?.steps));
+    const warmCopy = HistoryShown.parse(JSON.parse(ok(['history', 'show', '--json', warm?.id ?? '']).stdout)).steps.find((s) => s.name.includes('COPY f /f'));
+    assert.equal(warmCopy?.status, 'cached');
+    assert.equal(warmCopy?.cacheKey, copyKey, 'the hit is on the key the first build saved');
     assert.deepEqual(JSON.parse(ok(['history', 'rm', '--all', '--json']).stdout), { removed: [warm?.id] });
     assert.deepEqual(list(), []);
     assert.equal(cli(['history', 'show', '^1']).status, 6);

@@ -16,6 +16,8 @@ export interface FixtureOptions {
   readonly cached?: readonly number[];
   readonly failStage?: 'build' | 'test';
   readonly logText?: string;
+  /** The build's trace id. */
+  readonly traceId?: string;
 }
 
 const STEPS = [
@@ -45,6 +47,8 @@ export function fixtureBundle(id: string, options: FixtureOptions): RecordBundle
     const failed = i === failIndex;
     steps.push({
       seq: steps.length + 1, vertex: `sha256:${hex(i * 7919 + 17)}`, name: step.name, ...(step.stage === undefined ? {} : { stage: step.stage }),
+      // A hit reuses the step's standing key; a miss saves under a key of its own.
+      cacheKey: `sha256:${isCached ? hex(i * 31 + 5) : hex(i * 1_000_003 + t0)}`,
       status: isCached ? 'cached' : failed ? 'failed' : 'done', startedAt: Math.round(start), durationMs: isCached ? 0 : Math.round(duration * (i === 3 ? 0.5 : 0.1)),
       missReasons: isCached || i === 0 ? [] : [i === 2 ? 'file src/main.c changed' : 'an input step changed'],
       ...(failed ? { exitCode: 2, error: `process "/bin/sh -c make" did not complete successfully: exit code: 2` } : {}),
@@ -64,6 +68,7 @@ export function fixtureBundle(id: string, options: FixtureOptions): RecordBundle
       ...(status === 'success' ? { image: { digest: `sha256:${hex(t0 * 3 + 1)}`, configDigest: `sha256:${hex(t0 * 5 + 2)}`, size: options.imageSize ?? 5_000_000 } } : {}),
       steps: { total: steps.length, executed, cached: steps.length - executed - steps.filter((s) => s.status === 'cancelled').length },
       warnings: 0,
+      ...(options.traceId === undefined ? {} : { traceId: options.traceId }),
     },
     steps,
     warnings: [],

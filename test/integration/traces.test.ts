@@ -88,6 +88,7 @@ describe('traces: OTLP/HTTP spans of real builds', () => {
     await mkdir(context, { recursive: true });
     await writeFile(join(context, 'f'), 'file\n');
     let executed = -1;
+    let recorded: (string | undefined)[] = [];
     const engine = createEngine(loadConfig({ env: { STAGECRAFT_ROOT: join(work, 'root'), OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }, flags: {} }));
     try {
       const text = `FROM ${busybox}\nRUN echo built > /built\nCOPY f /f\n`;
@@ -95,6 +96,7 @@ describe('traces: OTLP/HTTP spans of real builds', () => {
       executed = (await engine.build({ ...options(context, text), attest })).executed;
       await engine.build(options(context, text));
       await assert.rejects(engine.build(options(context, `FROM ${busybox}\nRUN echo failing; exit 7\n`)), /exit code: 7/);
+      recorded = (await engine.buildHistory()).list({ limit: 10 }).map((b) => b.traceId);
     } finally {
       engine.close();
     }
@@ -102,6 +104,7 @@ describe('traces: OTLP/HTTP spans of real builds', () => {
     const spans = received.flatMap((r) => r.spans);
     const traces = [...new Set(spans.map((s) => s.traceId))];
     assert.equal(traces.length, 3, 'one trace per build');
+    assert.deepEqual([...recorded].sort(), [...traces].sort(), 'each build\'s history record holds the id of its trace');
     const [cold, warm, failing] = traces.map((id) => spans.filter((s) => s.traceId === id)).sort((a, b) => Number(BigInt(a[0]?.startTimeUnixNano ?? 0) - BigInt(b[0]?.startTimeUnixNano ?? 0)));
     const byName = (list: Span[] | undefined, name: string | RegExp): Span | undefined => list?.find((s) => (typeof name === 'string' ? s.name === name : name.test(s.name)));
 

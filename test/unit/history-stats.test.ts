@@ -91,4 +91,41 @@ describe('history stats: SLIs by SQL over a generated history', () => {
     assert.deepEqual(byTarget.map((g) => [g.project, g.target, g.report.builds.total]), [[B, '', 3], [A, 'app', 6], [A, 'test', 1]]);
     db.close();
   });
+
+  it('the grouped queries give each group exactly the report historyStats gives it (a generated history, several windows)', () => {
+    using db = Database.open(':memory:');
+    const s = new HistoryStore(db);
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
+    for (let i = 0; i < 300; i++) {
+      const status = pick(['success', 'success', 'failed', 'cancelled'] as const);
+      const start = i * 10_000 + Math.floor(random() * 5000);
+      const total = 1 + Math.floor(random() * 6);
+      saveFixture(s, {
+        id: `g${i}`, project: pick([A, B, '/src/c']), target: pick(['', 'app', 'test']), start, end: start + 1000 + Math.floor(random() * 90_000), status,
+        ...(status === 'success' ? {} : { code: pick(['BUILD_STEP_FAILED', 'DOCKERFILE_PARSE', 'ABORTED']) }),
+        steps: [total, Math.floor(random() * (total + 1))],
+        ...(status === 'success' && random() < 0.8 ? { size: 1000 + Math.floor(random() * 5000) } : {}),
+        ...(status === 'success' && random() < 0.7 ? { supplyChain: { sbom: random() < 0.5, provenance: random() < 0.5, signed: random() < 0.3, sbomPackages: { total: 10, purl: Math.floor(random() * 10), license: 3 }, ...(random() < 0.4 ? { vulns: { hasData: random() < 0.8, counts: counts(i % 3, i % 5, 1, 0, 2) } } : {}) } } : {}),
+        ...(random() < 0.3 ? { promoted: random() < 0.5 } : {}),
+        pulls: random() < 0.4 ? [100 + Math.floor(random() * 3000)] : [],
+      });
+    }
+    let groups = 0;
+    for (const query of [{}, { sinceMs: 1_000_000 }, { sinceMs: 500_000, untilMs: 2_000_000 }, { target: 'app' }, { project: B }]) {
+      for (const by of ['project', 'target'] as const) {
+        const grouped = historyStatsBy(s, query, by);
+        assert.ok(grouped.length > 0);
+        for (const g of grouped) {
+          groups++;
+          const target = by === 'target' ? g.target : query.target;
+          assert.deepEqual(g.report, historyStats(s, { ...query, project: g.project, target }), JSON.stringify([query, by, g.project, g.target]));
+        }
+        const keys = grouped.map((g) => [g.project, g.target ?? '']);
+        assert.deepEqual(keys, [...keys].sort((x, y) => (x[0] === y[0] ? ((x[1] ?? '') < (y[1] ?? '') ? -1 : 1) : (x[0] ?? '') < (y[0] ?? '') ? -1 : 1)), 'groups in project, target order');
+      }
+    }
+    assert.ok(groups > 30);
+  });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { StagecraftError } from '../../src/core/index.js';
 import { reportTarget } from '../../src/cli/report.js';
-import { parseListen } from '../../src/cli/commands/serve.js';
+import { parseListen, parseTraceUrl } from '../../src/cli/commands/serve.js';
 import { checkToken } from '../../src/server/index.js';
 
 const usage = (fn: () => unknown, pattern: RegExp): void => assert.throws(fn, (e: unknown) => e instanceof StagecraftError && e.code === 'USAGE' && pattern.test(e.message));
@@ -23,6 +23,10 @@ it('serve --listen and the token are checked before the server starts', () => {
   assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
   usage(() => parseListen('8080'), /invalid --listen/);
   usage(() => parseListen('host:99999'), /invalid --listen/);
+  assert.equal(parseTraceUrl('http://jaeger:16686/trace/{traceId}'), 'http://jaeger:16686/trace/{traceId}');
+  usage(() => parseTraceUrl('http://jaeger:16686/search'), /invalid --trace-url/);
+  usage(() => parseTraceUrl('javascript:alert({traceId})'), /invalid --trace-url/);
+  usage(() => parseTraceUrl('not a url {traceId}'), /invalid --trace-url/);
   assert.equal(checkToken('0123456789abcdef\n', 'f'), '0123456789abcdef');
   assert.throws(() => checkToken('short', 'f'), (e: unknown) => e instanceof StagecraftError && e.code === 'CONFIG');
   assert.throws(() => checkToken('has a space in it, long enough', 'f'), (e: unknown) => e instanceof StagecraftError && e.code === 'CONFIG');

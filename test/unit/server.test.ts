@@ -134,6 +134,43 @@ describe('stagecraft serve: JSON API and POST /api/records', () => {
     assert.equal(store.get('remote02'), undefined);
   });
 
+  it('debug: cache diagnostics per project, step and cache key (builds seen in, hits, misses); a build\'s trace links to the trace viewer', async () => {
+    type Key = { project: string; vertex: string; cacheKey: string | null; name: string; builds: number; hits: number; misses: number };
+    const debug = (await call(`${server.url}/api/debug?window=31d&project=app`)).body as { cache: { keys: Key[] } };
+    const app = store.list({ project: 'app', limit: 100 }).map((b) => store.get(b.id));
+    // The FROM step (index 1) hits its standing key in every build; COPY (index 2) hits in the even builds and misses with a new key in the odd ones.
+    const from = app.map((r) => r?.steps.find((s) => s.name.includes('FROM')));
+    const fromKey = from[0]?.cacheKey;
+    assert.ok(fromKey !== undefined && from.every((s) => s?.cacheKey === fromKey && s.status === 'cached'));
+    const row = debug.cache.keys.find((k) => k.cacheKey === fromKey);
+    assert.deepEqual(row && [row.project, row.builds, row.hits, row.misses], ['app', 20, 20, 0]);
+    const copies = app.map((r) => r?.steps.find((s) => s.name.includes('COPY src')));
+    const standing = copies.find((s) => s?.status === 'cached')?.cacheKey;
+    const copyRow = debug.cache.keys.find((k) => k.cacheKey === standing);
+    assert.deepEqual(copyRow && [copyRow.builds, copyRow.hits, copyRow.misses], [copies.filter((s) => s?.status === 'cached').length, 10, 0]);
+    const missKey = copies.find((s) => s?.status === 'done')?.cacheKey;
+    const missRow = debug.cache.keys.find((k) => k.cacheKey === missKey);
+    assert.deepEqual(missRow && [missRow.builds, missRow.hits, missRow.misses], [1, 0, 1]);
+    assert.ok(debug.cache.keys.every((k) => k.project === 'app'));
+
+    const traced = open();
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    traced.store.save(fromRecordBundle(fixtureBundle('t1', { startedAt: NOW - 1000, traceId })));
+    traced.store.save(fromRecordBundle(fixtureBundle('t2', { startedAt: NOW - 500 })));
+    const viewer = await startServer({ store: traced.store, query: traced.query, assets: new Map(), clock: () => NOW, traceUrl: 'http://jaeger.internal:16686/trace/{traceId}' }, { host: '127.0.0.1', port: 0 });
+    try {
+      const t1 = (await call(`${viewer.url}/api/builds/t1`)).body as { build: { traceId?: string }; traceUrl: string | null };
+      assert.equal(t1.build.traceId, traceId);
+      assert.equal(t1.traceUrl, `http://jaeger.internal:16686/trace/${traceId}`);
+      const t2 = (await call(`${viewer.url}/api/builds/t2`)).body as { build: { traceId?: string }; traceUrl: string | null };
+      assert.equal(t2.build.traceId, undefined);
+      assert.equal(t2.traceUrl, null);
+    } finally {
+      await viewer.close();
+      traced.db.close();
+    }
+  });
+
   it('stores a posted record once, however often it is sent', async () => {
     const bundle = JSON.stringify(fixtureBundle('remote03', { startedAt: NOW - 500, logText: 'remote output\n' }));
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` };

@@ -120,6 +120,25 @@ describe('solver', () => {
     assert.ok(!trace.runs.includes('final'));
   });
 
+  it('tells each step\'s cache key: on vertex.started when it misses, on vertex.cached when it hits', async () => {
+    const cache = new MapCache();
+    const trace: Trace = { running: 0, maxRunning: 0, runs: [] };
+    const cold = new RecordingSink();
+    const first = await solve({ nodes: graph(diamond), roots: ['final'], opFor: ops(trace), cache, events: cold });
+    const started = cold.events.filter((e) => e.type === 'vertex.started');
+    assert.equal(started.length, 5);
+    for (const e of started) assert.equal(e.cacheKey, first.keys.get(e.vertex)?.key, e.vertex);
+    const warm = new RecordingSink();
+    const second = await solve({ nodes: graph(diamond), roots: ['final'], opFor: ops(trace, { salt: { a: 'changed' } }), cache, events: warm });
+    const hits = warm.events.filter((e) => e.type === 'vertex.cached');
+    const misses = warm.events.filter((e) => e.type === 'vertex.started');
+    assert.deepEqual(hits.map((e) => e.vertex).sort(), ['b', 'base', 'c']);
+    assert.deepEqual(misses.map((e) => e.vertex).sort(), ['a', 'final']);
+    for (const e of [...hits, ...misses]) assert.equal(e.cacheKey, second.keys.get(e.vertex)?.key, e.vertex);
+    assert.equal(hits.find((e) => e.vertex === 'b')?.cacheKey, first.keys.get('b')?.key, 'a hit is the key saved before');
+    assert.notEqual(misses.find((e) => e.vertex === 'a')?.cacheKey, first.keys.get('a')?.key, 'a changed step has a new key');
+  });
+
   it('stops when the caller aborts', async () => {
     const controller = new AbortController();
     const trace: Trace = { running: 0, maxRunning: 0, runs: [] };

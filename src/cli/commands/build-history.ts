@@ -118,6 +118,7 @@ function showText(found: NonNullable<ReturnType<HistoryStore['get']>>, now: numb
   }
   if (build.pushBytes !== undefined) field('Pushed', formatBytes(build.pushBytes));
   if (build.promoted !== undefined) field('Promoted', build.promoted ? 'yes' : 'no');
+  if (build.traceId !== undefined) field('Trace', build.traceId);
   for (const pull of found.pulls ?? []) field('Pulled', `${pull.ref}: ${formatBytes(pull.bytes)} in ${formatDuration(pull.durationMs)} (${pull.blobs} blobs)`);
   if (build.error !== undefined) {
     lines.push('', 'Error:');
@@ -125,9 +126,9 @@ function showText(found: NonNullable<ReturnType<HistoryStore['get']>>, now: numb
     lines.push(`  ${build.error.code ?? 'ERROR'}${where}`, ...build.error.message.split('\n').map((l) => `  ${l}`));
   }
   lines.push('', 'Steps:');
-  const rows = [['#', 'STATUS', 'DURATION', 'LINE', 'LAYER', 'NAME']];
+  const rows = [['#', 'STATUS', 'DURATION', 'LINE', 'CACHE KEY', 'LAYER', 'NAME']];
   for (const step of steps) {
-    rows.push([String(step.seq), stepState(step), step.durationMs === undefined ? '' : formatDuration(step.durationMs), stepLine(step), step.layer === undefined ? '' : `${shortDigest(step.layer.digest)} ${formatBytes(step.layer.size)}`, step.name]);
+    rows.push([String(step.seq), stepState(step), step.durationMs === undefined ? '' : formatDuration(step.durationMs), stepLine(step), step.cacheKey === undefined ? '' : shortDigest(step.cacheKey), step.layer === undefined ? '' : `${shortDigest(step.layer.digest)} ${formatBytes(step.layer.size)}`, step.name]);
   }
   lines.push(table(rows).trimEnd());
   const missed = steps.filter((s) => s.missReasons.length > 0);

@@ -27,6 +27,20 @@ function parseSize(text: string): number {
   return size;
 }
 
+/** `--trace-url`: an http(s) URL of a trace viewer with `{traceId}` where the id goes. */
+export function parseTraceUrl(text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text.replaceAll('{traceId}', '0'));
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || !text.includes('{traceId}')) {
+    throw new StagecraftError('USAGE', `invalid --trace-url "${text}"`, { hint: 'give an http(s) URL with {traceId} where the trace id goes, e.g. http://jaeger:16686/trace/{traceId}' });
+  }
+  return text;
+}
+
 async function readToken(file: string | undefined): Promise<string | undefined> {
   if (file !== undefined) {
     let text: string;
@@ -48,18 +62,20 @@ export function registerServe(program: Command, io: CliIo): void {
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--token-file <file>', 'the token builders send to post records (default: $STAGECRAFT_SERVE_TOKEN; without one, posts are refused)')
     .option('--max-body <size>', 'largest record a builder may post', '64MiB')
+    .option('--trace-url <url>', 'link each build\'s trace id to this trace viewer URL ({traceId} is replaced), e.g. http://jaeger:16686/trace/{traceId}')
     .addHelpText('after', '\nExamples:\n  stagecraft serve\n  STAGECRAFT_SERVE_TOKEN=$(cat token) stagecraft serve --listen 0.0.0.0:8080\n  stagecraft build --report-to http://builds.internal:8080 .   # on another machine, with $STAGECRAFT_REPORT_TOKEN')
-    .action(async (flags: { listen: string; tokenFile?: string; maxBody: string }, command: Command) => {
+    .action(async (flags: { listen: string; tokenFile?: string; maxBody: string; traceUrl?: string }, command: Command) => {
       // Every flag is checked before the state root is opened.
       const listen = parseListen(flags.listen);
       const maxBodyBytes = flags.maxBody === '64MiB' ? DEFAULT_MAX_BODY : parseSize(flags.maxBody);
+      const traceUrl = flags.traceUrl === undefined ? undefined : parseTraceUrl(flags.traceUrl);
       const token = await readToken(flags.tokenFile);
       await withEngine(command, async (engine, signal) => {
         const { store, query } = await engine.historyAccess();
         const assets = loadAssets();
         const running = await startServer({
           store, query, token, maxBodyBytes, assets,
-          sli: historyStats,
+          sli: historyStats, traceUrl,
           metrics: () => renderMetrics(store),
           log: (line) => io.stderr(`stagecraft serve: ${line}\n`),
         }, listen);

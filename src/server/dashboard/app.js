@@ -47,6 +47,9 @@
   const when = (ms) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + 'Z';
   const status = (s) => el('span', { class: 'status-' + s }, s);
   const shortDigest = (d) => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '–');
+  // A cache key shortened (`sha256:0123456789ab…`); the whole key on hover (title) and in data-key.
+  const cacheKey = (key) => (key ? el('span', { class: 'mono cache-key', title: key, 'data-key': key }, key.slice(0, key.indexOf(':') + 13) + '…') : el('span', { class: 'muted cache-key' }, '–'));
+  const plural = (n, one, many) => n + ' ' + (n === 1 ? one : many);
   const projectName = (b) => b.project + (b.target ? ' (' + b.target + ')' : '');
 
   async function api(path) {
@@ -175,8 +178,13 @@
     const recent = section('Recent builds', 'debug-recent', table(['build', 'project', 'status', { label: 'time', num: true }, 'image digest', { label: 'size', num: true }, 'logs'],
       data.recent.map((b) => el('tr', { class: 'recent-row', 'data-build': b.id }, td(buildLink(b.id)), td(projectName(b)), td(status(b.status)), td(secs(b.endedAt - b.startedAt), 'num'),
         td(b.image ? b.image.digest : '–', 'mono digest'), td(bytes(b.image ? b.image.size : null), 'num'), td(buildLink(b.id, 'logs', '/logs'))))));
-    const keys = section('Cache diagnostics', 'debug-cache', table(['step vertex', 'step', { label: 'hits', num: true }, { label: 'misses', num: true }, 'last miss reasons'],
-      data.cache.keys.map((k) => el('tr', { class: 'cache-row' }, td(k.vertex.slice(0, 19), 'mono'), td(k.name), td(String(k.hits), 'num'), td(String(k.misses), 'num'), td(k.lastMissReasons.join('; ') || '–')))),
+    // One row per project, step and cache key: in how many recent builds the key was seen, and how often it hit.
+    // The project column only when the rows come from more than one project.
+    const manyProjects = new Set(data.cache.keys.map((k) => k.project)).size > 1;
+    const keys = section('Cache diagnostics', 'debug-cache', table(['cache key', 'step', manyProjects ? 'project' : null, 'seen', { label: 'hits', num: true }, { label: 'misses', num: true }, 'last miss reasons'].filter((h) => h !== null),
+      data.cache.keys.map((k) => el('tr', { class: 'cache-row', 'data-vertex': k.vertex, 'data-key': k.cacheKey || '' }, td(cacheKey(k.cacheKey)), td(k.name, ''), manyProjects ? td(k.project) : null,
+        td((k.cacheKey ? 'key ' : 'step ') + 'seen in ' + plural(k.builds, 'build', 'builds') + ', hit ' + k.hits, 'seen'),
+        td(String(k.hits), 'num hits'), td(String(k.misses), 'num misses'), td(k.lastMissReasons.join('; ') || '–')))),
     el('h2', {}, 'Most frequent miss reasons'), data.cache.reasons.length === 0 ? el('p', { class: 'muted' }, 'No cache misses explained in this window.')
       : table(['reason', { label: 'count', num: true }], data.cache.reasons.map((r) => el('tr', {}, td(r.reason), td(String(r.count), 'num')))));
     const last = section("Last successful build's provenance", 'debug-provenance', data.lastSuccess === null ? el('p', { class: 'muted' }, 'No successful build yet.') : provenance(data.lastSuccess.build));
@@ -193,6 +201,7 @@
         el('dt', {}, 'duration'), el('dd', { id: 'build-duration' }, secs(b.endedAt - b.startedAt)),
         el('dt', {}, 'steps'), el('dd', {}, b.steps.total + ' (' + b.steps.executed + ' executed, ' + b.steps.cached + ' cached)'),
         el('dt', {}, 'image'), el('dd', { class: 'mono' }, b.image ? b.image.digest + ' (' + bytes(b.image.size) + ')' : '–'),
+        b.traceId ? [el('dt', {}, 'trace'), el('dd', { class: 'mono', id: 'build-trace' }, data.traceUrl ? el('a', { href: data.traceUrl, rel: 'noopener noreferrer', target: '_blank' }, b.traceId) : b.traceId)] : null,
         b.error ? [el('dt', {}, 'error'), el('dd', { class: 'error', id: 'build-error' }, (b.error.code || '') + (b.error.location ? ' at ' + b.error.location.file + ':' + b.error.location.line : '') + ': ' + b.error.message)] : null));
     const waterfall = section('Step waterfall', 'build-waterfall', el('div', { class: 'waterfall' }, data.steps.map((s) => {
       const left = (100 * Math.max(0, s.startedAt - b.startedAt)) / total;
@@ -204,9 +213,9 @@
     const prevSteps = data.previous ? data.previous.steps : [];
     const prevOf = (s) => prevSteps.find((p) => p.name === s.name) || prevSteps.find((p) => s.location && p.location && p.location.line === s.location.line);
     const cache = section('Cache against the previous build', 'build-cache', data.previous === null ? el('p', { class: 'muted' }, 'No earlier build of this project, target and Dockerfile.') : el('p', {}, 'Previous build: ', buildLink(data.previous.build.id)),
-      table(['#', 'step', 'now', 'previous', 'miss reasons'], data.steps.map((s) => {
+      table(['#', 'step', 'cache key', 'now', 'previous', 'miss reasons'], data.steps.map((s) => {
         const p = prevOf(s);
-        return el('tr', { class: 'cache-step' }, td(String(s.seq)), td(s.name), td(s.status), td(p ? p.status : '–'), td(s.missReasons.join('; ') || (s.status === 'cached' ? 'cache hit' : '–')));
+        return el('tr', { class: 'cache-step', 'data-seq': s.seq }, td(String(s.seq)), td(s.name), td(cacheKey(s.cacheKey)), td(s.status), td(p ? p.status : '–'), td(s.missReasons.join('; ') || (s.status === 'cached' ? 'cache hit' : '–')));
       })));
     const biggest = Math.max(1, ...layers.layers.map((l) => l.size));
     const layerTable = section('Layers by Dockerfile line', 'build-layers', layers.layers.length === 0 ? el('p', { class: 'muted' }, 'This build made no layers.')
