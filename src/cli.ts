@@ -5,4 +5,7 @@ import { main } from './cli/main.js';
 // the directories and files it makes while unpacking layers and running COPY/WORKDIR get the modes
 // the layers and the Dockerfile say, so a shell under umask 077 builds the same image as one under 022.
 process.umask(0o022);
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: this module is also the entry of the CommonJS bundle (scripts/bundle-cli.ts).
+void main(process.argv.slice(2)).then((status) => {
+  process.exitCode = status;
+});

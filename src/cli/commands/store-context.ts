@@ -11,11 +11,7 @@ import type { CliIo } from '../main.js';
 
 export { formatBytes, shortDigest } from '../progress/index.js';
 
-/** Adds `--root` to the program once (any command that opens the state root reads it). */
-export function addRootOption(program: Command): void {
-  if (program.options.some((option) => option.long === '--root')) return;
-  program.option('--root <dir>', 'state root (default: $STAGECRAFT_ROOT, /var/lib/stagecraft for root, ~/.local/share/stagecraft otherwise)');
-}
+export { addRootOption } from '../argv.js';
 
 interface GlobalFlags {
   root?: string;
