@@ -13,7 +13,7 @@
  * file it was made from (the name carries the bundle's sha256 from the build, its size, mtime and
  * inode), and only if this user (or root) owns it and nobody else may write it: its code runs as the CLI.
  *
- * With STAGECRAFT_PROFILE=1 the loading steps (and each native addon's require) become performance
+ * With STAGECRAFT_PROFILE=1 (or json) the loading steps (and each native addon's require) become performance
  * measures, which the CLI prints at exit (see profile.ts).
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
@@ -29,7 +29,7 @@ declare const __STAGECRAFT_BUNDLE_ID__: string | undefined;
 /** Packages with native code (or big enough to show): their require() is measured when profiling. */
 const MEASURED_REQUIRES = new Set(['better-sqlite3', 'zstd-napi', 'zstd-napi/binding.js', '@napi-rs/xattr', 'xz-decompress']);
 
-const profiling = process.env['STAGECRAFT_PROFILE'] === '1';
+const profiling = process.env['STAGECRAFT_PROFILE'] === '1' || process.env['STAGECRAFT_PROFILE'] === 'json';
 const bundleId = typeof __STAGECRAFT_BUNDLE_ID__ === 'string' ? __STAGECRAFT_BUNDLE_ID__ : 'unbundled';
 
 function measure(name: string, start: number): void {

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
+import { phaseDone } from '../core/index.js';
 import { ExitStatus } from './exit-status.js';
 import { addRootOption, commandName, normalizeLegacyBoolFlags, routeImageHistory } from './argv.js';
+import { profileAtExit } from './profile.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
 
@@ -129,11 +131,15 @@ export async function buildProgram(io: CliIo, argv?: readonly string[]): Promise
 
 /** Runs the CLI on `argv` (without node and the script); returns the exit status. */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  if (io === processIo) quietOnClosedStdout();
+  if (io === processIo) {
+    quietOnClosedStdout();
+    profileAtExit(process.env['STAGECRAFT_PROFILE'], io.stderr);
+  }
   const debug = argv.includes('--debug');
   try {
     const args = normalizeLegacyBoolFlags(routeImageHistory(argv, io.stderr));
     const program = await buildProgram(io, args);
+    phaseDone('cli: command modules loaded and registered');
     await program.parseAsync(args, { from: 'user' });
     return 0;
   } catch (error) {

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
-import { StagecraftError, parsePlatform, type Platform } from '../../core/index.js';
+import { StagecraftError, parsePlatform, phaseDone, type Platform } from '../../core/index.js';
 import { createEngine, type Engine } from '../../engine/index.js';
 import { PROGRESS_MODES, progressSink, type ProgressOutput } from '../progress/index.js';
 import type { CliIo } from '../main.js';
@@ -24,6 +24,7 @@ interface GlobalFlags {
 export async function withEngine<T>(command: Command, fn: (engine: Engine, signal: AbortSignal) => Promise<T>): Promise<T> {
   const flags = command.optsWithGlobals<GlobalFlags>();
   const config = loadConfig({ env: process.env, flags: { root: flags.root } });
+  phaseDone('cli: config loaded');
   const engine = createEngine(config);
   const controller = new AbortController();
   const interrupt = (): void => controller.abort(new StagecraftError('ABORTED', 'interrupted', { hint: 'nothing partial was stored; run the command again to resume' }));
