@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
+import { COMMAND_MODULES } from '../src/cli/main.js';
 
 // @cyclonedx/cyclonedx-library finds its schema files relative to its own directory (__dirname).
 // prom-client (`serve` /metrics), the OpenTelemetry SDK (traces, only with an OTLP endpoint),
@@ -60,7 +61,11 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  define: { __STAGECRAFT_BUNDLE_ID__: JSON.stringify(createHash('sha256').update(source).digest('hex')) },
+  define: {
+    __STAGECRAFT_BUNDLE_ID__: JSON.stringify(createHash('sha256').update(source).digest('hex')),
+    // A code cache per command of these (another name, a typo included, shares `default`).
+    __STAGECRAFT_COMMANDS__: JSON.stringify(['version', ...COMMAND_MODULES.flatMap((module) => module.names)]),
+  },
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'error',
   legalComments: 'none',

@@ -23,14 +23,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Script } from 'node:vm';
 import { commandName } from './command-name.js';
 
-/** The bundle's sha256 (hex), set by scripts/bundle-cli.ts. */
+/** The bundle's sha256 (hex) and the top-level command names, set by scripts/bundle-cli.ts. */
 declare const __STAGECRAFT_BUNDLE_ID__: string | undefined;
+declare const __STAGECRAFT_COMMANDS__: readonly string[] | undefined;
 
 /** Packages with native code (or big enough to show): their require() is measured when profiling. */
 const MEASURED_REQUIRES = new Set(['better-sqlite3', 'zstd-napi', 'zstd-napi/binding.js', '@napi-rs/xattr', 'xz-decompress']);
 
 const profiling = process.env['STAGECRAFT_PROFILE'] === '1' || process.env['STAGECRAFT_PROFILE'] === 'json';
 const bundleId = typeof __STAGECRAFT_BUNDLE_ID__ === 'string' ? __STAGECRAFT_BUNDLE_ID__ : 'unbundled';
+const commands: readonly string[] = typeof __STAGECRAFT_COMMANDS__ === 'object' ? __STAGECRAFT_COMMANDS__ : [];
 
 function measure(name: string, start: number): void {
   if (profiling) performance.measure(name, { start, end: performance.now() });
@@ -39,7 +41,7 @@ function measure(name: string, start: number): void {
 /** The cache's file name for this bundle file, Node and command. */
 function cacheName(info: Stats, argv: readonly string[]): string {
   const name = commandName(argv);
-  const command = name !== undefined && /^[a-z][a-z0-9-]{0,15}$/u.test(name) ? name : 'default';
+  const command = name !== undefined && commands.includes(name) ? name : 'default';
   return `${bundleId.slice(0, 16)}-${info.size}-${Math.trunc(info.mtimeMs)}-${info.ino}-${process.version}-${process.arch}-${command}.bin`;
 }
 
