@@ -8,4 +8,9 @@ import { rootlessEntry } from './cli/rootless.js';
 process.umask(0o022);
 const argv = process.argv.slice(2);
 // Not root: a command that mounts or runs containers runs again as root of a user namespace (cli/rootless.ts).
-process.exitCode = (await rootlessEntry(argv)) ?? (await main(argv));
+// No top-level await: this module is also the entry of the CommonJS bundle (scripts/bundle-cli.ts).
+void rootlessEntry(argv)
+  .then(async (status) => status ?? (await main(argv)))
+  .then((status) => {
+    process.exitCode = status;
+  });

@@ -11,7 +11,7 @@ import { copyFile, link, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm,
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { StagecraftError, canonicalJson, sha256Digest, type Digest } from '../core/index.js';
+import { StagecraftError, canonicalJson, phaseTook, sha256Digest, type Digest } from '../core/index.js';
 import type { Database, TypedStatement } from '../db/index.js';
 import { PatternMatcher, cleanPath, hasWildcards, pathMatch } from '../util/patterns.js';
 import { Limiter } from '../util/limiter.js';
@@ -148,6 +148,7 @@ export class BuildContext {
   }
 
   async #walk(): Promise<ContextEntry[]> {
+    const begin = performance.now();
     const out: ContextEntry[] = [];
     const visit = async (rel: string, parent: { parentMatched: readonly boolean[] } | undefined): Promise<void> => {
       // Raw names: Node would turn bytes that are not UTF-8 into U+FFFD, a name that does not exist.
@@ -178,6 +179,7 @@ export class BuildContext {
       }
     };
     await visit('', undefined);
+    phaseTook(`context: stat walk (${out.length} entries)`, begin);
     return out;
   }
 

@@ -1,24 +1,8 @@
 import { Command, CommanderError } from 'commander';
+import { phaseDone } from '../core/index.js';
 import { ExitStatus } from './exit-status.js';
-import { registerLint } from './commands/lint.js';
-import { normalizeLegacyBoolFlags, registerBuild } from './commands/build.js';
-import { registerBuildHistory, routeImageHistory } from './commands/build-history.js';
-import { registerCompletion } from './commands/completion.js';
-import { registerDebugAst } from './commands/debug-ast.js';
-import { registerPlan } from './commands/plan.js';
-import { registerImageCommands } from './commands/image-commands.js';
-import { registerSbom } from './commands/sbom.js';
-import { registerScan } from './commands/scan.js';
-import { registerScanVulns } from './commands/scan-vulns.js';
-import { registerUpkeep } from './commands/upkeep.js';
-import { registerDebug } from './commands/debug.js';
-import { registerK8s } from './commands/k8s.js';
-import { registerLock } from './commands/lock.js';
-import { registerServe } from './commands/serve.js';
-import { registerKeygen } from './commands/keygen.js';
-import { registerSign } from './commands/sign.js';
-import { registerVerify } from './commands/verify.js';
-import { registerPolicy } from './commands/policy.js';
+import { addRootOption, commandName, normalizeLegacyBoolFlags, routeImageHistory } from './argv.js';
+import { profileAtExit } from './profile.js';
 import { renderError } from './render-error.js';
 import { packageVersion } from './version.js';
 
@@ -63,8 +47,63 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   debug: ['stagecraft debug', 'stagecraft debug --exec \'cat /etc/os-release\' 0123456789abcdef', 'stagecraft debug ls', 'stagecraft debug ast Dockerfile', 'stagecraft debug ast --json - < Dockerfile'],
 };
 
-/** Builds the command tree. Each command parses its flags, calls the library and prints the result. */
-export function buildProgram(io: CliIo): Command {
+type Register = (program: Command, io: CliIo) => void;
+
+/**
+ * The command modules, in the order `stagecraft --help` lists their commands, each with the top-level
+ * commands it registers (test/unit/cli-lazy-commands.test.ts checks the names). A module, and what it
+ * imports (the engine, SQLite, the native addons), is loaded only when argv names one of its commands:
+ * `stagecraft version` (main's own) loads none, `stagecraft build` only build's. Help, completion, a mistyped
+ * command (for "did you mean") and no command at all load every module.
+ */
+export const COMMAND_MODULES: readonly { readonly names: readonly string[]; readonly load: () => Promise<Register> }[] = [
+  { names: ['build'], load: async () => (await import('./commands/build.js')).registerBuild },
+  { names: ['plan'], load: async () => (await import('./commands/plan.js')).registerPlan },
+  { names: ['lint'], load: async () => (await import('./commands/lint.js')).registerLint },
+  { names: ['pull', 'push', 'images', 'inspect', 'tag', 'rmi', 'save', 'load', 'image'], load: async () => (await import('./commands/image-commands.js')).registerImageCommands },
+  { names: ['history'], load: async () => (await import('./commands/build-history.js')).registerBuildHistory },
+  { names: ['sbom'], load: async () => (await import('./commands/sbom.js')).registerSbom },
+  {
+    names: ['scan'],
+    load: async () => {
+      const [{ registerScan }, { registerScanVulns }] = await Promise.all([import('./commands/scan.js'), import('./commands/scan-vulns.js')]);
+      return (program, io) => registerScanVulns(registerScan(program, io), io);
+    },
+  },
+  {
+    names: ['debug'],
+    load: async () => {
+      const [{ registerDebugAst }, { registerDebug }] = await Promise.all([import('./commands/debug-ast.js'), import('./commands/debug.js')]);
+      return (program, io) => {
+        registerDebugAst(program, io);
+        registerDebug(program, io);
+      };
+    },
+  },
+  { names: ['du', 'prune'], load: async () => (await import('./commands/upkeep.js')).registerUpkeep },
+  { names: ['k8s'], load: async () => (await import('./commands/k8s.js')).registerK8s },
+  { names: ['lock'], load: async () => (await import('./commands/lock.js')).registerLock },
+  { names: ['serve'], load: async () => (await import('./commands/serve.js')).registerServe },
+  { names: ['keygen'], load: async () => (await import('./commands/keygen.js')).registerKeygen },
+  { names: ['sign'], load: async () => (await import('./commands/sign.js')).registerSign },
+  { names: ['verify'], load: async () => (await import('./commands/verify.js')).registerVerify },
+  { names: ['policy'], load: async () => (await import('./commands/policy.js')).registerPolicy },
+  { names: ['completion'], load: async () => (await import('./commands/completion.js')).registerCompletion },
+];
+
+/** The modules `argv` needs: the one of its command, or all of them (see COMMAND_MODULES). */
+function modulesFor(argv: readonly string[] | undefined): typeof COMMAND_MODULES {
+  const name = argv === undefined ? undefined : commandName(argv);
+  if (name === 'version') return [];
+  const own = name === undefined || name === 'completion' ? undefined : COMMAND_MODULES.find((module) => module.names.includes(name));
+  return own === undefined ? COMMAND_MODULES : [own];
+}
+
+/**
+ * Builds the command tree. Each command parses its flags, calls the library and prints the result.
+ * With `argv`, only the commands it can run are registered (every command without).
+ */
+export async function buildProgram(io: CliIo, argv?: readonly string[]): Promise<Command> {
   const program = new Command('stagecraft')
     .description('Daemonless multi-stage OCI image builder')
     .option('--debug', 'print stack traces and internal details on errors')
@@ -72,6 +111,7 @@ export function buildProgram(io: CliIo): Command {
     .showSuggestionAfterError(true)
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
+  addRootOption(program);
 
   program
     .command('version')
@@ -80,24 +120,8 @@ export function buildProgram(io: CliIo): Command {
       io.stdout(`stagecraft ${packageVersion()}\nnode ${process.version}\n`);
     });
 
-  registerBuild(program, io);
-  registerPlan(program, io);
-  registerLint(program, io);
-  registerImageCommands(program, io);
-  registerBuildHistory(program, io);
-  registerSbom(program, io);
-  registerScanVulns(registerScan(program, io), io);
-  registerDebugAst(program, io);
-  registerDebug(program, io);
-  registerUpkeep(program, io);
-  registerK8s(program, io);
-  registerLock(program, io);
-  registerServe(program, io);
-  registerKeygen(program, io);
-  registerSign(program, io);
-  registerVerify(program, io);
-  registerPolicy(program, io);
-  registerCompletion(program, io);
+  const registers = await Promise.all(modulesFor(argv).map((module) => module.load()));
+  for (const register of registers) register(program, io);
   for (const command of program.commands) {
     const examples = EXAMPLES[command.name()];
     if (examples !== undefined) command.addHelpText('after', `\nExamples:\n${examples.map((e) => `  ${e}`).join('\n')}`);
@@ -107,11 +131,16 @@ export function buildProgram(io: CliIo): Command {
 
 /** Runs the CLI on `argv` (without node and the script); returns the exit status. */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  if (io === processIo) quietOnClosedStdout();
+  if (io === processIo) {
+    quietOnClosedStdout();
+    profileAtExit(process.env['STAGECRAFT_PROFILE'], io.stderr);
+  }
   const debug = argv.includes('--debug');
-  const program = buildProgram(io);
   try {
-    await program.parseAsync(normalizeLegacyBoolFlags(routeImageHistory(argv, io.stderr)), { from: 'user' });
+    const args = normalizeLegacyBoolFlags(routeImageHistory(argv, io.stderr));
+    const program = await buildProgram(io, args);
+    phaseDone('cli: command modules loaded and registered');
+    await program.parseAsync(args, { from: 'user' });
     return 0;
   } catch (error) {
     if (error instanceof ExitStatus) return error.status;

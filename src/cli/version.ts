@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
 
-const PackageJson = z.object({ name: z.string(), version: z.string() });
+/** `name` and `version` of a package.json, if both are strings (checked by hand: zod's start-up cost is what `version` would pay most). */
+function nameAndVersion(json: unknown): { readonly name: string; readonly version: string } | undefined {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const { name, version } = json as { readonly name?: unknown; readonly version?: unknown };
+  return typeof name === 'string' && typeof version === 'string' ? { name, version } : undefined;
+}
 
 /**
  * The package's version, from stagecraft's own package.json: the nearest one above this module
@@ -16,8 +20,8 @@ export function packageVersion(): string {
       text = undefined;
     }
     if (text !== undefined) {
-      const parsed = PackageJson.safeParse(JSON.parse(text));
-      if (parsed.success && parsed.data.name === 'stagecraft') return parsed.data.version;
+      const parsed = nameAndVersion(JSON.parse(text));
+      if (parsed?.name === 'stagecraft') return parsed.version;
     }
     if (up.pathname === '/package.json') throw new Error('stagecraft: package.json not found above the CLI');
   }

@@ -34,3 +34,4 @@ export {
   type Platform,
   type PlatformFields,
 } from './platform.js';
+export { phaseDone, phaseTook } from './profile.js';

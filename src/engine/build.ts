@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { BuildContext, CacheRecords, ClampedLayers, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import type { SbomResult } from '../attest/index.js';
-import { StagecraftError, formatPlatform, parseImageRef, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
+import { StagecraftError, formatPlatform, parseImageRef, phaseDone, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
 import type { Database } from '../db/index.js';
 import { ShellLex, checkConfigOf, convertDockerfile, type BaseImageInfo, loadDockerfile, parseTriggerCommands, requiredMountsOfDockerfile, requiredMountsOfPlan, type ConvertResult, type NamedContextSpec } from '../dockerfile/index.js';
 import type { BuildEvent, EventSink } from '../events/index.js';
@@ -259,7 +259,9 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     // `--load`: a missing Docker daemon fails now, not after the build.
     if (exports.daemon) await pingDockerDaemon({ socketPath: options.dockerSocket, signal });
 
+    phaseDone('build: Dockerfile parsed and checked');
     const env = await prepare(deps, options, { runDir, disposer, events, signal });
+    phaseDone('build: prepared (lock, cache import, snapshotter, sweep, context)');
     const converted = await convertDockerfile(parsed, {
       ...graphOptions,
       resolveImage: async (ref, platform) => {
@@ -277,6 +279,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       exec: options.exec,
       namedContexts: env.named.convert,
     });
+    phaseDone('build: converted to a plan (base images resolved)');
     // Every input was found in the lock (or the error named its line): now the Dockerfile itself.
     checkLockDockerfile(options.pins, options.dockerfile, converted.plan.vertices);
     for (const warning of converted.warnings) events.emit({ type: 'build.warning', time: Date.now(), message: warning });
@@ -297,10 +300,12 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     // RUN steps of another architecture need QEMU through binfmt_misc: a missing handler fails now.
     await checkEmulation(runPlatforms(converted, options.platform), { host: options.buildPlatform, binfmtDir: options.binfmtDir });
 
+    phaseDone('build: build checks');
     const request = options.attest ?? DEFAULT_ATTESTATIONS;
     // Stages scanned for the SBOM are solved as roots too (a cached target does not solve its inputs).
     const extraRoots = scannedStages(request, converted).map((stage) => stage.root);
     const solved = await solveTarget(deps, options, env, converted, { buildId, runDir, disposer, events, tails, signal }, extraRoots);
+    phaseDone('build: solved');
     const baseImages = await env.baseImages.loaded();
     const epoch = await resolveEpoch({
       explicit: options.sourceDateEpoch,
@@ -311,6 +316,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     // A signed image is stored with compressed layers: the digest signed is the digest a later push sends.
     const layerExports = options.sign !== undefined && exports.compression === undefined ? { ...exports, compression: DEFAULT_EXPORT_COMPRESSION } : exports;
     const image = await assembleAndStore(env, options, converted.target.image, solved, layerExports, { epoch: epoch?.seconds, baseDiffIds: new Set(baseImages.flatMap((base) => base.layers.map((l) => l.diffId))) }, signal);
+    phaseDone('build: epoch, image assembled and stored');
     const warn = (message: string): void => events.emit({ type: 'build.warning', time: Date.now(), message });
     const platform = formatPlatform(options.platform);
     let catalog: SbomResult | undefined;
@@ -371,6 +377,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       warn,
       signal,
     });
+    phaseDone('build: attestations, supply chain');
     const attested = chain.attested;
     deps.observer?.attestations?.(attested.attestations.map((a) => ({ kind: a.kind, predicate: a.predicate })));
     const built: BuiltImage = {
@@ -396,6 +403,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     };
     const exported: string[] = [];
     for (const exporter of exports.exporters) exported.push(...(await timed(deps.observer, exporter.name ?? 'export', () => exporter.export(built, context))));
+    phaseDone('build: exported');
 
     const durationMs = Date.now() - started;
     events.emit({ type: 'build.completed', time: Date.now(), durationMs, executed: solved.executed, cached: solved.cached, image: { digest: image.descriptor.digest, configDigest: image.configDigest, size: image.size }, ...(epoch === undefined ? {} : { epoch }) });

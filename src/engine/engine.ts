@@ -8,7 +8,7 @@ import { chmod, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config } from '../config/index.js';
-import { formatPlatform, hostPlatform, type Digest, type Platform } from '../core/index.js';
+import { formatPlatform, hostPlatform, phaseDone, type Digest, type Platform } from '../core/index.js';
 import { HistoryQuery, HistoryRecorder, HistoryStore, Outbox, projectOf, requestFacts } from '../history/index.js';
 import { createBuildTracer, type BuildTracer } from '../metrics/index.js';
 import { tee } from '../events/index.js';
@@ -169,14 +169,17 @@ export function openEngine(config: Config, options: EngineOptions = {}): { reado
       const paths = statePaths(config);
       await ensurePrivateRoot(config.stateRoot);
       database = Database.open(paths.database);
+      phaseDone('engine: SQLite opened (migrations checked)');
       const records = new CacheRecords(database);
       const cacheRoots: GcRootProvider = { name: 'build cache', roots: () => records.referencedBlobs().map((digest) => ({ digest })) };
-      return openContent({
+      const opened = await openContent({
         root: paths.content,
         db: database,
         ...(options.clock === undefined ? {} : { clock: options.clock }),
         gcRootProviders: [...(options.gcRootProviders ?? []), cacheRoots],
       });
+      phaseDone('engine: content store opened');
+      return opened;
     })();
     return opening;
   };

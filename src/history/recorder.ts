@@ -9,6 +9,7 @@
  */
 import type { BuildEvent, EventSink } from '../events/index.js';
 import { resolve } from 'node:path';
+import { phaseTook } from '../core/index.js';
 import { projectOf } from './project.js';
 import { compressLog, decompressLog, type CompressedLog, type HistoryStore } from './store.js';
 import { sbomCompleteness } from './sbom-facts.js';
@@ -404,6 +405,7 @@ export class HistoryRecorder implements EventSink {
       this.#warn(`the build history could not record build ${id}: ${message(error)}`);
     } finally {
       this.writeMs = performance.now() - begin;
+      phaseTook('history: record written', begin);
       // The output is written; free it.
       for (const step of this.#steps.values()) {
         step.log.length = 0;

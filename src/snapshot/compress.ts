@@ -9,10 +9,13 @@ import { availableParallelism } from 'node:os';
 import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, gzip } from 'node:zlib';
-import zstd from 'zstd-napi';
+import type * as ZstdAddon from 'zstd-napi';
+import { lazyModule } from '../util/lazy-module.js';
 import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
 import { DigestStream, peek } from '../util/streams.js';
 import { zstdDecompress } from './zstd.js';
+
+const zstd = lazyModule<typeof ZstdAddon>('zstd-napi', import.meta.url);
 
 export type CompressionAlgorithm = 'gzip' | 'zstd';
 
@@ -138,7 +141,7 @@ function compressor(options: CompressOptions): Transform[] {
   const level = options.level ?? DEFAULT_COMPRESSION_LEVEL.zstd;
   checkLevel('zstd', level);
   const workers = Math.max(1, Math.min(2, availableParallelism()));
-  return [new zstd.CompressStream({ compressionLevel: level, nbWorkers: workers })];
+  return [new (zstd().CompressStream)({ compressionLevel: level, nbWorkers: workers })];
 }
 
 /**

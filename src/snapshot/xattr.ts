@@ -2,7 +2,10 @@
  * Extended attributes of a path itself (never through a final symlink): `@napi-rs/xattr` wraps
  * l{get,set,list,remove}xattr(2), which Node's fs lacks.
  */
-import { getAttribute, listAttributes, setAttribute } from '@napi-rs/xattr';
+import type * as XattrAddon from '@napi-rs/xattr';
+import { lazyModule } from '../util/lazy-module.js';
+
+const xattr = lazyModule<typeof XattrAddon>('@napi-rs/xattr', import.meta.url);
 
 export const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
 /** The opaque marker of an overlay mounted with `userxattr` (in a user namespace, where trusted.* cannot be written). */
@@ -23,14 +26,14 @@ function isUnsupported(error: unknown): boolean {
 export async function readXattrs(path: string): Promise<Map<string, Buffer>> {
   let names: string[];
   try {
-    names = await listAttributes(path);
+    names = await xattr().listAttributes(path);
   } catch (error) {
     if (isUnsupported(error)) return new Map();
     throw error;
   }
   const result = new Map<string, Buffer>();
   for (const name of names.sort()) {
-    const value = await getAttribute(path, name);
+    const value = await xattr().getAttribute(path, name);
     if (value !== null) result.set(name, value);
   }
   return result;
@@ -38,7 +41,7 @@ export async function readXattrs(path: string): Promise<Map<string, Buffer>> {
 
 export async function readXattr(path: string, name: string): Promise<Buffer | null> {
   try {
-    return await getAttribute(path, name);
+    return await xattr().getAttribute(path, name);
   } catch (error) {
     if (isUnsupported(error)) return null;
     throw error;
@@ -46,5 +49,5 @@ export async function readXattr(path: string, name: string): Promise<Buffer | nu
 }
 
 export async function writeXattr(path: string, name: string, value: Buffer): Promise<void> {
-  await setAttribute(path, name, value);
+  await xattr().setAttribute(path, name, value);
 }

@@ -5,10 +5,10 @@
  * context (ZSTD_decompressStream) fills one output buffer per call inside an async generator, so the
  * next buffer is produced only when the consumer asks for it.
  */
-import binding from 'zstd-napi/binding.js';
+import type BindingModule from 'zstd-napi/binding.js';
+import { lazyModule } from '../util/lazy-module.js';
 
-/** Output buffer per call (ZSTD_DStreamOutSize: one full block). */
-const OUT_SIZE = binding.dStreamOutSize();
+const addon = lazyModule<typeof BindingModule>('zstd-napi/binding.js', import.meta.url);
 
 function toBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -16,12 +16,15 @@ function toBuffer(chunk: Uint8Array): Buffer {
 
 /** Decompresses zstd frames from `source`; a stream that ends inside a frame is an error. */
 export async function* zstdDecompress(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  const binding = addon();
+  // Output buffer per call (ZSTD_DStreamOutSize: one full block).
+  const outSize = binding.dStreamOutSize();
   const dctx = new binding.DCtx();
   let inFrame = false;
   for await (const chunk of source) {
     let input = toBuffer(chunk);
     for (;;) {
-      const output = Buffer.allocUnsafe(OUT_SIZE);
+      const output = Buffer.allocUnsafe(outSize);
       const [hint, produced, consumed] = dctx.decompressStream(output, input);
       input = input.subarray(consumed);
       if (produced > 0) yield output.subarray(0, produced);

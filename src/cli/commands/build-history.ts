@@ -14,28 +14,7 @@ import { reportTarget } from '../report.js';
 import { formatBytes, humanDuration, shortDigest, table, withEngine } from './store-context.js';
 import { registerHistoryStats } from './history-stats.js';
 
-export const HISTORY_SUBCOMMANDS = ['ls', 'show', 'inspect', 'logs', 'rm', 'export', 'stats', 'annotate', 'push', 'help'] as const;
-
-/** Options of `image history` that take a value (so their value is not mistaken for the image). */
-const IMAGE_HISTORY_VALUE_FLAGS = new Set(['-H', '--human']);
-/** Global options that take a value. */
-const GLOBAL_VALUE_FLAGS = new Set(['--root']);
-
-/**
- * `stagecraft history IMAGE …` → `stagecraft image history IMAGE …` when the first operand after
- * `history` is not one of its subcommands; `note` is told once. Other argv is returned unchanged.
- */
-export function routeImageHistory(argv: readonly string[], note: (text: string) => void): readonly string[] {
-  let i = 0;
-  while (i < argv.length && (argv[i] ?? '').startsWith('-')) i += GLOBAL_VALUE_FLAGS.has(argv[i] ?? '') ? 2 : 1;
-  if (argv[i] !== 'history') return argv;
-  let j = i + 1;
-  while (j < argv.length && (argv[j] ?? '').startsWith('-') && argv[j] !== '-') j += IMAGE_HISTORY_VALUE_FLAGS.has(argv[j] ?? '') || GLOBAL_VALUE_FLAGS.has(argv[j] ?? '') ? 2 : 1;
-  const operand = argv[j];
-  if (operand === undefined || (HISTORY_SUBCOMMANDS as readonly string[]).includes(operand)) return argv;
-  note(`note: \`stagecraft history IMAGE\` is deprecated; use \`stagecraft image history ${operand}\` (\`stagecraft history\` lists builds)\n`);
-  return [...argv.slice(0, i), 'image', ...argv.slice(i)];
-}
+export { HISTORY_SUBCOMMANDS, routeImageHistory } from '../argv.js';
 
 /** "1.2s", "2m 3s", "1h 2m". */
 export function formatDuration(ms: number): string {

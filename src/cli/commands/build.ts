@@ -110,34 +110,7 @@ const LEGACY_FLAGS: readonly { readonly flags: string; readonly key: keyof Build
   { flags: '--squash', key: 'squash', warning: 'experimental flag squash is removed with BuildKit. You should squash inside build using a multi-stage Dockerfile for efficiency.' },
 ];
 
-/** The legacy boolean flags, which pflag also accepts as `--rm=false` (see `normalizeLegacyBoolFlags`). */
-const LEGACY_BOOLS = ['--compress', '--rm', '--force-rm', '--squash'];
-
-/**
- * pflag accepts `--rm=false` for a boolean flag; commander does not. The legacy booleans are ignored
- * anyway, so `--X=true|false|1|0` becomes `--X` (or disappears when false). Stops at `--`.
- */
-export function normalizeLegacyBoolFlags(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--') {
-      out.push(...argv.slice(i));
-      break;
-    }
-    const eq = arg.indexOf('=');
-    const name = eq === -1 ? arg : arg.slice(0, eq);
-    if (eq === -1 || !LEGACY_BOOLS.includes(name)) {
-      out.push(arg);
-      continue;
-    }
-    const value = arg.slice(eq + 1).toLowerCase();
-    if (['1', 't', 'true'].includes(value)) out.push(name);
-    else if (!['0', 'f', 'false'].includes(value)) throw new StagecraftError('USAGE', `invalid argument "${arg.slice(eq + 1)}" for "${name}" flag`, { hint: `${name} takes true or false` });
-  }
-  return out;
-}
-
+export { normalizeLegacyBoolFlags } from '../argv.js';
 
 function usage(message: string, hint: string): StagecraftError {
   return new StagecraftError('USAGE', message, { hint });

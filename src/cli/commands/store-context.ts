@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
-import { StagecraftError, parsePlatform, type Platform } from '../../core/index.js';
+import { StagecraftError, parsePlatform, phaseDone, type Platform } from '../../core/index.js';
 import { createEngine, type Engine } from '../../engine/index.js';
 import { PROGRESS_MODES, progressSink, type ProgressOutput } from '../progress/index.js';
 import type { CliIo } from '../main.js';
@@ -12,11 +12,7 @@ import { currentUserNamespace } from '../../util/userns.js';
 
 export { formatBytes, shortDigest } from '../progress/index.js';
 
-/** Adds `--root` to the program once (any command that opens the state root reads it). */
-export function addRootOption(program: Command): void {
-  if (program.options.some((option) => option.long === '--root')) return;
-  program.option('--root <dir>', 'state root (default: $STAGECRAFT_ROOT, /var/lib/stagecraft for root, ~/.local/share/stagecraft otherwise)');
-}
+export { addRootOption } from '../argv.js';
 
 interface GlobalFlags {
   root?: string;
@@ -29,6 +25,7 @@ interface GlobalFlags {
 export async function withEngine<T>(command: Command, fn: (engine: Engine, signal: AbortSignal) => Promise<T>): Promise<T> {
   const flags = command.optsWithGlobals<GlobalFlags>();
   const config = loadConfig({ env: process.env, flags: { root: flags.root }, rootless: currentUserNamespace() !== undefined });
+  phaseDone('cli: config loaded');
   const engine = createEngine(config);
   const controller = new AbortController();
   const interrupt = (): void => controller.abort(new StagecraftError('ABORTED', 'interrupted', { hint: 'nothing partial was stored; run the command again to resume' }));

@@ -6,8 +6,12 @@
  * consumer asks for more, and one block's output (at most 900 kB before bzip2's first run-length
  * stage, so under 47 MB after it) is the most ever held.
  */
-import bitIterator from 'unbzip2-stream/lib/bit_iterator.js';
-import bzip2 from 'unbzip2-stream/lib/bzip2.js';
+import type BitIteratorModule from 'unbzip2-stream/lib/bit_iterator.js';
+import type Bzip2Module from 'unbzip2-stream/lib/bzip2.js';
+import { lazyModule } from '../../util/lazy-module.js';
+
+const bitIteratorModule = lazyModule<typeof BitIteratorModule>('unbzip2-stream/lib/bit_iterator.js', import.meta.url);
+const bzip2Module = lazyModule<typeof Bzip2Module>('unbzip2-stream/lib/bzip2.js', import.meta.url);
 
 /** Output is handed on in pieces of this size. */
 const PIECE = 1 << 20;
@@ -23,6 +27,8 @@ function toBuffer(chunk: Uint8Array): Buffer {
 
 /** Decompresses a bzip2 stream (or several concatenated, as pbzip2 writes) from `source`. */
 export async function* bunzip2(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  const bitIterator = bitIteratorModule();
+  const bzip2 = bzip2Module();
   const input = source[Symbol.asyncIterator]();
   const queue: Buffer[] = [];
   let received = 0;

@@ -2,7 +2,8 @@
  * Per-entry metadata helpers shared by copy and archive extraction: ownership, xattrs and special
  * files. Everything works on the entry itself, never through a final symlink.
  */
-import { getAttribute, listAttributes, setAttribute } from '@napi-rs/xattr';
+import type * as XattrAddon from '@napi-rs/xattr';
+import { lazyModule } from '../../util/lazy-module.js';
 import type { BigIntStats } from 'node:fs';
 import { lchown, writeFile } from 'node:fs/promises';
 import { StagecraftError } from '../../core/index.js';
@@ -11,6 +12,8 @@ import { currentUserNamespace } from '../../util/userns.js';
 import { runProcess } from '../../util/process.js';
 import { errnoCode } from '../../util/root-path.js';
 import { type Owner } from './root.js';
+
+const xattr = lazyModule<typeof XattrAddon>('@napi-rs/xattr', import.meta.url);
 
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
@@ -45,15 +48,15 @@ function skippedXattr(name: string): boolean {
 export async function copyXattrs(src: string, dst: string): Promise<void> {
   let names: string[];
   try {
-    names = await listAttributes(src);
+    names = await xattr().listAttributes(src);
   } catch {
     return;
   }
   for (const name of names.sort()) {
     if (skippedXattr(name)) continue;
     try {
-      const value = await getAttribute(src, name);
-      if (value !== null) await setAttribute(dst, name, value);
+      const value = await xattr().getAttribute(src, name);
+      if (value !== null) await xattr().setAttribute(dst, name, value);
     } catch {
       // unsupported on the destination filesystem, not permitted (security.*, trusted.*), or a symlink
     }
@@ -65,7 +68,7 @@ export async function writeXattrs(path: string, xattrs: ReadonlyMap<string, Buff
   for (const [name, value] of xattrs) {
     if (skippedXattr(name)) continue;
     try {
-      await setAttribute(path, name, value);
+      await xattr().setAttribute(path, name, value);
     } catch {
       // see copyXattrs
     }

@@ -17,7 +17,8 @@ import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import xzDecompress from 'xz-decompress';
+import type XzModule from 'xz-decompress';
+import { lazyModule } from '../../util/lazy-module.js';
 import { StagecraftError, isStagecraftError } from '../../core/index.js';
 import { COMPRESSION_MAGIC_BYTES, DEFAULT_MAX_LAYER_BYTES, DEFAULT_MAX_LAYER_ENTRIES, detectCompression, invalidPathReason, readTar, zstdDecompress, type ArchiveCompression } from '../../snapshot/index.js';
 import { ByteLimit, formatSize } from '../../util/streams.js';
@@ -26,6 +27,8 @@ import { cleanPath } from '../../util/patterns.js';
 import { isRoot, makeSpecial, setOwner, writeXattrs } from './entry.js';
 import { ResolvedDirs, errnoCode, resolveInRoot, walkInRoot } from '../../util/root-path.js';
 import { lstatOrNull } from './root.js';
+
+const xz = lazyModule<typeof XzModule>('xz-decompress', import.meta.url);
 
 interface OpenedArchive {
   readonly compression: ArchiveCompression;
@@ -72,7 +75,7 @@ async function openArchive(path: string, name: string, maxBytes: number): Promis
       decoded = Readable.from(bunzip2(file), { objectMode: false });
       break;
     case 'xz':
-      decoded = Readable.fromWeb(new xzDecompress.XzReadableStream(Readable.toWeb(file)));
+      decoded = Readable.fromWeb(new (xz().XzReadableStream)(Readable.toWeb(file)));
       break;
   }
   const limit = new ByteLimit(maxBytes, () => new StagecraftError('FILE_OPERATION', `ADD ${name}: the ${compression === 'none' ? 'tar' : compression} archive inflates past ${formatSize(maxBytes)}; refused as a decompression bomb`, {

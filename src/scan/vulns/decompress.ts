@@ -6,9 +6,12 @@
  */
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import xzDecompress from 'xz-decompress';
+import type XzModule from 'xz-decompress';
+import { lazyModule } from '../../util/lazy-module.js';
 import { detectCompression, zstdDecompress } from '../../snapshot/index.js';
 import { formatSize } from '../../util/streams.js';
+
+const xz = lazyModule<typeof XzModule>('xz-decompress', import.meta.url);
 
 export type DataCompression = 'none' | 'gzip' | 'xz' | 'zstd';
 
@@ -46,7 +49,7 @@ export async function* decompressed(source: AsyncIterable<Uint8Array> | Iterable
       decoded = zstdDecompress(input);
       break;
     case 'xz':
-      decoded = Readable.fromWeb(new xzDecompress.XzReadableStream(Readable.toWeb(input)));
+      decoded = Readable.fromWeb(new (xz().XzReadableStream)(Readable.toWeb(input)));
       break;
   }
   let seen = 0;
