@@ -5,7 +5,7 @@
  */
 import { lstat, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CacheRecords, STATE_ROOT_LOCK, StoreLocks, type HeldLock } from '../cache/index.js';
+import { CacheRecords, STATE_ROOT_LOCK, StoreLocks, isLazyLayer, type HeldLock } from '../cache/index.js';
 import type { Content, GcResult } from '../content/index.js';
 import type { Database } from '../db/index.js';
 import { readStoredImage } from '../image/index.js';
@@ -211,7 +211,8 @@ async function pruneHeld(deps: UpkeepDeps, options: PruneOptions): Promise<Prune
       if (size <= options.keepStorage) break;
       records.delete(row.key);
       removed++;
-      size -= row.result.layers.reduce((sum, l) => sum + l.size, 0);
+      // A lazy layer has no blob (its snapshot is only removed by --all).
+      size -= row.result.layers.reduce((sum, l) => sum + (isLazyLayer(l) ? 0 : l.size), 0);
     }
   }
   const debugStatesRemoved = await pruneDebugStates(deps, options, now, keepMs);
