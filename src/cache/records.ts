@@ -67,13 +67,11 @@ export const CACHE_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
-    description: 'layers made lazily from step results: (snapshot, epoch) → the layer (issue 18)',
+    description: 'layers made lazily from step results: snapshot → the layer (issue 18)',
     up: `
       CREATE TABLE cache_lazy_layers (
-        snapshot TEXT NOT NULL,
-        epoch INTEGER NOT NULL,
-        layer TEXT NOT NULL,
-        PRIMARY KEY (snapshot, epoch)
+        snapshot TEXT PRIMARY KEY,
+        layer TEXT NOT NULL
       ) STRICT;
     `,
   },
@@ -228,26 +226,27 @@ export class ClampedLayers {
 
 const LazyRow = z.object({ layer: z.string() });
 
-/** No SOURCE_DATE_EPOCH (the layer with the files' own times), as the epoch column holds it. */
-const NO_EPOCH = -1;
-
 /**
- * The layers made from lazy step results, by (snapshot, epoch): a layer is tarred once, and a later
- * build, export or cache export finds it here. A row is a hint: the caller checks that the blob is
- * still in the store (else it makes the layer again from the snapshot: the same bytes).
+ * The layers made from lazy step results, by snapshot: a layer is tarred once, and a later build,
+ * export or cache export finds it here. It has the files' own times; an image's copy clamped to a
+ * SOURCE_DATE_EPOCH is recorded by (diffID, epoch) in `ClampedLayers`. A row is a hint: the caller
+ * checks that the blob is still in the store (else it makes the layer again from the snapshot: the
+ * same bytes), so these blobs are no GC roots.
  */
 export class LazyLayers {
-  readonly #get: TypedStatement<{ snapshot: string; epoch: number }, z.infer<typeof LazyRow>>;
-  readonly #put: TypedStatement<{ snapshot: string; epoch: number; layer: string }, never>;
+  readonly #get: TypedStatement<{ snapshot: string }, z.infer<typeof LazyRow>>;
+  readonly #put: TypedStatement<{ snapshot: string; layer: string }, never>;
+  readonly #clear: TypedStatement<Record<string, never>, never>;
 
   constructor(db: Database, clock: () => number = Date.now) {
     db.migrate(CACHE_SCHEMA_OWNER, CACHE_MIGRATIONS, clock);
-    this.#get = db.statement('SELECT layer FROM cache_lazy_layers WHERE snapshot = :snapshot AND epoch = :epoch', LazyRow);
-    this.#put = db.statement('INSERT OR REPLACE INTO cache_lazy_layers (snapshot, epoch, layer) VALUES (:snapshot, :epoch, :layer)', z.never());
+    this.#get = db.statement('SELECT layer FROM cache_lazy_layers WHERE snapshot = :snapshot', LazyRow);
+    this.#put = db.statement('INSERT OR REPLACE INTO cache_lazy_layers (snapshot, layer) VALUES (:snapshot, :layer)', z.never());
+    this.#clear = db.statement('DELETE FROM cache_lazy_layers', z.never());
   }
 
-  get(snapshot: string, epoch?: number): LayerRecord | undefined {
-    const row = this.#get.get({ snapshot, epoch: epoch ?? NO_EPOCH });
+  get(snapshot: string): LayerRecord | undefined {
+    const row = this.#get.get({ snapshot });
     if (row === undefined) return undefined;
     let json: unknown;
     try {
@@ -259,8 +258,13 @@ export class LazyLayers {
     return parsed.success ? parsed.data : undefined;
   }
 
-  put(snapshot: string, layer: LayerRecord, epoch?: number): void {
-    this.#put.run({ snapshot, epoch: epoch ?? NO_EPOCH, layer: JSON.stringify(layer) });
+  put(snapshot: string, layer: LayerRecord): void {
+    this.#put.run({ snapshot, layer: JSON.stringify(layer) });
+  }
+
+  /** Forgets every row (`prune --all` removes every step result's snapshot). */
+  clear(): void {
+    this.#clear.run({});
   }
 }
 

@@ -93,7 +93,13 @@ export class LayerStore {
   /** Whether every lazy layer of a stack still has its snapshot (a cache record without is a miss). */
   async available(layers: readonly StepLayer[]): Promise<boolean> {
     for (const layer of layers) {
-      if (isLazyLayer(layer) && (await this.options.snapshotter.get(layer.snapshot)) === null) return false;
+      if (!isLazyLayer(layer)) continue;
+      // A damaged snapshot (its parent removed by hand) is as good as gone: the step runs again.
+      const found = await this.options.snapshotter.get(layer.snapshot).catch((error: unknown) => {
+        if (isStagecraftError(error) && error.code === 'STORE_CORRUPT') return null;
+        throw error;
+      });
+      if (found === null) return false;
     }
     return true;
   }
