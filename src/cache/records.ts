@@ -191,6 +191,18 @@ export class CacheRecords {
 
 const ClampedRow = z.object({ layer: z.string() });
 
+/** A layer record stored as JSON in a memo row; undefined when unreadable (the row is a hint). */
+function parseStoredLayer(text: string): LayerRecord | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = LayerRecord.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
+}
+
 /**
  * Layers with their mtimes clamped to an epoch (snapshot/clamp.ts), by (diffID, epoch): a cached
  * rebuild finds the clamped layer without reading the layer again. A row is a hint: the caller checks
@@ -208,15 +220,7 @@ export class ClampedLayers {
 
   get(diffId: Digest, epoch: number): LayerRecord | undefined {
     const row = this.#get.get({ diffId, epoch });
-    if (row === undefined) return undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(row.layer);
-    } catch {
-      return undefined;
-    }
-    const parsed = LayerRecord.safeParse(json);
-    return parsed.success ? parsed.data : undefined;
+    return row === undefined ? undefined : parseStoredLayer(row.layer);
   }
 
   put(diffId: Digest, epoch: number, layer: LayerRecord): void {
@@ -247,15 +251,7 @@ export class LazyLayers {
 
   get(snapshot: string): LayerRecord | undefined {
     const row = this.#get.get({ snapshot });
-    if (row === undefined) return undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(row.layer);
-    } catch {
-      return undefined;
-    }
-    const parsed = LayerRecord.safeParse(json);
-    return parsed.success ? parsed.data : undefined;
+    return row === undefined ? undefined : parseStoredLayer(row.layer);
   }
 
   put(snapshot: string, layer: LayerRecord): void {
