@@ -1,4 +1,4 @@
-export { CacheRecords, CachedResult, ClampedLayers, LayerRecord, CACHE_MIGRATIONS, CACHE_SCHEMA_OWNER, type CacheRecordRow } from './records.js';
+export { CacheRecords, CachedResult, ClampedLayers, LayerRecord, LazyLayer, LazyLayers, StepLayer, isLazyLayer, madeLayers, CACHE_MIGRATIONS, CACHE_SCHEMA_OWNER, type CacheRecordRow } from './records.js';
 export { BuildContext, StatCache, cleanSource, type BuildContextOptions, type ContextEntry } from './context.js';
 export { StepHistory, describeOpChange, explainMiss, type InputInfo, type StepRecord } from './explain.js';
 export { CACHE_CONFIG_MEDIA_TYPE, exportCache, exportCacheTo, importCache, importCaches, parseCacheSpec, type CacheExportSpec, type CacheImportResult, type CacheLocation, type RemoteCacheDeps } from './remote.js';

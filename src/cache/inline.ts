@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { StagecraftError, type Digest } from '../core/index.js';
-import { digest, type CacheRecords, type LayerRecord } from './records.js';
+import { digest, madeLayers, type CacheRecords, type LayerRecord, type StepLayer } from './records.js';
 
 export const INLINE_CACHE_CONFIG_KEY = 'moby.buildkit.cache.v0';
 
@@ -50,12 +50,14 @@ export interface ImageLayer {
  * a prefix of the image's layers (compared by diffID), as BuildKit exports the records the image's
  * layers can serve. Returns the base64 value and how many records it holds; undefined for none.
  */
-export function inlineCacheValue(records: CacheRecords, keys: readonly Digest[], imageLayers: readonly { readonly diffId: Digest }[], createdAt: string, asInImage: (diffId: Digest) => Digest = (diffId) => diffId): { readonly value: string; readonly count: number } | undefined {
+export function inlineCacheValue(records: CacheRecords, keys: readonly Digest[], imageLayers: readonly { readonly diffId: Digest }[], createdAt: string, asInImage: (diffId: Digest) => Digest = (diffId) => diffId, made: (layers: readonly StepLayer[]) => readonly { readonly diffId: Digest }[] | undefined = madeLayers): { readonly value: string; readonly count: number } | undefined {
   const out: (InlineRecord & { readonly order: number })[] = [];
   for (const key of new Set(keys)) {
     const row = records.get(key);
     if (row === undefined) continue;
-    const layers = row.result.layers;
+    // A record with a layer never made is no prefix of the image (the image's layers are all made).
+    const layers = made(row.result.layers);
+    if (layers === undefined) continue;
     if (layers.length > imageLayers.length || layers.some((layer, i) => asInImage(layer.diffId) !== imageLayers[i]?.diffId)) continue;
     out.push({
       ...(layers.length > 0 ? { layers: [{ layer: layers.length - 1, createdAt }] } : {}),

@@ -65,6 +65,16 @@ export const CACHE_MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    description: 'layers made lazily from step results: snapshot → the layer (issue 18)',
+    up: `
+      CREATE TABLE cache_lazy_layers (
+        snapshot TEXT PRIMARY KEY,
+        layer TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** A digest string, parsed (a zod schema shared by the cache's record formats). */
@@ -88,7 +98,37 @@ export const LayerRecord = imageLayerSchema.extend({
 });
 export type LayerRecord = z.infer<typeof LayerRecord>;
 
-export const CachedResult = z.object({ layers: z.array(LayerRecord) });
+/**
+ * A step's layer before it is made: the committed snapshot holding the step's result (its whole
+ * filesystem; the layer is its changes on its parent). Its tar, diffID and blob are made only when
+ * something needs them (an image, an export, a cache export, max provenance), once, and recorded in
+ * `LazyLayers`. Steps whose results only feed later steps are never tarred.
+ */
+export const LazyLayer = z.object({
+  snapshot: z.string().regex(/^[a-f0-9]{16,64}$/u),
+  created: z.number().int().nonnegative().optional(),
+}).strict();
+export type LazyLayer = z.infer<typeof LazyLayer>;
+
+/** A layer of a step result: made (a blob in the store, or a base image's) or still lazy. */
+export const StepLayer = z.union([LazyLayer, LayerRecord]);
+export type StepLayer = z.infer<typeof StepLayer>;
+
+export function isLazyLayer(layer: StepLayer): layer is LazyLayer {
+  return 'snapshot' in layer && !('diffId' in layer);
+}
+
+/** The stack as made layers, or undefined when a layer of it is still lazy. */
+export function madeLayers(layers: readonly StepLayer[]): LayerRecord[] | undefined {
+  const out: LayerRecord[] = [];
+  for (const layer of layers) {
+    if (isLazyLayer(layer)) return undefined;
+    out.push(layer);
+  }
+  return out;
+}
+
+export const CachedResult = z.object({ layers: z.array(StepLayer) });
 export type CachedResult = z.infer<typeof CachedResult>;
 
 const Row = z.object({ key: z.string(), name: z.string(), result: z.string(), preimage: z.string(), created_at: z.number(), used_at: z.number() });
@@ -143,12 +183,25 @@ export class CacheRecords {
   /** Every blob a cache record needs (content-store GC roots). */
   referencedBlobs(): Digest[] {
     const out = new Set<Digest>();
-    for (const row of this.all()) for (const layer of row.result.layers) out.add(layer.digest);
+    // A lazy layer's blob is not a root: it is made again from its snapshot when needed.
+    for (const row of this.all()) for (const layer of row.result.layers) if (!isLazyLayer(layer)) out.add(layer.digest);
     return [...out];
   }
 }
 
 const ClampedRow = z.object({ layer: z.string() });
+
+/** A layer record stored as JSON in a memo row; undefined when unreadable (the row is a hint). */
+function parseStoredLayer(text: string): LayerRecord | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = LayerRecord.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
+}
 
 /**
  * Layers with their mtimes clamped to an epoch (snapshot/clamp.ts), by (diffID, epoch): a cached
@@ -167,19 +220,47 @@ export class ClampedLayers {
 
   get(diffId: Digest, epoch: number): LayerRecord | undefined {
     const row = this.#get.get({ diffId, epoch });
-    if (row === undefined) return undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(row.layer);
-    } catch {
-      return undefined;
-    }
-    const parsed = LayerRecord.safeParse(json);
-    return parsed.success ? parsed.data : undefined;
+    return row === undefined ? undefined : parseStoredLayer(row.layer);
   }
 
   put(diffId: Digest, epoch: number, layer: LayerRecord): void {
     this.#put.run({ diffId, epoch, layer: JSON.stringify(layer) });
+  }
+}
+
+const LazyRow = z.object({ layer: z.string() });
+
+/**
+ * The layers made from lazy step results, by snapshot: a layer is tarred once, and a later build,
+ * export or cache export finds it here. It has the files' own times; an image's copy clamped to a
+ * SOURCE_DATE_EPOCH is recorded by (diffID, epoch) in `ClampedLayers`. A row is a hint: the caller
+ * checks that the blob is still in the store (else it makes the layer again from the snapshot: the
+ * same bytes), so these blobs are no GC roots.
+ */
+export class LazyLayers {
+  readonly #get: TypedStatement<{ snapshot: string }, z.infer<typeof LazyRow>>;
+  readonly #put: TypedStatement<{ snapshot: string; layer: string }, never>;
+  readonly #clear: TypedStatement<Record<string, never>, never>;
+
+  constructor(db: Database, clock: () => number = Date.now) {
+    db.migrate(CACHE_SCHEMA_OWNER, CACHE_MIGRATIONS, clock);
+    this.#get = db.statement('SELECT layer FROM cache_lazy_layers WHERE snapshot = :snapshot', LazyRow);
+    this.#put = db.statement('INSERT OR REPLACE INTO cache_lazy_layers (snapshot, layer) VALUES (:snapshot, :layer)', z.never());
+    this.#clear = db.statement('DELETE FROM cache_lazy_layers', z.never());
+  }
+
+  get(snapshot: string): LayerRecord | undefined {
+    const row = this.#get.get({ snapshot });
+    return row === undefined ? undefined : parseStoredLayer(row.layer);
+  }
+
+  put(snapshot: string, layer: LayerRecord): void {
+    this.#put.run({ snapshot, layer: JSON.stringify(layer) });
+  }
+
+  /** Forgets every row (`prune --all` removes every step result's snapshot). */
+  clear(): void {
+    this.#clear.run({});
   }
 }
 

@@ -16,7 +16,7 @@ import type { RegistryClient } from '../registry/index.js';
 import { parseKeyValueFlagLast, splitFlagFields } from '../util/csv-flags.js';
 import { INLINE_CACHE_CONFIG_KEY, readInlineCache, type InlineCacheContents } from './inline.js';
 import { writeFileAtomic, writeStreamAtomic } from '../util/atomic.js';
-import { LayerRecord, type CacheRecords } from './records.js';
+import { LayerRecord, madeLayers, type CacheRecords, type StepLayer } from './records.js';
 
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.stagecraft.cache.config.v1+json';
 
@@ -55,6 +55,8 @@ export interface RemoteCacheDeps {
   readonly content: Content;
   readonly registry: RegistryClient;
   readonly records: CacheRecords;
+  /** Makes the lazy layers of a record (ops/layers.ts `resolve`); absent: records with lazy layers are not exported. */
+  readonly resolveLayers?: ((layers: readonly StepLayer[], signal: AbortSignal) => Promise<readonly LayerRecord[]>) | undefined;
   /** The layers as they should leave the machine (plain tar layers compressed); identity if absent. */
   readonly exportLayers?: ((layers: readonly ImageLayer[], signal: AbortSignal | undefined) => Promise<readonly ImageLayer[]>) | undefined;
 }
@@ -101,7 +103,10 @@ export async function exportCache(deps: RemoteCacheDeps, location: CacheLocation
   for (const key of keys) {
     const row = deps.records.get(key);
     if (row === undefined) continue;
-    const plain = row.result.layers.map(({ source: _source, ...layer }) => layer);
+    let made: readonly LayerRecord[] | undefined = madeLayers(row.result.layers);
+    if (made === undefined && deps.resolveLayers === undefined) continue;
+    made ??= await deps.resolveLayers?.(row.result.layers, signal ?? new AbortController().signal) ?? [];
+    const plain = made.map(({ source: _source, ...layer }) => layer);
     const recordLayers = deps.exportLayers === undefined ? plain : [...(await deps.exportLayers(plain, signal))];
     config.records.push({ key, name: row.name, layers: recordLayers });
     for (const layer of recordLayers) layers.set(layer.digest, { digest: layer.digest, size: layer.size, mediaType: layer.mediaType });

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuildContext, CacheRecords, ClampedLayers, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
+import { BuildContext, CacheRecords, ClampedLayers, LazyLayers, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord, type StepLayer, isLazyLayer } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import type { SbomResult } from '../attest/index.js';
 import { StagecraftError, formatPlatform, parseImageRef, phaseDone, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
@@ -304,7 +304,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
     const request = options.attest ?? DEFAULT_ATTESTATIONS;
     // Stages scanned for the SBOM are solved as roots too (a cached target does not solve its inputs).
     const extraRoots = scannedStages(request, converted).map((stage) => stage.root);
-    const solved = await solveTarget(deps, options, env, converted, { buildId, runDir, disposer, events, tails, signal }, extraRoots);
+    const solved = await solveTarget(deps, options, env, converted, { buildId, runDir, disposer, events, tails, signal }, extraRoots, request.provenance?.mode === 'max');
     phaseDone('build: solved');
     const baseImages = await env.baseImages.loaded();
     const epoch = await resolveEpoch({
@@ -394,6 +394,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       content: env.content,
       registry: deps.registry,
       records: env.records,
+      resolveLayers: (layers, resolveSignal) => env.layers.resolve(layers, resolveSignal),
       push: (name, pushSignal) => deps.push(name, undefined, pushSignal),
       stdout: options.stdout,
       dockerSocket: options.dockerSocket,
@@ -499,6 +500,7 @@ async function prepare(deps: BuildDeps, options: BuildOptions, scope: Pick<Solve
     snapshotter,
     blobs: content.blobs,
     clamped: new ClampedLayers(db),
+    lazy: new LazyLayers(db),
     runDir: join(runDir, 'mnt'),
     fetchBlob: async (layer, fetchSignal) => {
       if (options.offline === true) {
@@ -544,7 +546,7 @@ interface SolvedTarget {
 }
 
 /** solve: runs the plan (runc, overlay snapshots, the cache); a failing step is named at its Dockerfile line. */
-async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnvironment, converted: ConvertResult, scope: SolveScope, extraRoots: readonly string[] = []): Promise<SolvedTarget> {
+async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnvironment, converted: ConvertResult, scope: SolveScope, extraRoots: readonly string[] = [], allLayers = false): Promise<SolvedTarget> {
   const { disposer, events, signal } = scope;
   // runc state on a tmpfs, one directory per build named by its owner, so a killed build's
   // containers and state can be swept by the next one (sweepAbandoned).
@@ -600,7 +602,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
         if (vertex === undefined) throw new Error(`no vertex ${node.id}`);
         return opFor(vertex, opDeps);
       },
-      cache: observedCache(new LayerResultCache(env.records, env.content.blobs), vertices, deps.observer),
+      cache: observedCache(new LayerResultCache(env.records, env.content.blobs, env.layers), vertices, deps.observer),
       // Directory results (context, downloads) are never stored, so they always "miss": not worth a word.
       explainMiss: (node, key, inputs) => (vertices.get(node.id)?.op.type === 'context' || vertices.get(node.id)?.op.type === 'http') ? [] : explainMiss(key.preimage, history.previous(stepId(node.id)), inputs.map((input) => {
         const vertex = vertices.get(input.node.id);
@@ -628,14 +630,29 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   for (const [id, key] of result.keys) history.record(stepId(id), key.key, key.preimage);
   const root = result.results.get(converted.target.root);
   if (root === undefined || root.kind !== 'layers') throw new Error('build: the target produced no filesystem');
+  // Lazy layers are made here, for what needs them: the target's (the image), the scanned stages'
+  // (their SBOM), every step's for max provenance's layer map. Steps that only fed later steps are
+  // never tarred; their results stay out of the layer maps (they are in no image).
+  const made = new Map<string, LayerRecord>();
+  const resolve = async (layers: readonly StepLayer[]): Promise<LayerRecord[]> => {
+    const out = await env.layers.resolve(layers, signal);
+    for (const [i, layer] of layers.entries()) if (isLazyLayer(layer) && out[i] !== undefined) made.set(layer.snapshot, out[i]);
+    return out;
+  };
+  const rootLayers = await resolve(root.layers);
   const stageLayers = new Map<string, readonly LayerRecord[]>();
-  for (const stage of converted.stages.values()) {
-    const solvedStage = result.results.get(stage.root);
-    if (solvedStage?.kind === 'layers') stageLayers.set(stage.root, solvedStage.layers);
+  for (const stageRoot of extraRoots) {
+    const solvedStage = result.results.get(stageRoot);
+    if (solvedStage?.kind === 'layers') stageLayers.set(stageRoot, await resolve(solvedStage.layers));
   }
   const vertexLayers = new Map<string, readonly LayerRecord[]>();
-  for (const [id, solvedVertex] of result.results) if (solvedVertex.kind === 'layers') vertexLayers.set(id, solvedVertex.layers);
-  return { layers: root.layers, stageLayers, vertexLayers, keys: result.keys, executed: result.executed, cached: result.cached, downloads };
+  for (const [id, solvedVertex] of result.results) {
+    if (solvedVertex.kind !== 'layers') continue;
+    const layers = allLayers ? await resolve(solvedVertex.layers) : solvedVertex.layers.map((layer) => (isLazyLayer(layer) ? made.get(layer.snapshot) : layer));
+    if (layers.every((layer) => layer !== undefined)) vertexLayers.set(id, layers);
+  }
+  for (const [id, layers] of vertexLayers) observedLayer(deps.observer, vertices.get(id), layers);
+  return { layers: rootLayers, stageLayers, vertexLayers, keys: result.keys, executed: result.executed, cached: result.cached, downloads };
 }
 
 interface StoredImage {
@@ -662,7 +679,7 @@ async function assembleAndStore(env: BuildEnvironment, options: BuildOptions, im
   const created = stamped.created;
   // The cache records hold the layers as the steps made them; the image has them clamped.
   const asInImage = new Map(solved.layers.map((layer, i) => [layer.diffId, plain[i]?.diffId ?? layer.diffId]));
-  const inline = exports.inlineCache ? inlineCacheValue(env.records, [...solved.keys.values()].map((k) => k.key), layers, created, (diffId) => asInImage.get(diffId) ?? diffId) : undefined;
+  const inline = exports.inlineCache ? inlineCacheValue(env.records, [...solved.keys.values()].map((k) => k.key), layers, created, (diffId) => asInImage.get(diffId) ?? diffId, (stack) => env.layers.known(stack)) : undefined;
   const assembled = assembleImage({
     architecture: image.architecture,
     os: image.os,
@@ -717,13 +734,18 @@ function observedProducers(producers: AttestationProducers, observer: BuildObser
   };
 }
 
-/** The result cache, telling `observer` the layer each RUN/COPY/ADD step made (the last of its stack). */
+/** Tells `observer` the layer a RUN/COPY/ADD step made (the last of its stack), once it is made. */
+function observedLayer(observer: BuildObserver | undefined, vertex: Vertex | undefined, layers: readonly StepLayer[]): void {
+  const type = vertex?.op.type;
+  const own = type === 'exec' || type === 'file' ? layers.at(-1) : undefined;
+  if (vertex !== undefined && own !== undefined && !isLazyLayer(own)) observer?.layer(vertex.id, { digest: own.digest, size: own.size });
+}
+
+/** The result cache, telling `observer` the layer each RUN/COPY/ADD step made (lazy ones: when made, see solveTarget). */
 function observedCache(cache: LayerResultCache, vertices: ReadonlyMap<string, Vertex>, observer: BuildObserver | undefined): ResultCache<FsResult> {
   if (observer === undefined) return cache;
   const tell = (node: SolveNode, result: FsResult | undefined): void => {
-    const type = vertices.get(node.id)?.op.type;
-    const own = result?.kind === 'layers' && (type === 'exec' || type === 'file') ? result.layers.at(-1) : undefined;
-    if (own !== undefined) observer.layer(node.id, { digest: own.digest, size: own.size });
+    if (result?.kind === 'layers') observedLayer(observer, vertices.get(node.id), result.layers);
   };
   return {
     load: async (key, node) => {

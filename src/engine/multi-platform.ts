@@ -78,6 +78,8 @@ export async function buildPlatforms(deps: BuildDeps, options: BuildOptions): Pr
       content,
       registry: deps.registry,
       records: new CacheRecords(deps.database()),
+      // --cache-to is refused for several platforms before the build (resolveExporters), so no cache export needs layers here.
+      resolveLayers: () => Promise.reject(new Error('a multi-platform build exports no cache')),
       push: (name, pushSignal) => deps.push(name, undefined, pushSignal),
       stdout: options.stdout,
       dockerSocket: options.dockerSocket,

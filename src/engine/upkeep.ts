@@ -5,7 +5,7 @@
  */
 import { lstat, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CacheRecords, STATE_ROOT_LOCK, StoreLocks, type HeldLock } from '../cache/index.js';
+import { CacheRecords, LazyLayers, STATE_ROOT_LOCK, StoreLocks, isLazyLayer, type HeldLock } from '../cache/index.js';
 import type { Content, GcResult } from '../content/index.js';
 import type { Database } from '../db/index.js';
 import { readStoredImage } from '../image/index.js';
@@ -31,6 +31,12 @@ export interface DiskUsage {
   readonly debug: number;
   readonly cacheRecords: number;
   readonly total: number;
+  /**
+   * What `prune --all` would free, by the same kinds (Docker's RECLAIMABLE): everything but the
+   * images' blobs and their unpacked layers. Plain `prune` frees part of it (records unused for 48 h,
+   * then the blobs nothing needs).
+   */
+  readonly reclaimable: Omit<DiskUsage, 'cacheRecords' | 'reclaimable'>;
 }
 
 export interface PruneOptions {
@@ -150,7 +156,16 @@ export async function diskUsage(deps: UpkeepDeps): Promise<DiskUsage> {
   const snapshots = await treeSize(join(deps.stateRoot, 'snapshots'));
   const cacheMounts = await treeSize(join(deps.stateRoot, 'cache-mounts'));
   const debug = await treeSize(join(deps.stateRoot, 'debug'));
-  return { images, cache, unreferenced, snapshots, cacheMounts, debug, cacheRecords: records.all().length, total: images + cache + unreferenced + snapshots + cacheMounts + debug };
+  // prune --all removes the committed snapshots but the tagged images' unpacked layers (as pruneHeld below).
+  const keep = await imageChainIds(content);
+  const committed = join(deps.stateRoot, 'snapshots', 'snapshots');
+  let freedSnapshots = 0;
+  for (const id of await readdir(committed).catch(() => [] as string[])) if (!keep.has(id)) freedSnapshots += await treeSize(join(committed, id));
+  const freed = { images: 0, cache, unreferenced, snapshots: freedSnapshots, cacheMounts, debug };
+  return {
+    images, cache, unreferenced, snapshots, cacheMounts, debug, cacheRecords: records.all().length, total: images + cache + unreferenced + snapshots + cacheMounts + debug,
+    reclaimable: { ...freed, total: freed.cache + freed.unreferenced + freed.snapshots + freed.cacheMounts + freed.debug },
+  };
 }
 
 /** Chain IDs (hex) of every layer prefix of the tagged images: their unpacked snapshots' ids. */
@@ -217,7 +232,8 @@ async function pruneHeld(deps: UpkeepDeps, options: PruneOptions): Promise<Prune
       if (size <= options.keepStorage) break;
       records.delete(row.key);
       removed++;
-      size -= row.result.layers.reduce((sum, l) => sum + l.size, 0);
+      // A lazy layer has no blob (its snapshot is only removed by --all).
+      size -= row.result.layers.reduce((sum, l) => sum + (isLazyLayer(l) ? 0 : l.size), 0);
     }
   }
   const debugStatesRemoved = await pruneDebugStates(deps, options, now, keepMs);
@@ -239,6 +255,8 @@ async function pruneHeld(deps: UpkeepDeps, options: PruneOptions): Promise<Prune
       if (!(await stat(join(links, name)).then(() => true, () => false))) await rm(join(links, name), { force: true });
     }
     await rm(join(deps.stateRoot, 'cache-mounts'), { recursive: true, force: true });
+    // Every step result's snapshot went with the records: no layer can be made from them any more.
+    new LazyLayers(deps.db, deps.clock).clear();
   }
   const gc = await deps.content.gc({ ...(options.all === true ? { gracePeriodMs: 0 } : {}), ...(options.signal !== undefined ? { signal: options.signal } : {}) });
   const after = await diskUsage(deps);

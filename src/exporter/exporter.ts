@@ -8,7 +8,7 @@
  *    `BuiltImage`. Where the image leaves the build is here: attestations, scans, policy and signing
  *    plug in as further exporters or as a step before them.
  */
-import type { CacheExportSpec, CacheRecords } from '../cache/index.js';
+import type { CacheExportSpec, CacheRecords, LayerRecord, StepLayer } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, parseImageRef, type Digest } from '../core/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, type ExportCompressionSpec } from '../image/index.js';
@@ -54,6 +54,8 @@ export interface ExportContext {
   readonly content: Content;
   readonly registry: RegistryClient;
   readonly records: CacheRecords;
+  /** Makes the lazy layers of cache records (a cache export needs their blobs). */
+  readonly resolveLayers: (layers: readonly StepLayer[], signal: AbortSignal) => Promise<readonly LayerRecord[]>;
   /** Pushes a name of the local store to its registry. */
   readonly push: (name: string, signal: AbortSignal) => Promise<unknown>;
   /** Where `dest=-` outputs go. */

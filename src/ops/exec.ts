@@ -10,7 +10,7 @@ import type { ExecuteContext } from '../solver/index.js';
 import { Disposer } from '../util/disposer.js';
 import type { SourceRange } from '../core/index.js';
 import type { ImmutableSnapshot, MutableSnapshot, Snapshotter } from '../snapshot/index.js';
-import type { LayerRecord } from '../cache/index.js';
+import type { StepLayer } from '../cache/index.js';
 import type { LayerStore } from './layers.js';
 import type { FsResult } from './result.js';
 import type { CacheMountPool } from './cache-mounts.js';
@@ -106,7 +106,7 @@ export async function runExec(op: ExecOp, inputs: readonly FsResult[], deps: Exe
   }
 }
 
-async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], deps: ExecDeps, context: ExecuteContext, rootLayers: readonly LayerRecord[], parent: ImmutableSnapshot | null, failure: { step: ExecStep; recording: StepRecording | undefined }): Promise<FsResult> {
+async function runIn(stack: Disposer, op: ExecOp, inputs: readonly FsResult[], deps: ExecDeps, context: ExecuteContext, rootLayers: readonly StepLayer[], parent: ImmutableSnapshot | null, failure: { step: ExecStep; recording: StepRecording | undefined }): Promise<FsResult> {
   const { signal } = context;
   const mutable = stack.use(await deps.snapshotter.prepare(parent, `exec-${Date.now()}`, signal));
   const rootfs = stack.use(await mutable.mount(undefined, signal));

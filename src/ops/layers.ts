@@ -1,13 +1,15 @@
 /**
  * Layers ↔ snapshots: a stack of layer records becomes a committed snapshot (each layer unpacked once,
- * keyed by chain ID; missing base-image blobs fetched from their registry first), and a mutable
- * snapshot's changes become a new layer blob in the content store.
+ * keyed by chain ID; missing base-image blobs fetched from their registry first), and a step's
+ * mutable snapshot is committed as its result. Its layer (tar, diffID, blob) is lazy: made from the
+ * committed snapshot only when something needs it (`resolve`: an image, an export, a cache export),
+ * once, and recorded (BuildKit keys snapshots by cache key and diffs only exported layers).
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/index.js';
 import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
-import type { ClampedLayers, LayerRecord } from '../cache/index.js';
+import { isLazyLayer, type ClampedLayers, type LayerRecord, type LazyLayer, type LazyLayers, type StepLayer } from '../cache/index.js';
 import { MEDIA_TYPES } from '../oci/index.js';
 import { chainId, clampTarTimes, decompressLayer, type ImmutableSnapshot, type MountedRootfs, type MutableSnapshot, type Snapshotter } from '../snapshot/index.js';
 
@@ -20,6 +22,8 @@ export interface LayerStoreOptions {
   readonly runDir: string;
   /** Layers clamped to an epoch, by (diffID, epoch) (omitted: every clamp reads the layer again). */
   readonly clamped?: ClampedLayers | undefined;
+  /** Layers made from lazy step results (omitted: made again each time they are needed). */
+  readonly lazy?: LazyLayers | undefined;
   /** Seconds since the epoch, for the `created` time of a new layer. */
   readonly clock?: (() => number) | undefined;
 }
@@ -31,24 +35,35 @@ function namingLayer(error: unknown, digest: Digest): unknown {
 }
 
 export class LayerStore {
+  /** Lazy layers being made by this process, by snapshot id (each made once). */
+  private readonly making = new Map<string, Promise<LayerRecord>>();
+  /** Chain IDs of stacks `resolve` made → the lazy snapshot holding that stack. */
+  private readonly madeChains = new Map<Digest, string>();
+
   constructor(private readonly options: LayerStoreOptions) {}
 
-  /** The committed snapshot of a layer stack (null for no layers). */
-  async materialize(layers: readonly LayerRecord[], signal: AbortSignal): Promise<ImmutableSnapshot | null> {
+  /**
+   * The committed snapshot of a layer stack (null for no layers). A lazy layer's snapshot holds the
+   * whole stack up to it; made layers above it are unpacked on it.
+   */
+  async materialize(layers: readonly StepLayer[], signal: AbortSignal): Promise<ImmutableSnapshot | null> {
     const { snapshotter, blobs } = this.options;
-    // Find the deepest prefix that is already unpacked.
+    // Chain IDs of the leading made layers (a lazy layer ends them: what is above is keyed by parent).
     const chains: Digest[] = [];
     let chain: Digest | null = null;
     for (const layer of layers) {
+      if (isLazyLayer(layer)) break;
       chain = chainId(chain, layer.diffId);
       chains.push(chain);
     }
+    // Find the deepest prefix that is already unpacked.
     let start = layers.length;
     let parent: ImmutableSnapshot | null = null;
     for (; start > 0; start--) {
+      const layer = layers[start - 1];
+      if (layer === undefined) break;
       const id = chains[start - 1];
-      if (id === undefined) break;
-      const found = await snapshotter.getByChainId(id);
+      const found = isLazyLayer(layer) ? await snapshotter.get(layer.snapshot) : id === undefined ? null : await this.byChain(id);
       if (found !== null) {
         parent = found;
         break;
@@ -57,6 +72,7 @@ export class LayerStore {
     for (let i = start; i < layers.length; i++) {
       const layer = layers[i];
       if (layer === undefined) continue;
+      if (isLazyLayer(layer)) throw lazyGone(layer);
       await this.ensureBlob(layer, signal);
       try {
         parent = await snapshotter.applyLayer(parent, await blobs.open(layer.digest), layer.diffId, { signal });
@@ -67,13 +83,84 @@ export class LayerStore {
     return parent;
   }
 
+  private async byChain(id: Digest): Promise<ImmutableSnapshot | null> {
+    const found = await this.options.snapshotter.getByChainId(id);
+    if (found !== null) return found;
+    const lazy = this.madeChains.get(id);
+    return lazy === undefined ? null : this.options.snapshotter.get(lazy);
+  }
+
+  /** Whether every lazy layer of a stack still has its snapshot (a cache record without is a miss). */
+  async available(layers: readonly StepLayer[]): Promise<boolean> {
+    for (const layer of layers) {
+      if (!isLazyLayer(layer)) continue;
+      // A damaged snapshot (its parent removed by hand) is as good as gone: the step runs again.
+      const found = await this.options.snapshotter.get(layer.snapshot).catch((error: unknown) => {
+        if (isStagecraftError(error) && error.code === 'STORE_CORRUPT') return null;
+        throw error;
+      });
+      if (found === null) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The made layers of a stack: each lazy layer's tar, diffID and plain-tar blob are made from its
+   * snapshot the first time (the same bytes its step would have stored), recorded, and found again
+   * afterwards (made again, identically, if the blob was collected since).
+   */
+  async resolve(layers: readonly StepLayer[], signal: AbortSignal): Promise<LayerRecord[]> {
+    const made = await Promise.all(layers.map(async (layer) => {
+      if (!isLazyLayer(layer)) return layer;
+      const created = layer.created === undefined ? {} : { created: layer.created };
+      let making = this.making.get(layer.snapshot);
+      if (making === undefined) {
+        making = this.make(layer, signal);
+        this.making.set(layer.snapshot, making);
+        making.catch(() => undefined).finally(() => this.making.delete(layer.snapshot)).catch(() => undefined);
+      }
+      return { ...(await making), ...created };
+    }));
+    // The made stack's snapshots are the lazy ones: a view of it (an export, a scan) needs no unpacking.
+    let chain: Digest | null = null;
+    for (const [i, layer] of made.entries()) {
+      chain = chainId(chain, layer.diffId);
+      const step = layers[i];
+      if (step !== undefined && isLazyLayer(step)) this.madeChains.set(chain, step.snapshot);
+    }
+    return made;
+  }
+
+  /** The stack as made layers from what `resolve` recorded, without making any; undefined if a layer was never made. */
+  known(layers: readonly StepLayer[]): LayerRecord[] | undefined {
+    const out: LayerRecord[] = [];
+    for (const layer of layers) {
+      const made = isLazyLayer(layer) ? this.options.lazy?.get(layer.snapshot) : layer;
+      if (made === undefined) return undefined;
+      out.push(made);
+    }
+    return out;
+  }
+
+  private async make(layer: LazyLayer, signal: AbortSignal): Promise<LayerRecord> {
+    const { snapshotter, blobs, lazy } = this.options;
+    const known = lazy?.get(layer.snapshot);
+    if (known !== undefined && (await blobs.has(known.digest))) return known;
+    const snapshot = await snapshotter.get(layer.snapshot);
+    if (snapshot === null) throw lazyGone(layer);
+    const info = await blobs.ingest(snapshotter.diffCommitted(snapshot, { signal }), { signal });
+    const made: LayerRecord = { diffId: info.digest, digest: info.digest, size: info.size, mediaType: MEDIA_TYPES.ociLayer };
+    lazy?.put(layer.snapshot, made);
+    return made;
+  }
+
   /** Makes sure the layer's blob is in the store (fetching a base-image layer from its registry). */
   async ensureBlob(layer: LayerRecord, signal: AbortSignal): Promise<void> {
     if (!(await this.options.blobs.has(layer.digest))) await this.options.fetchBlob(layer, signal);
   }
 
   /** A read-only view of a layer stack at a fresh mount point (an empty directory for no layers). */
-  async view(layers: readonly LayerRecord[], signal: AbortSignal): Promise<MountedRootfs> {
+  async view(layers: readonly StepLayer[], signal: AbortSignal): Promise<MountedRootfs> {
     await mkdir(this.options.runDir, { recursive: true });
     const dir = await mkdtemp(join(this.options.runDir, 'view-'));
     const removeDir = async (): Promise<void> => {
@@ -101,23 +188,18 @@ export class LayerStore {
   }
 
   /**
-   * Turns the changes of `mutable` into a layer blob, then commits the snapshot. The blob is the
-   * plain tar (its digest is the diffID), streamed into the store in one pass: compression waits until
-   * the layer leaves the machine (image/compress-layers.ts), as BuildKit keeps Docker's store
-   * uncompressed. A step that changed nothing still gets its (empty) layer, as in BuildKit, so history
-   * and layers stay one-to-one.
+   * Commits a step's mutable snapshot as its result: a lazy layer, whose tar, diffID and blob
+   * `resolve` makes when something needs them (plain tar, compressed only when the layer leaves the
+   * machine, as BuildKit keeps Docker's store uncompressed). A step that changed nothing still gets
+   * its (empty) layer, as in BuildKit, so history and layers stay one-to-one.
    *
    * The layer keeps the files' own times (whole seconds): the build's SOURCE_DATE_EPOCH is applied
    * when an image is assembled (`clamp`), so a cached step serves builds of any epoch.
    */
-  async commit(mutable: MutableSnapshot, signal: AbortSignal): Promise<LayerRecord> {
-    const { snapshotter, blobs } = this.options;
+  async commit(mutable: MutableSnapshot, signal: AbortSignal): Promise<LazyLayer> {
     const created = Math.floor((this.options.clock ?? Date.now)() / 1000);
-    const tar = snapshotter.diff(mutable, { signal });
-    const info = await blobs.ingest(tar, { signal });
-    // Stored under the new layer's chain ID: the next step finds it unpacked.
-    await mutable.commit(signal, info.digest);
-    return { diffId: info.digest, digest: info.digest, size: info.size, mediaType: MEDIA_TYPES.ociLayer, created };
+    const snapshot = await mutable.commit(signal);
+    return { snapshot: snapshot.id, created };
   }
 
   /**
@@ -138,4 +220,11 @@ export class LayerStore {
     clamped?.put(layer.diffId, epoch, out);
     return { ...out, ...created };
   }
+}
+
+/** A lazy layer whose snapshot was removed (by `prune --all` while this build ran, or by hand). */
+function lazyGone(layer: LazyLayer): StagecraftError {
+  return new StagecraftError('STORE_CORRUPT', `the snapshot ${layer.snapshot} of a cached step result is gone`, {
+    hint: 'build again: the step runs again (a cache record whose snapshot is gone is a miss)',
+  });
 }

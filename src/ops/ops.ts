@@ -8,11 +8,12 @@
 import type { Digest } from '../core/index.js';
 import type { Op as PlanOp, Vertex } from '../plan/index.js';
 import type { Op, ResultCache, SolveNode } from '../solver/index.js';
-import type { CacheRecords } from '../cache/index.js';
+import { isLazyLayer, type CacheRecords } from '../cache/index.js';
 import type { ContentStore } from '../content/index.js';
 import type { BaseImages } from './base-images.js';
 import { runExec, type ExecDeps } from './exec.js';
 import { runFile, type FileDeps } from './file.js';
+import type { LayerStore } from './layers.js';
 import type { HttpDownloads } from './http.js';
 import { EMPTY_FS, type FsResult } from './result.js';
 
@@ -68,24 +69,27 @@ export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
       return {
         resource: 'io',
         cacheKey: () => Promise.resolve({ type: 'merge' }),
-        execute: (inputs) => Promise.resolve({ kind: 'layers', layers: inputs.flatMap((i) => (i.kind === 'layers' ? i.layers : [])) }),
+        // Stacked layers apply on another parent than their own: they are made (a lazy layer is a snapshot on its own parent).
+        execute: async (inputs, context) => ({ kind: 'layers', layers: (await Promise.all(inputs.map((i) => deps.layers.resolve(i.kind === 'layers' ? i.layers : [], context.signal)))).flat() }),
       };
   }
 }
 
 /**
  * The solver's result cache over the SQLite cache records. Only layer stacks are stored (directories
- * are cheap to recompute); a record whose blobs are gone and cannot be fetched counts as a miss.
+ * are cheap to recompute); a record whose blobs are gone and cannot be fetched, or whose lazy
+ * layer's snapshot is gone, counts as a miss. A hit needs no blob of a lazy layer.
  */
 export class LayerResultCache implements ResultCache<FsResult> {
-  constructor(private readonly records: CacheRecords, private readonly blobs: ContentStore) {}
+  constructor(private readonly records: CacheRecords, private readonly blobs: ContentStore, private readonly layers: LayerStore) {}
 
   async load(key: Digest): Promise<FsResult | undefined> {
     const row = this.records.get(key);
     if (row === undefined) return undefined;
     for (const layer of row.result.layers) {
-      if (layer.source === undefined && !(await this.blobs.has(layer.digest))) return undefined;
+      if (!isLazyLayer(layer) && layer.source === undefined && !(await this.blobs.has(layer.digest))) return undefined;
     }
+    if (!(await this.layers.available(row.result.layers))) return undefined;
     return { kind: 'layers', layers: row.result.layers };
   }
 

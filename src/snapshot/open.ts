@@ -82,6 +82,10 @@ class CheckedSnapshotter implements Snapshotter {
     return this.#known().diff(snapshot, options);
   }
 
+  diffCommitted(snapshot: ImmutableSnapshot, options?: DiffOptions): Readable {
+    return this.#known().diffCommitted(snapshot, options);
+  }
+
   async remove(snapshot: ImmutableSnapshot): Promise<void> {
     return (await this.#choose()).remove(snapshot);
   }

@@ -298,7 +298,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
   async commitActive(parent: ImmutableSnapshot | null, active: ActiveDirs, diffId?: Digest): Promise<ImmutableSnapshot> {
     const chain = diffId !== undefined && (parent === null || parent.chainId !== null) ? chainId(parent?.chainId ?? null, diffId) : null;
     if (chain === null) {
-      const id = randomBytes(8).toString('hex');
+      // A step's result before its layer is made (ops/layers.ts): found through its cache record.
+      const id = randomBytes(16).toString('hex');
       return this.publishActive(active, { kind: 'immutable', id, parent, chainId: null, diffId: null });
     }
     // Keyed by chain ID, as applyLayer keys what it unpacks: staged next to the active dir with its
@@ -347,6 +348,17 @@ export abstract class BaseSnapshotter implements Snapshotter {
   diff(snapshot: MutableSnapshot, options: DiffOptions = {}): Readable {
     if (!(snapshot instanceof ActiveSnapshot) || snapshot.owner !== this) throw new Error('diff() of a snapshot from another snapshotter');
     const items = this.changes(snapshot.parent, snapshot.active, options.signal);
+    return writeTar(packItems(items, { sourceDateEpoch: options.sourceDateEpoch, signal: options.signal }), options.signal);
+  }
+
+  /**
+   * The changes a committed snapshot made on its parent, as a layer tar: the same bytes `diff()` gave
+   * for its mutable snapshot just before `commit()` (the committed `fs` is that snapshot's directory,
+   * renamed; nothing writes to a committed snapshot), so a layer can be made when it is first needed.
+   */
+  diffCommitted(snapshot: ImmutableSnapshot, options: DiffOptions = {}): Readable {
+    const dir = join(this.snapshotsDir, snapshot.id);
+    const items = this.changes(snapshot.parent, { id: snapshot.id, dir, fs: join(dir, 'fs'), work: join(dir, 'work') }, options.signal);
     return writeTar(packItems(items, { sourceDateEpoch: options.sourceDateEpoch, signal: options.signal }), options.signal);
   }
 

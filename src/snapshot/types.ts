@@ -81,6 +81,11 @@ export interface Snapshotter {
   /** The changes of `snapshot` relative to its parent as a layer tar stream. */
   diff(snapshot: MutableSnapshot, options?: DiffOptions): Readable;
   /**
+   * The changes of a committed snapshot relative to its parent as a layer tar stream: byte for byte
+   * what `diff()` gave for it before it was committed (layers are made lazily, when first needed).
+   */
+  diffCommitted(snapshot: ImmutableSnapshot, options?: DiffOptions): Readable;
+  /**
    * Removes a committed snapshot. The caller owns it alone: no other snapshot has it as parent and
    * nothing has it mounted (e.g. the kept rootfs of a failed step, see debug/). Absent: no-op.
    */

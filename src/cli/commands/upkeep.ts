@@ -20,7 +20,7 @@ export function registerUpkeep(program: Command, io: CliIo): void {
   addRootOption(program);
   program
     .command('du')
-    .description('show the space the state root uses, by kind')
+    .description('show the space the state root uses, by kind, and what prune --all would free (RECLAIMABLE)')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, command: Command) => {
       const usage = await withEngine(command, (engine) => engine.du());
@@ -28,8 +28,13 @@ export function registerUpkeep(program: Command, io: CliIo): void {
         io.stdout(`${JSON.stringify(usage, null, 2)}\n`);
         return;
       }
-      const rows: [string, number][] = [['images', usage.images], ['build cache', usage.cache], ['unreferenced blobs', usage.unreferenced], ['snapshots', usage.snapshots], ['cache mounts', usage.cacheMounts], ['failed step logs', usage.debug], ['total', usage.total]];
-      io.stdout(`${rows.map(([k, v]) => `${k.padEnd(20)}${formatBytes(v).padStart(10)}`).join('\n')}\n${'cache records'.padEnd(20)}${String(usage.cacheRecords).padStart(10)}\n`);
+      const free = usage.reclaimable;
+      const rows: [string, number, number][] = [
+        ['images', usage.images, free.images], ['build cache', usage.cache, free.cache], ['unreferenced blobs', usage.unreferenced, free.unreferenced],
+        ['snapshots', usage.snapshots, free.snapshots], ['cache mounts', usage.cacheMounts, free.cacheMounts], ['failed step logs', usage.debug, free.debug], ['total', usage.total, free.total],
+      ];
+      const line = (k: string, size: string, reclaimable: string): string => `${k.padEnd(20)}${size.padStart(10)}${reclaimable.padStart(13)}`;
+      io.stdout(`${[line('KIND', 'SIZE', 'RECLAIMABLE'), ...rows.map(([k, v, r]) => line(k, formatBytes(v), formatBytes(r)))].join('\n')}\n${'cache records'.padEnd(20)}${String(usage.cacheRecords).padStart(10)}\n`);
     });
 
   program
