@@ -65,6 +65,18 @@ export const CACHE_MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    description: 'definition key → content-based key of steps that read part of another stage (COPY --from, RUN --mount=from)',
+    up: `
+      CREATE TABLE cache_key_links (
+        key TEXT PRIMARY KEY,
+        content_key TEXT NOT NULL,
+        preimage TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX cache_key_links_content ON cache_key_links(content_key);
+    `,
+  },
 ];
 
 /** A digest string, parsed (a zod schema shared by the cache's record formats). */
@@ -109,6 +121,7 @@ export class CacheRecords {
   readonly #touch: TypedStatement<{ key: string; now: number }, never>;
   readonly #all: TypedStatement<Record<string, never>, RowShape>;
   readonly #delete: TypedStatement<{ key: string }, never>;
+  readonly #deleteLinks: TypedStatement<{ key: string }, never>;
 
   constructor(private readonly db: Database, private readonly clock: () => number = Date.now) {
     db.migrate(CACHE_SCHEMA_OWNER, CACHE_MIGRATIONS, clock);
@@ -119,6 +132,7 @@ export class CacheRecords {
     this.#touch = db.statement('UPDATE cache_records SET used_at = :now WHERE key = :key', z.never());
     this.#all = db.statement('SELECT * FROM cache_records ORDER BY used_at', Row);
     this.#delete = db.statement('DELETE FROM cache_records WHERE key = :key', z.never());
+    this.#deleteLinks = db.statement('DELETE FROM cache_key_links WHERE content_key = :key', z.never());
   }
 
   get(key: Digest): CacheRecordRow | undefined {
@@ -136,8 +150,10 @@ export class CacheRecords {
     return this.#all.all({}).map(toRow);
   }
 
+  /** Removes the record and the links to its key (CacheKeyLinks). */
   delete(key: Digest): void {
     this.#delete.run({ key });
+    this.#deleteLinks.run({ key });
   }
 
   /** Every blob a cache record needs (content-store GC roots). */
@@ -145,6 +161,40 @@ export class CacheRecords {
     const out = new Set<Digest>();
     for (const row of this.all()) for (const layer of row.result.layers) out.add(layer.digest);
     return [...out];
+  }
+}
+
+const LinkRow = z.object({ content_key: z.string(), preimage: z.string() });
+
+/**
+ * Definition key → content-based key (solver `ResultCache.linked`): a step that reads part of
+ * another stage is keyed by the content it selects; once that was computed for given input keys, the
+ * next build with the same input keys finds the key here without reading the files again. A link
+ * goes when the record of its content key is deleted.
+ */
+export class CacheKeyLinks {
+  readonly #get: TypedStatement<{ key: string }, z.infer<typeof LinkRow>>;
+  readonly #put: TypedStatement<{ key: string; contentKey: string; preimage: string }, never>;
+
+  constructor(db: Database, clock: () => number = Date.now) {
+    db.migrate(CACHE_SCHEMA_OWNER, CACHE_MIGRATIONS, clock);
+    this.#get = db.statement('SELECT content_key, preimage FROM cache_key_links WHERE key = :key', LinkRow);
+    this.#put = db.statement('INSERT OR REPLACE INTO cache_key_links (key, content_key, preimage) VALUES (:key, :contentKey, :preimage)', z.never());
+  }
+
+  get(key: Digest): { readonly key: Digest; readonly preimage: unknown } | undefined {
+    const row = this.#get.get({ key });
+    if (row === undefined) return undefined;
+    try {
+      return { key: parseDigest(row.content_key), preimage: JSON.parse(row.preimage) as unknown };
+    } catch {
+      // A damaged row is no link: the key is computed from content again.
+      return undefined;
+    }
+  }
+
+  put(key: Digest, contentKey: Digest, preimage: unknown): void {
+    this.#put.run({ key, contentKey, preimage: JSON.stringify(preimage) });
   }
 }
 

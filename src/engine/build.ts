@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuildContext, CacheRecords, ClampedLayers, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
+import { BuildContext, CacheKeyLinks, CacheRecords, ClampedLayers, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainContentHit, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import type { SbomResult } from '../attest/index.js';
 import { StagecraftError, formatPlatform, parseImageRef, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
@@ -17,7 +17,7 @@ import type { EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, createRuncExecutor } from '../executor/index.js';
 import { DEFAULT_ATTESTATIONS, makeAttestations, pingDockerDaemon, type ScanRequest, type Scanners, type VulnData, resolveExporters, type AttestationProducers, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, type ImageAnnotations } from '../image/index.js';
-import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
+import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, SelectionReader, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { TimedSpan } from '../metrics/index.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -532,6 +532,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     failedSteps,
     baseImages: env.baseImages,
     downloads,
+    selections: new SelectionReader(env.layers),
     context: {
       hash: (name: string, include: readonly string[], hashSignal: AbortSignal) => contextFor(name).hash(include, [], hashSignal),
       view: async (name: string, include: readonly string[]) => disposer.use(await contextFor(name).view(include, [])).path,
@@ -545,6 +546,12 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     return `${location.file}:${location.range.start.line}:${vertex.meta.stage ?? ''}:${vertex.op.type}`;
   };
   const history = new StepHistory(env.db);
+  /** An input a step selects files from, as a sentence names it: `stage build`, `image alpine:3.20`. */
+  const selectionSource = (id: string): string => {
+    const vertex = vertices.get(id);
+    if (vertex?.op.type === 'image') return `image ${vertex.op.ref}`;
+    return vertex?.meta.stage !== undefined ? `stage ${vertex.meta.stage}` : vertex?.meta.name ?? id;
+  };
   const ownOp = (preimage: unknown): unknown => (typeof preimage === 'object' && preimage !== null && 'op' in preimage ? preimage.op : undefined);
   let result;
   try {
@@ -554,9 +561,9 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
       opFor: (node) => {
         const vertex = vertices.get(node.id);
         if (vertex === undefined) throw new Error(`no vertex ${node.id}`);
-        return opFor(vertex, opDeps);
+        return opFor(vertex, opDeps, vertex.inputs.map((input) => vertices.get(input)?.op));
       },
-      cache: observedCache(new LayerResultCache(env.records, env.content.blobs), vertices, deps.observer),
+      cache: observedCache(new LayerResultCache(env.records, env.content.blobs, new CacheKeyLinks(env.db)), vertices, deps.observer),
       // Directory results (context, downloads) are never stored, so they always "miss": not worth a word.
       explainMiss: (node, key, inputs) => (vertices.get(node.id)?.op.type === 'context' || vertices.get(node.id)?.op.type === 'http') ? [] : explainMiss(key.preimage, history.previous(stepId(node.id)), inputs.map((input) => {
         const vertex = vertices.get(input.node.id);
@@ -566,8 +573,10 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
           name: input.node.name,
           key: input.key.key,
           ownChange: source && previous !== undefined && previous.key !== input.key.key ? describeOpChange(ownOp(input.key.preimage), ownOp(previous.preimage)) : undefined,
+          source: selectionSource(input.node.id),
         };
       })),
+      explainHit: (node, key, inputs) => explainContentHit([...(key.selected ?? [])].map(([index, digest]) => ({ source: selectionSource(inputs[index]?.id ?? ''), digest }))),
       events,
       signal,
       // RUN steps mostly wait (I/O, sleeps, network): more slots than cores, as BuildKit runs them unbounded.
@@ -682,6 +691,8 @@ function observedCache(cache: LayerResultCache, vertices: ReadonlyMap<string, Ve
     if (own !== undefined) observer.layer(node.id, { digest: own.digest, size: own.size });
   };
   return {
+    linked: (key) => cache.linked(key),
+    link: (from, key) => cache.link(from, key),
     load: async (key, node) => {
       const result = await cache.load(key);
       tell(node, result);

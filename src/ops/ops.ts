@@ -7,14 +7,16 @@
  */
 import type { Digest } from '../core/index.js';
 import type { Op as PlanOp, Vertex } from '../plan/index.js';
-import type { Op, ResultCache, SolveNode } from '../solver/index.js';
-import type { CacheRecords } from '../cache/index.js';
+import type { CacheKey, Op, ResultCache, SolveNode } from '../solver/index.js';
+import type { CacheKeyLinks, CacheRecords } from '../cache/index.js';
 import type { ContentStore } from '../content/index.js';
 import type { BaseImages } from './base-images.js';
 import { runExec, type ExecDeps } from './exec.js';
 import { runFile, type FileDeps } from './file.js';
 import type { HttpDownloads } from './http.js';
 import { EMPTY_FS, type FsResult } from './result.js';
+import type { Selector } from './file/select.js';
+import { execSelectors, fileSelectors, keyedByContent, type SelectionReader } from './selected-content.js';
 
 export interface ContextSource {
   /**
@@ -32,9 +34,25 @@ export interface OpDeps extends ExecDeps, FileDeps {
   readonly context: ContextSource;
   /** The build's ADD <url> downloads. */
   readonly downloads: HttpDownloads;
+  /** Reads what steps select from other stages, for content-selected keys; absent: keys by definition only. */
+  readonly selections?: SelectionReader | undefined;
 }
 
-export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
+/**
+ * The content-input part of an op (solver `Op.contentInputs`/`selectedContent`): the inputs, among
+ * `selectors`, whose vertex is worth keying by content (`inputOps`: the op of each input vertex).
+ */
+function contentPart(selectors: ReadonlyMap<number, readonly Selector[]>, inputOps: readonly (PlanOp | undefined)[], reader: SelectionReader | undefined): Pick<Op<FsResult>, 'contentInputs' | 'selectedContent'> {
+  if (reader === undefined) return {};
+  const contentInputs = [...selectors.keys()].filter((index) => keyedByContent(inputOps[index])).sort((a, b) => a - b);
+  if (contentInputs.length === 0) return {};
+  return {
+    contentInputs,
+    selectedContent: (index, input, signal) => reader.read(input, selectors.get(index) ?? [], signal),
+  };
+}
+
+export function opFor(vertex: Vertex, deps: OpDeps, inputOps: readonly (PlanOp | undefined)[] = []): Op<FsResult> {
   const op: PlanOp = vertex.op;
   switch (op.type) {
     case 'scratch':
@@ -60,10 +78,10 @@ export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
       };
     case 'exec': {
       const { proxyEnv: _proxy, ...keyed } = op;
-      return { resource: 'exec', cacheKey: () => Promise.resolve(keyed), execute: (inputs, context) => runExec(op, inputs, deps, context, vertex.meta) };
+      return { resource: 'exec', cacheKey: () => Promise.resolve(keyed), execute: (inputs, context) => runExec(op, inputs, deps, context, vertex.meta), ...contentPart(execSelectors(op), inputOps, deps.selections) };
     }
     case 'file':
-      return { resource: 'io', cacheKey: () => Promise.resolve(op), execute: (inputs, context) => runFile(op, inputs, deps, context) };
+      return { resource: 'io', cacheKey: () => Promise.resolve(op), execute: (inputs, context) => runFile(op, inputs, deps, context), ...contentPart(fileSelectors(op), inputOps, deps.selections) };
     case 'merge':
       return {
         resource: 'io',
@@ -78,7 +96,16 @@ export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
  * are cheap to recompute); a record whose blobs are gone and cannot be fetched counts as a miss.
  */
 export class LayerResultCache implements ResultCache<FsResult> {
-  constructor(private readonly records: CacheRecords, private readonly blobs: ContentStore) {}
+  constructor(private readonly records: CacheRecords, private readonly blobs: ContentStore, private readonly links?: CacheKeyLinks | undefined) {}
+
+  linked(definitionKey: Digest): Promise<CacheKey | undefined> {
+    return Promise.resolve(this.links?.get(definitionKey));
+  }
+
+  link(definitionKey: Digest, key: CacheKey): Promise<void> {
+    this.links?.put(definitionKey, key.key, key.preimage);
+    return Promise.resolve();
+  }
 
   async load(key: Digest): Promise<FsResult | undefined> {
     const row = this.records.get(key);

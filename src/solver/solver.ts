@@ -23,6 +23,18 @@ export interface CacheKey {
   readonly key: Digest;
   /** What the key was computed from, kept so a later miss can be explained (STYLE rule 7). */
   readonly preimage: unknown;
+  /**
+   * For a vertex with content-selected inputs: the digest of what it selects from each, by input
+   * index. Present only when this build computed it (not when the key came from a recorded link).
+   */
+  readonly selected?: ReadonlyMap<number, Digest> | undefined;
+}
+
+/** What an op reads of one input's result: a digest over it and, when small enough, each file's digest. */
+export interface SelectedContent {
+  readonly digest: Digest;
+  /** `[path, digest]` per selected entry, sorted (absent when too many to keep in a preimage). */
+  readonly files?: readonly (readonly [string, string])[] | undefined;
 }
 
 export interface ExecuteContext {
@@ -42,12 +54,28 @@ export interface Op<R> {
   cacheKey(inputKeys: readonly Digest[], signal: AbortSignal): Promise<unknown>;
   /** Runs the op on its inputs' results. */
   execute(inputs: readonly R[], context: ExecuteContext): Promise<R>;
+  /**
+   * Inputs the op reads only in part (COPY --from, RUN --mount=from): their share of the key is the
+   * content the op selects from their result, not their key (BuildKit's content-based cache keys),
+   * so a change of such an input that leaves the selected files as they were keeps this vertex and
+   * everything after it cached. Index 0 is never one. Needs `selectedContent`.
+   */
+  readonly contentInputs?: readonly number[] | undefined;
+  /** The content the op selects from input `index`'s result (read-only; called after that input is solved). */
+  selectedContent?(index: number, input: R, signal: AbortSignal): Promise<SelectedContent>;
 }
 
 /** Results by cache key. `load` returns undefined on a miss. */
 export interface ResultCache<R> {
   load(key: Digest, node: SolveNode, signal: AbortSignal): Promise<R | undefined>;
   save(key: Digest, node: SolveNode, result: R, preimage: unknown): Promise<void>;
+  /**
+   * The content-based key recorded for a definition key (a vertex with content inputs, keyed by its
+   * inputs' keys): equal input keys mean equal input results, so the selected content is the same
+   * and need not be read again. Absent: every such key is computed from content.
+   */
+  linked?(definitionKey: Digest): Promise<CacheKey | undefined>;
+  link?(definitionKey: Digest, key: CacheKey): Promise<void>;
 }
 
 export interface SolveOptions<R> {
@@ -61,6 +89,11 @@ export interface SolveOptions<R> {
   readonly execConcurrency?: number | undefined;
   /** Why a key missed, for the progress stream (`cache.miss` events). */
   readonly explainMiss?: ((node: SolveNode, key: CacheKey, inputs: readonly { readonly node: SolveNode; readonly key: CacheKey }[]) => readonly string[]) | undefined;
+  /**
+   * Why a vertex whose inputs' keys changed was still cached: its key was computed from the content it
+   * selects (`key.selected`), which had not changed. Goes into the `vertex.cached` event.
+   */
+  readonly explainHit?: ((node: SolveNode, key: CacheKey, inputs: readonly SolveNode[]) => string | undefined) | undefined;
   readonly clock?: (() => number) | undefined;
 }
 
@@ -116,13 +149,48 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
       const n = node(id);
       pending = track((async () => {
         const inputKeys = await Promise.all(n.inputs.map((input) => keyOf(input)));
-        const own = await options.opFor(n).cacheKey(inputKeys.map((k) => k.key), signal);
+        const op = options.opFor(n);
+        const own = await op.cacheKey(inputKeys.map((k) => k.key), signal);
         const preimage = { v: CACHE_KEY_VERSION, op: own, inputs: inputKeys.map((k) => k.key) };
-        return { key: sha256Digest(canonicalJson(preimage)), preimage };
+        const definition = { key: sha256Digest(canonicalJson(preimage)), preimage };
+        const contentInputs = [...new Set(op.contentInputs ?? [])].filter((i) => i > 0 && i < n.inputs.length).sort((a, b) => a - b);
+        if (contentInputs.length === 0 || op.selectedContent === undefined) return definition;
+        return contentKey(n, op, definition.key, preimage, contentInputs);
       })());
       keys.set(id, pending);
     }
     return pending;
+  };
+
+  /**
+   * The key of a vertex with content inputs: its definition key's recorded link, else (or when a
+   * content input is re-run regardless of the cache, so its result may differ from the one the link
+   * was made from) the digests of what it selects from those inputs' results in place of their keys.
+   */
+  const contentKey = async (n: SolveNode, op: Op<R>, definitionKey: Digest, definition: { v: number; op: unknown; inputs: Digest[] }, contentInputs: readonly number[]): Promise<CacheKey> => {
+    const inputIds = contentInputs.map((i) => n.inputs[i] ?? '');
+    if (!inputIds.some((id) => forced(id))) {
+      const linked = await options.cache.linked?.(definitionKey);
+      if (linked !== undefined) return linked;
+    }
+    const selected = await Promise.all(contentInputs.map(async (index, i) => {
+      const input = await resultOf(inputIds[i] ?? '');
+      try {
+        const content = await (op.selectedContent?.(index, input, signal) ?? Promise.reject(new Error('solver: selectedContent missing')));
+        return { index, content };
+      } catch (error) {
+        if (signal.aborted && error === signal.reason) throw error;
+        // Named as the step that reads the files: reading them is part of it.
+        throw new VertexError(n, error);
+      }
+    }));
+    const inputs = [...definition.inputs];
+    for (const { index, content } of selected) inputs[index] = content.digest;
+    const keyed = { ...definition, inputs, content: contentInputs };
+    const preimage = { ...keyed, selected: selected.map(({ index, content }) => ({ input: index, digest: content.digest, ...(content.files !== undefined ? { files: content.files } : {}) })) };
+    const key: CacheKey = { key: sha256Digest(canonicalJson(keyed)), preimage, selected: new Map(selected.map(({ index, content }) => [index, content.digest])) };
+    await options.cache.link?.(definitionKey, { key: key.key, preimage });
+    return key;
   };
 
   // A vertex that ignores the cache forces everything built on it to run too (else a cached
@@ -160,7 +228,8 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
           const hit = await options.cache.load(key.key, n, signal);
           if (hit !== undefined) {
             cached++;
-            events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage });
+            const reason = key.selected === undefined ? undefined : options.explainHit?.(n, key, n.inputs.map((input) => node(input)));
+            events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage, ...(reason !== undefined ? { reason } : {}) });
             return hit;
           }
           reasons = options.explainMiss === undefined
@@ -215,7 +284,17 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
     const settled = new Map<string, R>();
     for (const [id, promise] of results) settled.set(id, await promise);
     const settledKeys = new Map<string, CacheKey>();
-    for (const [id, promise] of keys) settledKeys.set(id, await promise);
+    for (const [id, promise] of keys) {
+      const key = await promise;
+      settledKeys.set(id, key);
+      // A content-keyed vertex that was never needed: a step after it was cached, so its key (made
+      // from the files it selects, although the inputs' keys changed) is one an earlier build had.
+      if (key.selected !== undefined && !results.has(id)) {
+        const n = node(id);
+        const reason = options.explainHit?.(n, key, n.inputs.map((input) => node(input)));
+        events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage, ...(reason !== undefined ? { reason } : {}) });
+      }
+    }
     return { results: settled, keys: settledKeys, executed, cached };
   } catch (error) {
     if (outer?.aborted === true && !(error instanceof VertexError)) {
