@@ -129,7 +129,9 @@ async function walk(top: Visit, include: PatternMatcher | undefined, exclude: Pa
     }
     const { stat } = entry;
     if (!included && !stat.isDirectory()) return;
-    if (included) lines.push(line(entry, inodes, limiter));
+    // A directory on the way to an included entry is created by the copy with its source's metadata
+    // (fsutil's delayed parents): every directory walked is part of the key (a safe over-approximation).
+    if (included || stat.isDirectory()) lines.push(line(entry, inodes, limiter));
     if (!stat.isDirectory() || (excluded && exclude?.hasExclusions !== true)) return;
     const names = (await readdir(entry.host)).sort(compareNames);
     const stats = await lstatNames(entry.host, names);
