@@ -15,7 +15,7 @@ import { readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileContentDigest, type ContentLine } from '../../cache/index.js';
 import { isStagecraftError } from '../../core/index.js';
-import { lstatNames } from '../../snapshot/index.js';
+import { entryTypeOf, lstatNames } from '../../snapshot/index.js';
 import type { Limiter } from '../../util/limiter.js';
 import { PatternMatcher, cleanPath, type MatchInfo } from '../../util/patterns.js';
 import { errnoCode, resolveInRoot } from '../../util/root-path.js';
@@ -33,16 +33,6 @@ export interface Selector {
   readonly parents: boolean;
   /** A mount source: no wildcards, the path as it is. */
   readonly literal: boolean;
-}
-
-function typeOf(stat: BigIntStats): string {
-  if (stat.isFile()) return 'file';
-  if (stat.isDirectory()) return 'dir';
-  if (stat.isSymbolicLink()) return 'symlink';
-  if (stat.isCharacterDevice()) return 'char';
-  if (stat.isBlockDevice()) return 'block';
-  if (stat.isFIFO()) return 'fifo';
-  return 'other';
 }
 
 function problem(path: string, error: unknown): ContentLine {
@@ -146,7 +136,7 @@ async function walk(top: Visit, include: PatternMatcher | undefined, exclude: Pa
 
 function line(entry: Visit, inodes: Map<string, string>, limiter: Limiter): Promise<ContentLine> {
   const { stat } = entry;
-  const type = typeOf(stat);
+  const type = entryTypeOf(stat) ?? 'other';
   const head = [entry.path, type, Number(stat.mode & 0o7777n), Number(stat.uid), Number(stat.gid)] as const;
   let first: string | undefined;
   if (type === 'file' && stat.nlink > 1n) {
