@@ -164,6 +164,12 @@ export class CacheRecords {
   }
 }
 
+/** A definition key and the content key it led to (CacheKeyLinks), as caches carry them. */
+export type KeyLink = readonly [definitionKey: Digest, contentKey: Digest];
+
+/** The preimage of a link read from a cache a build imported (its own preimage stayed where it was made). */
+export const IMPORTED_LINK_PREIMAGE = { op: null, inputs: [], imported: true } as const;
+
 const LinkRow = z.object({ content_key: z.string(), preimage: z.string() });
 
 /**

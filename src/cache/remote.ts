@@ -16,7 +16,7 @@ import type { RegistryClient } from '../registry/index.js';
 import { parseKeyValueFlagLast, splitFlagFields } from '../util/csv-flags.js';
 import { INLINE_CACHE_CONFIG_KEY, readInlineCache, type InlineCacheContents } from './inline.js';
 import { writeFileAtomic, writeStreamAtomic } from '../util/atomic.js';
-import { LayerRecord, type CacheRecords } from './records.js';
+import { IMPORTED_LINK_PREIMAGE, LayerRecord, digest, type CacheKeyLinks, type CacheRecords, type KeyLink } from './records.js';
 
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.stagecraft.cache.config.v1+json';
 
@@ -48,6 +48,8 @@ export interface CacheImportResult {
 const CacheConfig = z.object({
   version: z.literal(1),
   records: z.array(z.object({ key: z.string(), name: z.string(), layers: z.array(LayerRecord) })),
+  /** Definition key → content key of steps keyed by what they select from another stage (CacheKeyLinks). */
+  links: z.array(z.tuple([digest, digest])).optional(),
 });
 type CacheConfig = z.infer<typeof CacheConfig>;
 
@@ -55,6 +57,10 @@ export interface RemoteCacheDeps {
   readonly content: Content;
   readonly registry: RegistryClient;
   readonly records: CacheRecords;
+  /** Where imported links go (definition key → content key); absent: links are not imported. */
+  readonly links?: CacheKeyLinks | undefined;
+  /** The links an export carries: those of the build's content-keyed steps (solver `CacheKey.definitionKey`). */
+  readonly exportLinks?: readonly KeyLink[] | undefined;
   /** The layers as they should leave the machine (plain tar layers compressed); identity if absent. */
   readonly exportLayers?: ((layers: readonly ImageLayer[], signal: AbortSignal | undefined) => Promise<readonly ImageLayer[]>) | undefined;
 }
@@ -96,7 +102,8 @@ function parseBool(value: string): boolean | undefined {
 }
 
 export async function exportCache(deps: RemoteCacheDeps, location: CacheLocation, keys: readonly Digest[], signal?: AbortSignal): Promise<number> {
-  const config: CacheConfig = { version: 1, records: [] };
+  // Every link of the build, whatever the mode: a mode=min target's key is made from them.
+  const config: CacheConfig = { version: 1, records: [], ...(deps.exportLinks !== undefined && deps.exportLinks.length > 0 ? { links: deps.exportLinks.map(([from, to]): [Digest, Digest] => [from, to]) } : {}) };
   const layers = new Map<Digest, { digest: Digest; size: number; mediaType: string }>();
   for (const key of keys) {
     const row = deps.records.get(key);
@@ -228,6 +235,7 @@ async function importInlineCache(deps: RemoteCacheDeps, ref: ImageRef, parsed: P
     images++;
     foreign += contents.foreign;
     for (const record of contents.records) config.records.push({ key: record.key, name: record.name, layers: [...record.layers] });
+    if (contents.links.length > 0) config.links = [...(config.links ?? []), ...contents.links.map(([from, to]): [Digest, Digest] => [from, to])];
   }
   return { config, foreign, images };
 }
@@ -302,7 +310,7 @@ export async function importCache(deps: RemoteCacheDeps, location: CacheLocation
     else {
       // An OCI layout of an image (e.g. `-o type=oci` unpacked): its inline cache, as BuildKit's local importer.
       const inline = inlineCacheOfConfig(configBytes, parsed.manifest, undefined, location.dir);
-      config = { version: 1, records: (inline?.records ?? []).map((r) => ({ key: r.key, name: r.name, layers: [...r.layers] })) };
+      config = { version: 1, records: (inline?.records ?? []).map((r) => ({ key: r.key, name: r.name, layers: [...r.layers] })), ...(inline !== undefined && inline.links.length > 0 ? { links: inline.links.map(([from, to]): [Digest, Digest] => [from, to]) } : {}) };
       if (inline === undefined) warnings.push(`local cache import at ${location.dir}: not a build cache: an image without an inline cache (${INLINE_CACHE_CONFIG_KEY}); nothing imported`);
       if (inline !== undefined && inline.foreign > 0) warnings.push(`local cache import at ${location.dir}: its inline cache holds ${inline.foreign} BuildKit cache record${inline.foreign === 1 ? '' : 's'}, ${BUILDKIT_KEYS}`);
       needed = parsed.manifest.layers.slice(0, config.records.reduce((most, r) => Math.max(most, r.layers.length), 0));
@@ -319,6 +327,7 @@ export async function importCache(deps: RemoteCacheDeps, location: CacheLocation
     if (deps.records.get(key) !== undefined) continue;
     deps.records.put(key, record.name, { layers: record.layers.map((l) => (source === undefined ? l : { ...l, source })) }, { imported: location });
   }
+  for (const [from, to] of config.links ?? []) if (deps.links !== undefined && deps.links.get(from) === undefined) deps.links.put(from, to, IMPORTED_LINK_PREIMAGE);
   return { imported: config.records.length, warnings };
 }
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuildContext, CacheKeyLinks, CacheRecords, ClampedLayers, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainContentHit, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord } from '../cache/index.js';
+import { BuildContext, CacheKeyLinks, CacheRecords, ClampedLayers, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainContentHit, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type KeyLink, type LayerRecord } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import type { SbomResult } from '../attest/index.js';
 import { StagecraftError, formatPlatform, parseImageRef, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
@@ -359,7 +359,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       platform,
       names: exports.names,
       rootfs: (rootfsSignal) => env.layers.view(solved.layers, rootfsSignal),
-      cacheKeys: { target: solved.keys.get(converted.target.root)?.key, all: [...solved.keys.values()].map((k) => k.key) },
+      cacheKeys: { target: solved.keys.get(converted.target.root)?.key, all: [...solved.keys.values()].map((k) => k.key), links: keyLinks(solved.keys) },
       inlineCacheRecords: image.inlineCacheRecords,
       index: attested.index,
       attestations: attested.attestations,
@@ -447,7 +447,7 @@ async function prepare(deps: BuildDeps, options: BuildOptions, scope: Pick<Solve
   disposer.use(await locks.acquire(STATE_ROOT_LOCK, 'shared', signal));
   const records = new CacheRecords(db);
   // An unusable --cache-from is a warning, as in buildx.
-  await importCaches({ content, registry: deps.registry, records }, options.cacheFrom ?? [], (message) => events.emit({ type: 'build.warning', time: Date.now(), message }), signal);
+  await importCaches({ content, registry: deps.registry, records, links: new CacheKeyLinks(db) }, options.cacheFrom ?? [], (message) => events.emit({ type: 'build.warning', time: Date.now(), message }), signal);
   const snapshotter: Snapshotter = await openSnapshotter(join(deps.stateRoot, 'snapshots'));
   await sweepAbandoned(deps.stateRoot, snapshotter);
   disposer.defer(() => rm(runDir, { recursive: true, force: true }));
@@ -627,7 +627,7 @@ async function assembleAndStore(env: BuildEnvironment, options: BuildOptions, im
   const created = stamped.created;
   // The cache records hold the layers as the steps made them; the image has them clamped.
   const asInImage = new Map(solved.layers.map((layer, i) => [layer.diffId, plain[i]?.diffId ?? layer.diffId]));
-  const inline = exports.inlineCache ? inlineCacheValue(env.records, [...solved.keys.values()].map((k) => k.key), layers, created, (diffId) => asInImage.get(diffId) ?? diffId) : undefined;
+  const inline = exports.inlineCache ? inlineCacheValue(env.records, [...solved.keys.values()].map((k) => k.key), layers, created, (diffId) => asInImage.get(diffId) ?? diffId, keyLinks(solved.keys)) : undefined;
   const assembled = assembleImage({
     architecture: image.architecture,
     os: image.os,
@@ -680,6 +680,11 @@ function observedProducers(producers: AttestationProducers, observer: BuildObser
     sbom: (input) => timed(observer, 'create sbom attestation', () => producers.sbom(input), { target: input.target.name }),
     provenance: (request, provenanceSignal) => timed(observer, 'create provenance attestation', () => producers.provenance(request, provenanceSignal)),
   };
+}
+
+/** The definition key → content key links of a solve's content-keyed steps, for cache exports. */
+function keyLinks(keys: ReadonlyMap<string, CacheKey>): KeyLink[] {
+  return [...keys.values()].flatMap((k): KeyLink[] => (k.definitionKey === undefined ? [] : [[k.definitionKey, k.key]]));
 }
 
 /** The result cache, telling `observer` the layer each RUN/COPY/ADD step made (the last of its stack). */

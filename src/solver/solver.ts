@@ -28,6 +28,8 @@ export interface CacheKey {
    * index. Present only when this build computed it (not when the key came from a recorded link).
    */
   readonly selected?: ReadonlyMap<number, Digest> | undefined;
+  /** For a vertex with content-selected inputs: the key from its inputs' keys that led to this one (a link to record and export). */
+  readonly definitionKey?: Digest | undefined;
 }
 
 /** What an op reads of one input's result: a digest over it and, when small enough, each file's digest. */
@@ -171,7 +173,7 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
     const inputIds = contentInputs.map((i) => n.inputs[i] ?? '');
     if (!inputIds.some((id) => forced(id))) {
       const linked = await options.cache.linked?.(definitionKey);
-      if (linked !== undefined) return linked;
+      if (linked !== undefined) return { ...linked, definitionKey };
     }
     const selected = await Promise.all(contentInputs.map(async (index, i) => {
       const input = await resultOf(inputIds[i] ?? '');
@@ -188,7 +190,7 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
     for (const { index, content } of selected) inputs[index] = content.digest;
     const keyed = { ...definition, inputs, content: contentInputs };
     const preimage = { ...keyed, selected: selected.map(({ index, content }) => ({ input: index, digest: content.digest, ...(content.files !== undefined ? { files: content.files } : {}) })) };
-    const key: CacheKey = { key: sha256Digest(canonicalJson(keyed)), preimage, selected: new Map(selected.map(({ index, content }) => [index, content.digest])) };
+    const key: CacheKey = { key: sha256Digest(canonicalJson(keyed)), preimage, selected: new Map(selected.map(({ index, content }) => [index, content.digest])), definitionKey };
     await options.cache.link?.(definitionKey, { key: key.key, preimage });
     return key;
   };
