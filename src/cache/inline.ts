@@ -72,7 +72,7 @@ export function inlineCacheValue(records: CacheRecords, keys: readonly Digest[],
   if (out.length === 0) return undefined;
   // Deterministic: by layer, then key (the same build writes the same config).
   out.sort((a, b) => a.order - b.order || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
-  const json = JSON.stringify(out.map(({ order: _order, ...record }, i) => (i === 0 && links.length > 0 && record.stagecraft !== undefined ? { ...record, stagecraft: { ...record.stagecraft, links: [...links].map(([from, to]) => [from, to]).sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1)) } } : record)));
+  const json = JSON.stringify(out.map(({ order: _order, ...record }, i) => (i === 0 && links.length > 0 && record.stagecraft !== undefined ? { ...record, stagecraft: { ...record.stagecraft, links: sortedLinks(links) } } : record)));
   return { value: Buffer.from(json).toString('base64'), count: out.length };
 }
 
@@ -136,6 +136,12 @@ export function readInlineCache(value: unknown, layers: readonly ImageLayer[], s
     });
   }
   return { records, foreign, links };
+}
+
+/** Links without repeats, by definition key (the same build writes the same config). */
+function sortedLinks(links: readonly KeyLink[]): [Digest, Digest][] {
+  const unique = new Map<string, [Digest, Digest]>(links.map(([from, to]) => [`${from} ${to}`, [from, to]]));
+  return [...unique.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, link]) => link);
 }
 
 /** A record that reaches itself through its input links (BuildKit refuses such a config), if any. */
