@@ -36,7 +36,7 @@ export class StepHistory {
 }
 
 const Selected = z.object({ input: z.number().int(), digest: z.string(), files: z.array(z.tuple([z.string(), z.string()])).optional() });
-const Preimage = z.object({ op: z.unknown(), inputs: z.array(z.string()), selected: z.array(Selected).optional(), imported: z.boolean().optional() });
+const Preimage = z.object({ op: z.unknown(), inputs: z.array(z.string()), selected: z.array(Selected).optional() });
 const ExecShape = z.object({ type: z.literal('exec'), args: z.array(z.string()), env: z.array(z.string()), cwd: z.string(), user: z.string(), network: z.string(), mounts: z.array(z.unknown()) });
 const ContextShape = z.object({ type: z.literal('context'), files: z.array(z.tuple([z.string(), z.string()])) });
 const ImageShape = z.object({ type: z.literal('image'), ref: z.string().optional(), digest: z.string() });
@@ -138,7 +138,6 @@ export function explainMiss(current: unknown, previous: StepRecord | undefined, 
   const now = Preimage.safeParse(current);
   const then = Preimage.safeParse(previous.preimage);
   if (!now.success || !then.success) return ['the cache key format changed'];
-  if (then.data.imported === true) return ['the earlier key of this step came from an imported cache, which keeps no details to compare'];
   const reasons: string[] = [];
   if (JSON.stringify(now.data.op) !== JSON.stringify(then.data.op)) reasons.push(...describeOpChange(now.data.op, then.data.op));
   now.data.inputs.forEach((key, i) => {

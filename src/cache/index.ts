@@ -1,4 +1,4 @@
-export { CacheKeyLinks, CacheRecords, CachedResult, IMPORTED_LINK_PREIMAGE, type KeyLink, ClampedLayers, LayerRecord, CACHE_MIGRATIONS, CACHE_SCHEMA_OWNER, type CacheRecordRow } from './records.js';
+export { CacheKeyLinks, CacheRecords, CachedResult, type KeyLink, ClampedLayers, LayerRecord, CACHE_MIGRATIONS, CACHE_SCHEMA_OWNER, type CacheRecordRow } from './records.js';
 export { BuildContext, MAX_LISTED_FILES, StatCache, cleanSource, contentDigests, fileContentDigest, type BuildContextOptions, type ContentLine, type ContextEntry } from './context.js';
 export { StepHistory, describeOpChange, explainContentHit, explainMiss, type InputInfo, type StepRecord } from './explain.js';
 export { CACHE_CONFIG_MEDIA_TYPE, exportCache, exportCacheTo, importCache, importCaches, parseCacheSpec, type CacheExportSpec, type CacheImportResult, type CacheLocation, type RemoteCacheDeps } from './remote.js';

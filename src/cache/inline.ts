@@ -36,7 +36,7 @@ const InlineRecord = z.object({
   stagecraft: z.object({
     version: z.literal(MARKER_VERSION),
     name: z.string(),
-    /** The build's definition key → content key links (CacheKeyLinks), on its first record; older readers ignore them. */
+    /** The build's selection key → content digest links (CacheKeyLinks), on its first record; older readers ignore them. */
     links: z.array(z.tuple([digest, digest])).max(MAX_INLINE_CACHE_RECORDS).optional(),
   }).optional(),
 });
@@ -81,7 +81,7 @@ export interface InlineCacheContents {
   readonly records: readonly { readonly key: Digest; readonly name: string; readonly layers: readonly LayerRecord[] }[];
   /** How many records BuildKit (or another builder) wrote: valid, but keyed by its LLB digests. */
   readonly foreign: number;
-  /** Definition key → content key links of the build that wrote it. */
+  /** Selection key → content digest links of the build that wrote it. */
   readonly links: readonly KeyLink[];
 }
 

@@ -67,7 +67,7 @@ export const CACHE_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
-    description: 'definition key → content-based key of steps that read part of another stage (COPY --from, RUN --mount=from)',
+    description: 'selection key (what a COPY --from or RUN --mount=from reads of a stage, and that stage\'s key) → the content digest of those files',
     up: `
       CREATE TABLE cache_key_links (
         key TEXT PRIMARY KEY,
@@ -164,19 +164,18 @@ export class CacheRecords {
   }
 }
 
-/** A definition key and the content key it led to (CacheKeyLinks), as caches carry them. */
-export type KeyLink = readonly [definitionKey: Digest, contentKey: Digest];
-
-/** The preimage of a link read from a cache a build imported (its own preimage stayed where it was made). */
-export const IMPORTED_LINK_PREIMAGE = { op: null, inputs: [], imported: true } as const;
+/** A selection key and the content digest of what it selects, as caches carry them (CacheKeyLinks). */
+export type KeyLink = readonly [selectionKey: Digest, contentDigest: Digest];
 
 const LinkRow = z.object({ content_key: z.string(), preimage: z.string() });
+const LinkFiles = z.object({ files: z.array(z.tuple([z.string(), z.string()])).optional() });
 
 /**
- * Definition key → content-based key (solver `ResultCache.linked`): a step that reads part of
- * another stage is keyed by the content it selects; once that was computed for given input keys, the
- * next build with the same input keys finds the key here without reading the files again. A link
- * goes when the record of its content key is deleted.
+ * Selection key → content digest (solver `ResultCache.linked`): what a step reads of another stage
+ * (COPY --from, RUN --mount=from) is keyed by the digest of those files; once it was read for a
+ * given stage key, a later build with the same stage key finds the digest here without reading the
+ * files again (nor solving the stage). `files` (each selected file's digest) explain a later miss;
+ * links imported from a cache have none.
  */
 export class CacheKeyLinks {
   readonly #get: TypedStatement<{ key: string }, z.infer<typeof LinkRow>>;
@@ -188,19 +187,21 @@ export class CacheKeyLinks {
     this.#put = db.statement('INSERT OR REPLACE INTO cache_key_links (key, content_key, preimage) VALUES (:key, :contentKey, :preimage)', z.never());
   }
 
-  get(key: Digest): { readonly key: Digest; readonly preimage: unknown } | undefined {
+  get(key: Digest): { readonly digest: Digest; readonly files?: readonly (readonly [string, string])[] } | undefined {
     const row = this.#get.get({ key });
     if (row === undefined) return undefined;
     try {
-      return { key: parseDigest(row.content_key), preimage: JSON.parse(row.preimage) as unknown };
+      const extra = LinkFiles.safeParse(JSON.parse(row.preimage));
+      const files = extra.success ? extra.data.files : undefined;
+      return { digest: parseDigest(row.content_key), ...(files !== undefined ? { files } : {}) };
     } catch {
-      // A damaged row is no link: the key is computed from content again.
+      // A damaged row is no link: the files are read again.
       return undefined;
     }
   }
 
-  put(key: Digest, contentKey: Digest, preimage: unknown): void {
-    this.#put.run({ key, contentKey, preimage: JSON.stringify(preimage) });
+  put(key: Digest, digest: Digest, files?: readonly (readonly [string, string])[]): void {
+    this.#put.run({ key, contentKey: digest, preimage: JSON.stringify(files !== undefined ? { files } : {}) });
   }
 }
 

@@ -16,7 +16,7 @@ import type { RegistryClient } from '../registry/index.js';
 import { parseKeyValueFlagLast, splitFlagFields } from '../util/csv-flags.js';
 import { INLINE_CACHE_CONFIG_KEY, readInlineCache, type InlineCacheContents } from './inline.js';
 import { writeFileAtomic, writeStreamAtomic } from '../util/atomic.js';
-import { IMPORTED_LINK_PREIMAGE, LayerRecord, digest, type CacheKeyLinks, type CacheRecords, type KeyLink } from './records.js';
+import { LayerRecord, digest, type CacheKeyLinks, type CacheRecords, type KeyLink } from './records.js';
 
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.stagecraft.cache.config.v1+json';
 
@@ -48,7 +48,7 @@ export interface CacheImportResult {
 const CacheConfig = z.object({
   version: z.literal(1),
   records: z.array(z.object({ key: z.string(), name: z.string(), layers: z.array(LayerRecord) })),
-  /** Definition key → content key of steps keyed by what they select from another stage (CacheKeyLinks). */
+  /** Selection key → content digest of what steps select from other stages (CacheKeyLinks). */
   links: z.array(z.tuple([digest, digest])).optional(),
 });
 type CacheConfig = z.infer<typeof CacheConfig>;
@@ -57,9 +57,9 @@ export interface RemoteCacheDeps {
   readonly content: Content;
   readonly registry: RegistryClient;
   readonly records: CacheRecords;
-  /** Where imported links go (definition key → content key); absent: links are not imported. */
+  /** Where imported links go (selection key → content digest); absent: links are not imported. */
   readonly links?: CacheKeyLinks | undefined;
-  /** The links an export carries: those of the build's content-keyed steps (solver `CacheKey.definitionKey`). */
+  /** The links an export carries: those of the build's content-keyed steps (solver `CacheKey.links`). */
   readonly exportLinks?: readonly KeyLink[] | undefined;
   /** The layers as they should leave the machine (plain tar layers compressed); identity if absent. */
   readonly exportLayers?: ((layers: readonly ImageLayer[], signal: AbortSignal | undefined) => Promise<readonly ImageLayer[]>) | undefined;
@@ -327,7 +327,7 @@ export async function importCache(deps: RemoteCacheDeps, location: CacheLocation
     if (deps.records.get(key) !== undefined) continue;
     deps.records.put(key, record.name, { layers: record.layers.map((l) => (source === undefined ? l : { ...l, source })) }, { imported: location });
   }
-  for (const [from, to] of config.links ?? []) if (deps.links !== undefined && deps.links.get(from) === undefined) deps.links.put(from, to, IMPORTED_LINK_PREIMAGE);
+  for (const [from, to] of config.links ?? []) if (deps.links !== undefined && deps.links.get(from) === undefined) deps.links.put(from, to);
   return { imported: config.records.length, warnings };
 }
 

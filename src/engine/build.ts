@@ -682,9 +682,9 @@ function observedProducers(producers: AttestationProducers, observer: BuildObser
   };
 }
 
-/** The definition key → content key links of a solve's content-keyed steps, for cache exports. */
+/** The selection key → content digest links of a solve's content-keyed steps, for cache exports. */
 function keyLinks(keys: ReadonlyMap<string, CacheKey>): KeyLink[] {
-  return [...keys.values()].flatMap((k): KeyLink[] => (k.definitionKey === undefined ? [] : [[k.definitionKey, k.key]]));
+  return [...keys.values()].flatMap((k): KeyLink[] => [...(k.links ?? [])]);
 }
 
 /** The result cache, telling `observer` the layer each RUN/COPY/ADD step made (the last of its stack). */

@@ -40,7 +40,7 @@ export interface BuiltImage {
   readonly cacheKeys: {
     readonly target: Digest | undefined;
     readonly all: readonly Digest[];
-    /** Definition key → content key of the steps keyed by what they select from another stage (exported whatever the mode). */
+    /** Selection key → content digest of what steps select from other stages (exported whatever the mode). */
     readonly links?: readonly KeyLink[] | undefined;
   };
   /** Cache records written into the image config (`--cache-to type=inline`); 0 without. */

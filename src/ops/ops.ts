@@ -7,7 +7,7 @@
  */
 import type { Digest } from '../core/index.js';
 import type { Op as PlanOp, Vertex } from '../plan/index.js';
-import type { CacheKey, Op, ResultCache, SolveNode } from '../solver/index.js';
+import type { Op, ResultCache, SelectedContent, SolveNode } from '../solver/index.js';
 import type { CacheKeyLinks, CacheRecords } from '../cache/index.js';
 import type { ContentStore } from '../content/index.js';
 import type { BaseImages } from './base-images.js';
@@ -16,7 +16,7 @@ import { runFile, type FileDeps } from './file.js';
 import type { HttpDownloads } from './http.js';
 import { EMPTY_FS, type FsResult } from './result.js';
 import type { Selector } from './file/select.js';
-import { execSelectors, fileSelectors, keyedByContent, type SelectionReader } from './selected-content.js';
+import { SELECTION_VERSION, execSelectors, fileSelectors, keyedByContent, type SelectionReader } from './selected-content.js';
 
 export interface ContextSource {
   /**
@@ -42,12 +42,13 @@ export interface OpDeps extends ExecDeps, FileDeps {
  * The content-input part of an op (solver `Op.contentInputs`/`selectedContent`): the inputs, among
  * `selectors`, whose vertex is worth keying by content (`inputOps`: the op of each input vertex).
  */
-function contentPart(selectors: ReadonlyMap<number, readonly Selector[]>, inputOps: readonly (PlanOp | undefined)[], reader: SelectionReader | undefined): Pick<Op<FsResult>, 'contentInputs' | 'selectedContent'> {
+function contentPart(selectors: ReadonlyMap<number, readonly Selector[]>, inputOps: readonly (PlanOp | undefined)[], reader: SelectionReader | undefined): Pick<Op<FsResult>, 'contentInputs' | 'contentSelector' | 'selectedContent'> {
   if (reader === undefined) return {};
   const contentInputs = [...selectors.keys()].filter((index) => keyedByContent(inputOps[index])).sort((a, b) => a - b);
   if (contentInputs.length === 0) return {};
   return {
     contentInputs,
+    contentSelector: (index) => ({ selection: SELECTION_VERSION, selectors: selectors.get(index) ?? [] }),
     selectedContent: (index, input, signal) => reader.read(input, selectors.get(index) ?? [], signal),
   };
 }
@@ -98,12 +99,12 @@ export function opFor(vertex: Vertex, deps: OpDeps, inputOps: readonly (PlanOp |
 export class LayerResultCache implements ResultCache<FsResult> {
   constructor(private readonly records: CacheRecords, private readonly blobs: ContentStore, private readonly links?: CacheKeyLinks | undefined) {}
 
-  linked(definitionKey: Digest): Promise<CacheKey | undefined> {
-    return Promise.resolve(this.links?.get(definitionKey));
+  linked(selectionKey: Digest): Promise<SelectedContent | undefined> {
+    return Promise.resolve(this.links?.get(selectionKey));
   }
 
-  link(definitionKey: Digest, key: CacheKey): Promise<void> {
-    this.links?.put(definitionKey, key.key, key.preimage);
+  link(selectionKey: Digest, content: SelectedContent): Promise<void> {
+    this.links?.put(selectionKey, content.digest, content.files);
     return Promise.resolve();
   }
 

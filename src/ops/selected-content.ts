@@ -15,7 +15,7 @@ import type { LayerStore } from './layers.js';
 import type { FsResult } from './result.js';
 
 /** Version of the selection digest; part of every content-selected key. */
-const SELECTION_VERSION = 1;
+export const SELECTION_VERSION = 1;
 
 /**
  * Whether a step reading part of a vertex with this op is keyed by the content it reads. Sources

@@ -28,8 +28,8 @@ export interface CacheKey {
    * index. Present only when this build computed it (not when the key came from a recorded link).
    */
   readonly selected?: ReadonlyMap<number, Digest> | undefined;
-  /** For a vertex with content-selected inputs: the key from its inputs' keys that led to this one (a link to record and export). */
-  readonly definitionKey?: Digest | undefined;
+  /** For a vertex with content-selected inputs: `[selection key, content digest]` per content input (links to export). */
+  readonly links?: readonly (readonly [Digest, Digest])[] | undefined;
 }
 
 /** What an op reads of one input's result: a digest over it and, when small enough, each file's digest. */
@@ -63,6 +63,8 @@ export interface Op<R> {
    * everything after it cached. Index 0 is never one. Needs `selectedContent`.
    */
   readonly contentInputs?: readonly number[] | undefined;
+  /** What the op selects of input `index` (canonical JSON): with that input's key, it names the selection's digest. */
+  contentSelector?(index: number): unknown;
   /** The content the op selects from input `index`'s result (read-only; called after that input is solved). */
   selectedContent?(index: number, input: R, signal: AbortSignal): Promise<SelectedContent>;
 }
@@ -72,12 +74,12 @@ export interface ResultCache<R> {
   load(key: Digest, node: SolveNode, signal: AbortSignal): Promise<R | undefined>;
   save(key: Digest, node: SolveNode, result: R, preimage: unknown): Promise<void>;
   /**
-   * The content-based key recorded for a definition key (a vertex with content inputs, keyed by its
-   * inputs' keys): equal input keys mean equal input results, so the selected content is the same
-   * and need not be read again. Absent: every such key is computed from content.
+   * The content digest recorded for a selection key (what an op selects of an input, and that input's
+   * key): an equal key means an equal result, so the selected content is the same and need not be
+   * read again. Absent: every selection is read.
    */
-  linked?(definitionKey: Digest): Promise<CacheKey | undefined>;
-  link?(definitionKey: Digest, key: CacheKey): Promise<void>;
+  linked?(selectionKey: Digest): Promise<SelectedContent | undefined>;
+  link?(selectionKey: Digest, content: SelectedContent): Promise<void>;
 }
 
 export interface SolveOptions<R> {
@@ -150,14 +152,16 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
     if (pending === undefined) {
       const n = node(id);
       pending = track((async () => {
-        const inputKeys = await Promise.all(n.inputs.map((input) => keyOf(input)));
         const op = options.opFor(n);
+        const contentInputs = op.selectedContent === undefined ? [] : [...new Set(op.contentInputs ?? [])].filter((i) => i > 0 && i < n.inputs.length).sort((a, b) => a - b);
+        // Content inputs are read as soon as their own keys are known, in parallel with the other
+        // inputs' keys (a chain of COPY --from steps must not solve its stages one after another).
+        const selections = contentInputs.map((index) => selectionOf(n, op, index));
+        const inputKeys = await Promise.all(n.inputs.map((input) => keyOf(input)));
         const own = await op.cacheKey(inputKeys.map((k) => k.key), signal);
         const preimage = { v: CACHE_KEY_VERSION, op: own, inputs: inputKeys.map((k) => k.key) };
-        const definition = { key: sha256Digest(canonicalJson(preimage)), preimage };
-        const contentInputs = [...new Set(op.contentInputs ?? [])].filter((i) => i > 0 && i < n.inputs.length).sort((a, b) => a - b);
-        if (contentInputs.length === 0 || op.selectedContent === undefined) return definition;
-        return contentKey(n, op, definition.key, preimage, contentInputs);
+        if (contentInputs.length === 0) return { key: sha256Digest(canonicalJson(preimage)), preimage };
+        return contentKey(preimage, contentInputs, await Promise.all(selections));
       })());
       keys.set(id, pending);
     }
@@ -165,34 +169,45 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
   };
 
   /**
-   * The key of a vertex with content inputs: its definition key's recorded link, else (or when a
-   * content input is re-run regardless of the cache, so its result may differ from the one the link
-   * was made from) the digests of what it selects from those inputs' results in place of their keys.
+   * What `op` selects of input `index`: the digest recorded for (selector, the input's key), else
+   * (or when the input re-runs regardless of the cache, so its result may differ from the one the
+   * record was made from) read from the input's result once it is solved, and recorded.
    */
-  const contentKey = async (n: SolveNode, op: Op<R>, definitionKey: Digest, definition: { v: number; op: unknown; inputs: Digest[] }, contentInputs: readonly number[]): Promise<CacheKey> => {
-    const inputIds = contentInputs.map((i) => n.inputs[i] ?? '');
-    if (!inputIds.some((id) => forced(id))) {
-      const linked = await options.cache.linked?.(definitionKey);
-      if (linked !== undefined) return { ...linked, definitionKey };
+  const selectionOf = async (n: SolveNode, op: Op<R>, index: number): Promise<{ index: number; content: SelectedContent; link: readonly [Digest, Digest]; read: boolean }> => {
+    const inputId = n.inputs[index] ?? '';
+    const inputKey = await keyOf(inputId);
+    const selectionKey = sha256Digest(canonicalJson({ v: CACHE_KEY_VERSION, selection: op.contentSelector?.(index) ?? null, from: inputKey.key }));
+    if (!forced(inputId)) {
+      const linked = await options.cache.linked?.(selectionKey);
+      if (linked !== undefined) return { index, content: linked, link: [selectionKey, linked.digest], read: false };
     }
-    const selected = await Promise.all(contentInputs.map(async (index, i) => {
-      const input = await resultOf(inputIds[i] ?? '');
-      try {
-        const content = await (op.selectedContent?.(index, input, signal) ?? Promise.reject(new Error('solver: selectedContent missing')));
-        return { index, content };
-      } catch (error) {
-        if (signal.aborted && error === signal.reason) throw error;
-        // Named as the step that reads the files: reading them is part of it.
-        throw new VertexError(n, error);
-      }
-    }));
+    const input = await resultOf(inputId);
+    let content: SelectedContent;
+    try {
+      content = await (op.selectedContent?.(index, input, signal) ?? Promise.reject(new Error('solver: selectedContent missing')));
+    } catch (error) {
+      if (signal.aborted && error === signal.reason) throw error;
+      // Named as the step that reads the files: reading them is part of it.
+      throw new VertexError(n, error);
+    }
+    await options.cache.link?.(selectionKey, content);
+    return { index, content, link: [selectionKey, content.digest], read: true };
+  };
+
+  /** The key of a vertex with content inputs: their selections' digests in place of their keys. */
+  const contentKey = (definition: { v: number; op: unknown; inputs: Digest[] }, contentInputs: readonly number[], selected: readonly { index: number; content: SelectedContent; link: readonly [Digest, Digest]; read: boolean }[]): CacheKey => {
     const inputs = [...definition.inputs];
     for (const { index, content } of selected) inputs[index] = content.digest;
     const keyed = { ...definition, inputs, content: contentInputs };
     const preimage = { ...keyed, selected: selected.map(({ index, content }) => ({ input: index, digest: content.digest, ...(content.files !== undefined ? { files: content.files } : {}) })) };
-    const key: CacheKey = { key: sha256Digest(canonicalJson(keyed)), preimage, selected: new Map(selected.map(({ index, content }) => [index, content.digest])), definitionKey };
-    await options.cache.link?.(definitionKey, { key: key.key, preimage });
-    return key;
+    const read = selected.filter((s) => s.read);
+    return {
+      key: sha256Digest(canonicalJson(keyed)),
+      preimage,
+      // Only selections read in this build: their inputs changed, so a hit is thanks to the content.
+      ...(read.length > 0 ? { selected: new Map(read.map(({ index, content }) => [index, content.digest])) } : {}),
+      links: selected.map((s) => s.link),
+    };
   };
 
   // A vertex that ignores the cache forces everything built on it to run too (else a cached

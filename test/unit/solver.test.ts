@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sha256Digest, type Digest } from '../../src/core/index.js';
 import { RecordingSink } from '../../src/events/index.js';
-import { solve, VertexError, type CacheKey, type Op, type ResultCache, type SolveNode } from '../../src/solver/index.js';
+import { solve, VertexError, type Op, type ResultCache, type SelectedContent, type SolveNode } from '../../src/solver/index.js';
 
 type R = string;
 
@@ -146,12 +146,12 @@ describe('solver: content-selected inputs', () => {
   /** `stage` makes `visible|hidden`; `copy` reads only the visible part of it; `after` follows `copy`. */
   const spec = { base: [], stage: [], copy: ['base', 'stage'], after: ['copy'] };
   class LinkedCache extends MapCache {
-    readonly links = new Map<Digest, CacheKey>();
-    linked(key: Digest): Promise<CacheKey | undefined> {
+    readonly links = new Map<Digest, SelectedContent>();
+    linked(key: Digest): Promise<SelectedContent | undefined> {
       return Promise.resolve(this.links.get(key));
     }
-    link(from: Digest, key: CacheKey): Promise<void> {
-      this.links.set(from, key);
+    link(key: Digest, content: SelectedContent): Promise<void> {
+      this.links.set(key, content);
       return Promise.resolve();
     }
   }
@@ -196,7 +196,7 @@ describe('solver: content-selected inputs', () => {
     reads.length = 0;
     const third = await run(cache, { visible: 'v1', hidden: 'h2' }, reads);
     assert.deepEqual(third.runs, []);
-    assert.deepEqual(reads, [], 'the link of the definition key is used: nothing is read or solved');
+    assert.deepEqual(reads, [], 'the link of the selection key is used: nothing is read or solved');
     assert.ok(!third.events.events.some((e) => e.type === 'vertex.cached' && e.reason !== undefined));
 
     const fourth = await run(cache, { visible: 'v2', hidden: 'h2' }, reads);
@@ -212,7 +212,7 @@ describe('solver: content-selected inputs', () => {
     // The same definition key, but its link is stale: the stage's result differs from the one the link was made from.
     const linked = cache.links.get(keys[0] as Digest);
     assert.ok(linked !== undefined);
-    cache.links.set(keys[0] as Digest, { key: sha256Digest('stale'), preimage: {} });
+    cache.links.set(keys[0] as Digest, { digest: sha256Digest('stale') });
     const runs: string[] = [];
     const nodes = graph(spec);
     nodes.set('stage', { id: 'stage', inputs: [], name: 'stage', ignoreCache: true });
@@ -229,7 +229,27 @@ describe('solver: content-selected inputs', () => {
         ...(node.id === 'copy' ? { contentInputs: [1], selectedContent: (_i: number, input: R) => Promise.resolve({ digest: sha256Digest(input.split('|')[0] ?? '') }) } : {}),
       }),
     });
-    assert.equal(cache.links.get(keys[0] as Digest)?.key, linked.key, 'the key was computed from content, not taken from the stale link');
+    assert.equal(cache.links.get(keys[0] as Digest)?.digest, linked.digest, 'the content was read again, not taken from the stale link');
     assert.ok(runs.includes('stage'));
+  });
+
+  it('solves the stages a chain of content-keyed steps reads in parallel', async () => {
+    const chain = { base: [], s1: [], s2: [], c1: ['base', 's1'], c2: ['c1', 's2'] };
+    const events = new RecordingSink();
+    await solve({
+      nodes: graph(chain), roots: ['c2'], cache: new LinkedCache(), events,
+      opFor: (node) => ({
+        resource: 'exec',
+        cacheKey: () => Promise.resolve({ id: node.id }),
+        execute: async () => {
+          await new Promise((resolve) => setTimeout(resolve, node.id.startsWith('s') ? 200 : 1));
+          return node.id;
+        },
+        ...(node.id.startsWith('c') ? { contentInputs: [1], selectedContent: (_i: number, input: R) => Promise.resolve({ digest: sha256Digest(input) }) } : {}),
+      }),
+      execConcurrency: 4,
+    });
+    const at = (type: string, id: string): number => events.events.find((e) => e.type === type && 'vertex' in e && e.vertex === id)?.time ?? Number.NaN;
+    assert.ok(at('vertex.started', 's2') < at('vertex.completed', 's1'), 's2 started before s1 finished');
   });
 });
