@@ -74,7 +74,6 @@ export const CACHE_MIGRATIONS: readonly Migration[] = [
         content_key TEXT NOT NULL,
         preimage TEXT NOT NULL
       ) STRICT;
-      CREATE INDEX cache_key_links_content ON cache_key_links(content_key);
     `,
   },
 ];
@@ -121,7 +120,6 @@ export class CacheRecords {
   readonly #touch: TypedStatement<{ key: string; now: number }, never>;
   readonly #all: TypedStatement<Record<string, never>, RowShape>;
   readonly #delete: TypedStatement<{ key: string }, never>;
-  readonly #deleteLinks: TypedStatement<{ key: string }, never>;
 
   constructor(private readonly db: Database, private readonly clock: () => number = Date.now) {
     db.migrate(CACHE_SCHEMA_OWNER, CACHE_MIGRATIONS, clock);
@@ -132,7 +130,6 @@ export class CacheRecords {
     this.#touch = db.statement('UPDATE cache_records SET used_at = :now WHERE key = :key', z.never());
     this.#all = db.statement('SELECT * FROM cache_records ORDER BY used_at', Row);
     this.#delete = db.statement('DELETE FROM cache_records WHERE key = :key', z.never());
-    this.#deleteLinks = db.statement('DELETE FROM cache_key_links WHERE content_key = :key', z.never());
   }
 
   get(key: Digest): CacheRecordRow | undefined {
@@ -150,10 +147,8 @@ export class CacheRecords {
     return this.#all.all({}).map(toRow);
   }
 
-  /** Removes the record and the links to its key (CacheKeyLinks). */
   delete(key: Digest): void {
     this.#delete.run({ key });
-    this.#deleteLinks.run({ key });
   }
 
   /** Every blob a cache record needs (content-store GC roots). */
