@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run bench [-- RUN.SH FLAGS]: runs the shared benchmark harness (../shared/bench/run.sh) for
 # stagecraft and, when they are installed and working, for BuildKit (dockerd) and buildah, on the same
-# workloads. Base images come from a local registry made by ../shared/tools/make-base-images.sh.
+# workloads: the shared ones (w1-w6) and this repository's bench/workloads/* (w7-copy-from-install). Base images come from a local registry made by ../shared/tools/make-base-images.sh.
 # Results (raw.tsv, summary.tsv, logs) go to bench/results/<time>-<builder>/.
 #   npm run bench                              # all workloads, cold/warm/incr, 3 runs each
 #   npm run bench -- -w w5-many-steps -m warm -n 5
@@ -9,7 +9,8 @@
 # Environment: STAGECRAFT_SHARED (the shared folder), STAGECRAFT_BENCH_ROOT (stagecraft's state root),
 # BENCH_BUILDERS (default "stagecraft docker buildah": those present run), BENCH_RESULTS (default
 # bench/results), BENCH_SKIP_BUILD (set: use dist/ as it is), BENCH_DOC (a markdown file: combine.ts writes
-# the tables between its `<!-- bench:begin -->` markers). The default run adds w4's build + push (-m push).
+# the tables between its `<!-- bench:begin -->` markers), BENCH_HARNESS (where the harness copy is made;
+# default /var/tmp/stagecraft-bench-harness). The default run adds w4's build + push (-m push).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED="${STAGECRAFT_SHARED:-$(cd .. && pwd)/shared}"
@@ -18,6 +19,18 @@ SHARED="${STAGECRAFT_SHARED:-$(cd .. && pwd)/shared}"
 command -v hyperfine >/dev/null 2>&1 || true
 [ -n "${BENCH_SKIP_BUILD:-}" ] || npm run build >/dev/null
 bash bench/bases.sh "$SHARED" 127.0.0.1:5000
+
+# The shared harness plus this repository's workloads (bench/workloads/*: the shared folder is
+# read-only): a copy of ../shared/bench with them added to ALL_WORKLOADS, so `-w all` runs them too.
+HARNESS="${BENCH_HARNESS:-/var/tmp/stagecraft-bench-harness}"
+rm -rf "$HARNESS" && mkdir -p "$HARNESS" && cp -a "$SHARED/bench/." "$HARNESS/"
+EXTRA=""
+for w in bench/workloads/*/; do
+  [ -f "$w/Dockerfile" ] || continue
+  cp -a "$w" "$HARNESS/" && EXTRA="$EXTRA $(basename "$w")"
+done
+sed -i "s/^ALL_WORKLOADS=\"\(.*\)\"$/ALL_WORKLOADS=\"\1$EXTRA\"/" "$HARNESS/lib/common.sh"
+grep -q "^ALL_WORKLOADS=.*${EXTRA##* }\"" "$HARNESS/lib/common.sh" || { echo "bench: could not add$EXTRA to the harness's ALL_WORKLOADS" >&2; exit 2; }
 
 ROOT="${STAGECRAFT_BENCH_ROOT:-/var/tmp/stagecraft-bench-root}"
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -36,7 +49,7 @@ fi
 export STAGECRAFT="bash $PWD/bench/push-wrapper.sh"
 # Drops stagecraft's caches, keeping the bases as the harness does for BuildKit (bench/reset.sh).
 export BENCH_ROOT="$ROOT"
-BENCH_BASES="$(sed -n 's/^FROM \(127\.0\.0\.1:5000\/[^ ]*\).*/\1/p' "$SHARED"/bench/*/Dockerfile | sort -u | tr '\n' ' ')"
+BENCH_BASES="$(sed -n 's/^FROM \(127\.0\.0\.1:5000\/[^ ]*\).*/\1/p' "$HARNESS"/*/Dockerfile | sort -u | tr '\n' ' ')"
 export BENCH_BASES
 export STAGECRAFT_RESET="bash $PWD/bench/reset.sh"
 # The image's uncompressed size, as docker reports it (bench/size.sh).
@@ -46,9 +59,9 @@ ARGS=("$@")
 PUSH_RUN=""
 [ "${#ARGS[@]}" -gt 0 ] || { ARGS=(-w all -m cold,warm,incr -n 3); PUSH_RUN=1; }
 run() {
-  bash "$SHARED/bench/run.sh" -b "$1" "${ARGS[@]}" -o "$RESULTS/$STAMP-$1"
+  bash "$HARNESS/run.sh" -b "$1" "${ARGS[@]}" -o "$RESULTS/$STAMP-$1"
   # issue 18's w4 build + push target, in its own folder (combine.ts merges STAMP-BUILDER-push)
-  [ -z "$PUSH_RUN" ] || bash "$SHARED/bench/run.sh" -b "$1" -w w4-big-layer -m push -n 3 -o "$RESULTS/$STAMP-$1-push"
+  [ -z "$PUSH_RUN" ] || bash "$HARNESS/run.sh" -b "$1" -w w4-big-layer -m push -n 3 -o "$RESULTS/$STAMP-$1-push"
 }
 wanted() { [[ "$BUILDERS" == *" $1 "* ]]; }
 wanted stagecraft && run stagecraft

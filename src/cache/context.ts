@@ -103,6 +103,34 @@ export function cleanSource(source: string): string {
 
 const SMALL_FILE = 1 << 20;
 
+/** The sha256 of a file's bytes: small files in one read, big ones streamed (memory stays flat). */
+export async function fileContentDigest(absolute: string, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  if (size <= SMALL_FILE) hash.update(await readFile(absolute));
+  else await pipeline(createReadStream(absolute), hash);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * One selected entry as a content key sees it: path, type, mode, uid, gid, then what it holds (a
+ * file's digest, `link:` and a symlink's target, '' for a directory) and any further facts (xattrs,
+ * a hardlink's first path). Never its times.
+ */
+export type ContentLine = readonly [path: string, type: string, mode: number, uid: number, gid: number, content: string, ...facts: string[]];
+
+/** Entries in a preimage's file list at most: a bigger selection is keyed by its digest alone. */
+export const MAX_LISTED_FILES = 5000;
+
+/**
+ * The digest of a selection (`header`: what selected it, `lines` in path order), and each entry's own
+ * digest by path, for explaining a miss (absent past `maxListed` entries).
+ */
+export function contentDigests(header: Readonly<Record<string, unknown>>, lines: readonly ContentLine[], maxListed = Number.POSITIVE_INFINITY): { digest: Digest; files: [string, string][] | undefined } {
+  const digest = sha256Digest(canonicalJson({ ...header, entries: lines }));
+  const files = lines.length > maxListed ? undefined : lines.map((l): [string, string] => [l[0], sha256Digest(canonicalJson(l.slice(1)))]);
+  return { digest, files };
+}
+
 /** Linux's PATH_MAX: no syscall takes a longer path (with its NUL). */
 const PATH_MAX = 4096;
 
@@ -217,15 +245,14 @@ export class BuildContext {
    */
   async hash(sources: readonly string[], excludes: readonly string[], signal?: AbortSignal): Promise<{ digest: Digest; files: [string, string][] }> {
     const selection = await this.select(sources, excludes);
-    const lines = await Promise.all(selection.map(async (e) => {
+    const lines = await Promise.all(selection.map(async (e): Promise<ContentLine> => {
       signal?.throwIfAborted();
       const content = e.type === 'file' ? await this.#fileDigest(e) : e.type === 'symlink' ? `link:${e.linkTarget ?? ''}` : '';
       return [e.path, e.type, e.mode, e.uid, e.gid, content];
     }));
     this.options.statCache?.flush();
-    const digest = sha256Digest(canonicalJson({ v: 1, sources: sources.map(cleanSource), excludes, entries: lines }));
-    const files = lines.map((l): [string, string] => [String(l[0]), sha256Digest(canonicalJson(l.slice(1)))]);
-    return { digest, files };
+    const { digest, files } = contentDigests({ v: 1, sources: sources.map(cleanSource), excludes }, lines);
+    return { digest, files: files ?? [] };
   }
 
   #fileDigest(entry: ContextEntry): Promise<string> {
@@ -239,11 +266,7 @@ export class BuildContext {
         return pending;
       }
       pending = this.#hashLimit.run(async () => {
-        const hash = createHash('sha256');
-        // Small files in one read; big ones streamed (memory stays flat).
-        if (entry.size <= SMALL_FILE) hash.update(await readFile(absolute));
-        else await pipeline(createReadStream(absolute), hash);
-        const digest = `sha256:${hash.digest('hex')}`;
+        const digest = await fileContentDigest(absolute, entry.size);
         this.options.statCache?.store(absolute, entry, digest);
         return digest;
       });

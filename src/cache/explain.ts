@@ -35,7 +35,8 @@ export class StepHistory {
   }
 }
 
-const Preimage = z.object({ op: z.unknown(), inputs: z.array(z.string()) });
+const Selected = z.object({ input: z.number().int(), digest: z.string(), files: z.array(z.tuple([z.string(), z.string()])).optional() });
+const Preimage = z.object({ op: z.unknown(), inputs: z.array(z.string()), selected: z.array(Selected).optional() });
 const ExecShape = z.object({ type: z.literal('exec'), args: z.array(z.string()), env: z.array(z.string()), cwd: z.string(), user: z.string(), network: z.string(), mounts: z.array(z.unknown()) });
 const ContextShape = z.object({ type: z.literal('context'), files: z.array(z.tuple([z.string(), z.string()])) });
 const ImageShape = z.object({ type: z.literal('image'), ref: z.string().optional(), digest: z.string() });
@@ -97,6 +98,35 @@ export interface InputInfo {
   readonly key: string;
   /** The input's own change, if it is a source (context files, base image). */
   readonly ownChange?: readonly string[] | undefined;
+  /** What the input is to a step that selects files from it: `stage build`, `image alpine:3.20`. */
+  readonly source?: string | undefined;
+}
+
+/** An abbreviated digest for a sentence: `sha256:` and 12 hex digits. */
+function shortDigest(digest: string): string {
+  return digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
+}
+
+/** Why a step whose inputs changed is still cached: the files it selects from them did not change. */
+export function explainContentHit(sources: readonly { readonly source: string; readonly digest: string }[]): string | undefined {
+  if (sources.length === 0) return undefined;
+  return `files selected from ${sources.map((s) => `${s.source} unchanged (${shortDigest(s.digest)})`).join(', from ')}`;
+}
+
+/** Sentences naming the selected paths that changed between two selections of the same input. */
+function describeSelectionChange(now: z.infer<typeof Selected>, then: z.infer<typeof Selected>, source: string): string[] {
+  if (now.files === undefined || then.files === undefined) return [`the files selected from ${source} changed (${shortDigest(then.digest)} → ${shortDigest(now.digest)})`];
+  const before = new Map(then.files);
+  const after = new Map(now.files);
+  const out: string[] = [];
+  for (const [path, digest] of after) {
+    const old = before.get(path);
+    if (old === undefined) out.push(`file ${path} selected from ${source} was added`);
+    else if (old !== digest) out.push(`file ${path} selected from ${source} changed`);
+  }
+  for (const path of before.keys()) if (!after.has(path)) out.push(`file ${path} selected from ${source} was removed`);
+  if (out.length === 0) return [`the files selected from ${source} changed (${shortDigest(then.digest)} → ${shortDigest(now.digest)})`];
+  return out.length > MAX_ITEMS ? [...out.slice(0, MAX_ITEMS), `and ${out.length - MAX_ITEMS} more files selected from ${source}`] : out;
 }
 
 /**
@@ -114,7 +144,10 @@ export function explainMiss(current: unknown, previous: StepRecord | undefined, 
     if (key === then.data.inputs[i]) return;
     const input = inputs[i];
     if (input === undefined) return;
-    if (input.ownChange !== undefined && input.ownChange.length > 0) reasons.push(...input.ownChange);
+    const selectedNow = now.data.selected?.find((s) => s.input === i);
+    const selectedThen = then.data.selected?.find((s) => s.input === i);
+    if (selectedNow !== undefined && selectedThen !== undefined) reasons.push(...describeSelectionChange(selectedNow, selectedThen, input.source ?? input.name));
+    else if (input.ownChange !== undefined && input.ownChange.length > 0) reasons.push(...input.ownChange);
     else reasons.push(`the result of ${input.name} changed`);
   });
   if (reasons.length === 0 && previous.key !== undefined) reasons.push('the cached result is no longer in the store');

@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { StagecraftError, type Digest } from '../core/index.js';
-import { digest, madeLayers, type CacheRecords, type LayerRecord, type StepLayer } from './records.js';
+import { digest, madeLayers, type CacheRecords, type KeyLink, type LayerRecord, type StepLayer } from './records.js';
 
 export const INLINE_CACHE_CONFIG_KEY = 'moby.buildkit.cache.v0';
 
@@ -33,7 +33,12 @@ const InlineRecord = z.object({
   chains: z.array(z.object({ layers: z.array(index), createdAt: z.string().optional() })).optional(),
   digest,
   inputs: z.array(z.array(z.object({ selector: z.string().optional(), link: index }))).optional(),
-  stagecraft: z.object({ version: z.literal(MARKER_VERSION), name: z.string() }).optional(),
+  stagecraft: z.object({
+    version: z.literal(MARKER_VERSION),
+    name: z.string(),
+    /** The build's selection key → content digest links (CacheKeyLinks), on its first record; older readers ignore them. */
+    links: z.array(z.tuple([digest, digest])).max(MAX_INLINE_CACHE_RECORDS).optional(),
+  }).optional(),
 });
 type InlineRecord = z.input<typeof InlineRecord>;
 
@@ -50,7 +55,7 @@ export interface ImageLayer {
  * a prefix of the image's layers (compared by diffID), as BuildKit exports the records the image's
  * layers can serve. Returns the base64 value and how many records it holds; undefined for none.
  */
-export function inlineCacheValue(records: CacheRecords, keys: readonly Digest[], imageLayers: readonly { readonly diffId: Digest }[], createdAt: string, asInImage: (diffId: Digest) => Digest = (diffId) => diffId, made: (layers: readonly StepLayer[]) => readonly { readonly diffId: Digest }[] | undefined = madeLayers): { readonly value: string; readonly count: number } | undefined {
+export function inlineCacheValue(records: CacheRecords, keys: readonly Digest[], imageLayers: readonly { readonly diffId: Digest }[], createdAt: string, asInImage: (diffId: Digest) => Digest = (diffId) => diffId, made: (layers: readonly StepLayer[]) => readonly { readonly diffId: Digest }[] | undefined = madeLayers, links: readonly KeyLink[] = []): { readonly value: string; readonly count: number } | undefined {
   const out: (InlineRecord & { readonly order: number })[] = [];
   for (const key of new Set(keys)) {
     const row = records.get(key);
@@ -69,7 +74,7 @@ export function inlineCacheValue(records: CacheRecords, keys: readonly Digest[],
   if (out.length === 0) return undefined;
   // Deterministic: by layer, then key (the same build writes the same config).
   out.sort((a, b) => a.order - b.order || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
-  const json = JSON.stringify(out.map(({ order: _order, ...record }) => record));
+  const json = JSON.stringify(out.map(({ order: _order, ...record }, i) => (i === 0 && links.length > 0 && record.stagecraft !== undefined ? { ...record, stagecraft: { ...record.stagecraft, links: sortedLinks(links) } } : record)));
   return { value: Buffer.from(json).toString('base64'), count: out.length };
 }
 
@@ -78,6 +83,8 @@ export interface InlineCacheContents {
   readonly records: readonly { readonly key: Digest; readonly name: string; readonly layers: readonly LayerRecord[] }[];
   /** How many records BuildKit (or another builder) wrote: valid, but keyed by its LLB digests. */
   readonly foreign: number;
+  /** Selection key → content digest links of the build that wrote it. */
+  readonly links: readonly KeyLink[];
 }
 
 function invalid(where: string, why: string): StagecraftError {
@@ -111,6 +118,7 @@ export function readInlineCache(value: unknown, layers: readonly ImageLayer[], s
   const loop = findLoop(parsed.data.map((record) => (record.inputs ?? []).flat().map((input) => input.link)));
   if (loop !== undefined) throw invalid(where, `record ${loop} links to itself through its inputs`);
   const records: { key: Digest; name: string; layers: LayerRecord[] }[] = [];
+  const links: KeyLink[] = [];
   let foreign = 0;
   for (const [i, record] of parsed.data.entries()) {
     for (const result of record.layers ?? []) if (result.layer >= layers.length) throw invalid(where, `record ${i} names layer ${result.layer} of an image with ${layers.length}`);
@@ -121,6 +129,7 @@ export function readInlineCache(value: unknown, layers: readonly ImageLayer[], s
       continue;
     }
     if ((record.layers?.length ?? 0) > 1 || record.chains !== undefined || record.inputs !== undefined) throw invalid(where, `stagecraft record ${i} has more than one result or has inputs`);
+    links.push(...(record.stagecraft.links ?? []));
     const top = record.layers?.[0]?.layer ?? -1;
     records.push({
       key: record.digest,
@@ -128,7 +137,13 @@ export function readInlineCache(value: unknown, layers: readonly ImageLayer[], s
       layers: layers.slice(0, top + 1).map((layer) => ({ diffId: layer.diffId, digest: layer.digest, size: layer.size, mediaType: layer.mediaType, ...(source === undefined ? {} : { source }) })),
     });
   }
-  return { records, foreign };
+  return { records, foreign, links };
+}
+
+/** Links without repeats, by definition key (the same build writes the same config). */
+function sortedLinks(links: readonly KeyLink[]): [Digest, Digest][] {
+  const unique = new Map<string, [Digest, Digest]>(links.map(([from, to]) => [`${from} ${to}`, [from, to]]));
+  return [...unique.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, link]) => link);
 }
 
 /** A record that reaches itself through its input links (BuildKit refuses such a config), if any. */

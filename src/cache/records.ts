@@ -75,6 +75,17 @@ export const CACHE_MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    description: 'selection key (what a COPY --from or RUN --mount=from reads of a stage, and that stage\'s key) → the content digest of those files',
+    up: `
+      CREATE TABLE cache_key_links (
+        key TEXT PRIMARY KEY,
+        content_key TEXT NOT NULL,
+        preimage TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** A digest string, parsed (a zod schema shared by the cache's record formats). */
@@ -186,6 +197,47 @@ export class CacheRecords {
     // A lazy layer's blob is not a root: it is made again from its snapshot when needed.
     for (const row of this.all()) for (const layer of row.result.layers) if (!isLazyLayer(layer)) out.add(layer.digest);
     return [...out];
+  }
+}
+
+/** A selection key and the content digest of what it selects, as caches carry them (CacheKeyLinks). */
+export type KeyLink = readonly [selectionKey: Digest, contentDigest: Digest];
+
+const LinkRow = z.object({ content_key: z.string(), preimage: z.string() });
+const LinkFiles = z.object({ files: z.array(z.tuple([z.string(), z.string()])).optional() });
+
+/**
+ * Selection key → content digest (solver `ResultCache.linked`): what a step reads of another stage
+ * (COPY --from, RUN --mount=from) is keyed by the digest of those files; once it was read for a
+ * given stage key, a later build with the same stage key finds the digest here without reading the
+ * files again (nor solving the stage). `files` (each selected file's digest) explain a later miss;
+ * links imported from a cache have none.
+ */
+export class CacheKeyLinks {
+  readonly #get: TypedStatement<{ key: string }, z.infer<typeof LinkRow>>;
+  readonly #put: TypedStatement<{ key: string; contentKey: string; preimage: string }, never>;
+
+  constructor(db: Database, clock: () => number = Date.now) {
+    db.migrate(CACHE_SCHEMA_OWNER, CACHE_MIGRATIONS, clock);
+    this.#get = db.statement('SELECT content_key, preimage FROM cache_key_links WHERE key = :key', LinkRow);
+    this.#put = db.statement('INSERT OR REPLACE INTO cache_key_links (key, content_key, preimage) VALUES (:key, :contentKey, :preimage)', z.never());
+  }
+
+  get(key: Digest): { readonly digest: Digest; readonly files?: readonly (readonly [string, string])[] } | undefined {
+    const row = this.#get.get({ key });
+    if (row === undefined) return undefined;
+    try {
+      const extra = LinkFiles.safeParse(JSON.parse(row.preimage));
+      const files = extra.success ? extra.data.files : undefined;
+      return { digest: parseDigest(row.content_key), ...(files !== undefined ? { files } : {}) };
+    } catch {
+      // A damaged row is no link: the files are read again.
+      return undefined;
+    }
+  }
+
+  put(key: Digest, digest: Digest, files?: readonly (readonly [string, string])[]): void {
+    this.#put.run({ key, contentKey: digest, preimage: JSON.stringify(files !== undefined ? { files } : {}) });
   }
 }
 

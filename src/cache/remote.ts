@@ -16,7 +16,7 @@ import type { RegistryClient } from '../registry/index.js';
 import { parseKeyValueFlagLast, splitFlagFields } from '../util/csv-flags.js';
 import { INLINE_CACHE_CONFIG_KEY, readInlineCache, type InlineCacheContents } from './inline.js';
 import { writeFileAtomic, writeStreamAtomic } from '../util/atomic.js';
-import { LayerRecord, madeLayers, type CacheRecords, type StepLayer } from './records.js';
+import { LayerRecord, digest, madeLayers, type CacheKeyLinks, type CacheRecords, type KeyLink, type StepLayer } from './records.js';
 
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.stagecraft.cache.config.v1+json';
 
@@ -48,6 +48,8 @@ export interface CacheImportResult {
 const CacheConfig = z.object({
   version: z.literal(1),
   records: z.array(z.object({ key: z.string(), name: z.string(), layers: z.array(LayerRecord) })),
+  /** Selection key → content digest of what steps select from other stages (CacheKeyLinks). */
+  links: z.array(z.tuple([digest, digest])).optional(),
 });
 type CacheConfig = z.infer<typeof CacheConfig>;
 
@@ -57,6 +59,10 @@ export interface RemoteCacheDeps {
   readonly records: CacheRecords;
   /** Makes the lazy layers of a record (ops/layers.ts `resolve`); absent: records with lazy layers are not exported. */
   readonly resolveLayers?: ((layers: readonly StepLayer[], signal: AbortSignal) => Promise<readonly LayerRecord[]>) | undefined;
+  /** Where imported links go (selection key → content digest); absent: links are not imported. */
+  readonly links?: CacheKeyLinks | undefined;
+  /** The links an export carries: those of the build's content-keyed steps (solver `CacheKey.links`). */
+  readonly exportLinks?: readonly KeyLink[] | undefined;
   /** The layers as they should leave the machine (plain tar layers compressed); identity if absent. */
   readonly exportLayers?: ((layers: readonly ImageLayer[], signal: AbortSignal | undefined) => Promise<readonly ImageLayer[]>) | undefined;
 }
@@ -98,7 +104,8 @@ function parseBool(value: string): boolean | undefined {
 }
 
 export async function exportCache(deps: RemoteCacheDeps, location: CacheLocation, keys: readonly Digest[], signal?: AbortSignal): Promise<number> {
-  const config: CacheConfig = { version: 1, records: [] };
+  // Every link of the build, whatever the mode: a mode=min target's key is made from them.
+  const config: CacheConfig = { version: 1, records: [], ...(deps.exportLinks !== undefined && deps.exportLinks.length > 0 ? { links: deps.exportLinks.map(([from, to]): [Digest, Digest] => [from, to]) } : {}) };
   const layers = new Map<Digest, { digest: Digest; size: number; mediaType: string }>();
   for (const key of keys) {
     const row = deps.records.get(key);
@@ -233,6 +240,7 @@ async function importInlineCache(deps: RemoteCacheDeps, ref: ImageRef, parsed: P
     images++;
     foreign += contents.foreign;
     for (const record of contents.records) config.records.push({ key: record.key, name: record.name, layers: [...record.layers] });
+    if (contents.links.length > 0) config.links = [...(config.links ?? []), ...contents.links.map(([from, to]): [Digest, Digest] => [from, to])];
   }
   return { config, foreign, images };
 }
@@ -307,7 +315,7 @@ export async function importCache(deps: RemoteCacheDeps, location: CacheLocation
     else {
       // An OCI layout of an image (e.g. `-o type=oci` unpacked): its inline cache, as BuildKit's local importer.
       const inline = inlineCacheOfConfig(configBytes, parsed.manifest, undefined, location.dir);
-      config = { version: 1, records: (inline?.records ?? []).map((r) => ({ key: r.key, name: r.name, layers: [...r.layers] })) };
+      config = { version: 1, records: (inline?.records ?? []).map((r) => ({ key: r.key, name: r.name, layers: [...r.layers] })), ...(inline !== undefined && inline.links.length > 0 ? { links: inline.links.map(([from, to]): [Digest, Digest] => [from, to]) } : {}) };
       if (inline === undefined) warnings.push(`local cache import at ${location.dir}: not a build cache: an image without an inline cache (${INLINE_CACHE_CONFIG_KEY}); nothing imported`);
       if (inline !== undefined && inline.foreign > 0) warnings.push(`local cache import at ${location.dir}: its inline cache holds ${inline.foreign} BuildKit cache record${inline.foreign === 1 ? '' : 's'}, ${BUILDKIT_KEYS}`);
       needed = parsed.manifest.layers.slice(0, config.records.reduce((most, r) => Math.max(most, r.layers.length), 0));
@@ -324,6 +332,7 @@ export async function importCache(deps: RemoteCacheDeps, location: CacheLocation
     if (deps.records.get(key) !== undefined) continue;
     deps.records.put(key, record.name, { layers: record.layers.map((l) => (source === undefined ? l : { ...l, source })) }, { imported: location });
   }
+  for (const [from, to] of config.links ?? []) if (deps.links !== undefined && deps.links.get(from) === undefined) deps.links.put(from, to);
   return { imported: config.records.length, warnings };
 }
 

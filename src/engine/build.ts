@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuildContext, CacheRecords, ClampedLayers, LazyLayers, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type LayerRecord, type StepLayer, isLazyLayer } from '../cache/index.js';
+import { BuildContext, CacheKeyLinks, CacheRecords, ClampedLayers, LazyLayers, STATE_ROOT_LOCK, StatCache, StoreLocks, StepHistory, describeOpChange, explainContentHit, explainMiss, importCaches, inlineCacheValue, type CacheExportSpec, type CacheLocation, type KeyLink, type LayerRecord, type StepLayer, isLazyLayer } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import type { SbomResult } from '../attest/index.js';
 import { StagecraftError, formatPlatform, parseImageRef, phaseDone, parsePlatform, type Digest, type Platform, type SourceLocation } from '../core/index.js';
@@ -17,7 +17,7 @@ import type { BuildEvent, EventSink } from '../events/index.js';
 import { DEFAULT_HOSTNAME, checkEmulation, createRuncExecutor } from '../executor/index.js';
 import { DEFAULT_ATTESTATIONS, makeAttestations, pingDockerDaemon, type ScanRequest, type Scanners, type VulnData, resolveExporters, type AttestationProducers, type AttestationRequest, type BuiltImage, type ExportContext, type OutputSpec, type ResolvedExporters } from '../exporter/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, assembleImage, compressLayers, type ImageAnnotations } from '../image/index.js';
-import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, opFor, type FsResult } from '../ops/index.js';
+import { BaseImages, CacheMountPool, ExecFailure, HttpDownloads, LayerResultCache, LayerStore, SelectionReader, opFor, type FsResult } from '../ops/index.js';
 import type { ExecSettings, Vertex } from '../plan/index.js';
 import type { TimedSpan } from '../metrics/index.js';
 import type { RegistryClient } from '../registry/index.js';
@@ -385,7 +385,7 @@ export async function build(deps: BuildDeps, options: BuildOptions): Promise<Bui
       platform,
       names: exports.names,
       rootfs: (rootfsSignal) => env.layers.view(solved.layers, rootfsSignal),
-      cacheKeys: { target: solved.keys.get(converted.target.root)?.key, all: [...solved.keys.values()].map((k) => k.key) },
+      cacheKeys: { target: solved.keys.get(converted.target.root)?.key, all: [...solved.keys.values()].map((k) => k.key), links: keyLinks(solved.keys) },
       inlineCacheRecords: image.inlineCacheRecords,
       index: attested.index,
       attestations: attested.attestations,
@@ -492,7 +492,7 @@ async function prepare(deps: BuildDeps, options: BuildOptions, scope: Pick<Solve
   disposer.use(await locks.acquire(STATE_ROOT_LOCK, 'shared', signal));
   const records = new CacheRecords(db);
   // An unusable --cache-from is a warning, as in buildx.
-  await importCaches({ content, registry: deps.registry, records }, options.cacheFrom ?? [], (message) => events.emit({ type: 'build.warning', time: Date.now(), message }), signal);
+  await importCaches({ content, registry: deps.registry, records, links: new CacheKeyLinks(db) }, options.cacheFrom ?? [], (message) => events.emit({ type: 'build.warning', time: Date.now(), message }), signal);
   const snapshotter: Snapshotter = await openSnapshotter(join(deps.stateRoot, 'snapshots'), { warn: (message) => events.emit({ type: 'build.warning', time: Date.now(), message }) });
   await sweepAbandoned(deps.stateRoot, snapshotter);
   disposer.defer(() => rm(runDir, { recursive: true, force: true }));
@@ -578,6 +578,7 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     failedSteps,
     baseImages: env.baseImages,
     downloads,
+    selections: new SelectionReader(env.layers),
     context: {
       hash: (name: string, include: readonly string[], hashSignal: AbortSignal) => contextFor(name).hash(include, [], hashSignal),
       view: async (name: string, include: readonly string[]) => disposer.use(await contextFor(name).view(include, [])).path,
@@ -591,6 +592,12 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     return `${location.file}:${location.range.start.line}:${vertex.meta.stage ?? ''}:${vertex.op.type}`;
   };
   const history = new StepHistory(env.db);
+  /** An input a step selects files from, as a sentence names it: `stage build`, `image alpine:3.20`. */
+  const selectionSource = (id: string): string => {
+    const vertex = vertices.get(id);
+    if (vertex?.op.type === 'image') return `image ${vertex.op.ref}`;
+    return vertex?.meta.stage !== undefined ? `stage ${vertex.meta.stage}` : vertex?.meta.name ?? id;
+  };
   const ownOp = (preimage: unknown): unknown => (typeof preimage === 'object' && preimage !== null && 'op' in preimage ? preimage.op : undefined);
   let result;
   try {
@@ -600,9 +607,9 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
       opFor: (node) => {
         const vertex = vertices.get(node.id);
         if (vertex === undefined) throw new Error(`no vertex ${node.id}`);
-        return opFor(vertex, opDeps);
+        return opFor(vertex, opDeps, vertex.inputs.map((input) => vertices.get(input)?.op));
       },
-      cache: observedCache(new LayerResultCache(env.records, env.content.blobs, env.layers), vertices, deps.observer),
+      cache: observedCache(new LayerResultCache(env.records, env.content.blobs, env.layers, new CacheKeyLinks(env.db)), vertices, deps.observer),
       // Directory results (context, downloads) are never stored, so they always "miss": not worth a word.
       explainMiss: (node, key, inputs) => (vertices.get(node.id)?.op.type === 'context' || vertices.get(node.id)?.op.type === 'http') ? [] : explainMiss(key.preimage, history.previous(stepId(node.id)), inputs.map((input) => {
         const vertex = vertices.get(input.node.id);
@@ -612,8 +619,10 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
           name: input.node.name,
           key: input.key.key,
           ownChange: source && previous !== undefined && previous.key !== input.key.key ? describeOpChange(ownOp(input.key.preimage), ownOp(previous.preimage)) : undefined,
+          source: selectionSource(input.node.id),
         };
       })),
+      explainHit: (node, key, inputs) => explainContentHit([...(key.selected ?? [])].map(([index, digest]) => ({ source: selectionSource(inputs[index]?.id ?? ''), digest }))),
       events,
       signal,
       // RUN steps mostly wait (I/O, sleeps, network): more slots than cores, as BuildKit runs them unbounded.
@@ -679,7 +688,7 @@ async function assembleAndStore(env: BuildEnvironment, options: BuildOptions, im
   const created = stamped.created;
   // The cache records hold the layers as the steps made them; the image has them clamped.
   const asInImage = new Map(solved.layers.map((layer, i) => [layer.diffId, plain[i]?.diffId ?? layer.diffId]));
-  const inline = exports.inlineCache ? inlineCacheValue(env.records, [...solved.keys.values()].map((k) => k.key), layers, created, (diffId) => asInImage.get(diffId) ?? diffId, (stack) => env.layers.known(stack)) : undefined;
+  const inline = exports.inlineCache ? inlineCacheValue(env.records, [...solved.keys.values()].map((k) => k.key), layers, created, (diffId) => asInImage.get(diffId) ?? diffId, (stack) => env.layers.known(stack), keyLinks(solved.keys)) : undefined;
   const assembled = assembleImage({
     architecture: image.architecture,
     os: image.os,
@@ -741,6 +750,11 @@ function observedLayer(observer: BuildObserver | undefined, vertex: Vertex | und
   if (vertex !== undefined && own !== undefined && !isLazyLayer(own)) observer?.layer(vertex.id, { digest: own.digest, size: own.size });
 }
 
+/** The selection key → content digest links of a solve's content-keyed steps, for cache exports. */
+function keyLinks(keys: ReadonlyMap<string, CacheKey>): KeyLink[] {
+  return [...keys.values()].flatMap((k): KeyLink[] => [...(k.links ?? [])]);
+}
+
 /** The result cache, telling `observer` the layer each RUN/COPY/ADD step made (lazy ones: when made, see solveTarget). */
 function observedCache(cache: LayerResultCache, vertices: ReadonlyMap<string, Vertex>, observer: BuildObserver | undefined): ResultCache<FsResult> {
   if (observer === undefined) return cache;
@@ -748,6 +762,8 @@ function observedCache(cache: LayerResultCache, vertices: ReadonlyMap<string, Ve
     if (result?.kind === 'layers') observedLayer(observer, vertices.get(node.id), result.layers);
   };
   return {
+    linked: (key) => cache.linked(key),
+    link: (from, key) => cache.link(from, key),
     load: async (key, node) => {
       const result = await cache.load(key);
       tell(node, result);

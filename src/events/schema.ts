@@ -14,7 +14,7 @@ const transfer = { direction: z.enum(['pull', 'push']), ref: z.string(), digest:
 export const EVENT_SCHEMAS = {
   'build.started': z.object({ type: z.literal('build.started'), time, buildId: z.string(), target: z.string(), vertices: z.number().int().nonnegative() }),
   'vertex.started': z.object({ type: z.literal('vertex.started'), time, vertex, name: z.string(), stage: z.string().optional(), inputs: z.array(z.string()), cacheKey: z.string().optional() }),
-  'vertex.cached': z.object({ type: z.literal('vertex.cached'), time, vertex, name: z.string(), stage: z.string().optional(), cacheKey: z.string().optional() }),
+  'vertex.cached': z.object({ type: z.literal('vertex.cached'), time, vertex, name: z.string(), stage: z.string().optional(), cacheKey: z.string().optional(), reason: z.string().optional() }),
   'vertex.log': z.object({ type: z.literal('vertex.log'), time, vertex, stream: z.enum(['stdout', 'stderr']), data: z.string() }),
   'vertex.progress': z.object({ type: z.literal('vertex.progress'), time, vertex, id: z.string(), current: z.number(), total: z.number().optional() }),
   'vertex.completed': z.object({ type: z.literal('vertex.completed'), time, vertex, durationMs: z.number().nonnegative() }),

@@ -34,7 +34,15 @@ export interface TransferRef {
 export type BuildEvent =
   | { readonly type: 'build.started'; readonly time: number; readonly buildId: string; readonly target: string; readonly vertices: number }
   | ({ readonly type: 'vertex.started'; readonly time: number; readonly name: string; readonly stage?: string | undefined; readonly inputs: readonly string[]; readonly cacheKey?: string | undefined } & VertexRef)
-  | ({ readonly type: 'vertex.cached'; readonly time: number; readonly name: string; readonly stage?: string | undefined; readonly cacheKey?: string | undefined } & VertexRef)
+  | ({
+    readonly type: 'vertex.cached';
+    readonly time: number;
+    readonly name: string;
+    readonly stage?: string | undefined;
+    readonly cacheKey?: string | undefined;
+    /** Why a step whose inputs changed is still cached (the files it selects from them did not change). */
+    readonly reason?: string | undefined;
+  } & VertexRef)
   | ({ readonly type: 'vertex.log'; readonly time: number; readonly stream: 'stdout' | 'stderr'; readonly data: string } & VertexRef)
   | ({ readonly type: 'vertex.progress'; readonly time: number; readonly id: string; readonly current: number; readonly total?: number | undefined } & VertexRef)
   | ({ readonly type: 'vertex.completed'; readonly time: number; readonly durationMs: number } & VertexRef)

@@ -20,7 +20,7 @@ export class CacheExporter implements Exporter {
     const keys = spec.mode === 'max' ? all : target === undefined ? [] : [target];
     // Cache layers leave the machine: compressed as an image's would be.
     const exportLayers = (plain: readonly ImageLayer[], signal: AbortSignal | undefined): Promise<ImageLayer[]> => compressLayers(ctx.content.blobs, plain, DEFAULT_EXPORT_COMPRESSION, signal);
-    const line = await exportCacheTo({ content: ctx.content, registry: ctx.registry, records: ctx.records, resolveLayers: ctx.resolveLayers, exportLayers }, spec, keys, image.inlineCacheRecords, ctx.warn, ctx.signal);
+    const line = await exportCacheTo({ content: ctx.content, registry: ctx.registry, records: ctx.records, resolveLayers: ctx.resolveLayers, exportLayers, exportLinks: image.cacheKeys.links }, spec, keys, image.inlineCacheRecords, ctx.warn, ctx.signal);
     return line === undefined ? [] : [line];
   }
 }

@@ -8,7 +8,7 @@
  *    `BuiltImage`. Where the image leaves the build is here: attestations, scans, policy and signing
  *    plug in as further exporters or as a step before them.
  */
-import type { CacheExportSpec, CacheRecords, LayerRecord, StepLayer } from '../cache/index.js';
+import type { CacheExportSpec, CacheRecords, KeyLink, LayerRecord, StepLayer } from '../cache/index.js';
 import type { Content } from '../content/index.js';
 import { StagecraftError, formatImageRef, parseImageRef, type Digest } from '../core/index.js';
 import { DEFAULT_EXPORT_COMPRESSION, type ExportCompressionSpec } from '../image/index.js';
@@ -37,7 +37,12 @@ export interface BuiltImage {
    */
   rootfs(signal: AbortSignal): Promise<MountedRootfs>;
   /** Cache keys of the solve: the target's and every step's (for `--cache-to` mode=min/max). */
-  readonly cacheKeys: { readonly target: Digest | undefined; readonly all: readonly Digest[] };
+  readonly cacheKeys: {
+    readonly target: Digest | undefined;
+    readonly all: readonly Digest[];
+    /** Selection key → content digest of what steps select from other stages (exported whatever the mode). */
+    readonly links?: readonly KeyLink[] | undefined;
+  };
   /** Cache records written into the image config (`--cache-to type=inline`); 0 without. */
   readonly inlineCacheRecords: number;
   /**

@@ -5,6 +5,7 @@ export { CacheMountPool, type CacheMountRequest } from './cache-mounts.js';
 export { ExecFailure, missingMountError, type SecretProvider, type ExecDeps, type ExecStep, type FailedExec, type FailedStepKeeper, type StepRecording } from './exec.js';
 export { resolveBindSource } from './bind-source.js';
 export { EMPTY_FS, type FsResult } from './result.js';
+export { SelectionReader, keyedByContent } from './selected-content.js';
 export { HttpDownloads, type DownloadOptions } from './http.js';
 export {
   LOCKFILE_NAME,

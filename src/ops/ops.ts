@@ -7,8 +7,8 @@
  */
 import type { Digest } from '../core/index.js';
 import type { Op as PlanOp, Vertex } from '../plan/index.js';
-import type { Op, ResultCache, SolveNode } from '../solver/index.js';
-import { isLazyLayer, type CacheRecords } from '../cache/index.js';
+import type { Op, ResultCache, SelectedContent, SolveNode } from '../solver/index.js';
+import { isLazyLayer, type CacheKeyLinks, type CacheRecords } from '../cache/index.js';
 import type { ContentStore } from '../content/index.js';
 import type { BaseImages } from './base-images.js';
 import { runExec, type ExecDeps } from './exec.js';
@@ -16,6 +16,8 @@ import { runFile, type FileDeps } from './file.js';
 import type { LayerStore } from './layers.js';
 import type { HttpDownloads } from './http.js';
 import { EMPTY_FS, type FsResult } from './result.js';
+import type { Selector } from './file/select.js';
+import { SELECTION_VERSION, execSelectors, fileSelectors, keyedByContent, type SelectionReader } from './selected-content.js';
 
 export interface ContextSource {
   /**
@@ -33,9 +35,26 @@ export interface OpDeps extends ExecDeps, FileDeps {
   readonly context: ContextSource;
   /** The build's ADD <url> downloads. */
   readonly downloads: HttpDownloads;
+  /** Reads what steps select from other stages, for content-selected keys; absent: keys by definition only. */
+  readonly selections?: SelectionReader | undefined;
 }
 
-export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
+/**
+ * The content-input part of an op (solver `Op.contentInputs`/`selectedContent`): the inputs, among
+ * `selectors`, whose vertex is worth keying by content (`inputOps`: the op of each input vertex).
+ */
+function contentPart(selectors: ReadonlyMap<number, readonly Selector[]>, inputOps: readonly (PlanOp | undefined)[], reader: SelectionReader | undefined): Pick<Op<FsResult>, 'contentInputs' | 'contentSelector' | 'selectedContent'> {
+  if (reader === undefined) return {};
+  const contentInputs = [...selectors.keys()].filter((index) => keyedByContent(inputOps[index])).sort((a, b) => a - b);
+  if (contentInputs.length === 0) return {};
+  return {
+    contentInputs,
+    contentSelector: (index) => ({ selection: SELECTION_VERSION, selectors: selectors.get(index) ?? [] }),
+    selectedContent: (index, input, signal) => reader.read(input, selectors.get(index) ?? [], signal),
+  };
+}
+
+export function opFor(vertex: Vertex, deps: OpDeps, inputOps: readonly (PlanOp | undefined)[] = []): Op<FsResult> {
   const op: PlanOp = vertex.op;
   switch (op.type) {
     case 'scratch':
@@ -61,10 +80,10 @@ export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
       };
     case 'exec': {
       const { proxyEnv: _proxy, ...keyed } = op;
-      return { resource: 'exec', cacheKey: () => Promise.resolve(keyed), execute: (inputs, context) => runExec(op, inputs, deps, context, vertex.meta) };
+      return { resource: 'exec', cacheKey: () => Promise.resolve(keyed), execute: (inputs, context) => runExec(op, inputs, deps, context, vertex.meta), ...contentPart(execSelectors(op), inputOps, deps.selections) };
     }
     case 'file':
-      return { resource: 'io', cacheKey: () => Promise.resolve(op), execute: (inputs, context) => runFile(op, inputs, deps, context) };
+      return { resource: 'io', cacheKey: () => Promise.resolve(op), execute: (inputs, context) => runFile(op, inputs, deps, context), ...contentPart(fileSelectors(op), inputOps, deps.selections) };
     case 'merge':
       return {
         resource: 'io',
@@ -81,7 +100,21 @@ export function opFor(vertex: Vertex, deps: OpDeps): Op<FsResult> {
  * layer's snapshot is gone, counts as a miss. A hit needs no blob of a lazy layer.
  */
 export class LayerResultCache implements ResultCache<FsResult> {
-  constructor(private readonly records: CacheRecords, private readonly blobs: ContentStore, private readonly layers: LayerStore) {}
+  constructor(
+    private readonly records: CacheRecords,
+    private readonly blobs: ContentStore,
+    private readonly layers: LayerStore,
+    private readonly links?: CacheKeyLinks | undefined,
+  ) {}
+
+  linked(selectionKey: Digest): Promise<SelectedContent | undefined> {
+    return Promise.resolve(this.links?.get(selectionKey));
+  }
+
+  link(selectionKey: Digest, content: SelectedContent): Promise<void> {
+    this.links?.put(selectionKey, content.digest, content.files);
+    return Promise.resolve();
+  }
 
   async load(key: Digest): Promise<FsResult | undefined> {
     const row = this.records.get(key);

@@ -5,6 +5,7 @@ export { clampTarTimes, clampTime } from './clamp.js';
 export {
   OPAQUE_WHITEOUT,
   WHITEOUT_PREFIX,
+  entryTypeOf,
   lstatNames,
   packDirectory,
   packItems,

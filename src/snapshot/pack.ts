@@ -119,7 +119,8 @@ export function deviceNumbers(rdev: bigint): { major: number; minor: number } {
   return { major, minor };
 }
 
-function typeOf(stat: BigIntStats): TarEntryType | null {
+/** The layer entry type of a stat (null for a socket, which is not layer content). */
+export function entryTypeOf(stat: BigIntStats): TarEntryType | null {
   if (stat.isFile()) return 'file';
   if (stat.isDirectory()) return 'dir';
   if (stat.isSymbolicLink()) return 'symlink';
@@ -142,7 +143,7 @@ interface Prepared {
 
 async function prepare(item: Extract<LayerItem, { kind: 'path' }>, options: PackOptions): Promise<Prepared> {
   const stat = item.stat ?? (await lstat(item.source, { bigint: true }));
-  const type = typeOf(stat);
+  const type = entryTypeOf(stat);
   let xattrs: Map<string, Buffer>;
   if (type === null) {
     xattrs = new Map();
@@ -177,7 +178,7 @@ export async function* packItems(items: AsyncIterable<LayerItem>, options: PackO
     }
     if (ready === undefined) continue;
     const { stat, xattrs } = ready;
-    const type = typeOf(stat);
+    const type = entryTypeOf(stat);
     if (type === null) continue;
     let mtime = Number(stat.mtimeNs / 1_000_000_000n);
     if (options.sourceDateEpoch !== undefined && mtime > options.sourceDateEpoch) mtime = options.sourceDateEpoch;
@@ -214,7 +215,7 @@ export async function* packItems(items: AsyncIterable<LayerItem>, options: PackO
       case 'symlink':
         yield { header: makeHeader({ ...base, type, linkname: ready.linkname ?? '' }) };
         break;
-      case 'link': // typeOf never gives 'link'
+      case 'link': // entryTypeOf never gives 'link'
       case 'dir':
       case 'char':
       case 'block':

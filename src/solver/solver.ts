@@ -23,6 +23,20 @@ export interface CacheKey {
   readonly key: Digest;
   /** What the key was computed from, kept so a later miss can be explained (STYLE rule 7). */
   readonly preimage: unknown;
+  /**
+   * For a vertex with content-selected inputs: the digest of what it selects from each, by input
+   * index. Present only when this build computed it (not when the key came from a recorded link).
+   */
+  readonly selected?: ReadonlyMap<number, Digest> | undefined;
+  /** For a vertex with content-selected inputs: `[selection key, content digest]` per content input (links to export). */
+  readonly links?: readonly (readonly [Digest, Digest])[] | undefined;
+}
+
+/** What an op reads of one input's result: a digest over it and, when small enough, each file's digest. */
+export interface SelectedContent {
+  readonly digest: Digest;
+  /** `[path, digest]` per selected entry, sorted (absent when too many to keep in a preimage). */
+  readonly files?: readonly (readonly [string, string])[] | undefined;
 }
 
 export interface ExecuteContext {
@@ -42,12 +56,30 @@ export interface Op<R> {
   cacheKey(inputKeys: readonly Digest[], signal: AbortSignal): Promise<unknown>;
   /** Runs the op on its inputs' results. */
   execute(inputs: readonly R[], context: ExecuteContext): Promise<R>;
+  /**
+   * Inputs the op reads only in part (COPY --from, RUN --mount=from): their share of the key is the
+   * content the op selects from their result, not their key (BuildKit's content-based cache keys),
+   * so a change of such an input that leaves the selected files as they were keeps this vertex and
+   * everything after it cached. Index 0 is never one. Needs `selectedContent`.
+   */
+  readonly contentInputs?: readonly number[] | undefined;
+  /** What the op selects of input `index` (canonical JSON): with that input's key, it names the selection's digest. */
+  contentSelector?(index: number): unknown;
+  /** The content the op selects from input `index`'s result (read-only; called after that input is solved). */
+  selectedContent?(index: number, input: R, signal: AbortSignal): Promise<SelectedContent>;
 }
 
 /** Results by cache key. `load` returns undefined on a miss. */
 export interface ResultCache<R> {
   load(key: Digest, node: SolveNode, signal: AbortSignal): Promise<R | undefined>;
   save(key: Digest, node: SolveNode, result: R, preimage: unknown): Promise<void>;
+  /**
+   * The content digest recorded for a selection key (what an op selects of an input, and that input's
+   * key): an equal key means an equal result, so the selected content is the same and need not be
+   * read again. Absent: every selection is read.
+   */
+  linked?(selectionKey: Digest): Promise<SelectedContent | undefined>;
+  link?(selectionKey: Digest, content: SelectedContent): Promise<void>;
 }
 
 export interface SolveOptions<R> {
@@ -61,6 +93,11 @@ export interface SolveOptions<R> {
   readonly execConcurrency?: number | undefined;
   /** Why a key missed, for the progress stream (`cache.miss` events). */
   readonly explainMiss?: ((node: SolveNode, key: CacheKey, inputs: readonly { readonly node: SolveNode; readonly key: CacheKey }[]) => readonly string[]) | undefined;
+  /**
+   * Why a vertex whose inputs' keys changed was still cached: its key was computed from the content it
+   * selects (`key.selected`), which had not changed. Goes into the `vertex.cached` event.
+   */
+  readonly explainHit?: ((node: SolveNode, key: CacheKey, inputs: readonly SolveNode[]) => string | undefined) | undefined;
   readonly clock?: (() => number) | undefined;
 }
 
@@ -115,14 +152,62 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
     if (pending === undefined) {
       const n = node(id);
       pending = track((async () => {
+        const op = options.opFor(n);
+        const contentInputs = op.selectedContent === undefined ? [] : [...new Set(op.contentInputs ?? [])].filter((i) => i > 0 && i < n.inputs.length).sort((a, b) => a - b);
+        // Content inputs are read as soon as their own keys are known, in parallel with the other
+        // inputs' keys (a chain of COPY --from steps must not solve its stages one after another).
+        const selections = contentInputs.map((index) => selectionOf(n, op, index));
         const inputKeys = await Promise.all(n.inputs.map((input) => keyOf(input)));
-        const own = await options.opFor(n).cacheKey(inputKeys.map((k) => k.key), signal);
+        const own = await op.cacheKey(inputKeys.map((k) => k.key), signal);
         const preimage = { v: CACHE_KEY_VERSION, op: own, inputs: inputKeys.map((k) => k.key) };
-        return { key: sha256Digest(canonicalJson(preimage)), preimage };
+        if (contentInputs.length === 0) return { key: sha256Digest(canonicalJson(preimage)), preimage };
+        return contentKey(preimage, contentInputs, await Promise.all(selections));
       })());
       keys.set(id, pending);
     }
     return pending;
+  };
+
+  /**
+   * What `op` selects of input `index`: the digest recorded for (selector, the input's key), else
+   * (or when the input re-runs regardless of the cache, so its result may differ from the one the
+   * record was made from) read from the input's result once it is solved, and recorded.
+   */
+  const selectionOf = async (n: SolveNode, op: Op<R>, index: number): Promise<{ index: number; content: SelectedContent; link: readonly [Digest, Digest]; read: boolean }> => {
+    const inputId = n.inputs[index] ?? '';
+    const inputKey = await keyOf(inputId);
+    const selectionKey = sha256Digest(canonicalJson({ v: CACHE_KEY_VERSION, selection: op.contentSelector?.(index) ?? null, from: inputKey.key }));
+    if (!forced(inputId)) {
+      const linked = await options.cache.linked?.(selectionKey);
+      if (linked !== undefined) return { index, content: linked, link: [selectionKey, linked.digest], read: false };
+    }
+    const input = await resultOf(inputId);
+    let content: SelectedContent;
+    try {
+      content = await (op.selectedContent?.(index, input, signal) ?? Promise.reject(new Error('solver: selectedContent missing')));
+    } catch (error) {
+      if (signal.aborted && error === signal.reason) throw error;
+      // Named as the step that reads the files: reading them is part of it.
+      throw new VertexError(n, error);
+    }
+    await options.cache.link?.(selectionKey, content);
+    return { index, content, link: [selectionKey, content.digest], read: true };
+  };
+
+  /** The key of a vertex with content inputs: their selections' digests in place of their keys. */
+  const contentKey = (definition: { v: number; op: unknown; inputs: Digest[] }, contentInputs: readonly number[], selected: readonly { index: number; content: SelectedContent; link: readonly [Digest, Digest]; read: boolean }[]): CacheKey => {
+    const inputs = [...definition.inputs];
+    for (const { index, content } of selected) inputs[index] = content.digest;
+    const keyed = { ...definition, inputs, content: contentInputs };
+    const preimage = { ...keyed, selected: selected.map(({ index, content }) => ({ input: index, digest: content.digest, ...(content.files !== undefined ? { files: content.files } : {}) })) };
+    const read = selected.filter((s) => s.read);
+    return {
+      key: sha256Digest(canonicalJson(keyed)),
+      preimage,
+      // Only selections read in this build: their inputs changed, so a hit is thanks to the content.
+      ...(read.length > 0 ? { selected: new Map(read.map(({ index, content }) => [index, content.digest])) } : {}),
+      links: selected.map((s) => s.link),
+    };
   };
 
   // A vertex that ignores the cache forces everything built on it to run too (else a cached
@@ -160,7 +245,8 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
           const hit = await options.cache.load(key.key, n, signal);
           if (hit !== undefined) {
             cached++;
-            events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage, cacheKey: key.key });
+            const reason = key.selected === undefined ? undefined : options.explainHit?.(n, key, n.inputs.map((input) => node(input)));
+            events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage, cacheKey: key.key, ...(reason !== undefined ? { reason } : {}) });
             return hit;
           }
           reasons = options.explainMiss === undefined
@@ -215,7 +301,17 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
     const settled = new Map<string, R>();
     for (const [id, promise] of results) settled.set(id, await promise);
     const settledKeys = new Map<string, CacheKey>();
-    for (const [id, promise] of keys) settledKeys.set(id, await promise);
+    for (const [id, promise] of keys) {
+      const key = await promise;
+      settledKeys.set(id, key);
+      // A content-keyed vertex that was never needed: a step after it was cached, so its key (made
+      // from the files it selects, although the inputs' keys changed) is one an earlier build had.
+      if (key.selected !== undefined && !results.has(id)) {
+        const n = node(id);
+        const reason = options.explainHit?.(n, key, n.inputs.map((input) => node(input)));
+        events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage, ...(reason !== undefined ? { reason } : {}) });
+      }
+    }
     return { results: settled, keys: settledKeys, executed, cached };
   } catch (error) {
     if (outer?.aborted === true && !(error instanceof VertexError)) {

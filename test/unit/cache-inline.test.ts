@@ -71,13 +71,25 @@ describe('inline cache', () => {
     assert.deepEqual(read.records.find((r) => r.key === d('k-scratch'))?.layers, []);
   });
 
+  it('carries the build\'s definition key → content key links on its first record, and reads them back', () => {
+    records.put(d('k-base'), 'FROM busybox', { layers: [plain(0)] }, {});
+    const links = [[d('def-b'), d('content-b')], [d('def-a'), d('content-a')], [d('def-b'), d('content-b')]] as const;
+    const inline = inlineCacheValue(records, [d('k-base')], pushed, '2024-05-06T00:00:00Z', (diffId) => diffId, undefined, links);
+    assert.ok(inline !== undefined);
+    const read = readInlineCache(inline.value, pushed, undefined, 'registry.test/app:1');
+    const expected = [[d('def-a'), d('content-a')], [d('def-b'), d('content-b')]].sort((a, b) => ((a[0] ?? '') < (b[0] ?? '') ? -1 : 1));
+    assert.deepEqual(read?.links, expected);
+    assert.equal(inlineCacheValue(records, [d('k-base')], pushed, '2024-05-06T00:00:00Z', (diffId) => diffId, undefined, [...links].reverse())?.value, inline.value, 'the same bytes whatever the order');
+    assert.deepEqual(readInlineCache(inlineCacheValue(records, [d('k-base')], pushed, '2024-05-06T00:00:00Z')?.value, pushed, undefined, 'registry.test/app:1')?.links, []);
+  });
+
   it('writes nothing when no record matches the image', () => {
     assert.equal(inlineCacheValue(records, [d('k-other'), d('k-none')], pushed, '2024-05-06T00:00:00Z'), undefined);
   });
 
   it('reads and validates a BuildKit inline cache, counting its records without using any', () => {
     const read = readInlineCache(b64(buildkitRecords), pushed, 'registry.test/app:1', 'registry.test/app:1');
-    assert.deepEqual(read, { records: [], foreign: 4 });
+    assert.deepEqual(read, { records: [], foreign: 4, links: [] });
     assert.equal(readInlineCache(undefined, pushed, 's', 'w'), undefined);
   });
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Digest } from '../../src/core/index.js';
+import { sha256Digest, type Digest } from '../../src/core/index.js';
 import { RecordingSink } from '../../src/events/index.js';
-import { solve, VertexError, type Op, type ResultCache, type SolveNode } from '../../src/solver/index.js';
+import { solve, VertexError, type Op, type ResultCache, type SelectedContent, type SolveNode } from '../../src/solver/index.js';
 
 type R = string;
 
@@ -158,5 +158,117 @@ describe('solver: ignoreCache propagates', () => {
     nodes.set('y', { id: 'y', inputs: [], name: 'y', ignoreCache: true });
     await solve({ nodes, roots: ['top'], opFor: ops(trace), cache, events: new RecordingSink() });
     assert.deepEqual(trace.runs.sort(), ['root', 'top', 'x', 'y']);
+  });
+});
+
+describe('solver: content-selected inputs', () => {
+  /** `stage` makes `visible|hidden`; `copy` reads only the visible part of it; `after` follows `copy`. */
+  const spec = { base: [], stage: [], copy: ['base', 'stage'], after: ['copy'] };
+  class LinkedCache extends MapCache {
+    readonly links = new Map<Digest, SelectedContent>();
+    linked(key: Digest): Promise<SelectedContent | undefined> {
+      return Promise.resolve(this.links.get(key));
+    }
+    link(key: Digest, content: SelectedContent): Promise<void> {
+      this.links.set(key, content);
+      return Promise.resolve();
+    }
+  }
+  const run = async (cache: LinkedCache, stage: { visible: string; hidden: string }, reads: string[]): Promise<{ runs: string[]; events: RecordingSink }> => {
+    const runs: string[] = [];
+    const events = new RecordingSink();
+    const opFor = (node: SolveNode): Op<R> => ({
+      resource: 'io',
+      cacheKey: () => Promise.resolve({ id: node.id, ...(node.id === 'stage' ? stage : {}) }),
+      execute: (inputs) => {
+        runs.push(node.id);
+        return Promise.resolve(node.id === 'stage' ? `${stage.visible}|${stage.hidden}` : `${node.id}(${inputs.join(',')})`);
+      },
+      ...(node.id === 'copy'
+        ? {
+            contentInputs: [1],
+            selectedContent: (index: number, input: R) => {
+              reads.push(`${index}:${input}`);
+              const visible = input.split('|')[0] ?? '';
+              return Promise.resolve({ digest: sha256Digest(visible), files: [['/out', sha256Digest(visible)]] as const });
+            },
+          }
+        : {}),
+    });
+    await solve({ nodes: graph(spec), roots: ['after'], opFor, cache, events, explainHit: (_node, key) => `unchanged ${[...(key.selected ?? new Map()).values()].join()}` });
+    return { runs, events };
+  };
+
+  it('keeps a step and what follows cached when its content input changed outside what it selects', async () => {
+    const cache = new LinkedCache();
+    const reads: string[] = [];
+    const first = await run(cache, { visible: 'v1', hidden: 'h1' }, reads);
+    assert.deepEqual(first.runs.sort(), ['after', 'base', 'copy', 'stage']);
+    assert.deepEqual(reads, ['1:v1|h1'], 'the selection is read after the input is solved');
+
+    const second = await run(cache, { visible: 'v1', hidden: 'h2' }, reads);
+    assert.deepEqual(second.runs, ['stage'], 'only the changed stage ran');
+    const hit = second.events.events.find((e) => e.type === 'vertex.cached' && e.vertex === 'copy');
+    assert.ok(hit?.type === 'vertex.cached');
+    assert.equal(hit.reason, `unchanged ${sha256Digest('v1')}`);
+
+    reads.length = 0;
+    const third = await run(cache, { visible: 'v1', hidden: 'h2' }, reads);
+    assert.deepEqual(third.runs, []);
+    assert.deepEqual(reads, [], 'the link of the selection key is used: nothing is read or solved');
+    assert.ok(!third.events.events.some((e) => e.type === 'vertex.cached' && e.reason !== undefined));
+
+    const fourth = await run(cache, { visible: 'v2', hidden: 'h2' }, reads);
+    assert.deepEqual(fourth.runs.sort(), ['after', 'copy', 'stage'], 'a change of the selected content re-runs the step');
+  });
+
+  it('reads the content again when a content input ignores the cache', async () => {
+    const cache = new LinkedCache();
+    const reads: string[] = [];
+    await run(cache, { visible: 'v1', hidden: 'h1' }, reads);
+    const keys = [...cache.links.keys()];
+    assert.equal(keys.length, 1);
+    // The same definition key, but its link is stale: the stage's result differs from the one the link was made from.
+    const linked = cache.links.get(keys[0] as Digest);
+    assert.ok(linked !== undefined);
+    cache.links.set(keys[0] as Digest, { digest: sha256Digest('stale') });
+    const runs: string[] = [];
+    const nodes = graph(spec);
+    nodes.set('stage', { id: 'stage', inputs: [], name: 'stage', ignoreCache: true });
+    const events = new RecordingSink();
+    await solve({
+      nodes, roots: ['after'], cache, events,
+      opFor: (node) => ({
+        resource: 'io',
+        cacheKey: () => Promise.resolve({ id: node.id, ...(node.id === 'stage' ? { visible: 'v1', hidden: 'h1' } : {}) }),
+        execute: (inputs) => {
+          runs.push(node.id);
+          return Promise.resolve(node.id === 'stage' ? 'v1|h1' : `${node.id}(${inputs.join(',')})`);
+        },
+        ...(node.id === 'copy' ? { contentInputs: [1], selectedContent: (_i: number, input: R) => Promise.resolve({ digest: sha256Digest(input.split('|')[0] ?? '') }) } : {}),
+      }),
+    });
+    assert.equal(cache.links.get(keys[0] as Digest)?.digest, linked.digest, 'the content was read again, not taken from the stale link');
+    assert.ok(runs.includes('stage'));
+  });
+
+  it('solves the stages a chain of content-keyed steps reads in parallel', async () => {
+    const chain = { base: [], s1: [], s2: [], c1: ['base', 's1'], c2: ['c1', 's2'] };
+    const events = new RecordingSink();
+    await solve({
+      nodes: graph(chain), roots: ['c2'], cache: new LinkedCache(), events,
+      opFor: (node) => ({
+        resource: 'exec',
+        cacheKey: () => Promise.resolve({ id: node.id }),
+        execute: async () => {
+          await new Promise((resolve) => setTimeout(resolve, node.id.startsWith('s') ? 200 : 1));
+          return node.id;
+        },
+        ...(node.id.startsWith('c') ? { contentInputs: [1], selectedContent: (_i: number, input: R) => Promise.resolve({ digest: sha256Digest(input) }) } : {}),
+      }),
+      execConcurrency: 4,
+    });
+    const at = (type: string, id: string): number => events.events.find((e) => e.type === type && 'vertex' in e && e.vertex === id)?.time ?? Number.NaN;
+    assert.ok(at('vertex.started', 's2') < at('vertex.completed', 's1'), 's2 started before s1 finished');
   });
 });

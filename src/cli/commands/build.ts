@@ -163,10 +163,14 @@ export function sourceDateEpoch(buildArgs: ReadonlyMap<string, string>): number 
   return Number.parseInt(text, 10);
 }
 
-function explainText(misses: readonly { vertex: string; reasons: readonly string[] }[], names: ReadonlyMap<string, string>): string {
-  if (misses.length === 0) return 'cache: every step that ran had no earlier build to compare with, or nothing missed\n';
-  const lines = ['cache misses:'];
+function explainText(misses: readonly { vertex: string; reasons: readonly string[] }[], names: ReadonlyMap<string, string>, hits: readonly { vertex: string; reason: string }[] = []): string {
+  const lines: string[] = [];
+  if (misses.length === 0) lines.push('cache: every step that ran had no earlier build to compare with, or nothing missed');
+  else lines.push('cache misses:');
   for (const miss of misses) lines.push(`  ${names.get(miss.vertex) ?? miss.vertex}`, ...miss.reasons.map((r) => `    - ${r}`));
+  // Steps whose inputs changed but not the files they read of them (content-selected keys).
+  if (hits.length > 0) lines.push('cached by content:');
+  for (const hit of hits) lines.push(`  ${names.get(hit.vertex) ?? hit.vertex}`, `    - cached: ${hit.reason}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -385,6 +389,7 @@ Examples:
       const names = new Map<string, string>();
       let buildId: string | undefined;
       const misses: { vertex: string; reasons: readonly string[] }[] = [];
+      const hits: { vertex: string; reason: string }[] = [];
       const warnings: Extract<BuildEvent, { type: 'build.warning' }>[] = [];
       const sink: EventSink = {
         emit: (event) => {
@@ -392,6 +397,10 @@ Examples:
           if (event.type === 'vertex.started') names.set(event.vertex, event.name);
           if (event.type === 'build.started') buildId = event.buildId;
           if (event.type === 'cache.miss') misses.push({ vertex: event.vertex, reasons: event.reasons });
+          if (event.type === 'vertex.cached' && event.reason !== undefined) {
+            names.set(event.vertex, event.name);
+            hits.push({ vertex: event.vertex, reason: event.reason });
+          }
           progress.sink.emit(event);
         },
       };
@@ -399,7 +408,7 @@ Examples:
         progress.finish();
         // buildx's " N warnings found:" list after the build, in every human-readable mode.
         if (progressMode !== 'quiet' && progressMode !== 'rawjson') io.stderr(warningSummary(warnings));
-        if (flags.explainCache === true) io.stderr(explainText(misses, names));
+        if (flags.explainCache === true) io.stderr(explainText(misses, names, hits));
       };
       const result = await withEngine(command, async (engine, signal) => {
         try {

@@ -44,7 +44,7 @@ export function renderPlain(state: PlainState, event: BuildEvent): [PlainState, 
     }
     case 'vertex.cached': {
       const [next, n] = withVertex(state, event.vertex, event.name);
-      return [next, `\n#${n} ${event.name}\n#${n} CACHED\n`];
+      return [next, `\n#${n} ${event.name}\n#${n} CACHED\n${event.reason !== undefined ? `#${n} cached: ${event.reason}\n` : ''}`];
     }
     case 'vertex.log': {
       const [next, n] = withVertex(state, event.vertex);

@@ -54,7 +54,7 @@ export function cleanActionPath(path: string): string {
 }
 
 /** What to copy for one source: the source path, and for `--parents` the include pattern. */
-interface SourcePlan {
+export interface SourcePlan {
   readonly src: string;
   readonly include?: PatternMatcher | undefined;
   /** For `--parents` without wildcards: the path that must exist. */
@@ -65,7 +65,7 @@ interface SourcePlan {
  * dockerfile2llb's `--parents` rewrite: `a/./b/c` copies `a` filtered by the include pattern `b/c`
  * (the part after the first `/./`); without `/./` the source root is copied filtered by the whole path.
  */
-function planSource(source: string, parents: boolean): SourcePlan {
+export function planSource(source: string, parents: boolean): SourcePlan {
   if (!parents) return { src: source };
   const cut = source.indexOf('/./');
   const parent = cut === -1 ? '/' : source.slice(0, cut);

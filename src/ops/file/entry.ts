@@ -63,6 +63,30 @@ export async function copyXattrs(src: string, dst: string): Promise<void> {
   }
 }
 
+/**
+ * The xattrs `copyXattrs` would copy from `path`, as sorted `[name, base64 value]` pairs (none where
+ * the filesystem has none or they cannot be read).
+ */
+export async function readCopiedXattrs(path: string): Promise<[string, string][]> {
+  let names: string[];
+  try {
+    names = await xattr().listAttributes(path);
+  } catch {
+    return [];
+  }
+  const out: [string, string][] = [];
+  for (const name of names.sort()) {
+    if (skippedXattr(name)) continue;
+    try {
+      const value = await xattr().getAttribute(path, name);
+      if (value !== null) out.push([name, value.toString('base64')]);
+    } catch {
+      // not readable here: not copied either
+    }
+  }
+  return out;
+}
+
 /** Writes archive xattrs onto `path`, best effort (go-archive's `BestEffortXattrs`). */
 export async function writeXattrs(path: string, xattrs: ReadonlyMap<string, Buffer>): Promise<void> {
   for (const [name, value] of xattrs) {
