@@ -49,7 +49,7 @@ export const W3: Files = {
 FROM \${BASE} AS everything
 WORKDIR /work
 COPY . .
-RUN find /work -type f | wc -l > /work/.filecount
+RUN find /work -type f > /tmp/files && wc -l < /tmp/files > /work/.filecount
 FROM \${BASE}
 COPY --from=everything /work/assets/asset-0000.dat /data/asset.dat
 COPY --from=everything /work/app /app
