@@ -309,7 +309,7 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
       if (key.selected !== undefined && !results.has(id)) {
         const n = node(id);
         const reason = options.explainHit?.(n, key, n.inputs.map((input) => node(input)));
-        events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage, ...(reason !== undefined ? { reason } : {}) });
+        events.emit({ type: 'vertex.cached', vertex: n.id, time: now(), name: n.name, stage: n.stage, cacheKey: key.key, ...(reason !== undefined ? { reason } : {}) });
       }
     }
     return { results: settled, keys: settledKeys, executed, cached };
