@@ -157,6 +157,9 @@ export async function solve<R>(options: SolveOptions<R>): Promise<SolveResult<R>
         // Content inputs are read as soon as their own keys are known, in parallel with the other
         // inputs' keys (a chain of COPY --from steps must not solve its stages one after another).
         const selections = contentInputs.map((index) => selectionOf(n, op, index));
+        // Awaited below; until then (or if computing the other keys fails first) a failed read must
+        // not be an unhandled rejection, which would end the process.
+        for (const selection of selections) selection.catch(() => undefined);
         const inputKeys = await Promise.all(n.inputs.map((input) => keyOf(input)));
         const own = await op.cacheKey(inputKeys.map((k) => k.key), signal);
         const preimage = { v: CACHE_KEY_VERSION, op: own, inputs: inputKeys.map((k) => k.key) };

@@ -10,35 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI_PATH } from '../helpers/cli.js';
+import { MODULE_LOG_HOOK, packagesOf } from '../helpers/module-log.js';
 
 /** Loaded only by the commands that need them (never by version or a plain build). */
 const HEAVY = ['@opentelemetry/', 'prom-client', '@secretlint/', '@marcbachmann/cel-js', '@cyclonedx/', 'kubernetes-models', 'playwright', 'yaml'];
 /** Native addons and decoders a cached build does not need. */
 const UNNEEDED_BY_CACHED_BUILD = ['zstd-napi', '@napi-rs/xattr', 'xz-decompress', 'unbzip2-stream'];
 
-const HOOK = `import { appendFileSync } from 'node:fs';
-import { createRequire, register } from 'node:module';
-const log = process.env.STAGECRAFT_TEST_MODULE_LOG;
-const Module = createRequire(import.meta.url)('node:module');
-const load = Module._load;
-Module._load = function (request, parent, isMain) {
-  appendFileSync(log, 'require ' + request + '\\n');
-  return load.call(this, request, parent, isMain);
-};
-register('data:text/javascript,' + encodeURIComponent("import { appendFileSync } from 'node:fs';\\nexport async function resolve(specifier, context, next) { const resolved = await next(specifier, context); appendFileSync(" + JSON.stringify(log) + ", 'import ' + resolved.url + '\\\\n'); return resolved; }"));
-`;
-
-/** The packages of node_modules a run loaded (from `require <name>` and `import file:///…/node_modules/<name>/…`). */
-function packagesOf(log: string): Set<string> {
-  const out = new Set<string>();
-  for (const line of log.split('\n')) {
-    const imported = /^import file:\/\/.*\/node_modules\/((?:@[^/]+\/)?[^/]+)\//u.exec(line);
-    const required = /^require ((?:@[^/]+\/)?[^/.][^/]*)/u.exec(line);
-    const name = imported?.[1] ?? required?.[1];
-    if (name !== undefined && !name.startsWith('node:')) out.add(name);
-  }
-  return out;
-}
 
 function heavyIn(loaded: ReadonlySet<string>, list: readonly string[]): string[] {
   return [...loaded].filter((name) => list.some((heavy) => (heavy.endsWith('/') ? name.startsWith(heavy) : name === heavy)));
@@ -50,7 +28,7 @@ describe('start-up loads only what the command needs', () => {
   before(() => {
     work = mkdtempSync(join(tmpdir(), 'stagecraft-startup-'));
     hook = join(work, 'hook.mjs');
-    writeFileSync(hook, HOOK);
+    writeFileSync(hook, MODULE_LOG_HOOK);
   });
   after(() => {
     rmSync(work, { recursive: true, force: true });
