@@ -5,7 +5,7 @@
  * naming the changed path, when they did. The image is then bit-for-bit the one a fresh build makes.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBuildEnv, type BuildEnv, type BuildRun } from '../helpers/build-env.js';
@@ -130,5 +130,35 @@ describe('content-selected keys for COPY --from and RUN --mount=from', () => {
     const wildcard = missReasons(run, /COPY --from=build \/dist\/\*\.txt/);
     assert.ok(wildcard.includes('file /dist/a.txt selected from stage build changed') && wildcard.includes('file /dist/c.txt selected from stage build was added'), wildcard.join('; '));
     assert.ok(missReasons(run, /COPY --from=build \/dist \/app\/dir/).includes('file /dist/a.txt selected from stage build changed'));
+  });
+
+  it('reads selections inside the stage: a symlink to a host path neither reaches the host file nor its content', () => {
+    // A host file the hostile stage points at by absolute path; in the stage that path does not exist.
+    const hostDir = join(env.work, 'host-only');
+    mkdirSync(hostDir, { recursive: true });
+    const hostFile = join(hostDir, 'secret.txt');
+    writeFileSync(hostFile, 'host-secret-content\n');
+    const hostile = join(env.work, 'hostile');
+    mkdirSync(hostile, { recursive: true });
+    const dockerfile = (copy: string): string => [
+      `FROM ${env.busybox} AS evil`,
+      `RUN mkdir -p /out/dir && ln -s ${hostFile} /out/link && ln -s ${hostFile} /out/dir/inner && ln -s ../../../../../../..${hostDir} /out/dir/up`,
+      `FROM ${env.busybox}`,
+      copy,
+      '',
+    ].join('\n');
+    // The named symlink is followed inside the stage, where its target is missing: the step fails.
+    writeFileSync(join(hostile, 'Dockerfile'), dockerfile('COPY --from=evil /out/link /got'));
+    const named = env.build([hostile]);
+    assert.notEqual(named.status, 0, 'the COPY of a link to a host path must fail');
+    assert.doesNotMatch(named.stderr, /host-secret-content/);
+    assert.match(named.stderr, /not found|no such file|does not exist/i, named.stderr.slice(-2000));
+    // Links inside a copied directory stay links: nothing of the host is read or copied.
+    writeFileSync(join(hostile, 'Dockerfile'), dockerfile('COPY --from=evil /out/dir /got'));
+    const local = env.buildLocal(hostile, 'hostile-out');
+    assert.equal(local.status, 0, local.stderr);
+    assert.equal(readlinkSync(join(local.out, 'got', 'inner')), hostFile);
+    assert.ok(lstatSync(join(local.out, 'got', 'up')).isSymbolicLink());
+    assert.ok(!local.stderr.includes('host-secret-content'));
   });
 });
