@@ -86,14 +86,14 @@ for (const variant of variants) {
 }
 
 // The breakdown: the phases of the cached build, medians over its profiled runs.
-const phases = new Map<string, { took: number[]; at: number[] }>();
+const phases = new Map<string, { took: number[]; at: number[]; cpu: number[] }>();
 const order: string[] = [];
 for (let i = 0; i < Math.max(5, Math.ceil(runs / 2)); i++) {
   const result = spawnSync('node', buildArgs, { env: { ...process.env, STAGECRAFT_PROFILE: 'json' }, encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`bench:startup: the profiled build failed: ${result.stderr}`);
   const line = result.stderr.split('\n').find((l) => l.startsWith('{"stagecraftProfile"'));
   if (line === undefined) throw new Error('bench:startup: the build printed no profile');
-  const rows = (JSON.parse(line) as { stagecraftProfile: { name: string; took: number; at: number; kind: string }[] }).stagecraftProfile;
+  const rows = (JSON.parse(line) as { stagecraftProfile: { name: string; took: number; at: number; cpu?: number; kind: string }[] }).stagecraftProfile;
   const seen = new Map<string, number>();
   for (const row of rows) {
     const base = `${row.kind === 'measure' ? '  ' : ''}${row.name.replace(/\(code cache \w+\)/u, '(code cache)')}`;
@@ -101,9 +101,10 @@ for (let i = 0; i < Math.max(5, Math.ceil(runs / 2)); i++) {
     seen.set(base, count);
     const name = count === 1 ? base : `${base} (again)`;
     if (!phases.has(name)) order.push(name);
-    const entry = phases.get(name) ?? { took: [], at: [] };
+    const entry = phases.get(name) ?? { took: [], at: [], cpu: [] };
     entry.took.push(row.took);
     entry.at.push(row.at);
+    if (row.cpu !== undefined) entry.cpu.push(row.cpu);
     phases.set(name, entry);
   }
 }
@@ -113,8 +114,8 @@ console.log(`\nstart-up (${runs} runs each, ${hyperfine ? 'hyperfine' : 'a loop'
 console.log('| command | median wall s | mean CPU s (user+system) |\n|---|---|---|');
 for (const t of timings) console.log(`| ${t.name} | ${t.wall.toFixed(3)} | ${t.cpu === undefined ? 'n/a' : t.cpu.toFixed(3)} |`);
 console.log('\nfully cached build of w1, by phase (STAGECRAFT_PROFILE; medians in ms; indented: part of the phase after it)\n');
-console.log('| phase | took ms | ended at ms |\n|---|---|---|');
+console.log('| phase | took ms (wall) | CPU ms | ended at ms |\n|---|---|---|---|');
 for (const name of order) {
   const entry = phases.get(name);
-  if (entry !== undefined) console.log(`| ${name.startsWith('  ') ? `&nbsp;&nbsp;${name.trim()}` : name} | ${median(entry.took).toFixed(1)} | ${median(entry.at).toFixed(1)} |`);
+  if (entry !== undefined) console.log(`| ${name.startsWith('  ') ? `&nbsp;&nbsp;${name.trim()}` : name} | ${median(entry.took).toFixed(1)} | ${entry.cpu.length === 0 ? '' : median(entry.cpu).toFixed(1)} | ${median(entry.at).toFixed(1)} |`);
 }

@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Script } from 'node:vm';
+import { cpuNow, type ProfileDetail } from '../core/profile.js';
 import { commandName } from './command-name.js';
 
 /** The bundle's sha256 (hex) and the top-level command names, set by scripts/bundle-cli.ts. */
@@ -34,8 +35,14 @@ const profiling = process.env['STAGECRAFT_PROFILE'] === '1' || process.env['STAG
 const bundleId = typeof __STAGECRAFT_BUNDLE_ID__ === 'string' ? __STAGECRAFT_BUNDLE_ID__ : 'unbundled';
 const commands: readonly string[] = typeof __STAGECRAFT_COMMANDS__ === 'object' ? __STAGECRAFT_COMMANDS__ : [];
 
+let startedCpu = profiling ? cpuNow() : 0;
+
+/** A loading step that started at `start` (wall) and `startedCpu` (CPU), for the profile. */
 function measure(name: string, start: number): void {
-  if (profiling) performance.measure(name, { start, end: performance.now() });
+  if (!profiling) return;
+  const cpuAt = cpuNow();
+  const detail: ProfileDetail = { cpuAt, cpuTook: cpuAt - startedCpu };
+  performance.measure(name, { start, end: performance.now(), detail });
 }
 
 /** The cache's file name for this bundle file, Node and command. */
@@ -83,7 +90,8 @@ let started = performance.now();
 const bundle = fileURLToPath(new URL('./cli-bundle.cjs', import.meta.url));
 const fd = openSync(bundle, 'r');
 const info = fstatSync(fd);
-const source = readFileSync(fd, 'utf8');
+// scripts/bundle-cli.ts writes the bundle as ASCII: latin1 reads it as it is, without UTF-8 decoding.
+const source = readFileSync(fd, 'latin1');
 closeSync(fd);
 const cacheDir = join(dirname(bundle), 'code-cache');
 const name = cacheName(info, process.argv.slice(2));
@@ -91,6 +99,7 @@ const cachedData = readCache(join(cacheDir, name));
 measure('load: read bundle and code cache', started);
 
 started = performance.now();
+if (profiling) startedCpu = cpuNow();
 // The CommonJS wrapper, plus what the bundle's ESM code needs: its import.meta.url and import() of
 // the packages kept outside it (scripts/bundle-cli.ts rewrites those calls to __stagecraftImport).
 const script = new Script(`(function (exports, require, module, __filename, __dirname, __stagecraftImportMetaUrl, __stagecraftImport) {${source}\n})`, {
@@ -102,12 +111,18 @@ measure(`load: compile bundle (code cache ${cacheUsed ? 'used' : cachedData === 
 if (!cacheUsed) process.once('exit', () => writeCache(cacheDir, name, script.createCachedData()));
 
 started = performance.now();
+if (profiling) startedCpu = cpuNow();
 const bundleRequire = createRequire(bundle);
 const measuredRequire = profiling
   ? Object.assign((id: string): unknown => {
       const begin = performance.now();
+      const beginCpu = cpuNow();
       const loaded: unknown = bundleRequire(id);
-      if (MEASURED_REQUIRES.has(id)) measure(`require ${id}`, begin);
+      if (MEASURED_REQUIRES.has(id)) {
+        const cpuAt = cpuNow();
+        const detail: ProfileDetail = { cpuAt, cpuTook: cpuAt - beginCpu };
+        performance.measure(`require ${id}`, { start: begin, end: performance.now(), detail });
+      }
       return loaded;
     }, bundleRequire)
   : bundleRequire;

@@ -34,4 +34,4 @@ export {
   type Platform,
   type PlatformFields,
 } from './platform.js';
-export { phaseDone, phaseTook } from './profile.js';
+export { cpuNow, phaseDone, phaseTook, type ProfileDetail } from './profile.js';
