@@ -59,6 +59,25 @@ describe('start-up loads only what the command needs', () => {
     assert.deepEqual([...version.loaded], []);
   });
 
+  it('stagecraft version is answered by the loader: it prints the same without the bundle', () => {
+    const full = spawnSync(process.execPath, [CLI_PATH, 'version'], { encoding: 'utf8', env: { ...process.env, STAGECRAFT_PROFILE: '1' } });
+    assert.equal(full.status, 0, full.stderr);
+    assert.match(full.stderr, /load: evaluate bundle/u, 'with STAGECRAFT_PROFILE the bundle runs');
+    // A copy of the loader with the package's package.json and no bundle beside it.
+    const copy = join(work, 'no-bundle');
+    mkdirSync(join(copy, 'dist'), { recursive: true });
+    writeFileSync(join(copy, 'dist', 'cli.js'), readFileSync(CLI_PATH));
+    writeFileSync(join(copy, 'package.json'), readFileSync(join(CLI_PATH, '..', '..', 'package.json')));
+    const loaderOnly = spawnSync(process.execPath, [join(copy, 'dist', 'cli.js'), 'version'], { encoding: 'utf8' });
+    assert.equal(loaderOnly.status, 0, loaderOnly.stderr);
+    assert.equal(loaderOnly.stdout, full.stdout);
+    assert.equal(loaderOnly.stdout, `stagecraft ${(JSON.parse(readFileSync(join(copy, 'package.json'), 'utf8')) as { version: string }).version}\nnode ${process.version}\n`);
+    // Anything else on the line goes to the bundle (here: missing).
+    const other = spawnSync(process.execPath, [join(copy, 'dist', 'cli.js'), '--debug', 'version'], { encoding: 'utf8' });
+    assert.notEqual(other.status, 0);
+    assert.match(other.stderr, /cli-bundle\.cjs/u);
+  });
+
   it('a fully cached build loads better-sqlite3 and none of the heavy packages, native addons or decoders it does not need', () => {
     const dir = join(work, 'context');
     mkdirSync(dir);
