@@ -7,6 +7,7 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { ContentStore } from '../content/index.js';
 import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
 import { isLazyLayer, type ClampedLayers, type LayerRecord, type LazyLayer, type LazyLayers, type StepLayer } from '../cache/index.js';
@@ -39,6 +40,8 @@ export class LayerStore {
   private readonly making = new Map<string, Promise<LayerRecord>>();
   /** Chain IDs of stacks `resolve` made → the lazy snapshot holding that stack. */
   private readonly madeChains = new Map<Digest, string>();
+  /** DiffIDs of layers `resolve` made → the lazy snapshot that layer is the diff of. */
+  private readonly madeFrom = new Map<Digest, string>();
 
   constructor(private readonly options: LayerStoreOptions) {}
 
@@ -126,7 +129,9 @@ export class LayerStore {
     for (const [i, layer] of made.entries()) {
       chain = chainId(chain, layer.diffId);
       const step = layers[i];
-      if (step !== undefined && isLazyLayer(step)) this.madeChains.set(chain, step.snapshot);
+      if (step === undefined || !isLazyLayer(step)) continue;
+      this.madeChains.set(chain, step.snapshot);
+      this.madeFrom.set(layer.diffId, step.snapshot);
     }
     return made;
   }
@@ -206,19 +211,32 @@ export class LayerStore {
    * The layer with every mtime later than `epoch` clamped to it (BuildKit's rewrite-timestamp): the
    * same digest when nothing was later, else a new plain-tar blob, remembered by (diffID, epoch). Only
    * for layers a build made: a base image's layers are never rewritten.
+   *
+   * A layer `resolve` made from a snapshot that is still there is packed again from it with the
+   * clamp (the same bytes as rewriting its tar: `diffCommitted` with `sourceDateEpoch`), so its plain
+   * blob is neither read back, re-hashed, nor parsed; other layers are rewritten from their blob.
    */
   async clamp(layer: LayerRecord, epoch: number, signal: AbortSignal): Promise<LayerRecord> {
     const { blobs, clamped } = this.options;
     const created = layer.created === undefined ? {} : { created: layer.created };
     const known = clamped?.get(layer.diffId, epoch);
     if (known !== undefined && (await blobs.has(known.digest))) return { ...known, ...created };
-    await this.ensureBlob(layer, signal);
-    // A layer from an imported cache may be compressed: the clamped one is a plain tar like every local layer.
-    const { tar } = await decompressLayer(await blobs.open(layer.digest));
-    const info = await blobs.ingest(clampTarTimes(tar, epoch, signal), { signal });
+    const info = await blobs.ingest(await this.clampedTar(layer, epoch, signal), { signal });
     const out: LayerRecord = { diffId: info.digest, digest: info.digest, size: info.size, mediaType: MEDIA_TYPES.ociLayer };
     clamped?.put(layer.diffId, epoch, out);
     return { ...out, ...created };
+  }
+
+  /** The clamped tar of `layer`: from its snapshot when `resolve` made it from one still there, else from its blob. */
+  private async clampedTar(layer: LayerRecord, epoch: number, signal: AbortSignal): Promise<Readable> {
+    const { snapshotter, blobs } = this.options;
+    const id = this.madeFrom.get(layer.diffId);
+    const snapshot = id === undefined ? null : await snapshotter.get(id).catch(() => null);
+    if (snapshot !== null) return snapshotter.diffCommitted(snapshot, { sourceDateEpoch: epoch, signal });
+    await this.ensureBlob(layer, signal);
+    // A layer from an imported cache may be compressed: the clamped one is a plain tar like every local layer.
+    const { tar } = await decompressLayer(await blobs.open(layer.digest));
+    return clampTarTimes(tar, epoch, signal);
   }
 }
 
