@@ -643,8 +643,12 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
   // (their SBOM), every step's for max provenance's layer map. Steps that only fed later steps are
   // never tarred; their results stay out of the layer maps (they are in no image).
   const made = new Map<string, LayerRecord>();
+  // An image with an epoch holds every layer the build made clamped to it (assembleAndStore), never
+  // plain: the plain layers are only hashed (their diffIDs key the records, maps and views), their
+  // blobs made when something needs them (a cache export).
+  const blobs = options.sourceDateEpoch === undefined && options.reproducible === false;
   const resolve = async (layers: readonly StepLayer[]): Promise<LayerRecord[]> => {
-    const out = await env.layers.resolve(layers, signal);
+    const out = await env.layers.resolve(layers, signal, { blobs });
     for (const [i, layer] of layers.entries()) if (isLazyLayer(layer) && out[i] !== undefined) made.set(layer.snapshot, out[i]);
     return out;
   };
@@ -679,9 +683,16 @@ interface StoredImage {
 
 /** assemble: config and manifest over the target's layers (compressed once if the image leaves the machine), into the store. */
 async function assembleAndStore(env: BuildEnvironment, options: BuildOptions, image: ConvertResult['target']['image'], solved: SolvedTarget, exports: ResolvedExporters, times: AssembleTimes, signal: AbortSignal): Promise<StoredImage> {
-  // Base-image layers may still be only in the registry: the image in the store needs them.
-  await Promise.all(solved.layers.map((layer) => env.layers.ensureBlob(layer, signal)));
-  const plain = times.epoch === undefined ? solved.layers : await clampLayers(env.layers, solved.layers, times.baseDiffIds, times.epoch, signal);
+  // The image in the store needs its blobs: base-image layers may still be only in the registry, a
+  // layer made by the build only hashed (solveTarget). Clamped layers are made from their snapshots.
+  const ensure = (layers: readonly LayerRecord[]): Promise<void[]> => Promise.all(layers.map((layer) => env.layers.ensureBlob(layer, signal)));
+  let plain: readonly LayerRecord[];
+  if (times.epoch === undefined) {
+    await ensure(solved.layers);
+    plain = solved.layers;
+  } else {
+    plain = await clampLayers(env.layers, solved.layers, times.baseDiffIds, times.epoch, ensure, signal);
+  }
   const layers = exports.compression === undefined ? plain : await compressLayers(env.content.blobs, plain, exports.compression, signal);
   const labels = { ...(image.config.Labels ?? {}), ...Object.fromEntries(options.labels) };
   const stamped = imageTimes(image.history, plain, times.epoch, Date.now);
@@ -727,9 +738,10 @@ interface AssembleTimes {
  * leading layers that are a base image's stay as they are (moby/moby#43124), every layer after the
  * first one the build made is clamped.
  */
-async function clampLayers(store: LayerStore, layers: readonly LayerRecord[], baseDiffIds: ReadonlySet<Digest>, epoch: number, signal: AbortSignal): Promise<LayerRecord[]> {
+async function clampLayers(store: LayerStore, layers: readonly LayerRecord[], baseDiffIds: ReadonlySet<Digest>, epoch: number, ensure: (layers: readonly LayerRecord[]) => Promise<unknown>, signal: AbortSignal): Promise<LayerRecord[]> {
   const base = layers.findIndex((layer) => !baseDiffIds.has(layer.diffId));
   const keep = base === -1 ? layers.length : base;
+  await ensure(layers.slice(0, keep));
   const rest = await Promise.all(layers.slice(keep).map((layer) => store.clamp(layer, epoch, signal)));
   return [...layers.slice(0, keep), ...rest];
 }

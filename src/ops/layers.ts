@@ -5,10 +5,13 @@
  * committed snapshot only when something needs it (`resolve`: an image, an export, a cache export),
  * once, and recorded (BuildKit keys snapshots by cache key and diffs only exported layers).
  */
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ContentStore } from '../content/index.js';
-import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BlobInfo, ContentStore } from '../content/index.js';
+import { StagecraftError, isStagecraftError, parseDigest, type Digest } from '../core/index.js';
 import { isLazyLayer, type ClampedLayers, type LayerRecord, type LazyLayer, type LazyLayers, type StepLayer } from '../cache/index.js';
 import { MEDIA_TYPES } from '../oci/index.js';
 import { chainId, clampTarTimes, decompressLayer, type ImmutableSnapshot, type MountedRootfs, type MutableSnapshot, type Snapshotter } from '../snapshot/index.js';
@@ -39,6 +42,8 @@ export class LayerStore {
   private readonly making = new Map<string, Promise<LayerRecord>>();
   /** Chain IDs of stacks `resolve` made → the lazy snapshot holding that stack. */
   private readonly madeChains = new Map<Digest, string>();
+  /** DiffIDs of layers `resolve` made → the lazy snapshot that layer is the diff of. */
+  private readonly madeFrom = new Map<Digest, string>();
 
   constructor(private readonly options: LayerStoreOptions) {}
 
@@ -108,16 +113,23 @@ export class LayerStore {
    * The made layers of a stack: each lazy layer's tar, diffID and plain-tar blob are made from its
    * snapshot the first time (the same bytes its step would have stored), recorded, and found again
    * afterwards (made again, identically, if the blob was collected since).
+   *
+   * `blobs: false` (for an image whose made layers are all clamped to an epoch, so it never holds
+   * them plain): a layer not made yet is only hashed, not stored; its record is kept and its blob
+   * is made from the snapshot when something needs it (`ensureBlob`, verified against the digest).
    */
-  async resolve(layers: readonly StepLayer[], signal: AbortSignal): Promise<LayerRecord[]> {
+  async resolve(layers: readonly StepLayer[], signal: AbortSignal, options: { readonly blobs?: boolean } = {}): Promise<LayerRecord[]> {
+    const blobs = options.blobs ?? true;
     const made = await Promise.all(layers.map(async (layer) => {
       if (!isLazyLayer(layer)) return layer;
       const created = layer.created === undefined ? {} : { created: layer.created };
-      let making = this.making.get(layer.snapshot);
+      // Keyed by whether the blob is stored too: a hash-only make in flight does not satisfy a caller that needs the blob.
+      const id = `${layer.snapshot}${blobs ? '' : ':hash'}`;
+      let making = this.making.get(id);
       if (making === undefined) {
-        making = this.make(layer, signal);
-        this.making.set(layer.snapshot, making);
-        making.catch(() => undefined).finally(() => this.making.delete(layer.snapshot)).catch(() => undefined);
+        making = this.make(layer, blobs, signal);
+        this.making.set(id, making);
+        making.catch(() => undefined).finally(() => this.making.delete(id)).catch(() => undefined);
       }
       return { ...(await making), ...created };
     }));
@@ -126,7 +138,9 @@ export class LayerStore {
     for (const [i, layer] of made.entries()) {
       chain = chainId(chain, layer.diffId);
       const step = layers[i];
-      if (step !== undefined && isLazyLayer(step)) this.madeChains.set(chain, step.snapshot);
+      if (step === undefined || !isLazyLayer(step)) continue;
+      this.madeChains.set(chain, step.snapshot);
+      this.madeFrom.set(layer.diffId, step.snapshot);
     }
     return made;
   }
@@ -142,21 +156,35 @@ export class LayerStore {
     return out;
   }
 
-  private async make(layer: LazyLayer, signal: AbortSignal): Promise<LayerRecord> {
+  private async make(layer: LazyLayer, storeBlob: boolean, signal: AbortSignal): Promise<LayerRecord> {
     const { snapshotter, blobs, lazy } = this.options;
     const known = lazy?.get(layer.snapshot);
     if (known !== undefined && (await blobs.has(known.digest))) return known;
     const snapshot = await snapshotter.get(layer.snapshot);
     if (snapshot === null) throw lazyGone(layer);
-    const info = await blobs.ingest(snapshotter.diffCommitted(snapshot, { signal }), { signal });
+    // Without its blob a record still serves a caller that needs none: the snapshot can make it.
+    if (known !== undefined && !storeBlob) return known;
+    const info = storeBlob ? await blobs.ingest(snapshotter.diffCommitted(snapshot, { signal }), { signal }) : await hashTar(snapshotter.diffCommitted(snapshot, { signal }), signal);
     const made: LayerRecord = { diffId: info.digest, digest: info.digest, size: info.size, mediaType: MEDIA_TYPES.ociLayer };
     lazy?.put(layer.snapshot, made);
     return made;
   }
 
-  /** Makes sure the layer's blob is in the store (fetching a base-image layer from its registry). */
+  /**
+   * Makes sure the layer's blob is in the store: a layer `resolve` made from a snapshot that is still
+   * there is packed again from it (verified against its digest), a base-image layer is fetched from
+   * its registry.
+   */
   async ensureBlob(layer: LayerRecord, signal: AbortSignal): Promise<void> {
-    if (!(await this.options.blobs.has(layer.digest))) await this.options.fetchBlob(layer, signal);
+    const { snapshotter, blobs } = this.options;
+    if (await blobs.has(layer.digest)) return;
+    const id = layer.digest === layer.diffId ? this.madeFrom.get(layer.diffId) : undefined;
+    const snapshot = id === undefined ? null : await snapshotter.get(id).catch(() => null);
+    if (snapshot !== null) {
+      await blobs.ingest(snapshotter.diffCommitted(snapshot, { signal }), { digest: layer.digest, size: layer.size, signal });
+      return;
+    }
+    await this.options.fetchBlob(layer, signal);
   }
 
   /** A read-only view of a layer stack at a fresh mount point (an empty directory for no layers). */
@@ -206,20 +234,46 @@ export class LayerStore {
    * The layer with every mtime later than `epoch` clamped to it (BuildKit's rewrite-timestamp): the
    * same digest when nothing was later, else a new plain-tar blob, remembered by (diffID, epoch). Only
    * for layers a build made: a base image's layers are never rewritten.
+   *
+   * A layer `resolve` made from a snapshot that is still there is packed again from it with the
+   * clamp (the same bytes as rewriting its tar: `diffCommitted` with `sourceDateEpoch`), so its plain
+   * blob is neither read back, re-hashed, nor parsed; other layers are rewritten from their blob.
    */
   async clamp(layer: LayerRecord, epoch: number, signal: AbortSignal): Promise<LayerRecord> {
     const { blobs, clamped } = this.options;
     const created = layer.created === undefined ? {} : { created: layer.created };
     const known = clamped?.get(layer.diffId, epoch);
     if (known !== undefined && (await blobs.has(known.digest))) return { ...known, ...created };
-    await this.ensureBlob(layer, signal);
-    // A layer from an imported cache may be compressed: the clamped one is a plain tar like every local layer.
-    const { tar } = await decompressLayer(await blobs.open(layer.digest));
-    const info = await blobs.ingest(clampTarTimes(tar, epoch, signal), { signal });
+    const info = await blobs.ingest(await this.clampedTar(layer, epoch, signal), { signal });
     const out: LayerRecord = { diffId: info.digest, digest: info.digest, size: info.size, mediaType: MEDIA_TYPES.ociLayer };
     clamped?.put(layer.diffId, epoch, out);
     return { ...out, ...created };
   }
+
+  /** The clamped tar of `layer`: from its snapshot when `resolve` made it from one still there, else from its blob. */
+  private async clampedTar(layer: LayerRecord, epoch: number, signal: AbortSignal): Promise<Readable> {
+    const { snapshotter, blobs } = this.options;
+    const id = this.madeFrom.get(layer.diffId);
+    const snapshot = id === undefined ? null : await snapshotter.get(id).catch(() => null);
+    if (snapshot !== null) return snapshotter.diffCommitted(snapshot, { sourceDateEpoch: epoch, signal });
+    await this.ensureBlob(layer, signal);
+    // A layer from an imported cache may be compressed: the clamped one is a plain tar like every local layer.
+    const { tar } = await decompressLayer(await blobs.open(layer.digest));
+    return clampTarTimes(tar, epoch, signal);
+  }
+}
+
+/** The digest and size of a tar stream, stored nowhere. */
+async function hashTar(tar: Readable, signal: AbortSignal): Promise<BlobInfo> {
+  const hash = createHash('sha256');
+  let size = 0;
+  await pipeline(tar, async (data: AsyncIterable<Buffer>) => {
+    for await (const chunk of data) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+  }, { signal });
+  return { digest: parseDigest(`sha256:${hash.digest('hex')}`), size };
 }
 
 /** A lazy layer whose snapshot was removed (by `prune --all` while this build ran, or by hand). */

@@ -4,7 +4,9 @@
  * (also after a child snapshot was built on it); `LayerStore.commit` stores no blob; `resolve` makes
  * the blob once, records it (a later store finds it; a collected blob is made again, the same), and a
  * view of the made stack uses the lazy snapshot (no unpacking); a stack whose snapshot is gone is
- * unavailable (the cache treats it as a miss).
+ * unavailable (the cache treats it as a miss); `clamp` of a made layer packs it again from its
+ * snapshot with the epoch, the same bytes as rewriting its blob, without reading that blob; `resolve(…, { blobs: false })` only hashes a layer, its blob made
+ * from the snapshot by `ensureBlob` when needed.
  */
 import assert from 'node:assert/strict';
 import { createReadStream } from 'node:fs';
@@ -168,6 +170,69 @@ for (const [label, make] of [
       assert.equal((await store().resolve([step2], signal))[0]?.digest, made2.digest);
       await rm(content.blobs.blobPath(made2.digest));
       await assert.rejects(store().resolve([step2], signal), { code: 'STORE_CORRUPT' });
+    });
+
+    it('resolve without blobs only hashes a layer: recorded, its blob made from the snapshot when needed (verified)', async () => {
+      const lazy = new LazyLayers(db);
+      const store = (): LayerStore => new LayerStore({ snapshotter, blobs: content.blobs, lazy, runDir: join(work, `run-hash-${label}`), fetchBlob: () => Promise.reject(new Error('no fetch')) });
+      const layers = store();
+      const mutable = await snapshotter.prepare(base, 'hash-only');
+      const rootfs = await mutable.mount();
+      await edit(rootfs.path);
+      await writeFile(join(rootfs.path, 'app/only-here'), 'hash only\n');
+      await rootfs[Symbol.asyncDispose]();
+      const expected = await collect(snapshotter.diff(mutable));
+      const step = await layers.commit(mutable, signal);
+      const [made] = await layers.resolve([step], signal, { blobs: false });
+      assert.ok(made !== undefined);
+      assert.equal(made.diffId, sha256Digest(expected));
+      assert.equal(made.size, expected.length);
+      assert.equal(await content.blobs.has(made.digest), false, 'no blob stored');
+      assert.deepEqual(lazy.get(step.snapshot), { diffId: made.diffId, digest: made.digest, size: made.size, mediaType: made.mediaType });
+      // A later store finds the record without making anything; one that needs the blob makes it.
+      assert.equal((await store().resolve([step], signal, { blobs: false }))[0]?.digest, made.digest);
+      assert.equal(await content.blobs.has(made.digest), false);
+      // ensureBlob packs it from the snapshot, checked against the record's digest and size.
+      const { created: _created, ...record } = made;
+      await assert.rejects(layers.ensureBlob({ ...record, size: record.size + 1 }, signal), { code: 'DIGEST_MISMATCH' });
+      assert.equal(await content.blobs.has(made.digest), false);
+      await layers.ensureBlob(record, signal);
+      assert.ok((await readFile(content.blobs.blobPath(made.digest))).equals(expected));
+      await rm(content.blobs.blobPath(made.digest));
+      // Another store knows no snapshot for the digest: it fetches (here: fails); resolve with blobs makes it.
+      await assert.rejects(store().ensureBlob(record, signal), /no fetch/);
+      assert.equal((await store().resolve([step], signal))[0]?.digest, made.digest);
+      assert.ok((await readFile(content.blobs.blobPath(made.digest))).equals(expected));
+    });
+
+    it('clamp of a layer resolve made packs it again from its snapshot: the bytes of rewriting its blob, which is not read', async () => {
+      const store = (): LayerStore => new LayerStore({ snapshotter, blobs: content.blobs, runDir: join(work, `run-clamp-${label}`), fetchBlob: () => Promise.reject(new Error('no fetch')) });
+      const layers = store();
+      const mutable = await snapshotter.prepare(base, 'clamp');
+      const rootfs = await mutable.mount();
+      await edit(rootfs.path);
+      await writeFile(join(rootfs.path, 'app/big'), Buffer.alloc(3 * 1024 * 1024 + 5, 7));
+      await rootfs[Symbol.asyncDispose]();
+      const step = await layers.commit(mutable, signal);
+      const [made] = await layers.resolve([step], signal);
+      assert.ok(made !== undefined);
+      // Another store (a later process) knows no snapshot for it: it rewrites the plain blob.
+      const fromBlob = await store().clamp(made, 1, signal);
+      assert.notEqual(fromBlob.digest, made.digest, 'the epoch changes its times');
+      const expected = await readFile(content.blobs.blobPath(fromBlob.digest));
+      await rm(content.blobs.blobPath(fromBlob.digest));
+      // Without the plain blob (its fetch fails), the store that made the layer packs it from the snapshot.
+      await rm(content.blobs.blobPath(made.digest));
+      const fromSnapshot = await layers.clamp(made, 1, signal);
+      assert.deepEqual({ ...fromSnapshot }, { ...fromBlob });
+      assert.ok((await readFile(content.blobs.blobPath(fromSnapshot.digest))).equals(expected));
+      assert.equal(await content.blobs.has(made.digest), false, 'the plain blob was not made again');
+      // With its snapshot gone it falls back to the blob, which is gone too: nothing can make it.
+      const gone = await snapshotter.get(step.snapshot);
+      assert.ok(gone !== null);
+      await snapshotter.remove(gone);
+      await rm(content.blobs.blobPath(fromBlob.digest));
+      await assert.rejects(layers.clamp(made, 1, signal), /no fetch/);
     });
   });
 }
