@@ -54,12 +54,9 @@ export function compareNames(a: string, b: string): number {
     if (x >= 0xd800 || y >= 0xd800) break;
     return x < y ? -1 : 1;
   }
-  if (i === length) {
-    // One name starts the other: the shorter sorts first unless its last unit is a high surrogate
-    // (alone it encodes as U+FFFD, in the longer name perhaps as half of a pair).
-    const last = length === 0 ? 0 : a.charCodeAt(length - 1);
-    if (last < 0xd800 || last > 0xdbff) return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
-  }
+  // One name starts the other: the shorter sorts first (its bytes are a prefix of the longer's, or
+  // end in a lone high surrogate's U+FFFD, EF BF BD, where the longer has a pair's F0 lead byte).
+  if (i === length) return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
