@@ -364,7 +364,7 @@ export async function applyTree(root: string, sourceRoot: string, options: Apply
   async function* items(): AsyncGenerator<{ kind: 'path'; path: string; source: string; stat: BigIntStats }> {
     for await (const entry of walkTree(sourceRoot, '', options.signal)) yield { kind: 'path', ...entry };
   }
-  for await (const { header } of packItems(items(), { xattrs: 'all', readAhead: false, signal: options.signal })) {
+  for await (const { header } of packItems(items(), { xattrs: 'all', signal: options.signal })) {
     options.signal?.throwIfAborted();
     await extractor.entry(header, NO_BODY, header.type === 'file' ? join(sourceRoot, header.name) : undefined);
   }

@@ -3,22 +3,13 @@
  * deleted name sorts). A directory is emitted when its own metadata changed or, right before its
  * first changed child, because something below it changed — as BuildKit's overlay differ does.
  */
-import type { BigIntStats } from 'node:fs';
-import { lstat, open, readlink } from 'node:fs/promises';
+import { lstatSync, type BigIntStats } from 'node:fs';
+import { open, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StagecraftError } from '../core/index.js';
-import { WHITEOUT_PREFIX, compareNames, lstatNames, sortedNames, type LayerItem } from './pack.js';
-import { CAPABILITY, OVERLAY_OPAQUE, readXattr } from './xattr.js';
-
-async function lstatOrNull(path: string): Promise<BigIntStats | null> {
-  try {
-    return await lstat(path, { bigint: true });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw error;
-  }
-}
+import { WHITEOUT_PREFIX, compareNames, type LayerItem } from './pack.js';
+import { WorkSlice, lstatOrNullSync, sliced, sortedNamesSync } from './sync-fs.js';
+import { CAPABILITY, OVERLAY_OPAQUE, readXattrSync } from './xattr.js';
 
 /**
  * A changed entry whose name starts with `.wh.` cannot be stored in a layer: the name is a whiteout
@@ -37,34 +28,78 @@ export function isOverlayWhiteout(stat: BigIntStats): boolean {
   return stat.isCharacterDevice() && stat.rdev === 0n;
 }
 
-async function isOpaque(path: string, xattr: string): Promise<boolean> {
-  const value = await readXattr(path, xattr);
+function isOpaque(path: string, xattr: string): boolean {
+  const value = readXattrSync(path, xattr);
   return value !== null && value.toString() === 'y';
 }
 
 /**
- * What the lower layers (top first, each an overlay layer directory) show at `path`, as overlayfs
- * would merge them: null when absent or whited out.
+ * What one lower layer holds at a directory of the upper walk: enough to look up its children as
+ * overlayfs merges the lowers (top first), without stat'ing the directory's ancestors again.
+ * - `dir`: the directory is there (its ancestors too, as directories); `hidden` when it or an
+ *   ancestor is opaque in this layer, so a child missing here is missing (layers below are hidden);
+ * - `absent`: it is not there, so neither is anything below it; `hidden` as above, for the part of
+ *   its path that is there;
+ * - `blocked`: it or an ancestor is a non-directory here (a file, a symlink, a whiteout), which ends
+ *   every lookup that reaches this layer: nothing below it shows.
  */
-export async function lowerStat(lowers: readonly string[], path: string, opaqueXattr = OVERLAY_OPAQUE): Promise<{ stat: BigIntStats; source: string } | null> {
-  const parts = path.split('/');
-  for (const layer of lowers) {
-    let hidden = false;
-    // An ancestor that is a whiteout or a non-directory hides the path here and below; an opaque
-    // ancestor hides the layers below this one.
-    for (let i = 1; i < parts.length; i++) {
-      const ancestor = join(layer, ...parts.slice(0, i));
-      const stat = await lstatOrNull(ancestor);
-      if (stat === null) continue;
-      if (!stat.isDirectory()) return null;
-      if (await isOpaque(ancestor, opaqueXattr)) hidden = true;
-    }
-    const source = join(layer, path);
-    const stat = await lstatOrNull(source);
-    if (stat !== null) return isOverlayWhiteout(stat) ? null : { stat, source };
-    if (hidden) return null;
+type LowerDir = { readonly kind: 'dir' | 'absent'; readonly hidden: boolean } | { readonly kind: 'blocked' };
+
+/**
+ * The lower layers at a directory, top first, down to the first one that ends every lookup below it
+ * (blocked or hidden); null when the directory is in no lower layer, so nothing below it is either
+ * and its subtree needs no lookups.
+ */
+type LowerDirs = readonly LowerDir[] | null;
+
+const BLOCKED: LowerDir = { kind: 'blocked' };
+
+/** The lowers at the root of the walk: every layer's root directory, none of them opaque. */
+function rootLowerDirs(lowers: readonly string[]): LowerDirs {
+  return lowers.length === 0 ? null : lowers.map(() => ({ kind: 'dir', hidden: false }));
+}
+
+/** `path` (a child of the directory `parent` describes) lstat'ed in each layer where that directory is. */
+function statLowers(lowers: readonly string[], parent: LowerDirs, path: string): (BigIntStats | null)[] {
+  return parent === null ? [] : parent.map((dir, i) => (dir.kind === 'dir' ? lstatOrNullSync(join(lowers[i] as string, path)) : null));
+}
+
+/**
+ * What the lower layers show at `path` as overlayfs would merge them, from its parent's `LowerDirs`
+ * and `statLowers`: null when absent, whited out or hidden by an opaque or non-directory ancestor.
+ */
+function mergedLower(lowers: readonly string[], parent: LowerDirs, stats: readonly (BigIntStats | null)[], path: string): { stat: BigIntStats; source: string } | null {
+  if (parent === null) return null;
+  for (const [i, dir] of parent.entries()) {
+    if (dir.kind === 'blocked') return null;
+    const stat = stats[i] ?? null;
+    if (stat !== null) return isOverlayWhiteout(stat) ? null : { stat, source: join(lowers[i] as string, path) };
+    if (dir.hidden) return null;
   }
   return null;
+}
+
+/** The `LowerDirs` of the directory `path`, from its parent's and `statLowers`. */
+function childLowerDirs(lowers: readonly string[], parent: LowerDirs, stats: readonly (BigIntStats | null)[], path: string, opaqueXattr: string): LowerDirs {
+  if (parent === null) return null;
+  const dirs: LowerDir[] = [];
+  let present = false;
+  for (const [i, dir] of parent.entries()) {
+    let child: LowerDir;
+    if (dir.kind !== 'dir') {
+      child = dir;
+    } else {
+      const stat = stats[i] ?? null;
+      if (stat === null) child = { kind: 'absent', hidden: dir.hidden };
+      else if (!stat.isDirectory()) child = BLOCKED;
+      else child = { kind: 'dir', hidden: dir.hidden || isOpaque(join(lowers[i] as string, path), opaqueXattr) };
+    }
+    dirs.push(child);
+    if (child.kind === 'dir') present = true;
+    // A lookup below never passes this layer: the layers under it need no more stats.
+    if (child.kind === 'blocked' || child.hidden) break;
+  }
+  return present ? dirs : null;
 }
 
 function sameMetadata(a: BigIntStats, b: BigIntStats): boolean {
@@ -86,16 +121,22 @@ async function sameContent(a: string, b: string): Promise<boolean> {
   }
 }
 
+/** Same metadata and capabilities (as containerd's continuity compares), what decides for directories. */
+function sameAttributes(a: BigIntStats, aPath: string, b: BigIntStats, bPath: string): boolean {
+  if (!sameMetadata(a, b)) return false;
+  const ca = readXattrSync(aPath, CAPABILITY) ?? Buffer.alloc(0);
+  const cb = readXattrSync(bPath, CAPABILITY) ?? Buffer.alloc(0);
+  return ca.equals(cb);
+}
+
 /**
- * Whether two non-directory entries are the same, as containerd's continuity compares: metadata,
- * capabilities, size and mtime; contents (or link targets) only when both mtimes lack nanoseconds
- * (typical after extraction from a tar).
+ * Whether two entries are the same, as containerd's continuity compares: metadata, capabilities,
+ * size and mtime; contents (or link targets) only when both mtimes lack nanoseconds (typical after
+ * extraction from a tar).
  */
 async function sameEntry(a: BigIntStats, aPath: string, b: BigIntStats, bPath: string): Promise<boolean> {
   if (a.dev === b.dev && a.ino === b.ino) return true;
-  if (!sameMetadata(a, b)) return false;
-  const [ca, cb] = await Promise.all([readXattr(aPath, CAPABILITY), readXattr(bPath, CAPABILITY)]);
-  if (!(ca ?? Buffer.alloc(0)).equals(cb ?? Buffer.alloc(0))) return false;
+  if (!sameAttributes(a, aPath, b, bPath)) return false;
   if (a.isDirectory()) return true;
   if (a.size !== b.size || a.mtimeNs / 1_000_000_000n !== b.mtimeNs / 1_000_000_000n) return false;
   const nsA = a.mtimeNs % 1_000_000_000n;
@@ -108,23 +149,26 @@ async function sameEntry(a: BigIntStats, aPath: string, b: BigIntStats, bPath: s
   return sameContent(aPath, bPath);
 }
 
+/** `sameEntry` of two directories (no content to compare). */
+function sameDirectory(a: BigIntStats, aPath: string, b: BigIntStats, bPath: string): boolean {
+  return (a.dev === b.dev && a.ino === b.ino) || sameAttributes(a, aPath, b, bPath);
+}
+
 /**
  * The changes recorded in an overlayfs upper directory: its entries, 0/0 character devices as
  * whiteouts (only where a lower layer has the path), `trusted.overlay.opaque=y` directories as opaque
- * markers. Walks only the upper directory, plus lookups of single paths in the lowers.
+ * markers. Walks only the upper directory; a directory's lookups in the lowers reuse its parent's
+ * (`LowerDirs`), and below a directory that no lower has there are none. The fs calls are made
+ * synchronously as the caller iterates (sync-fs.ts): the caller gives the event loop its turns.
  */
-export async function* overlayChanges(upper: string, lowers: readonly string[], signal?: AbortSignal, opaqueXattr = OVERLAY_OPAQUE): AsyncGenerator<LayerItem> {
-  async function* walk(prefix: string): AsyncGenerator<LayerItem> {
-    const dir = join(upper, prefix);
-    const names = await sortedNames(dir);
-    const stats = await lstatNames(dir, names);
-    for (const [i, name] of names.entries()) {
-      signal?.throwIfAborted();
+export function* overlayChangesSync(upper: string, lowers: readonly string[], opaqueXattr = OVERLAY_OPAQUE): Generator<LayerItem> {
+  function* walk(prefix: string, here: LowerDirs): Generator<LayerItem> {
+    for (const name of sortedNamesSync(join(upper, prefix))) {
       const path = prefix === '' ? name : `${prefix}/${name}`;
       const source = join(upper, path);
-      const stat = stats[i] as BigIntStats;
+      const stat = lstatSync(source, { bigint: true });
       if (isOverlayWhiteout(stat)) {
-        if ((await lowerStat(lowers, path, opaqueXattr)) !== null) yield { kind: 'whiteout', path };
+        if (mergedLower(lowers, here, statLowers(lowers, here, path), path) !== null) yield { kind: 'whiteout', path };
         continue;
       }
       refuseReservedName(name, path);
@@ -132,16 +176,17 @@ export async function* overlayChanges(upper: string, lowers: readonly string[], 
         yield { kind: 'path', path, source, stat };
         continue;
       }
-      const lower = await lowerStat(lowers, path, opaqueXattr);
-      const opaque = lower !== null && (await isOpaque(source, opaqueXattr));
-      const unchanged = !opaque && lower !== null && lower.stat.isDirectory() && (await sameEntry(lower.stat, lower.source, stat, source));
+      const stats = statLowers(lowers, here, path);
+      const lower = mergedLower(lowers, here, stats, path);
+      const opaque = lower !== null && isOpaque(source, opaqueXattr);
+      const unchanged = !opaque && lower !== null && lower.stat.isDirectory() && sameDirectory(lower.stat, lower.source, stat, source);
       let emitted = false;
       if (!unchanged) {
         yield { kind: 'path', path, source, stat };
         if (opaque) yield { kind: 'opaque', path };
         emitted = true;
       }
-      for await (const item of walk(path)) {
+      for (const item of walk(path, childLowerDirs(lowers, here, stats, path, opaqueXattr))) {
         if (!emitted) {
           yield { kind: 'path', path, source, stat };
           emitted = true;
@@ -150,7 +195,12 @@ export async function* overlayChanges(upper: string, lowers: readonly string[], 
       }
     }
   }
-  yield* walk('');
+  yield* walk('', rootLowerDirs(lowers));
+}
+
+/** `overlayChangesSync`, giving the event loop a turn between time slices. */
+export function overlayChanges(upper: string, lowers: readonly string[], signal?: AbortSignal, opaqueXattr = OVERLAY_OPAQUE): AsyncGenerator<LayerItem> {
+  return sliced(overlayChangesSync(upper, lowers, opaqueXattr), signal);
 }
 
 /**
@@ -158,28 +208,32 @@ export async function* overlayChanges(upper: string, lowers: readonly string[], 
  * (the copy snapshotter's diff).
  */
 export async function* treeChanges(lower: string | null, upper: string, signal?: AbortSignal): AsyncGenerator<LayerItem> {
-  async function names(root: string | null, prefix: string): Promise<string[]> {
+  const slice = new WorkSlice();
+  function names(root: string | null, prefix: string): string[] {
     if (root === null) return [];
-    const stat = await lstatOrNull(join(root, prefix));
-    return stat?.isDirectory() === true ? sortedNames(join(root, prefix)) : [];
+    const stat = lstatOrNullSync(join(root, prefix));
+    return stat?.isDirectory() === true ? sortedNamesSync(join(root, prefix)) : [];
   }
   async function* added(prefix: string): AsyncGenerator<LayerItem> {
-    for (const name of await sortedNames(join(upper, prefix))) {
+    for (const name of sortedNamesSync(join(upper, prefix))) {
+      signal?.throwIfAborted();
+      if (slice.due()) await slice.pause();
       const path = `${prefix}/${name}`;
       refuseReservedName(name, path);
       const source = join(upper, path);
-      const stat = await lstat(source, { bigint: true });
+      const stat = lstatSync(source, { bigint: true });
       yield { kind: 'path', path, source, stat };
       if (stat.isDirectory()) yield* added(path);
     }
   }
   async function* walk(prefix: string): AsyncGenerator<LayerItem> {
-    const lowerNames = await names(lower, prefix);
-    const upperNames = await names(upper, prefix);
+    const lowerNames = names(lower, prefix);
+    const upperNames = names(upper, prefix);
     let i = 0;
     let j = 0;
     while (i < lowerNames.length || j < upperNames.length) {
       signal?.throwIfAborted();
+      if (slice.due()) await slice.pause();
       const l = lowerNames[i];
       const u = upperNames[j];
       const order = l === undefined ? 1 : u === undefined ? -1 : compareNames(l, u);
@@ -193,9 +247,9 @@ export async function* treeChanges(lower: string | null, upper: string, signal?:
       const path = prefix === '' ? (u as string) : `${prefix}/${u as string}`;
       refuseReservedName(u as string, path);
       const source = join(upper, path);
-      const stat = await lstat(source, { bigint: true });
+      const stat = lstatSync(source, { bigint: true });
       const lowerPath = order === 0 && lower !== null ? join(lower, path) : null;
-      const lowerEntry = lowerPath === null ? null : await lstatOrNull(lowerPath);
+      const lowerEntry = lowerPath === null ? null : lstatOrNullSync(lowerPath);
       if (lowerEntry === null || lowerPath === null || lowerEntry.isDirectory() !== stat.isDirectory()) {
         yield { kind: 'path', path, source, stat };
         if (stat.isDirectory()) yield* added(path);
@@ -206,7 +260,7 @@ export async function* treeChanges(lower: string | null, upper: string, signal?:
         continue;
       }
       let emitted = false;
-      if (!(await sameEntry(lowerEntry, lowerPath, stat, source))) {
+      if (!sameDirectory(lowerEntry, lowerPath, stat, source)) {
         yield { kind: 'path', path, source, stat };
         emitted = true;
       }

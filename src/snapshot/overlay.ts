@@ -21,7 +21,7 @@ import { runProcess } from '../util/process.js';
 import { PROCESS_OWNER } from '../util/owner.js';
 import { currentUserNamespace } from '../util/userns.js';
 import { applyLayer, canMakeDevices, type ApplyResult } from './apply.js';
-import { overlayChanges } from './diff.js';
+import { overlayChangesSync } from './diff.js';
 import { isMounted, mountAt, unmount, type MountCommand } from './mount.js';
 import type { LayerItem } from './pack.js';
 import { BaseSnapshotter, type ActiveDirs, type SnapshotterOptions } from './snapshotter.js';
@@ -195,8 +195,8 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     return applyLayer(fs, layer, { whiteouts: 'overlay', opaqueXattr: this.opaqueXattr, devices: canMakeDevices(), signal });
   }
 
-  protected changes(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): AsyncIterable<LayerItem> {
-    return overlayChanges(active.fs, this.chain(parent).map((s) => this.fsDir(s)), signal, this.opaqueXattr);
+  protected changes(parent: ImmutableSnapshot | null, active: ActiveDirs): Iterable<LayerItem> {
+    return overlayChangesSync(active.fs, this.chain(parent).map((s) => this.fsDir(s)), this.opaqueXattr);
   }
 }
 

@@ -6,13 +6,16 @@
  * the first name of an inode become link entries, sockets skipped, whiteouts as zero-mode, zero-time
  * `.wh.<name>` files.
  */
-import { createReadStream, type BigIntStats } from 'node:fs';
-import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
+import { createReadStream, lstatSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { WorkSlice, compareNames, readWholeFile, sliced, sortedNamesSync } from './sync-fs.js';
 import { makeHeader, type TarEntryType, type TarHeader } from './tar/format.js';
 import { writeTar, type TarWriteEntry } from './tar/writer.js';
-import { CAPABILITY, isOverlayXattr, readXattr, readXattrs } from './xattr.js';
+import { CAPABILITY, isOverlayXattr, readXattrSync, readXattrsSync } from './xattr.js';
+
+export { compareNames };
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
@@ -35,27 +38,16 @@ export interface PackOptions {
    */
   readonly xattrs?: 'capability' | 'all' | undefined;
   readonly signal?: AbortSignal | undefined;
-  /** Read small files ahead of writing them (default true); off when the caller copies data itself. */
-  readonly readAhead?: boolean | undefined;
-}
-
-/** Byte-order comparison of names (JS string order differs for characters outside the BMP). */
-export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-export async function sortedNames(dir: string): Promise<string[]> {
-  return (await readdir(dir)).sort(compareNames);
 }
 
 function joinPath(parent: string, name: string): string {
   return parent === '' ? name : `${parent}/${name}`;
 }
 
-/** How many entries are stat'ed or read ahead of the one being written. */
+/** How many entries `lstatNames` stats at once. */
 const LOOKAHEAD = 64;
-/** Files up to this size are read whole, ahead of time; larger ones are streamed when written. */
-const READ_AHEAD_MAX = 256 * 1024;
+/** Files up to this size are read whole (synchronously) when written; larger ones are streamed. */
+const WHOLE_FILE_MAX = 256 * 1024;
 
 /** `lstat` of each name in `dir`, many at once (a layer of 30k small files is bound by syscall latency). */
 export async function lstatNames(dir: string, names: readonly string[]): Promise<BigIntStats[]> {
@@ -66,50 +58,38 @@ export async function lstatNames(dir: string, names: readonly string[]): Promise
   return stats;
 }
 
-/** `fn` of each item, up to `width` running ahead, results in input order. */
-async function* mapAhead<T, R>(source: AsyncIterable<T>, width: number, fn: (item: T) => Promise<R>): AsyncGenerator<R> {
-  const queue: Promise<R>[] = [];
-  const next = async (): Promise<R> => {
-    const head = queue.shift();
-    if (head === undefined) throw new Error('mapAhead: empty queue');
-    return head;
-  };
-  for await (const item of source) {
-    const result = fn(item);
-    result.catch(() => undefined); // awaited in order below; never unhandled if the consumer stops first
-    queue.push(result);
-    if (queue.length >= width) yield await next();
-  }
-  while (queue.length > 0) yield await next();
-}
-
 export interface TreeEntry {
   readonly path: string;
   readonly source: string;
   readonly stat: BigIntStats;
 }
 
-/** Every entry below `root` (not root itself), depth-first, names in byte order. */
-export async function* walkTree(root: string, prefix = '', signal?: AbortSignal): AsyncGenerator<TreeEntry> {
-  const dir = join(root, prefix);
-  const names = await sortedNames(dir);
-  const stats = await lstatNames(dir, names);
-  for (const [i, name] of names.entries()) {
-    signal?.throwIfAborted();
+/**
+ * Every entry below `root` (not root itself), depth-first, names in byte order, its fs calls made
+ * synchronously as the caller iterates (see sync-fs.ts). Never follows a symlink: entries are
+ * lstat'ed and only real directories are descended into.
+ */
+export function* walkTreeSync(root: string, prefix = ''): Generator<TreeEntry> {
+  for (const name of sortedNamesSync(join(root, prefix))) {
     const path = joinPath(prefix, name);
     const source = join(root, path);
-    const stat = stats[i] as BigIntStats;
+    const stat = lstatSync(source, { bigint: true });
     yield { path, source, stat };
-    if (stat.isDirectory()) yield* walkTree(root, path, signal);
+    if (stat.isDirectory()) yield* walkTreeSync(root, path);
   }
+}
+
+/** `walkTreeSync`, giving the event loop a turn between time slices. */
+export function walkTree(root: string, prefix = '', signal?: AbortSignal): AsyncGenerator<TreeEntry> {
+  return sliced(walkTreeSync(root, prefix), signal);
 }
 
 /** The whole tree under `root` as a layer tar. */
 export function packDirectory(root: string, options: PackOptions = {}): Readable {
-  async function* items(): AsyncGenerator<LayerItem> {
-    for await (const entry of walkTree(root, '', options.signal)) yield { kind: 'path', ...entry };
+  function* items(): Generator<LayerItem> {
+    for (const entry of walkTreeSync(root)) yield { kind: 'path', ...entry };
   }
-  return writeTar(packItems(items(), options), options.signal);
+  return writeTar(packItemsSync(items(), options), options.signal);
 }
 
 export function deviceNumbers(rdev: bigint): { major: number; minor: number } {
@@ -132,96 +112,112 @@ export function entryTypeOf(stat: BigIntStats): TarEntryType | null {
 
 const zeroHeader = (name: string): TarHeader => makeHeader({ name, type: 'file', mode: 0 });
 
-/** What is read of a path item before its entry is written (ahead, in parallel with other items). */
-interface Prepared {
-  readonly stat: BigIntStats;
-  readonly xattrs: Map<string, Buffer>;
-  readonly linkname?: string | undefined;
-  /** A small file's contents. */
-  readonly contents?: Buffer | undefined;
-}
-
-async function prepare(item: Extract<LayerItem, { kind: 'path' }>, options: PackOptions): Promise<Prepared> {
-  const stat = item.stat ?? (await lstat(item.source, { bigint: true }));
-  const type = entryTypeOf(stat);
-  let xattrs: Map<string, Buffer>;
-  if (type === null) {
-    xattrs = new Map();
-  } else if (options.xattrs === 'all') {
-    xattrs = await readXattrs(item.source);
+/** The xattrs of a path item that go into its entry. */
+function entryXattrs(source: string, type: TarEntryType, mode: PackOptions['xattrs']): Map<string, Buffer> {
+  if (mode === 'all') {
+    const xattrs = readXattrsSync(source);
     for (const name of [...xattrs.keys()]) if (isOverlayXattr(name)) xattrs.delete(name);
-  } else {
-    xattrs = new Map();
-    const capability = type === 'file' ? await readXattr(item.source, CAPABILITY) : null;
-    if (capability !== null && capability.length > 0) xattrs.set(CAPABILITY, capability);
+    return xattrs;
   }
-  const linkname = type === 'symlink' ? await readlink(item.source) : undefined;
-  const small = options.readAhead !== false && type === 'file' && stat.nlink === 1n && stat.size > 0n && stat.size <= BigInt(READ_AHEAD_MAX);
-  const contents = small ? await readFile(item.source) : undefined;
-  return { stat, xattrs, linkname, contents };
+  const xattrs = new Map<string, Buffer>();
+  // File capabilities exist only on regular files (the kernel refuses them elsewhere).
+  const capability = type === 'file' ? readXattrSync(source, CAPABILITY) : null;
+  if (capability !== null && capability.length > 0) xattrs.set(CAPABILITY, capability);
+  return xattrs;
 }
 
-/** Layer items → tar entries (stats, xattrs, hardlinks, clamped mtimes). */
+/**
+ * The tar entry of a path item (null for a socket), with its fs calls made synchronously; a small
+ * file's body is read whole when the writer asks for it. `inodes` maps each multiply-linked inode
+ * already written to its first name.
+ */
+function pathEntry(item: Extract<LayerItem, { kind: 'path' }>, options: PackOptions, inodes: Map<string, string>): TarWriteEntry | null {
+  const stat = item.stat ?? lstatSync(item.source, { bigint: true });
+  const type = entryTypeOf(stat);
+  if (type === null) return null;
+  const xattrs = entryXattrs(item.source, type, options.xattrs);
+  let mtime = Number(stat.mtimeNs / 1_000_000_000n);
+  if (options.sourceDateEpoch !== undefined && mtime > options.sourceDateEpoch) mtime = options.sourceDateEpoch;
+  const { major, minor } = type === 'char' || type === 'block' ? deviceNumbers(stat.rdev) : { major: 0, minor: 0 };
+  const base = {
+    name: item.path,
+    mode: Number(stat.mode & 0o7777n),
+    uid: Number(stat.uid),
+    gid: Number(stat.gid),
+    mtime,
+    devmajor: major,
+    devminor: minor,
+    xattrs,
+  };
+  if (type !== 'dir' && stat.nlink > 1n) {
+    const key = `${stat.dev}:${stat.ino}`;
+    const first = inodes.get(key);
+    if (first !== undefined) return { header: makeHeader({ ...base, type: 'link', linkname: first, devmajor: 0, devminor: 0 }) };
+    inodes.set(key, item.path);
+  }
+  switch (type) {
+    case 'file': {
+      const source = item.source;
+      const size = Number(stat.size);
+      return {
+        header: makeHeader({ ...base, type, size }),
+        body: size <= WHOLE_FILE_MAX ? () => [readWholeFile(source, size)] : () => createReadStream(source, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>,
+      };
+    }
+    case 'symlink':
+      return { header: makeHeader({ ...base, type, linkname: readlinkSync(item.source) }) };
+    case 'link': // entryTypeOf never gives 'link'
+    case 'dir':
+    case 'char':
+    case 'block':
+    case 'fifo':
+      return { header: makeHeader({ ...base, type }) };
+  }
+}
+
+/** The tar entry of one layer item (null for a socket). */
+function itemEntry(item: LayerItem, options: PackOptions, inodes: Map<string, string>): TarWriteEntry | null {
+  switch (item.kind) {
+    case 'whiteout': {
+      const slash = item.path.lastIndexOf('/');
+      return { header: zeroHeader(`${item.path.slice(0, slash + 1)}${WHITEOUT_PREFIX}${item.path.slice(slash + 1)}`) };
+    }
+    case 'opaque':
+      return { header: zeroHeader(joinPath(item.path, OPAQUE_WHITEOUT)) };
+    case 'path':
+      return pathEntry(item, options, inodes);
+  }
+}
+
+/**
+ * Layer items → tar entries (stats, xattrs, hardlinks, clamped mtimes), each made synchronously as
+ * the consumer iterates (`writeTar` gives the event loop turns between time slices).
+ */
+export function* packItemsSync(items: Iterable<LayerItem>, options: PackOptions = {}): Generator<TarWriteEntry> {
+  const inodes = new Map<string, string>();
+  for (const item of items) {
+    options.signal?.throwIfAborted();
+    const entry = itemEntry(item, options, inodes);
+    if (entry !== null) yield entry;
+  }
+}
+
+/** `packItemsSync` of items that come asynchronously. */
 export async function* packItems(items: AsyncIterable<LayerItem>, options: PackOptions = {}): AsyncGenerator<TarWriteEntry> {
   const inodes = new Map<string, string>();
-  const prepared = mapAhead(items, LOOKAHEAD, async (item) => ({ item, ready: item.kind === 'path' ? await prepare(item, options) : undefined }));
-  for await (const { item, ready } of prepared) {
+  const slice = new WorkSlice();
+  for await (const item of items) {
     options.signal?.throwIfAborted();
-    if (item.kind === 'whiteout') {
-      const slash = item.path.lastIndexOf('/');
-      yield { header: zeroHeader(`${item.path.slice(0, slash + 1)}${WHITEOUT_PREFIX}${item.path.slice(slash + 1)}`) };
-      continue;
-    }
-    if (item.kind === 'opaque') {
-      yield { header: zeroHeader(joinPath(item.path, OPAQUE_WHITEOUT)) };
-      continue;
-    }
-    if (ready === undefined) continue;
-    const { stat, xattrs } = ready;
-    const type = entryTypeOf(stat);
-    if (type === null) continue;
-    let mtime = Number(stat.mtimeNs / 1_000_000_000n);
-    if (options.sourceDateEpoch !== undefined && mtime > options.sourceDateEpoch) mtime = options.sourceDateEpoch;
-    const { major, minor } = type === 'char' || type === 'block' ? deviceNumbers(stat.rdev) : { major: 0, minor: 0 };
-    const base = {
-      name: item.path,
-      mode: Number(stat.mode & 0o7777n),
-      uid: Number(stat.uid),
-      gid: Number(stat.gid),
-      mtime,
-      devmajor: major,
-      devminor: minor,
-      xattrs,
-    };
-    if (type !== 'dir' && stat.nlink > 1n) {
-      const key = `${stat.dev}:${stat.ino}`;
-      const first = inodes.get(key);
-      if (first !== undefined) {
-        yield { header: makeHeader({ ...base, type: 'link', linkname: first, devmajor: 0, devminor: 0 }) };
-        continue;
-      }
-      inodes.set(key, item.path);
-    }
-    switch (type) {
-      case 'file': {
-        const source = item.source;
-        const contents = ready.contents;
-        yield {
-          header: makeHeader({ ...base, type, size: Number(stat.size) }),
-          body: contents !== undefined ? () => [contents] : () => createReadStream(source, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>,
-        };
-        break;
-      }
-      case 'symlink':
-        yield { header: makeHeader({ ...base, type, linkname: ready.linkname ?? '' }) };
-        break;
-      case 'link': // entryTypeOf never gives 'link'
-      case 'dir':
-      case 'char':
-      case 'block':
-      case 'fifo':
-        yield { header: makeHeader({ ...base, type }) };
-        break;
-    }
+    if (slice.due()) await slice.pause();
+    const entry = itemEntry(item, options, inodes);
+    if (entry !== null) yield entry;
   }
+}
+
+/**
+ * A change list → tar entries: synchronously made entries for a synchronous list (`overlayChangesSync`),
+ * else `packItems`. Either goes to `writeTar`.
+ */
+export function packChanges(items: Iterable<LayerItem> | AsyncIterable<LayerItem>, options: PackOptions = {}): Iterable<TarWriteEntry> | AsyncIterable<TarWriteEntry> {
+  return Symbol.asyncIterator in items ? packItems(items, options) : packItemsSync(items, options);
 }

@@ -26,7 +26,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { PROCESS_OWNER, ownerAlive } from '../util/owner.js';
 import type { ApplyResult } from './apply.js';
 import { mountAt, removeUnmounted, unmount, type Mount, type MountCommand } from './mount.js';
-import { packItems, type LayerItem } from './pack.js';
+import { packChanges, type LayerItem } from './pack.js';
 import { writeTar } from './tar/writer.js';
 import type { ApplyLayerOptions, DiffOptions, ImmutableSnapshot, MountedRootfs, MutableSnapshot, Snapshotter } from './types.js';
 
@@ -110,8 +110,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
   protected abstract viewMount(parent: ImmutableSnapshot, signal?: AbortSignal): Promise<MountCommand | null>;
   /** Unpacks `layer` into the new, empty directory `fs` for a snapshot on `parent`. */
   protected abstract unpack(parent: ImmutableSnapshot | null, fs: string, layer: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ApplyResult>;
-  /** The changes of a mutable snapshot against its parent. */
-  protected abstract changes(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): AsyncIterable<LayerItem>;
+  /** The changes of a mutable snapshot against its parent (made as they are iterated, if synchronous). */
+  protected abstract changes(parent: ImmutableSnapshot | null, active: ActiveDirs, signal?: AbortSignal): Iterable<LayerItem> | AsyncIterable<LayerItem>;
 
   // ---- shared
 
@@ -348,7 +348,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
   diff(snapshot: MutableSnapshot, options: DiffOptions = {}): Readable {
     if (!(snapshot instanceof ActiveSnapshot) || snapshot.owner !== this) throw new Error('diff() of a snapshot from another snapshotter');
     const items = this.changes(snapshot.parent, snapshot.active, options.signal);
-    return writeTar(packItems(items, { sourceDateEpoch: options.sourceDateEpoch, signal: options.signal }), options.signal);
+    return writeTar(packChanges(items, { sourceDateEpoch: options.sourceDateEpoch, signal: options.signal }), options.signal);
   }
 
   /**
@@ -359,7 +359,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
   diffCommitted(snapshot: ImmutableSnapshot, options: DiffOptions = {}): Readable {
     const dir = join(this.snapshotsDir, snapshot.id);
     const items = this.changes(snapshot.parent, { id: snapshot.id, dir, fs: join(dir, 'fs'), work: join(dir, 'work') }, options.signal);
-    return writeTar(packItems(items, { sourceDateEpoch: options.sourceDateEpoch, signal: options.signal }), options.signal);
+    return writeTar(packChanges(items, { sourceDateEpoch: options.sourceDateEpoch, signal: options.signal }), options.signal);
   }
 
   /**

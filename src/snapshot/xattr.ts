@@ -22,21 +22,34 @@ function isUnsupported(error: unknown): boolean {
   return /ENOTSUP|EOPNOTSUPP|not supported/iu.test(text);
 }
 
-/** All xattrs of `path` (sorted by name); none on filesystems without xattr support. */
-export async function readXattrs(path: string): Promise<Map<string, Buffer>> {
+/**
+ * All xattrs of `path` (sorted by name); none on filesystems without xattr support. Synchronous, for
+ * walks that batch their fs calls (sync-fs.ts): one llistxattr(2), plus one lgetxattr(2) per name.
+ */
+export function readXattrsSync(path: string): Map<string, Buffer> {
   let names: string[];
   try {
-    names = await xattr().listAttributes(path);
+    names = xattr().listAttributesSync(path);
   } catch (error) {
     if (isUnsupported(error)) return new Map();
     throw error;
   }
   const result = new Map<string, Buffer>();
   for (const name of names.sort()) {
-    const value = await xattr().getAttribute(path, name);
+    const value = xattr().getAttributeSync(path, name);
     if (value !== null) result.set(name, value);
   }
   return result;
+}
+
+/** `readXattr`, synchronously (one lgetxattr(2)). */
+export function readXattrSync(path: string, name: string): Buffer | null {
+  try {
+    return xattr().getAttributeSync(path, name);
+  } catch (error) {
+    if (isUnsupported(error)) return null;
+    throw error;
+  }
 }
 
 export async function readXattr(path: string, name: string): Promise<Buffer | null> {

@@ -74,6 +74,11 @@ function toAscii(s: string): string {
 }
 
 function writeString(block: Buffer, offset: number, size: number, value: string): void {
+  if (value.length <= size && isAscii(value)) {
+    // The common case: one byte per character, no cut.
+    block.write(value, offset, value.length, 'latin1');
+    return;
+  }
   const bytes = Buffer.from(value, 'utf8');
   bytes.copy(block, offset, 0, Math.min(bytes.length, size));
   // A name cut at the field size must not end in '/' (readers would take it for a directory).
@@ -86,14 +91,26 @@ function writeString(block: Buffer, offset: number, size: number, value: string)
 
 /** Zero-padded octal, NUL-terminated: `size - 1` digits. */
 function writeOctal(block: Buffer, offset: number, size: number, value: number): void {
-  const digits = value.toString(8).padStart(size - 1, '0');
-  block.write(digits, offset, size - 1, 'ascii');
+  if (!Number.isSafeInteger(value) || value < 0 || value >= 8 ** (size - 1)) {
+    // Callers keep values in range; anything else is written as its leading digits.
+    const digits = value.toString(8).padStart(size - 1, '0');
+    block.write(digits, offset, size - 1, 'ascii');
+    block[offset + size - 1] = 0;
+    return;
+  }
+  let rest = value;
+  for (let i = offset + size - 2; i >= offset; i--) {
+    block[i] = 0x30 + (rest % 8);
+    rest = Math.floor(rest / 8);
+  }
   block[offset + size - 1] = 0;
 }
 
+/** The header checksum: the sum of all bytes, the checksum field counted as spaces. */
 function checksum(block: Buffer): number {
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 148; i++) sum += block[i] ?? 0;
+  for (let i = 156; i < BLOCK; i++) sum += block[i] ?? 0;
   return sum;
 }
 
