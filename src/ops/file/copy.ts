@@ -28,6 +28,13 @@ import { copySpecial, copyXattrs, setOwner } from './entry.js';
 import { resolveInRoot, walkInRoot } from '../../util/root-path.js';
 import { compareNames, displayPath, lstatOrNull, restoreTimes, type Owner } from './root.js';
 
+/**
+ * Called with each entry's lstat before a copy reads it from a host directory that may hold more, or
+ * newer, than what the step's cache key covers (the build context itself): throws when the entry is
+ * not what was hashed.
+ */
+export type SourceCheck = (absolute: string, stat: BigIntStats) => void;
+
 export interface CopyOptions {
   /** `--chown`, resolved; otherwise `defaultOwner`, else each entry keeps its source owner. */
   readonly owner?: Owner | undefined;
@@ -51,6 +58,8 @@ export interface CopyOptions {
    * hold them. Only for copies that never become a layer (a read-write bind mount's private copy).
    */
   readonly reservedNames?: 'refuse' | 'allow' | undefined;
+  /** Checks every entry read (see SourceCheck). */
+  readonly check?: SourceCheck | undefined;
   readonly limiter: Limiter;
   readonly signal: AbortSignal;
 }
@@ -251,6 +260,7 @@ class Copier {
     }
     const stat = known?.stat ?? (await lstat(src, { bigint: true }));
     if (!include && !stat.isDirectory()) return DONE;
+    this.options.check?.(src, stat);
     if (include) this.refuseReservedName(src, target);
     const targetStat = known?.fresh === true ? null : await lstatOrNull(target);
     if (include) await this.createParentDirs(overwrite);
