@@ -37,6 +37,10 @@ export interface ContextEntry {
 
 const StatRow = z.object({ path: z.string(), dev: z.number(), ino: z.number(), size: z.number(), mtime_ns: z.string(), ctime_ns: z.string(), digest: z.string() });
 
+function statKey(dev: number, ino: number, size: number, mtimeNs: string): string {
+  return `${dev}/${ino}/${size}/${mtimeNs}/`;
+}
+
 /**
  * Persistent path → content digest, valid while the file's device, inode, size and mtime are
  * unchanged. Not ctime: like BuildKit's stat-based content hash, which ignores it; and making a
@@ -47,7 +51,8 @@ export class StatCache {
   readonly #put: TypedStatement<{ path: string; dev: number; ino: number; size: number; mtime_ns: string; ctime_ns: string; digest: string }, never>;
 
   readonly #range: TypedStatement<{ lo: string; hi: string }, z.infer<typeof StatRow>>;
-  readonly #loaded = new Map<string, z.infer<typeof StatRow>>();
+  /** Preloaded rows, one string each (`dev/ino/size/mtime_ns/digest`): a context of 100k files holds 100k of them. */
+  readonly #loaded = new Map<string, string>();
   readonly #loadedDirs: string[] = [];
   readonly #pending: { path: string; dev: number; ino: number; size: number; mtime_ns: string; ctime_ns: string; digest: string }[] = [];
 
@@ -67,15 +72,19 @@ export class StatCache {
   preload(dir: string): void {
     const prefix = dir.endsWith('/') ? dir : `${dir}/`;
     // Paths under the prefix sort between "prefix" and "prefix" with its last '/' bumped to '0'.
-    for (const row of this.#range.all({ lo: prefix, hi: `${prefix.slice(0, -1)}0` })) this.#loaded.set(row.path, row);
+    for (const row of this.#range.iterate({ lo: prefix, hi: `${prefix.slice(0, -1)}0` })) this.#loaded.set(row.path, `${statKey(row.dev, row.ino, row.size, row.mtime_ns)}${row.digest}`);
     this.#loadedDirs.push(prefix);
   }
 
   lookup(absolute: string, entry: ContextEntry): string | undefined {
-    const row = this.#loadedDirs.some((d) => absolute.startsWith(d)) ? this.#loaded.get(absolute) : this.#get.get({ path: absolute });
+    const key = statKey(entry.dev, entry.ino, entry.size, entry.mtimeNs.toString());
+    if (this.#loadedDirs.some((d) => absolute.startsWith(d))) {
+      const loaded = this.#loaded.get(absolute);
+      return loaded?.startsWith(key) === true ? loaded.slice(key.length) : undefined;
+    }
+    const row = this.#get.get({ path: absolute });
     if (row === undefined) return undefined;
-    const same = row.dev === entry.dev && row.ino === entry.ino && row.size === entry.size && row.mtime_ns === entry.mtimeNs.toString();
-    return same ? row.digest : undefined;
+    return statKey(row.dev, row.ino, row.size, row.mtime_ns) === key ? row.digest : undefined;
   }
 
   /** Queues a digest; `flush` writes the queue in one transaction. */
@@ -224,25 +233,31 @@ export class BuildContext {
     };
     const visit = async (rel: string, parent: MatchInfo | undefined, listing: Promise<DirEntryStat[]>): Promise<void> => {
       const names = await listing;
-      // Decide every name first, then list the subdirectories to enter ahead (in walk order) while
-      // this one's entries are recorded: the walk stays depth-first, in name order.
-      const decided = names.map(({ name, bytes, stat }) => {
+      // Decide every name first; then record the entries in name order, entering each subdirectory
+      // as it comes (depth first) with the next one's listing already asked for: one directory
+      // ahead per level, so a wide tree is never held stat'ed whole.
+      const decided: { path: string; matched: boolean; stat: NonNullable<DirEntryStat['stat']>; info: MatchInfo; listing?: Promise<DirEntryStat[]> }[] = [];
+      for (const { name, bytes, stat } of names) {
         const path = rel === '' ? name : `${rel}/${name}`;
         const { matched, info } = this.#ignore.matchesUsingParent(path, parent);
         if (matched || stat?.type === 'other') this.#partial = true;
         if (stat === undefined) {
           // An excluded name is never read, whatever it is; one that would be sent is refused clearly.
-          if (matched) return undefined;
+          if (matched) continue;
           throw unusableName(rel, bytes ?? Buffer.from(name), Buffer.byteLength(join(this.options.dir, path)));
         }
-        if (matched && !(stat.type === 'dir' && this.#ignore.hasExclusions)) return undefined;
-        return { path, matched, stat, info, listing: stat.type === 'dir' ? list(path) : undefined };
-      });
+        if (matched && !(stat.type === 'dir' && this.#ignore.hasExclusions)) continue;
+        decided.push({ path, matched, stat, info });
+      }
+      const subdirs = decided.filter((d) => d.stat.type === 'dir');
+      let nextDir = 0;
       for (const d of decided) {
-        if (d === undefined) continue;
-        const { path, stat } = d;
-        if (!d.matched) out.push({ path, ...stat });
-        if (d.listing !== undefined) await visit(path, d.info, d.listing);
+        if (!d.matched) out.push({ path: d.path, ...d.stat });
+        if (d.stat.type !== 'dir') continue;
+        const listing = d.listing ?? list(d.path);
+        const ahead = subdirs[++nextDir];
+        if (ahead !== undefined) ahead.listing = list(ahead.path);
+        await visit(d.path, d.info, listing);
       }
     };
     try {

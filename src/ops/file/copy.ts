@@ -109,7 +109,7 @@ function literalPrefixes(matcher: PatternMatcher): Array<readonly string[]> | un
 class Copier {
   private readonly inodes = new Map<string, { readonly path: string; readonly done: Promise<void> }>();
   private readonly frames: Frame[] = [];
-  private readonly tasks: Promise<void>[] = [];
+  private readonly pending = new Set<Promise<void>>();
   private failure: { readonly error: unknown } | undefined;
   private readonly prefixes: Array<readonly string[]> | undefined;
 
@@ -134,16 +134,21 @@ class Copier {
   }
 
   private track(promise: Promise<void>): Completion {
-    this.tasks.push(promise);
-    promise.catch((error: unknown) => {
-      this.failure ??= { error };
-    });
+    // Only tasks still running are held: a copy of many files does not keep a settled promise per file.
+    this.pending.add(promise);
+    promise.then(
+      () => this.pending.delete(promise),
+      (error: unknown) => {
+        this.failure ??= { error };
+        this.pending.delete(promise);
+      },
+    );
     return { done: promise };
   }
 
-  /** Waits for every started task; throws the first failure. */
+  /** Waits for every started task (also those started by tasks); throws the first failure. */
   async settle(): Promise<void> {
-    await Promise.allSettled(this.tasks);
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     if (this.failure !== undefined) throw this.failure.error;
   }
 
