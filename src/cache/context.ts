@@ -303,11 +303,14 @@ export class BuildContext {
    */
   async hash(sources: readonly string[], excludes: readonly string[], signal?: AbortSignal): Promise<{ digest: Digest; files: [string, string][] }> {
     const selection = await this.select(sources, excludes);
-    const lines = await Promise.all(selection.map(async (e): Promise<ContentLine> => {
+    // A bounded set of runners rather than a promise per entry: a cold context of 100k files would
+    // otherwise queue 100k hashing tasks at once.
+    const lines = new Array<ContentLine>(selection.length);
+    await forEachLimited(selection, HASH_RUNNERS, async (e, index) => {
       signal?.throwIfAborted();
       const content = e.type === 'file' ? await this.#fileDigest(e) : e.type === 'symlink' ? `link:${e.linkTarget ?? ''}` : '';
-      return [e.path, e.type, e.mode, e.uid, e.gid, content];
-    }));
+      lines[index] = [e.path, e.type, e.mode, e.uid, e.gid, content];
+    });
     this.options.statCache?.flush();
     const { digest, files } = contentDigests({ v: 1, sources: sources.map(cleanSource), excludes }, lines);
     return { digest, files: files ?? [] };
@@ -447,18 +450,21 @@ export class BuildContext {
   }
 }
 
+/** Entries hashed at once by one hash() (files also wait for the context's hashing limit). */
+const HASH_RUNNERS = 16;
+
 /** Link calls in flight while a view is made. */
 const VIEW_WIDTH = 32;
 
 /** `fn` of every item, at most `width` at once; the first failure is thrown once all started calls settled. */
-async function forEachLimited<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function forEachLimited<T>(items: readonly T[], width: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
   let failure: { readonly error: unknown } | undefined;
   const runner = async (): Promise<void> => {
     while (failure === undefined && next < items.length) {
-      const item = items[next++] as T;
+      const index = next++;
       try {
-        await fn(item);
+        await fn(items[index] as T, index);
       } catch (error) {
         failure ??= { error };
       }
