@@ -15,24 +15,14 @@ import { StagecraftError, canonicalJson, phaseTook, sha256Digest, type Digest } 
 import type { Database, TypedStatement } from '../db/index.js';
 import { PatternMatcher, cleanPath, hasWildcards, pathMatch, type MatchInfo } from '../util/patterns.js';
 import { Limiter } from '../util/limiter.js';
-import { PATH_MAX, asyncStatter, workerStatter, type DirEntryStat, type DirStatter } from './dir-stats.js';
+import { PATH_MAX, asyncStatter, workerStatter, type DirEntryStat, type DirStatter, type EntryStat } from './dir-stats.js';
 
 /** Entries walked on the thread pool before the rest of a context is walked by a worker thread. */
 const WORKER_AFTER = 2000;
 
-export interface ContextEntry {
+export interface ContextEntry extends EntryStat {
   /** Relative to the context root, `/`-separated, no leading `./`. */
   readonly path: string;
-  readonly type: 'file' | 'dir' | 'symlink' | 'other';
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly size: number;
-  readonly dev: number;
-  readonly ino: number;
-  readonly mtimeNs: bigint;
-  readonly ctimeNs: bigint;
-  readonly linkTarget?: string | undefined;
 }
 
 const StatRow = z.object({ path: z.string(), dev: z.number(), ino: z.number(), size: z.number(), mtime_ns: z.string(), ctime_ns: z.string(), digest: z.string() });
@@ -236,7 +226,7 @@ export class BuildContext {
       // Decide every name first; then record the entries in name order, entering each subdirectory
       // as it comes (depth first) with the next one's listing already asked for: one directory
       // ahead per level, so a wide tree is never held stat'ed whole.
-      const decided: { path: string; matched: boolean; stat: NonNullable<DirEntryStat['stat']>; info: MatchInfo; listing?: Promise<DirEntryStat[]> }[] = [];
+      const decided: { path: string; matched: boolean; stat: EntryStat; info: MatchInfo; listing?: Promise<DirEntryStat[]> }[] = [];
       for (const { name, bytes, stat } of names) {
         const path = rel === '' ? name : `${rel}/${name}`;
         const { matched, info } = this.#ignore.matchesUsingParent(path, parent);

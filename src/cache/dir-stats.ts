@@ -16,23 +16,26 @@ export const PATH_MAX = 4096;
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
 
+/** What the walk keeps of an entry's lstat (mode: the permission bits). */
+export interface EntryStat {
+  readonly type: EntryType;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly dev: number;
+  readonly ino: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly linkTarget?: string | undefined;
+}
+
 /** One name of a listed directory: its stat, or `undefined` when the name is unusable (not UTF-8, or too long a path). */
 export interface DirEntryStat {
   readonly name: string;
   /** The name's raw bytes (only when unusable: for the message). */
   readonly bytes?: Buffer | undefined;
-  readonly stat?: {
-    readonly type: EntryType;
-    readonly mode: number;
-    readonly uid: number;
-    readonly gid: number;
-    readonly size: number;
-    readonly dev: number;
-    readonly ino: number;
-    readonly mtimeNs: bigint;
-    readonly ctimeNs: bigint;
-    readonly linkTarget?: string | undefined;
-  } | undefined;
+  readonly stat?: EntryStat | undefined;
 }
 
 /** Names of `dir`, sorted by their UTF-8 string, each lstat'ed. */
