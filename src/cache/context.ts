@@ -7,31 +7,29 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, link, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, utimes, chmod, lchown } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { copyFile, link, mkdir, mkdtemp, readFile, rm, symlink, utimes, chmod, lchown } from 'node:fs/promises';
+import { join, posix, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { StagecraftError, canonicalJson, phaseTook, sha256Digest, type Digest } from '../core/index.js';
 import type { Database, TypedStatement } from '../db/index.js';
-import { PatternMatcher, cleanPath, hasWildcards, pathMatch } from '../util/patterns.js';
+import { PatternMatcher, cleanPath, hasWildcards, pathMatch, type MatchInfo } from '../util/patterns.js';
 import { Limiter } from '../util/limiter.js';
+import { PATH_MAX, asyncStatter, workerStatter, type DirEntryStat, type DirStatter, type EntryStat } from './dir-stats.js';
 
-export interface ContextEntry {
+/** Entries walked on the thread pool before the rest of a context is walked by a worker thread. */
+const WORKER_AFTER = 2000;
+
+export interface ContextEntry extends EntryStat {
   /** Relative to the context root, `/`-separated, no leading `./`. */
   readonly path: string;
-  readonly type: 'file' | 'dir' | 'symlink' | 'other';
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly size: number;
-  readonly dev: number;
-  readonly ino: number;
-  readonly mtimeNs: bigint;
-  readonly ctimeNs: bigint;
-  readonly linkTarget?: string | undefined;
 }
 
 const StatRow = z.object({ path: z.string(), dev: z.number(), ino: z.number(), size: z.number(), mtime_ns: z.string(), ctime_ns: z.string(), digest: z.string() });
+
+function statKey(dev: number, ino: number, size: number, mtimeNs: string): string {
+  return `${dev}/${ino}/${size}/${mtimeNs}/`;
+}
 
 /**
  * Persistent path → content digest, valid while the file's device, inode, size and mtime are
@@ -43,7 +41,8 @@ export class StatCache {
   readonly #put: TypedStatement<{ path: string; dev: number; ino: number; size: number; mtime_ns: string; ctime_ns: string; digest: string }, never>;
 
   readonly #range: TypedStatement<{ lo: string; hi: string }, z.infer<typeof StatRow>>;
-  readonly #loaded = new Map<string, z.infer<typeof StatRow>>();
+  /** Preloaded rows, one string each (`dev/ino/size/mtime_ns/digest`): a context of 100k files holds 100k of them. */
+  readonly #loaded = new Map<string, string>();
   readonly #loadedDirs: string[] = [];
   readonly #pending: { path: string; dev: number; ino: number; size: number; mtime_ns: string; ctime_ns: string; digest: string }[] = [];
 
@@ -63,15 +62,19 @@ export class StatCache {
   preload(dir: string): void {
     const prefix = dir.endsWith('/') ? dir : `${dir}/`;
     // Paths under the prefix sort between "prefix" and "prefix" with its last '/' bumped to '0'.
-    for (const row of this.#range.all({ lo: prefix, hi: `${prefix.slice(0, -1)}0` })) this.#loaded.set(row.path, row);
+    for (const row of this.#range.iterate({ lo: prefix, hi: `${prefix.slice(0, -1)}0` })) this.#loaded.set(row.path, `${statKey(row.dev, row.ino, row.size, row.mtime_ns)}${row.digest}`);
     this.#loadedDirs.push(prefix);
   }
 
   lookup(absolute: string, entry: ContextEntry): string | undefined {
-    const row = this.#loadedDirs.some((d) => absolute.startsWith(d)) ? this.#loaded.get(absolute) : this.#get.get({ path: absolute });
+    const key = statKey(entry.dev, entry.ino, entry.size, entry.mtimeNs.toString());
+    if (this.#loadedDirs.some((d) => absolute.startsWith(d))) {
+      const loaded = this.#loaded.get(absolute);
+      return loaded?.startsWith(key) === true ? loaded.slice(key.length) : undefined;
+    }
+    const row = this.#get.get({ path: absolute });
     if (row === undefined) return undefined;
-    const same = row.dev === entry.dev && row.ino === entry.ino && row.size === entry.size && row.mtime_ns === entry.mtimeNs.toString();
-    return same ? row.digest : undefined;
+    return statKey(row.dev, row.ino, row.size, row.mtime_ns) === key ? row.digest : undefined;
   }
 
   /** Queues a digest; `flush` writes the queue in one transaction. */
@@ -85,6 +88,30 @@ export class StatCache {
   }
 }
 
+/** What a copy checks a source entry against: lstat's fields (bigint). */
+export interface SourceStat {
+  readonly mode: bigint;
+  readonly uid: bigint;
+  readonly gid: bigint;
+  readonly size: bigint;
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly mtimeNs: bigint;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}
+
+/**
+ * A context selection as a directory, valid until disposed. `check`, when present: the directory holds
+ * more than the selection's snapshot (it is the context itself); call it with each entry's lstat before
+ * copying it (it throws when the entry is not what was hashed).
+ */
+export interface ContextView extends AsyncDisposable {
+  readonly path: string;
+  readonly check?: ((absolute: string, stat: SourceStat) => void) | undefined;
+}
+
 export interface BuildContextOptions {
   readonly dir: string;
   /** .dockerignore patterns. */
@@ -92,6 +119,8 @@ export interface BuildContextOptions {
   readonly statCache?: StatCache | undefined;
   /** Where selection views are made (same filesystem as the context lets them be hardlinks). */
   readonly viewRoot: string;
+  /** Entries walked on the thread pool before a worker thread walks the rest (default 2000; 0: the worker walks all). */
+  readonly workerAfter?: number | undefined;
 }
 
 /** A selection source from a COPY/ADD, cleaned: `''` selects the whole context. */
@@ -131,8 +160,6 @@ export function contentDigests(header: Readonly<Record<string, unknown>>, lines:
   return { digest, files };
 }
 
-/** Linux's PATH_MAX: no syscall takes a longer path (with its NUL). */
-const PATH_MAX = 4096;
 
 /** A context path for a message: printable ASCII as is, every other byte as `\xNN`. */
 function escapeName(bytes: Buffer): string {
@@ -157,8 +184,10 @@ export class BuildContext {
   #entries: Promise<readonly ContextEntry[]> | undefined;
   readonly #digests = new Map<string, Promise<string>>();
   readonly #hashLimit = new Limiter(8);
-  readonly #statLimit = new Limiter(64);
   readonly #ignore: PatternMatcher;
+  /** The walk left something out (.dockerignore, or a special file a view does not hold): a view must be made. */
+  #partial = false;
+  #byPath: Map<string, ContextEntry> | undefined;
 
   constructor(private readonly options: BuildContextOptions) {
     this.#ignore = PatternMatcher.create(options.ignore, { source: '.dockerignore' });
@@ -178,36 +207,55 @@ export class BuildContext {
   async #walk(): Promise<ContextEntry[]> {
     const begin = performance.now();
     const out: ContextEntry[] = [];
-    const visit = async (rel: string, parent: { parentMatched: readonly boolean[] } | undefined): Promise<void> => {
-      // Raw names: Node would turn bytes that are not UTF-8 into U+FFFD, a name that does not exist.
-      const raw = (await readdir(join(this.options.dir, rel), { encoding: 'buffer' })).map((bytes) => ({ bytes, name: bytes.toString('utf8') }));
-      raw.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      const names = raw.map((r) => r.name);
-      const usable = raw.map((r) => Buffer.from(r.name, 'utf8').equals(r.bytes) && Buffer.byteLength(join(this.options.dir, rel, r.name)) < PATH_MAX);
-      // One directory's entries are stat'ed at once; the walk stays in path order.
-      const stats = await Promise.all(names.map((name, i) => (usable[i] === true ? this.#statLimit.run(() => lstat(join(this.options.dir, rel === '' ? name : `${rel}/${name}`), { bigint: true })) : Promise.resolve(undefined))));
-      for (const [i, name] of names.entries()) {
+    const small = asyncStatter();
+    let big: DirStatter | undefined;
+    let listed = 0;
+    const list = (rel: string): Promise<DirEntryStat[]> => {
+      // A context past `workerAfter` entries is walked by the worker from there on.
+      if (listed >= (this.options.workerAfter ?? WORKER_AFTER)) big ??= workerStatter();
+      const listing = (big ?? small).list(join(this.options.dir, rel)).then((names) => {
+        listed += names.length;
+        return names;
+      });
+      // Awaited in walk order below; a failure of one listed ahead is never unhandled meanwhile.
+      listing.catch(() => undefined);
+      return listing;
+    };
+    const visit = async (rel: string, parent: MatchInfo | undefined, listing: Promise<DirEntryStat[]>): Promise<void> => {
+      const names = await listing;
+      // Decide every name first; then record the entries in name order, entering each subdirectory
+      // as it comes (depth first) with the next one's listing already asked for: one directory
+      // ahead per level, so a wide tree is never held stat'ed whole.
+      const decided: { path: string; matched: boolean; stat: EntryStat; info: MatchInfo; listing?: Promise<DirEntryStat[]> }[] = [];
+      for (const { name, bytes, stat } of names) {
         const path = rel === '' ? name : `${rel}/${name}`;
         const { matched, info } = this.#ignore.matchesUsingParent(path, parent);
-        const st = stats[i];
-        if (st === undefined) {
+        if (matched || stat?.type === 'other') this.#partial = true;
+        if (stat === undefined) {
           // An excluded name is never read, whatever it is; one that would be sent is refused clearly.
           if (matched) continue;
-          throw unusableName(rel, raw[i]?.bytes ?? Buffer.alloc(0), Buffer.byteLength(join(this.options.dir, path)));
+          throw unusableName(rel, bytes ?? Buffer.from(name), Buffer.byteLength(join(this.options.dir, path)));
         }
-        const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
-        if (matched && !(type === 'dir' && this.#ignore.hasExclusions)) continue;
-        if (!matched) {
-          out.push({
-            path, type, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), dev: Number(st.dev), ino: Number(st.ino),
-            mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ...(type === 'symlink' ? { linkTarget: await readlink(join(this.options.dir, path)) } : {}),
-          });
-        }
-        if (type === 'dir') await visit(path, info);
+        if (matched && !(stat.type === 'dir' && this.#ignore.hasExclusions)) continue;
+        decided.push({ path, matched, stat, info });
+      }
+      const subdirs = decided.filter((d) => d.stat.type === 'dir');
+      let nextDir = 0;
+      for (const d of decided) {
+        if (!d.matched) out.push({ path: d.path, ...d.stat });
+        if (d.stat.type !== 'dir') continue;
+        const listing = d.listing ?? list(d.path);
+        const ahead = subdirs[++nextDir];
+        if (ahead !== undefined) ahead.listing = list(ahead.path);
+        await visit(d.path, d.info, listing);
       }
     };
-    await visit('', undefined);
-    phaseTook(`context: stat walk (${out.length} entries)`, begin);
+    try {
+      await visit('', undefined, list(''));
+    } finally {
+      await big?.close();
+    }
+    phaseTook(`context: stat walk (${out.length} entries${big === undefined ? '' : ', worker'})`, begin);
     return out;
   }
 
@@ -245,11 +293,14 @@ export class BuildContext {
    */
   async hash(sources: readonly string[], excludes: readonly string[], signal?: AbortSignal): Promise<{ digest: Digest; files: [string, string][] }> {
     const selection = await this.select(sources, excludes);
-    const lines = await Promise.all(selection.map(async (e): Promise<ContentLine> => {
+    // A bounded set of runners rather than a promise per entry: a cold context of 100k files would
+    // otherwise queue 100k hashing tasks at once.
+    const lines = new Array<ContentLine>(selection.length);
+    await forEachLimited(selection, HASH_RUNNERS, async (e, index) => {
       signal?.throwIfAborted();
       const content = e.type === 'file' ? await this.#fileDigest(e) : e.type === 'symlink' ? `link:${e.linkTarget ?? ''}` : '';
-      return [e.path, e.type, e.mode, e.uid, e.gid, content];
-    }));
+      lines[index] = [e.path, e.type, e.mode, e.uid, e.gid, content];
+    });
     this.options.statCache?.flush();
     const { digest, files } = contentDigests({ v: 1, sources: sources.map(cleanSource), excludes }, lines);
     return { digest, files: files ?? [] };
@@ -295,47 +346,84 @@ export class BuildContext {
   }
 
   /**
-   * A directory holding exactly the selected entries (hardlinks where possible), for the COPY to read.
-   * Disposing removes it.
+   * The whole context as its own view. What a copy reads must be what was hashed: an entry that is not
+   * in the walk, or whose inode, type, size, mtime, mode or owner differs from it (a file saved,
+   * replaced or added since), fails the step instead of being copied under a key that does not cover
+   * it. A view of hardlinks guarded against replaced and added files, not against writes in place;
+   * this guards against both, up to the moment of the check.
    */
-  async view(sources: readonly string[], excludes: readonly string[]): Promise<AsyncDisposable & { readonly path: string }> {
+  #whole(entries: readonly ContextEntry[]): ContextView {
+    const byPath = (this.#byPath ??= new Map(entries.map((e) => [e.path, e])));
+    const dir = this.options.dir;
+    const check = (absolute: string, stat: SourceStat): void => {
+      const path = relative(dir, absolute).split(sep).join('/');
+      if (path === '') return;
+      const walked = byPath.get(path);
+      const type = stat.isFile() ? 'file' : stat.isDirectory() ? 'dir' : stat.isSymbolicLink() ? 'symlink' : 'other';
+      const same = walked !== undefined && walked.type === type && walked.mode === Number(stat.mode & 0o7777n) && walked.uid === Number(stat.uid) && walked.gid === Number(stat.gid) &&
+        (type === 'dir' || (walked.ino === Number(stat.ino) && walked.dev === Number(stat.dev) && walked.size === Number(stat.size) && walked.mtimeNs === stat.mtimeNs));
+      if (!same) {
+        throw new StagecraftError('FILE_OPERATION', `the build context changed while the build ran: "${path}" ${walked === undefined ? 'appeared' : 'changed'} after its content was hashed`, {
+          hint: 'run the build again, and leave the context unchanged while it runs',
+        });
+      }
+    };
+    return { path: dir, check, [Symbol.asyncDispose]: () => Promise.resolve() };
+  }
+
+  /**
+   * A directory holding exactly the selected entries (hardlinks where possible), for the COPY to read.
+   * Disposing removes it. A selection of everything in a context that nothing was left out of is the
+   * context directory itself, with a check that each copied entry is still the one walked (no
+   * thousands of links to make and remove for `COPY . .`).
+   */
+  async view(sources: readonly string[], excludes: readonly string[]): Promise<ContextView> {
+    const selection = await this.#withWildcardBases(await this.select(sources, excludes), sources);
+    const entries = await this.entries();
+    if (!this.#partial && selection.length === entries.length) return this.#whole(entries);
     await mkdir(this.options.viewRoot, { recursive: true });
     const root = await mkdtemp(join(this.options.viewRoot, 'ctx-'));
     const remove = async (): Promise<void> => {
       await rm(root, { recursive: true, force: true });
     };
     try {
-      const selection = await this.#withWildcardBases(await this.select(sources, excludes), sources);
+      // Directories first, in path order (a parent sorts before its children); then every file and
+      // symlink with a few dozen link() calls in flight: one at a time, a tree of small files is bound
+      // by thread-pool round trips, not by the kernel.
       const dirs: ContextEntry[] = [];
+      const leaves: ContextEntry[] = [];
       const made = new Set<string>();
-      const ensureParent = async (path: string): Promise<void> => {
-        const parent = posix.dirname(path);
-        if (parent === '.' || made.has(parent)) return;
-        made.add(parent);
-        await mkdir(join(root, parent), { recursive: true });
-      };
       for (const e of selection) {
-        await ensureParent(e.path);
-        const source = join(this.options.dir, e.path);
-        const target = join(root, e.path);
+        const parent = posix.dirname(e.path);
+        if (parent !== '.' && !made.has(parent)) {
+          made.add(parent);
+          await mkdir(join(root, parent), { recursive: true });
+        }
         if (e.type === 'dir') {
-          await mkdir(target, { recursive: true });
+          if (!made.has(e.path)) await mkdir(join(root, e.path), { recursive: true });
           made.add(e.path);
           dirs.push(e);
-        } else if (e.type === 'symlink') {
-          await symlink(e.linkTarget ?? '', target);
-          await lchown(target, e.uid, e.gid);
-        } else if (e.type === 'file') {
-          try {
-            await link(source, target);
-          } catch {
-            await copyFile(source, target);
-            await chmod(target, e.mode);
-            await lchown(target, e.uid, e.gid);
-            await utimes(target, new Date(Number(e.mtimeNs / 1_000_000n)), new Date(Number(e.mtimeNs / 1_000_000n)));
-          }
+        } else if (e.type === 'file' || e.type === 'symlink') {
+          leaves.push(e);
         }
       }
+      await forEachLimited(leaves, VIEW_WIDTH, async (e) => {
+        const target = join(root, e.path);
+        if (e.type === 'symlink') {
+          await symlink(e.linkTarget ?? '', target);
+          await lchown(target, e.uid, e.gid);
+          return;
+        }
+        const source = join(this.options.dir, e.path);
+        try {
+          await link(source, target);
+        } catch {
+          await copyFile(source, target);
+          await chmod(target, e.mode);
+          await lchown(target, e.uid, e.gid);
+          await utimes(target, new Date(Number(e.mtimeNs / 1_000_000n)), new Date(Number(e.mtimeNs / 1_000_000n)));
+        }
+      });
       // Directory metadata last (creating children changes a directory's mtime).
       for (const d of dirs.reverse()) {
         const target = join(root, d.path);
@@ -350,6 +438,30 @@ export class BuildContext {
       throw error;
     }
   }
+}
+
+/** Entries hashed at once by one hash() (files also wait for the context's hashing limit). */
+const HASH_RUNNERS = 16;
+
+/** Link calls in flight while a view is made. */
+const VIEW_WIDTH = 32;
+
+/** `fn` of every item, at most `width` at once; the first failure is thrown once all started calls settled. */
+async function forEachLimited<T>(items: readonly T[], width: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { readonly error: unknown } | undefined;
+  const runner = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const index = next++;
+      try {
+        await fn(items[index] as T, index);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, runner));
+  if (failure !== undefined) throw failure.error;
 }
 
 function safeMatch(pattern: string, name: string): boolean {

@@ -27,6 +27,8 @@ export type SqlParams = Readonly<Record<string, string | number | bigint | Buffe
 export interface TypedStatement<P extends SqlParams, R> {
   get(params: P): R | undefined;
   all(params: P): R[];
+  /** The rows one at a time (a big result is never held whole); finish or break the loop before using the database again. */
+  iterate(params: P): IterableIterator<R>;
   run(params: P): { readonly changes: number };
 }
 
@@ -135,6 +137,9 @@ export class Database {
         return value === undefined ? undefined : row.parse(value);
       },
       all: (params) => prepared.all(params).map((value: unknown) => row.parse(value)),
+      iterate: function* (params) {
+        for (const value of prepared.iterate(params)) yield row.parse(value);
+      },
       run: (params) => {
         if (returnsRows) throw new Error(`statement returns rows; use get/all: ${sql}`);
         return { changes: prepared.run(params).changes };

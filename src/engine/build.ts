@@ -581,7 +581,10 @@ async function solveTarget(deps: BuildDeps, options: BuildOptions, env: BuildEnv
     selections: new SelectionReader(env.layers),
     context: {
       hash: (name: string, include: readonly string[], hashSignal: AbortSignal) => contextFor(name).hash(include, [], hashSignal),
-      view: async (name: string, include: readonly string[]) => disposer.use(await contextFor(name).view(include, [])).path,
+      view: async (name: string, include: readonly string[]) => {
+        const view = disposer.use(await contextFor(name).view(include, []));
+        return { path: view.path, check: view.check };
+      },
     },
   };
   // Steps are identified across builds by where they are in the Dockerfile; sources by definition.

@@ -15,7 +15,7 @@ import { runExec, type ExecDeps } from './exec.js';
 import { runFile, type FileDeps } from './file.js';
 import type { LayerStore } from './layers.js';
 import type { HttpDownloads } from './http.js';
-import { EMPTY_FS, type FsResult } from './result.js';
+import { EMPTY_FS, type FsResult, type SourceCheck } from './result.js';
 import type { Selector } from './file/select.js';
 import { SELECTION_VERSION, execSelectors, fileSelectors, keyedByContent, type SelectionReader } from './selected-content.js';
 
@@ -26,8 +26,8 @@ export interface ContextSource {
    * context, another for a named context (`--build-context`).
    */
   hash(name: string, include: readonly string[], signal: AbortSignal): Promise<{ digest: Digest; files: readonly (readonly [string, string])[] }>;
-  /** A directory holding exactly those files, valid until the build ends. */
-  view(name: string, include: readonly string[], signal: AbortSignal): Promise<string>;
+  /** A directory holding exactly those files (or more, with a check for each entry read), valid until the build ends. */
+  view(name: string, include: readonly string[], signal: AbortSignal): Promise<{ readonly path: string; readonly check?: SourceCheck | undefined }>;
 }
 
 export interface OpDeps extends ExecDeps, FileDeps {
@@ -70,7 +70,10 @@ export function opFor(vertex: Vertex, deps: OpDeps, inputOps: readonly (PlanOp |
       return {
         resource: 'io',
         cacheKey: async (_inputs, signal) => ({ type: 'context', ...(await deps.context.hash(op.name, op.include ?? [''], signal)) }),
-        execute: async (_inputs, context) => ({ kind: 'dir', path: await deps.context.view(op.name, op.include ?? [''], context.signal) }),
+        execute: async (_inputs, context) => {
+          const { path, check } = await deps.context.view(op.name, op.include ?? [''], context.signal);
+          return { kind: 'dir', path, check };
+        },
       };
     case 'http':
       return {

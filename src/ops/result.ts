@@ -4,9 +4,12 @@
  * never stored.
  */
 import type { StepLayer } from '../cache/index.js';
+import type { SourceCheck } from './file/index.js';
+
+export type { SourceCheck };
 
 export type FsResult =
   | { readonly kind: 'layers'; readonly layers: readonly StepLayer[] }
-  | { readonly kind: 'dir'; readonly path: string };
+  | { readonly kind: 'dir'; readonly path: string; readonly check?: SourceCheck | undefined };
 
 export const EMPTY_FS: FsResult = { kind: 'layers', layers: [] };

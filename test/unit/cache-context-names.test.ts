@@ -40,15 +40,18 @@ function removeDeepTree(dir: string): void {
   }
 }
 
+/** Each test runs twice: contexts walked on the thread pool, and walked by the stat worker from the start. */
+let workerAfter: number | undefined;
+
 async function contextDir(name: string): Promise<string> {
-  const dir = join(work, name);
+  const dir = join(work, `${name}-${workerAfter === undefined ? 'pool' : 'worker'}`);
   await mkdir(dir);
   await writeFile(join(dir, 'ok'), 'ok');
   return dir;
 }
 
 function context(dir: string, ignore: string[] = []): BuildContext {
-  return new BuildContext({ dir, ignore, viewRoot: join(work, 'views') });
+  return new BuildContext({ dir, ignore, viewRoot: join(work, 'views'), workerAfter });
 }
 
 /** A chain of 200-byte directory names whose deepest file's path is past PATH_MAX. */
@@ -76,7 +79,12 @@ function refused(pattern: RegExp): (error: unknown) => boolean {
   };
 }
 
-describe('odd context file names', () => {
+for (const walker of ['thread pool', 'worker'] as const) {
+describe(`odd context file names (walked on the ${walker})`, () => {
+  before(() => {
+    workerAfter = walker === 'worker' ? 0 : undefined;
+  });
+
   it('walks, hashes and views names with newlines and other control characters', async () => {
     const dir = await contextDir('newline');
     await writeFile(join(dir, 'a\nb'), 'x');
@@ -120,3 +128,4 @@ describe('odd context file names', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['deep', 'ok']);
   });
 });
+}

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isStagecraftError, type ErrorCode } from '../../src/core/index.js';
 import { copy, link, makeRoots, put, read, run, type Roots } from './ops-file-helpers.js';
+import { applyFileActions } from '../../src/ops/file/index.js';
 
 function rejectsWith(code: ErrorCode, pattern?: RegExp): (error: unknown) => boolean {
   return (error: unknown) => {
@@ -392,5 +393,25 @@ describe('cancellation', () => {
     const reason = new Error('stop');
     controller.abort(reason);
     await assert.rejects(run(roots, [copy('a.txt', '/x')], controller.signal), (error: unknown) => error === reason);
+  });
+});
+
+describe('COPY from a checked host directory', () => {
+  it('asks the check about every entry it reads and fails the copy, writing nothing more, when the check refuses one', async () => {
+    await put(roots.src, 'app/a', 'a');
+    await put(roots.src, 'app/late', 'late');
+    await put(roots.src, 'top', 't');
+    const asked: string[] = [];
+    const check = (absolute: string): void => {
+      asked.push(absolute.slice(roots.src.length + 1));
+      if (absolute.endsWith('/late')) throw new Error('late changed');
+    };
+    const actions = [copy('.', '/out/')];
+    await assert.rejects(applyFileActions(actions, { dest: roots.dest, inputs: new Map([[1, roots.src]]), hostInputs: new Set([1]), checks: new Map([[1, check]]) }, { signal: new AbortController().signal }), /late changed/);
+    assert.deepEqual(asked.slice(0, 3), ['', 'app', 'app/a']);
+    assert.ok(asked.includes('app/late'));
+    await assert.rejects(lstat(join(roots.dest, 'out/app/late')));
+    await applyFileActions(actions, { dest: roots.dest, inputs: new Map([[1, roots.src]]), hostInputs: new Set([1]), checks: new Map([[1, () => undefined]]) }, { signal: new AbortController().signal });
+    assert.equal(await read(roots.dest, 'out/app/late'), 'late');
   });
 });

@@ -5,14 +5,14 @@
  * AllowEmptyWildcard, AttemptUnpack for ADD).
  */
 import { constants } from 'node:fs';
-import { chmod, lutimes, mkdir, open } from 'node:fs/promises';
+import { chmod, lstat, lutimes, mkdir, open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { StagecraftError, isStagecraftError } from '../../core/index.js';
 import type { FileAction } from '../../plan/index.js';
 import { Limiter } from '../../util/limiter.js';
 import { PatternMatcher, cleanPath, hasWildcards } from '../../util/patterns.js';
 import { parseChmod } from './chmod.js';
-import { copyPath } from './copy.js';
+import { copyPath, type SourceCheck } from './copy.js';
 import { setOwner } from './entry.js';
 import { resolveOwner } from './owner.js';
 import { errnoCode, resolveInRoot, walkInRoot } from '../../util/root-path.js';
@@ -31,6 +31,8 @@ export interface FileOpRoots {
    * BuildKit's file sync sends the context.
    */
   readonly hostInputs?: ReadonlySet<number> | undefined;
+  /** Per input index, the check of each entry read from it (a host directory holding more than the step's key covers). */
+  readonly checks?: ReadonlyMap<number, SourceCheck> | undefined;
 }
 
 const ROOT_OWNER: Owner = { uid: 0, gid: 0 };
@@ -75,7 +77,7 @@ export function planSource(source: string, parents: boolean): SourcePlan {
   return { src: parent, include, required };
 }
 
-async function applyCopy(action: CopyAction, destRoot: string, srcRoot: string, hostInput: boolean, limiter: Limiter, signal: AbortSignal): Promise<void> {
+async function applyCopy(action: CopyAction, destRoot: string, srcRoot: string, hostInput: boolean, check: SourceCheck | undefined, limiter: Limiter, signal: AbortSignal): Promise<void> {
   const owner = action.chown !== undefined ? await resolveOwner(destRoot, action.chown) : undefined;
   const defaultOwner = hostInput ? ROOT_OWNER : undefined;
   const mode = action.chmod !== undefined ? parseChmod(action.chmod) : undefined;
@@ -96,7 +98,7 @@ async function applyCopy(action: CopyAction, destRoot: string, srcRoot: string, 
       }
     }
     for (const match of matches) {
-      if (action.unpack && (await unpackIfArchive(srcRoot, match, destRoot, dest, owner, action.mtime, signal))) continue;
+      if (action.unpack && (await unpackIfArchive(srcRoot, match, destRoot, dest, owner, action.mtime, check, signal))) continue;
       await copyPath(
         { srcRoot, src: match, destRoot, dest },
         {
@@ -108,6 +110,7 @@ async function applyCopy(action: CopyAction, destRoot: string, srcRoot: string, 
           exclude,
           copyDirContents: true,
           followLinks: true,
+          check,
           limiter,
           signal,
         },
@@ -117,8 +120,12 @@ async function applyCopy(action: CopyAction, destRoot: string, srcRoot: string, 
 }
 
 /** BuildKit's `unpack`: extracts `src` into `dest` (a directory) if it is a tar archive. */
-async function unpackIfArchive(srcRoot: string, src: string, destRoot: string, dest: string, owner: Owner | undefined, mtime: number | undefined, signal: AbortSignal): Promise<boolean> {
+async function unpackIfArchive(srcRoot: string, src: string, destRoot: string, dest: string, owner: Owner | undefined, mtime: number | undefined, check: SourceCheck | undefined, signal: AbortSignal): Promise<boolean> {
   const host = await resolveInRoot(srcRoot, src, { followFinal: true, lexical: true });
+  if (check !== undefined) {
+    const stat = await lstat(host, { bigint: true }).catch(() => undefined);
+    if (stat !== undefined) check(host, stat);
+  }
   if (!(await isArchive(host))) return false;
   const target = await walkInRoot(destRoot, dest, { lexical: true, create: { mode: 0o755, owner, mtime } });
   await extractArchive(host, target.path, { name: cleanPath(`/${src}`), signal });
@@ -208,7 +215,7 @@ export async function applyFileActions(actions: readonly FileAction[], roots: Fi
           const input = roots.inputs.get(action.input);
           if (input === undefined) throw new Error(`file op: copy action names input ${action.input}, which was not provided`);
           srcRoot = resolve(input);
-          await applyCopy(action, destRoot, srcRoot, roots.hostInputs?.has(action.input) === true, limiter, signal);
+          await applyCopy(action, destRoot, srcRoot, roots.hostInputs?.has(action.input) === true, roots.checks?.get(action.input), limiter, signal);
           break;
         }
         case 'mkdir':

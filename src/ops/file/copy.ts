@@ -28,6 +28,13 @@ import { copySpecial, copyXattrs, setOwner } from './entry.js';
 import { resolveInRoot, walkInRoot } from '../../util/root-path.js';
 import { compareNames, displayPath, lstatOrNull, restoreTimes, type Owner } from './root.js';
 
+/**
+ * Called with each entry's lstat before a copy reads it from a host directory that may hold more, or
+ * newer, than what the step's cache key covers (the build context itself): throws when the entry is
+ * not what was hashed.
+ */
+export type SourceCheck = (absolute: string, stat: BigIntStats) => void;
+
 export interface CopyOptions {
   /** `--chown`, resolved; otherwise `defaultOwner`, else each entry keeps its source owner. */
   readonly owner?: Owner | undefined;
@@ -51,6 +58,8 @@ export interface CopyOptions {
    * hold them. Only for copies that never become a layer (a read-write bind mount's private copy).
    */
   readonly reservedNames?: 'refuse' | 'allow' | undefined;
+  /** Checks every entry read (see SourceCheck). */
+  readonly check?: SourceCheck | undefined;
   readonly limiter: Limiter;
   readonly signal: AbortSignal;
 }
@@ -100,7 +109,7 @@ function literalPrefixes(matcher: PatternMatcher): Array<readonly string[]> | un
 class Copier {
   private readonly inodes = new Map<string, { readonly path: string; readonly done: Promise<void> }>();
   private readonly frames: Frame[] = [];
-  private readonly tasks: Promise<void>[] = [];
+  private readonly pending = new Set<Promise<void>>();
   private failure: { readonly error: unknown } | undefined;
   private readonly prefixes: Array<readonly string[]> | undefined;
 
@@ -125,16 +134,21 @@ class Copier {
   }
 
   private track(promise: Promise<void>): Completion {
-    this.tasks.push(promise);
-    promise.catch((error: unknown) => {
-      this.failure ??= { error };
-    });
+    // Only tasks still running are held: a copy of many files does not keep a settled promise per file.
+    this.pending.add(promise);
+    promise.then(
+      () => this.pending.delete(promise),
+      (error: unknown) => {
+        this.failure ??= { error };
+        this.pending.delete(promise);
+      },
+    );
     return { done: promise };
   }
 
-  /** Waits for every started task; throws the first failure. */
+  /** Waits for every started task (also those started by tasks); throws the first failure. */
   async settle(): Promise<void> {
-    await Promise.allSettled(this.tasks);
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     if (this.failure !== undefined) throw this.failure.error;
   }
 
@@ -251,6 +265,7 @@ class Copier {
     }
     const stat = known?.stat ?? (await lstat(src, { bigint: true }));
     if (!include && !stat.isDirectory()) return DONE;
+    this.options.check?.(src, stat);
     if (include) this.refuseReservedName(src, target);
     const targetStat = known?.fresh === true ? null : await lstatOrNull(target);
     if (include) await this.createParentDirs(overwrite);

@@ -4,6 +4,7 @@
  * `applyFileActions`.
  */
 export { applyFileActions, cleanActionPath, type FileOpOptions, type FileOpRoots } from './actions.js';
+export type { SourceCheck } from './copy.js';
 export { applyMode, parseChmod, type ModeSpec } from './chmod.js';
 export { resolveOwner } from './owner.js';
 export type { Owner } from './root.js';
