@@ -268,6 +268,30 @@ describe('an attacker\'s Dockerfile, context, archive or base image cannot reach
     hostUntouched();
   });
 
+  it('COPY . of a whole context (read in place, no .dockerignore) keeps its symlinks to host paths as links and copies no host file', () => {
+    const dir = context('whole-context-links', [`FROM ${env.busybox}`, 'COPY . /ctx/', 'COPY dlink/ /through/'].join('\n'), { 'plain.txt': 'PLAIN\n' });
+    symlinkSync(`${host}/secret`, join(dir, 'alink'));
+    symlinkSync(`${climb()}/secret`, join(dir, 'rlink'));
+    symlinkSync(host, join(dir, 'dlink'));
+    const { out, ...run } = env.buildLocal(dir, 'whole-context-links-out');
+    // `COPY dlink/` names a link that leaves the context: resolved inside it, so it is not found.
+    assert.notEqual(run.status, 0, 'a source through a link out of the context is not copied');
+    assert.doesNotMatch(run.stderr, /HOST-SECRET/);
+    const ok = context('whole-context-links-ok', [`FROM ${env.busybox}`, 'COPY . /ctx/'].join('\n'), { 'plain.txt': 'PLAIN\n' });
+    symlinkSync(`${host}/secret`, join(ok, 'alink'));
+    symlinkSync(`${climb()}/secret`, join(ok, 'rlink'));
+    symlinkSync(host, join(ok, 'dlink'));
+    const built = env.buildLocal(ok, 'whole-context-links-ok-out');
+    assert.equal(built.status, 0, built.stderr);
+    assert.equal(readFileSync(join(built.out, 'ctx/plain.txt'), 'utf8'), 'PLAIN\n');
+    for (const [name, target] of [['alink', `${host}/secret`], ['rlink', `${climb()}/secret`], ['dlink', host]] as const) {
+      assert.ok(lstatSync(join(built.out, 'ctx', name)).isSymbolicLink(), `${name} stays a link`);
+      assert.equal(readlinkSync(join(built.out, 'ctx', name)), target, name);
+    }
+    assert.ok(!existsSync(join(out, 'through')), 'nothing was exported from the failed build');
+    hostUntouched();
+  });
+
   it('COPY --from a stage whose files are symlinks to host paths copies the stage\'s own files or the link, never the host\'s', () => {
     const stage = [
       `FROM ${env.busybox} AS evil`,
