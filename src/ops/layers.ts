@@ -5,15 +5,15 @@
  * committed snapshot only when something needs it (`resolve`: an image, an export, a cache export),
  * once, and recorded (BuildKit keys snapshots by cache key and diffs only exported layers).
  */
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobInfo, ContentStore } from '../content/index.js';
-import { StagecraftError, isStagecraftError, parseDigest, type Digest } from '../core/index.js';
+import { StagecraftError, isStagecraftError, type Digest } from '../core/index.js';
 import { isLazyLayer, type ClampedLayers, type LayerRecord, type LazyLayer, type LazyLayers, type StepLayer } from '../cache/index.js';
 import { MEDIA_TYPES } from '../oci/index.js';
+import { DigestStream } from '../util/streams.js';
 import { chainId, clampTarTimes, decompressLayer, type ImmutableSnapshot, type MountedRootfs, type MutableSnapshot, type Snapshotter } from '../snapshot/index.js';
 
 export interface LayerStoreOptions {
@@ -178,8 +178,7 @@ export class LayerStore {
   async ensureBlob(layer: LayerRecord, signal: AbortSignal): Promise<void> {
     const { snapshotter, blobs } = this.options;
     if (await blobs.has(layer.digest)) return;
-    const id = layer.digest === layer.diffId ? this.madeFrom.get(layer.diffId) : undefined;
-    const snapshot = id === undefined ? null : await snapshotter.get(id).catch(() => null);
+    const snapshot = layer.digest === layer.diffId ? await this.madeSnapshot(layer.diffId) : null;
     if (snapshot !== null) {
       await blobs.ingest(snapshotter.diffCommitted(snapshot, { signal }), { digest: layer.digest, size: layer.size, signal });
       return;
@@ -250,11 +249,16 @@ export class LayerStore {
     return { ...out, ...created };
   }
 
+  /** The snapshot `resolve` made the layer with this diffID from, while it is still there. */
+  private async madeSnapshot(diffId: Digest): Promise<ImmutableSnapshot | null> {
+    const id = this.madeFrom.get(diffId);
+    return id === undefined ? null : await this.options.snapshotter.get(id).catch(() => null);
+  }
+
   /** The clamped tar of `layer`: from its snapshot when `resolve` made it from one still there, else from its blob. */
   private async clampedTar(layer: LayerRecord, epoch: number, signal: AbortSignal): Promise<Readable> {
     const { snapshotter, blobs } = this.options;
-    const id = this.madeFrom.get(layer.diffId);
-    const snapshot = id === undefined ? null : await snapshotter.get(id).catch(() => null);
+    const snapshot = await this.madeSnapshot(layer.diffId);
     if (snapshot !== null) return snapshotter.diffCommitted(snapshot, { sourceDateEpoch: epoch, signal });
     await this.ensureBlob(layer, signal);
     // A layer from an imported cache may be compressed: the clamped one is a plain tar like every local layer.
@@ -265,15 +269,9 @@ export class LayerStore {
 
 /** The digest and size of a tar stream, stored nowhere. */
 async function hashTar(tar: Readable, signal: AbortSignal): Promise<BlobInfo> {
-  const hash = createHash('sha256');
-  let size = 0;
-  await pipeline(tar, async (data: AsyncIterable<Buffer>) => {
-    for await (const chunk of data) {
-      hash.update(chunk);
-      size += chunk.length;
-    }
-  }, { signal });
-  return { digest: parseDigest(`sha256:${hash.digest('hex')}`), size };
+  const digest = new DigestStream();
+  await pipeline(tar, digest, new Writable({ write: (_chunk, _encoding, done) => done() }), { signal });
+  return { digest: digest.digest(), size: digest.size };
 }
 
 /** A lazy layer whose snapshot was removed (by `prune --all` while this build ran, or by hand). */

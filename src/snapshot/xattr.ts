@@ -42,19 +42,10 @@ export function readXattrsSync(path: string): Map<string, Buffer> {
   return result;
 }
 
-/** `readXattr`, synchronously (one lgetxattr(2)). */
+/** One xattr of `path` itself (null when absent or unsupported), synchronously: one lgetxattr(2). */
 export function readXattrSync(path: string, name: string): Buffer | null {
   try {
     return xattr().getAttributeSync(path, name);
-  } catch (error) {
-    if (isUnsupported(error)) return null;
-    throw error;
-  }
-}
-
-export async function readXattr(path: string, name: string): Promise<Buffer | null> {
-  try {
-    return await xattr().getAttribute(path, name);
   } catch (error) {
     if (isUnsupported(error)) return null;
     throw error;
